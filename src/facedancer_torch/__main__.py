@@ -1,0 +1,3 @@
+from facedancer_torch.cli import main
+
+main()

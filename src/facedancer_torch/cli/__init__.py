@@ -1,0 +1,60 @@
+"""The ``facedancer`` command: a thin typer app that parses options and calls the library.
+
+Each command group lives in its own module here and exposes ``register(app)``; imports of
+torch and friends happen inside the commands so that ``--help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import typer
+
+from .. import __version__
+from ..errors import FacedancerError
+
+app = typer.Typer(
+    name="facedancer",
+    help="FaceDancer face swapping in PyTorch: align, train, swap, evaluate.\n\n"
+    "Outputs are synthetic media and are labelled as such. Only swap faces of people who "
+    "consented.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+
+# Modules under facedancer_torch.cli that register commands, in --help order.
+COMMAND_MODULES: tuple[str, ...] = (
+)
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"facedancer-torch {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version_callback, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
+    """FaceDancer face swapping in PyTorch."""
+
+
+for _name in COMMAND_MODULES:
+    importlib.import_module(f"{__name__}.{_name}").register(app)
+
+
+def main() -> None:
+    """Console entry point: user errors become one line on stderr and exit code 2."""
+    try:
+        app()
+    except FacedancerError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)

@@ -1,0 +1,1 @@
+"""Keras .h5 -> safetensors converters (h5py only, no TensorFlow)."""

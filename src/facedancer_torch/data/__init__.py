@@ -1,0 +1,1 @@
+"""Datasets: align a dataset, WebDataset shards, pair sampling and augmentation."""

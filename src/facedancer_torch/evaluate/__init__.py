@@ -1,0 +1,1 @@
+"""Evaluation: ID retrieval, pose, expression, FID, reports."""

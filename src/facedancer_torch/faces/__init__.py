@@ -1,0 +1,1 @@
+"""Face analysis: detection backends, 5-point alignment and its inverse, tracking, masks."""

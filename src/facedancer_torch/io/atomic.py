@@ -1,0 +1,44 @@
+"""Atomic file writes: nothing half-written is ever left at the destination."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+
+@contextlib.contextmanager
+def atomic_path(destination: str | Path, suffix: str | None = None) -> Iterator[Path]:
+    """Yield a temporary path next to ``destination``; rename it there only on success.
+
+    The temporary file lives in the destination's folder (so the rename is atomic on one
+    filesystem) and keeps the destination's suffix (so encoders that pick a format from the
+    extension still work). On an exception the temporary file is removed and the
+    destination is left as it was.
+    """
+    destination = Path(destination)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    suffix = destination.suffix if suffix is None else suffix
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{destination.stem}.", suffix=f".part{suffix}",
+                                    dir=destination.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, destination)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def atomic_write_bytes(destination: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``destination`` atomically."""
+    with atomic_path(destination) as tmp:
+        tmp.write_bytes(data)
+
+
+def atomic_write_text(destination: str | Path, text: str) -> None:
+    """Write UTF-8 ``text`` to ``destination`` atomically."""
+    atomic_write_bytes(destination, text.encode("utf-8"))

@@ -1,0 +1,1 @@
+"""FaceDancer losses: adversarial, identity, reconstruction, cycle, perceptual, IFSR."""

@@ -1,0 +1,1 @@
+"""FaceDancer networks: generator (with AFFA), discriminator, identity encoders."""

@@ -1,0 +1,1 @@
+"""Identity encoders: one interface, one file per encoder, each with its input contract."""

@@ -1,0 +1,1 @@
+"""The swap pipeline for images, folders and videos."""

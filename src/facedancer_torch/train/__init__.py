@@ -1,0 +1,1 @@
+"""Trainer: one process or torchrun/DDP, checkpoints, logging."""

@@ -1,0 +1,53 @@
+"""Shared test fixtures: real data from ../shared (skipped with a reason when absent)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from facedancer_torch.testing import shared_path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never touch the network
+
+
+def _require(*parts: str) -> Path:
+    path = shared_path(*parts)
+    if path is None:
+        pytest.skip(f"shared data '{'/'.join(parts)}' is absent (expected beside the checkout "
+                    "in ../shared, or in $FACEDANCER_SHARED)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def photos_dir() -> Path:
+    return _require("data", "photos")
+
+
+@pytest.fixture(scope="session")
+def videos_dir() -> Path:
+    return _require("data", "videos")
+
+
+@pytest.fixture(scope="session")
+def lfw_dir() -> Path:
+    return _require("data", "lfw")
+
+
+@pytest.fixture(scope="session")
+def keras_fixture_dir() -> Path:
+    return _require("fixtures", "keras-facedancer")
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    import random
+
+    import numpy as np
+    import torch
+
+    random.seed(0)
+    np.random.seed(0)
+    torch.manual_seed(0)
+    yield
