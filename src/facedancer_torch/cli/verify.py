@@ -1,0 +1,73 @@
+"""``facedancer verify``: is this file synthetic media made by facedancer-torch? (docs/media.md)"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+_HELP = """Check a file for the provenance tag and the invisible watermark facedancer writes.
+
+Reads the metadata tag (tool, model, "synthetic media", time) and looks for the invisible watermark in the pixels; for a video, in FRAMES frames spread over the clip. The watermark survives one re-encode at usual quality (JPEG q75+, H.264 crf 23), also when the metadata was stripped; it does not survive resizing or cropping.
+
+Exit code: 0 when the tag or the watermark is found, 1 when neither is, 2 when the file cannot be read.
+
+Examples:
+
+  facedancer verify swapped.mp4
+
+  facedancer verify photo.jpg --json
+"""
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("verify", help=_HELP, no_args_is_help=True)
+    def verify(
+        file: Path = typer.Argument(..., metavar="FILE", help="Image or video to check."),
+        frames: int = typer.Option(8, "--frames", min=1,
+                                   help="Video frames to check (spread over the clip)."),
+        as_json: bool = typer.Option(False, "--json", help="Print the findings as JSON."),
+    ) -> None:
+        from ..io.provenance import verify_file
+
+        result = verify_file(file, frames=frames)
+        if as_json:
+            import json
+
+            typer.echo(json.dumps(result.as_dict(), indent=2, sort_keys=True))
+        else:
+            typer.echo(format_verification(result))
+        raise typer.Exit(0 if result.synthetic else 1)
+
+
+def format_verification(result) -> str:
+    """The human-readable report of a :class:`~facedancer_torch.io.provenance.Verification`."""
+    lines = [str(result.path)]
+    tag = result.provenance
+    if tag is None:
+        lines.append("  provenance tag : not found")
+    else:
+        what = ", ".join(f"{k} {tag[k]}" for k in ("model", "created") if tag.get(k))
+        lines.append(f"  provenance tag : found - {tag.get('content', '?')}, "
+                     f"{tag.get('operation', 'made')} by {tag.get('tool', '?')} "
+                     f"{tag.get('tool_version', '')}".rstrip() + (f"; {what}" if what else ""))
+    mark = result.watermark
+    checked = (f"{result.frames_checked} frame{'s' if result.frames_checked != 1 else ''}"
+               if result.kind == "video" else "image")
+    if mark is None:
+        lines.append("  watermark      : not checked (no frame large enough)")
+    elif mark.found:
+        name = mark.payload[:3].decode("ascii", "replace")
+        lines.append(f"  watermark      : found - payload {name} version {mark.version}, "
+                     f"{32 - mark.bit_errors}/32 bits, z = {mark.z:.1f} ({checked})")
+    else:
+        lines.append(f"  watermark      : not found (z = {mark.z:.1f}, {checked})")
+    if result.synthetic:
+        signals = [name for name, ok in (("tag", tag is not None),
+                                         ("watermark", bool(mark and mark.found))) if ok]
+        lines.append(f"verdict: SYNTHETIC MEDIA made with facedancer-torch "
+                     f"({' and '.join(signals)})")
+    else:
+        lines.append("verdict: no facedancer provenance tag or watermark found (this does not "
+                     "prove the file is authentic)")
+    return "\n".join(lines)

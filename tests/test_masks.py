@@ -1,0 +1,117 @@
+"""Blend masks and colour matching (faces/masks.py)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from facedancer_torch.faces import masks
+
+
+def test_reference_mask_equals_the_authors_scipy_code():
+    ndimage = pytest.importorskip("scipy.ndimage")
+    reference = np.zeros((256, 256))
+    reference[77:240, 32:224] = 1  # swap_func.py of the reference implementation
+    reference = ndimage.gaussian_filter(reference, sigma=7)
+    mask = masks.box_mask(256)
+    assert mask.shape == (256, 256) and mask.dtype == np.float32
+    np.testing.assert_allclose(mask, reference, atol=1e-5)
+
+
+def test_hard_box_and_scaling():
+    hard = masks.box_mask(256, blur=0)
+    rows, cols = np.nonzero(hard)
+    assert (rows.min(), rows.max(), cols.min(), cols.max()) == (77, 239, 32, 223)
+    assert set(np.unique(hard)) == {0.0, 1.0}
+    big = masks.box_mask(512)
+    small = cv2.resize(big, (256, 256), interpolation=cv2.INTER_AREA)
+    assert np.abs(small - masks.box_mask(256)).max() < 0.02  # same shape at twice the size
+    assert masks.box_mask(112).shape == (112, 112)
+    assert masks.box_mask(256, blur=None).max() == pytest.approx(1.0)
+
+
+def test_padding_and_blur_options():
+    base = masks.box_mask(256, blur=0)
+    grown = masks.box_mask(256, blur=0, padding=0.05)
+    shrunk = masks.box_mask(256, blur=0, padding=-0.05)
+    assert grown.sum() > base.sum() > shrunk.sum()
+    assert np.all(grown >= base) and np.all(shrunk <= base)
+    rows, cols = np.nonzero(masks.box_mask(256, blur=0, padding=(0.1, 0, 0, 0)))
+    assert (rows.min(), rows.max(), cols.min(), cols.max()) == (51, 239, 32, 223)
+    huge = masks.box_mask(256, blur=0, padding=0.5)  # clipped to the crop
+    assert huge.min() == 1.0
+    soft = masks.box_mask(256, blur=14)
+    assert soft[158, 128] == pytest.approx(1.0, abs=1e-3)
+    assert soft[77, 128] < masks.box_mask(256)[77, 128] + 0.05  # edge stays near 0.5
+    assert np.abs(np.diff(soft, axis=0)).max() < np.abs(np.diff(masks.box_mask(256),
+                                                                axis=0)).max()
+    with pytest.raises(ValueError):
+        masks.box_mask(256, blur=-1)
+    with pytest.raises(ValueError):
+        masks.box_mask(256, padding=(0.1, 0.2))
+
+
+def test_gaussian_blur_matches_scipy():
+    ndimage = pytest.importorskip("scipy.ndimage")
+    rng = np.random.default_rng(0)
+    image = rng.random((60, 70)).astype(np.float32)
+    for sigma in (1.0, 2.5, 7.0):
+        np.testing.assert_allclose(masks.gaussian_blur(image, sigma),
+                                   ndimage.gaussian_filter(image.astype(np.float64), sigma),
+                                   atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def face_crop(photos_dir):
+    from facedancer_torch.faces.align import align_face
+    from facedancer_torch.faces.detect import get_detector, largest_face
+    from facedancer_torch.io.images import read_image
+
+    image = read_image(photos_dir / "df_img1.jpg")
+    face = largest_face(get_detector(device="cpu").detect(image))
+    crop, _ = align_face(image, face.landmarks, 256)
+    return crop
+
+
+def _lab_stats(rgb: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    lab = cv2.cvtColor(rgb.astype(np.float32) / 255, cv2.COLOR_RGB2LAB)
+    w = (mask / mask.sum())[..., None]
+    mean = (lab * w).sum((0, 1))
+    return mean, np.sqrt((((lab - mean) ** 2) * w).sum((0, 1)))
+
+
+def test_color_match_undoes_a_colour_cast(face_crop):
+    mask = masks.box_mask(256)
+    cast = face_crop.astype(np.float32) * np.array([1.15, 0.95, 0.8]) + np.array([0, 8, 0])
+    cast = np.clip(cast, 0, 255).astype(np.uint8)
+    matched = masks.color_match(cast, face_crop, mask)
+    assert matched.shape == face_crop.shape and matched.dtype == np.uint8
+    target_mean, target_std = _lab_stats(face_crop, mask)
+    cast_mean, _ = _lab_stats(cast, mask)
+    got_mean, got_std = _lab_stats(matched, mask)
+    assert np.abs(cast_mean - target_mean).max() > 5  # the cast is visible
+    assert np.abs(got_mean - target_mean).max() < 1.0
+    np.testing.assert_allclose(got_std, target_std, rtol=0.1)
+    inside = mask > 0.5
+    error_before = np.abs(cast.astype(int) - face_crop)[inside].mean()
+    error_after = np.abs(matched.astype(int) - face_crop)[inside].mean()
+    assert error_after < 0.4 * error_before
+
+
+def test_color_match_strength_and_degenerate_masks(face_crop):
+    mask = masks.box_mask(256)
+    shifted = np.clip(face_crop.astype(int) + 30, 0, 255).astype(np.uint8)
+    np.testing.assert_array_equal(masks.color_match(shifted, face_crop, mask, strength=0),
+                                  shifted)
+    np.testing.assert_array_equal(masks.color_match(shifted, face_crop, np.zeros((256, 256))),
+                                  shifted)
+    half = masks.color_match(shifted, face_crop, mask, strength=0.5)
+    full = masks.color_match(shifted, face_crop, mask)
+    inside = mask > 0.5
+    d_half = np.abs(half.astype(int) - face_crop)[inside].mean()
+    d_full = np.abs(full.astype(int) - face_crop)[inside].mean()
+    d_none = np.abs(shifted.astype(int) - face_crop)[inside].mean()
+    assert d_full < d_half < d_none
+    with pytest.raises(ValueError):
+        masks.color_match(shifted[:100], face_crop, mask)

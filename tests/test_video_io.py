@@ -1,0 +1,322 @@
+"""Video probing, decoding and encoding through PyAV (io/video.py), on real clips and
+synthetic ones made here (odd sizes, 30000/1001 fps, rotation, GIF/WebP)."""
+
+from __future__ import annotations
+
+import io
+import warnings
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from facedancer_torch.errors import FacedancerError, InputError
+from facedancer_torch.io import video as vio
+
+NTSC = Fraction(30000, 1001)
+
+
+def _decoded_audio(path) -> np.ndarray:
+    import av
+
+    with av.open(str(path)) as container:
+        return np.concatenate([f.to_ndarray() for f in container.decode(audio=0)], axis=1)
+
+
+def _synthetic(count: int, width: int, height: int) -> list[np.ndarray]:
+    """Smooth moving colour gradients with a bright top-left block (orientation marker)."""
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    frames = []
+    for i in range(count):
+        r = 128 + 100 * np.sin((xx + 3 * i) / 17.0)
+        g = 128 + 100 * np.cos((yy - 2 * i) / 23.0)
+        b = 128 + 60 * np.sin((xx + yy + 5 * i) / 31.0)
+        rgb = np.stack([r, g, b], axis=-1)
+        rgb[: height // 3, : width // 4] = 250
+        frames.append(np.clip(rgb, 0, 255).astype(np.uint8))
+    return frames
+
+
+def _mean_abs(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.abs(a.astype(np.int16) - b.astype(np.int16)).mean())
+
+
+# ------------------------------------------------------------------------- pure functions
+
+
+def test_container_kind_and_codecs():
+    assert vio.container_kind("a/b.MP4") == "mp4"
+    assert vio.container_kind("x.m4v") == "mp4"
+    assert vio.container_kind("x.gif") == "gif"
+    assert vio.default_video_codec("webm") == "libvpx-vp9"
+    assert vio.default_video_codec("webp") == "libwebp_anim"
+    with pytest.raises(FacedancerError, match="out.avi"):
+        vio.container_kind("out.avi")
+    assert ".mp4" in vio.VIDEO_OUTPUT_SUFFIXES and ".gif" in vio.VIDEO_OUTPUT_SUFFIXES
+
+
+def test_pixel_format_keeps_odd_sizes():
+    assert vio.pixel_format_for("libx264", 640, 480) == "yuv420p"
+    assert vio.pixel_format_for("libx264", 641, 480) == "yuv444p"
+    assert vio.pixel_format_for("libx264", 640, 481) == "yuv444p"
+    assert vio.pixel_format_for("gif", 3, 3) == "pal8"
+    assert vio.pixel_format_for("libvpx-vp9", 641, 481) == "yuv420p"
+
+
+def test_codec_options():
+    assert vio.video_codec_options("libx264", 23, "fast") == {"crf": "23", "preset": "fast"}
+    assert vio.video_codec_options("libvpx-vp9", 51)["crf"] == "63"
+    assert vio.video_codec_options("libwebp_anim", quality=80)["quality"] == "80"
+    assert vio.video_codec_options("gif") == {}
+    with pytest.raises(FacedancerError, match="crf"):
+        vio.video_codec_options("libx264", 52)
+    with pytest.raises(FacedancerError, match="preset"):
+        vio.video_codec_options("libx264", 18, "warp-speed")
+    assert vio.muxer_options("mp4") == {"movflags": "+faststart"}
+    assert vio.muxer_options("gif", loop=2) == {"loop": "2"}
+    assert vio.muxer_options("mkv") == {}
+
+
+def test_audio_copy_rules():
+    assert vio.can_copy_audio("mp4", "aac")
+    assert not vio.can_copy_audio("mp4", "pcm_s16le")
+    assert vio.can_copy_audio("mov", "pcm_s16le")
+    assert vio.can_copy_audio("mkv", "anything")
+    assert not vio.can_copy_audio("webm", "aac")
+    assert not vio.can_copy_audio("gif", "aac")
+
+
+def test_rotation_and_rates():
+    assert [vio.rotation_quarter_turns(r) for r in (0, 90, 180, -90, 270, -180)] == \
+        [0, 1, 2, 3, 3, 2]
+    with pytest.raises(FacedancerError):
+        vio.rotation_quarter_turns(45)
+    assert vio.as_fraction(29.97) == NTSC
+    assert vio.as_fraction(23.976) == Fraction(24000, 1001)
+    assert vio.as_fraction(25) == 25
+    assert vio.as_fraction("30000/1001") == NTSC
+    assert vio.as_fraction(NTSC) is NTSC
+    with pytest.raises(FacedancerError):
+        vio.as_fraction(0)
+
+
+def test_gif_comment_round_trip():
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    frames = [Image.fromarray(f) for f in _synthetic(3, 40, 30)]
+    frames[0].save(buffer, "GIF", save_all=True, append_images=frames[1:], duration=40)
+    text = "synthetic media " * 40  # longer than one 255-byte sub-block
+    tagged = vio.gif_insert_comment(buffer.getvalue(), text)
+    assert vio.gif_comments(tagged) == [text]
+    image = Image.open(io.BytesIO(tagged))  # still a valid GIF with all its frames
+    assert image.n_frames == 3
+    assert image.info["comment"].decode() == text
+    with pytest.raises(ValueError):
+        vio.gif_insert_comment(b"not a gif at all", "x")
+
+
+def test_webp_xmp_round_trip():
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    frames = [Image.fromarray(f) for f in _synthetic(3, 40, 30)]
+    frames[0].save(buffer, "WEBP", save_all=True, append_images=frames[1:], duration=40)
+    metadata = {"comment": "synthetic <media> & more", "description": '{"a": "b"}'}
+    tagged = vio.webp_insert_xmp(buffer.getvalue(), vio.xmp_packet(metadata))
+    assert vio.parse_xmp(vio.webp_xmp(tagged)) == metadata
+    image = Image.open(io.BytesIO(tagged))
+    assert image.n_frames == 3
+    assert b"synthetic &lt;media&gt;" in image.info["xmp"]
+    assert vio.parse_xmp(b"<x:xmpmeta xmlns:x='adobe:ns:meta/'/>") == {}
+
+
+# ------------------------------------------------------------------------- real clips
+
+
+def test_probe_real_video(videos_dir):
+    info = vio.probe_video(videos_dir / "talking_1face_512.mp4")
+    assert (info.width, info.height) == (512, 512)
+    assert info.fps == 25 and isinstance(info.fps, Fraction)
+    assert info.frame_count == 200
+    assert info.rotation == 0
+    assert info.has_audio and info.audio_codec == "aac"
+    assert info.duration == pytest.approx(8.0, abs=0.05)
+    crowd = vio.probe_video(videos_dir / "crowd_720p.mp4")
+    assert (crowd.width, crowd.height, crowd.frame_count) == (1280, 720, 105)
+
+
+@pytest.mark.parametrize("name", ["talking_1face_512.mp4", "crowd_720p.mp4"])
+def test_round_trip_keeps_count_fps_size_audio(videos_dir, tmp_path, name):
+    source = videos_dir / name
+    info = vio.probe_video(source)
+    out = tmp_path / "out.mp4"
+    first = None
+    with vio.VideoReader(source) as reader, vio.VideoWriter(
+            out, info.fps, crf=18, preset="ultrafast", audio_from=source,
+            metadata={"comment": "round trip"}) as writer:
+        for frame in reader:
+            first = frame.rgb if first is None else first
+            writer.write(frame.rgb)
+    got = vio.probe_video(out)
+    assert (got.width, got.height) == (info.width, info.height)
+    assert got.fps == info.fps
+    assert got.frame_count == info.frame_count
+    assert got.codec == "h264" and got.pix_fmt == "yuv420p"
+    assert got.has_audio and got.audio_codec == info.audio_codec
+    np.testing.assert_array_equal(_decoded_audio(out), _decoded_audio(source))
+    assert got.metadata["comment"] == "round trip"
+    decoded = next(iter(vio.read_frames(out, max_frames=1))).rgb
+    assert _mean_abs(decoded, first) < 3.0  # crf 18: close to the decoded input
+
+
+def test_reader_stride_start_and_timestamps(videos_dir):
+    path = videos_dir / "talking_1face_512.mp4"
+    frames = list(vio.read_frames(path, stride=7, start=3, max_frames=5))
+    assert [f.index for f in frames] == [3, 10, 17, 24, 31]
+    assert [f.time for f in frames] == pytest.approx([i / 25 for i in (3, 10, 17, 24, 31)])
+    assert all(f.rgb.shape == (512, 512, 3) and f.rgb.dtype == np.uint8 for f in frames)
+    reader = vio.VideoReader(path, stride=3)
+    assert len(reader) == 67
+    for count, _ in enumerate(reader):  # breaking early stops the decoding thread
+        if count == 2:
+            break
+    reader.close()
+    assert reader._thread is not None and not reader._thread.is_alive()
+
+
+def test_source_timestamps_survive(videos_dir, tmp_path):
+    source = videos_dir / "talking_a.mp4"
+    info = vio.probe_video(source)
+    frames = list(vio.read_frames(source, max_frames=12))
+    out = tmp_path / "pts.mkv"
+    with vio.VideoWriter(out, info.fps, time_base=info.time_base, preset="ultrafast") as w:
+        for f in frames:
+            w.write(f.rgb, pts=f.pts)
+    again = list(vio.read_frames(out))
+    assert len(again) == 12
+    assert [f.time for f in again] == pytest.approx([f.time for f in frames], abs=1e-3)
+
+
+def test_sample_frames_spread(videos_dir):
+    frames = vio.sample_frames(videos_dir / "crowd_720p.mp4", 4)
+    assert len(frames) == 4
+    indices = [f.index for f in frames]
+    assert indices == sorted(indices) and indices[0] == 0 and indices[-1] >= 60
+    assert all(f.rgb.shape == (720, 1280, 3) for f in frames)
+
+
+# ------------------------------------------------------------------------- synthetic clips
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv", ".webm"])
+def test_odd_size_and_ntsc_rate_exact(tmp_path, suffix):
+    frames = _synthetic(15, 101, 77)
+    out = tmp_path / f"odd{suffix}"
+    with vio.VideoWriter(out, NTSC, crf=18, preset="ultrafast") as writer:
+        for f in frames:
+            writer.write(f)
+    info = vio.probe_video(out)
+    assert (info.width, info.height) == (101, 77)
+    assert info.fps == NTSC
+    assert info.frame_count == 15
+    decoded = list(vio.read_frames(out))
+    assert len(decoded) == 15
+    assert decoded[14].time == pytest.approx(14 * 1001 / 30000, abs=1e-3)
+    assert _mean_abs(decoded[5].rgb, frames[5]) < 4.0
+
+
+def test_gif_and_webp_outputs(tmp_path):
+    frames = _synthetic(10, 97, 64)
+    tags = {"comment": "synthetic media", "description": "made by a test"}
+    for suffix, tolerance in ((".gif", 8.0), (".webp", 4.0)):
+        out = tmp_path / f"anim{suffix}"
+        with vio.VideoWriter(out, 25, metadata=tags) as writer:
+            for f in frames:
+                writer.write(f)
+        info = vio.probe_video(out)
+        assert (info.width, info.height, info.frame_count) == (97, 64, 10)
+        assert info.fps == 25  # GIF stores 1/100 s and WebP 1/1000 s: 25 fps is exact
+        decoded = list(vio.read_frames(out))
+        assert len(decoded) == 10
+        assert [f.time for f in decoded] == pytest.approx([i / 25 for i in range(10)])
+        assert _mean_abs(decoded[7].rgb, frames[7]) < tolerance
+        assert vio.read_video_metadata(out) == tags
+    from PIL import Image
+
+    assert Image.open(tmp_path / "anim.gif").info.get("loop") == 0  # loops forever
+
+
+@pytest.mark.parametrize("rotation", [-90, 90, 180])
+def test_rotation_written_and_applied(tmp_path, rotation):
+    frames = _synthetic(4, 64, 48)  # upright frames, bright block top-left
+    out = tmp_path / "rot.mp4"
+    with vio.VideoWriter(out, 25, rotation=rotation, preset="ultrafast") as writer:
+        for f in frames:
+            writer.write(f)
+    info = vio.probe_video(out)
+    assert info.rotation == rotation
+    assert (info.width, info.height) == (64, 48)
+    swapped = vio.rotation_quarter_turns(rotation) % 2 == 1
+    assert info.coded_size == ((48, 64) if swapped else (64, 48))
+    decoded = next(iter(vio.read_frames(out))).rgb
+    assert decoded.shape == (48, 64, 3)
+    assert _mean_abs(decoded, frames[0]) < 4.0  # upright again, marker top-left
+    assert decoded[:16, :16].mean() > 230
+
+
+def test_audio_reencoded_when_container_cannot_hold_it(videos_dir, tmp_path):
+    source = videos_dir / "talking_1face_512.mp4"  # AAC, which WebM cannot hold
+    out = tmp_path / "out.webm"
+    with pytest.warns(UserWarning, match="re-encoding"):
+        with vio.VideoWriter(out, 25, audio_from=source, crf=40) as writer:
+            for f in vio.read_frames(source, max_frames=5):
+                writer.write(f.rgb)
+    info = vio.probe_video(out)
+    assert info.has_audio and info.audio_codec == "opus"
+    assert info.frame_count == 5
+
+
+def test_failure_leaves_nothing(tmp_path):
+    out = tmp_path / "never.mp4"
+    with pytest.raises(RuntimeError, match="boom"):
+        with vio.VideoWriter(out, 25) as writer:
+            writer.write(_synthetic(1, 32, 32)[0])
+            raise RuntimeError("boom")
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(ValueError, match="64x48"):
+        with vio.VideoWriter(out, 25) as writer:
+            writer.write(np.zeros((32, 32, 3), np.uint8))
+            writer.write(np.zeros((48, 64, 3), np.uint8))
+    with pytest.raises(FacedancerError, match="no frames"):
+        with vio.VideoWriter(out, 25):
+            pass
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bad_inputs_name_the_file(tmp_path):
+    missing = tmp_path / "missing.mp4"
+    with pytest.raises(InputError, match="missing.mp4: file does not exist"):
+        vio.probe_video(missing)
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    with pytest.raises(InputError, match="empty.mp4: empty file"):
+        vio.probe_video(empty)
+    garbage = tmp_path / "garbage.mp4"
+    garbage.write_bytes(b"this is not a video file at all\n" * 64)
+    with pytest.raises(InputError, match="garbage.mp4"):
+        vio.probe_video(garbage)
+    with pytest.raises(InputError, match="garbage.mp4"):
+        list(vio.read_frames(garbage))
+    with pytest.raises(InputError, match="garbage.mp4"):
+        vio.read_video_metadata(garbage)
+
+
+def test_truncated_video_is_an_input_error(videos_dir, tmp_path):
+    data = (videos_dir / "talking_a.mp4").read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) // 3])  # moov atom at the end is gone
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(InputError, match="cut.mp4"):
+            vio.probe_video(cut)
