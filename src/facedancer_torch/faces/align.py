@@ -1,0 +1,223 @@
+"""5-point face alignment to the ArcFace template, its inverse, and a differentiable torch warp.
+
+Implements FACEDANCER.md §1 (alignment shared by training, swapping and evaluation) and the
+paste-back of §7: a least-squares similarity (Umeyama 1991: rotation, uniform scale,
+translation) maps the 5 detected landmarks onto the ArcFace template, optionally shrunk towards
+the centre by ``shrink_factor`` and scaled from 112 px to the crop size; the image is warped with
+bilinear sampling and border value 0.
+
+Conventions (as OpenCV and kornia): points are ``(x, y)`` pixel coordinates with the origin at
+the centre of the top-left pixel; an affine matrix ``M`` is ``(2, 3)`` and maps **image pixel
+coordinates to crop pixel coordinates**, ``[u, v] = M @ [x, y, 1]``, exactly what
+``cv2.warpAffine(image, M, (size, size))`` expects. The matrix equals insightface's
+``norm_crop`` estimate (scikit-image ``SimilarityTransform.estimate(landmarks, template)``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import cv2
+import numpy as np
+
+if TYPE_CHECKING:
+    import torch
+
+# The ArcFace 112 x 112 template (insightface ``arcface_src``), in pixels, RetinaFace order:
+# image-left eye, image-right eye, nose tip, image-left mouth corner, image-right mouth corner.
+ARCFACE_TEMPLATE: np.ndarray = np.array(
+    [[38.2946, 51.6963],
+     [73.5318, 51.5014],
+     [56.0252, 71.7366],
+     [41.5493, 92.3655],
+     [70.7299, 92.2041]], dtype=np.float64)
+ARCFACE_SIZE: int = 112
+
+
+def template_points(size: int, shrink_factor: float = 1.0) -> np.ndarray:
+    """The ArcFace template for a ``size`` x ``size`` crop, ``(5, 2)`` float64 pixels.
+
+    ``template * s + (1 - s) * 56``, then scaled by ``size / 112`` (FACEDANCER.md §1): s = 1 is
+    the exact ArcFace crop; s < 1 pulls the points towards the centre, keeping more background.
+    """
+    if size <= 0:
+        raise ValueError(f"crop size must be positive, got {size}")
+    if not 0.0 < shrink_factor <= 4.0:
+        raise ValueError(f"shrink_factor must be in (0, 4], got {shrink_factor}")
+    centre = ARCFACE_SIZE / 2.0
+    points = ARCFACE_TEMPLATE * shrink_factor + (1.0 - shrink_factor) * centre
+    return points * (size / ARCFACE_SIZE)
+
+
+def estimate_similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Least-squares similarity ``(2, 3)`` float64 mapping ``src`` points onto ``dst`` points.
+
+    Umeyama's closed form without reflection, as scikit-image's ``SimilarityTransform`` (and
+    so insightface's ``norm_crop``). ``src`` and ``dst`` are ``(N, 2)``, N >= 2.
+
+    Raises:
+        ValueError: the points are degenerate (all ``src`` points coincide).
+    """
+    src = np.asarray(src, dtype=np.float64).reshape(-1, 2)
+    dst = np.asarray(dst, dtype=np.float64).reshape(-1, 2)
+    if src.shape != dst.shape or src.shape[0] < 2:
+        raise ValueError(f"need matching (N, 2) point sets with N >= 2, got {src.shape} and "
+                         f"{dst.shape}")
+    if not (np.isfinite(src).all() and np.isfinite(dst).all()):
+        raise ValueError("landmarks contain NaN or infinity")
+    src_mean, dst_mean = src.mean(axis=0), dst.mean(axis=0)
+    src_c, dst_c = src - src_mean, dst - dst_mean
+    src_var = (src_c ** 2).sum() / len(src)
+    if src_var < 1e-12:
+        raise ValueError("degenerate landmarks: all points coincide")
+    cov = dst_c.T @ src_c / len(src)
+    u, sigma, vt = np.linalg.svd(cov)
+    # Umeyama's sign correction: a reflection is never a valid face alignment.
+    d = np.array([1.0, 1.0 if np.linalg.det(u) * np.linalg.det(vt) > 0 else -1.0])
+    rotation = u @ np.diag(d) @ vt
+    scale = (sigma * d).sum() / src_var
+    matrix = np.empty((2, 3), dtype=np.float64)
+    matrix[:, :2] = scale * rotation
+    matrix[:, 2] = dst_mean - scale * rotation @ src_mean
+    return matrix
+
+
+def alignment_matrix(landmarks5: np.ndarray, size: int, shrink_factor: float = 1.0) -> np.ndarray:
+    """The ``(2, 3)`` matrix taking image pixels to a ``size`` crop aligned on ``landmarks5``."""
+    return estimate_similarity(landmarks5, template_points(size, shrink_factor))
+
+
+def align_face(image: np.ndarray, landmarks5: np.ndarray, size: int,
+               shrink_factor: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Crop and align one face (FACEDANCER.md §1).
+
+    Args:
+        image: ``(H, W, C)`` uint8 (RGB for the rest of the project).
+        landmarks5: ``(5, 2)`` landmarks in image pixels, RetinaFace order.
+        size: side of the square crop in pixels (256 for the generator, 112 for ArcFace).
+        shrink_factor: see :func:`template_points`.
+
+    Returns:
+        ``(crop, M)``: the ``(size, size, C)`` crop (bilinear, border 0) and the ``(2, 3)``
+        float64 matrix mapping image pixels to crop pixels.
+    """
+    matrix = alignment_matrix(landmarks5, size, shrink_factor)
+    crop = cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    return crop, matrix
+
+
+def invert_affine(M: np.ndarray) -> np.ndarray:
+    """The inverse ``(2, 3)`` affine matrix (crop pixels -> image pixels for an alignment)."""
+    M = np.asarray(M, dtype=np.float64).reshape(2, 3)
+    linear = M[:, :2]
+    inverse = np.linalg.inv(linear)
+    return np.concatenate([inverse, -inverse @ M[:, 2:]], axis=1)
+
+
+def rescale_affine(M: np.ndarray, factor: float) -> np.ndarray:
+    """The matrix for the same alignment at a crop ``factor`` times larger (e.g. 112 / 256)."""
+    return np.asarray(M, dtype=np.float64).reshape(2, 3) * float(factor)
+
+
+def transform_points(points: np.ndarray, M: np.ndarray) -> np.ndarray:
+    """Apply a ``(2, 3)`` affine matrix to ``(N, 2)`` points."""
+    points = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    M = np.asarray(M, dtype=np.float64).reshape(2, 3)
+    return points @ M[:, :2].T + M[:, 2]
+
+
+def paste_back(frame: np.ndarray, crop: np.ndarray, M: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Warp ``crop`` back into ``frame`` with the inverse of ``M`` and blend it through ``mask``.
+
+    ``frame * (1 - m) + crop * m`` with crop and mask warped bilinearly by ``invert_affine(M)``
+    (border 0), FACEDANCER.md §7. Only the bounding box of the warped crop is touched; every
+    pixel where the warped mask is 0 stays bit-identical to ``frame``.
+
+    Args:
+        frame: ``(H, W, 3)`` uint8 image the crop was aligned from.
+        crop: ``(S, S, 3)`` uint8 (or float in ``[0, 255]``) crop in the aligned space.
+        M: the ``(2, 3)`` image-to-crop matrix :func:`align_face` returned.
+        mask: ``(S, S)`` float in ``[0, 1]`` in crop space (1 = take the crop).
+
+    Returns:
+        A new ``(H, W, 3)`` uint8 frame.
+    """
+    frame = np.asarray(frame)
+    result = frame.copy()
+    crop_h, crop_w = crop.shape[:2]
+    mask = np.asarray(mask, dtype=np.float32).reshape(crop_h, crop_w)
+    inverse = invert_affine(M)
+    corners = np.array([[0, 0], [crop_w - 1, 0], [0, crop_h - 1], [crop_w - 1, crop_h - 1]])
+    mapped = transform_points(corners, inverse)
+    height, width = frame.shape[:2]
+    # One pixel of margin: bilinear sampling reaches half a pixel beyond the corner centres.
+    x0 = max(int(np.floor(mapped[:, 0].min())) - 1, 0)
+    y0 = max(int(np.floor(mapped[:, 1].min())) - 1, 0)
+    x1 = min(int(np.ceil(mapped[:, 0].max())) + 2, width)
+    y1 = min(int(np.ceil(mapped[:, 1].max())) + 2, height)
+    if x1 <= x0 or y1 <= y0:
+        return result
+    local = inverse.copy()
+    local[:, 2] -= (x0, y0)  # warp only into the region of interest, in its own coordinates
+    size = (x1 - x0, y1 - y0)
+    warped = cv2.warpAffine(np.asarray(crop, dtype=np.float32), local, size,
+                            flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    weight = cv2.warpAffine(mask, local, size, flags=cv2.INTER_LINEAR,
+                            borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    weight = np.clip(weight, 0.0, 1.0)
+    if warped.ndim == 2:
+        warped = warped[:, :, None]
+    weight = weight[:, :, None]
+    region = frame[y0:y1, x0:x1].astype(np.float32)
+    blended = region * (1.0 - weight) + warped * weight
+    result[y0:y1, x0:x1] = np.clip(np.rint(blended), 0, 255).astype(np.uint8)
+    return result
+
+
+def warp_affine_torch(images: torch.Tensor, M: torch.Tensor,
+                      out_size: int | tuple[int, int]) -> torch.Tensor:
+    """Batched, differentiable ``cv2.warpAffine`` (bilinear, border 0).
+
+    Args:
+        images: ``(B, C, H, W)`` float tensor (any value range).
+        M: ``(B, 2, 3)`` or ``(2, 3)`` matrices in the OpenCV convention: source pixel ->
+            destination pixel (pixel centres at integer coordinates). Gradients flow to both
+            ``images`` and ``M``.
+        out_size: ``S`` for a square output or ``(H_out, W_out)``.
+
+    Returns:
+        ``(B, C, H_out, W_out)`` tensor with ``out[b, :, v, u] = images[b, :, y, x]`` where
+        ``[u, v] = M[b] @ [x, y, 1]``, bilinearly interpolated, 0 outside the image.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    if images.ndim != 4:
+        raise ValueError(f"expected (B, C, H, W) images, got shape {tuple(images.shape)}")
+    batch, _, height, width = images.shape
+    out_h, out_w = (out_size, out_size) if isinstance(out_size, int) else out_size
+    M = torch.as_tensor(M, dtype=images.dtype, device=images.device)
+    if M.ndim == 2:
+        M = M.unsqueeze(0)
+    M = M.expand(batch, 2, 3)
+    a, b, tx = M[:, 0, 0], M[:, 0, 1], M[:, 0, 2]
+    c, d, ty = M[:, 1, 0], M[:, 1, 1], M[:, 1, 2]
+    det = a * d - b * c
+    # The inverse maps each destination pixel to the source pixel it samples (2x2 closed form).
+    ia, ib, ic, id_ = d / det, -b / det, -c / det, a / det
+    itx, ity = -(ia * tx + ib * ty), -(ic * tx + id_ * ty)
+    ys = torch.arange(out_h, dtype=images.dtype, device=images.device)
+    xs = torch.arange(out_w, dtype=images.dtype, device=images.device)
+    v, u = torch.meshgrid(ys, xs, indexing="ij")
+    u, v = u[None], v[None]
+
+    def per_batch(t: torch.Tensor) -> torch.Tensor:
+        return t[:, None, None]
+
+    src_x = per_batch(ia) * u + per_batch(ib) * v + per_batch(itx)
+    src_y = per_batch(ic) * u + per_batch(id_) * v + per_batch(ity)
+    # grid_sample with align_corners=False puts pixel centres at (2 i + 1) / size - 1.
+    grid = torch.stack([(2 * src_x + 1) / width - 1, (2 * src_y + 1) / height - 1], dim=-1)
+    return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros",
+                         align_corners=False)

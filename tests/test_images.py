@@ -1,0 +1,144 @@
+"""Image decoding to RGB uint8 (every odd mode), metadata round-trips, atomic writes."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from facedancer_torch.errors import InputError
+from facedancer_torch.io.images import (
+    IMAGE_EXTENSIONS,
+    VIDEO_EXTENSIONS,
+    read_image,
+    read_image_metadata,
+    write_image,
+)
+
+
+@pytest.fixture()
+def rgb() -> np.ndarray:
+    rng = np.random.default_rng(1)
+    # Smooth content so lossy codecs stay close to the original.
+    base = rng.integers(0, 256, size=(6, 8, 3)).astype(np.uint8)
+    return cv2.resize(base, (64, 48), interpolation=cv2.INTER_LINEAR)
+
+
+def test_extension_sets_are_lower_case_with_dot():
+    for ext in IMAGE_EXTENSIONS | VIDEO_EXTENSIONS:
+        assert ext.startswith(".") and ext == ext.lower()
+    assert {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"} <= IMAGE_EXTENSIONS
+    assert {".mp4", ".mov", ".mkv", ".avi", ".webm"} <= VIDEO_EXTENSIONS
+    assert not IMAGE_EXTENSIONS & VIDEO_EXTENSIONS
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff"])
+def test_write_read_roundtrip_with_metadata(tmp_path, rgb, suffix):
+    path = tmp_path / f"crop{suffix}"
+    meta = {"source": "id1/img 1.jpg", "matrix": "[[1.0, 0.0, 2.5]]", "note": "synthétique"}
+    write_image(path, rgb, meta)
+    back = read_image(path)
+    assert back.shape == rgb.shape and back.dtype == np.uint8
+    error = np.abs(back.astype(int) - rgb.astype(int)).mean()
+    assert error < (3.0 if suffix in (".jpg", ".jpeg", ".webp") else 1e-9)
+    assert read_image_metadata(path) == meta
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary file left
+
+
+def test_channel_order_is_rgb(tmp_path):
+    red = np.zeros((10, 12, 3), np.uint8)
+    red[..., 0] = 255
+    write_image(tmp_path / "red.png", red)
+    assert np.asarray(Image.open(tmp_path / "red.png"))[0, 0].tolist() == [255, 0, 0]
+    assert read_image(tmp_path / "red.png")[0, 0].tolist() == [255, 0, 0]
+
+
+def test_bmp_refuses_metadata_but_writes_pixels(tmp_path, rgb):
+    write_image(tmp_path / "a.bmp", rgb)
+    assert np.array_equal(read_image(tmp_path / "a.bmp"), rgb)
+    assert read_image_metadata(tmp_path / "a.bmp") == {}
+    with pytest.raises(Exception, match="BMP"):
+        write_image(tmp_path / "b.bmp", rgb, {"k": "v"})
+
+
+def test_unknown_suffix_is_an_error(tmp_path, rgb):
+    with pytest.raises(Exception, match="suffix"):
+        write_image(tmp_path / "a.xyz", rgb)
+
+
+def test_modes_are_converted(tmp_path, rgb):
+    gray = rgb[..., 1]
+    Image.fromarray(gray, "L").save(tmp_path / "gray.png")
+    out = read_image(tmp_path / "gray.png")
+    assert out.shape == (48, 64, 3) and np.array_equal(out[..., 0], gray)
+    assert np.array_equal(out[..., 0], out[..., 2])
+
+    rgba = np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)])
+    rgba[:, :10, 3] = 0  # transparent band composited onto black
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "rgba.png")
+    out = read_image(tmp_path / "rgba.png")
+    assert np.array_equal(out[:, 10:], rgb[:, 10:]) and not out[:, :10].any()
+
+    rgb16 = rgb.astype(np.uint16) * 257 + 100
+    cv2.imwrite(str(tmp_path / "rgb16.png"), rgb16[..., ::-1])
+    assert np.array_equal(read_image(tmp_path / "rgb16.png"), (rgb16 >> 8).astype(np.uint8))
+
+    gray16 = gray.astype(np.uint16) * 257
+    cv2.imwrite(str(tmp_path / "gray16.png"), gray16)
+    assert Image.open(tmp_path / "gray16.png").mode.startswith("I")
+    assert np.array_equal(read_image(tmp_path / "gray16.png")[..., 1], gray)
+
+    Image.fromarray(rgb).convert("CMYK").save(tmp_path / "cmyk.jpg", quality=98)
+    out = read_image(tmp_path / "cmyk.jpg")
+    assert out.shape == rgb.shape and np.abs(out.astype(int) - rgb).mean() < 4
+
+    Image.fromarray(rgb).convert("P", palette=Image.Palette.ADAPTIVE).save(tmp_path / "p.gif")
+    out = read_image(tmp_path / "p.gif")
+    assert out.shape == rgb.shape and np.abs(out.astype(int) - rgb).mean() < 12
+
+    Image.fromarray(gray > 128).save(tmp_path / "bw.png")  # mode "1"
+    assert set(np.unique(read_image(tmp_path / "bw.png"))) <= {0, 255}
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    image = np.zeros((20, 40, 3), np.uint8)
+    image[:, :10] = 255  # white band on the left, landscape
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 CW to display"
+    Image.fromarray(image).save(tmp_path / "rot.jpg", exif=exif.tobytes(), quality=100)
+    out = read_image(tmp_path / "rot.jpg")
+    assert out.shape[:2] == (40, 20)  # now portrait
+    assert out[:10].mean() > 200 and out[-10:].mean() < 50  # the band ends up on top
+
+
+@pytest.mark.parametrize("case", ["missing", "zero", "text", "truncated", "folder", "garbage"])
+def test_bad_files_raise_input_error_naming_the_file(tmp_path, rgb, case):
+    path = tmp_path / f"bad_{case}.jpg"
+    if case == "zero":
+        path.write_bytes(b"")
+    elif case == "text":
+        path = tmp_path / "notes.png"
+        path.write_text("this is not a picture\n")
+    elif case == "truncated":
+        write_image(tmp_path / "full.jpg", cv2.resize(rgb, (640, 480)))
+        data = (tmp_path / "full.jpg").read_bytes()
+        path.write_bytes(data[: len(data) // 2])
+    elif case == "folder":
+        path.mkdir()
+    elif case == "garbage":
+        path.write_bytes(b"\xff\xd8\xff\xe0" + bytes(range(256)) * 4)
+    with pytest.raises(InputError) as info:
+        read_image(path)
+    message = str(info.value)
+    assert str(path) in message and "\n" not in message
+
+
+def test_one_pixel_image(tmp_path):
+    Image.fromarray(np.array([[[10, 20, 30]]], np.uint8)).save(tmp_path / "one.png")
+    assert read_image(tmp_path / "one.png").tolist() == [[[10, 20, 30]]]
+
+
+def test_real_rgba_photo(photos_dir):
+    image = read_image(photos_dir / "fr_32bit.png")
+    assert image.shape == (1200, 626, 3) and image.dtype == np.uint8
