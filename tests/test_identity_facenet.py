@@ -1,0 +1,211 @@
+"""The embedded FaceNet identity encoder: graph reader, exactness vs OpenCV, contract, real faces."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from facedancer_torch.errors import ModelError
+from facedancer_torch.models.identity.base import IdentityEncoder, load_margins_file, resize_crop
+from facedancer_torch.models.identity.facenet import (
+    FACENET_BLOCKS,
+    FACENET_IFSR_BLOCKS,
+    facenet_graph_path,
+)
+from facedancer_torch.models.identity.registry import available_encoders, load_identity_encoder
+
+cv2 = pytest.importorskip("cv2")
+
+
+@pytest.fixture(scope="module")
+def facenet() -> IdentityEncoder:
+    return load_identity_encoder("default")
+
+
+@pytest.fixture(scope="module")
+def opencv_net():
+    return cv2.dnn.readNetFromTensorflow(str(facenet_graph_path()))
+
+
+@pytest.fixture(scope="module")
+def aligned_photos(request) -> dict[str, np.ndarray]:
+    """256 px ArcFace-aligned crops (RGB uint8) of the largest face of every df_* pair photo."""
+    photos_dir = request.getfixturevalue("photos_dir")
+    from facedancer_torch.faces.align import align_face
+    from facedancer_torch.faces.detect import get_detector, largest_face
+
+    pairs = list(csv.DictReader(open(photos_dir / "deepface_master_pairs.csv")))
+    names = sorted({p["file_x"] for p in pairs} | {p["file_y"] for p in pairs})
+    detector = get_detector(device="cpu")
+    crops = {}
+    for name in names:
+        image = cv2.cvtColor(cv2.imread(str(photos_dir / name)), cv2.COLOR_BGR2RGB)
+        face = largest_face(detector.detect(image))
+        if face is not None:
+            crops[name] = (image, face.landmarks)
+    return crops
+
+
+def _to_tensor(images_rgb: list[np.ndarray]) -> torch.Tensor:
+    return torch.from_numpy(np.stack(images_rgb)).permute(0, 3, 1, 2).float() / 127.5 - 1
+
+
+def _opencv_embedding(net, image_160_rgb: np.ndarray) -> np.ndarray:
+    # the frozen graph reshapes with a fixed batch of 1, so OpenCV runs one image at a time
+    blob = ((image_160_rgb.astype(np.float32) - 127.5) / 128.0).transpose(2, 0, 1)[None]
+    net.setInput(np.ascontiguousarray(blob))
+    return net.forward().reshape(-1)
+
+
+def test_graphdef_reader_sees_the_inception_resnet_graph():
+    from facedancer_torch.models.identity.graphdef import const_value, read_graphdef
+
+    nodes = read_graphdef(facenet_graph_path())
+    assert nodes["input"].op == "Placeholder"
+    assert nodes["input"].attrs["shape"] == [1, 160, 160, 3]
+    assert const_value(nodes, "InceptionResnetV1/Conv2d_1a_3x3/weights").shape == (3, 3, 3, 32)
+    assert const_value(nodes, "InceptionResnetV1/Bottleneck/weights").shape == (1792, 512)
+    assert float(const_value(nodes, "InceptionResnetV1/Repeat/block35_3/mul/x")) == pytest.approx(0.17)
+    assert float(const_value(nodes, "InceptionResnetV1/Block8/mul/x")) == 1.0
+    assert nodes["InceptionResnetV1/Conv2d_4b_3x3/Conv2D"].attrs["padding"] == b"VALID"
+    bn = nodes["InceptionResnetV1/Bottleneck/BatchNorm/cond/FusedBatchNorm_1"]
+    assert bn.attrs["epsilon"] == pytest.approx(1e-3)
+
+
+def test_graphdef_reader_refuses_garbage(tmp_path):
+    from facedancer_torch.models.identity.graphdef import read_graphdef
+
+    bad = tmp_path / "bad.pb"
+    bad.write_bytes(b"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x07")
+    with pytest.raises(ModelError, match="bad.pb"):
+        read_graphdef(bad)
+    with pytest.raises(ModelError, match="missing.pb"):
+        read_graphdef(tmp_path / "missing.pb")
+
+
+def test_matches_opencv_on_noise(facenet, opencv_net):
+    rng = np.random.default_rng(0)
+    images = rng.uniform(0, 255, (2, 160, 160, 3)).astype(np.float32)
+    reference = np.stack([_opencv_embedding(opencv_net, im) for im in images])
+    with torch.no_grad():
+        ours = facenet.embed(_to_tensor(list(images))).numpy()
+    ours = ours / np.linalg.norm(ours, axis=1, keepdims=True)
+    cosine = (ours * reference).sum(1)
+    assert cosine.min() > 0.9999, cosine
+    assert np.abs(ours - reference).max() < 1e-4
+
+
+def test_matches_opencv_on_real_faces(facenet, opencv_net, aligned_photos):
+    from facedancer_torch.faces.align import align_face
+
+    crops = [align_face(image, landmarks, 160)[0]
+             for image, landmarks in list(aligned_photos.values())[:4]]
+    reference = np.stack([_opencv_embedding(opencv_net, c) for c in crops])
+    with torch.no_grad():
+        ours = F.normalize(facenet.embed(_to_tensor(crops)), dim=1).numpy()
+    assert (ours * reference).sum(1).min() > 0.9999
+
+
+def test_same_person_scores_above_different_person(facenet, aligned_photos, photos_dir):
+    from facedancer_torch.faces.align import align_face
+
+    names = list(aligned_photos)
+    crops = [align_face(*aligned_photos[n], 256)[0] for n in names]
+    with torch.no_grad():
+        embeddings = F.normalize(facenet.embed(_to_tensor(crops)), dim=1)
+    index = {n: i for i, n in enumerate(names)}
+    same, different = [], []
+    for pair in csv.DictReader(open(photos_dir / "deepface_master_pairs.csv")):
+        if pair["file_x"] in index and pair["file_y"] in index:
+            cos = float(embeddings[index[pair["file_x"]]] @ embeddings[index[pair["file_y"]]])
+            (same if pair["Decision"] == "Yes" else different).append(cos)
+    assert len(same) >= 30 and len(different) >= 200
+    # measured: same-person min 0.63 / mean 0.82, different-person max 0.45 / mean 0.17
+    assert min(same) > max(different)
+    assert np.mean(same) - np.mean(different) > 0.5
+
+
+def test_crop_shrink_recovers_the_encoder_framing(facenet, aligned_photos):
+    from facedancer_torch.faces.align import align_face
+
+    image, landmarks = next(iter(aligned_photos.values()))
+    exact = _to_tensor([align_face(image, landmarks, 256, 1.0)[0]])
+    loose = _to_tensor([align_face(image, landmarks, 256, 0.75)[0]])
+    with torch.no_grad():
+        reference = facenet.embed(exact)
+        reframed = facenet.embed(loose, crop_shrink=0.75)
+        ignored = facenet.embed(loose)  # the classic mistake: wrong framing for the encoder
+    good = F.cosine_similarity(reference, reframed).item()
+    bad = F.cosine_similarity(reference, ignored).item()
+    assert good > 0.99 and bad < good - 0.05, (good, bad)
+
+
+def test_contract_frozen_eval_and_differentiable(facenet):
+    c = facenet.contract
+    assert (c.input_size, c.mean, c.std, c.embedding_dim) == (160, 127.5, 128.0, 512)
+    assert c.normalized is False and c.template == "arcface" and c.shrink_factor == 1.0
+    assert c.ifsr_blocks == FACENET_IFSR_BLOCKS and len(c.ifsr_blocks) == 11
+    assert set(c.ifsr_blocks) <= set(FACENET_BLOCKS) and set(c.perceptual_blocks) <= set(FACENET_BLOCKS)
+    assert not any(p.requires_grad for p in facenet.parameters())
+    facenet.train()
+    assert not facenet.training and not any(m.training for m in facenet.modules())
+
+    x = (torch.rand(1, 3, 128, 128) * 2 - 1).requires_grad_(True)
+    embedding, feats = facenet.embed_and_features(x)
+    assert embedding.shape == (1, 512) and list(feats) == list(c.ifsr_blocks)
+    assert feats["block35_5"].shape == (1, 256, 17, 17) and feats["block17_10"].shape == (1, 896, 8, 8)
+    (embedding.square().sum() + sum(f.mean() for f in feats.values())).backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+    with torch.no_grad():
+        alone = facenet.features(x.detach(), blocks=["conv2d_4b", "block17_2"])
+        torch.testing.assert_close(alone["block17_2"], feats["block17_2"].detach())
+        torch.testing.assert_close(facenet.embed(x.detach()), embedding.detach())
+    with pytest.raises(ValueError, match="no block"):
+        facenet.features(x.detach(), blocks=["conv5_block3_out"])
+
+
+def test_preprocess_contract():
+    x = torch.full((1, 3, 320, 320), 0.5)
+    framed = resize_crop(x, 0.5, 1.0, 160)
+    assert framed.shape == (1, 3, 160, 160)
+    ramp = torch.linspace(-1, 1, 200).view(1, 1, 1, 200).expand(1, 3, 200, 200)
+    centre = resize_crop(ramp, 0.5, 1.0, 100)  # the central half of a horizontal ramp
+    assert centre[0, 0, 0, 0].item() == pytest.approx(-0.5, abs=0.02)
+    assert centre[0, 0, 0, -1].item() == pytest.approx(0.5, abs=0.02)
+    with pytest.raises(ValueError, match="re-crop"):
+        resize_crop(x, 1.0, 0.8, 112)
+
+
+def test_margins_file(tmp_path):
+    blocks = ("a", "b")
+    assert load_margins_file(tmp_path / "absent.json", blocks) is None
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps({"encoder": "facenet", "margins": {"a": 0.1, "b": 0.2, "c": 1}}))
+    assert load_margins_file(good, blocks) == {"a": 0.1, "b": 0.2}
+    flat = tmp_path / "flat.json"
+    flat.write_text(json.dumps({"a": 0.1, "b": 0}))
+    assert load_margins_file(flat, blocks) == {"a": 0.1, "b": 0.0}
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"margins": {"a": 0.1}}))
+    with pytest.raises(ModelError, match="bad.json.*'b'"):
+        load_margins_file(bad, blocks)
+
+
+def test_registry_errors(tmp_path):
+    assert "default" in available_encoders() and "facenet" in available_encoders()
+    with pytest.raises(ModelError, match="unknown identity encoder"):
+        load_identity_encoder("not-an-encoder")
+    h5 = tmp_path / "ArcFace-Res50.h5"
+    h5.write_bytes(b"x")
+    with pytest.raises(ModelError, match="convert"):
+        load_identity_encoder(h5)
+    with pytest.raises(ModelError, match="config.json"):
+        load_identity_encoder(tmp_path)
+    (tmp_path / "config.json").write_text(json.dumps({"architecture": "facedancer_generator"}))
+    with pytest.raises(ModelError, match="not an identity encoder"):
+        load_identity_encoder(tmp_path)
