@@ -1,0 +1,65 @@
+"""``facedancer ui``: the web UI (gradio) for image and video swaps, on localhost by default."""
+
+from __future__ import annotations
+
+import typer
+
+EXAMPLES = """Examples:
+
+facedancer ui
+
+facedancer ui --model models/my-run --port 8080
+
+facedancer ui -m facedancer-c-hq -m models/my-run --max-upload-mb 200
+"""
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("ui", help="Start the web UI: swap faces in images and videos in a browser.\n\n"
+                 "Listens on 127.0.0.1 (this machine only) unless --host says otherwise; there "
+                 "is no login, so a non-loopback --host prints a warning. Needs the 'ui' extra "
+                 "(pip install 'facedancer-torch[ui]'). Every result carries the provenance tag "
+                 "and the invisible watermark.\n\n" + EXAMPLES)
+    def ui(
+        host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on "
+                                 "(0.0.0.0 = every interface: anyone on the network can use it)."),
+        port: int = typer.Option(7860, "--port", help="Port to listen on."),
+        model: list[str] = typer.Option(
+            None, "--model", "-m", help="Model directory or catalogue name to offer (repeat "
+            "for several; default: every installed generator, the embedded demo model first)."),
+        max_upload_mb: float = typer.Option(50.0, "--max-upload-mb", help="Largest upload "
+                                            "accepted, in MB (larger ones are refused)."),
+        device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+        backend: str = typer.Option("auto", "--backend", help="Generator runtime: auto "
+                                    "(CUDA fp16, else ONNX Runtime), fused, bf16, eager, "
+                                    "onnxruntime, fp16."),
+    ) -> None:
+        serve_ui(host=host, port=port, models=list(model or []), max_upload_mb=max_upload_mb,
+                 device=device, backend=backend)
+
+
+def serve_ui(host: str, port: int, models: list[str], max_upload_mb: float,
+             device: str = "auto", backend: str = "auto") -> None:
+    """Build and serve the app (blocks until Ctrl-C); user errors are FacedancerError."""
+    from ..errors import FacedancerError
+
+    try:
+        from ..ui.app import available_models, build_app, launch_app
+    except ImportError as exc:
+        raise FacedancerError(f"the web UI needs gradio ({exc.name or exc} is missing): "
+                              "pip install 'facedancer-torch[ui]'") from exc
+    from ..device import resolve_device
+    from ..swap.pipeline import Swapper
+
+    from ..models.store import resolve_model
+
+    resolved = resolve_device(device)  # fail before the server starts
+    for model in models:
+        resolve_model(model)  # a wrong --model is a one-line error now, not at the first swap
+
+    def factory(value: str) -> Swapper:
+        return Swapper(value, device=resolved, backend=backend)
+
+    choices = available_models(models) if models else available_models()
+    app = build_app(factory, choices)
+    launch_app(app, host=host, port=port, max_upload_mb=max_upload_mb, block=True)

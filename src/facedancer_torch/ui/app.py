@@ -1,0 +1,356 @@
+"""The web UI (``facedancer ui``): image and video swap in a browser, built with gradio.
+
+A thin layer over :class:`~facedancer_torch.swap.pipeline.Swapper`: every result is written by
+the same code as ``facedancer swap`` (``swap_image_file`` / ``swap_video_file``), so it carries
+the provenance tag and the invisible watermark, and the file the browser downloads is that file,
+byte for byte (gradio serves returned paths as they are).
+
+Offline by design: gradio's analytics are switched off before it is imported, the default theme
+uses fonts bundled with gradio (no font CDN), and there is no share link. The server binds to
+127.0.0.1 unless told otherwise, refuses uploads over ``max_upload_mb`` (HTTP 413) and prints a
+warning when it listens on a non-loopback address, since it has no authentication.
+
+``build_app`` takes a ``swapper_factory`` (model value -> Swapper) so that tests run the real
+app with a tiny random model.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Before gradio is imported anywhere: no usage statistics, no version check over the network.
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import atexit  # noqa: E402
+import ipaddress  # noqa: E402
+import shutil  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import threading  # noqa: E402
+import uuid  # noqa: E402
+from collections.abc import Callable, Sequence  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from ..errors import FacedancerError, ModelError  # noqa: E402
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 7860
+DEFAULT_MAX_UPLOAD_MB = 50.0
+TITLE = "FaceDancer face swap"
+
+PROVENANCE_NOTE = (
+    "**Every result is synthetic media and is labelled as such.** Images and videos made here "
+    "carry a provenance tag in their metadata (tool, model, *synthetic media*, the SHA-256 of "
+    "the source photos) and an invisible watermark that `facedancer verify FILE` detects. "
+    "Only swap faces of people who consented; do not use results to deceive.")
+
+SwapperFactory = Callable[[str], object]
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """One entry of the model picker: ``value`` is what ``swapper_factory`` receives."""
+
+    label: str
+    value: str
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback addresses (127.0.0.0/8, ::1)."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip().strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def host_warning(host: str) -> str | None:
+    """The warning printed when the UI listens beyond this machine (None on loopback)."""
+    if is_loopback(host):
+        return None
+    return (f"warning: the UI listens on {host}, so anyone who can reach this machine can "
+            "upload photos and make face swaps with it (there is no login); use "
+            f"--host {DEFAULT_HOST} unless you mean that")
+
+
+def available_models(extra: Sequence[str | Path] = ()) -> list[ModelChoice]:
+    """Generators usable here: ``extra`` (directories or names, first), then the embedded demo
+    model and every catalogue or ``models add`` generator present in the local store."""
+    from ..models.catalogue import CATALOGUE, ModelKind
+    from ..models.store import ModelStore, model_kind
+
+    choices: list[ModelChoice] = []
+    seen: set[str] = set()
+
+    def add(label: str, value: str) -> None:
+        if value not in seen:
+            seen.add(value)
+            choices.append(ModelChoice(label, value))
+
+    for item in extra:
+        path = Path(item).expanduser()
+        if path.is_dir():
+            add(f"{path.name} ({path})", str(path))
+        else:
+            add(str(item), str(item))
+    store = ModelStore()
+    for entry in CATALOGUE:
+        if entry.kind == ModelKind.GENERATOR and store.status(entry).present:
+            add(f"{entry.name}: {entry.description}", entry.name)
+    try:
+        custom = store.custom_names()
+    except (OSError, ValueError):
+        custom = []
+    for name in custom:
+        if model_kind(name, store) == ModelKind.GENERATOR:
+            add(name, name)
+    return choices
+
+
+class SwapperCache:
+    """Load each model once (``factory(value)``) and reuse it; thread-safe."""
+
+    def __init__(self, factory: SwapperFactory) -> None:
+        self._factory = factory
+        self._swappers: dict[str, object] = {}
+        self._lock = threading.Lock()
+
+    def get(self, value: str):
+        with self._lock:
+            swapper = self._swappers.get(value)
+            if swapper is None:
+                swapper = self._factory(value)
+                self._swappers[value] = swapper
+            return swapper
+
+
+def _paths(files) -> list[str]:
+    """gradio file values (paths, or objects with ``.name``/``.path``) -> paths."""
+    if files is None:
+        return []
+    if not isinstance(files, (list, tuple)):
+        files = [files]
+    out = []
+    for item in files:
+        path = getattr(item, "path", None) or getattr(item, "name", None) or item
+        if path:
+            out.append(str(path))
+    return out
+
+
+def _options(faces: str, mask_blur: float, mask_padding: float, color_match: bool,
+             max_frames: float | None = None):
+    from ..swap.options import SwapOptions
+
+    frames = int(max_frames) if max_frames else None
+    return SwapOptions(faces=faces or "all", mask_blur=float(mask_blur),
+                       mask_padding=float(mask_padding), color_match=bool(color_match),
+                       overwrite=True, max_frames=frames if frames and frames > 0 else None)
+
+
+def provenance_summary(path: str | Path) -> str:
+    """One Markdown line with the provenance tag found in an output file."""
+    from ..io.provenance import read_provenance
+
+    tag = read_provenance(path) or {}
+    if not tag:
+        return "No provenance tag found in the output (this should not happen)."
+    keys = ("content", "tool", "tool_version", "model", "identity_encoder", "created")
+    parts = [f"{k}: `{tag[k]}`" for k in keys if tag.get(k)]
+    return "Provenance tag written into the file: " + " · ".join(parts)
+
+
+def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | None = None, *,
+              default_model: str | None = None, output_dir: str | Path | None = None,
+              title: str = TITLE):
+    """The gradio ``Blocks`` app (not launched; see :func:`launch_app`).
+
+    Args:
+        swapper_factory: ``value -> Swapper`` for a model picker value (called once per model,
+            lazily, on the first swap with it).
+        models: the model picker's entries (default: :func:`available_models`); at least one.
+        default_model: the value selected at start (default: the first entry).
+        output_dir: where results are written (default: a new temporary folder removed at
+            exit). Results are served from there.
+
+    Raises:
+        ModelError: no model to offer.
+    """
+    models = list(available_models() if models is None else models)
+    if not models:
+        raise ModelError("no model is available for the web UI: pass --model DIR (a trained, "
+                         "converted or exported model folder) or --model NAME (see "
+                         "`facedancer models list`)")
+    import gradio as gr
+    values = [m.value for m in models]
+    default_model = default_model if default_model in values else values[0]
+    if output_dir is None:
+        output_dir = Path(tempfile.mkdtemp(prefix="facedancer-ui-"))
+        atexit.register(shutil.rmtree, output_dir, True)
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    swappers = SwapperCache(swapper_factory)
+
+    def load(model: str):
+        try:
+            return swappers.get(model or default_model)
+        except FacedancerError as exc:
+            raise gr.Error(str(exc)) from exc
+
+    def swap_image(sources, target, model, faces, mask_blur, mask_padding, color_match):
+        sources = _paths(sources)
+        if not sources:
+            raise gr.Error("Upload at least one photo of the source face.")
+        if not target:
+            raise gr.Error("Upload a target image.")
+        swapper = load(model)
+        output = output_dir / f"swap-{uuid.uuid4().hex[:12]}.png"
+        try:
+            options = _options(faces, mask_blur, mask_padding, color_match)
+            swapper.swap_image_file(target, output, sources, options)
+        except FacedancerError as exc:
+            raise gr.Error(str(exc)) from exc
+        from ..io.provenance import read_provenance
+
+        swapped = int((read_provenance(output) or {}).get("faces_swapped", "0") or 0)
+        status = (f"Swapped {swapped} face(s)." if swapped else
+                  "No face to swap was found in the target: the output is the target "
+                  "unchanged (still watermarked and tagged).")
+        status += "\n\n" + provenance_summary(output)
+        return str(output), (str(target), str(output)), status, str(output)
+
+    def swap_video(sources, target, model, faces, mask_blur, mask_padding, color_match,
+                   max_frames, progress=gr.Progress(track_tqdm=True)):
+        sources = _paths(sources)
+        if not sources:
+            raise gr.Error("Upload at least one photo of the source face.")
+        if not target:
+            raise gr.Error("Upload a target video.")
+        progress(0, desc="loading the model")
+        swapper = load(model)
+        output = output_dir / f"swap-{uuid.uuid4().hex[:12]}.mp4"
+        try:
+            options = _options(faces, mask_blur, mask_padding, color_match, max_frames)
+            progress(0, desc="swapping frames")
+            # swap_video_file reports frames through tqdm; gr.Progress(track_tqdm) shows it.
+            swapper.swap_video_file(target, output, sources, options, progress=True)
+        except FacedancerError as exc:
+            raise gr.Error(str(exc)) from exc
+        status = f"Swapped video written ({output.name}).\n\n" + provenance_summary(output)
+        return str(output), status, str(output)
+
+    with gr.Blocks(title=title, analytics_enabled=False, delete_cache=(3600, 3600)) as app:
+        gr.Markdown(f"# {title}")
+        gr.Markdown(PROVENANCE_NOTE, elem_id="provenance-note")
+        with gr.Row():
+            model = gr.Dropdown([(m.label, m.value) for m in models], value=default_model,
+                                label="Model", elem_id="model", scale=3,
+                                info="Installed generators (add one with `facedancer ui "
+                                "--model DIR`, or `facedancer models fetch/add`).")
+            faces = gr.Radio(["all", "largest"], value="all", label="Faces to swap",
+                             elem_id="faces", scale=1)
+        with gr.Row():
+            mask_blur = gr.Slider(0.0, 20.0, value=7.0, step=0.5, label="Mask blur",
+                                  info="Gaussian sigma, pixels of a 256 crop (7 = reference)",
+                                  elem_id="mask-blur")
+            mask_padding = gr.Slider(-0.25, 0.5, value=0.0, step=0.01, label="Mask padding",
+                                     info="grow (>0) or shrink (<0) the blend box",
+                                     elem_id="mask-padding")
+            color_match = gr.Checkbox(False, label="Colour match",
+                                      info="match the swapped face's colours to the target",
+                                      elem_id="color-match")
+        with gr.Tabs():
+            with gr.Tab("Image swap", id="image"):
+                with gr.Row():
+                    with gr.Column():
+                        sources = gr.File(file_count="multiple", file_types=["image"],
+                                          label="Source face photo(s): one person, several "
+                                          "photos are averaged", elem_id="sources")
+                        target = gr.Image(type="filepath", image_mode=None,
+                                          sources=["upload", "clipboard"], label="Target image",
+                                          elem_id="target")
+                        run = gr.Button("Swap", variant="primary", elem_id="swap-button")
+                    with gr.Column():
+                        with gr.Tabs():
+                            with gr.Tab("Result", id="result-tab"):
+                                result = gr.Image(type="filepath", label="Result",
+                                                  interactive=False, elem_id="result",
+                                                  buttons=["download", "fullscreen"])
+                            with gr.Tab("Compare", id="compare-tab"):
+                                compare = gr.ImageSlider(type="filepath", interactive=False,
+                                                         label="Target | result (drag)",
+                                                         elem_id="compare")
+                        status = gr.Markdown(elem_id="status")
+                        download = gr.File(label="Download (PNG with provenance tag)",
+                                           interactive=False, elem_id="download")
+            with gr.Tab("Video swap", id="video"):
+                with gr.Row():
+                    with gr.Column():
+                        video_sources = gr.File(file_count="multiple", file_types=["image"],
+                                                label="Source face photo(s)",
+                                                elem_id="video-sources")
+                        video_target = gr.Video(sources=["upload"], label="Target video",
+                                                elem_id="video-target")
+                        max_frames = gr.Number(0, precision=0, minimum=0,
+                                               label="Max frames (0 = whole video)",
+                                               elem_id="max-frames")
+                        video_run = gr.Button("Swap video", variant="primary",
+                                              elem_id="video-swap-button")
+                    with gr.Column():
+                        video_result = gr.Video(label="Result", interactive=False,
+                                                elem_id="video-result")
+                        video_status = gr.Markdown(elem_id="video-status")
+                        video_download = gr.File(label="Download (MP4 with provenance tag)",
+                                                 interactive=False, elem_id="video-download")
+        gr.Markdown("Runs locally: photos and videos stay on this machine. Results are "
+                    "kept in a temporary folder until the server stops.",
+                    elem_id="footer-note")
+        options = [model, faces, mask_blur, mask_padding, color_match]
+        # One swap at a time across both tabs: a Swapper is not meant for concurrent calls and
+        # the CPU/GPU is saturated by one job anyway; others wait in gradio's queue.
+        run.click(swap_image, [sources, target, *options], [result, compare, status, download],
+                  concurrency_limit=1, concurrency_id="swap")
+        video_run.click(swap_video, [video_sources, video_target, *options, max_frames],
+                        [video_result, video_status, video_download], concurrency_limit=1,
+                        concurrency_id="swap")
+    app.facedancer_output_dir = output_dir  # launch_app lets gradio serve results from here
+    return app
+
+
+def launch_app(app, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
+               max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB, block: bool = True,
+               quiet: bool = False) -> str:
+    """Serve ``app`` on ``host:port``; returns the local URL (when ``block`` is False).
+
+    Uploads larger than ``max_upload_mb`` are refused (HTTP 413, an error in the page). A
+    non-loopback ``host`` prints :func:`host_warning` to stderr. No share link, no SSR server,
+    no analytics.
+    """
+    if max_upload_mb <= 0:
+        raise FacedancerError(f"--max-upload-mb must be > 0, got {max_upload_mb}")
+    if not 0 < int(port) < 65536:
+        raise FacedancerError(f"--port must be in 1..65535, got {port}")
+    warning = host_warning(host)
+    if warning:
+        print(warning, file=sys.stderr)
+    allowed = [str(app.facedancer_output_dir)] if hasattr(app, "facedancer_output_dir") else []
+    app.queue(default_concurrency_limit=1)
+    try:
+        # gradio's own banner suggests share=True, which this tool does not offer: ours instead.
+        _, local_url, _ = app.launch(
+            server_name=host, server_port=int(port), share=False, inbrowser=False,
+            prevent_thread_lock=True, show_error=True, quiet=True,
+            max_file_size=int(max_upload_mb * 1024 * 1024), allowed_paths=allowed,
+            ssr_mode=False, pwa=False, mcp_server=False, enable_monitoring=False)
+    except OSError as exc:
+        raise FacedancerError(f"cannot serve on {host}:{port} ({' '.join(str(exc).split())}); "
+                              "pass another --port or --host") from exc
+    if not quiet:
+        browse = local_url if is_loopback(host) else f"http://127.0.0.1:{int(port)}/"
+        print(f"FaceDancer web UI: open {browse} in a browser (listening on {host}:{int(port)}, "
+              f"uploads up to {max_upload_mb:g} MB; Ctrl-C to stop)", flush=True)
+    if block:
+        app.block_thread()
+    return local_url

@@ -1,0 +1,277 @@
+"""The web UI (``facedancer ui``): served on loopback, upload limit, and a real browser swap.
+
+The browser test drives Debian's ``chromium`` with playwright (no browser download): it loads
+the page with every request off the server's own origin blocked (the page must work offline),
+uploads two real photos, presses Swap and checks the image that comes back: a file carrying
+the provenance tag and the watermark, whose face region differs from the target's and whose
+far background does not. A tiny random generator stands in for a trained model.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from pathlib import Path
+
+import numpy as np
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from swaputil import save_tiny_generator, single_thread
+
+from facedancer_torch.errors import ModelError
+from facedancer_torch.ui import app as ui_app
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+UPLOAD_LIMIT_MB = 4.0
+
+
+# -- host and options: no server needed ----------------------------------------------------------
+
+def test_loopback_hosts_and_warning():
+    for host in ("127.0.0.1", "localhost", "::1", "127.0.1.1", "[::1]"):
+        assert ui_app.is_loopback(host) and ui_app.host_warning(host) is None
+    for host in ("0.0.0.0", "192.168.1.20", "::", "example.org"):
+        assert not ui_app.is_loopback(host)
+        assert host in ui_app.host_warning(host)
+
+
+def test_cli_defaults_bind_loopback(monkeypatch):
+    from facedancer_torch.cli import ui as cli_ui
+
+    calls = []
+    monkeypatch.setattr(cli_ui, "serve_ui", lambda **kwargs: calls.append(kwargs))
+    app = typer.Typer()
+    cli_ui.register(app)
+    app.command("noop")(lambda: None)  # a group of two, as in the real CLI
+    result = CliRunner().invoke(app, ["ui"])
+    assert result.exit_code == 0, result.output
+    assert calls == [{"host": "127.0.0.1", "port": 7860, "models": [], "max_upload_mb": 50.0,
+                      "device": "auto", "backend": "auto"}]
+    assert ui_app.DEFAULT_HOST == "127.0.0.1"
+
+
+class _FakeApp:
+    """Records what launch_app passes to gradio's launch()."""
+
+    def __init__(self):
+        self.kwargs = None
+        self.facedancer_output_dir = Path("/nonexistent/out")
+
+    def queue(self, **kwargs):
+        return self
+
+    def launch(self, **kwargs):
+        self.kwargs = kwargs
+        return None, f"http://{kwargs['server_name']}:{kwargs['server_port']}/", None
+
+
+def test_launch_options_and_warning(capsys):
+    fake = _FakeApp()
+    url = ui_app.launch_app(fake, block=False, max_upload_mb=2)
+    assert url == "http://127.0.0.1:7860/"
+    kwargs = fake.kwargs
+    assert kwargs["server_name"] == "127.0.0.1" and kwargs["share"] is False
+    assert kwargs["max_file_size"] == 2 * 1024 * 1024
+    assert kwargs["allowed_paths"] == ["/nonexistent/out"]
+    assert "warning" not in capsys.readouterr().err
+    ui_app.launch_app(_FakeApp(), host="0.0.0.0", block=False)
+    err = capsys.readouterr().err
+    assert err.startswith("warning: the UI listens on 0.0.0.0") and len(err.splitlines()) == 1
+    with pytest.raises(Exception, match="max-upload-mb"):
+        ui_app.launch_app(_FakeApp(), max_upload_mb=0, block=False)
+
+
+def test_no_model_is_one_line_error(monkeypatch, tmp_path):
+    from facedancer_torch.cli.ui import serve_ui
+    from facedancer_torch.models import catalogue
+
+    monkeypatch.setenv("FACEDANCER_HOME", str(tmp_path / "empty-store"))
+    monkeypatch.setattr(catalogue.AssetSource, "locate", lambda self: None)
+    assert ui_app.available_models() == []
+    with pytest.raises(ModelError, match="no model is available for the web UI") as info:
+        serve_ui(host="127.0.0.1", port=7860, models=[], max_upload_mb=50)
+    assert "\n" not in str(info.value) and "--model" in str(info.value)
+    with pytest.raises(ModelError):
+        serve_ui(host="127.0.0.1", port=7860, models=[str(tmp_path / "missing")],
+                 max_upload_mb=50)
+
+
+def test_available_models_lists_given_directories(tmp_path, monkeypatch):
+    monkeypatch.setenv("FACEDANCER_HOME", str(tmp_path / "store"))
+    model = tmp_path / "my-model"
+    model.mkdir()
+    choices = ui_app.available_models([model])
+    assert choices[0] == ui_app.ModelChoice(f"my-model ({model})", str(model))
+
+
+# -- a running server ----------------------------------------------------------------------------
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """The real app with a tiny generator, on 127.0.0.1 (the default host) and a free port."""
+    pytest.importorskip("gradio", reason="the web UI needs gradio: pip install "
+                        "'facedancer-torch[ui]'")
+    from facedancer_torch.swap.pipeline import Swapper
+
+    model = save_tiny_generator(tmp_path_factory.mktemp("tiny_generator"))
+    swappers = []
+
+    def factory(value: str) -> Swapper:
+        swapper = Swapper(value, device="cpu", backend="fused")
+        swappers.append(swapper)
+        return swapper
+
+    app = ui_app.build_app(factory, [ui_app.ModelChoice("tiny random generator", str(model))],
+                           output_dir=tmp_path_factory.mktemp("ui_outputs"))
+    with single_thread():
+        url = ui_app.launch_app(app, port=_free_port(), max_upload_mb=UPLOAD_LIMIT_MB,
+                                block=False, quiet=True)
+        try:
+            yield app, url.rstrip("/"), swappers
+        finally:
+            app.close()
+
+
+def test_server_binds_loopback_by_default(server):
+    app, url, _ = server
+    assert app.server_name == "127.0.0.1"
+    assert url.startswith("http://127.0.0.1:")
+
+
+def test_upload_limit(server):
+    import httpx
+
+    _, url, _ = server
+    too_big = b"\0" * int((UPLOAD_LIMIT_MB + 1) * 1024 * 1024)
+    response = httpx.post(f"{url}/gradio_api/upload",
+                          files={"files": ("big.jpg", too_big, "image/jpeg")}, timeout=60)
+    assert response.status_code == 413
+    small = httpx.post(f"{url}/gradio_api/upload",
+                       files={"files": ("small.jpg", b"\0" * 1024, "image/jpeg")}, timeout=60)
+    assert small.status_code == 200
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api", reason="the browser test needs "
+                                   "playwright for Python (pip install playwright)")
+    executable = shutil.which("chromium") or shutil.which("chromium-browser")
+    if executable is None:
+        pytest.skip("the browser test needs Debian's chromium (apt-get install chromium)")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def test_browser_image_swap(server, browser, photos_dir, tmp_path):
+    from facedancer_torch.io.images import read_image
+    from facedancer_torch.io.provenance import read_provenance
+    from facedancer_torch.io.watermark import detect_watermark
+
+    app, url, swappers = server
+    source, target = photos_dir / "df_img1.jpg", photos_dir / "fr_obama.jpg"
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    outside: list[str] = []
+
+    def only_this_server(route):  # networking closed: the page must not need anything else
+        request_url = route.request.url
+        if request_url.startswith(url) or request_url.startswith(("data:", "blob:")):
+            route.continue_()
+        else:
+            outside.append(request_url)
+            route.abort()
+
+    page.route("**/*", only_this_server)
+    try:
+        page.goto(url)
+        page.wait_for_selector("#swap-button", timeout=30_000)
+        assert "synthetic media" in page.locator("#provenance-note").inner_text()
+
+        page.locator("#sources input[type=file]").set_input_files([str(source)])
+        page.locator("#target input[type=file]").set_input_files(str(target))
+        page.wait_for_selector("#target img", timeout=30_000)
+        page.locator('#sources [aria-label="df_img1.jpg"]').wait_for(timeout=30_000)
+        page.click("#swap-button")
+        page.wait_for_selector("#result img", timeout=60_000)
+        page.get_by_text("Swapped 1 face(s).").wait_for(timeout=30_000)
+        assert "synthetic media" in page.locator("#status").inner_text()
+        if os.environ.get("FACEDANCER_UI_SCREENSHOT"):
+            page.screenshot(path=os.environ["FACEDANCER_UI_SCREENSHOT"], full_page=True)
+        response = page.request.get(page.locator("#result img").get_attribute("src"))
+        assert response.ok
+        served = tmp_path / "served.png"
+        served.write_bytes(response.body())
+
+        page.get_by_role("tab", name="Compare").click()  # target | result slider
+        page.wait_for_function("document.querySelectorAll('#compare img').length >= 2",
+                               timeout=30_000)
+        if os.environ.get("FACEDANCER_UI_SCREENSHOT"):
+            compare = Path(os.environ["FACEDANCER_UI_SCREENSHOT"])
+            page.screenshot(path=str(compare.with_name(compare.stem + "-compare.png")))
+
+        page.reload()  # nothing uploaded: a readable error in the page, no crash
+        page.wait_for_selector("#swap-button", timeout=30_000)
+        page.click("#swap-button")
+        page.get_by_text("Upload at least one photo of the source face.").first.wait_for(
+            timeout=30_000)
+    finally:
+        page.close()
+    assert outside == []
+
+    # The browser got the file facedancer wrote: tagged, watermarked, the face swapped.
+    tag = read_provenance(served)
+    assert tag is not None and tag["content"] == "synthetic media"
+    assert tag["faces_swapped"] == "1"
+    result, original = read_image(served), read_image(target)
+    assert result.shape == original.shape
+    assert detect_watermark(result).found
+    faces = swappers[0].detect(original)
+    assert len(faces) == 1
+    x1, y1, x2, y2 = np.asarray(faces[0].box).round().astype(int)
+    diff = np.abs(result.astype(np.float32) - original.astype(np.float32))
+    assert diff[y1:y2, x1:x2].mean() > 10.0
+    assert diff[:64, :64].mean() < 3.0  # far from the face only the watermark's +-1.5
+
+
+def test_browser_video_swap(server, browser, photos_dir, videos_dir, tmp_path):
+    from facedancer_torch.io.provenance import read_provenance
+    from facedancer_torch.io.video import probe_video
+
+    _, url, _ = server
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    try:
+        page.goto(url)
+        page.wait_for_selector("#swap-button", timeout=30_000)
+        page.get_by_role("tab", name="Video swap").click()
+        page.locator("#video-sources input[type=file]").set_input_files(
+            str(photos_dir / "fr_obama.jpg"))
+        page.locator("#video-target input[type=file]").set_input_files(
+            str(videos_dir / "talking_c.mp4"))
+        page.wait_for_selector("#video-target video", timeout=30_000)
+        page.locator("#max-frames input").fill("6")
+        page.click("#video-swap-button")
+        page.wait_for_selector("#video-result video", timeout=120_000)
+        assert "synthetic media" in page.locator("#video-status").inner_text()
+        response = page.request.get(page.locator("#video-result video").get_attribute("src"))
+        assert response.ok
+        served = tmp_path / "served.mp4"
+        served.write_bytes(response.body())
+    finally:
+        page.close()
+    info = probe_video(served)
+    assert info.frame_count == 6 and (info.width, info.height) == (524, 524)
+    tag = read_provenance(served)
+    assert tag is not None and tag["content"] == "synthetic media"
