@@ -1,0 +1,122 @@
+"""``facedancer swap``: swap faces in an image, a video or a folder (FACEDANCER.md section 7)."""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from pathlib import Path
+
+import typer
+
+EXAMPLES = """Examples:
+
+facedancer swap -s me.jpg -t group.jpg -o swapped.png -m models/fd
+
+facedancer swap -s me1.jpg -s me2.jpg -t clip.mp4 -o out.mp4 --crf 20
+
+facedancer swap -s me.jpg -t clip.mp4 -o out.mp4 --reference actor.jpg
+
+facedancer swap --map alice.jpg=me.jpg --map bob.jpg=you.jpg -t party.mp4 -o out.mp4
+
+facedancer swap -s me.jpg -t photos/ -o swapped/ --faces largest
+"""
+
+
+@contextlib.contextmanager
+def _one_line_warnings():
+    """Show library warnings (e.g. a generator backend falling back) as ``warning: ...``."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    for item in caught:
+        typer.echo(f"warning: {' '.join(str(item.message).split())}", err=True)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("swap", help="Swap faces in an image, a video or a folder of them.\n\n"
+                 "The output is synthetic media: it carries a metadata tag saying so and an "
+                 "invisible watermark (facedancer verify reads it). Only swap faces of people "
+                 "who consented.\n\n" + EXAMPLES)
+    def swap(
+        source: list[Path] = typer.Option(
+            None, "--source", "-s", help="Photo of the face to put in (repeat for several "
+            "photos of one person: their identities are averaged)."),
+        target: Path = typer.Option(..., "--target", "-t",
+                                    help="Image, video or folder to swap faces in."),
+        output: Path = typer.Option(..., "--output", "-o", help="Output file (or folder for a "
+                                    "folder target); the suffix picks the format."),
+        model: str = typer.Option(None, "--model", "-m", help="Model directory or catalogue "
+                                  "name (default: the embedded demo model)."),
+        faces: str = typer.Option("all", "--faces", help="Which faces are candidates: 'all' "
+                                  "or 'largest' (per image or frame)."),
+        reference: list[Path] = typer.Option(
+            None, "--reference", help="Swap only faces of this person (photo; repeat to "
+            "average several)."),
+        threshold: float = typer.Option(None, "--threshold", help="Identity cosine distance "
+                                        "for --reference/--map matches (default: the "
+                                        "encoder's own, else 0.6)."),
+        mapping: list[str] = typer.Option(
+            None, "--map", help="PERSON.jpg=SOURCE.jpg: faces of PERSON get SOURCE's face "
+            "(repeat for several people)."),
+        mask: str = typer.Option("box", "--mask", help="Blend mask: 'box' (the reference's "
+                                 "soft box)."),
+        mask_blur: float = typer.Option(None, "--mask-blur", help="Mask blur sigma in pixels "
+                                        "of a 256 crop (default 7, the reference's)."),
+        mask_padding: float = typer.Option(0.0, "--mask-padding", help="Grow (>0) or shrink "
+                                           "(<0) the mask box by this fraction of the crop."),
+        color_match: bool = typer.Option(False, "--color-match", help="Match the swapped "
+                                         "face's colours to the target face."),
+        identity_encoder: str = typer.Option(
+            None, "--identity-encoder", help="Identity encoder name or directory (default: the "
+            "one the model was trained with; 'default' = the embedded default encoder)."),
+        crf: int = typer.Option(18, "--crf", help="H.264 quality (0 lossless .. 51 worst)."),
+        preset: str = typer.Option("medium", "--preset", help="H.264 speed preset "
+                                   "(ultrafast .. veryslow)."),
+        batch_size: int = typer.Option(8, "--batch-size", help="Faces per generator call."),
+        max_frames: int = typer.Option(None, "--max-frames", help="Stop videos after this "
+                                       "many frames."),
+        device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+        backend: str = typer.Option("auto", "--backend", help="Generator runtime: auto "
+                                    "(CUDA fp16, else ONNX Runtime), fused, bf16, eager, "
+                                    "onnxruntime, fp16."),
+        no_watermark: bool = typer.Option(False, "--no-watermark", help="Do not embed the "
+                                          "invisible watermark (the metadata tag stays)."),
+        overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output."),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    ) -> None:
+        from ..swap.options import SwapOptions, parse_mapping
+        from ..swap.pipeline import Swapper, check_output, check_target, target_kind
+
+        options = SwapOptions(
+            faces=faces, reference=list(reference or []), mapping=parse_mapping(mapping or []),
+            threshold=threshold, mask=mask, mask_blur=mask_blur, mask_padding=mask_padding,
+            color_match=color_match, crf=crf, preset=preset, watermark=not no_watermark,
+            overwrite=overwrite, max_frames=max_frames, batch_size=batch_size)
+        if not source and not options.mapping:
+            from ..errors import FacedancerError
+
+            raise FacedancerError("give a source face with --source (or people with --map)")
+        # Cheap checks first: a wrong target or an existing output fails before models load.
+        kind = target_kind(target)
+        if kind != "folder":
+            check_output(output, overwrite, target)
+            if kind == "image":
+                from ..swap.image import check_image_output
+
+                check_image_output(output)
+            else:
+                from ..swap.video import check_video_output
+
+                check_video_output(output)
+            check_target(target, kind)
+        with _one_line_warnings():
+            swapper = Swapper(model, identity_encoder=identity_encoder, device=device,
+                              backend=backend)
+        plan = swapper.plan(list(source or []), options)
+        result = swapper.swap_path(target, output, plan, options, progress=not quiet)
+        if kind == "folder":
+            typer.echo(f"{output}: {result.summary()}")  # failures were printed as they came
+            if result.failed:
+                raise typer.Exit(1)
+        else:
+            typer.echo(str(result))

@@ -1,0 +1,118 @@
+"""Swap every image and video of a folder into a mirrored output folder, resumably.
+
+``target/a/b.jpg`` becomes ``output/a/b.jpg`` (same relative path and suffix). Outputs are
+written atomically, so an output that exists is complete: a rerun skips it and carries on where
+an interrupted run stopped (``--overwrite`` redoes everything). A file that cannot be read is
+reported and skipped; the other files are still swapped.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import FacedancerError, InputError
+from .options import SwapOptions
+
+
+@dataclass
+class FolderReport:
+    """What a folder run did: outputs written, outputs already there, inputs that failed."""
+
+    written: list[Path] = field(default_factory=list)
+    skipped: list[Path] = field(default_factory=list)
+    failed: list[tuple[Path, str]] = field(default_factory=list)
+
+    def summary(self) -> str:
+        return (f"{len(self.written)} written, {len(self.skipped)} already done, "
+                f"{len(self.failed)} failed")
+
+
+def media_files(folder: Path, exclude: Path | None = None) -> list[Path]:
+    """Images and videos under ``folder`` (recursive, sorted; hidden files and ``exclude`` out)."""
+    from ..io.images import is_image_path, is_video_path
+
+    exclude = exclude.resolve() if exclude is not None else None
+    files = []
+    for path in sorted(folder.rglob("*")):
+        relative = path.relative_to(folder)
+        if any(part.startswith(".") for part in relative.parts) or not path.is_file():
+            continue
+        if exclude is not None and (exclude == path.resolve().parent or
+                                    exclude in path.resolve().parents):
+            continue
+        if is_image_path(path) or is_video_path(path):
+            files.append(path)
+    return files
+
+
+def swap_folder(swapper, target: str | Path, output: str | Path, source,
+                options: SwapOptions, progress: bool = True) -> FolderReport:
+    """Swap every image and video under ``target`` into ``output`` (mirrored paths)."""
+    target, output = Path(target), Path(output)
+    if not target.is_dir():
+        raise InputError("target folder does not exist", target)
+    if output.exists() and not output.is_dir():
+        raise FacedancerError("output must be a folder when the target is a folder", output)
+    if output.resolve() == target.resolve():
+        raise FacedancerError("output folder is the target folder; choose another --output",
+                              output)
+    files = media_files(target, exclude=output)
+    if not files:
+        raise InputError("no images or videos in the target folder", target)
+    plan = swapper.plan(source, options)
+    report = FolderReport()
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(files), unit="file", desc=target.name, dynamic_ncols=True,
+                   leave=False)
+    try:
+        for path in files:
+            destination = mirrored_path(path, target, output)
+            if destination.exists() and not options.overwrite:
+                report.skipped.append(destination)
+            else:
+                try:
+                    if _is_video(path):
+                        swapper.swap_video_file(path, destination, plan,
+                                                options.replace(overwrite=True), progress=False)
+                    else:
+                        swapper.swap_image_file(path, destination, plan,
+                                                options.replace(overwrite=True))
+                    report.written.append(destination)
+                except FacedancerError as exc:
+                    report.failed.append((path, str(exc)))
+                    message = f"failed: {exc}"
+                    (bar.write(message, file=sys.stderr) if bar is not None
+                     else print(message, file=sys.stderr))
+            if bar is not None:
+                bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+    return report
+
+
+def mirrored_path(path: Path, target: Path, output: Path) -> Path:
+    """Where the output of ``path`` goes: same relative path; a suffix that cannot carry the
+    provenance tag (``.bmp``) or be encoded (``.avi``, ``.wmv``...) becomes ``.png``/``.mp4``."""
+    from .image import IMAGE_OUTPUT_SUFFIXES
+    from .video import video_output_suffixes
+
+    destination = output / path.relative_to(target)
+    suffix = path.suffix.lower()
+    if _is_video(path):
+        if suffix not in video_output_suffixes():
+            destination = destination.with_suffix(".mp4")
+    elif suffix not in IMAGE_OUTPUT_SUFFIXES:
+        destination = destination.with_suffix(".png")
+    return destination
+
+
+def _is_video(path: Path) -> bool:
+    from ..io.images import is_video_path
+
+    return is_video_path(path)

@@ -1,0 +1,104 @@
+"""Options of one swap job: which faces, how they are blended, how outputs are written.
+
+One dataclass shared by the library (:class:`~facedancer_torch.swap.pipeline.Swapper`), the
+``facedancer swap`` command, the web UI and ``facedancer demo``, so that every entry point
+means the same thing by the same option.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from ..errors import FacedancerError
+
+FaceMode = Literal["all", "largest"]
+MASK_KINDS: tuple[str, ...] = ("box",)
+
+
+@dataclass
+class SwapOptions:
+    """Everything a swap job can be told besides its inputs.
+
+    Face selection (applied in this order):
+
+    - ``faces``: ``all`` (the reference: every detected face) or ``largest`` (only the largest
+      face of each image or frame); this picks the candidates.
+    - ``mapping``: ``(person photo, source photo)`` pairs; a candidate whose identity is within
+      ``threshold`` of a mapped person (the nearest one wins) gets that person's source.
+    - ``reference``: photos of one person; the ``--source`` identity goes only to candidates
+      within ``threshold`` of that person. Without a reference every remaining candidate gets it
+      (when a source is given at all: with ``mapping`` alone, unmapped faces stay untouched).
+    - ``threshold``: cosine distance (``1 - cos``) between identity embeddings; ``None`` uses
+      the identity encoder's own verification threshold, or 0.6 when it declares none.
+
+    Blending: ``mask`` (``box``: the reference's soft box, FACEDANCER.md section 7),
+    ``mask_blur`` (Gaussian sigma in pixels of a 256 crop; ``None`` = the reference's 7),
+    ``mask_padding`` (fraction of the crop size added around the box on each side, may be
+    negative to shrink it), ``color_match`` (match the swapped face's colour statistics to the
+    target face inside the mask).
+
+    Output: ``crf``/``preset`` for H.264, ``watermark`` (invisible watermark; the provenance
+    metadata tag is always written), ``overwrite`` (replace an existing output),
+    ``max_frames`` (stop a video after this many frames; ``None`` = all),
+    ``batch_size`` (faces per generator call; frames are batched together in videos).
+    """
+
+    faces: FaceMode = "all"
+    reference: list[Path] = field(default_factory=list)
+    mapping: list[tuple[Path, Path]] = field(default_factory=list)
+    threshold: float | None = None
+    mask: str = "box"
+    mask_blur: float | None = None
+    mask_padding: float = 0.0
+    color_match: bool = False
+    crf: int = 18
+    preset: str = "medium"
+    watermark: bool = True
+    overwrite: bool = False
+    max_frames: int | None = None
+    batch_size: int = 8
+
+    def __post_init__(self) -> None:
+        self.reference = [Path(p) for p in self.reference]
+        self.mapping = [(Path(a), Path(b)) for a, b in self.mapping]
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise :class:`FacedancerError` (one line) for an option value that cannot work."""
+        if self.faces not in ("all", "largest"):
+            raise FacedancerError(f"--faces must be 'all' or 'largest', not '{self.faces}'")
+        if self.mask not in MASK_KINDS:
+            raise FacedancerError(f"--mask must be one of {', '.join(MASK_KINDS)}, "
+                                  f"not '{self.mask}'")
+        if self.threshold is not None and not 0.0 < self.threshold <= 2.0:
+            raise FacedancerError(f"--threshold is a cosine distance in (0, 2], got "
+                                  f"{self.threshold}")
+        if self.mask_blur is not None and self.mask_blur < 0:
+            raise FacedancerError(f"--mask-blur must be >= 0, got {self.mask_blur}")
+        if not -0.25 <= self.mask_padding <= 0.5:
+            raise FacedancerError(f"--mask-padding is a fraction of the crop in [-0.25, 0.5], "
+                                  f"got {self.mask_padding}")
+        if not 0 <= self.crf <= 51:
+            raise FacedancerError(f"--crf must be in 0..51, got {self.crf}")
+        if self.batch_size < 1:
+            raise FacedancerError(f"--batch-size must be >= 1, got {self.batch_size}")
+        if self.max_frames is not None and self.max_frames < 1:
+            raise FacedancerError(f"--max-frames must be >= 1, got {self.max_frames}")
+
+    def replace(self, **changes) -> SwapOptions:
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+
+def parse_mapping(items: list[str]) -> list[tuple[Path, Path]]:
+    """``["PERSON.jpg=SOURCE.jpg", ...]`` (the ``--map`` values) to pairs of paths."""
+    pairs = []
+    for item in items:
+        person, sep, source = item.partition("=")
+        if not sep or not person or not source:
+            raise FacedancerError(f"--map expects PERSON.jpg=SOURCE.jpg, got '{item}'")
+        pairs.append((Path(person), Path(source)))
+    return pairs

@@ -1,0 +1,548 @@
+"""The swap pipeline (FACEDANCER.md section 7): one :class:`Swapper` for images, videos, folders.
+
+Per face, the four steps of every modern swapper: align the face to the generator's crop with
+its 5 landmarks, run the generator with the source identity, map to pixels, paste back with the
+inverse transform through a soft mask (the reference's blurred box), face after face.
+
+:class:`Swapper` loads the generator, the identity encoder the model was trained with, and the
+face detector once; the command line, the web UI and ``facedancer demo`` all call it:
+
+    swapper = Swapper("path/to/model")
+    plan = swapper.plan(["me.jpg"])                      # embed the source once
+    out = swapper.swap_image(read_image("group.jpg"), plan)
+    swapper.swap_video_file("clip.mp4", "out.mp4", plan)
+
+Precision: the generator runs through ``models/runtime.py``: float16 on CUDA (its convs and
+norms are well within fp16 range; the output is clipped to [0, 1] anyway), ONNX Runtime or
+the fused float32 graph on the CPU.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+import warnings
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import FacedancerError, InputError, ModelError
+from .options import SwapOptions
+from .select import DEFAULT_THRESHOLD, SelectionPlan
+from .source import Identity, embed_faces, load_identity
+
+# Sigma of the reference's box-mask blur, in pixels of a 256 crop (section 7).
+REFERENCE_MASK_BLUR: float = 7.0
+
+
+class StageTimer:
+    """Seconds spent per pipeline stage (decode, detect, align, generate, blend, encode...).
+
+    Thread-safe: stages that run in background threads add to the same table. The benchmark
+    prints it; nothing else depends on it.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.seconds: dict[str, float] = defaultdict(float)
+        self.counts: dict[str, int] = defaultdict(int)
+
+    @contextlib.contextmanager
+    def measure(self, stage: str, count: int = 1) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.add(stage, time.perf_counter() - start, count)
+
+    def add(self, stage: str, seconds: float, count: int = 1) -> None:
+        with self._lock:
+            self.seconds[stage] += seconds
+            self.counts[stage] += count
+
+    def reset(self) -> None:
+        with self._lock:
+            self.seconds.clear()
+            self.counts.clear()
+
+
+@dataclass
+class SwappedFace:
+    """One face that was swapped: where it was and how it was warped.
+
+    Attributes:
+        landmarks: ``(5, 2)`` float32 landmarks used for alignment (frame pixels).
+        box: ``(4,)`` float32 ``x1, y1, x2, y2``.
+        matrix: ``(2, 3)`` float64 OpenCV affine, frame -> generator crop.
+        source: the identity the face was swapped to.
+    """
+
+    landmarks: np.ndarray
+    box: np.ndarray
+    matrix: np.ndarray
+    source: Identity
+
+
+@dataclass
+class SwapResult:
+    """The swapped image and what was done to it."""
+
+    image: np.ndarray
+    faces: list[SwappedFace] = field(default_factory=list)
+    detected: int = 0
+
+
+@dataclass
+class _Job:
+    """One face waiting for the generator: its crop, transform and source embedding."""
+
+    crop: np.ndarray  # (S, S, 3) uint8 target crop
+    matrix: np.ndarray  # (2, 3) frame -> crop
+    face: SwappedFace
+
+
+def _module_device(module) -> torch.device:
+    device = getattr(module, "device", None)
+    if isinstance(device, torch.device):
+        return device
+    if isinstance(module, torch.nn.Module):
+        for parameter in module.parameters():
+            return parameter.device
+    return torch.device("cpu")
+
+
+class Swapper:
+    """Generator + identity encoder + face detector, loaded once, for any number of swaps.
+
+    Args:
+        model: a model directory or catalogue name (``models/store.py``); None = the embedded
+            demo model. A missing model is a :class:`ModelError` naming it.
+        identity_encoder: None = the encoder recorded in the model's config (what it was
+            trained with); otherwise a registry name or directory (``default`` = the embedded
+            default encoder). A model only works with the encoder it was trained with.
+        detector: face detector backend name (``faces/detect.py``).
+        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+        score_threshold: detector confidence threshold (None = the detector's default).
+        backend: how the generator runs (``models/runtime.py``): ``auto`` (CUDA: float16;
+            CPU: ONNX Runtime, exported once to a cache folder), ``fused``, ``bf16``,
+            ``eager``, ``onnxruntime``, ``fp16``.
+    """
+
+    def __init__(self, model: str | Path | None = None, *,
+                 identity_encoder: str | Path | None = None, detector: str = "retinaface",
+                 device: str | torch.device = "auto", score_threshold: float | None = None,
+                 backend: str = "auto") -> None:
+        from ..device import resolve_device
+        from ..faces.detect import get_detector
+
+        self.device = resolve_device(device)
+        self.model_dir = resolve_model_dir(model)
+        # Recorded in every output: a catalogue name as typed, a directory by its own name
+        # only (a full path would leak the user's folder layout into shared files).
+        self.model_name = DEMO_MODEL if model is None else (
+            self.model_dir.name if Path(model).expanduser().is_dir() else str(model))
+        self.generator, self.runner = _load_generator(self.model_dir, self.device, backend)
+        config = self.generator.config
+        self.image_size = int(config.image_size)
+        # The generator's crop uses the same template shrink it was trained with (section 1).
+        self.crop_shrink = float(getattr(config, "shrink_factor",
+                                         getattr(config, "crop_shrink", 1.0)) or 1.0)
+        self.encoder_name = _encoder_name(identity_encoder, config, self.model_dir)
+        self.encoder = _load_encoder(self.encoder_name, self.device)
+        z_dim = int(getattr(config, "z_dim", 0) or 0)
+        embedding_dim = int(self.encoder.contract.embedding_dim)
+        if z_dim and z_dim != embedding_dim:
+            raise ModelError(f"the model expects {z_dim}-d identities but the identity encoder "
+                             f"'{self.encoder_name}' gives {embedding_dim}-d ones; pass the "
+                             "encoder it was trained with (--identity-encoder)", self.model_dir)
+        options = {} if score_threshold is None else {"score_threshold": score_threshold}
+        # On a GPU the detector uses onnxruntime's CUDA provider when installed, else the CPU
+        # (onnxruntime-gpu is a separate wheel; a CPU detector still works next to a GPU).
+        detector_device = "cpu"
+        if self.device.type == "cuda":
+            import onnxruntime
+
+            if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+                detector_device = f"cuda:{self.device.index or 0}"
+        self.detector = get_detector(detector, device=detector_device, **options)
+        self.timer = StageTimer()
+        self._masks: dict[tuple, np.ndarray] = {}
+        self._identities: dict[tuple, Identity] = {}
+
+    # -- identities ------------------------------------------------------------------------
+    def embed(self, photos: Sequence[str | Path | np.ndarray] | str | Path | np.ndarray,
+              role: str = "source") -> Identity:
+        """One person from one or several photos (their embeddings averaged, see source.py)."""
+        if isinstance(photos, (str, Path, np.ndarray)):
+            photos = [photos]
+        photos = list(photos)
+        key = _photos_key(photos, role)
+        if key is not None and key in self._identities:
+            return self._identities[key]
+        with self.timer.measure("source"):
+            identity = load_identity(photos, self.detector, self.encoder, role=role)
+        if key is not None:  # the web UI and folder runs reuse the same photos again and again
+            if len(self._identities) >= 64:
+                self._identities.pop(next(iter(self._identities)))
+            self._identities[key] = identity
+        return identity
+
+    def plan(self, source=None, options: SwapOptions | None = None) -> SelectionPlan:
+        """Resolve the sources, ``--reference`` and ``--map`` photos of a job into embeddings.
+
+        ``source``: a photo path, an RGB array, a list of them (one person, averaged), an
+        :class:`Identity`, or None when ``options.mapping`` gives every source. A plan is
+        reusable across any number of images and videos.
+        """
+        options = options or SwapOptions()
+        if isinstance(source, SelectionPlan):
+            return source
+        if source is None or (isinstance(source, (list, tuple)) and not source):
+            identity = None
+        elif isinstance(source, Identity):
+            identity = source
+        else:
+            identity = self.embed(source)
+        if identity is None and not options.mapping:
+            raise FacedancerError("give a source face (--source) or a mapping (--map)")
+        reference = self.embed(options.reference, role="reference") if options.reference else None
+        mapping = [(self.embed([person], role="--map person"),
+                    self.embed([photo], role="--map source")) for person, photo in options.mapping]
+        threshold = options.threshold
+        if threshold is None:
+            threshold = float(getattr(self.encoder.contract, "verification_threshold", None)
+                              or DEFAULT_THRESHOLD)
+        return SelectionPlan(source=identity, faces=options.faces, reference=reference,
+                             mapping=mapping, threshold=threshold)
+
+    def identify(self, image: np.ndarray, landmarks: Sequence[np.ndarray]) -> np.ndarray:
+        """Unit identity embeddings ``(N, D)`` of faces in ``image`` (--reference, --map)."""
+        with self.timer.measure("identify", len(landmarks)):
+            raw = embed_faces(image, landmarks, self.encoder)
+        return raw / np.maximum(np.linalg.norm(raw, axis=1, keepdims=True), 1e-12)
+
+    # -- the four per-face steps -------------------------------------------------------------
+    def align(self, image: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Generator crop ``(S, S, 3)`` uint8 and its ``(2, 3)`` frame->crop affine."""
+        from ..faces.align import align_face
+
+        return align_face(image, np.asarray(landmarks, dtype=np.float32), self.image_size,
+                          shrink_factor=self.crop_shrink)
+
+    @torch.no_grad()
+    def generate(self, crops: np.ndarray, embeddings: np.ndarray, batch_size: int = 8
+                 ) -> np.ndarray:
+        """Swap crops ``(N, S, S, 3)`` uint8 to identities ``(N, D)`` (raw) -> ``(N, S, S, 3)``.
+
+        The generator sees ``(pixel - 127.5) / 127.5`` and its output is mapped to pixels with
+        ``(y + 1) / 2`` clipped to [0, 1] (section 2: the generator has no tanh).
+        """
+        out = np.empty_like(crops)
+        for start in range(0, len(crops), max(1, batch_size)):
+            stop = min(start + batch_size, len(crops))
+            x = torch.from_numpy(np.ascontiguousarray(crops[start:stop]))
+            z = torch.from_numpy(np.ascontiguousarray(embeddings[start:stop], dtype=np.float32))
+            with self.timer.measure("generate", stop - start):
+                y = self._forward(x, z)
+            out[start:stop] = y
+        return out
+
+    def _forward(self, crops: torch.Tensor, z: torch.Tensor) -> np.ndarray:
+        """``(B, S, S, 3)`` uint8 crops + ``(B, D)`` raw identities -> ``(B, S, S, 3)`` uint8."""
+        x = crops.to(self.device, non_blocking=True).permute(0, 3, 1, 2).float()
+        x = x.div_(127.5).sub_(1.0).contiguous()
+        y = self.runner(x, z.to(self.device))
+        y = ((y.float() + 1.0) * 127.5).clamp_(0, 255).round_()
+        return y.to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+
+    def mask(self, options: SwapOptions) -> np.ndarray:
+        """The blend mask ``(S, S)`` float32 in [0, 1] on the generator crop (cached)."""
+        key = (options.mask, options.mask_blur, options.mask_padding, self.image_size)
+        mask = self._masks.get(key)
+        if mask is None:
+            mask = _build_mask(self.image_size, options)
+            self._masks[key] = mask
+        return mask
+
+    def blend(self, frame: np.ndarray, jobs: Sequence[_Job], swapped: np.ndarray,
+              options: SwapOptions) -> np.ndarray:
+        """Paste swapped crops back into ``frame`` one after another (section 7, step 3).
+
+        Pixels outside every warped mask are the input's, bit for bit.
+        """
+        from ..faces.align import paste_back
+
+        mask = self.mask(options)
+        with self.timer.measure("blend", len(jobs)):
+            for job, crop in zip(jobs, swapped):
+                if options.color_match:
+                    from ..faces.masks import color_match
+
+                    crop = color_match(crop, job.crop, mask)
+                frame = paste_back(frame, crop, job.matrix, mask)
+        return frame
+
+    # -- images -------------------------------------------------------------------------------
+    def detect(self, image: np.ndarray):
+        """Faces in one RGB image (timed as ``detect``)."""
+        with self.timer.measure("detect"):
+            return self.detector.detect(image)
+
+    def jobs_for(self, image: np.ndarray, faces: Sequence, plan: SelectionPlan,
+                 units: np.ndarray | None = None) -> list[_Job]:
+        """Select the faces to swap in one image and align them (``faces`` have ``.box`` and
+        ``.landmarks``; ``units`` are their unit embeddings when already known)."""
+        if plan.needs_identity and units is None and faces:
+            units = self.identify(image, [f.landmarks for f in faces])
+        areas = [_area(f.box) for f in faces]
+        jobs = []
+        for index, identity in plan.choose(areas, units):
+            face = faces[index]
+            with self.timer.measure("align"):
+                crop, matrix = self.align(image, face.landmarks)
+            jobs.append(_Job(crop=crop, matrix=matrix, face=SwappedFace(
+                landmarks=np.asarray(face.landmarks, np.float32),
+                box=np.asarray(face.box, np.float32), matrix=matrix, source=identity)))
+        return jobs
+
+    def swap_image_detailed(self, image: np.ndarray, source, options: SwapOptions | None = None
+                            ) -> SwapResult:
+        """Like :meth:`swap_image`, also telling which faces were swapped and how."""
+        options = options or SwapOptions()
+        plan = self.plan(source, options)
+        image = np.ascontiguousarray(image)
+        faces = self.detect(image)
+        jobs = self.jobs_for(image, faces, plan)
+        if not jobs:
+            return SwapResult(image=image, faces=[], detected=len(faces))
+        swapped = self.generate(np.stack([j.crop for j in jobs]),
+                                np.stack([j.face.source.embedding for j in jobs]),
+                                options.batch_size)
+        out = self.blend(image.copy(), jobs, swapped, options)
+        return SwapResult(image=out, faces=[j.face for j in jobs], detected=len(faces))
+
+    def swap_image(self, image: np.ndarray, source, options: SwapOptions | None = None
+                   ) -> np.ndarray:
+        """Swap the selected faces of an ``(H, W, 3)`` uint8 RGB image; returns a new array.
+
+        ``source`` is anything :meth:`plan` takes (a prepared :class:`SelectionPlan` avoids
+        re-embedding the source). An image without faces comes back unchanged. No watermark
+        is added here (that happens when a file is written).
+        """
+        return self.swap_image_detailed(image, source, options).image
+
+    # -- files ---------------------------------------------------------------------------------
+    def provenance(self, plan: SelectionPlan | None = None, **extra: str) -> dict[str, str]:
+        """File metadata for every output: the provenance tag (tool, version, model,
+        "synthetic media", SHA-256 of the source photos) as ``io.provenance`` lays it out."""
+        from ..io.provenance import provenance_metadata, provenance_tag
+
+        return provenance_metadata(provenance_tag(
+            self.model_name, sources=_source_files(plan),
+            extra={"identity_encoder": Path(self.encoder_name).name,
+                   **{k: str(v) for k, v in extra.items()}}))
+
+    def swap_image_file(self, target: str | Path, output: str | Path, source,
+                        options: SwapOptions | None = None) -> Path:
+        """Swap an image file into ``output`` (atomic; tagged, watermarked unless switched off)."""
+        from .image import swap_image_file
+
+        return swap_image_file(self, target, output, source, options or SwapOptions())
+
+    def swap_video_file(self, target: str | Path, output: str | Path, source,
+                        options: SwapOptions | None = None, progress: bool = True) -> Path:
+        """Swap a video file into ``output`` (.mp4/.mov/.mkv/.gif/.webp...); see video.py."""
+        from .video import swap_video_file
+
+        return swap_video_file(self, target, output, source, options or SwapOptions(),
+                               progress=progress)
+
+    def swap_folder(self, target: str | Path, output: str | Path, source,
+                    options: SwapOptions | None = None, progress: bool = True):
+        """Swap every image and video of a folder into a mirrored output folder (resumable)."""
+        from .folder import swap_folder
+
+        return swap_folder(self, target, output, source, options or SwapOptions(),
+                           progress=progress)
+
+    def swap_path(self, target: str | Path, output: str | Path, source,
+                  options: SwapOptions | None = None, progress: bool = True):
+        """Dispatch on the target: a folder, a video or an image file."""
+        kind = target_kind(target)
+        if kind == "folder":
+            return self.swap_folder(target, output, source, options, progress=progress)
+        if kind == "video":
+            return self.swap_video_file(target, output, source, options, progress=progress)
+        return self.swap_image_file(target, output, source, options)
+
+
+def _photos_key(photos: list, role: str) -> tuple | None:
+    """Cache key of photo files (path, size, mtime); None when an array is among them."""
+    key = [role]
+    for photo in photos:
+        if isinstance(photo, np.ndarray):
+            return None
+        path = Path(photo)
+        try:
+            stat = path.stat()
+        except OSError:
+            return None  # let load_identity raise the proper error
+        key.append((str(path.resolve()), stat.st_size, stat.st_mtime_ns))
+    return tuple(key)
+
+
+def _area(box) -> float:
+    box = np.asarray(box, dtype=np.float64)
+    return float(max(box[2] - box[0], 0.0) * max(box[3] - box[1], 0.0))
+
+
+def target_kind(target: str | Path) -> str:
+    """``"folder"``, ``"video"`` or ``"image"``; :class:`InputError` if missing or unsupported."""
+    from ..io.images import is_image_path, is_video_path
+
+    target = Path(target)
+    if target.is_dir():
+        return "folder"
+    if not target.exists():
+        raise InputError("target does not exist", target)
+    if is_video_path(target):
+        return "video"
+    if is_image_path(target):
+        return "image"
+    raise InputError(f"unsupported target type '{target.suffix or '(no suffix)'}' (give an "
+                     "image, a video or a folder)", target)
+
+
+def check_target(target: str | Path, kind: str | None = None) -> None:
+    """Make sure an image or video target decodes (InputError naming it otherwise), so that a
+    bad target fails in a second, before any model is loaded."""
+    kind = kind or target_kind(target)
+    if kind == "image":
+        from ..io.images import read_image
+
+        read_image(target)
+    elif kind == "video":
+        from ..io.video import probe_video
+
+        probe_video(target)
+
+
+def check_output(output: str | Path, overwrite: bool, target: str | Path | None = None) -> Path:
+    """Refuse to clobber an existing output (without ``overwrite``) or the target itself."""
+    output = Path(output)
+    if target is not None and output.exists() and Path(target).exists() \
+            and output.resolve() == Path(target).resolve():
+        raise FacedancerError("output is the target itself; choose another --output", output)
+    if output.exists() and not overwrite:
+        raise FacedancerError("output already exists (pass --overwrite to replace it)", output)
+    return output
+
+
+# The catalogue name of the generator shipped in assets/demo_generator (models/catalogue.py).
+DEMO_MODEL: str = "facedancer-demo"
+
+
+def resolve_model_dir(model: str | Path | None) -> Path:
+    """A model directory from a path, a catalogue name, or None (the embedded demo model).
+
+    Raises :class:`ModelError` (one line, naming the model) when it cannot be found.
+    """
+    from ..models.store import resolve_model
+
+    if model is None or not str(model).strip():
+        try:
+            return Path(resolve_model(DEMO_MODEL))
+        except ModelError as exc:
+            raise ModelError("no --model given and the embedded demo model is not available "
+                             f"({exc}); pass --model DIR (a converted, trained or exported "
+                             "model directory) or a catalogue name") from exc
+    return Path(resolve_model(model))
+
+
+def _load_generator(model_dir: Path, device: torch.device, backend: str = "auto"):
+    """The generator (float32, CPU, eval mode) and the runner that does its inference on
+    ``device``: :class:`~facedancer_torch.models.runtime.GeneratorRunner` (float16 on CUDA;
+    on the CPU ONNX Runtime or the fused graph, the same function with ~40 % fewer FLOPs)."""
+    from ..models.generator import load_generator
+    from ..models.runtime import GeneratorRunner
+
+    try:
+        generator = load_generator(model_dir, device="cpu")
+    except FacedancerError:
+        raise
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        raise ModelError(f"cannot load the generator ({' '.join(str(exc).split())})",
+                         model_dir) from exc
+    generator.eval()
+    try:
+        return generator, GeneratorRunner(generator, backend=backend, device=device)
+    except FacedancerError:
+        raise
+    except Exception as exc:
+        if backend != "auto":
+            raise ModelError(f"cannot run the generator with backend '{backend}' "
+                             f"({' '.join(str(exc).split())[:200]})", model_dir) from exc
+        # auto picked ONNX Runtime and the export/session failed: the fused PyTorch graph
+        # computes the same function, only slower; say so once and carry on.
+        warnings.warn(f"generator backend 'onnxruntime' failed ({type(exc).__name__}: "
+                      f"{' '.join(str(exc).split())[:160]}); using 'fused'", stacklevel=3)
+        return generator, GeneratorRunner(generator, backend="fused", device=device)
+
+
+def _encoder_name(override: str | Path | None, config, model_dir: Path) -> str:
+    if override is not None and str(override).strip():
+        return str(override)
+    recorded = getattr(config, "identity_encoder", None) or "default"
+    # A relative encoder directory recorded by training is relative to the model directory.
+    candidate = model_dir / str(recorded)
+    if str(recorded) != "default" and candidate.is_dir():
+        return str(candidate)
+    return str(recorded)
+
+
+def _load_encoder(name: str, device: torch.device):
+    """An identity encoder by registry name or directory; a catalogue name (e.g.
+    ``arcface-res50``, what converted official models record) goes through the model store."""
+    from ..models.identity.registry import available_encoders, load_identity_encoder
+
+    known = name.lower() in available_encoders() or Path(name).expanduser().is_dir()
+    if not known:
+        from ..models.store import resolve_model
+
+        try:
+            name = str(resolve_model(name))
+        except ModelError as exc:
+            raise ModelError(f"the identity encoder '{name}' the model needs is not available "
+                             f"({exc}); pass --identity-encoder NAME|DIR") from exc
+    encoder = load_identity_encoder(name, device=str(device))
+    if isinstance(encoder, torch.nn.Module):
+        encoder.eval()
+    return encoder
+
+
+def _build_mask(size: int, options: SwapOptions) -> np.ndarray:
+    """The blend mask on an ``(size, size)`` crop; see faces/masks.py."""
+    from ..faces import masks
+
+    blur = REFERENCE_MASK_BLUR if options.mask_blur is None else options.mask_blur
+    mask = masks.box_mask(size, blur=blur, padding=options.mask_padding)
+    return np.asarray(mask, dtype=np.float32)
+
+
+def _source_files(plan: SelectionPlan | None) -> list[Path]:
+    """The photo files behind a plan's identities, in order, each once."""
+    if plan is None:
+        return []
+    identities = [plan.source] + [source for _, source in plan.mapping]
+    files: list[Path] = []
+    for identity in identities:
+        for name in (identity.files if identity is not None else ()):
+            path = Path(name)
+            if path.is_file() and path not in files:
+                files.append(path)
+    return files

@@ -1,0 +1,93 @@
+"""Which faces of an image or frame are swapped, and to which source.
+
+The reference swaps every detected face with one source. Users of FaceFusion and Deep-Live-Cam
+expect more: only the largest face, only one person (``--reference``: faces whose identity is
+close to a photo of that person), or several people each to their own source (``--map``).
+The rules, in order (also in :class:`~facedancer_torch.swap.options.SwapOptions`):
+
+1. candidates: every face, or only the largest (``faces``);
+2. ``--map``: a candidate within ``threshold`` of one or more mapped people takes the source of
+   the nearest;
+3. the ``--source`` identity (if any) goes to the remaining candidates, all of them, or only
+   those within ``threshold`` of the ``--reference`` person.
+
+Identity distance is the cosine distance ``1 - cos`` of unit embeddings from the identity
+encoder the model was trained with.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .source import Identity
+
+# Fallback when the identity encoder declares no verification threshold: ArcFace-like
+# encoders put the same person around 0.3-0.5 and different people around 0.8-1.0.
+DEFAULT_THRESHOLD: float = 0.6
+
+
+@dataclass
+class SelectionPlan:
+    """The resolved face selection of one job (identities already embedded).
+
+    Attributes:
+        source: the ``--source`` identity, or None (only ``mapping`` is used).
+        faces: ``"all"`` or ``"largest"``.
+        reference: the ``--reference`` person, or None.
+        mapping: ``(person, source)`` pairs of ``--map``.
+        threshold: cosine distance below which two faces are the same person.
+    """
+
+    source: Identity | None
+    faces: str = "all"
+    reference: Identity | None = None
+    mapping: list[tuple[Identity, Identity]] = field(default_factory=list)
+    threshold: float = DEFAULT_THRESHOLD
+
+    @property
+    def needs_identity(self) -> bool:
+        """True if target faces must be embedded to decide (``--reference`` or ``--map``)."""
+        return self.reference is not None or bool(self.mapping)
+
+    def candidates(self, areas: Sequence[float]) -> list[int]:
+        """Indices of the candidate faces given their box areas."""
+        if not len(areas):
+            return []
+        if self.faces == "largest":
+            return [int(np.argmax(np.asarray(areas)))]
+        return list(range(len(areas)))
+
+    def assign(self, unit: np.ndarray | None) -> Identity | None:
+        """The source for one candidate face with unit embedding ``unit`` (None: untouched).
+
+        ``unit`` may be None only when :attr:`needs_identity` is False.
+        """
+        if self.mapping:
+            people = np.stack([person.unit for person, _ in self.mapping])
+            distances = 1.0 - people @ unit
+            best = int(np.argmin(distances))
+            if distances[best] <= self.threshold:
+                return self.mapping[best][1]
+        if self.source is None:
+            return None
+        if self.reference is not None:
+            return self.source if 1.0 - float(self.reference.unit @ unit) <= self.threshold \
+                else None
+        return self.source
+
+    def choose(self, areas: Sequence[float], units: np.ndarray | None
+               ) -> list[tuple[int, Identity]]:
+        """``(face index, source)`` for each face to swap in one image, in input order.
+
+        ``areas`` are the faces' box areas; ``units`` their ``(N, D)`` unit embeddings (or
+        None when :attr:`needs_identity` is False).
+        """
+        chosen = []
+        for index in self.candidates(areas):
+            identity = self.assign(None if units is None else units[index])
+            if identity is not None:
+                chosen.append((index, identity))
+        return chosen

@@ -1,0 +1,125 @@
+"""Source identities: detect the face in each source photo, align, embed once per job.
+
+FACEDANCER.md section 7, step 1: the source face is detected, aligned to the identity
+encoder's template and embedded once. Several photos of one person are averaged, which users
+of face swappers report to give a better likeness than any single photo.
+
+Raw versus normalised embeddings: the generator is conditioned on the encoder's **raw**
+embedding (section 2: ArcFace's output is not L2-normalised, and its norm carries information
+the generator was trained with). Averaging raw vectors would let one photo with a large norm
+dominate, so we average the *directions* (L2-normalised embeddings), renormalise the mean to
+unit length, and give it back the mean raw norm of the photos. With one photo this is exactly
+that photo's raw embedding; with an encoder whose contract says its output is already
+normalised the norm is 1 and nothing changes. Distances between people (``--reference``,
+``--map``) always use the unit directions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import InputError
+
+
+@dataclass(frozen=True)
+class Identity:
+    """One person as the generator and the face selector see them.
+
+    Attributes:
+        embedding: ``(D,)`` float32, raw scale (what the generator is conditioned on).
+        unit: ``(D,)`` float32, L2-normalised direction (for cosine distances).
+        files: names of the photos it was made from (for messages and metadata).
+    """
+
+    embedding: np.ndarray
+    unit: np.ndarray
+    files: tuple[str, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return "+".join(Path(f).name for f in self.files) or "<array>"
+
+
+def _unit(vectors: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
+    return vectors / np.maximum(norms, 1e-12)
+
+
+def average_embeddings(raw: np.ndarray, files: Sequence[str] = ()) -> Identity:
+    """Average ``(N, D)`` raw embeddings of one person into an :class:`Identity`.
+
+    Mean of the unit directions, renormalised, scaled by the mean raw norm (module docstring).
+    """
+    raw = np.asarray(raw, dtype=np.float32).reshape(-1, raw.shape[-1])
+    norms = np.linalg.norm(raw, axis=1)
+    direction = _unit(_unit(raw).mean(axis=0))
+    embedding = (direction * float(norms.mean())).astype(np.float32)
+    return Identity(embedding=embedding, unit=direction.astype(np.float32), files=tuple(files))
+
+
+def encoder_crops(image: np.ndarray, landmarks: Sequence[np.ndarray], encoder) -> torch.Tensor:
+    """Align faces of one RGB image to the identity encoder's contract.
+
+    Returns ``(N, 3, S, S)`` float32 in ``[-1, 1]`` (S = the encoder's input size), the
+    layout :meth:`embed` of every identity encoder takes.
+    """
+    from ..faces.align import align_face
+
+    size, shrink = _encoder_alignment(encoder)
+    crops = [align_face(image, np.asarray(lm, dtype=np.float32), size, shrink_factor=shrink)[0]
+             for lm in landmarks]
+    if not crops:
+        return torch.zeros((0, 3, size, size))
+    batch = torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).float()
+    return batch / 127.5 - 1.0
+
+
+def _encoder_alignment(encoder) -> tuple[int, float]:
+    contract = encoder.contract
+    return int(contract.input_size), float(getattr(contract, "shrink_factor", 1.0))
+
+
+@torch.no_grad()
+def embed_faces(image: np.ndarray, landmarks: Sequence[np.ndarray], encoder) -> np.ndarray:
+    """Raw identity embeddings ``(N, D)`` float32 of the faces of one image (any N >= 0)."""
+    batch = encoder_crops(image, landmarks, encoder)
+    if batch.shape[0] == 0:
+        return np.zeros((0, int(encoder.contract.embedding_dim)), dtype=np.float32)
+    _, shrink = _encoder_alignment(encoder)
+    device = next((p.device for p in encoder.parameters()), torch.device("cpu")) \
+        if isinstance(encoder, torch.nn.Module) else torch.device("cpu")
+    z = encoder.embed(batch.to(device), crop_shrink=shrink)
+    return z.float().cpu().numpy()
+
+
+def load_identity(photos: Sequence[str | Path | np.ndarray], detector, encoder,
+                  role: str = "source") -> Identity:
+    """Detect the main face of each photo, embed it and average them into one :class:`Identity`.
+
+    The main face is the largest one (a source photo may show bystanders; the person meant
+    is the one framed biggest). ``role`` only words the error: a photo without a face raises
+    :class:`InputError` naming the file ("no face found in the source image").
+    """
+    from ..faces.detect import largest_face
+    from ..io.images import read_image
+
+    if not photos:
+        raise InputError(f"no {role} image given")
+    raws, files = [], []
+    for photo in photos:
+        if isinstance(photo, np.ndarray):
+            image, name, path = photo, "<array>", None
+        else:
+            path = Path(photo)
+            image, name = read_image(path), str(path)
+        face = largest_face(detector.detect(image))
+        if face is None:
+            raise InputError(f"no face found in the {role} image", path)
+        raws.append(embed_faces(image, [face.landmarks], encoder)[0])
+        files.append(name)
+    return average_embeddings(np.stack(raws), files)

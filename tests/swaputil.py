@@ -1,0 +1,82 @@
+"""Helpers for the swap tests: a randomly initialised tiny generator saved to a directory.
+
+Until a trained model ships, the swap pipeline is tested with a tiny random generator: it does
+not produce a likeness, but it changes every pixel of the crops it is given, which is what the
+tests check (where pixels change, what is kept, what the files look like).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+TINY_SIZE = 64  # generator crop side: small so that tests stay fast
+
+
+def save_tiny_generator(directory: Path, identity_encoder: str = "facenet", seed: int = 0) -> Path:
+    """Build a tiny random generator (64 px crops, 512-d identities), save it to ``directory``."""
+    import torch
+
+    from facedancer_torch.models.generator import build_generator
+
+    torch.manual_seed(seed)
+    generator = build_generator(image_size=TINY_SIZE, encoder_widths=(4, 8, 8, 8, 8, 8, 8),
+                                mapping_depth=1, mapping_width=16, z_dim=512,
+                                identity_encoder=identity_encoder)
+    generator.save_pretrained(directory)
+    return directory
+
+
+@contextlib.contextmanager
+def single_thread():
+    """Run torch on one thread, restoring the setting after.
+
+    Tests check results, not speed; on a shared, busy 2-core machine OpenMP threads spinning
+    against each other make tiny models 10-50x slower than one thread.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def run_cli(*args: str, cache: Path | None = None, timeout: float = 300
+            ) -> subprocess.CompletedProcess:
+    """``python -m facedancer_torch ARGS`` in a subprocess (text output captured).
+
+    ``cache`` becomes ``$FACEDANCER_CACHE`` (where the ONNX export of a generator goes), so
+    tests never write into the user's cache folder.
+    """
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}  # see single_thread()
+    if cache is not None:
+        env["FACEDANCER_CACHE"] = str(cache)
+    return subprocess.run([sys.executable, "-m", "facedancer_torch", *map(str, args)],
+                          capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def warped_masks_union(shape: tuple[int, int], faces, mask: np.ndarray) -> np.ndarray:
+    """Where pasting ``faces`` (``SwappedFace`` with ``.matrix``) may change pixels.
+
+    ``(H, W)`` bool: the crop-space ``mask`` warped into the frame by each face's inverse
+    transform, bilinear, any weight above 0, grown by one pixel for bilinear reach.
+    """
+    import cv2
+
+    from facedancer_torch.faces.align import invert_affine
+
+    union = np.zeros(shape, dtype=bool)
+    for face in faces:
+        warped = cv2.warpAffine(mask.astype(np.float32), invert_affine(face.matrix),
+                                (shape[1], shape[0]), flags=cv2.INTER_LINEAR,
+                                borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        union |= warped > 0
+    return cv2.dilate(union.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)

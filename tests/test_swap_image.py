@@ -1,0 +1,250 @@
+"""Image swaps on real photos with a tiny random generator (swap/pipeline.py, swap/image.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from swaputil import single_thread, save_tiny_generator, warped_masks_union
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    with single_thread():
+        yield
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    return save_tiny_generator(tmp_path_factory.mktemp("tiny_generator"))
+
+
+@pytest.fixture(scope="module")
+def swapper(tiny_model):
+    from facedancer_torch.swap.pipeline import Swapper
+
+    return Swapper(tiny_model, device="cpu", backend="fused")
+
+
+def _box_iou(a, b) -> float:
+    x1, y1 = max(a[0], b[0]), max(a[1], b[1])
+    x2, y2 = min(a[2], b[2]), min(a[3], b[3])
+    inter = max(x2 - x1, 0) * max(y2 - y1, 0)
+    area = lambda r: (r[2] - r[0]) * (r[3] - r[1])  # noqa: E731
+    return inter / (area(a) + area(b) - inter)
+
+
+def _face_crop(image: np.ndarray, box, grow: float = 0.6) -> np.ndarray:
+    """The region around a face box, grown on every side (a 'photo of that person')."""
+    x1, y1, x2, y2 = box
+    w, h = x2 - x1, y2 - y1
+    x1, y1 = int(max(x1 - grow * w, 0)), int(max(y1 - grow * h, 0))
+    x2, y2 = int(min(x2 + grow * w, image.shape[1])), int(min(y2 + grow * h, image.shape[0]))
+    return np.ascontiguousarray(image[y1:y2, x1:x2])
+
+
+def test_png_swap_changes_pixels_only_inside_the_masks(swapper, photos_dir, tmp_path):
+    from facedancer_torch.io.images import read_image
+    from facedancer_torch.io.provenance import read_provenance
+    from facedancer_torch.swap.options import SwapOptions
+
+    target = photos_dir / "if_t1.jpg"
+    options = SwapOptions(watermark=False)
+    plan = swapper.plan(photos_dir / "df_img1.jpg", options)
+    output = swapper.swap_image_file(target, tmp_path / "out.png", plan, options)
+
+    original = read_image(target)
+    swapped = read_image(output)
+    detail = swapper.swap_image_detailed(original, plan, options)
+    assert detail.detected == 6 and len(detail.faces) == 6  # --faces all: every face
+    np.testing.assert_array_equal(swapped, detail.image)  # the file holds exactly the swap
+
+    inside = warped_masks_union(original.shape[:2], detail.faces, swapper.mask(options))
+    np.testing.assert_array_equal(swapped[~inside], original[~inside])
+    for face in detail.faces:  # every face really changed
+        x1, y1, x2, y2 = face.box.astype(int)
+        region = np.abs(swapped[y1:y2, x1:x2].astype(int) - original[y1:y2, x1:x2]).mean()
+        assert region > 5.0
+    tag = read_provenance(output)
+    assert tag is not None and tag["content"] == "synthetic media", tag
+    assert tag["faces_swapped"] == "6"
+
+
+def test_largest_face_only(swapper, photos_dir):
+    from facedancer_torch.io.images import read_image
+    from facedancer_torch.swap.options import SwapOptions
+
+    image = read_image(photos_dir / "if_t1.jpg")
+    options = SwapOptions(faces="largest")
+    result = swapper.swap_image_detailed(image, photos_dir / "df_img1.jpg", options)
+    faces = swapper.detector.detect(image)
+    largest = max(faces, key=lambda f: f.area)
+    assert len(result.faces) == 1
+    assert _box_iou(result.faces[0].box, largest.box) > 0.99
+    inside = warped_masks_union(image.shape[:2], result.faces, swapper.mask(options))
+    np.testing.assert_array_equal(result.image[~inside], image[~inside])
+
+
+def test_reference_swaps_only_the_chosen_person(swapper, photos_dir, tmp_path):
+    from facedancer_torch.io.images import read_image, write_image
+    from facedancer_torch.swap.options import SwapOptions
+
+    image = read_image(photos_dir / "fr_two_people.jpg")
+    faces = sorted(swapper.detector.detect(image), key=lambda f: f.box[0])
+    assert len(faces) == 2
+    for chosen, other in ((0, 1), (1, 0)):
+        reference = tmp_path / f"person_{chosen}.jpg"
+        write_image(reference, _face_crop(image, faces[chosen].box))
+        options = SwapOptions(reference=[reference], watermark=False)
+        result = swapper.swap_image_detailed(image, photos_dir / "df_img1.jpg", options)
+        assert len(result.faces) == 1
+        assert _box_iou(result.faces[0].box, faces[chosen].box) > 0.99
+        x1, y1, x2, y2 = faces[other].box.astype(int)
+        np.testing.assert_array_equal(result.image[y1:y2, x1:x2], image[y1:y2, x1:x2])
+        x1, y1, x2, y2 = faces[chosen].box.astype(int)
+        assert not np.array_equal(result.image[y1:y2, x1:x2], image[y1:y2, x1:x2])
+
+
+def test_map_gives_each_person_their_own_source(swapper, photos_dir, tmp_path):
+    from facedancer_torch.io.images import read_image, write_image
+    from facedancer_torch.swap.options import SwapOptions
+
+    image = read_image(photos_dir / "fr_two_people.jpg")
+    faces = sorted(swapper.detector.detect(image), key=lambda f: f.box[0])
+    people = []
+    for k, face in enumerate(faces):
+        people.append(tmp_path / f"person_{k}.jpg")
+        write_image(people[-1], _face_crop(image, face.box))
+    sources = [photos_dir / "df_img1.jpg", photos_dir / "df_img20.jpg"]
+    options = SwapOptions(mapping=list(zip(people, sources)))
+    plan = swapper.plan(None, options)
+    result = swapper.swap_image_detailed(image, plan, options)
+    assert len(result.faces) == 2
+    by_position = sorted(result.faces, key=lambda f: f.box[0])
+    for face, (_, source) in zip(by_position, plan.mapping):
+        assert face.source is source
+    # Only the first person mapped: the second stays untouched.
+    options = SwapOptions(mapping=[(people[0], sources[0])])
+    result = swapper.swap_image_detailed(image, None, options)
+    assert len(result.faces) == 1 and _box_iou(result.faces[0].box, faces[0].box) > 0.99
+
+
+def test_image_without_faces_is_unchanged(swapper, photos_dir):
+    from facedancer_torch.io.images import read_image
+
+    image = read_image(photos_dir / "fr_two_people.jpg")[430:, :400].copy()
+    assert swapper.detector.detect(image) == []  # precondition: really no face there
+    result = swapper.swap_image_detailed(image, photos_dir / "df_img1.jpg")
+    assert result.faces == [] and result.detected == 0
+    np.testing.assert_array_equal(result.image, image)
+
+
+def test_several_sources_average_their_directions(swapper, photos_dir):
+    from facedancer_torch.swap.source import average_embeddings
+
+    one = swapper.embed(photos_dir / "df_img20.jpg")
+    two = swapper.embed(photos_dir / "df_img21.jpg")  # the same person (deepface pairs: Yes)
+    both = swapper.embed([photos_dir / "df_img20.jpg", photos_dir / "df_img21.jpg"])
+    direction = one.unit + two.unit
+    np.testing.assert_allclose(both.unit, direction / np.linalg.norm(direction), atol=1e-5)
+    mean_norm = (np.linalg.norm(one.embedding) + np.linalg.norm(two.embedding)) / 2
+    assert np.linalg.norm(both.embedding) == pytest.approx(mean_norm, rel=1e-5)
+    # One photo: its raw embedding, untouched.
+    np.testing.assert_allclose(average_embeddings(one.embedding[None]).embedding,
+                               one.embedding, rtol=1e-6)
+    # Same person closer than another person.
+    other = swapper.embed(photos_dir / "df_img1.jpg")
+    assert 1 - one.unit @ two.unit < 1 - one.unit @ other.unit
+
+
+def test_mask_padding_and_colour_match_stay_inside_their_masks(swapper, photos_dir):
+    from facedancer_torch.io.images import read_image
+    from facedancer_torch.swap.options import SwapOptions
+
+    image = read_image(photos_dir / "fr_two_people.jpg")
+    plan = swapper.plan(photos_dir / "df_img1.jpg")
+    changed = {}
+    for padding in (0.0, 0.1):
+        options = SwapOptions(mask_padding=padding, color_match=True)
+        result = swapper.swap_image_detailed(image, plan, options)
+        inside = warped_masks_union(image.shape[:2], result.faces, swapper.mask(options))
+        np.testing.assert_array_equal(result.image[~inside], image[~inside])
+        changed[padding] = int((result.image != image).any(axis=2).sum())
+    assert changed[0.1] > changed[0.0]
+
+
+def test_watermark_survives_one_jpeg_reencode(swapper, photos_dir, tmp_path):
+    from PIL import Image
+
+    from facedancer_torch.io.images import read_image
+    from facedancer_torch.io.watermark import detect_watermark
+    from facedancer_torch.swap.options import SwapOptions
+
+    target = photos_dir / "fr_two_people.jpg"
+    output = swapper.swap_image_file(target, tmp_path / "marked.png", photos_dir / "df_img1.jpg",
+                                     SwapOptions())
+    assert detect_watermark(read_image(output)).found
+    assert not detect_watermark(read_image(target)).found
+    again = tmp_path / "again.jpg"
+    Image.open(output).convert("RGB").save(again)  # Pillow's default JPEG quality (75)
+    assert detect_watermark(read_image(again)).found
+
+
+def test_folder_is_mirrored_and_resumable(swapper, photos_dir, tmp_path):
+    import shutil
+
+    from facedancer_torch.io.images import read_image
+    from facedancer_torch.io.provenance import read_provenance
+    from facedancer_torch.swap.options import SwapOptions
+
+    folder = tmp_path / "in"
+    (folder / "sub").mkdir(parents=True)
+    shutil.copy(photos_dir / "fr_two_people.jpg", folder / "two.jpg")
+    shutil.copy(photos_dir / "df_img21.jpg", folder / "sub" / "one.jpg")
+    (folder / "broken.png").write_bytes(b"not a png")
+    (folder / "notes.txt").write_text("ignored")
+    output = tmp_path / "out"
+    options = SwapOptions(watermark=False)
+    report = swapper.swap_folder(folder, output, photos_dir / "df_img1.jpg", options,
+                                 progress=False)
+    assert sorted(p.relative_to(output).as_posix() for p in report.written) == \
+        ["sub/one.jpg", "two.jpg"]
+    assert [p.name for p, _ in report.failed] == ["broken.png"]
+    assert "broken.png" in report.failed[0][1]
+    assert not (output / "broken.png").exists() and not (output / "notes.txt").exists()
+    for name in ("two.jpg", "sub/one.jpg"):
+        assert read_image(output / name).shape == read_image(folder / name).shape
+        assert read_provenance(output / name)["content"] == "synthetic media"
+    # A rerun resumes: finished outputs are kept, not redone.
+    stamp = (output / "two.jpg").stat().st_mtime_ns
+    (output / "sub" / "one.jpg").unlink()  # as if the first run had stopped before it
+    report = swapper.swap_folder(folder, output, photos_dir / "df_img1.jpg", options,
+                                 progress=False)
+    assert [p.relative_to(output).as_posix() for p in report.written] == ["sub/one.jpg"]
+    assert [p.relative_to(output).as_posix() for p in report.skipped] == ["two.jpg"]
+    assert (output / "two.jpg").stat().st_mtime_ns == stamp
+
+
+def test_a_generator_returning_its_input_gives_back_the_target(swapper, photos_dir):
+    """Geometry check: align -> generate -> paste back must land every pixel where it came
+    from, so a generator that returns the target crop leaves the photo as it was (up to the
+    bilinear resampling of two warps)."""
+    from facedancer_torch.io.images import read_image
+
+    image = read_image(photos_dir / "if_t1.jpg")
+    plan = swapper.plan(photos_dir / "df_img1.jpg")
+    random_result = swapper.swap_image_detailed(image, plan)
+    runner = swapper.runner
+    swapper.runner = lambda x, z: x  # the generator's input comes back as its output
+    try:
+        result = swapper.swap_image_detailed(image, plan)
+    finally:
+        swapper.runner = runner
+    assert len(result.faces) == 6
+    for face in result.faces:
+        x1, y1, x2, y2 = face.box.astype(int)
+        same = np.abs(result.image[y1:y2, x1:x2].astype(int) - image[y1:y2, x1:x2]).mean()
+        changed = np.abs(random_result.image[y1:y2, x1:x2].astype(int)
+                         - image[y1:y2, x1:x2]).mean()
+        # 64 px crops of ~110 px faces blur a little (~2 levels); one pixel off is ~5-6.
+        assert same < 3.0 < changed, (same, changed)

@@ -1,0 +1,193 @@
+"""Video swaps on real clips with a tiny random generator (swap/video.py)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from swaputil import single_thread, save_tiny_generator
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    with single_thread():
+        yield
+
+
+@pytest.fixture(scope="module")
+def swapper(tmp_path_factory):
+    from facedancer_torch.swap.pipeline import Swapper
+
+    return Swapper(save_tiny_generator(tmp_path_factory.mktemp("tiny_generator")), device="cpu",
+                   backend="fused")
+
+
+@pytest.fixture(scope="module")
+def plan(swapper, photos_dir):
+    return swapper.plan(photos_dir / "df_img1.jpg")
+
+
+def _decoded_audio(path) -> np.ndarray:
+    import av
+
+    with av.open(str(path)) as container:
+        chunks = [frame.to_ndarray() for frame in container.decode(audio=0)]
+    return np.concatenate(chunks, axis=1)
+
+
+def _frames(path, count: int | None = None) -> list[np.ndarray]:
+    from facedancer_torch.io.video import read_frames
+
+    return [f.rgb for f in read_frames(path, max_frames=count)]
+
+
+def _check_same_clip(source, output) -> None:
+    from facedancer_torch.io.provenance import read_provenance
+    from facedancer_torch.io.video import probe_video
+
+    a, b = probe_video(source), probe_video(output)
+    assert (b.width, b.height) == (a.width, a.height)
+    assert b.fps == a.fps
+    assert b.frame_count == a.frame_count
+    assert b.rotation == a.rotation
+    assert b.has_audio and a.has_audio and b.audio_codec == a.audio_codec
+    np.testing.assert_array_equal(_decoded_audio(output), _decoded_audio(source))
+    tag = read_provenance(output)
+    assert tag is not None and tag["content"] == "synthetic media", tag
+
+
+@pytest.mark.parametrize("name", ["talking_1face_512.mp4", "crowd_720p.mp4"])
+def test_video_swap_keeps_frames_fps_size_and_audio(swapper, plan, videos_dir, tmp_path, name):
+    from facedancer_torch.swap.options import SwapOptions
+
+    source = videos_dir / name
+    output = tmp_path / "out.mp4"
+    options = SwapOptions(watermark=False, preset="ultrafast", crf=12)
+    swapper.swap_video_file(source, output, plan, options, progress=False)
+    _check_same_clip(source, output)
+    # The faces really changed, the rest of the picture did not (up to H.264 noise).
+    before, after = _frames(source, 1)[0], _frames(output, 1)[0]
+    faces = swapper.detector.detect(before)
+    assert faces
+    changed = np.zeros(before.shape[:2], bool)
+    for face in faces:
+        x1, y1, x2, y2 = np.clip(face.box, 0, None).astype(int)
+        changed[y1:y2, x1:x2] = True
+        diff = np.abs(after[y1:y2, x1:x2].astype(int) - before[y1:y2, x1:x2]).mean()
+        assert diff > 4.0, f"face at {face.box} did not change ({diff:.2f})"
+    grown = cv2.dilate(changed.astype(np.uint8), np.ones((61, 61), np.uint8)).astype(bool)
+    background = np.abs(after[~grown].astype(int) - before[~grown]).mean()
+    assert background < 2.0, background
+
+
+def test_frames_without_faces_pass_through_unchanged(swapper, plan, videos_dir):
+    from facedancer_torch.swap.options import SwapOptions
+    from facedancer_torch.swap.video import swap_frames
+
+    real = _frames(videos_dir / "talking_1face_512.mp4", 6)
+    # A faceless frame: the same picture blurred beyond recognition (checked below).
+    blank = cv2.GaussianBlur(real[0], (0, 0), 25)
+    assert swapper.detector.detect(blank) == []
+    stream = [blank.copy() for _ in range(3)] + real + [blank.copy() for _ in range(12)]
+    out = list(swap_frames(swapper, iter(stream), plan, SwapOptions(batch_size=4)))
+    assert len(out) == len(stream)
+    for k in range(3):  # before any face was seen: nothing to refill, the very same frames
+        assert out[k] is stream[k]
+    for k in range(3, 9):
+        assert not np.array_equal(out[k], stream[k])
+    for k in (9, 10):  # the detector "misses" the face: refilled from its track, still swapped
+        assert not np.array_equal(out[k], stream[k])
+    for k in range(len(stream) - 4, len(stream)):  # long after the face left
+        np.testing.assert_array_equal(out[k], stream[k])
+
+
+def test_frames_without_tracking_are_swapped_frame_by_frame(swapper, plan, videos_dir):
+    from facedancer_torch.swap.options import SwapOptions
+    from facedancer_torch.swap.video import swap_frames
+
+    real = _frames(videos_dir / "talking_1face_512.mp4", 3)
+    out = list(swap_frames(swapper, iter(real), plan, SwapOptions(batch_size=2), tracker=False))
+    for frame, swapped in zip(real, out):
+        expected = swapper.swap_image(frame, plan)
+        # Batching two frames' faces together only changes float rounding of the generator.
+        diff = np.abs(swapped.astype(int) - expected)
+        assert diff.max() <= 1 and (diff > 0).mean() < 1e-3, (diff.max(), (diff > 0).mean())
+        assert not np.array_equal(swapped, frame)
+
+
+def test_gif_output_with_max_frames(swapper, plan, videos_dir, tmp_path):
+    from facedancer_torch.io.video import probe_video
+    from facedancer_torch.swap.options import SwapOptions
+
+    output = tmp_path / "out.gif"
+    swapper.swap_video_file(videos_dir / "talking_1face_512.mp4", output, plan,
+                            SwapOptions(max_frames=5, watermark=False), progress=False)
+    info = probe_video(output)
+    assert info.frame_count == 5 and (info.width, info.height) == (512, 512)
+
+
+def test_video_watermark_survives_one_reencode(swapper, plan, videos_dir, tmp_path):
+    from facedancer_torch.io.provenance import verify_file
+    from facedancer_torch.io.video import VideoWriter, probe_video, read_frames
+    from facedancer_torch.swap.options import SwapOptions
+
+    marked = tmp_path / "marked.mp4"
+    swapper.swap_video_file(videos_dir / "talking_1face_512.mp4", marked, plan,
+                            SwapOptions(max_frames=8, preset="ultrafast"), progress=False)
+    check = verify_file(marked)
+    assert check.provenance is not None and check.watermark.found
+    again = tmp_path / "again.mp4"
+    with VideoWriter(again, probe_video(marked).fps, crf=23, preset="ultrafast") as writer:
+        for frame in read_frames(marked):  # a plain re-encode: no metadata, x264 crf 23
+            writer.write(frame.rgb)
+    check = verify_file(again)
+    assert check.provenance is None and check.watermark.found, check.as_dict()
+    assert not verify_file(videos_dir / "talking_1face_512.mp4").watermark.found
+
+
+def test_a_failure_midway_leaves_no_output(swapper, plan, videos_dir, tmp_path, monkeypatch):
+    from facedancer_torch.errors import FacedancerError
+    from facedancer_torch.swap.options import SwapOptions
+
+    calls = []
+    generate = swapper.generate
+
+    def failing_generate(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise FacedancerError("simulated failure in the middle of the clip")
+        return generate(*args, **kwargs)
+
+    monkeypatch.setattr(swapper, "generate", failing_generate)
+    output = tmp_path / "out.mp4"
+    with pytest.raises(FacedancerError, match="simulated"):
+        swapper.swap_video_file(videos_dir / "talking_1face_512.mp4", output, plan,
+                                SwapOptions(batch_size=2, preset="ultrafast"), progress=False)
+    assert len(calls) == 3
+    assert list(tmp_path.iterdir()) == []  # neither the output nor a temporary file
+
+
+def test_ntsc_rate_odd_size_and_rotation_are_kept(swapper, plan, videos_dir, tmp_path):
+    from fractions import Fraction
+
+    from facedancer_torch.io.video import VideoWriter, probe_video
+    from facedancer_torch.swap.options import SwapOptions
+
+    frames = [f[100:401, 80:281] for f in _frames(videos_dir / "talking_1face_512.mp4", 6)]
+    clip = tmp_path / "phone.mov"
+    with VideoWriter(clip, Fraction(30000, 1001), crf=10, preset="ultrafast",
+                     rotation=-90) as writer:
+        for frame in frames:
+            writer.write(np.ascontiguousarray(frame))
+    source_info = probe_video(clip)
+    assert (source_info.width, source_info.height, source_info.rotation) == (201, 301, -90)
+    output = tmp_path / "out.mov"
+    swapper.swap_video_file(clip, output, plan, SwapOptions(watermark=False, preset="ultrafast"),
+                            progress=False)
+    info = probe_video(output)
+    assert info.fps == Fraction(30000, 1001)
+    assert (info.width, info.height, info.rotation, info.frame_count) == (201, 301, -90, 6)
+    swapped = _frames(output)
+    assert len(swapped) == 6 and swapped[0].shape == (301, 201, 3)
+    assert np.abs(swapped[0].astype(int) - frames[0]).mean() > 1.0  # the face was swapped
