@@ -27,6 +27,17 @@ app = typer.Typer(
 
 # Modules under facedancer_torch.cli that register commands, in --help order.
 COMMAND_MODULES: tuple[str, ...] = (
+    "align",
+    "swap",
+    "demo",
+    "ui",
+    "models",
+    "convert",
+    "verify",
+    "shard",
+    "train",
+    "calibrate",
+    "evaluate",
 )
 
 

@@ -14,7 +14,7 @@ Every layer group has an attribute ``weight_names`` that orders its tensors
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,8 @@ class KerasModelFile:
 
     model_config: dict[str, Any]
     weights: dict[str, list[np.ndarray]]  # layer name -> tensors in ``weight_names`` order
+    # layer name -> the ``weight_names`` themselves (e.g. 'conv2d/kernel:0'), same order
+    weight_names: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def layers(self) -> list[KerasLayer]:
@@ -73,15 +75,17 @@ def parse_layers(model_config: dict[str, Any]) -> list[KerasLayer]:
     return layers
 
 
-def _read_weight_groups(group: Any) -> dict[str, list[np.ndarray]]:
+def _read_weight_groups(group: Any) -> tuple[dict[str, list[np.ndarray]], dict[str, list[str]]]:
     weights: dict[str, list[np.ndarray]] = {}
+    weight_names: dict[str, list[str]] = {}
     for layer_name in group.attrs.get("layer_names", list(group.keys())):
         layer_name = _decode(layer_name)
         layer_group = group[layer_name]
         names = [_decode(n) for n in layer_group.attrs.get("weight_names", [])]
         if names:
             weights[layer_name] = [np.asarray(layer_group[n], dtype=np.float32) for n in names]
-    return weights
+            weight_names[layer_name] = names
+    return weights, weight_names
 
 
 def read_keras_h5(path: str | Path, graph_json: str | Path | None = None) -> KerasModelFile:
@@ -114,5 +118,5 @@ def read_keras_h5(path: str | Path, graph_json: str | Path | None = None) -> Ker
             raise ModelError("this HDF5 file has no model graph (a save_weights checkpoint?); "
                              "pass its JSON graph with --graph", path)
         group = handle["model_weights"] if "model_weights" in handle else handle
-        weights = _read_weight_groups(group)
-    return KerasModelFile(model_config=model_config, weights=weights)
+        weights, weight_names = _read_weight_groups(group)
+    return KerasModelFile(model_config=model_config, weights=weights, weight_names=weight_names)

@@ -28,6 +28,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 
@@ -283,7 +284,11 @@ class Swapper:
                 if options.color_match:
                     from ..faces.masks import color_match
 
-                    crop = color_match(crop, job.crop, mask)
+                    # Crop pixels that fell outside the frame are alignment's black border:
+                    # leave them out of the colour statistics.
+                    inside = cv2.warpAffine(np.ones(frame.shape[:2], np.float32), job.matrix,
+                                            (mask.shape[1], mask.shape[0]), flags=cv2.INTER_NEAREST)
+                    crop = color_match(crop, job.crop, mask * inside)
                 frame = paste_back(frame, crop, job.matrix, mask)
         return frame
 

@@ -229,9 +229,9 @@ def plan_dim(plan) -> int:
 
 def video_output_suffixes() -> tuple[str, ...]:
     """Suffixes :class:`~facedancer_torch.io.video.VideoWriter` can write."""
-    from ..io import video as video_io
+    from ..io.video import VIDEO_OUTPUT_SUFFIXES
 
-    return tuple(sorted(video_io._SUFFIX_KIND))
+    return VIDEO_OUTPUT_SUFFIXES
 
 
 def check_video_output(output: Path) -> None:
