@@ -9,6 +9,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_path(destination: str | Path, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path next to ``destination``; rename it there only on success.
@@ -27,6 +33,9 @@ def atomic_path(destination: str | Path, suffix: str | None = None) -> Iterator[
     tmp = Path(tmp_name)
     try:
         yield tmp
+        if tmp.exists():
+            # mkstemp creates 0600; give the result the permissions a plain open() would.
+            os.chmod(tmp, 0o666 & ~_current_umask())
         os.replace(tmp, destination)
     finally:
         if tmp.exists():
