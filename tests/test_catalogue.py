@@ -66,7 +66,8 @@ def test_catalogue_entries_are_well_formed():
         if entry.kind is ModelKind.GENERATOR:
             encoder = find_entry(entry.identity_encoder)
             assert encoder is not None and encoder.kind is ModelKind.IDENTITY, entry.name
-            assert entry.input.size == (256, 256) and entry.input.value_range == "[-1, 1]"
+            height, width = entry.input.size
+            assert height == width and height % 32 == 0 and entry.input.value_range == "[-1, 1]"
             assert entry.input.embedding_dim == encoder.input.embedding_dim
         if isinstance(entry.source, HubSource) and entry.source.repo_id.endswith("FaceDancer"):
             assert entry.source.gated and entry.licence == "CC-BY-NC-SA-4.0"
@@ -278,3 +279,15 @@ def test_cli_add_and_verify(tmp_path, keras_fixture_dir):
         broken = _cli("models", "verify", home=home)
         assert broken.returncode == 2 and "FAILED mine" in broken.stdout
         assert re.search(r"1 of \d+ model\(s\) failed verification: mine$", broken.stderr.strip())
+
+
+def test_shipped_demo_generator_matches_its_catalogue_entry():
+    import json
+
+    folder = Path(__file__).resolve().parents[1] / "src/facedancer_torch/assets/demo_generator"
+    if not (folder / "config.json").is_file():
+        pytest.skip("the demo generator is not shipped in this checkout")
+    config = json.loads((folder / "config.json").read_text())
+    entry = get_entry("facedancer-demo")
+    assert entry.input.size == (config["image_size"], config["image_size"])
+    assert config["identity_encoder"] == entry.identity_encoder
