@@ -91,12 +91,11 @@ def test_missing_model(photos_dir, tmp_path):
     assert not output.exists()
 
 
-def test_no_model_and_no_demo_model(photos_dir, tmp_path, capsys):
-    from facedancer_torch.models.catalogue import find_entry
+def test_no_model_and_no_demo_model(photos_dir, tmp_path, capsys, monkeypatch):
+    from facedancer_torch.models import catalogue
 
-    entry = find_entry("facedancer-demo")
-    if entry is not None and entry.source.locate() is not None:
-        pytest.skip("the demo model is installed")
+    # Hide the shipped demo model, as on an install without it.
+    monkeypatch.setattr(catalogue.AssetSource, "locate", lambda self: None)
     output = tmp_path / "out.png"
     code, err = _in_process(capsys, "swap", "-s", photos_dir / "df_img1.jpg", "-t",
                             photos_dir / "fr_two_people.jpg", "-o", output)
