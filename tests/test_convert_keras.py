@@ -22,15 +22,7 @@ from facedancer_torch.convert.keras_facedancer import (generator_from_keras, rea
 from facedancer_torch.convert.keras_h5 import read_keras_h5
 from facedancer_torch.errors import ModelError
 from facedancer_torch.models.generator import build_generator, load_generator
-
-
-def randomize_(module: torch.nn.Module, seed: int = 0, scale: float = 0.3) -> torch.nn.Module:
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in module.named_parameters():
-            noise = torch.randn(p.shape, generator=gen) * scale
-            p.copy_(1 + noise if name.endswith("norm.weight") else noise)
-    return module
+from modelutil import randomize_
 
 
 def _fixture_io(keras_fixture_dir):

@@ -14,18 +14,9 @@ from facedancer_torch.models.affa import AFFA
 from facedancer_torch.models.generator import (FaceDancerGenerator, GeneratorConfig,
                                                build_generator, load_generator)
 from facedancer_torch.models.layers import AdaIN, InstanceNorm, MappingNetwork, ResidualUpBlock
+from modelutil import randomize_
 
 TINY = dict(image_size=64, encoder_widths=(4, 8, 8, 16, 16, 16, 16), mapping_width=16, z_dim=24)
-
-
-def randomize_(module: torch.nn.Module, seed: int = 0, scale: float = 0.3) -> torch.nn.Module:
-    """Perturb every parameter (norm gammas around 1) so that a misplaced tensor shows."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in module.named_parameters():
-            noise = torch.randn(p.shape, generator=gen) * scale
-            p.copy_(1 + noise if name.endswith("norm.weight") else noise)
-    return module
 
 
 def inputs(batch: int = 2, size: int = 64, z_dim: int = 24, seed: int = 1):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 import torch
@@ -11,15 +13,9 @@ pytest.importorskip("onnxruntime", reason="the check runs the export in ONNX Run
 
 from facedancer_torch.convert.onnx_export import export_generator_onnx, onnx_session  # noqa: E402
 from facedancer_torch.models.generator import build_generator, load_generator  # noqa: E402
+from modelutil import randomize_ as _randomize  # noqa: E402
 
-
-def randomize_(module: torch.nn.Module, seed: int = 0, scale: float = 0.2) -> torch.nn.Module:
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in module.named_parameters():
-            noise = torch.randn(p.shape, generator=gen) * scale
-            p.copy_(1 + noise if name.endswith("norm.weight") else noise)
-    return module
+randomize_ = functools.partial(_randomize, scale=0.2)  # smaller perturbation keeps ORT within 1e-4
 
 
 @pytest.mark.parametrize("fused", [True, False])
