@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError, ModelError
-from ..io.atomic import atomic_write_text
+from ..io.atomic import atomic_write_text, current_umask, replace_directory
 from .catalogue import (
     CATALOGUE,
     AssetSource,
@@ -241,7 +241,7 @@ class ModelStore:
             atomic_write_text(out / "source.json", json.dumps(provenance, indent=2) + "\n")
             hashes = {f: sha256_file(out / f, desc=f"sha256 {name}/{f}") for f in MODEL_FILES}
             _share_like_umask(out)
-            _replace_dir(out, final)
+            replace_directory(out, final)
         finally:
             shutil.rmtree(work, ignore_errors=True)
         with self._transaction() as registry:
@@ -411,29 +411,11 @@ def _file_label(entry: ModelEntry) -> str:
 
 def _share_like_umask(folder: Path) -> None:
     """mkdtemp/mkstemp make owner-only entries; give the model folder the usual permissions."""
-    umask = os.umask(0)
-    os.umask(umask)
+    umask = current_umask()
     os.chmod(folder, 0o777 & ~umask)
     for item in folder.iterdir():
         if item.is_file():
             os.chmod(item, 0o666 & ~umask)
-
-
-def _replace_dir(new: Path, final: Path) -> None:
-    """Put folder ``new`` at ``final``; an existing ``final`` is swapped out, then deleted."""
-    old = None
-    if final.exists():
-        old = final.with_name(f".{final.name}.old-{os.getpid()}")
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(final, old)
-    try:
-        os.replace(new, final)
-    except OSError:
-        if old is not None:
-            os.replace(old, final)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def manual_instructions(entry: ModelEntry, store: ModelStore) -> str:

@@ -14,7 +14,6 @@ import json
 import random
 import re
 import shutil
-import time
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ import numpy as np
 import torch
 
 from ..errors import FacedancerError
+from ..io.atomic import atomic_directory
 
 CHECKPOINTS = "checkpoints"
 _NAME_RE = re.compile(r"^step_(\d{9})$")
@@ -77,23 +77,13 @@ def save_checkpoint(run_dir: str | Path, step: int, generator: torch.nn.Module,
                     meta: dict[str, Any], keep: int) -> Path:
     """Write checkpoint ``step`` atomically and delete all but the last ``keep``."""
     final = checkpoint_dir(run_dir, step)
-    root = final.parent
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = root / f".{final.name}.tmp-{int(time.time() * 1e6)}"
-    try:
+    # the same step saved again after a resume replaces the earlier one
+    with atomic_directory(final) as tmp:
         generator.save_pretrained(tmp / "generator", source=f"training checkpoint step {step}")
         discriminator.save_pretrained(tmp / "discriminator",
                                       source=f"training checkpoint step {step}")
         torch.save(state, tmp / "state.pt")
         (tmp / "meta.json").write_text(json.dumps(meta, indent=2, default=str) + "\n")
-        if final.exists():  # the same step saved again after a resume: replace it
-            trash = root / f".{final.name}.old-{int(time.time() * 1e6)}"
-            final.rename(trash)
-            shutil.rmtree(trash, ignore_errors=True)
-        tmp.rename(final)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     for _, old in list_checkpoints(run_dir)[:-keep]:
         shutil.rmtree(old, ignore_errors=True)
     return final

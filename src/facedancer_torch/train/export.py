@@ -7,13 +7,12 @@ whose raw embedding it must be fed) and whose ``source`` names the run and step.
 
 from __future__ import annotations
 
-import shutil
-import time
 from pathlib import Path
 
 import torch
 
 from ..errors import FacedancerError
+from ..io.atomic import atomic_directory
 from .checkpoint import checkpoint_dir, latest_checkpoint, list_checkpoints
 
 
@@ -42,18 +41,8 @@ def export_generator(run_dir: str | Path, out_dir: str | Path, step: int | None 
         if not (out_dir / "config.json").is_file():
             raise FacedancerError("exists and is not a model directory; choose another OUT_DIR",
                                   out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir.parent / f".{out_dir.name}.tmp-{int(time.time() * 1e6)}"
-    try:
+    with atomic_directory(out_dir) as tmp:
         generator.save_pretrained(tmp, dtype=torch.float16 if half else None,
                                   source=f"facedancer train run {run_dir.resolve()} "
                                          f"({checkpoint.name})")
-        if out_dir.exists():
-            old = out_dir.parent / f".{out_dir.name}.old-{int(time.time() * 1e6)}"
-            out_dir.rename(old)
-            shutil.rmtree(old, ignore_errors=True)
-        tmp.rename(out_dir)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     return out_dir
