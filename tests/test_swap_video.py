@@ -127,6 +127,31 @@ def test_gif_output_with_max_frames(swapper, plan, videos_dir, tmp_path):
     assert info.frame_count == 5 and (info.width, info.height) == (512, 512)
 
 
+def test_max_frames_cuts_the_audio_with_the_video(swapper, plan, videos_dir, tmp_path):
+    import av
+
+    from facedancer_torch.io.video import probe_video
+    from facedancer_torch.swap.options import SwapOptions
+
+    target = videos_dir / "talking_1face_512.mp4"
+    output = tmp_path / "short.mp4"
+    swapper.swap_video_file(target, output, plan,
+                            SwapOptions(max_frames=12, preset="ultrafast", watermark=False),
+                            progress=False)
+    info = probe_video(output)
+    video_seconds = 12 / float(info.fps)
+    with av.open(str(output)) as container:
+        rate = container.streams.audio[0].rate
+    kept = _decoded_audio(output).shape[1] / rate
+    whole = _decoded_audio(target).shape[1] / rate
+    assert info.frame_count == 12
+    assert whole > 2 * video_seconds  # the clip's audio is much longer than 12 frames
+    assert abs(kept - video_seconds) < 0.1, (kept, video_seconds)
+    # What is kept is the start of the source's audio, unchanged.
+    np.testing.assert_array_equal(_decoded_audio(output),
+                                  _decoded_audio(target)[:, :_decoded_audio(output).shape[1]])
+
+
 def test_video_watermark_survives_one_reencode(swapper, plan, videos_dir, tmp_path):
     from facedancer_torch.io.provenance import verify_file
     from facedancer_torch.io.video import VideoWriter, probe_video, read_frames

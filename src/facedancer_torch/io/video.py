@@ -676,6 +676,8 @@ class VideoWriter:
         time_base: with ``pts`` passed to :meth:`write`, the time base of those timestamps
             (``VideoInfo.time_base``), to keep variable frame timing exactly.
         background: encode in a worker thread so the caller's next frame overlaps encoding.
+        trim_audio: stop the copied audio where the last written frame ends (for a video
+            cut short, e.g. ``--max-frames``); by default the whole audio stream is copied.
 
     On an exception inside the ``with`` block nothing is left at ``path``.
     """
@@ -686,7 +688,7 @@ class VideoWriter:
                  quality: int = DEFAULT_WEBP_QUALITY, codec: str | None = None,
                  audio_from: str | Path | None = None, metadata: dict[str, str] | None = None,
                  rotation: int = 0, time_base: Fraction | None = None, loop: int = 0,
-                 background: bool = True):
+                 background: bool = True, trim_audio: bool = False):
         self.path = Path(path)
         self.kind = container_kind(self.path)
         self.fps = as_fraction(fps)
@@ -699,6 +701,8 @@ class VideoWriter:
         self.time_base = Fraction(time_base) if time_base is not None else None
         self.loop = loop
         self.audio_from = Path(audio_from) if audio_from is not None else None
+        self.trim_audio = trim_audio
+        self._video_end = 0.0  # seconds: where the last encoded frame ends
         self.frames_written = 0
         self._encoded = 0
         self._stack = contextlib.ExitStack()
@@ -814,6 +818,7 @@ class VideoWriter:
             frame.pts, frame.time_base = int(pts), self.time_base
         else:
             frame.pts, frame.time_base = index, 1 / self.fps
+        self._video_end = float(frame.pts * frame.time_base + 1 / self.fps)
         for packet in self._stream.encode(frame):
             self._container.mux(packet)
         if self._audio is not None:
@@ -833,7 +838,7 @@ class VideoWriter:
             for packet in self._stream.encode():
                 self._container.mux(packet)
             if self._audio is not None:
-                self._audio.mux_until(float("inf"))
+                self._audio.finish(self._video_end if self.trim_audio else float("inf"))
                 self._audio.close()
             self._container.close()
             if self.kind == "gif" and self.metadata:
@@ -977,6 +982,13 @@ class _AudioCopier:
                     frame.pts = None
                     for out in self._out_stream.encode(frame):
                         self._output.mux(out)
+
+    def finish(self, seconds: float) -> None:
+        """Write the packets that start before ``seconds``, drop the rest, flush."""
+        self.mux_until(seconds - 1e-9)
+        if self._packets is not None:
+            self._packets = None
+            self._flush_encoder()
 
     def _flush_encoder(self) -> None:
         if self._in_stream is not None and not self.copy:

@@ -272,7 +272,7 @@ def swap_video_file(swapper, target: str | Path, output: str | Path, source,
     frame count, timestamps and rotation are kept and its audio copied unchanged. The
     invisible watermark goes into every frame unless switched off; the provenance tag goes
     into the container metadata always. With ``options.max_frames`` the video stops early
-    (the audio is still copied whole).
+    and the audio is cut where the last frame ends.
     """
     from ..io import video as video_io
     from .image import finish_image
@@ -298,7 +298,8 @@ def swap_video_file(swapper, target: str | Path, output: str | Path, source,
         output, info.fps, width=info.width, height=info.height, crf=options.crf,
         preset=options.preset, audio_from=target if info.has_audio else None,
         metadata=swapper.provenance(plan), rotation=info.rotation,
-        time_base=info.time_base if timestamps.time_base else None, background=False)
+        time_base=info.time_base if timestamps.time_base else None, background=False,
+        trim_audio=options.max_frames is not None)
 
     def encode() -> None:
         try:
