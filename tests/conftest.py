@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from facedancer_torch.testing import shared_path
+from swaputil import save_tiny_generator
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never touch the network
 
@@ -51,3 +52,17 @@ def _seed():
     np.random.seed(0)
     torch.manual_seed(0)
     yield
+
+
+# A tiny random generator (seeded) and a Swapper on it, shared by the swap, demo and error
+# tests of one module.
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    return save_tiny_generator(tmp_path_factory.mktemp("tiny_generator"))
+
+
+@pytest.fixture(scope="module")
+def swapper(tiny_model):
+    from facedancer_torch.swap.pipeline import Swapper
+
+    return Swapper(tiny_model, device="cpu", backend="fused")

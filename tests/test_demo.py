@@ -13,7 +13,7 @@ import sys
 import numpy as np
 import pytest
 
-from swaputil import run_cli, save_tiny_generator, single_thread
+from swaputil import run_cli, single_thread
 
 from facedancer_torch import demo
 from facedancer_torch.errors import InputError, ModelError
@@ -30,18 +30,6 @@ def _private_dirs(tmp_path, monkeypatch):
     """ONNX exports and the model store stay in tmp (the default backend caches exports)."""
     monkeypatch.setenv("FACEDANCER_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("FACEDANCER_HOME", str(tmp_path / "home"))
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    return save_tiny_generator(tmp_path_factory.mktemp("tiny_generator"))
-
-
-@pytest.fixture(scope="module")
-def swapper(tiny_model):
-    from facedancer_torch.swap.pipeline import Swapper
-
-    return Swapper(tiny_model, device="cpu", backend="fused")
 
 
 def _panel_boxes(grid_rows: list[list[np.ndarray]], panel_height: int = demo._PANEL_HEIGHT):

@@ -34,9 +34,8 @@ def opencv_net():
 
 @pytest.fixture(scope="module")
 def aligned_photos(request) -> dict[str, np.ndarray]:
-    """256 px ArcFace-aligned crops (RGB uint8) of the largest face of every df_* pair photo."""
+    """(RGB uint8 photo, 5 landmarks of its largest face) for every df_* pair photo."""
     photos_dir = request.getfixturevalue("photos_dir")
-    from facedancer_torch.faces.align import align_face
     from facedancer_torch.faces.detect import get_detector, largest_face
 
     pairs = list(csv.DictReader(open(photos_dir / "deepface_master_pairs.csv")))

@@ -22,11 +22,6 @@ def _private_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("FACEDANCER_CACHE", str(tmp_path / "cache"))
 
 
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    return save_tiny_generator(tmp_path_factory.mktemp("tiny_generator"))
-
-
 def _in_process(capsys, *args: str) -> tuple[int, str]:
     """Run the CLI entry point in this process (same code path as the console script)."""
     from facedancer_torch.cli import main

@@ -5,25 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from swaputil import single_thread, save_tiny_generator, warped_masks_union
+from swaputil import single_thread, warped_masks_union
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _one_thread():
     with single_thread():
         yield
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    return save_tiny_generator(tmp_path_factory.mktemp("tiny_generator"))
-
-
-@pytest.fixture(scope="module")
-def swapper(tiny_model):
-    from facedancer_torch.swap.pipeline import Swapper
-
-    return Swapper(tiny_model, device="cpu", backend="fused")
 
 
 def _box_iou(a, b) -> float:

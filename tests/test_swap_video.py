@@ -6,21 +6,13 @@ import cv2
 import numpy as np
 import pytest
 
-from swaputil import single_thread, save_tiny_generator
+from swaputil import single_thread
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _one_thread():
     with single_thread():
         yield
-
-
-@pytest.fixture(scope="module")
-def swapper(tmp_path_factory):
-    from facedancer_torch.swap.pipeline import Swapper
-
-    return Swapper(save_tiny_generator(tmp_path_factory.mktemp("tiny_generator")), device="cpu",
-                   backend="fused")
 
 
 @pytest.fixture(scope="module")
