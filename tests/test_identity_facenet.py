@@ -33,7 +33,7 @@ def opencv_net():
 
 
 @pytest.fixture(scope="module")
-def aligned_photos(request) -> dict[str, np.ndarray]:
+def aligned_photos(request) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """(RGB uint8 photo, 5 landmarks of its largest face) for every df_* pair photo."""
     photos_dir = request.getfixturevalue("photos_dir")
     from facedancer_torch.faces.detect import get_detector, largest_face
