@@ -86,11 +86,7 @@ class Discriminator(PretrainedMixin, nn.Module):
 
     def __init__(self, config: DiscriminatorConfig | None = None, **overrides: Any):
         super().__init__()
-        if config is None:
-            config = DiscriminatorConfig(**overrides)
-        elif overrides:
-            config = DiscriminatorConfig(**{**config.to_dict(), **overrides})
-        self.config = config
+        self.config = config = self.resolve_config(config, overrides)
         w = config.widths
         self.stem = conv3x3(3, w[0])
         self.blocks = nn.ModuleList(DiscriminatorDownBlock(w[i], w[i + 1]) for i in range(len(w) - 1))

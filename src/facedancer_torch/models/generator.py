@@ -188,11 +188,7 @@ class FaceDancerGenerator(PretrainedMixin, nn.Module):
 
     def __init__(self, config: GeneratorConfig | None = None, **overrides: Any):
         super().__init__()
-        if config is None:
-            config = GeneratorConfig(**overrides)
-        elif overrides:
-            config = GeneratorConfig(**{**config.to_dict(), **overrides})
-        self.config = config
+        self.config = config = self.resolve_config(config, overrides)
         enc = config.encoder_widths
         self.mapping = MappingNetwork(config.z_dim, config.mapping_width, config.mapping_depth)
         w_dim = self.mapping.out_dim

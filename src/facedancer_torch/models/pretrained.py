@@ -172,6 +172,17 @@ class PretrainedMixin:
     config_class: ClassVar[type]
     config: Any
 
+    @classmethod
+    def resolve_config(cls, config: Any = None, overrides: dict[str, Any] | None = None) -> Any:
+        """The constructor's config: ``config`` (default ``config_class()``) with the keyword
+        ``overrides`` applied on top."""
+        overrides = overrides or {}
+        if config is None:
+            return cls.config_class(**overrides)
+        if overrides:
+            return cls.config_class(**{**config.to_dict(), **overrides})
+        return config
+
     def save_pretrained(self, directory: str | Path, dtype: torch.dtype | None = None,
                         source: str | None = None) -> Path:
         """Write ``config.json`` + ``model.safetensors`` (``dtype=torch.float16`` halves it)."""
