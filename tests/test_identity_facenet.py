@@ -1,4 +1,5 @@
-"""The embedded FaceNet identity encoder: graph reader, exactness vs OpenCV, contract, real faces."""
+"""The embedded FaceNet identity encoder: graph reader, exactness vs an independent interpreter of
+the frozen graph, contract, real faces."""
 
 from __future__ import annotations
 
@@ -28,8 +29,98 @@ def facenet() -> IdentityEncoder:
 
 
 @pytest.fixture(scope="module")
-def opencv_net():
-    return cv2.dnn.readNetFromTensorflow(str(facenet_graph_path()))
+def graph_reference():
+    """A reference that executes the frozen graph as TensorFlow defines it, node by node.
+
+    This used to be ``cv2.dnn.readNetFromTensorflow``, which OpenCV 5 removed. The interpreter
+    below is independent of our hand-built Inception-ResNet module: it knows only the 17 generic
+    ops of the graph (TF semantics: NHWC, SAME padding split low/high, average pooling without
+    the padded cells), not the architecture.
+    """
+    return _GraphInterpreter(facenet_graph_path())
+
+
+def _same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
+    total = max((-(-size // stride) - 1) * stride + kernel - size, 0)
+    return total // 2, total - total // 2
+
+
+class _GraphInterpreter:
+    def __init__(self, path):
+        from facedancer_torch.models.identity.graphdef import read_graphdef
+
+        self.nodes = read_graphdef(path)
+        self.input = None
+
+    def setInput(self, blob_nchw: np.ndarray) -> None:  # named as cv2.dnn.Net, which it replaces
+        self.input = torch.from_numpy(blob_nchw).permute(0, 2, 3, 1).double()
+
+    def forward(self) -> np.ndarray:
+        values: dict[str, torch.Tensor] = {}
+        stack = ["embeddings"]
+        with torch.no_grad():
+            while stack:  # depth-first: a node runs once all of its inputs have values
+                node = self.nodes[stack[-1]]
+                pending = [i.split(":")[0] for i in node.inputs
+                           if i.split(":")[0] not in values]
+                if pending:
+                    stack.extend(pending)
+                else:
+                    values[node.name] = self._run(node, values)
+                    stack.pop()
+            return values["embeddings"].float().numpy()
+
+    @staticmethod
+    def _pad_nchw(x, kernel, strides, padding, value=0.0):
+        if padding == b"VALID":
+            return x
+        top, bottom = _same_padding(x.shape[2], kernel[0], strides[0])
+        left, right = _same_padding(x.shape[3], kernel[1], strides[1])
+        return F.pad(x, (left, right, top, bottom), value=value)
+
+    def _run(self, node, values):
+        arg = [values[i.split(":")[0]] for i in node.inputs]
+        a = node.attrs
+        if node.op == "Const":
+            return torch.from_numpy(np.array(a["value"])).double()
+        if node.op == "Placeholder":
+            return self.input
+        if node.op == "Conv2D":
+            x = arg[0].permute(0, 3, 1, 2)
+            w = arg[1].permute(3, 2, 0, 1)  # HWIO -> OIHW
+            strides = a["strides"][1:3]
+            x = self._pad_nchw(x, w.shape[2:], strides, a["padding"])
+            return F.conv2d(x, w, stride=strides).permute(0, 2, 3, 1)
+        if node.op in ("MaxPool", "AvgPool"):
+            x = arg[0].permute(0, 3, 1, 2)
+            kernel, strides = a["ksize"][1:3], a["strides"][1:3]
+            if node.op == "MaxPool":
+                x = self._pad_nchw(x, kernel, strides, a["padding"], float("-inf"))
+                return F.max_pool2d(x, kernel, strides).permute(0, 2, 3, 1)
+            ones = torch.ones_like(x[:, :1])
+            total = F.avg_pool2d(self._pad_nchw(x, kernel, strides, a["padding"]), kernel,
+                                 strides, divisor_override=1)
+            count = F.avg_pool2d(self._pad_nchw(ones, kernel, strides, a["padding"]), kernel,
+                                 strides, divisor_override=1)
+            return (total / count).permute(0, 2, 3, 1)
+        if node.op == "FusedBatchNorm":
+            x, scale, offset, mean, var = arg
+            return (x - mean) / torch.sqrt(var + a["epsilon"]) * scale + offset
+        if node.op == "ConcatV2":
+            return torch.cat(arg[:-1], dim=int(arg[-1]))
+        if node.op == "Reshape":
+            return arg[0].reshape([int(v) for v in arg[1].reshape(-1)])
+        if node.op == "Sum":
+            dims = [int(v) for v in arg[1].reshape(-1)]
+            return arg[0].sum(dim=dims, keepdim=bool(a.get("keep_dims")))
+        unary = {"Relu": torch.relu, "Square": torch.square, "Rsqrt": torch.rsqrt}
+        binary = {"BiasAdd": torch.add, "Add": torch.add, "Mul": torch.mul,
+                  "Maximum": torch.maximum, "MatMul": torch.matmul}
+        if node.op in unary:
+            return unary[node.op](arg[0])
+        if node.op in binary:
+            return binary[node.op](arg[0], arg[1])
+        raise NotImplementedError(f"op {node.op} of node {node.name}")
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +145,8 @@ def _to_tensor(images_rgb: list[np.ndarray]) -> torch.Tensor:
     return torch.from_numpy(np.stack(images_rgb)).permute(0, 3, 1, 2).float() / 127.5 - 1
 
 
-def _opencv_embedding(net, image_160_rgb: np.ndarray) -> np.ndarray:
-    # the frozen graph reshapes with a fixed batch of 1, so OpenCV runs one image at a time
+def _reference_embedding(net, image_160_rgb: np.ndarray) -> np.ndarray:
+    # the frozen graph reshapes with a fixed batch of 1: one image at a time
     blob = ((image_160_rgb.astype(np.float32) - 127.5) / 128.0).transpose(2, 0, 1)[None]
     net.setInput(np.ascontiguousarray(blob))
     return net.forward().reshape(-1)
@@ -87,10 +178,10 @@ def test_graphdef_reader_refuses_garbage(tmp_path):
         read_graphdef(tmp_path / "missing.pb")
 
 
-def test_matches_opencv_on_noise(facenet, opencv_net):
+def test_matches_the_graph_on_noise(facenet, graph_reference):
     rng = np.random.default_rng(0)
     images = rng.uniform(0, 255, (2, 160, 160, 3)).astype(np.float32)
-    reference = np.stack([_opencv_embedding(opencv_net, im) for im in images])
+    reference = np.stack([_reference_embedding(graph_reference, im) for im in images])
     with torch.no_grad():
         ours = facenet.embed(_to_tensor(list(images))).numpy()
     ours = ours / np.linalg.norm(ours, axis=1, keepdims=True)
@@ -99,12 +190,12 @@ def test_matches_opencv_on_noise(facenet, opencv_net):
     assert np.abs(ours - reference).max() < 1e-4
 
 
-def test_matches_opencv_on_real_faces(facenet, opencv_net, aligned_photos):
+def test_matches_the_graph_on_real_faces(facenet, graph_reference, aligned_photos):
     from facedancer_torch.faces.align import align_face
 
     crops = [align_face(image, landmarks, 160)[0]
              for image, landmarks in list(aligned_photos.values())[:4]]
-    reference = np.stack([_opencv_embedding(opencv_net, c) for c in crops])
+    reference = np.stack([_reference_embedding(graph_reference, c) for c in crops])
     with torch.no_grad():
         ours = F.normalize(facenet.embed(_to_tensor(crops)), dim=1).numpy()
     assert (ours * reference).sum(1).min() > 0.9999
