@@ -12,7 +12,6 @@ whose message names the file, so batch tools can record it and go on.
 from __future__ import annotations
 
 import io
-import json
 import warnings
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import numpy as np
 
 from ..errors import FacedancerError, InputError
 from .atomic import atomic_path
+from .media_meta import unwrap_metadata_json, wrap_metadata_json
 
 IMAGE_EXTENSIONS: frozenset[str] = frozenset(
     {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"})
@@ -33,7 +33,6 @@ MAX_PIXELS: int = 16384 * 16384
 
 # EXIF ImageDescription (0x010E): our metadata as ASCII JSON in JPEG, WebP and TIFF files.
 _EXIF_DESCRIPTION = 0x010E
-_METADATA_MARKER = "facedancer-metadata"
 
 _WRITE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP",
                   ".bmp": "BMP", ".tif": "TIFF", ".tiff": "TIFF"}
@@ -183,12 +182,6 @@ def _check_rgb(rgb: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(rgb)
 
 
-def _metadata_json(metadata: dict[str, str]) -> str:
-    payload = {str(k): str(v) for k, v in metadata.items()}
-    # ensure_ascii keeps the text valid in EXIF ASCII fields whatever the values contain.
-    return json.dumps({_METADATA_MARKER: payload}, ensure_ascii=True, sort_keys=True)
-
-
 def write_image(path: str | Path, rgb: np.ndarray, metadata: dict[str, str] | None = None,
                 quality: int = 95) -> None:
     """Write an ``(H, W, 3)`` uint8 RGB array atomically; the format follows the suffix.
@@ -225,7 +218,7 @@ def write_image(path: str | Path, rgb: np.ndarray, metadata: dict[str, str] | No
                                   ".tif instead", path)
         else:
             exif = Image.Exif()
-            exif[_EXIF_DESCRIPTION] = _metadata_json(metadata)
+            exif[_EXIF_DESCRIPTION] = wrap_metadata_json(metadata)
             options["exif"] = exif.tobytes()
     with atomic_path(path) as tmp:
         image.save(tmp, format=fmt, **options)
@@ -249,10 +242,4 @@ def read_image_metadata(path: str | Path) -> dict[str, str]:
         description = description.decode("utf-8", "replace")
     if not isinstance(description, str):
         return {}
-    try:
-        payload = json.loads(description.strip("\x00"))
-    except ValueError:
-        return {}
-    if isinstance(payload, dict) and isinstance(payload.get(_METADATA_MARKER), dict):
-        return {str(k): str(v) for k, v in payload[_METADATA_MARKER].items()}
-    return {}
+    return unwrap_metadata_json(description.strip("\x00"))

@@ -133,7 +133,7 @@ def read_file_metadata(path: str | Path) -> dict[str, str]:
         InputError: the file is missing or readable neither as an image nor as a video.
     """
     from .images import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, read_image_metadata
-    from .video import read_video_metadata
+    from .probe import read_video_metadata
 
     path = Path(path)
     suffix = path.suffix.lower()
@@ -207,7 +207,8 @@ def verify_file(path: str | Path, frames: int = 8) -> Verification:
         InputError: the file is missing or readable neither as an image nor as a video.
     """
     from .images import IMAGE_EXTENSIONS, read_image
-    from .video import probe_video, sample_frames
+    from .probe import probe_video
+    from .video_reader import sample_frames
     from .watermark import detect_watermark
 
     path = Path(path)

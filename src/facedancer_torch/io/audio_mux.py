@@ -1,0 +1,125 @@
+"""Audio of a source file carried into an encoded video: stream copy when the output
+container can hold the codec, else one decode and re-encode (AAC, or Opus for WebM)."""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import av
+
+from ..errors import InputError
+from .probe import ffmpeg_reason
+
+# Audio codecs each container can carry as-is (stream copy). Matroska takes anything.
+_AUDIO_COPY_OK: dict[str, frozenset[str] | None] = {
+    "mp4": frozenset({"aac", "mp3", "alac", "ac3", "eac3", "opus", "flac", "mp2"}),
+    "mov": frozenset({"aac", "mp3", "alac", "ac3", "eac3", "opus", "flac", "mp2",
+                      "pcm_s16le", "pcm_s16be", "pcm_s24le", "pcm_s32le", "pcm_f32le"}),
+    "mkv": None,
+    "webm": frozenset({"opus", "vorbis"}),
+    "gif": frozenset(), "webp": frozenset(),
+}
+_AUDIO_REENCODE = {"mp4": "aac", "mov": "aac", "mkv": "aac", "webm": "libopus"}
+
+
+def can_copy_audio(kind: str, audio_codec: str) -> bool:
+    """Whether an audio stream of codec ``audio_codec`` can be stream-copied into ``kind``."""
+    allowed = _AUDIO_COPY_OK.get(kind, frozenset())
+    return True if allowed is None else audio_codec in allowed
+
+
+
+class AudioCopier:
+    """Moves the first audio stream of a source file into an output container, interleaved
+    with the video by time. Packets are copied unchanged when the container can hold the
+    codec, else decoded and re-encoded once."""
+
+    def __init__(self, source: Path, kind: str):
+        self.source = source
+        try:
+            self._input = av.open(str(source))
+        except (av.FFmpegError, OSError, ValueError) as exc:
+            raise InputError(f"cannot read audio ({ffmpeg_reason(exc)})", source) from exc
+        self._in_stream = self._input.streams.audio[0] if self._input.streams.audio else None
+        self._packets: Iterator[Any] | None = None
+        self._pending: Any = None
+        self._output: Any = None
+        self.copy = True
+        if self._in_stream is None:
+            self._input.close()
+            return
+        codec = self._in_stream.codec_context.name
+        self.copy = can_copy_audio(kind, codec)
+        self._target = None if self.copy else _AUDIO_REENCODE[kind]
+        if not self.copy:
+            warnings.warn(f"{source}: audio codec '{codec}' cannot be stored in .{kind}; "
+                          f"re-encoding it as {self._target}", stacklevel=4)
+
+    def attach(self, output: Any) -> None:
+        """Add the audio stream to ``output`` (after the video stream, so video stays #0)."""
+        if self._in_stream is None:
+            return
+        if self.copy:
+            self._out_stream = output.add_stream_from_template(self._in_stream)
+        else:
+            rate = self._in_stream.rate if self._target == "aac" else 48000
+            self._out_stream = output.add_stream(self._target, rate=rate)
+            with contextlib.suppress(Exception):
+                self._out_stream.layout = self._in_stream.layout
+        self._output = output
+        self._packets = self._input.demux(self._in_stream)
+
+    def mux_until(self, seconds: float) -> None:
+        """Write every audio packet that starts before ``seconds``."""
+        if self._packets is None:
+            return
+        while True:
+            if self._pending is None:
+                try:
+                    self._pending = next(self._packets)
+                except StopIteration:
+                    self._packets = None
+                    self._flush_encoder()
+                    return
+                except av.FFmpegError as exc:
+                    raise InputError(f"cannot read audio ({ffmpeg_reason(exc)})",
+                                     self.source) from exc
+            packet = self._pending
+            if packet.dts is None:  # the demuxer's final empty flush packet
+                self._pending = None
+                continue
+            start = float(packet.pts * packet.time_base) if packet.pts is not None else 0.0
+            if start > seconds:
+                return
+            self._pending = None
+            if self.copy:
+                packet.stream = self._out_stream
+                self._output.mux(packet)
+            else:
+                for frame in packet.decode():
+                    frame.pts = None
+                    for out in self._out_stream.encode(frame):
+                        self._output.mux(out)
+
+    def finish(self, seconds: float) -> None:
+        """Write the packets that start before ``seconds``, drop the rest, flush."""
+        self.mux_until(seconds - 1e-9)
+        if self._packets is not None:
+            self._packets = None
+            self._flush_encoder()
+
+    def _flush_encoder(self) -> None:
+        if self._in_stream is not None and not self.copy:
+            for out in self._out_stream.encode(None):
+                self._output.mux(out)
+
+    def close(self) -> None:
+        if self._in_stream is not None:
+            self._in_stream = None
+            self._packets = None
+            self._input.close()
+

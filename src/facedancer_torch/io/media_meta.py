@@ -1,0 +1,140 @@
+"""Our metadata inside media bytes: the JSON wrapper, GIF comment extensions, WebP XMP chunks.
+
+Files this tool writes carry a small dict of provenance strings (``synthetic``, the model...).
+Where a format has no key/value tags (EXIF ImageDescription, GIF comments, XMP) the dict is
+stored as one JSON object under :data:`METADATA_MARKER`, so that a reader can tell it from
+other text in the same field. These are byte-level functions with no FFmpeg or Pillow.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from xml.sax.saxutils import escape
+
+METADATA_MARKER = "facedancer-metadata"
+
+
+def wrap_metadata_json(metadata: dict[str, str]) -> str:
+    """``metadata`` as ASCII JSON under :data:`METADATA_MARKER` (ASCII keeps it valid in EXIF
+    ASCII fields whatever the values contain)."""
+    payload = {str(k): str(v) for k, v in metadata.items()}
+    return json.dumps({METADATA_MARKER: payload}, ensure_ascii=True, sort_keys=True)
+
+
+def unwrap_metadata_json(text: str) -> dict[str, str]:
+    """The dict :func:`wrap_metadata_json` stored in ``text``, or ``{}`` for any other text."""
+    try:
+        payload = json.loads(text)
+    except ValueError:
+        return {}
+    if isinstance(payload, dict) and isinstance(payload.get(METADATA_MARKER), dict):
+        return {str(k): str(v) for k, v in payload[METADATA_MARKER].items()}
+    return {}
+
+
+def gif_insert_comment(data: bytes, text: str) -> bytes:
+    """Insert a GIF89a Comment Extension right after the header and global colour table."""
+    if data[:6] not in (b"GIF87a", b"GIF89a") or len(data) < 13:
+        raise ValueError("not a GIF file")
+    flags = data[10]
+    offset = 13 + (3 * 2 ** ((flags & 7) + 1) if flags & 0x80 else 0)
+    raw = text.encode("utf-8")
+    blocks = b"".join(bytes([len(raw[i:i + 255])]) + raw[i:i + 255]
+                      for i in range(0, len(raw), 255))
+    return b"GIF89a" + data[6:offset] + b"\x21\xfe" + blocks + b"\x00" + data[offset:]
+
+
+def gif_comments(data: bytes) -> list[str]:
+    """Every Comment Extension of a GIF file, walking its block structure."""
+    if data[:6] not in (b"GIF87a", b"GIF89a") or len(data) < 13:
+        raise ValueError("not a GIF file")
+
+    def skip_sub_blocks(pos: int) -> tuple[int, bytes]:
+        chunks = []
+        while pos < len(data) and data[pos] != 0:
+            size = data[pos]
+            chunks.append(data[pos + 1:pos + 1 + size])
+            pos += 1 + size
+        return pos + 1, b"".join(chunks)
+
+    flags = data[10]
+    pos = 13 + (3 * 2 ** ((flags & 7) + 1) if flags & 0x80 else 0)
+    comments = []
+    while pos < len(data):
+        block = data[pos]
+        if block == 0x3B:  # trailer
+            break
+        if block == 0x21:  # extension
+            label = data[pos + 1]
+            pos, payload = skip_sub_blocks(pos + 2)
+            if label == 0xFE:
+                comments.append(payload.decode("utf-8", "replace"))
+        elif block == 0x2C:  # image descriptor (+ local colour table) + LZW data
+            local = data[pos + 9]
+            pos += 10 + (3 * 2 ** ((local & 7) + 1) if local & 0x80 else 0)
+            pos, _ = skip_sub_blocks(pos + 1)  # +1: LZW minimum code size
+        else:
+            break  # corrupt: stop rather than loop
+    return comments
+
+
+def xmp_packet(metadata: dict[str, str]) -> bytes:
+    """An XMP packet carrying ``metadata`` as JSON in ``dc:description`` (readers such as
+    exiftool show it; :func:`parse_xmp` reads it back)."""
+    text = wrap_metadata_json(metadata)
+    return ('<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>'
+            '<x:xmpmeta xmlns:x="adobe:ns:meta/">'
+            '<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+            '<rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/">'
+            '<dc:description><rdf:Alt><rdf:li xml:lang="x-default">'
+            f'{escape(text)}</rdf:li></rdf:Alt></dc:description>'
+            '</rdf:Description></rdf:RDF></x:xmpmeta>'
+            '<?xpacket end="w"?>').encode("utf-8")
+
+
+def parse_xmp(xmp: bytes) -> dict[str, str]:
+    """The metadata :func:`xmp_packet` stored, or ``{}`` for other XMP."""
+    try:
+        root = ET.fromstring(xmp.decode("utf-8", "replace").strip("\x00"))
+    except ET.ParseError:
+        return {}
+    for element in root.iter():
+        payload = unwrap_metadata_json(element.text or "")
+        if payload:
+            return payload
+    return {}
+
+
+def _riff_chunks(data: bytes) -> Iterator[tuple[bytes, int, int]]:
+    """(fourcc, payload offset, payload size) of each top-level chunk of a WebP file."""
+    if data[:4] != b"RIFF" or data[8:12] != b"WEBP":
+        raise ValueError("not a WebP file")
+    pos = 12
+    while pos + 8 <= len(data):
+        fourcc, size = data[pos:pos + 4], struct.unpack("<I", data[pos + 4:pos + 8])[0]
+        yield fourcc, pos + 8, size
+        pos += 8 + size + (size & 1)
+
+
+def webp_insert_xmp(data: bytes, xmp: bytes) -> bytes:
+    """Append an ``XMP `` chunk to an extended (VP8X) WebP file and set its XMP flag."""
+    chunks = list(_riff_chunks(data))
+    if not chunks or chunks[0][0] != b"VP8X":
+        raise ValueError("only extended (VP8X) WebP files can carry XMP")
+    body = bytearray(data[12:])
+    body[8] |= 0x04  # VP8X flags byte: XMP metadata present
+    chunk = b"XMP " + struct.pack("<I", len(xmp)) + xmp + (b"\x00" if len(xmp) & 1 else b"")
+    body += chunk
+    return b"RIFF" + struct.pack("<I", 4 + len(body)) + b"WEBP" + bytes(body)
+
+
+def webp_xmp(data: bytes) -> bytes | None:
+    """The payload of the first ``XMP `` chunk of a WebP file, or None."""
+    for fourcc, offset, size in _riff_chunks(data):
+        if fourcc == b"XMP ":
+            return data[offset:offset + size]
+    return None
+

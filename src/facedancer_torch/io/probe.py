@@ -1,0 +1,188 @@
+"""What a video file holds: size, exact frame rate, frame count, rotation, codecs, tags.
+
+Sizes are upright (displayed) sizes, after the stream's display matrix; ``rotation`` is FFmpeg's
+display-matrix angle, counter-clockwise degrees (see :mod:`facedancer_torch.io.video`).
+Animated WebP goes through Pillow because FFmpeg has no animated-WebP decoder.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import av
+from PIL import Image
+
+from ..errors import FacedancerError, InputError
+from .media_meta import gif_comments, parse_xmp, unwrap_metadata_json, webp_xmp
+
+
+def rotation_quarter_turns(rotation: float) -> int:
+    """Counter-clockwise display rotation in degrees -> ``k`` for ``np.rot90(frame, k)``."""
+    turns = round(float(rotation) / 90.0)
+    if abs(turns * 90.0 - float(rotation)) > 1.0:
+        raise FacedancerError(f"only multiples of 90 degrees are supported, got {rotation}")
+    return turns % 4
+
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What :func:`probe_video` finds. Sizes are upright (after ``rotation``)."""
+
+    path: Path
+    width: int
+    height: int
+    fps: Fraction
+    frame_count: int
+    duration: float  # seconds
+    rotation: int  # counter-clockwise display rotation in degrees (0, 90, 180, -90)
+    codec: str
+    pix_fmt: str | None
+    time_base: Fraction | None
+    has_audio: bool
+    audio_codec: str | None
+    container: str
+    metadata: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def coded_size(self) -> tuple[int, int]:
+        """(width, height) of the pictures as stored, before rotation."""
+        if rotation_quarter_turns(self.rotation) % 2:
+            return self.height, self.width
+        return self.width, self.height
+
+
+def check_input_file(path: Path) -> None:
+    """Raise :class:`InputError` unless ``path`` is an existing, non-empty regular file."""
+    if not path.exists():
+        raise InputError("file does not exist", path)
+    if not path.is_file():
+        raise InputError("not a regular file", path)
+    if path.stat().st_size == 0:
+        raise InputError("empty file (0 bytes)", path)
+
+
+def ffmpeg_reason(exc: BaseException) -> str:
+    """FFmpeg's error text on one line, for an ``error: FILE: problem`` message."""
+    text = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    return " ".join(str(text).split())
+
+
+def _is_animated_webp(path: Path) -> bool:
+    with open(path, "rb") as handle:
+        head = handle.read(64)
+    return head[:4] == b"RIFF" and head[8:12] == b"WEBP" and b"ANIM" in head
+
+
+def probe_video(path: str | Path) -> VideoInfo:
+    """Describe a video file; decodes its first frame to be sure it is usable.
+
+    Raises:
+        InputError: missing, empty, not a video, no video stream, or undecodable; the
+            message names the file.
+    """
+    path = Path(path)
+    check_input_file(path)
+    if _is_animated_webp(path):  # FFmpeg has no animated-WebP decoder
+        return _probe_webp(path)
+    try:
+        container = av.open(str(path))
+    except (av.FFmpegError, OSError, ValueError) as exc:
+        raise InputError(f"not a readable video ({ffmpeg_reason(exc)})", path) from exc
+    with container:
+        if not container.streams.video:
+            raise InputError("no video stream in file", path)
+        stream = container.streams.video[0]
+        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+        if not rate:
+            raise InputError("video stream has no frame rate", path)
+        first = None
+        try:
+            for first in container.decode(stream):
+                break
+        except (av.FFmpegError, ValueError) as exc:
+            raise InputError(f"cannot decode video ({ffmpeg_reason(exc)})", path) from exc
+        if first is None:
+            raise InputError("video stream has no decodable frame", path)
+        # normalised to 0, 90, 180, -90 (FFmpeg may report 180 as -180)
+        rotation = (0, 90, 180, -90)[rotation_quarter_turns(first.rotation or 0)]
+        frame_count = int(stream.frames or 0)
+        if frame_count <= 0:
+            frame_count = _count_packets(path)
+        time_base = Fraction(stream.time_base) if stream.time_base else None
+        if stream.duration and time_base:
+            duration = float(stream.duration * time_base)
+        elif container.duration:
+            duration = container.duration / 1_000_000
+        else:
+            duration = frame_count / float(rate)
+        audio = container.streams.audio[0] if container.streams.audio else None
+        width, height = first.width, first.height
+        if rotation_quarter_turns(rotation) % 2:
+            width, height = height, width
+        return VideoInfo(
+            path=path, width=width, height=height, fps=Fraction(rate), frame_count=frame_count,
+            duration=duration, rotation=rotation, codec=stream.codec_context.name,
+            pix_fmt=stream.codec_context.pix_fmt, time_base=time_base,
+            has_audio=audio is not None,
+            audio_codec=audio.codec_context.name if audio is not None else None,
+            container=container.format.name,
+            metadata={str(k).lower(): str(v) for k, v in container.metadata.items()})
+
+
+def _count_packets(path: Path) -> int:
+    """Frame count by demuxing (no decoding), for containers without a frame index."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        return sum(1 for packet in container.demux(stream) if packet.size)
+
+
+def _probe_webp(path: Path) -> VideoInfo:
+    try:
+        with Image.open(path) as image:
+            n = getattr(image, "n_frames", 1)
+            durations = []
+            for i in range(n):
+                image.seek(i)
+                image.load()  # Pillow fills in the frame's duration on load
+                durations.append(int(image.info.get("duration") or 0))
+            width, height = image.size
+    except Exception as exc:
+        raise InputError(f"not a readable animated WebP ({exc})", path) from exc
+    total_ms = sum(durations)
+    fps = Fraction(1000 * n, total_ms).limit_denominator(1001) if total_ms else Fraction(25)
+    metadata = {}
+    xmp = webp_xmp(path.read_bytes())
+    if xmp:
+        metadata = {k.lower(): v for k, v in parse_xmp(xmp).items()}
+    return VideoInfo(path=path, width=width, height=height, fps=fps, frame_count=n,
+                     duration=total_ms / 1000, rotation=0, codec="webp", pix_fmt=None,
+                     time_base=Fraction(1, 1000), has_audio=False, audio_codec=None,
+                     container="webp", metadata=metadata)
+
+
+def read_video_metadata(path: str | Path) -> dict[str, str]:
+    """Container metadata (keys lower-cased); for GIF and WebP the dict that
+    :class:`VideoWriter` stored in a GIF comment / WebP XMP chunk."""
+    path = Path(path)
+    check_input_file(path)
+    head = path.read_bytes()[:16]
+    try:
+        if head[:6] in (b"GIF87a", b"GIF89a"):
+            found: dict[str, str] = {}
+            for comment in gif_comments(path.read_bytes()):
+                found.update(unwrap_metadata_json(comment))
+            return {k.lower(): v for k, v in found.items()}
+        if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+            xmp = webp_xmp(path.read_bytes())
+            return {k.lower(): v for k, v in parse_xmp(xmp).items()} if xmp else {}
+    except ValueError as exc:
+        raise InputError(f"corrupt file ({exc})", path) from exc
+    try:
+        with av.open(str(path)) as container:
+            return {str(k).lower(): str(v) for k, v in container.metadata.items()}
+    except (av.FFmpegError, OSError, ValueError) as exc:
+        raise InputError(f"not a readable video ({ffmpeg_reason(exc)})", path) from exc
+

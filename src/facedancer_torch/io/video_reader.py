@@ -1,0 +1,199 @@
+"""Decoding videos to upright RGB frames: a prefetching reader and an even sampler.
+
+Frames are ``(H, W, 3)`` uint8 RGB, turned upright by the stream's display matrix; see
+:mod:`facedancer_torch.io.video` for the conventions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+from PIL import Image
+
+from ..errors import InputError
+from .probe import ffmpeg_reason, probe_video, rotation_quarter_turns
+from .queues import END, put_until_stopped
+
+
+@dataclass(frozen=True)
+class DecodedFrame:
+    """One decoded frame: ``rgb`` is ``(H, W, 3)`` uint8 RGB, upright."""
+
+    index: int  # position in the stream, 0-based, counting every frame (also skipped ones)
+    pts: int | None  # presentation timestamp in the stream's time base
+    time: float  # seconds
+    rgb: np.ndarray
+
+
+
+class VideoReader:
+    """Iterate the frames of a video as :class:`DecodedFrame` (RGB uint8, upright).
+
+    ``stride`` keeps every n-th frame (``index % stride == 0``) starting at ``start``;
+    ``max_frames`` caps how many frames are yielded. Decoding and the YUV->RGB conversion run
+    in a background thread (FFmpeg releases the GIL) ``prefetch`` frames ahead, so the caller's
+    work on frame ``i`` overlaps decoding of ``i+1...``; FFmpeg's own frame threading is on too.
+
+    Use as a context manager (or call :meth:`close`) to stop the thread when breaking early.
+    Decode errors raise :class:`InputError` naming the file and the frame.
+    """
+
+    def __init__(self, path: str | Path, *, stride: int = 1, start: int = 0,
+                 max_frames: int | None = None, prefetch: int = 8, threads: int = 0):
+        if stride < 1 or start < 0 or (max_frames is not None and max_frames < 0):
+            raise ValueError("stride must be >= 1, start and max_frames >= 0")
+        self.path = Path(path)
+        self.info = probe_video(self.path)
+        self.stride, self.start, self.max_frames = stride, start, max_frames
+        self.prefetch, self.threads = max(1, prefetch), threads
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._queue: queue.Queue = queue.Queue(maxsize=self.prefetch)
+
+    def __len__(self) -> int:
+        """Number of frames this reader yields (from the container's frame count)."""
+        available = max(0, self.info.frame_count - self.start)
+        n = (available + self.stride - 1) // self.stride
+        return n if self.max_frames is None else min(n, self.max_frames)
+
+    def _wanted(self, index: int) -> bool:
+        return index >= self.start and (index - self.start) % self.stride == 0
+
+    def _frames(self) -> Iterator[DecodedFrame]:
+        """Decode in the calling thread (used by the background thread)."""
+        if self.info.codec == "webp" and self.info.container == "webp":
+            yield from self._webp_frames()
+            return
+        turns = rotation_quarter_turns(self.info.rotation)
+        yielded = 0
+        with av.open(str(self.path)) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            stream.codec_context.thread_count = self.threads
+            index = -1
+            try:
+                for frame in container.decode(stream):
+                    index += 1
+                    if self.max_frames is not None and yielded >= self.max_frames:
+                        return
+                    if not self._wanted(index):
+                        continue
+                    rgb = frame.to_ndarray(format="rgb24")
+                    rotation = frame.rotation
+                    k = rotation_quarter_turns(rotation) if rotation else turns
+                    if k:
+                        rgb = np.ascontiguousarray(np.rot90(rgb, k))
+                    time = float(frame.time) if frame.time is not None else index / float(
+                        self.info.fps)
+                    yield DecodedFrame(index=index, pts=frame.pts, time=time, rgb=rgb)
+                    yielded += 1
+            except (av.FFmpegError, ValueError) as exc:
+                raise InputError(f"cannot decode frame {index + 1} "
+                                 f"({ffmpeg_reason(exc)})", self.path) from exc
+
+    def _webp_frames(self) -> Iterator[DecodedFrame]:
+        yielded = 0
+        with Image.open(self.path) as image:
+            for index in range(getattr(image, "n_frames", 1)):
+                if self.max_frames is not None and yielded >= self.max_frames:
+                    return
+                image.seek(index)
+                if not self._wanted(index):
+                    continue
+                image.load()
+                ms = int(image.info.get("timestamp", 0))
+                rgb = np.asarray(image.convert("RGB"))
+                yield DecodedFrame(index=index, pts=ms, time=ms / 1000, rgb=rgb)
+                yielded += 1
+
+    def _worker(self) -> None:
+        try:
+            for item in self._frames():
+                if not put_until_stopped(self._queue, item, self._stop):
+                    return
+            put_until_stopped(self._queue, END, self._stop)
+        except BaseException as exc:  # handed to the consumer, re-raised there
+            put_until_stopped(self._queue, exc, self._stop)
+
+    def __iter__(self) -> Iterator[DecodedFrame]:
+        if self._thread is not None:
+            raise RuntimeError("a VideoReader can be iterated once; make a new one")
+        self._thread = threading.Thread(target=self._worker, name="video-decode", daemon=True)
+        self._thread.start()
+        try:
+            while True:
+                item = self._queue.get()
+                if item is END:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Stop the decoding thread (safe to call more than once)."""
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            while self._thread.is_alive():
+                with contextlib.suppress(queue.Empty):
+                    self._queue.get_nowait()
+                self._thread.join(timeout=0.05)
+
+    def __enter__(self) -> VideoReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def read_frames(path: str | Path, *, stride: int = 1, start: int = 0,
+                max_frames: int | None = None, prefetch: int = 8) -> Iterator[DecodedFrame]:
+    """Yield the frames of ``path`` as :class:`DecodedFrame` (see :class:`VideoReader`)."""
+    with VideoReader(path, stride=stride, start=start, max_frames=max_frames,
+                     prefetch=prefetch) as reader:
+        yield from reader
+
+
+def sample_frames(path: str | Path, count: int = 8) -> list[DecodedFrame]:
+    """About ``count`` frames spread evenly over the video, found by seeking (cheap on long
+    videos: only the GOPs around the chosen times are decoded). Upright RGB like
+    :class:`VideoReader`; always at least the first frame."""
+    info = probe_video(path)
+    path = Path(path)
+    if count < 1:
+        raise ValueError("count must be >= 1")
+    if info.frame_count <= count * 4 or info.container == "webp" or info.time_base is None:
+        stride = max(1, info.frame_count // count)
+        return list(read_frames(path, stride=stride, max_frames=count))
+    turns = rotation_quarter_turns(info.rotation)
+    frames: list[DecodedFrame] = []
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            start = stream.start_time or 0
+            for i in range(count):
+                seconds = info.duration * i / count
+                target = start + int(seconds / info.time_base)
+                container.seek(target, stream=stream, backward=True, any_frame=False)
+                for frame in container.decode(stream):
+                    if frame.pts is None or frame.pts >= target:
+                        rgb = frame.to_ndarray(format="rgb24")
+                        if turns:
+                            rgb = np.ascontiguousarray(np.rot90(rgb, turns))
+                        index = round(float((frame.pts or 0) - start) * info.time_base
+                                      * info.fps)
+                        frames.append(DecodedFrame(index, frame.pts, float(frame.time or 0),
+                                                   rgb))
+                        break
+    except (av.FFmpegError, ValueError) as exc:
+        raise InputError(f"cannot decode video ({ffmpeg_reason(exc)})", path) from exc
+    return frames
+
