@@ -224,7 +224,7 @@ def test_arcface_files_are_routed_to_the_arcface_converter(tmp_path, monkeypatch
 
 def test_read_generator_graph_reports_roles(keras_fixture_dir):
     roles = read_generator_graph(read_keras_h5(keras_fixture_dir / "ref_default.h5"))
-    assert [s.affa["mask"] for s in roles.stages if s.affa] == ["64x64", "128x128", "256x256"]
+    assert [s.affa["mask"][0] for s in roles.stages if s.affa] == ["64x64", "128x128", "256x256"]
     assert roles.stages[-1].block.output == "final"
     assert len(roles.mapping) == 4
 

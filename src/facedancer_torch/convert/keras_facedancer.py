@@ -11,7 +11,10 @@ files, so roles are recovered from the graph *topology* only:
 3. the decoder starts with the up block fed by ``x6``; each later stage is recognised by what
    consumes the previous decoder output ``d``: an ``AdaptiveAttention([m, a, d])`` (``affa``),
    a ``Concatenate([a, d])`` (``concat``), an ``Add`` of ``a`` and ``d`` (``add``), or the next
-   up block directly (``no_skip``), where ``a`` must be the matching encoder skip;
+   up block directly (``no_skip``), where ``a`` must be the matching encoder skip. An
+   ``AdaptiveAttention`` whose output feeds a second one reading ``[m2, a, first]`` is a
+   ``d_affa`` stage; one whose mask is a ``TFOpLambda`` ``tf.math.multiply`` of a C-channel and
+   a 1-channel sigmoid mask is a ``do_affa`` stage;
 4. the mapping network is the Dense/LeakyReLU chain between the identity input and the
    tensor every AdaIN reads.
 
@@ -44,7 +47,8 @@ from .keras_h5 import KerasLayer, KerasModelFile, read_keras_h5
 
 INSTANCE_NORM_CLASSES = ("Addons>InstanceNormalization", "InstanceNormalization")
 KNOWN_CLASSES = ("InputLayer", "Conv2D", "Dense", "LeakyReLU", "AveragePooling2D", "UpSampling2D",
-                 "Add", "Concatenate", "AdaIN", "AdaptiveAttention", *INSTANCE_NORM_CLASSES)
+                 "Add", "Concatenate", "AdaIN", "AdaptiveAttention", "TFOpLambda",
+                 *INSTANCE_NORM_CLASSES)
 
 
 def is_facedancer_generator(model_file: KerasModelFile) -> bool:
@@ -177,7 +181,8 @@ class _Graph:
 class _Stage:
     up_type: str
     block: _Block
-    affa: dict[str, str] | None = None  # conv, norm, mask
+    # attention module weights: PyTorch sub-prefix under ``affa`` -> (Keras layer, kind)
+    affa: dict[str, tuple[str, str]] | None = None
 
 
 @dataclass
@@ -235,6 +240,51 @@ def _check_layer(layer: KerasLayer, graph: _Graph) -> None:
     elif layer.class_name == "Concatenate":
         if c.get("axis", -1) not in (-1, 3):
             raise refuse(f"axis {c.get('axis')} (only channel concatenation exists)")
+    elif layer.class_name == "TFOpLambda":
+        # do_affa multiplies its two masks; any other TensorFlow op is not understood.
+        if c.get("function") != "math.multiply" or len(layer.inbound) != 2:
+            raise refuse(f"the TensorFlow op '{c.get('function')}' with {len(layer.inbound)} "
+                         "inputs (only the do_affa mask product tf.math.multiply(x, y) exists)")
+
+
+def _attention_gate(graph: _Graph, att: KerasLayer, a: str, d: str) -> dict[str, tuple[str, str]]:
+    """Read one ``AdaptiveAttention([m, a, d])`` gate back to its concatenation.
+
+    Returns the weighted layers by PyTorch sub-name: ``conv/norm/mask`` for an AFFA gate, plus
+    ``conv_hat/norm_hat/mask_hat`` when ``m`` is the do_affa product of a C-channel and a
+    1-channel mask.
+    """
+    if len(att.inbound) != 3 or att.inbound[1:] != [a, d]:
+        raise graph.error(f"AdaptiveAttention '{att.name}' must read [mask, skip '{a}', "
+                          f"decoder '{d}']")
+    mask_layer = graph.get(att.inbound[0], "Conv2D", "TFOpLambda")
+    if mask_layer.class_name == "TFOpLambda":
+        masks = [graph.get(n, "Conv2D") for n in mask_layer.inbound]
+        masks.sort(key=lambda m: int(m.config["filters"]) == 1)
+        if [int(m.config["filters"]) == 1 for m in masks] != [False, True]:
+            raise graph.error(f"'{mask_layer.name}' must multiply a C-channel and a 1-channel "
+                              "mask (do_affa)")
+        branches = {"": masks[0], "_hat": masks[1]}
+        graph.used.add(mask_layer.name)
+    else:
+        branches = {"": mask_layer}
+    found: dict[str, tuple[str, str]] = {}
+    for suffix, mask in branches.items():
+        if graph.kernel(mask.name) != 1 or mask.config.get("activation") != "sigmoid":
+            raise graph.error(f"attention mask '{mask.name}' must be a 1x1 conv with sigmoid")
+        norm = graph.get(graph.single_input(mask.name), *INSTANCE_NORM_CLASSES)
+        act = graph.get(graph.single_input(norm.name), "LeakyReLU")
+        conv = graph.get(graph.single_input(act.name), "Conv2D")
+        cat = graph.get(graph.single_input(conv.name), "Concatenate")
+        if graph.kernel(conv.name) != 3 or conv.config.get("activation") != "linear" \
+                or cat.inbound != [a, d]:
+            raise graph.error(f"attention '{att.name}': expected conv3x3(concat[{a}, {d}]) -> "
+                              "LeakyReLU -> InstanceNorm -> conv1x1 sigmoid")
+        graph.used.update((mask.name, norm.name, act.name, conv.name, cat.name))
+        found.update({f"conv{suffix}": (conv.name, "conv"), f"norm{suffix}": (norm.name, "norm"),
+                      f"mask{suffix}": (mask.name, "conv")})
+    graph.used.add(att.name)
+    return found
 
 
 def _input_shape(layer: KerasLayer) -> list[Any]:
@@ -302,24 +352,25 @@ def read_generator_graph(model_file: KerasModelFile, path: str | Path | None = N
         fused_add = [c for c in consumers if c.class_name == "Add" and sorted(c.inbound) == sorted([a, d])]
         affa = None
         if attention:
+            if len(attention) != 1:
+                raise graph.error(f"'{d}' feeds {len(attention)} AdaptiveAttention layers")
             att = attention[0]
-            if len(attention) != 1 or att.inbound[1:] != [a, d] or len(att.inbound) != 3:
-                raise graph.error(f"AdaptiveAttention '{att.name}' must read [mask, skip '{a}', "
-                                  f"decoder '{d}']")
-            mask = graph.get(att.inbound[0], "Conv2D")
-            if graph.kernel(mask.name) != 1 or mask.config.get("activation") != "sigmoid":
-                raise graph.error(f"AFFA mask '{mask.name}' must be a 1x1 conv with sigmoid")
-            norm = graph.get(graph.single_input(mask.name), *INSTANCE_NORM_CLASSES)
-            act = graph.get(graph.single_input(norm.name), "LeakyReLU")
-            conv = graph.get(graph.single_input(act.name), "Conv2D")
-            cat = graph.get(graph.single_input(conv.name), "Concatenate")
-            if graph.kernel(conv.name) != 3 or conv.config.get("activation") != "linear" \
-                    or cat.inbound != [a, d]:
-                raise graph.error(f"AFFA '{att.name}': expected conv3x3(concat[{a}, {d}]) -> "
-                                  "LeakyReLU -> InstanceNorm -> conv1x1 sigmoid")
-            graph.used.update((att.name, mask.name, norm.name, act.name, conv.name, cat.name))
-            up_type, fused = "affa", att.name
-            affa = {"conv": conv.name, "norm": norm.name, "mask": mask.name}
+            affa = _attention_gate(graph, att, a, d)
+            fused = att.name
+            second = [graph.layers[c] for c in graph.consumers[att.name]
+                      if graph.layers[c].class_name == "AdaptiveAttention"]
+            if second:  # d_affa: a second gate blends the skip with the first gate's output
+                if len(second) != 1 or "mask_hat" in affa:
+                    raise graph.error(f"'{att.name}' feeds an attention chain this port does "
+                                      "not know (only d_affa's two AFFA gates exist)")
+                gate2 = _attention_gate(graph, second[0], a, att.name)
+                if "mask_hat" in gate2:
+                    raise graph.error(f"'{second[0].name}': a d_affa gate with a double mask")
+                affa = {**{f"gates.0.{k}": v for k, v in affa.items()},
+                        **{f"gates.1.{k}": v for k, v in gate2.items()}}
+                up_type, fused = "d_affa", second[0].name
+            else:
+                up_type = "do_affa" if "mask_hat" in affa else "affa"
         elif concat:
             cat = concat[0]
             if len(concat) != 1 or cat.inbound != [a, d]:
@@ -412,9 +463,8 @@ def _torch_modules(model: FaceDancerGenerator, roles: KerasGeneratorGraph
     block("bottleneck", roles.bottleneck)
     for s, stage in enumerate(roles.stages):
         if stage.affa:
-            out.extend([(f"decoder.{s}.affa.conv", stage.affa["conv"], "conv"),
-                        (f"decoder.{s}.affa.norm", stage.affa["norm"], "norm"),
-                        (f"decoder.{s}.affa.mask", stage.affa["mask"], "conv")])
+            out.extend((f"decoder.{s}.affa.{sub}", name, kind)
+                       for sub, (name, kind) in stage.affa.items())
         block(f"decoder.{s}.block", stage.block)
     return out
 

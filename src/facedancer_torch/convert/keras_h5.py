@@ -68,8 +68,15 @@ def parse_layers(model_config: dict[str, Any]) -> list[KerasLayer]:
         inbound: list[str] = []
         for node in entry.get("inbound_nodes", []):
             # Keras 2 layout: a node is a list of [layer_name, node_index, tensor_index, kwargs]
-            for item in node:
+            # ... except a TFOpLambda's node, which is one such entry on its own
+            for item in ([node] if node and isinstance(node[0], str) else node):
                 inbound.append(item[0])
+                # A TFOpLambda passes its other tensors as keyword arguments, e.g.
+                # tf.math.multiply(x, y=<layer>): {"y": ["64x64_hat", 0, 0]}.
+                kwargs = item[3] if len(item) > 3 and isinstance(item[3], dict) else {}
+                for value in kwargs.values():
+                    if isinstance(value, list) and len(value) == 3 and isinstance(value[0], str):
+                        inbound.append(value[0])
         layers.append(KerasLayer(entry.get("name", entry["config"]["name"]), entry["class_name"],
                                  entry["config"], inbound))
     return layers

@@ -67,3 +67,61 @@ class FusedAFFA(nn.Module):
         h = instance_norm_fast(h, self.norm.eps, self.norm.weight, self.norm.bias)
         m = torch.sigmoid(self.mask(h))
         return torch.lerp(a, d, m)
+
+
+class DualAFFA(nn.Module):
+    """``d_affa``: two chained AFFA gates (the authors' ``dual_adaptive_fusion_up_block``).
+
+    The first gate fuses ``a`` and ``d``; the second fuses ``a`` again with the first gate's
+    output. Each gate is an :class:`AFFA` (hidden width ``C // 4``); in the Keras graph their
+    sigmoid mask convs are named ``<res>_0`` and ``<res>_1``.
+    """
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.gates = nn.ModuleList([AFFA(channels), AFFA(channels)])
+
+    def attention(self, a: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
+        """The second gate's mask, the one that decides the stage's output."""
+        return self.gates[1].attention(a, self.gates[0](a, d))
+
+    def forward(self, a: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
+        return self.gates[1](a, self.gates[0](a, d))
+
+
+class DoubleAFFA(nn.Module):
+    """``do_affa``: AFFA with a two-branch mask (the authors' ``adaptive_attention_double``).
+
+    Two branches read ``concat[a, d]``, each ``conv3x3_C -> lrelu_0.2 -> IN``; one ends in a
+    C-channel sigmoid mask, the other in a single-channel sigmoid mask (``<res>_hat``), and the
+    product of the two (the single channel broadcast) is the mask of the usual AFFA mix:
+
+        m = sigmoid(conv1x1_C(h)) * sigmoid(conv1x1_1(h_hat))
+        fused = (1 - m) * a + m * d
+    """
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.conv = conv3x3(2 * channels, channels)
+        self.norm = InstanceNorm(channels)
+        self.mask = conv1x1(channels, channels)
+        self.conv_hat = conv3x3(2 * channels, channels)
+        self.norm_hat = InstanceNorm(channels)
+        self.mask_hat = conv1x1(channels, 1)
+
+    def attention(self, a: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
+        """The mask ``m`` in [0, 1], (B, C, H, W): 1 takes the decoder, 0 keeps the skip."""
+        x = torch.cat([a, d], dim=1)
+        h = self.norm(F.leaky_relu(self.conv(x), LEAKY_SLOPE))
+        h_hat = self.norm_hat(F.leaky_relu(self.conv_hat(x), LEAKY_SLOPE))
+        return torch.sigmoid(self.mask(h)) * torch.sigmoid(self.mask_hat(h_hat))
+
+    def forward(self, a: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
+        m = self.attention(a, d)
+        return (1 - m) * a + m * d
+
+
+def build_attention(up_type: str, channels: int) -> nn.Module | None:
+    """The attention fusion module of a decoder stage, or None for ``concat/add/no_skip``."""
+    modules = {"affa": AFFA, "d_affa": DualAFFA, "do_affa": DoubleAFFA}
+    return modules[up_type](channels) if up_type in modules else None

@@ -2,9 +2,10 @@
 
 A U-Net-like encoder-decoder. The encoder sees only the target crop; the decoder is
 conditioned on the source identity through AdaIN in every up block (after a mapping
-network), and each decoder stage fuses the matching encoder skip by one of four rules
-(``up_types``): ``affa`` (learned attention mask, :mod:`.affa`), ``concat``, ``add`` or
-``no_skip``. The reference uses ``[no_skip, no_skip, affa, affa, affa, concat]``, mapping
+network), and each decoder stage fuses the matching encoder skip by one of six rules
+(``up_types``): ``affa`` (learned attention mask, :mod:`.affa`), its two variants in the
+authors' code ``d_affa`` (two chained gates) and ``do_affa`` (a mask with a second,
+single-channel branch), ``concat``, ``add`` or ``no_skip``. The reference uses ``[no_skip, no_skip, affa, affa, affa, concat]``, mapping
 depth 4 and width 512: exactly 24,505,894 parameters.
 
 Conventions: ``x_target`` (B, 3, H, W) in [-1, 1] (``(pixel - 127.5) / 127.5``, RGB);
@@ -24,12 +25,13 @@ import torch
 from torch import nn
 
 from ..errors import FacedancerError, ModelError
-from .affa import AFFA, FusedAFFA
+from .affa import AFFA, FusedAFFA, build_attention
 from .layers import (FusedConcatUpBlock, FusedResidualDownBlock, FusedResidualUpBlock,
                      MappingNetwork, ResidualDownBlock, ResidualUpBlock, conv3x3)
 from .pretrained import PretrainedMixin
 
-UP_TYPES = ("no_skip", "affa", "concat", "add")
+UP_TYPES = ("no_skip", "affa", "d_affa", "do_affa", "concat", "add")
+ATTENTION_TYPES = ("affa", "d_affa", "do_affa")
 NUM_DOWN = 5  # resampling encoder blocks; inputs must be multiples of 2**5
 
 
@@ -93,11 +95,11 @@ class GeneratorConfig:
             if kind not in UP_TYPES:
                 raise bad(f"up_types[{stage}] is '{kind}', expected one of {', '.join(UP_TYPES)}")
             skip, dec = self.stage_channels(stage)[:2]
-            if kind in ("affa", "add") and skip != dec:
+            if (kind in ATTENTION_TYPES or kind == "add") and skip != dec:
                 raise bad(f"stage {stage + 1} ('{kind}') needs equal skip and decoder widths, "
                           f"got {skip} and {dec}")
-            if kind == "affa" and skip < 4:
-                raise bad(f"stage {stage + 1} ('affa') needs at least 4 channels, got {skip}")
+            if kind in ("affa", "d_affa") and skip < 4:
+                raise bad(f"stage {stage + 1} ('{kind}') needs at least 4 channels, got {skip}")
 
     def stage_channels(self, stage: int) -> tuple[int, int, int]:
         """(skip, decoder input, output) channels of decoder stage ``stage`` (0-based)."""
@@ -135,7 +137,7 @@ class FusionUpBlock(nn.Module):
         super().__init__()
         self.up_type = up_type
         self.skip_channels = skip_channels
-        self.affa = AFFA(skip_channels) if up_type == "affa" else None
+        self.affa = build_attention(up_type, skip_channels)
         in_channels = skip_channels + dec_channels if up_type == "concat" else dec_channels
         self.block = ResidualUpBlock(in_channels, out_channels, w_dim, resample=resample)
 
@@ -157,7 +159,8 @@ class FusedFusionUpBlock(nn.Module):
     def __init__(self, stage: FusionUpBlock):
         super().__init__()
         self.up_type = stage.up_type
-        self.affa = FusedAFFA(stage.affa) if stage.affa is not None else None
+        # Only the plain AFFA has a fused twin; the variants run as they are.
+        self.affa = FusedAFFA(stage.affa) if isinstance(stage.affa, AFFA) else stage.affa
         if self.up_type == "concat":
             self.block: nn.Module = FusedConcatUpBlock(stage.block, stage.skip_channels)
         else:
