@@ -16,6 +16,7 @@ _LAZY = {
     "load_generator": "facedancer_torch.models.generator",
     "build_discriminator": "facedancer_torch.models.discriminator",
     "FacedancerError": "facedancer_torch.errors",
+    "load_detector": "facedancer_torch.convert.keras_retinaface",
 }
 
 __all__ = ["__version__", *_LAZY]

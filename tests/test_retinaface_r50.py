@@ -1,0 +1,94 @@
+"""The authors' RetinaFace-Res50 (Keras .h5) converted with h5py and run in PyTorch.
+
+``../shared/fixtures/keras-authors/retinaface_r50_small.h5`` is the authors' graph with random
+weights; beside it, its inputs, raw head outputs, decoded predictions and NMS result on two
+real photos (its README describes every step and the tolerances).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from facedancer_torch.errors import ModelError
+from facedancer_torch.faces.retinaface_r50 import HEAD_NAMES, decode, nms_indices
+from facedancer_torch.testing import shared_path
+
+
+@pytest.fixture(scope="module")
+def authors_dir() -> Path:
+    path = shared_path("fixtures", "keras-authors")
+    if path is None:
+        pytest.skip("shared fixture 'fixtures/keras-authors' is absent (expected in ../shared "
+                    "or $FACEDANCER_SHARED)")
+    return path
+
+
+@pytest.fixture(scope="module")
+def detector(authors_dir):
+    import facedancer_torch
+
+    return facedancer_torch.load_detector(authors_dir / "retinaface_r50_small.h5")
+
+
+def _io(authors_dir: Path, photo: str) -> dict[str, np.ndarray]:
+    return dict(np.load(authors_dir / f"retinaface_r50_small_io_{photo}.npz"))
+
+
+def test_raw_heads_match_keras(detector, authors_dir):
+    io = _io(authors_dir, "if_t1")
+    torch.set_num_threads(2)
+    ours = detector.raw_outputs(io["input_image"][0])
+    assert set(ours) == set(HEAD_NAMES)
+    for name in HEAD_NAMES:
+        assert ours[name].shape == io[name].shape, name
+        diff = np.abs(ours[name] - io[name])
+        assert diff.max() < 1e-3 and diff.mean() < 1e-4, (name, diff.max(), diff.mean())
+    # the final output as a set: same rows, each within 1e-3 of one of the other's
+    preds = decode(ours, *io["input_image"].shape[1:3])
+    final = preds[nms_indices(preds)]
+    expected = io["tf.compat.v1.gather"]
+    assert final.shape == expected.shape
+    for a, b in ((final, expected), (expected, final)):
+        order_a, order_b = np.argsort(a[:, 15]), np.argsort(b[:, 15])
+        a_sorted, b_sorted = a[order_a], b[order_b]
+        # near-ties reorder NMS output; rows pair up after sorting by score within 1e-3
+        close = np.abs(a_sorted - b_sorted).max(axis=1) < 1e-3
+        for i in np.flatnonzero(~close):
+            assert (np.abs(b - a_sorted[i]).max(axis=1) < 1e-3).any()
+
+
+@pytest.mark.parametrize("photo", ["if_t1", "fr_two_people"])
+def test_decoding_and_nms_match_keras(authors_dir, photo):
+    io = _io(authors_dir, photo)
+    height, width = io["input_image"].shape[1:3]
+    preds = decode({k: io[k] for k in HEAD_NAMES}, height, width)
+    assert np.abs(preds - io["tf.concat_10"]).max() < 1e-5
+    np.testing.assert_array_equal(nms_indices(preds), io["tf.image.non_max_suppression"])
+
+
+def test_model_folder_round_trip(detector, authors_dir, tmp_path):
+    from facedancer_torch.convert.keras_retinaface import convert_retinaface, load_detector
+
+    import json
+
+    folder = convert_retinaface(authors_dir / "retinaface_r50_small.h5", tmp_path / "r50")
+    config = json.loads((folder / "config.json").read_text())
+    assert config["kind"] == "retinaface-r50" and config["source"] == "retinaface_r50_small.h5"
+    assert sorted(p.name for p in folder.iterdir()) == ["config.json", "model.safetensors"]
+    reloaded = load_detector(folder)
+    for (k, a), b in zip(detector.state_dict().items(), reloaded.state_dict().values()):
+        assert torch.equal(a, b), k
+
+
+def test_other_files_are_refused_by_name(authors_dir, tmp_path):
+    from facedancer_torch.convert.keras_retinaface import load_detector
+
+    with pytest.raises(ModelError, match="ref_daffa.h5: not the authors' RetinaFace graph"):
+        load_detector(authors_dir / "ref_daffa.h5")
+    (tmp_path / "junk.h5").write_bytes(b"junk")
+    with pytest.raises(ModelError, match="junk.h5: not a readable HDF5 file"):
+        load_detector(tmp_path / "junk.h5")
