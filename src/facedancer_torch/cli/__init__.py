@@ -38,6 +38,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "train",
     "calibrate",
     "evaluate",
+    "segmenter",
 )
 
 

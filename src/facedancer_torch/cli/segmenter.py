@@ -1,0 +1,41 @@
+"""``facedancer train-segmenter``: train the occlusion-aware face segmenter (docs/segmenter.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+_HELP = """Train the occlusion-aware face segmenter on LFW with synthetic occluders.
+
+Detects and aligns LFW photos as the swapper does (ArcFace template, shrink 1.0), labels the face region with dlib's 68 landmarks, pastes synthetic occluders (objects, hands, microphones, masks, glasses, hair) and trains a small U-Net on one CPU thread. Writes OUT/model (config.json + model.safetensors, loadable with load_face_segmenter), OUT/log.jsonl and a cache of the prepared faces (OUT/prepared_*.npz, reused by a rerun). Identities with crc32(name) % 10 == 0 are held out for benchmarks/segmenter.py.
+
+Examples:
+
+  facedancer train-segmenter --lfw ../shared/data/lfw/images --out runs/segmenter
+
+  facedancer train-segmenter --lfw lfw/images --out runs/seg --steps 4000 --images 4000 --seed 1
+"""
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("train-segmenter", help=_HELP, no_args_is_help=True)
+    def train_segmenter(
+        lfw: Path = typer.Option(..., "--lfw", help="LFW images folder (<Name>/<Name>_NNNN.jpg)."),
+        out: Path = typer.Option(..., "--out", help="Run folder (model/, log.jsonl, cache)."),
+        steps: int = typer.Option(3000, "--steps", min=1, help="Optimiser steps."),
+        seed: int = typer.Option(0, "--seed", help="Seed of the image choice and synthesis."),
+        images: int = typer.Option(3000, "--images", min=1,
+                                   help="LFW photos to prepare (training identities only)."),
+        batch_size: int = typer.Option(24, "--batch-size", min=1, help="Crops per step."),
+        lr: float = typer.Option(3e-3, "--lr", help="Peak AdamW learning rate (cosine decay)."),
+        threads: int = typer.Option(1, "--threads", min=1, help="Torch CPU threads."),
+        quiet: bool = typer.Option(False, "--quiet", help="No progress output."),
+    ) -> None:
+        from ..train.segmenter import SegmenterTrainConfig
+        from ..train.segmenter import train_segmenter as run
+
+        config = SegmenterTrainConfig(lfw_images=lfw, out=out, steps=steps, batch_size=batch_size,
+                                      lr=lr, images=images, seed=seed, threads=threads)
+        model_dir = run(config, progress=not quiet, log=typer.echo)
+        typer.echo(f"model: {model_dir}")
