@@ -215,11 +215,11 @@ def test_arcface_files_are_routed_to_the_arcface_converter(tmp_path, monkeypatch
         f.attrs["model_config"] = json.dumps(graph)
     calls = []
     fake = types.ModuleType("facedancer_torch.convert.keras_arcface")
-    fake.convert_arcface = lambda model_file, out_dir: calls.append(model_file) or out_dir
+    fake.convert_arcface = lambda model_file, out_dir, source: calls.append(source) or out_dir
     monkeypatch.setitem(sys.modules, "facedancer_torch.convert.keras_arcface", fake)
     assert detect_keras_model(read_keras_h5(tmp_path / "ArcFace-Res50.h5")) == "arcface-res50"
     assert convert_keras_file(tmp_path / "ArcFace-Res50.h5", tmp_path / "out") == tmp_path / "out"
-    assert len(calls) == 1
+    assert calls == ["ArcFace-Res50.h5"]  # the config records its source file
 
 
 def test_read_generator_graph_reports_roles(keras_fixture_dir):
@@ -249,3 +249,33 @@ def test_cli_convert_and_errors(keras_fixture_dir, tmp_path):
     bad = _cli("convert", tmp_path / "missing.h5", tmp_path / "x")
     # a ModelError, which the real entry point prints as one 'error:' line with exit code 2
     assert isinstance(bad.exception, ModelError) and "missing.h5" in str(bad.exception)
+
+
+def test_cli_never_replaces_an_existing_output_silently(keras_fixture_dir, tmp_path):
+    from facedancer_torch.errors import InputError
+
+    src = keras_fixture_dir / "ref_default.h5"
+    assert _cli("convert", src, tmp_path / "m", "--no-check").exit_code == 0
+    before = (tmp_path / "m" / "model.safetensors").read_bytes()
+    again = _cli("convert", src, tmp_path / "m", "--no-check")
+    assert isinstance(again.exception, InputError)
+    assert "already exists (pass --overwrite" in str(again.exception)
+    assert (tmp_path / "m" / "model.safetensors").read_bytes() == before
+    assert _cli("convert", src, tmp_path / "m", "--no-check", "--overwrite").exit_code == 0
+    (tmp_path / "g.onnx").write_bytes(b"keep me")
+    export = _cli("export-onnx", tmp_path / "m", tmp_path / "g.onnx", "--no-verify")
+    assert isinstance(export.exception, InputError)
+    assert (tmp_path / "g.onnx").read_bytes() == b"keep me"
+
+
+def test_cli_converts_the_authors_retinaface(tmp_path):
+    from facedancer_torch.testing import shared_path
+
+    authors = shared_path("fixtures", "keras-authors")
+    if authors is None:
+        pytest.skip("shared fixture 'fixtures/keras-authors' is absent")
+    done = _cli("convert", authors / "retinaface_r50_small.h5", tmp_path / "r50")
+    assert done.exit_code == 0, done.output
+    assert "kind: retinaface-r50" in done.output
+    assert json.loads((tmp_path / "r50" / "config.json").read_text())["source"] == \
+        "retinaface_r50_small.h5"

@@ -417,3 +417,18 @@ def test_unexpected_layers_are_refused_by_name(tmp_path):
     with pytest.raises(ModelError, match="dropout.*Lambda"):
         convert_arcface(read_keras_h5(h5), tmp_path / "out")
     assert not (tmp_path / "out" / "model.safetensors").exists()
+
+
+def test_converted_folder_has_the_one_model_format(tmp_path):
+    # convert through the same entry point as `facedancer convert`: the folder declares its
+    # kind and source like every model folder, and the generic reader accepts it
+    from facedancer_torch.convert.api import convert_keras_file
+    from facedancer_torch.models.pretrained import read_model_dir
+
+    h5 = tmp_path / "My-Face-Encoder.h5"
+    write_keras_h5(h5, "nested")
+    out = convert_keras_file(h5, tmp_path / "custom-name")
+    config = json.loads((out / "config.json").read_text())
+    assert config["kind"] == "arcface-res50" and config["source"] == "My-Face-Encoder.h5"
+    assert read_model_dir(out).kind == "arcface-res50"
+    assert load_identity_encoder(out).contract.embedding_dim == 512

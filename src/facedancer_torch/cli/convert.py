@@ -11,7 +11,8 @@ def register(app: typer.Typer) -> None:
     @app.command("convert")
     def convert(
         file: Path = typer.Argument(..., help="Keras .h5: a released FaceDancer_config_*.h5, a "
-                                    "gen_XX.h5 checkpoint, or an ArcFace ResNet50 .h5."),
+                                    "gen_XX.h5 checkpoint, an ArcFace ResNet50 .h5 or "
+                                    "RetinaFace-Res50.h5."),
         out_dir: Path = typer.Argument(..., help="Model directory to write (config.json + "
                                        "model.safetensors)."),
         graph: Path | None = typer.Option(None, "--graph", help="The JSON graph of a "
@@ -19,6 +20,8 @@ def register(app: typer.Typer) -> None:
                                           "lies beside the .h5."),
         check: bool = typer.Option(True, "--check/--no-check", help="Run the converted model "
                                    "once on random input and report its output range."),
+        overwrite: bool = typer.Option(False, "--overwrite", help="Replace OUT_DIR if it "
+                                       "already exists."),
     ) -> None:
         """Convert the authors' Keras weights to a PyTorch model directory (no TensorFlow needed).
 
@@ -30,9 +33,12 @@ def register(app: typer.Typer) -> None:
           facedancer convert FaceDancer_config_c_HQ.h5 models/facedancer-c-hq
 
           facedancer convert checkpoints/gen_300.h5 models/my-gen --graph checkpoints/gen.json
+
+          facedancer convert RetinaFace-Res50.h5 models/retinaface-r50
         """
         from ..convert.api import convert_keras_file, find_checkpoint_graph, h5_has_graph
 
+        _refuse_existing(out_dir, overwrite)
         if graph is None and file.is_file() and not h5_has_graph(file):
             graph = find_checkpoint_graph(file)
             if graph is not None:
@@ -52,6 +58,8 @@ def register(app: typer.Typer) -> None:
         opset: int = typer.Option(18, help="ONNX opset (at least 18 with onnxscript)."),
         verify: bool = typer.Option(True, "--verify/--no-verify", help="Compare ONNX Runtime "
                                     "with PyTorch on a random batch of 2."),
+        overwrite: bool = typer.Option(False, "--overwrite", help="Replace OUT if it already "
+                                       "exists."),
     ) -> None:
         """Export a generator to ONNX (dynamic batch) for ONNX Runtime or other engines.
 
@@ -65,6 +73,7 @@ def register(app: typer.Typer) -> None:
         from ..convert.onnx_export import export_generator_onnx
         from ..models.generator import load_generator
 
+        _refuse_existing(out, overwrite)
         model = load_generator(model_dir)
         export_generator_onnx(model, out, fused=fused, opset=opset)
         typer.echo(f"wrote {out}")
@@ -83,6 +92,14 @@ def register(app: typer.Typer) -> None:
             got = onnx_session(out).run(None, {"x_target": x.numpy(), "z_source": z.numpy()})[0]
             typer.echo(f"onnxruntime vs PyTorch: max |diff| {np.abs(got - ref).max():.2e} "
                        f"(outputs up to {np.abs(ref).max():.2f})")
+
+
+def _refuse_existing(path: Path, overwrite: bool) -> None:
+    """A model folder or file is never replaced silently."""
+    from ..errors import InputError
+
+    if path.exists() and not overwrite:
+        raise InputError("already exists (pass --overwrite to replace it)", path)
 
 
 def _describe(model_dir: Path) -> None:

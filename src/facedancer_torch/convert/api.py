@@ -4,6 +4,7 @@
   :mod:`.keras_facedancer`;
 * an ArcFace ResNet50 (layers named ``conv1_conv``, ``conv2_block1_...``) ->
   :mod:`.keras_arcface` (imported only when needed);
+* the authors' RetinaFace-Res50 (``FPN`` / ``SSH`` / head layers) -> :mod:`.keras_retinaface`;
 * anything else -> :class:`ModelError` naming the file.
 """
 
@@ -68,6 +69,24 @@ def h5_has_graph(path: str | Path) -> bool:
         return True  # let read_keras_h5 report the unreadable file
 
 
+def _is_retinaface_file(path: Path) -> bool:
+    """True for the authors' RetinaFace-Res50 (checked on the graph, before any weight is read)."""
+    import json
+
+    import h5py
+
+    from .keras_retinaface import is_retinaface_graph
+
+    try:
+        with h5py.File(path, "r") as handle:
+            raw = handle.attrs.get("model_config")
+            if raw is None:
+                return False
+            return is_retinaface_graph(json.loads(raw.decode() if isinstance(raw, bytes) else raw))
+    except (OSError, ValueError):
+        return False
+
+
 def convert_keras_file(path: str | Path, out_dir: str | Path,
                        graph_json: str | Path | None = None) -> Path:
     """Convert a Keras ``.h5`` (full model, or checkpoint + ``graph_json``) to a model
@@ -78,6 +97,10 @@ def convert_keras_file(path: str | Path, out_dir: str | Path,
     path = Path(path)
     if graph_json is None and path.is_file() and not h5_has_graph(path):
         graph_json = find_checkpoint_graph(path)
+    if graph_json is None and _is_retinaface_file(path):
+        from .keras_retinaface import convert_retinaface
+
+        return convert_retinaface(path, out_dir)
     model_file = read_keras_h5(path, graph_json)
     kind = detect_keras_model(model_file)
     if kind == "facedancer-generator":
@@ -86,6 +109,6 @@ def convert_keras_file(path: str | Path, out_dir: str | Path,
         return convert_generator(model_file, out_dir, source=path)
     if kind == "arcface-res50":
         module = importlib.import_module("facedancer_torch.convert.keras_arcface")
-        return Path(module.convert_arcface(model_file, out_dir))
-    raise ModelError("not a Keras model this tool converts (expected a FaceDancer generator or "
-                     "an ArcFace ResNet50)", path)
+        return Path(module.convert_arcface(model_file, out_dir, source=path.name))
+    raise ModelError("not a Keras model this tool converts (expected a FaceDancer generator, "
+                     "an ArcFace ResNet50 or RetinaFace-Res50)", path)

@@ -28,6 +28,7 @@ from ...errors import ModelError
 from .base import EncoderContract, IdentityEncoder
 
 ARCHITECTURE = "arcface_res50"
+KIND = "arcface-res50"  # config.json "kind", as every model folder of this project declares
 STAGE_STRIDES = (1, 2, 2, 2)  # conv2 .. conv5
 RESNET50_STAGE_BLOCKS = (3, 4, 6, 3)
 
@@ -233,9 +234,10 @@ def load_arcface_res50(path: str | Path, device: str | torch.device = "cpu") -> 
         config = json.loads(config_path.read_text())
     except (ValueError, UnicodeDecodeError) as exc:
         raise ModelError("config.json is not valid JSON", config_path) from exc
-    if config.get("architecture") != ARCHITECTURE:
-        raise ModelError(f"config.json describes '{config.get('architecture')}', "
-                         f"not an {ARCHITECTURE} identity encoder", config_path)
+    # Folders written before ArcFace had a "kind" carry only "architecture"; both load.
+    if config.get("kind", KIND) != KIND or config.get("architecture") != ARCHITECTURE:
+        raise ModelError(f"config.json describes '{config.get('kind') or config.get('architecture')}'"
+                         f", not an {ARCHITECTURE} identity encoder", config_path)
     try:
         state = load_file(str(weights_path))
     except Exception as exc:  # safetensors raises its own error types
@@ -258,15 +260,10 @@ def load_arcface_res50(path: str | Path, device: str | torch.device = "cpu") -> 
 
 
 def save_arcface_res50(model: ArcFaceRes50, out_dir: str | Path) -> Path:
-    """Write ``config.json`` + ``model.safetensors`` atomically into ``out_dir``."""
-    from safetensors.torch import save_file
+    """Write ``config.json`` + ``model.safetensors`` into ``out_dir``: the one model-folder
+    format of :mod:`..pretrained` (``kind`` ``arcface-res50``, ``source`` when known)."""
+    from ..pretrained import RESERVED_KEYS, save_model_dir
 
-    from ...io.atomic import atomic_path, atomic_write_text
-
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    with atomic_path(out_dir / "model.safetensors") as tmp:
-        save_file(state, str(tmp), metadata={"architecture": ARCHITECTURE})
-    atomic_write_text(out_dir / "config.json", json.dumps(model.config, indent=2) + "\n")
-    return out_dir
+    config = {k: v for k, v in model.config.items() if k not in RESERVED_KEYS}
+    return save_model_dir(out_dir, kind=KIND, config=config, state_dict=model.state_dict(),
+                          source=str(model.config.get("source") or "") or None)
