@@ -29,6 +29,7 @@ app = typer.Typer(
 COMMAND_MODULES: tuple[str, ...] = (
     "align",
     "swap",
+    "live",
     "demo",
     "ui",
     "models",

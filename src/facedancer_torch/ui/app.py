@@ -304,6 +304,11 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
                         video_status = gr.Markdown(elem_id="video-status")
                         video_download = gr.File(label="Download (MP4 with provenance tag)",
                                                  interactive=False, elem_id="video-download")
+            with gr.Tab("Live", id="live"):
+                from .live import live_tab
+
+                live_tab(load, model, faces, default_model,
+                         blend=[mask_blur, mask_padding, color_match])
         gr.Markdown("Runs locally: photos and videos stay on this machine. Results are "
                     "kept in a temporary folder until the server stops.",
                     elem_id="footer-note")
