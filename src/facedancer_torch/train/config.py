@@ -60,6 +60,12 @@ class LossSection:
     ifsr_scale: float = 1.2
     ifsr_margins: str | None = None  # JSON file; default: the identity encoder's own margins
     perceptual_network: str = "identity"  # or "vgg16:/path/to/vgg16.safetensors"
+    # What the identity encoder sees in the losses (embedding, IFSR, perceptual): "rgb" (the
+    # reference) or "gray" (luma only, so the identity loss cannot be met by painting colours).
+    encoder_input: str = "rgb"
+    # L1 between the low-passed chroma (YCbCr Cb, Cr; 4x4 cells) of target and swap: the swap
+    # keeps the target's skin tone and lighting; identity lives in shape, not in hue.
+    chroma: float = 0.0
 
 
 @dataclass
@@ -72,6 +78,9 @@ class OptimSection:
     eps: float = 1e-7
     lr_decay: float = 0.97
     lr_decay_steps: int = 100_000
+    # Exponential moving average of the generator weights (0: none, the reference). Exported
+    # instead of the raw weights; ramped up as min(ema_decay, (1 + k) / (10 + k)) at step k.
+    ema_decay: float = 0.0
 
 
 @dataclass
@@ -116,6 +125,9 @@ class TrainConfig:
     device: str = "auto"
     amp: str = "auto"  # auto (bf16 on CUDA, off on CPU) | bf16 | fp16 | off
     identity_encoder: str = "default"
+    # Model directory (``facedancer export`` output, fp16 or fp32) whose weights a new run's
+    # generator starts from (fine-tuning); ignored when resuming a checkpoint.
+    init_generator: str | None = None
     generator: GeneratorSection = field(default_factory=GeneratorSection)
     discriminator: DiscriminatorSection = field(default_factory=DiscriminatorSection)
     loss: LossSection = field(default_factory=LossSection)
@@ -141,6 +153,9 @@ class TrainConfig:
              "loader.contrast and loader.saturation are [low, high]")
         need(0 < self.loader.crop_shrink <= 1, "loader.crop_shrink must lie in (0, 1]")
         need(self.loss.r1_interval >= 1, "loss.r1_interval must be >= 1")
+        need(self.loss.encoder_input in ("rgb", "gray"), "loss.encoder_input must be rgb or gray")
+        need(self.loss.chroma >= 0, "loss.chroma must be >= 0")
+        need(0 <= self.optim.ema_decay < 1, "optim.ema_decay must lie in [0, 1)")
         s = self.schedule
         need(min(s.checkpoint_every, s.log_every, s.image_every, s.val_every) >= 1,
              "schedule intervals must be >= 1")

@@ -36,7 +36,9 @@ def export_generator(run_dir: str | Path, out_dir: str | Path, step: int | None 
         if not checkpoint.is_dir():
             steps = ", ".join(str(s) for s, _ in list_checkpoints(run_dir)) or "none"
             raise FacedancerError(f"no checkpoint for step {step} (available: {steps})", run_dir)
-    generator = load_generator(checkpoint / "generator")
+    # the EMA of the generator weights, when the run keeps one, is the model to ship
+    ema = checkpoint / "generator_ema"
+    generator = load_generator(ema if ema.is_dir() else checkpoint / "generator")
     if out_dir.exists():
         if not (out_dir / "config.json").is_file():
             raise FacedancerError("exists and is not a model directory; choose another OUT_DIR",

@@ -17,6 +17,7 @@ losses are computed in float32.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import math
@@ -81,6 +82,21 @@ def open_training_data(config: TrainConfig) -> tuple[FaceIndex, FaceIndex | None
         train, val = train.split_validation(config.loader.val_fraction, config.seed)
         return train, val if len(val) else None
     return train, None
+
+
+def _luma(images: torch.Tensor) -> torch.Tensor:
+    """RGB in [-1, 1] -> its Rec. 601 luma repeated on three channels."""
+    weights = images.new_tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+    return (images * weights).sum(1, keepdim=True).expand_as(images)
+
+
+def chroma_loss(target: torch.Tensor, swap: torch.Tensor, pool: int = 4) -> torch.Tensor:
+    """Mean L1 between the YCbCr chroma (Cb, Cr) of target and swap, averaged over
+    ``pool`` x ``pool`` cells: local hue must follow the target; luma, which carries the
+    identity-bearing shapes, is left free."""
+    m = target.new_tensor([[-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]])
+    cb_cr = lambda img: torch.einsum("ck,bkhw->bchw", m, img.float())  # noqa: E731
+    return (F.avg_pool2d(cb_cr(target), pool) - F.avg_pool2d(cb_cr(swap), pool)).abs().mean()
 
 
 def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -168,8 +184,34 @@ class Trainer:
         if d.widths is not None:
             d_over["widths"] = tuple(d.widths)
         self.discriminator = build_discriminator(**d_over).to(self.device).train()
+        if cfg.init_generator:
+            self._init_generator_from(cfg.init_generator)
         broadcast_module(self.generator, self.ctx)
         broadcast_module(self.discriminator, self.ctx)
+        # The EMA copy is what gets exported; it never trains (no gradients, eval mode).
+        self.generator_ema: torch.nn.Module | None = None
+        if cfg.optim.ema_decay > 0:
+            self.generator_ema = copy.deepcopy(self.generator).eval().requires_grad_(False)
+
+    def _init_generator_from(self, path: str) -> None:
+        """Start the generator from an exported model directory (fine-tuning)."""
+        from ..models.pretrained import load_state_dict_checked, read_model_dir
+
+        model_dir = read_model_dir(Path(path).expanduser(), kind=self.generator.kind)
+        state = {k: v.float() if v.is_floating_point() else v
+                 for k, v in model_dir.state_dict.items()}
+        load_state_dict_checked(self.generator, state, Path(path))
+
+    @torch.no_grad()
+    def update_ema(self) -> None:
+        """``ema = b * ema + (1 - b) * G`` with ``b = min(decay, (1 + k) / (10 + k))``."""
+        if self.generator_ema is None:
+            return
+        beta = min(self.config.optim.ema_decay, (1 + self.step) / (10 + self.step))
+        for e, g in zip(self.generator_ema.parameters(), self.generator.parameters()):
+            e.lerp_(g.detach(), 1 - beta)
+        for e, g in zip(self.generator_ema.buffers(), self.generator.buffers()):
+            e.copy_(g)
 
     def _build_losses(self) -> None:
         cfg, contract = self.config, self.encoder.contract
@@ -237,6 +279,10 @@ class Trainer:
         for module, sub in ((self.generator, "generator"), (self.discriminator, "discriminator")):
             model_dir = read_model_dir(checkpoint / sub, kind=module.kind)
             load_state_dict_checked(module, model_dir.state_dict, checkpoint / sub)
+        if self.generator_ema is not None:
+            sub = "generator_ema" if (checkpoint / "generator_ema").is_dir() else "generator"
+            model_dir = read_model_dir(checkpoint / sub, kind=self.generator_ema.kind)
+            load_state_dict_checked(self.generator_ema, model_dir.state_dict, checkpoint / sub)
         self.opt_g.load_state_dict(state["optimizer_g"])
         self.opt_d.load_state_dict(state["optimizer_d"])
         self.scaler_g.load_state_dict(state["scaler_g"])
@@ -274,7 +320,8 @@ class Trainer:
                     "data": self.config.data,
                     "identity_encoder": self.generator.config.identity_encoder}
             path = save_checkpoint(self.run_dir, self.step, self.generator, self.discriminator,
-                                   state, meta, self.config.schedule.keep_checkpoints)
+                                   state, meta, self.config.schedule.keep_checkpoints,
+                                   ema_generator=self.generator_ema)
         barrier(self.ctx)
         return path
 
@@ -308,11 +355,16 @@ class Trainer:
                 group["lr"] = lr
         G, D, E = self.generator, self.discriminator, self.encoder
 
+        gray = w.encoder_input == "gray"
         with torch.no_grad(), self._autocast():
             # targets and sources in one encoder batch: better use of the cores / GPU
-            z_both, feats_both = E.embed_and_features(torch.cat([x, s]), self.feature_blocks,
-                                                      crop_shrink=shrink)
-            z_t, z_s = z_both.chunk(2)
+            both = torch.cat([x, s])
+            z_both, feats_both = E.embed_and_features(_luma(both) if gray else both,
+                                                      self.feature_blocks, crop_shrink=shrink)
+            # the generator is always conditioned on the RGB embedding (as at inference)
+            z_cond = E.embed(both, crop_shrink=shrink) if gray else z_both
+            z_t, z_s = z_cond.chunk(2)
+            z_s_loss = z_both.chunk(2)[1]
             feats_x = {k: v[:len(x)] for k, v in feats_both.items()}
             vgg_x = self.vgg(x) if self.vgg is not None else None
 
@@ -321,14 +373,15 @@ class Trainer:
         with self._autocast():
             y = G(x, z_s)
             fake_logits = D(y)
-            z_y, feats_y = E.embed_and_features(y, self.feature_blocks, crop_shrink=shrink)
+            z_y, feats_y = E.embed_and_features(_luma(y) if gray else y, self.feature_blocks,
+                                                crop_shrink=shrink)
             cycled = G(y, z_t) if w.cycle > 0 else None
             vgg_y = self.vgg(y) if self.vgg is not None else None
         zero = torch.zeros((), device=dev)
         terms = {
             "adversarial": generator_adversarial_loss(fake_logits),
             "reconstruction": reconstruction_loss(x, y, same),
-            "identity": identity_loss(z_s, z_y),
+            "identity": identity_loss(z_s_loss, z_y),
             "cycle": cycle_loss(x, cycled) if cycled is not None else zero,
         }
         if self.vgg is not None:
@@ -342,6 +395,8 @@ class Trainer:
             terms["ifsr"], distances = self.ifsr(feats_x, feats_y)
         else:
             terms["ifsr"] = zero
+        if w.chroma > 0:
+            terms["chroma"] = chroma_loss(x, y)
         weighted = {k: getattr(w, k) * v for k, v in terms.items()}
         g_total = sum(weighted.values())
         self.opt_g.zero_grad(set_to_none=True)
@@ -349,6 +404,7 @@ class Trainer:
         average_gradients(G.parameters(), self.ctx)
         self.scaler_g.step(self.opt_g)
         self.scaler_g.update()
+        self.update_ema()
         D.requires_grad_(True)
 
         # Discriminator step on the same swap; the source batch is the real batch.
@@ -391,7 +447,9 @@ class Trainer:
         if self._val_pairs is None:
             self._val_pairs = validation_pairs(self.val_index, cfg.image_size,
                                                cfg.schedule.val_pairs, seed=cfg.seed)
-        G, E, shrink = self.generator, self.encoder, cfg.loader.crop_shrink
+        # the EMA generator, when there is one, is the model that gets exported
+        G = self.generator if self.generator_ema is None else self.generator_ema
+        E, shrink = self.encoder, cfg.loader.crop_shrink
         G.eval()
         sums: dict[str, float] = {}
         n = self._val_pairs["target"].shape[0]
@@ -415,7 +473,7 @@ class Trainer:
                 sums[key] = sums.get(key, 0.0) + float(v.sum())
             if grid_rows is None:
                 grid_rows = (t, s, y.float())
-        G.train()
+        self.generator.train()
         result = {k: v / n for k, v in sums.items()}
         blocks = [v for k, v in result.items() if k.startswith("ifsr_distance/")]
         result["ifsr_distance_mean"] = float(np.mean(blocks)) if blocks else 0.0
