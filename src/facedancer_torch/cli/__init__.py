@@ -61,13 +61,49 @@ for _name in COMMAND_MODULES:
     importlib.import_module(f"{__name__}.{_name}").register(app)
 
 
+_received_signal: list[int] = []
+
+
+def _interrupt(signum, frame) -> None:
+    """SIGTERM (``timeout``, ``docker stop``, a cancelled CI job) and SIGINT both raise
+    KeyboardInterrupt, so the same cleanup runs (temporary outputs removed, workers stopped)."""
+    _received_signal.append(signum)
+    raise KeyboardInterrupt
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    typer.echo(f"warning: {' '.join(str(message).split())}", err=True)
+
+
 def main() -> None:
-    """Console entry point: user errors become one line on stderr and exit code 2."""
+    """Console entry point: user errors become one line on stderr and exit code 2; SIGINT and
+    SIGTERM clean up and exit 130 / 143 with one line (docs/failures.md)."""
+    import errno
+    import signal
+    import warnings
+
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
+    warnings.showwarning = _show_warning  # library warnings as one line, not two
     try:
         app()
+    except SystemExit as exc:
+        # typer turns KeyboardInterrupt into a silent exit 130; say what happened
+        if _received_signal or exc.code == 130:
+            signum = _received_signal[-1] if _received_signal else signal.SIGINT
+            typer.echo("interrupted", err=True)
+            sys.exit(128 + int(signum))
+        raise
     except FacedancerError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(2)
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         sys.exit(130)
+    except OSError as exc:
+        # a full disk (or quota, or file size limit) wherever it happens is the user's to fix
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS):
+            raise
+        where = f"{exc.filename}: " if exc.filename else ""
+        typer.echo(f"error: {where}cannot write: {exc.strerror or exc}", err=True)
+        sys.exit(2)

@@ -84,6 +84,7 @@ def register(app: typer.Typer) -> None:
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     ) -> None:
+        from ..io.atomic import check_writable
         from ..swap.options import SwapOptions, parse_mapping
         from ..swap.pipeline import Swapper, check_output, check_target, target_kind
 
@@ -98,6 +99,7 @@ def register(app: typer.Typer) -> None:
             raise FacedancerError("give a source face with --source (or people with --map)")
         # Cheap checks first: a wrong target or an existing output fails before models load.
         kind = target_kind(target)
+        check_writable(output, folder=kind == "folder")  # not after the whole video encoded
         if kind != "folder":
             check_output(output, overwrite, target)
             if kind == "image":

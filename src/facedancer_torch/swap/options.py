@@ -15,6 +15,8 @@ from typing import Literal
 from ..errors import FacedancerError
 
 FaceMode = Literal["all", "largest"]
+MAX_MASK_BLUR: float = 64.0  # a quarter of a 256 crop: beyond it the mask is a flat haze
+MAX_BATCH_SIZE: int = 1024  # faces held in memory at once (videos batch several frames)
 MASK_KINDS: tuple[str, ...] = ("box",)
 
 
@@ -76,15 +78,19 @@ class SwapOptions:
         if self.threshold is not None and not 0.0 < self.threshold <= 2.0:
             raise FacedancerError(f"--threshold is a cosine distance in (0, 2], got "
                                   f"{self.threshold}")
-        if self.mask_blur is not None and self.mask_blur < 0:
-            raise FacedancerError(f"--mask-blur must be >= 0, got {self.mask_blur}")
+        # NaN fails every comparison, so ranges are checked as "not inside"; blur is bounded
+        # above because sigma 1e9 would allocate a kernel of billions of taps.
+        if self.mask_blur is not None and not 0 <= self.mask_blur <= MAX_MASK_BLUR:
+            raise FacedancerError(f"--mask-blur is a sigma in pixels of a 256 crop in "
+                                  f"[0, {MAX_MASK_BLUR:g}], got {self.mask_blur}")
         if not -0.25 <= self.mask_padding <= 0.5:
             raise FacedancerError(f"--mask-padding is a fraction of the crop in [-0.25, 0.5], "
                                   f"got {self.mask_padding}")
         if not 0 <= self.crf <= 51:
             raise FacedancerError(f"--crf must be in 0..51, got {self.crf}")
-        if self.batch_size < 1:
-            raise FacedancerError(f"--batch-size must be >= 1, got {self.batch_size}")
+        if not 1 <= self.batch_size <= MAX_BATCH_SIZE:
+            raise FacedancerError(f"--batch-size must be in 1..{MAX_BATCH_SIZE}, got "
+                                  f"{self.batch_size}")
         if self.max_frames is not None and self.max_frames < 1:
             raise FacedancerError(f"--max-frames must be >= 1, got {self.max_frames}")
 
