@@ -58,14 +58,23 @@ def register(app: typer.Typer) -> None:
             0.0, "--min-face-size", help="Ignore detected faces smaller than this (pixels)."),
         quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
     ) -> None:
-        from ..data.align_dataset import AlignSettings, align_dataset, parse_partition
+        from ..data.align_dataset import (AlignSettings, align_dataset, parse_partition,
+                                          partition_from_env)
 
         settings = AlignSettings(
             im_size=im_size, min_size=min_size, shrink_factor=shrink_factor, faces=faces,
             video_stride=video_stride,
             out_format=out_format.lower().lstrip(".").replace("jpeg", "jpg"),
             score_threshold=score_threshold, max_side=max_side, min_face_size=min_face_size)
-        counts = align_dataset(input_dir, output_dir, settings, workers=workers,
-                               partition=parse_partition(partition) if partition else None,
+        part = parse_partition(partition) if partition else partition_from_env()
+        counts = align_dataset(input_dir, output_dir, settings, workers=workers, partition=part,
                                device=device, progress=not quiet)
         typer.echo(counts.summary())
+        if counts.aligned == 0 and part[1] == 1 and \
+                counts.read + counts.unreadable + counts.ignored + counts.error:
+            # Bad files never stop the run, but a run that aligned nothing at all has failed
+            # (one slice of a partitioned run cannot tell: others may have aligned them all).
+            from ..errors import FacedancerError
+
+            raise FacedancerError(f"no face was aligned from any input; see the reasons in "
+                                  f"{output_dir}/align_report*.jsonl", input_dir)

@@ -23,6 +23,7 @@ Two inputs with the same stem in one folder (``a.jpg``, ``a.png``) become ``a_jp
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from collections import Counter
@@ -33,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import FacedancerError, InputError
-from ..io.atomic import atomic_write_text
+from ..io.atomic import atomic_write_text, check_writable
 from ..io.images import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, read_image, write_image
 
 REPORT_PREFIX = "align_report"
@@ -41,6 +42,8 @@ CONFIG_NAME = "align_config.json"
 STATUSES = ("aligned", "too_small", "no_face", "unreadable", "ignored", "error")
 OUTPUT_FORMATS = ("png", "jpg", "webp")
 _VIDEO_BATCH = 8  # frames per detector call: amortises onnxruntime's per-call overhead
+# 4096 px crops are 16x the paper's 1024 HQ faces; 100000 would allocate 30 GB per crop.
+MAX_IM_SIZE = 4096
 
 
 @dataclass(frozen=True)
@@ -63,12 +66,21 @@ class AlignSettings:
     min_face_size: float = 0.0
 
     def validate(self) -> None:
-        if self.im_size < 16:
-            raise FacedancerError(f"--im-size must be at least 16, got {self.im_size}")
+        # Ranges are written "not inside" so that NaN (which fails every comparison) is refused.
+        if not 16 <= self.im_size <= MAX_IM_SIZE:
+            raise FacedancerError(f"--im-size must be in 16..{MAX_IM_SIZE}, got {self.im_size}")
         if self.min_size < 0:
             raise FacedancerError(f"--min-size must be >= 0, got {self.min_size}")
         if not 0.0 < self.shrink_factor <= 1.0:
             raise FacedancerError(f"--shrink-factor must be in (0, 1], got {self.shrink_factor}")
+        if self.score_threshold is not None and not 0.0 < self.score_threshold < 1.0:
+            raise FacedancerError(f"--score-threshold is a confidence in (0, 1), got "
+                                  f"{self.score_threshold}")
+        if not 32 <= self.max_side <= 16384:
+            raise FacedancerError(f"--max-side must be in 32..16384, got {self.max_side}")
+        if not (math.isfinite(self.min_face_size) and self.min_face_size >= 0):
+            raise FacedancerError(f"--min-face-size must be a size in pixels >= 0, got "
+                                  f"{self.min_face_size}")
         if self.faces not in ("largest", "all"):
             raise FacedancerError(f"--faces must be 'largest' or 'all', got '{self.faces}'")
         if self.video_stride < 1:
@@ -513,10 +525,13 @@ def align_dataset(input_dir: str | Path, output_dir: str | Path,
     if workers < 1:
         raise FacedancerError(f"--workers must be >= 1, got {workers}")
     partition = partition or partition_from_env()
+    check_writable(output_dir, folder=True)
+    inputs = discover_inputs(input_dir, output_dir)
+    if not inputs:
+        raise FacedancerError("no files to align in this folder", input_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     _check_config(output_dir, settings)
 
-    inputs = discover_inputs(input_dir, output_dir)
     mine = inputs[partition[0]::partition[1]]
     done = read_reports(output_dir)
     todo = [rel for rel in mine if rel not in done]

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from ..errors import InputError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
@@ -57,3 +59,14 @@ def image_kind(data: bytes) -> str | None:
     if data[:2] == b"BM":
         return "bmp"
     return None
+
+
+def decode_bgr(data: bytes, name: str | Path | None = None) -> np.ndarray:
+    """Decode encoded image bytes with OpenCV (BGR uint8, as training decodes them);
+    :class:`InputError` naming ``name`` when they do not decode."""
+    import cv2
+
+    image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR) if data else None
+    if image is None:
+        raise InputError("cannot decode image", name or None)
+    return image

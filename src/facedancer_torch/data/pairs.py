@@ -31,7 +31,7 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from ..errors import InputError
 from .augment import AugmentConfig, augment_batch
-from .folder import list_aligned_images
+from .folder import decode_bgr, list_aligned_images
 from .shard import find_manifest, index_shard, shard_files, split_identities
 
 REFERENCE_SAME_PROB = 0.2
@@ -116,16 +116,25 @@ class FaceIndex:
 
 
 def folder_index(root: str | Path) -> FaceIndex:
-    """Index a folder of aligned faces (``ROOT/<identity>/<image>``)."""
+    """Index a folder of aligned faces (``ROOT/<identity>/<image>``).
+
+    Every image is decoded once here, so that a corrupt file is reported (one line naming it)
+    before training starts rather than stopping it hours later. Folders are for small data
+    (about 2 ms per image); large data goes through shards, whose images ``facedancer shard``
+    decoded when it wrote them.
+    """
     records = list_aligned_images(root)
     names = sorted({r.identity for r in records})
     ids = {n: i for i, n in enumerate(names)}
     n = len(records)
-    return FaceIndex(files=[str(r.path) for r in records], file_id=np.arange(n),
-                     offset=np.full(n, -1, dtype=np.int64), size=np.zeros(n, dtype=np.int64),
-                     identity=np.array([ids[r.identity] for r in records], dtype=np.int64),
-                     identity_names=names, names=[r.relpath for r in records],
-                     description=f"folder {root}")
+    index = FaceIndex(files=[str(r.path) for r in records], file_id=np.arange(n),
+                      offset=np.full(n, -1, dtype=np.int64), size=np.zeros(n, dtype=np.int64),
+                      identity=np.array([ids[r.identity] for r in records], dtype=np.int64),
+                      identity_names=names, names=[r.relpath for r in records],
+                      description=f"folder {root}")
+    for i in range(n):
+        decode_bgr(index.read_bytes(i), index.files[i])
+    return index
 
 
 def shards_index(tars: list[Path], description: str = "") -> FaceIndex:
@@ -171,9 +180,7 @@ def decode_face(data: bytes, size: int, name: str = "") -> np.ndarray:
     (area filter when shrinking, bilinear when enlarging)."""
     import cv2
 
-    image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
-    if image is None:
-        raise InputError("cannot decode image", name or None)
+    image = decode_bgr(data, name)
     if image.shape[0] != size or image.shape[1] != size:
         shrink = image.shape[0] > size or image.shape[1] > size
         image = cv2.resize(image, (size, size),

@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from ..io.atomic import atomic_path, atomic_write_text
-from .folder import FaceRecord, image_kind, list_aligned_images
+from ..io.atomic import atomic_path, atomic_write_text, check_writable
+from .folder import FaceRecord, decode_bgr, image_kind, list_aligned_images
 
 MANIFEST_FORMAT = "facedancer-webdataset/1"
 VALIDATION_SPLIT = "val"
@@ -122,6 +122,20 @@ def _write_samples(writer, records: list[FaceRecord], split: str, start: int,
             bar.update(1)
 
 
+def _check_decodable(records: list[FaceRecord], progress: bool) -> None:
+    """Decode every image once before writing anything: a corrupt file is reported now, naming
+    it, instead of stopping a training run that meets it hours later."""
+    from tqdm import tqdm
+
+    for record in tqdm(records, unit="img", desc="check images", disable=not progress,
+                       leave=False):
+        try:
+            data = record.path.read_bytes()
+        except OSError as exc:
+            raise InputError(f"cannot read image ({exc.strerror})", record.path) from exc
+        decode_bgr(data, record.path)
+
+
 def write_shards(aligned_dir: str | Path, out_dir: str | Path, name: str, split: str = "train",
                  per_shard: int = 1000, val_identities: float = 0.02, seed: int = 0,
                  shuffle: bool = True, progress: bool = True) -> Path:
@@ -131,13 +145,18 @@ def write_shards(aligned_dir: str | Path, out_dir: str | Path, name: str, split:
     Rerunning the same command after an interruption keeps the finished shards.
     """
     if not _NAME_RE.match(name):
-        raise InputError(f"shard set name '{name}' must be letters, digits, '.' or '-'")
+        raise InputError(f"--name '{name}': a shard set name is letters, digits, '.' or '-'")
     if not _SPLIT_RE.match(split):
-        raise InputError(f"split name '{split}' must be lower-case letters and digits")
+        raise InputError(f"--split '{split}': a split name is lower-case letters and digits")
+    if not 0 <= val_identities < 1:  # written so that NaN is refused too
+        raise InputError(f"--val-identities is a fraction of the identities in [0, 1), got "
+                         f"{val_identities}")
     if split == VALIDATION_SPLIT and val_identities > 0:
         raise InputError(f"--split {VALIDATION_SPLIT} conflicts with --val-identities > 0")
     out_dir = Path(out_dir)
     records = list_aligned_images(aligned_dir)
+    check_writable(out_dir, folder=True)
+    _check_decodable(records, progress)
     plan = plan_shards(records, split, per_shard, val_identities, seed, shuffle)
     plan_id = _plan_id(plan, name)
     identity_ids = {ident: i for i, ident in enumerate(sorted({r.identity for r in records}))}
