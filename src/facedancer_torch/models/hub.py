@@ -242,15 +242,17 @@ def fetch_model(name: str, *, store: ModelStore | None = None, token: str | None
         digest = download.sha256
         origin = f"hub {source.repo_id}@{download.commit}"
     try:
+        # a file that is converted next is recorded only once the conversion worked
         store.check_source(entry.name, final, digest, origin=origin,
-                           accept_new_hash=accept_new_hash)
+                           accept_new_hash=accept_new_hash,
+                           record=not (convert and entry.convertible))
     except ModelError as exc:
         # Keep the refused bytes for inspection, out of the way of the next fetch.
         rejected = final.with_name(final.name + ".rejected")
         os.replace(final, rejected)
         raise ModelError(f"{exc} (the file was moved to {rejected.name})") from None
     if convert and entry.convertible:
-        return store.convert(entry.name, final, entry)
+        return store.convert(entry.name, final, entry, source_sha256=digest, origin=origin)
     return final
 
 

@@ -24,6 +24,7 @@ import os
 import re
 import shutil
 import tempfile
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -180,12 +181,14 @@ class ModelStore:
     # -- hashes: trust on first use -------------------------------------------------------------
 
     def check_source(self, name: str, path: Path, digest: str, *, origin: str,
-                     accept_new_hash: bool = False) -> None:
+                     accept_new_hash: bool = False, record: bool = True) -> None:
         """Refuse ``path`` if its ``digest`` differs from the published or recorded sha256.
 
         A hash published in the catalogue can never be overridden. A hash recorded on first use
         can, with ``accept_new_hash`` (the authors replaced the file). The first file seen for a
-        name is recorded.
+        name is recorded, unless ``record`` is false: a file that is still to be converted is
+        recorded by :meth:`convert` only once it converted, so that a truncated or wrong file
+        never becomes the hash the genuine one is later refused against.
         """
         entry = find_entry(name)
         if entry is not None and entry.sha256 is not None and digest != entry.sha256:
@@ -193,9 +196,11 @@ class ModelStore:
                 f"sha256 {digest} differs from the published sha256 {entry.sha256} of "
                 f"{_file_label(entry)} ({entry.sha256_source}); refusing the file: it is corrupt "
                 "or not the released one", path)
-        with self._transaction() as registry:
-            record = registry["models"].setdefault(name, {})
-            source = record.get("source")
+        with contextlib.ExitStack() as stack:
+            registry = (stack.enter_context(self._transaction()) if record
+                        else self.read_registry())
+            saved = registry["models"].setdefault(name, {})
+            source = saved.get("source")
             if source is not None and source.get("sha256") != digest and not accept_new_hash:
                 raise ModelError(
                     f"sha256 {_short(digest)} differs from the sha256 {_short(source['sha256'])} "
@@ -203,16 +208,21 @@ class ModelStore:
                     f"{source.get('origin', '?')}); refusing a changed file. If the publisher "
                     "really replaced it, run again with --accept-new-hash", path)
             if source is None or source.get("sha256") != digest:
-                record["source"] = {"filename": path.name, "sha256": digest,
-                                    "size": path.stat().st_size, "origin": origin,
-                                    "recorded_at": _now()}
-            record["source"]["path"] = str(path.resolve())
-            record.setdefault("kind", entry.kind.value if entry is not None else None)
+                saved["source"] = {"filename": path.name, "sha256": digest,
+                                   "size": path.stat().st_size, "origin": origin,
+                                   "recorded_at": _now()}
+            saved["source"]["path"] = str(path.resolve())
+            saved.setdefault("kind", entry.kind.value if entry is not None else None)
 
     # -- conversion -----------------------------------------------------------------------------
 
-    def convert(self, name: str, source_path: Path, entry: ModelEntry | None = None) -> Path:
-        """Convert a Keras .h5 into ``models/<name>/`` atomically and record its files' hashes."""
+    def convert(self, name: str, source_path: Path, entry: ModelEntry | None = None, *,
+                source_sha256: str | None = None, origin: str | None = None) -> Path:
+        """Convert a Keras .h5 into ``models/<name>/`` atomically and record its files' hashes.
+
+        With ``source_sha256`` (a file checked by ``check_source(record=False)``) the source's
+        hash is recorded together with the converted files, only after the conversion worked.
+        """
         try:
             from ..convert.api import convert_keras_file
         except ImportError as exc:
@@ -227,7 +237,8 @@ class ModelStore:
             if missing:
                 raise ModelError(f"the converter wrote no {', '.join(missing)} in {out}",
                                  source_path)
-            source = (self.record(name) or {}).get("source", {})
+            source = ({"sha256": source_sha256} if source_sha256 is not None
+                      else (self.record(name) or {}).get("source", {}))
             kind = entry.kind.value if entry is not None else _kind_from_config(out / "config.json")
             provenance = {
                 "name": name,
@@ -246,6 +257,14 @@ class ModelStore:
             shutil.rmtree(work, ignore_errors=True)
         with self._transaction() as registry:
             record = registry["models"].setdefault(name, {})
+            if source_sha256 is not None and (record.get("source") or {}).get("sha256") \
+                    != source_sha256:
+                record["source"] = {"filename": source_path.name, "sha256": source_sha256,
+                                    "size": source_path.stat().st_size,
+                                    "origin": origin or f"converted from {source_path.resolve()}",
+                                    "recorded_at": _now()}
+            if source_sha256 is not None:
+                record["source"]["path"] = str(source_path.resolve())
             record["converted"] = {"dir": str(final.resolve()), "files": hashes,
                                    "converted_at": provenance["converted_at"]}
             record["kind"] = kind
@@ -275,17 +294,26 @@ class ModelStore:
         elif not _NAME_RE.match(name):
             raise ModelError(f"invalid model name '{name}': use letters, digits, '.', '_' or '-' "
                              "(pass --name)", path)
-        digest = sha256_file(path)
-        self.check_source(name, path, digest, origin=f"added from {path.resolve()}",
-                          accept_new_hash=accept_new_hash)
         convertible = entry.convertible if entry is not None else path.suffix.lower() == ".h5"
         if entry is None and not convertible:
             raise ModelError("only Keras .h5 files can be added; a converted model folder "
                              "(config.json + model.safetensors) can be given to --model as is",
                              path)
-        if convert and convertible:
-            return self.convert(name, path, entry)
-        return path
+        digest = sha256_file(path)
+        origin = f"added from {path.resolve()}"
+        converting = convert and convertible
+        first_use = self.record(name) is None
+        self.check_source(name, path, digest, origin=origin, accept_new_hash=accept_new_hash,
+                          record=not converting)
+        result = (self.convert(name, path, entry, source_sha256=digest, origin=origin)
+                  if converting else path)
+        if entry is not None and entry.sha256 is None and first_use:
+            # No published hash to check against: this file took the official name on trust.
+            warnings.warn(f"{path}: registered as the catalogue model '{name}' on first use; the "
+                          "catalogue publishes no sha256 for it, so nothing proves it is the "
+                          "released file (its sha256 is recorded now and checked from now on)",
+                          stacklevel=2)
+        return result
 
     # -- status, verification, resolution -------------------------------------------------------
 
@@ -402,6 +430,8 @@ def _kind_from_config(config_path: Path) -> str | None:
         return ModelKind.GENERATOR.value
     if any(word in declared for word in ("arcface", "facenet", "identity")):
         return ModelKind.IDENTITY.value
+    if "retinaface" in declared:
+        return ModelKind.DETECTOR.value
     return None
 
 
