@@ -15,6 +15,7 @@ place, so a kill at any moment leaves either the whole checkpoint or none; only 
 from __future__ import annotations
 
 import json
+import pickle
 import random
 import re
 import shutil
@@ -160,8 +161,11 @@ def load_training_state(checkpoint: str | Path) -> dict[str, Any]:
         path = checkpoint / LEGACY_STATE
         try:
             return torch.load(path, map_location="cpu", weights_only=True)
-        except (OSError, RuntimeError, EOFError) as exc:  # pickle errors surface as these
-            raise FacedancerError(f"cannot read training state ({exc})", path) from exc
+        except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as exc:
+            # Not the loader's own text: it advises weights_only=False, i.e. running whatever
+            # code a corrupt or planted file holds.
+            raise FacedancerError(f"cannot read training state ({type(exc).__name__}): the file "
+                                  "is corrupt or was not written by facedancer", path) from exc
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 

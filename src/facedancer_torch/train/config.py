@@ -142,6 +142,7 @@ class TrainConfig:
                 raise FacedancerError(f"invalid training config: {message}")
 
         need(self.steps >= 0, "steps must be >= 0")
+        need(self.optim.lr > 0, "optim.lr must be > 0")
         need(self.batch_size >= 1, "batch_size must be >= 1")
         # 64 px at least: the generator's bottleneck (1/32) must keep 2x2 pixels for its
         # instance norms to have statistics.
@@ -252,14 +253,17 @@ def _coerce(value: Any, hint: Any, key: str, raw: str | None = None) -> Any:
     if hint is float:
         if isinstance(value, bool):
             raise bad()
-        if isinstance(value, (int, float)):
-            return float(value)
         if isinstance(value, str):  # YAML 1.1 reads "1e-4" (no dot) as a string
             try:
-                return float(value)
+                value = float(value)
             except ValueError:
                 raise bad() from None
-        raise bad()
+        if not isinstance(value, (int, float)):
+            raise bad()
+        if value != value or value in (float("inf"), float("-inf")):
+            # NaN or inf pass every range check below and poison the weights at step 1
+            raise FacedancerError(f"config key '{key}': {value} is not a finite number")
+        return float(value)
     if hint is str:
         if raw is not None:  # from the command line: keep the text ("off", "no", "1e-4" ...)
             return raw

@@ -35,12 +35,13 @@ from ..data.augment import AugmentConfig
 from ..data.pairs import FaceIndex, PairBatches, open_face_index, pair_loader, validation_pairs
 from ..data.shard import VALIDATION_SPLIT, find_manifest, read_manifest
 from ..errors import FacedancerError, ModelError
+from ..io.atomic import check_writable
 from ..losses import (IfsrLoss, Vgg16Features, block_cosine_distances, cycle_loss,
                       discriminator_adversarial_loss, generator_adversarial_loss, identity_loss,
                       parse_perceptual_spec, perceptual_loss, r1_penalty, r1_weight_for_step,
                       reconstruction_loss)
-from .checkpoint import (latest_checkpoint, load_training_state, remove_stale_temporaries,
-                         rng_state, save_checkpoint, set_rng_state)
+from .checkpoint import (latest_checkpoint, list_checkpoints, load_training_state,
+                         remove_stale_temporaries, rng_state, save_checkpoint, set_rng_state)
 from .config import TrainConfig
 from .distributed import (DistributedContext, all_gather_objects, all_reduce_mean,
                           average_gradients, barrier, broadcast_module, init_distributed)
@@ -112,7 +113,7 @@ def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 class Trainer:
     """Builds everything a run needs from a :class:`TrainConfig` and trains it.
 
-    ``resume=True`` continues from the run directory's latest checkpoint (or starts fresh
+    ``resume=True`` continues from the run directory's newest readable checkpoint (an error
     when there is none). ``history`` keeps every step's float stats when
     ``record_history`` (tests compare curves with it).
     """
@@ -129,10 +130,14 @@ class Trainer:
         self.history: list[dict[str, float]] = []
         self.step = 0
 
+        check_writable(self.run_dir, folder=True)  # before hours of work, not at the 1st save
         checkpoint = latest_checkpoint(self.run_dir)
         if checkpoint is not None and not resume:
             raise FacedancerError(f"already holds checkpoints (latest {checkpoint.name}); pass "
                                   "--resume to continue it or choose another out=", self.run_dir)
+        if checkpoint is None and resume:
+            raise FacedancerError("--resume: there is no checkpoint to resume in this run folder "
+                                  "(run without --resume to start a new run)", self.run_dir)
 
         self.train_index, self.val_index = open_training_data(config)
         self._seed_everything(config.seed)
@@ -142,8 +147,12 @@ class Trainer:
 
         resume_step = None
         if checkpoint is not None:
-            self._load_checkpoint(checkpoint)
+            self._resume_newest_readable()
             resume_step = self.step
+            if self.step > config.steps:
+                raise FacedancerError(f"--resume: the run is at step {self.step} already, past "
+                                      f"steps={config.steps}; give the total number of steps "
+                                      "to reach (steps= counts from 0)", self.run_dir)
         if self.ctx.is_main:
             remove_stale_temporaries(self.run_dir)
             self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -265,6 +274,22 @@ class Trainer:
                               enabled=self.amp_dtype is not None)
 
     # -- checkpoints ---------------------------------------------------------------------
+    def _resume_newest_readable(self) -> None:
+        """Load the newest checkpoint that reads; a corrupt one (a disk error, a partial copy)
+        is skipped with a warning naming it, and the one before it is used."""
+        checkpoints = [path for _, path in list_checkpoints(self.run_dir)]
+        for checkpoint in reversed(checkpoints):
+            try:
+                self._load_checkpoint(checkpoint)
+            except FacedancerError as exc:
+                if self.ctx.is_main:
+                    warnings.warn(f"{checkpoint.name} cannot be resumed ({exc}); falling back "
+                                  "to the checkpoint before it", stacklevel=2)
+                continue
+            return
+        raise FacedancerError(f"none of the {len(checkpoints)} checkpoints can be resumed (see "
+                              "the warnings above)", self.run_dir)
+
     def _load_checkpoint(self, checkpoint: Path) -> None:
         from ..models.pretrained import load_state_dict_checked, read_model_dir
 
