@@ -105,7 +105,8 @@ def read_keras_h5(path: str | Path, graph_json: str | Path | None = None) -> Ker
 
     path = Path(path)
     if not path.is_file():
-        raise ModelError("file not found", path)
+        raise ModelError("is a folder, not a Keras .h5 file" if path.is_dir() else
+                         "file not found", path)
     try:
         handle = h5py.File(path, "r")
     except OSError as exc:
