@@ -94,6 +94,7 @@ def test_swap_equal_to_target_has_no_pose_or_expression_error(testset, encoders,
     m = result["metrics"]
     assert m["pose_error_deg"]["max"] < 1e-3
     assert m["expression_error"]["max"] < 1e-3
+    assert m["color_cast"]["max"] == 0.0
     assert m["pose_error_deg"]["baseline_target_source"]["mean"] > 3.0
     assert m["id_retrieval"]["target_top1"] == 1.0
     assert m["id_retrieval"]["top1"] == 0.0  # the source is never retrieved
@@ -101,6 +102,22 @@ def test_swap_equal_to_target_has_no_pose_or_expression_error(testset, encoders,
         assert values["swap_target"] == pytest.approx(1.0, abs=1e-5)
         assert values["swap_source"] == pytest.approx(values["source_target"], abs=1e-5)
     assert all(s["target_rank"] == 1 and s["source_rank"] > 1 for s in result["samples"])
+
+
+def test_blue_faces_are_colour_casts(testset, encoders, real, tmp_path):
+    """Red and blue swapped: warm skin turns blue, so most of the face hull is a cast."""
+    from facedancer_torch.io.images import read_image, write_image
+
+    def blue(pair):
+        path = tmp_path / f"blue_{pair.target}.png"
+        write_image(path, read_image(testset.file(pair.target))[..., ::-1].copy())
+        return path
+
+    pairs = _write_swaps(tmp_path / "swaps", testset, make_pairs(testset, seed=0), blue)
+    result = evaluate_swaps(testset, pairs, encoders, real=real, progress=False)
+    cast = result["metrics"]["color_cast"]
+    assert cast["min"] > 0.3 and cast["pairs_over_1pct"] == 1.0
+    assert all(s["color_cast"] > 0.3 for s in result["samples"])
 
 
 def test_swap_as_another_photo_of_the_source_retrieves_the_source(testset, encoders, real,
@@ -166,13 +183,14 @@ def test_generator_run_reports_are_complete_and_reproducible(testset, tmp_path):
                                "file": str((report_dir / "swaps" / PAIRS_FILE).resolve())}
     assert data["swaps"]["generator_crop"] == {"size": 64, "shrink": 1.0}
     assert set(data["metrics"]) >= {"id_retrieval", "pose_error_deg", "expression_error",
-                                    "identity_cosine", "fd_nonstandard", "kid_nonstandard", "fid"}
+                                    "color_cast", "identity_cosine", "fd_nonstandard", "kid_nonstandard", "fid"}
     assert set(data["metrics"]["identity_cosine"]) == {"facenet", "dlib"}
     assert np.isfinite(data["metrics"]["fd_nonstandard"]["value"])
     assert len(data["samples"]) == 4
     assert all((report_dir / "swaps" / s["swap"]).is_file() for s in data["samples"])
     markdown = (report_dir / "report.md").read_text()
     assert "| model | ID retrieval top-1" in markdown and "NOT the standard" in markdown
+    assert "colour cast" in markdown
     assert len(data["files"]["plots"]) == 5  # pose, expression, rank, cosine x 2 encoders
     for plot in data["files"]["plots"]:
         assert read_image(report_dir / plot).shape[0] > 100

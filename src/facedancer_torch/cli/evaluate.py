@@ -111,7 +111,8 @@ def register(app: typer.Typer) -> None:
         typer.echo(f"ID retrieval top-1 {100 * m['id_retrieval']['top1']:.2f} % "
                    f"(top-5 {100 * m['id_retrieval']['top5']:.2f} %), pose "
                    f"{m['pose_error_deg']['mean']:.2f} deg, expression "
-                   f"{m['expression_error']['mean']:.2f} % IOD -> {out / 'report.md'}")
+                   f"{m['expression_error']['mean']:.2f} % IOD, colour cast "
+                   f"{100 * m['color_cast']['mean']:.3f} % -> {out / 'report.md'}")
 
     @app.command("evaluate-encoder", help=_EVALUATE_ENCODER_HELP, no_args_is_help=True)
     def evaluate_encoder_command(

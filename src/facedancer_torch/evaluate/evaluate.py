@@ -285,6 +285,16 @@ def load_encoders(names: Sequence[str | Path], device: str = "auto") -> list:
     return recognizers
 
 
+def _hull_mask(landmarks: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``(H, W)`` bool: the convex hull of 68 landmarks."""
+    import cv2
+
+    mask = np.zeros(size, np.uint8)
+    hull = cv2.convexHull(np.round(landmarks).astype(np.int32))
+    cv2.fillConvexPoly(mask, hull, 1)
+    return mask.astype(bool)
+
+
 def evaluate_swaps(testset: Testset, pairs: Sequence[Pair], encoders: Sequence = (FD_ENCODER,),
                    device: str = "auto", kid_subsets: int = 100, seed: int = 0,
                    progress: bool = True, real: Measurements | None = None) -> dict:
@@ -296,6 +306,7 @@ def evaluate_swaps(testset: Testset, pairs: Sequence[Pair], encoders: Sequence =
     encoders, if already computed. Returns the ``metrics`` and ``samples`` of the report.
     """
     from ..io.images import read_image
+    from .color import CAST_THRESHOLD, color_cast_fraction
     from .expression import expression_distance, expression_embedding
     from .fid import frechet_distance, kernel_distance
     from .pose import geodesic_angle_deg, head_rotation
@@ -369,6 +380,12 @@ def evaluate_swaps(testset: Testset, pairs: Sequence[Pair], encoders: Sequence =
     expr_base = np.array([expression_distance(real_expr[t], real_expr[s])
                           for t, s in zip(targets, sources)])
 
+    # Colour casts inside the target's face (convex hull of its 68 dlib landmarks: jaw,
+    # brows, eyes, nose, mouth), on the aligned crops, swap against its own target.
+    cast = np.array([color_cast_fraction(testset.read(t), read_swap(k),
+                                         _hull_mask(real.landmarks[t], size))
+                     for k, t in enumerate(targets)])
+
     # Non-standard FD / KID on the first identity encoder's (unit) features.
     fd_name = recognizers[0].name if recognizers else RETRIEVAL_NETWORK
     fd_value = kid = None
@@ -392,6 +409,11 @@ def evaluate_swaps(testset: Testset, pairs: Sequence[Pair], encoders: Sequence =
                              "method": "RMS distance of pose-normalised brow/eye/mouth "
                                        "landmarks (dlib 68)"},
         "identity_cosine": cosines,
+        "color_cast": {**_stats(cast), "pairs_over_1pct": float(np.mean(cast > 0.01)),
+                       "unit": "fraction of face pixels",
+                       "method": "a* or b* (CIE-Lab) warm in the target and cold in the swap "
+                                 f"by more than {CAST_THRESHOLD:g} (evaluate.color); face = "
+                                 "convex hull of the target's 68 dlib landmarks"},
         "fd_nonstandard": {"value": fd_value, "encoder": fd_name, "n_swaps": len(pairs),
                            "n_real": len(testset.images),
                            "note": "Fréchet distance on L2-normalised identity-encoder "
@@ -413,6 +435,7 @@ def evaluate_swaps(testset: Testset, pairs: Sequence[Pair], encoders: Sequence =
                   "pose_error_deg": float(pose[k]), "expression_error": float(expr[k]),
                   "pose_baseline_deg": float(pose_base[k]),
                   "expression_baseline": float(expr_base[k]),
+                  "color_cast": float(cast[k]),
                   "cosine": {name: {key: float(v[k]) for key, v in values.items()}
                              for name, values in per_sample_cos.items()}}
         samples.append(sample)

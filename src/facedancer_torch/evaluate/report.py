@@ -37,6 +37,7 @@ def markdown_report(report: dict) -> str:
     m = report["metrics"]
     ident, pose, expr = m["id_retrieval"], m["pose_error_deg"], m["expression_error"]
     fd, kid = m["fd_nonstandard"], m["kid_nonstandard"]
+    cast = m.get("color_cast")  # reports written before the metric existed have none
     swaps = report.get("swaps", {})
     model = swaps.get("model") or swaps.get("precomputed_swaps") or "?"
     name = Path(str(model)).name or str(model)
@@ -49,14 +50,16 @@ def markdown_report(report: dict) -> str:
         f"pairing seed {report['pairing']['seed']}. The swaps are {SYNTHETIC_LABEL.split(': ')[0]}.",
         "",
         "| model | ID retrieval top-1 ↑ | top-5 ↑ | pose ↓ (deg) | expression ↓ (% IOD) "
-        "| FD* ↓ | KID* ↓ |",
-        "|---|---|---|---|---|---|---|",
+        "| colour cast ↓ (% face px) | FD* ↓ | KID* ↓ |",
+        "|---|---|---|---|---|---|---|---|",
         f"| {name} | {_fmt(ident['top1'], percent=True)} | {_fmt(ident['top5'], percent=True)} "
-        f"| {_fmt(pose['mean'])} | {_fmt(expr['mean'])} | {_fmt(fd['value'], 4)} | {kid_text} |",
+        f"| {_fmt(pose['mean'])} | {_fmt(expr['mean'])} "
+        f"| {_fmt(cast['mean'] if cast else None, 3, percent=True)} "
+        f"| {_fmt(fd['value'], 4)} | {kid_text} |",
         f"| *baseline: target vs source* | {_fmt(ident['chance_top1'], percent=True)} (chance) "
         f"| {_fmt(ident['chance_top5'], percent=True)} (chance) "
         f"| {_fmt(pose['baseline_target_source']['mean'])} "
-        f"| {_fmt(expr['baseline_target_source']['mean'])} | | |",
+        f"| {_fmt(expr['baseline_target_source']['mean'])} | | | |",
         "",
         "Paper (FaceForensics++, config C): ID 98.57 %, pose 2.27, expression 7.98, with "
         "HopeNet, a 3D expression network and CosFace; the columns above use the substitutes "
@@ -69,6 +72,9 @@ def markdown_report(report: dict) -> str:
         "the pairs.",
         f"- **Pose**: {pose['method']}; median {_fmt(pose['median'])}.",
         f"- **Expression**: {expr['method']}, in {expr['unit']}; median {_fmt(expr['median'])}.",
+        *([f"- **Colour cast**: {cast['method']}; median "
+           f"{_fmt(cast['median'], 3, percent=True)}, pairs above 1 %: "
+           f"{_fmt(cast['pairs_over_1pct'], 1, percent=True)}."] if cast else []),
         f"- **FD\\*, KID\\***: {fd['note']} ({fd['encoder']}, {fd['n_swaps']} swaps vs "
         f"{fd['n_real']} real crops; KID kernel {kid['kernel']}). {m['fid']['note']}.",
         "",
