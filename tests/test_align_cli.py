@@ -190,12 +190,19 @@ def test_user_errors_are_one_line(tmp_path):
 
 
 def test_video_rotation_convention():
-    from facedancer_torch.data.align_dataset import _rotate_upright
+    """Align decodes videos with the swap's reader (io.video): its display-matrix rule."""
+    from facedancer_torch.errors import FacedancerError
+    from facedancer_torch.io.video import rotation_quarter_turns
+
+    def upright(frame, rotation):
+        return np.rot90(frame, rotation_quarter_turns(rotation))
 
     frame = np.zeros((2, 3), np.uint8)
     frame[0, 2] = 1  # top-right corner
     # The display matrix says "rotate 90 degrees counterclockwise": top-right goes top-left.
-    assert _rotate_upright(frame, 90)[0, 0] == 1 and _rotate_upright(frame, 90).shape == (3, 2)
-    assert _rotate_upright(frame, -90)[2, 1] == 1  # clockwise: top-right goes bottom-right
-    assert _rotate_upright(frame, 180)[1, 0] == 1
-    assert _rotate_upright(frame, 0) is frame
+    assert upright(frame, 90)[0, 0] == 1 and upright(frame, 90).shape == (3, 2)
+    assert upright(frame, -90)[2, 1] == 1  # clockwise: top-right goes bottom-right
+    assert upright(frame, 180)[1, 0] == 1
+    assert (upright(frame, 0) == frame).all()
+    with pytest.raises(FacedancerError, match="90 degrees"):
+        rotation_quarter_turns(45)  # refused, not rounded to 0 or 90

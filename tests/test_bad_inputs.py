@@ -11,6 +11,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import json
+import math
 import resource
 import signal
 import sys
@@ -69,6 +70,26 @@ class Work:
         data = source.read_bytes()
         return self.write(name or source.name, data[:int(len(data) * cut)])
 
+    def video(self, name: str, cut: float = 1.0, rotation: float | None = None) -> Path:
+        """A real clip remuxed with its index first (MP4 "faststart"), optionally cut to a
+        fraction of its bytes or given a display rotation of ``rotation`` degrees."""
+        import av
+
+        path = self.root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with av.open(str(self.videos / "talking_b.mp4")) as src, \
+                av.open(str(path), "w", options={"movflags": "faststart"}) as dst:
+            stream = dst.add_stream_from_template(src.streams.video[0])
+            for packet in src.demux(src.streams.video[0]):
+                if packet.dts is not None:
+                    packet.stream = stream
+                    dst.mux(packet)
+        data = bytearray(path.read_bytes())
+        if rotation is not None:
+            data[:] = _with_display_rotation(bytes(data), rotation)
+        path.write_bytes(bytes(data[:int(len(data) * cut)]))
+        return path
+
     def folder(self, name: str) -> Path:
         path = self.root / name
         path.mkdir(parents=True, exist_ok=True)
@@ -99,6 +120,21 @@ def case(name: str, code: int = 2, names: tuple[str, ...] = (), new: tuple[str, 
         CASES[name] = Case(build, code, names, new, disk_limit)
         return build
     return register
+
+
+def _with_display_rotation(mp4: bytes, degrees: float) -> bytes:
+    """``mp4`` with the display matrix of its (first) track header set to ``degrees``."""
+    import struct
+
+    at = mp4.find(b"tkhd")
+    version = mp4[at + 4]
+    # version/flags, times, track id, reserved, duration, reserved, layer, group, volume
+    offset = at + 8 + (8 if version == 0 else 16) + 8 + (4 if version == 0 else 8) + 16
+    c, s = math.cos(math.radians(degrees)), math.sin(math.radians(degrees))
+    fixed = [c, s, 0, -s, c, 0, 0, 0]  # 16.16 fixed point; the last entry is 2.30
+    matrix = b"".join(struct.pack(">i", round(v * 65536)) for v in fixed) + \
+        struct.pack(">i", 1 << 30)
+    return mp4[:offset] + matrix + mp4[offset + 36:]
 
 
 def _png_header_bomb(width: int, height: int) -> bytes:
@@ -159,6 +195,14 @@ case("swap-no-source", names=("--source",))(
 case("swap-target-video-garbage", names=("clip.mp4",))(
     lambda w: w.swap("-s", w.face, "-t", w.write("clip.mp4", b"\x00\x00\x00\x18ftypmp42" + b"x" * 500),
                      "-o", w.root / "o.mp4"))
+case("swap-target-video-truncated", names=("cut.mp4", "truncated"))(
+    lambda w: w.swap("-s", w.face, "-t", w.video("cut.mp4", cut=1 / 3), "-o", w.root / "o.mp4"))
+case("swap-target-video-rotated-45", names=("tilted.mp4", "90 degrees"))(
+    lambda w: w.swap("-s", w.face, "-t", w.video("tilted.mp4", rotation=45),
+                     "-o", w.root / "o.mp4"))
+case("swap-valid-video-rotated-90", code=0, new=("o.mp4",))(
+    lambda w: w.swap("-s", w.face, "-t", w.video("turned.mp4", rotation=90),
+                     "-o", w.root / "o.mp4", "--max-frames", "3"))
 case("swap-target-video-empty", names=("empty.mp4",))(
     lambda w: w.swap("-s", w.face, "-t", w.write("empty.mp4", b""), "-o", w.root / "o.mp4"))
 
@@ -218,6 +262,12 @@ def _(w):
     w.write("bad/a.jpg", "x")
     w.write("bad/b.png", b"")
     return ["align", w.root / "bad", w.root / "out", "--quiet", "--device", "cpu"]
+@case("align-only-video-rotated-45", names=("in",), new=("out", "out/*"))
+def _(w):
+    w.video("in/tilted.mp4", rotation=45)
+    return ["align", w.root / "in", w.root / "out", "--quiet", "--device", "cpu"]
+
+
 case("align-output-is-file", names=("out.txt",))(
     lambda w: ["align", w.copy(w.face, "in/a.jpg").parent, w.write("out.txt", "x"), "--quiet"])
 for _option, _value in [("--im-size", "100000"), ("--im-size", "0"), ("--im-size", "-3"),

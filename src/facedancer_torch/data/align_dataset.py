@@ -233,12 +233,6 @@ def _reason(exc: BaseException) -> str:
     return " ".join(text.split()) or type(exc).__name__
 
 
-def _rotate_upright(array: np.ndarray, rotation_ccw: float) -> np.ndarray:
-    """Apply a video display-matrix rotation (degrees counterclockwise, multiples of 90)."""
-    quarter_turns = int(round(rotation_ccw / 90.0)) % 4
-    return np.ascontiguousarray(np.rot90(array, quarter_turns)) if quarter_turns else array
-
-
 class Aligner:
     """Detects, aligns and writes the crops of one input file at a time (one per process)."""
 
@@ -348,27 +342,14 @@ class Aligner:
         return {"status": "aligned", "faces": len(faces), "outputs": outputs, **info}
 
     def _frames(self, rel: str) -> Iterator[tuple[int, np.ndarray]]:
-        """Every ``video_stride``-th frame, upright RGB uint8, with its index."""
-        import av
+        """Every ``video_stride``-th frame, upright RGB uint8, with its index (the swap's
+        reader: same rotation rules, same truncation check)."""
+        from ..io.video import VideoReader
 
-        path = self.input_dir / rel
-        if not path.is_file() or path.stat().st_size == 0:
-            raise InputError("empty or missing video file", path)
-        try:
-            container = av.open(str(path))
-        except Exception as exc:
-            raise InputError(f"not a readable video ({_reason(exc)})", path) from exc
-        with container:
-            if not container.streams.video:
-                raise InputError("no video stream", path)
-            stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
-            index = 0
-            for frame in container.decode(stream):
-                if index % self.settings.video_stride == 0:
-                    array = frame.to_ndarray(format="rgb24")
-                    yield index, _rotate_upright(array, getattr(frame, "rotation", 0) or 0)
-                index += 1
+        with VideoReader(self.input_dir / rel, stride=self.settings.video_stride,
+                         prefetch=2) as reader:
+            for frame in reader:
+                yield frame.index, frame.rgb
 
     def _process_video(self, rel: str, stem: str) -> dict:
         outputs: list[str] = []
@@ -391,10 +372,10 @@ class Aligner:
             while True:
                 try:
                     item = next(frames, None)
-                except InputError:
-                    raise
                 except Exception as exc:  # decode error mid-stream: keep what was aligned
                     if sampled == 0:
+                        if isinstance(exc, InputError):
+                            raise
                         raise InputError(f"not a readable video ({_reason(exc)})",
                                          self.input_dir / rel) from exc
                     reason = f"decoding stopped after {sampled} sampled frames: {_reason(exc)}"

@@ -107,7 +107,10 @@ def probe_video(path: str | Path) -> VideoInfo:
         if first is None:
             raise InputError("video stream has no decodable frame", path)
         # normalised to 0, 90, 180, -90 (FFmpeg may report 180 as -180)
-        rotation = (0, 90, 180, -90)[rotation_quarter_turns(first.rotation or 0)]
+        try:
+            rotation = (0, 90, 180, -90)[rotation_quarter_turns(first.rotation or 0)]
+        except FacedancerError as exc:
+            raise InputError(f"display rotation: {exc}", path) from None
         frame_count = int(stream.frames or 0)
         if frame_count <= 0:
             frame_count = _count_packets(path)
@@ -168,7 +171,8 @@ def read_video_metadata(path: str | Path) -> dict[str, str]:
     :class:`VideoWriter` stored in a GIF comment / WebP XMP chunk."""
     path = Path(path)
     check_input_file(path)
-    head = path.read_bytes()[:16]
+    with path.open("rb") as handle:  # 16 bytes tell the format; the file may be gigabytes
+        head = handle.read(16)
     try:
         if head[:6] in (b"GIF87a", b"GIF89a"):
             found: dict[str, str] = {}

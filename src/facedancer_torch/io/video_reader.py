@@ -97,6 +97,13 @@ class VideoReader:
             except (av.FFmpegError, ValueError) as exc:
                 raise InputError(f"cannot decode frame {index + 1} "
                                  f"({ffmpeg_reason(exc)})", self.path) from exc
+        # A file cut short after its index (an MP4 with 'moov' first) decodes without an error
+        # and just ends: compare with the frame count the container promised. A little slack
+        # for edit lists that hide a frame or two at the start.
+        expected = self.info.frame_count
+        if index + 1 < expected - max(2, expected // 100):
+            raise InputError(f"the video ends after frame {index + 1} of the {expected} its "
+                             "header lists: the file is truncated or damaged", self.path)
 
     def _webp_frames(self) -> Iterator[DecodedFrame]:
         yielded = 0
