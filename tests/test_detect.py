@@ -82,12 +82,36 @@ def test_large_images_are_detected_downscaled_and_mapped_back(detector, photos_d
     image = read_image(photos_dir / "if_t1.jpg")
     small = cv2.resize(image, (640, 443), interpolation=cv2.INTER_AREA)
     big = cv2.resize(small, (2560, 1772), interpolation=cv2.INTER_CUBIC)  # 4x: downscaled again
-    faces_small, faces_big = detector.detect(small), detector.detect(big)
+    unrefined = get_detector(device="cpu", refine_max_side=0)
+    faces_small, faces_big = unrefined.detect(small), unrefined.detect(big)
     assert len(faces_small) == len(faces_big) == 6
     for a, b in zip(sorted(faces_small, key=lambda f: f.box[0]),
                     sorted(faces_big, key=lambda f: f.box[0])):
         assert np.abs(b.landmarks / 4 - a.landmarks).max() < 1.5
         assert np.abs(b.box / 4 - a.box).max() < 2.0
+
+
+@pytest.mark.parametrize("name", ["fr_obama.jpg", "if_t1.jpg"])
+def test_refinement_gives_full_resolution_landmarks(detector, photos_dir, name):
+    # fr_obama: 1137 px, one face; if_t1: 1280 px, six faces. Without the second pass the
+    # landmarks land several pixels from where full-resolution detection puts them.
+    image = read_image(photos_dir / name)
+    full = get_detector(device="cpu", max_side=0).detect(image)
+    refined = detector.detect(image)
+    plain = get_detector(device="cpu", refine_max_side=0).detect(image)
+    assert len(full) == len(refined) == len(plain)
+
+    def by_x(faces):
+        return sorted(faces, key=lambda f: f.box[0])
+
+    errors = []
+    for f, r, p in zip(by_x(full), by_x(refined), by_x(plain)):
+        # the same computation up to onnxruntime's shape-dependent float rounding
+        assert np.abs(r.landmarks - f.landmarks).max() < 0.5
+        assert np.abs(r.box - f.box).max() < 0.5
+        assert r.score == p.score  # the first pass decides which faces count
+        errors.append(np.abs(p.landmarks - f.landmarks).max())
+    assert max(errors) > 2.0
 
 
 def test_detect_batch_matches_detect(detector, photos_dir):

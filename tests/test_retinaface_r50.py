@@ -92,3 +92,36 @@ def test_other_files_are_refused_by_name(authors_dir, tmp_path):
     (tmp_path / "junk.h5").write_bytes(b"junk")
     with pytest.raises(ModelError, match="junk.h5: not a readable HDF5 file"):
         load_detector(tmp_path / "junk.h5")
+
+
+def test_detector_backend_chosen_by_folder(detector, authors_dir, tmp_path, photos_dir):
+    from facedancer_torch.faces.detect import get_detector, nms
+    from facedancer_torch.io.images import read_image
+
+    folder = detector.save_pretrained(tmp_path / "r50")
+    backend = get_detector(str(folder), device="cpu", score_threshold=0.5, max_side=0)
+    assert backend.name == "retinaface-r50"
+    assert get_detector("retinaface-r50", model_path=folder, device="cpu").name == "retinaface-r50"
+    with pytest.raises(ModelError, match="needs its converted model folder"):
+        get_detector("retinaface-r50")
+    image = np.ascontiguousarray(read_image(photos_dir / "fr_two_people.jpg")[100:260, 300:492])
+    faces = backend.detect(image)
+    # the backend's faces are the graph's own decoding, thresholded and suppressed, in pixels
+    preds = decode(detector.raw_outputs(image), *image.shape[:2])
+    keep = np.flatnonzero(preds[:, 15] > 0.5)
+    keep = keep[nms(preds[keep, :4].astype(np.float64), preds[keep, 15], 0.4)]
+    assert len(faces) == len(keep) > 0
+    scale = np.array([image.shape[1], image.shape[0]] * 2, dtype=np.float32)
+    for face, k in zip(faces, keep):
+        np.testing.assert_allclose(face.box, preds[k, :4] * scale, atol=1e-2)
+        np.testing.assert_allclose(face.landmarks.reshape(-1), preds[k, 4:14] * np.tile(scale[:2], 5),
+                                   atol=1e-2)
+
+
+def test_folder_is_read_by_the_generic_model_reader(detector, tmp_path):
+    from facedancer_torch.models.pretrained import read_model_dir
+
+    loaded = read_model_dir(detector.save_pretrained(tmp_path / "r50", source="x.h5"), "retinaface-r50")
+    assert loaded.meta["source"] == "x.h5" and loaded.config == {"out_ch": 256, "num_anchor": 2}
+    assert len(loaded.state_dict) == len([k for k in detector.state_dict()
+                                          if not k.endswith("num_batches_tracked")])

@@ -31,13 +31,15 @@ _HEADS = {"BboxHead": "bbox", "LandmarkHead": "landmark", "ClassHead": "cls"}
 
 def is_retinaface_graph(model_config: dict) -> bool:
     """True for the authors' RetinaFace graph (an ``FPN`` and ``SSH`` layers)."""
-    classes = {layer.get("class_name") for layer in model_config.get("config", {}).get("layers", [])}
+    layers = model_config.get("config", {}).get("layers", [])
+    classes = {layer.get("class_name") for layer in layers}
     return {"FPN", "SSH", "BboxHead", "ClassHead", "LandmarkHead"} <= classes
 
 
 def _read_groups(path: Path) -> tuple[dict, dict[str, OrderedDict[str, np.ndarray]]]:
-    import h5py
     import json
+
+    import h5py
 
     try:
         handle = h5py.File(path, "r")

