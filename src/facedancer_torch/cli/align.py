@@ -56,6 +56,10 @@ def register(app: typer.Typer) -> None:
             640, "--max-side", help="Detect on a copy downscaled to this longest side."),
         min_face_size: float = typer.Option(
             0.0, "--min-face-size", help="Ignore detected faces smaller than this (pixels)."),
+        detector: str = typer.Option(
+            "retinaface", "--detector",
+            help="'retinaface' (embedded MobileNet-0.25) or a RetinaFace-Res50 folder made by "
+                 "`facedancer convert RetinaFace-Res50.h5 FOLDER` (the authors' detector)."),
         quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
     ) -> None:
         from ..data.align_dataset import (AlignSettings, align_dataset, parse_partition,
@@ -65,7 +69,8 @@ def register(app: typer.Typer) -> None:
             im_size=im_size, min_size=min_size, shrink_factor=shrink_factor, faces=faces,
             video_stride=video_stride,
             out_format=out_format.lower().lstrip(".").replace("jpeg", "jpg"),
-            score_threshold=score_threshold, max_side=max_side, min_face_size=min_face_size)
+            score_threshold=score_threshold, max_side=max_side, min_face_size=min_face_size,
+            detector=detector)
         part = parse_partition(partition) if partition else partition_from_env()
         counts = align_dataset(input_dir, output_dir, settings, workers=workers, partition=part,
                                device=device, progress=not quiet)
