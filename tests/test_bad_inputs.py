@@ -516,6 +516,39 @@ def test_resume_to_fewer_steps_than_done(tiny_run, tmp_path, capsys, steps, mess
         {k: v for k, v in before.items() if k.startswith("checkpoints")}
 
 
+# ---------------------------------------------------------------- signals
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_mid_video_removes_the_partial_output(signum, tiny_model, photos_dir,
+                                                       videos_dir, tmp_path):
+    """SIGTERM (timeout, docker stop, a cancelled CI job) cleans up exactly like Ctrl-C."""
+    import os
+    import subprocess
+    import time
+
+    out = tmp_path / "out"
+    out.mkdir()
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "FACEDANCER_CACHE": str(tmp_path / "cache")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "facedancer_torch", "swap", "-s", photos_dir / "df_img1.jpg",
+         "-t", videos_dir / "talking_1face_512.mp4", "-o", out / "clip.mp4", "-m", tiny_model,
+         "--mask", "box", "--backend", "fused", "--device", "cpu", "--quiet"],
+        stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 240
+        while not list(out.glob(".clip.*")) and process.poll() is None:
+            assert time.monotonic() < deadline, "no partial output appeared"
+            time.sleep(0.1)
+        assert process.poll() is None, process.stderr.read()
+        time.sleep(0.5)  # frames are being encoded into the partial file now
+        process.send_signal(signum)
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    assert process.returncode == 128 + signum, stderr
+    assert stderr.strip().splitlines()[-1] == "interrupted" and "Traceback" not in stderr
+    assert list(out.iterdir()) == [], list(out.iterdir())
+
+
 # ---------------------------------------------------------------- models add
 def test_models_add_records_a_hash_only_after_conversion(keras_fixture_dir, tmp_path, capsys):
     """A truncated download is refused without pinning its hash; the genuine file is then
