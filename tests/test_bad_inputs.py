@@ -217,6 +217,22 @@ for _option, _value in [("--mask-blur", "nan"), ("--mask-blur", "1e9"), ("--mask
                                               "-o", w.root / "o.png", o, v))
 
 # ---------------------------------------------------------------- swap: outputs
+@case("swap-model-nan-weights", names=("nanmodel", "NaN"))
+def _(w):
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    model = w.root / "nanmodel"
+    shutil.copytree(w.model, model)
+    weights = load_file(str(model / "model.safetensors"))
+    name = next(k for k, v in weights.items() if v.is_floating_point() and v.numel() > 1)
+    weights[name][0] = float("nan")
+    save_file(weights, str(model / "model.safetensors"))
+    return [*w.swap("-s", w.face, "-t", w.copy(w.face, "t.jpg"), "-o", w.root / "o.png"),
+            "--model", model]
+
+
 case("swap-output-exists", names=("o.png",))(
     lambda w: w.swap("-s", w.face, "-t", w.copy(w.face, "t.jpg"), "-o", w.image("o.png")))
 case("swap-output-is-target", names=("t.jpg",))(
@@ -359,6 +375,26 @@ case("models-add-garbage", names=("junk.h5",))(
     lambda w: ["models", "add", w.write("junk.h5", "not hdf5"), "--name", "mine"])
 case("models-add-garbage-official-name", names=("junk.h5",))(
     lambda w: ["models", "add", w.write("junk.h5", "not hdf5"), "--name", "facedancer-c-hq"])
+@case("models-add-nan-weights", names=("FaceDancer_config_a.h5", "NaN"))
+def _(w):
+    import h5py
+
+    from facedancer_torch.testing import shared_path
+
+    source = shared_path("fixtures", "keras-facedancer", "ref_default.h5")
+    if source is None:
+        pytest.skip("shared fixture keras-facedancer/ref_default.h5 is absent")
+    path = w.copy(source, "FaceDancer_config_a.h5")
+    with h5py.File(path, "r+") as handle:
+        names = []
+        handle.visititems(lambda n, obj: names.append(n)
+                          if isinstance(obj, h5py.Dataset) and obj.ndim == 4 else None)
+        data = handle[names[0]][...]
+        data.flat[0] = np.nan
+        handle[names[0]][...] = data
+    return ["models", "add", path]
+
+
 case("models-verify-unknown", names=("no-such-model",))(
     lambda w: ["models", "verify", "no-such-model"])
 case("models-list-empty-store", code=0)(lambda w: ["models", "list"])

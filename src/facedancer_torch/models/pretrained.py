@@ -153,6 +153,10 @@ def load_state_dict_checked(model: nn.Module, state_dict: Mapping[str, torch.Ten
         if tuple(tensor.shape) != tuple(expected[name].shape):
             raise ModelError(f"weights do not match the config: {name} has shape "
                              f"{tuple(tensor.shape)}, expected {tuple(expected[name].shape)}", where)
+        # One NaN weight turns every output pixel NaN: the swap would paste a black box.
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise ModelError(f"weights hold NaN or infinite values (first in {name}): the file is "
+                             "damaged or the model diverged in training", where)
     with torch.no_grad():
         model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state_dict.items()},
                               strict=True)
