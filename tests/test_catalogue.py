@@ -35,7 +35,9 @@ needs_converter = pytest.mark.skipif(
 @pytest.fixture
 def store(tmp_path, monkeypatch) -> ModelStore:
     monkeypatch.setenv("FACEDANCER_HOME", str(tmp_path / "home"))
-    return ModelStore()
+    from facedancer_torch.convert.api import convert_keras_file
+
+    return ModelStore(converter=convert_keras_file)
 
 
 # -- the catalogue --------------------------------------------------------------------------------
@@ -45,7 +47,8 @@ def test_catalogue_lists_every_released_file():
     expected = {("felixrosberg/FaceDancer", f"FaceDancer_config_{c}.h5") for c in "abcde"}
     expected |= {("felixrosberg/FaceDancer", "FaceDancer_config_c_HQ.h5"),
                  ("felixrosberg/ArcFace", "ArcFace-Res50.h5"),
-                 ("felixrosberg/ArcFace", "ArcFacePerceptual-Res50.h5")}
+                 ("felixrosberg/ArcFace", "ArcFacePerceptual-Res50.h5"),
+                 ("felixrosberg/RetinaFace", "RetinaFace-Res50.h5")}
     assert hub_files == expected
     kinds = {e.name: e.kind for e in CATALOGUE}
     assert kinds["retinaface-mobilenet0.25"] is ModelKind.DETECTOR
@@ -272,7 +275,7 @@ def test_cli_add_and_verify(tmp_path, keras_fixture_dir):
         assert f"ready: {home / 'models' / 'mine'}" in added.stdout
         assert "--model mine" in added.stdout
         listed = _cli("models", "list", home=home)
-        assert re.search(r"mine\W+generator\W+\(added by hand\)\W+yes", listed.stdout)
+        assert re.search(r"mine\W+generator\W+added by hand\W+\?\W+yes", listed.stdout)
         verified = _cli("models", "verify", "mine", home=home)
         assert verified.returncode == 0 and verified.stdout.startswith("ok")
         (home / "models" / "mine" / "config.json").write_text("{}")
@@ -291,3 +294,22 @@ def test_shipped_demo_generator_matches_its_catalogue_entry():
     entry = get_entry("facedancer-demo")
     assert entry.input.size == (config["image_size"], config["image_size"])
     assert config["identity_encoder"] == entry.identity_encoder
+
+
+def test_store_without_a_converter_refuses_to_convert(tmp_path):
+    # the models layer never imports the converters above it: the caller hands one in
+    bare = ModelStore(tmp_path / "home")
+    (tmp_path / "x.h5").write_bytes(b"x")
+    with pytest.raises(ModelError, match="given no converter"):
+        bare.convert("x", tmp_path / "x.h5")
+
+
+def test_every_entry_says_what_this_version_does_with_it():
+    from facedancer_torch.models.catalogue import support
+
+    said = {e.name: support(e) for e in CATALOGUE}
+    assert said["facedancer-c-hq"] == "converts; uses with --model"
+    assert said["retinaface-r50"] == "converts; uses with --detector"
+    assert said["arcface-res50"] == "converts; uses with --identity-encoder"
+    assert said["arcface-perceptual-res50"].startswith("downloads and verifies only")
+    assert said["facenet"].startswith("uses")

@@ -68,7 +68,9 @@ def hub(tmp_path, monkeypatch):
 
 
 def _store() -> ModelStore:
-    return ModelStore()
+    from facedancer_torch.convert.api import convert_keras_file
+
+    return ModelStore(converter=convert_keras_file)
 
 
 def test_fetch_downloads_records_hash_and_reuses_the_file(hub):
@@ -283,7 +285,7 @@ def test_fetch_converts_a_real_keras_generator(hub, keras_fixture_dir):
     h5 = (keras_fixture_dir / "ref_default.h5").read_bytes()
     hub.add(REPO, FILE_A, h5, gated_token=TOKEN)
 
-    folder = fetch_model("facedancer-a", token=TOKEN)
+    folder = fetch_model("facedancer-a", store=_store(), token=TOKEN)
 
     store = _store()
     assert folder == store.model_dir("facedancer-a")

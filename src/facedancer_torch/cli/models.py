@@ -39,23 +39,23 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
         from rich.table import Table
 
-        from ..models.catalogue import CATALOGUE
+        from ..models.catalogue import CATALOGUE, support
         from ..models.store import ModelStore
 
         store = ModelStore()
         table = Table(title=f"models (store: {store.root})")
-        for column in ("name", "kind", "licence", "present", "where"):
+        for column in ("name", "kind", "this version", "licence", "present", "where"):
             table.add_column(column, overflow="fold")
         for entry in CATALOGUE:
             status = store.status(entry)
-            table.add_row(entry.name, entry.kind.value, entry.licence,
+            table.add_row(entry.name, entry.kind.value, support(entry), entry.licence,
                           "yes" if status.present else "no" + _state_suffix(status.state),
                           status.where)
         for name in store.custom_names():
             record = store.record(name) or {}
             folder = (record.get("converted") or {}).get("dir") or \
                 (record.get("source") or {}).get("path", "?")
-            table.add_row(name, record.get("kind") or "?", "(added by hand)",
+            table.add_row(name, record.get("kind") or "?", "added by hand", "?",
                           "yes" if Path(folder).exists() else "no", folder)
         # Piped output is not folded to 80 columns: paths stay greppable.
         console = Console() if sys.stdout.isatty() else Console(width=220)
@@ -96,8 +96,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         from ..models.hub import fetch_model
 
-        path = fetch_model(name, token=token, force=force, accept_new_hash=accept_new_hash,
-                           convert=not no_convert)
+        path = fetch_model(name, store=_store(), token=token, force=force,
+                           accept_new_hash=accept_new_hash, convert=not no_convert)
         if no_convert and path.is_file():
             typer.echo(f"ready: {path}")
             typer.echo(f"downloaded and verified; convert it with `facedancer models fetch {name}`")
@@ -114,9 +114,7 @@ def register(app: typer.Typer) -> None:
         accept_new_hash: bool = typer.Option(False, "--accept-new-hash", help="Record a new "
                                              "sha256 for a name whose file changed."),
     ) -> None:
-        from ..models.store import ModelStore
-
-        store = ModelStore()
+        store = _store()
         result = store.add(path, name, accept_new_hash=accept_new_hash)
         chosen = name or _name_for(store, result)
         _print_ready(chosen, result)
@@ -142,6 +140,14 @@ def register(app: typer.Typer) -> None:
                              f"{', '.join(failed)}")
 
     app.add_typer(models_app, name="models")
+
+
+def _store():
+    """The model store, handed the Keras converter (the models layer cannot import it)."""
+    from ..convert.api import convert_keras_file
+    from ..models.store import ModelStore
+
+    return ModelStore(converter=convert_keras_file)
 
 
 def _state_suffix(state: str) -> str:
@@ -171,3 +177,5 @@ def _print_ready(name: str, path: Path) -> None:
         typer.echo(f"use it with: --model {label}")
     elif kind is ModelKind.IDENTITY:
         typer.echo(f"use it with: --identity-encoder {label}")
+    elif kind is ModelKind.DETECTOR:
+        typer.echo(f"use it with: --detector {path}")

@@ -1,7 +1,7 @@
 """The catalogue of every model the tool knows: a small typed table, no I/O at import.
 
-FaceDancer (WACV 2023) swaps with three networks: a face detector (alignment, FACEDANCER.md §1),
-an identity encoder (§4) and the generator (§2). This table says, for each known weight file,
+FaceDancer (WACV 2023) swaps with three networks: a face detector (alignment,
+docs/reference.md §1), an identity encoder (§4) and the generator (§2). This table says, for each known weight file,
 what it is, where it comes from, under which licence, what input it expects, which identity
 encoder a generator was trained with, and (where it was published) its size and sha256.
 
@@ -133,7 +133,7 @@ class ModelEntry:
         return isinstance(self.source, (EmbeddedSource, AssetSource))
 
 
-# -- input contracts (FACEDANCER.md §1, §2, §4) --------------------------------------------------
+# -- input contracts (docs/reference.md §1, §2, §4) ----------------------------------------------
 
 _ARCFACE_ALIGNMENT = "5-point similarity to the ArcFace 112 template, shrink factor 1.0"
 
@@ -158,6 +158,11 @@ FACENET_160 = InputContract(
 RETINAFACE_ANY = InputContract(
     size=None, channels="RGB (converted to BGR inside)", value_range="0..255 minus BGR mean",
     normalization="pixel - (104, 117, 127) in BGR order", alignment="whole image",
+)
+RETINAFACE_R50_CAFFE = InputContract(
+    size=None, channels="RGB (converted to BGR inside)", value_range="0..255 minus BGR mean",
+    normalization="pixel - (103.939, 116.779, 123.68) in BGR order (Keras caffe mode)",
+    alignment="whole image",
 )
 
 # -- licences -----------------------------------------------------------------------------------
@@ -237,7 +242,7 @@ CATALOGUE: tuple[ModelEntry, ...] = (
         notes=("Shipped inside the package (src/facedancer_torch/assets/demo_generator/); listed "
                "as not present when that directory is missing.",),
     ),
-    # -- the authors' released files (FACEDANCER.md §9) --
+    # -- the authors' released files (docs/reference.md §9) --
     _facedancer("a", "FaceDancer_config_a.h5",
                 "FaceDancer config A, no IFSR; " + _ZOO.format(id=98.14, pose=3.61, exp=9.82)),
     _facedancer("b", "FaceDancer_config_b.h5",
@@ -277,8 +282,36 @@ CATALOGUE: tuple[ModelEntry, ...] = (
         sha256="790d37bc20c5e9efafb78dba0c1b3924ee7cb96a63179f0558f86ee3d817bdec",
         sha256_source=_ARCFACE_HASH_SOURCE,
         convertible=False,  # no converter for it yet: fetched and verified, kept as .h5
+        notes=("Not converted: nothing public shows how its graph differs from ArcFace-Res50 "
+               "(the authors' training code only loads it), so `facedancer convert` refuses "
+               "any layer it does not understand by name.",),
+    ),
+    ModelEntry(
+        name="retinaface-r50",
+        kind=ModelKind.DETECTOR,
+        description="RetinaFace ResNet-50 (Keras, retinaface-tf2 graph): the authors' face "
+        "detector; the released generators were trained on crops aligned with its landmarks",
+        licence="not stated on the hub repository (retinaface-tf2 code: MIT)",
+        licence_url=f"{HUB_URL}/felixrosberg/RetinaFace",
+        source=HubSource("felixrosberg/RetinaFace", "RetinaFace-Res50.h5"),
+        input=RETINAFACE_R50_CAFFE,
+        convertible=True,
+        notes=("Use the converted folder with --detector (align, swap, evaluate).",),
     ),
 )
+
+
+def support(entry: ModelEntry) -> str:
+    """What this version does with ``entry``'s file, for ``models list``."""
+    if entry.is_embedded:
+        return "uses (ships with the package)"
+    use = {ModelKind.GENERATOR: "--model", ModelKind.IDENTITY: "--identity-encoder",
+           ModelKind.DETECTOR: "--detector"}.get(entry.kind)
+    if entry.convertible and use:
+        return f"converts; uses with {use}"
+    if entry.convertible:
+        return "converts"
+    return "downloads and verifies only (no converter)"
 
 _BY_NAME: dict[str, ModelEntry] = {entry.name: entry for entry in CATALOGUE}
 

@@ -25,7 +25,7 @@ import re
 import shutil
 import tempfile
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -126,8 +126,14 @@ class VerifyResult:
 class ModelStore:
     """The store at ``root`` (see the module docstring for the layout)."""
 
-    def __init__(self, root: str | Path | None = None):
+    def __init__(self, root: str | Path | None = None,
+                 converter: Callable[[Path, Path], Path] | None = None):
+        """``converter(source_file, out_dir) -> out_dir`` turns a Keras file into a model folder;
+        the caller hands it in (the CLI passes ``convert.api.convert_keras_file``) because this
+        layer must not import the converters that sit above it. Without one, ``convert``
+        refuses."""
         self.root = Path(root).expanduser() if root is not None else store_root()
+        self.converter = converter
 
     # -- paths ----------------------------------------------------------------------------------
 
@@ -223,16 +229,14 @@ class ModelStore:
         With ``source_sha256`` (a file checked by ``check_source(record=False)``) the source's
         hash is recorded together with the converted files, only after the conversion worked.
         """
-        try:
-            from ..convert.api import convert_keras_file
-        except ImportError as exc:
-            raise ModelError("this install has no Keras converter (facedancer_torch.convert.api); "
-                             "cannot convert the file", source_path) from exc
+        if self.converter is None:
+            raise ModelError("this model store was given no converter; convert the file with "
+                             "`facedancer convert` or `facedancer models add`", source_path)
         self.models.mkdir(parents=True, exist_ok=True)
         final = self.model_dir(name)
         work = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".converting", dir=self.models))
         try:
-            out = Path(convert_keras_file(source_path, work))
+            out = Path(self.converter(source_path, work))
             missing = [f for f in MODEL_FILES if not (out / f).is_file()]
             if missing:
                 raise ModelError(f"the converter wrote no {', '.join(missing)} in {out}",
