@@ -16,7 +16,7 @@ Usage:
     python benchmarks/generator.py --compile          # also torch.compile (minutes to build)
 On a CUDA machine the fp16 backend is added, with frames/s at batch 1 and 32.
 
-Reference points on this 2-core CPU (FACEDANCER.md, PERFORMANCE.md, idle machine): authors'
+Reference points on this 2-core CPU (docs/models.md, idle machine): authors'
 TensorFlow 157 ms/frame at batch 1, 288 ms/image at batch 8; ONNX Runtime on the same
 (reference) graph 155 ms. The ``ort-reference`` row re-measures that last one in the current
 conditions: when other processes share the cores, absolute times drift (and PyTorch's OpenMP

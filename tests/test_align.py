@@ -1,4 +1,4 @@
-"""5-point alignment (FACEDANCER.md §1): template, similarity estimate, crops, paste-back,
+"""5-point alignment (docs/reference.md §1): template, similarity estimate, crops, paste-back,
 and the differentiable torch warp against OpenCV."""
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ def test_align_real_faces(detector, photos_dir):
             crop, M = align_face(image, face.landmarks, size, shrink)
             assert crop.shape == (size, size, 3) and crop.dtype == np.uint8
             assert M.shape == (2, 3)
-            # insightface norm_crop convention, to 1e-3 (FACEDANCER.md §1).
+            # insightface norm_crop convention, to 1e-3 (docs/reference.md §1).
             expected = reference_similarity(face.landmarks.astype(float),
                                             template_points(size, shrink))
             assert np.abs(M - expected).max() < 1e-3

@@ -13,7 +13,7 @@ TINY = dict(image_size=64, widths=(4, 8, 8, 16, 16))
 
 
 def _expected_parameters(widths=(64, 128, 256, 512, 512, 512, 512), head=512, k=4) -> int:
-    """Count from FACEDANCER.md §3, independently of the implementation."""
+    """Count from docs/reference.md §3, independently of the implementation."""
     n = 3 * widths[0] * 9 + widths[0]  # stem conv3x3
     for cin, cout in zip(widths[:-1], widths[1:]):
         n += cin * cout + cout  # shortcut conv1x1

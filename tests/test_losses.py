@@ -1,4 +1,4 @@
-"""FaceDancer losses (FACEDANCER.md §5) on plain tensors: formulas, gating, hinge placement."""
+"""FaceDancer losses (docs/reference.md §5) on plain tensors: formulas, gating, hinge placement."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Pair loader (FACEDANCER.md §6): epochs cover every image exactly once per stream, split by
+"""Pair loader (docs/reference.md §6): epochs cover every image exactly once per stream, split by
 rank and worker, resumable by batch index; "same" flags; per-batch colour augmentation."""
 
 from __future__ import annotations

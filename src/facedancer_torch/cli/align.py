@@ -37,7 +37,7 @@ def register(app: typer.Typer) -> None:
                  "reference)."),
         shrink_factor: float = typer.Option(
             1.0, "--shrink-factor",
-            help="1.0: exact ArcFace crop; < 1 keeps more background (FACEDANCER.md §1)."),
+            help="1.0: exact ArcFace crop; < 1 keeps more background (docs/reference.md §1)."),
         faces: str = typer.Option("largest", "--faces",
                                   help="'largest': one crop per image/frame; 'all': every face."),
         video_stride: int = typer.Option(10, "--video-stride",

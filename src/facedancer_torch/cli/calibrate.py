@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-_HELP = """Calibrate the IFSR margins of an identity encoder: per tapped block, the mean cosine distance between target and swap features over (target, swap) pairs (FACEDANCER.md §5).
+_HELP = """Calibrate the IFSR margins of an identity encoder: per tapped block, the mean cosine distance between target and swap features over (target, swap) pairs (docs/reference.md §5).
 
 Pairs come from --pairs DIR (DIR/target/NAME + DIR/swap/NAME, made by any swapper), from --generator MODEL_DIR run over --data (targets and sources of different identities), or, with --data alone, from the built-in blend-swap proxy (the source's inner face colour-matched and feathered into the target). The margins are written into the encoder's configuration (its margins file, or the config.json of an encoder directory) with a record of the data, or to --out. --report also prints the distances of contrasting pair kinds (same identity, adjacent frames, different identities) for every block.
 

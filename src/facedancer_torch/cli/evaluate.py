@@ -57,7 +57,7 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(0, "--seed", help="Seed of the frame/image choice."),
         size: int = typer.Option(512, "--size", help="Crop side in pixels."),
         shrink: float = typer.Option(0.5, "--shrink",
-                                     help="Template shrink factor of the crops (FACEDANCER.md §1)."),
+                                     help="Template shrink factor of the crops (docs/reference.md §1)."),
         device: str = typer.Option("auto", "--device", help="Detector device."),
         quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
     ) -> None:

@@ -1,7 +1,7 @@
 """Align a whole dataset of images and videos into face crops (``facedancer align``).
 
 The reference's ``crop_align`` made robust and scalable: detect (RetinaFace), align each face
-to the ArcFace template (FACEDANCER.md §1) and write ``im_size`` crops, mirroring the input
+to the ArcFace template (docs/reference.md §1) and write ``im_size`` crops, mirroring the input
 folder structure (``DATASET/<identity>/<file>`` or a flat folder).
 
 - Never stops on a bad file: each input gets one JSON line in ``OUTPUT/align_report*.jsonl``

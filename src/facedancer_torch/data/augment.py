@@ -1,4 +1,4 @@
-"""Colour augmentation of FaceDancer training batches (FACEDANCER.md §6).
+"""Colour augmentation of FaceDancer training batches (docs/reference.md §6).
 
 The reference applies ``stateless_random_brightness(0.3)``, ``random_contrast(0.9, 1.1)`` and
 ``random_saturation(0.9, 1.1)`` to whole batches in [-1, 1]: **one draw per batch**, with an

@@ -1,4 +1,4 @@
-"""Training pairs of FaceDancer (FACEDANCER.md §6): two independently shuffled streams of
+"""Training pairs of FaceDancer (docs/reference.md §6): two independently shuffled streams of
 aligned faces (targets, sources) zipped into pairs, the per-sample "same" flag and the
 per-batch colour augmentation.
 

@@ -1,4 +1,4 @@
-"""IFSR margin calibration (``facedancer calibrate-ifsr``; FaceDancer §3.3, FACEDANCER.md §5).
+"""IFSR margin calibration (``facedancer calibrate-ifsr``; FaceDancer §3.3, docs/reference.md §5).
 
 The reference's margins are, per tapped block b of the identity encoder E, the mean cosine
 distance ``1 - cos(flat E_b(target), flat E_b(swap))`` over swaps made by an existing face
@@ -39,7 +39,7 @@ from ..losses.ifsr import REFERENCE_IFSR_SCALE, block_cosine_distances
 
 PAIR_KINDS = ("swap", "same_identity", "adjacent", "different_identity")
 
-# ArcFace 112 template (FACEDANCER.md §1): eyes at y 51.6, mouth at y 92.3, nose at (56, 71.7).
+# ArcFace 112 template (docs/reference.md §1): eyes at y 51.6, mouth at y 92.3, nose at (56, 71.7).
 _BLEND_CENTRE = (56.0 / 112, 72.0 / 112)  # (x, y) as fractions of the crop side
 _BLEND_AXES = (31.0 / 112, 40.0 / 112)  # ellipse semi-axes: brows to chin, cheek to cheek
 _BLEND_FEATHER = 0.25  # fraction of the radius over which the mask falls from 1 to 0

@@ -1,4 +1,4 @@
-"""dlib's face models: 68 landmarks and the 128-d ResNet face descriptor (FACEDANCER.md §8).
+"""dlib's face models: 68 landmarks and the 128-d ResNet face descriptor (docs/reference.md §8).
 
 The paper measures ID retrieval with a recognition network that the generator did **not**
 train against (the authors used CosFace-R50). Here the independent network is dlib's ResNet-29

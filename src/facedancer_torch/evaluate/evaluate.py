@@ -1,4 +1,4 @@
-"""The evaluation protocol of the paper (FACEDANCER.md §8) on a test set of aligned crops.
+"""The evaluation protocol of the paper (docs/reference.md §8) on a test set of aligned crops.
 
 1. **Pairing** (:func:`make_pairs`): each target test image gets a source image of another
    identity, drawn with a seeded generator and written to ``pairs.json``, so every model is

@@ -1,4 +1,4 @@
-"""Expression error between a swap and its target (FACEDANCER.md §8, "Expression").
+"""Expression error between a swap and its target (docs/reference.md §8, "Expression").
 
 The paper takes the L2 distance of an expression embedding from a 3D face-reconstruction
 network whose weights cannot ship here. The substitute is a geometric embedding built from the

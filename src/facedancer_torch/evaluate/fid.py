@@ -1,4 +1,4 @@
-"""Distribution distances between swaps and real faces (FACEDANCER.md §8, "FID").
+"""Distribution distances between swaps and real faces (docs/reference.md §8, "FID").
 
 The standard FID (Heusel et al. 2017) is the Fréchet distance between Gaussians fitted to the
 2048-d pool features of a specific TensorFlow Inception-v3 graph. Those weights cannot ship

@@ -2,7 +2,7 @@
 
 Protocol (Huang et al. 2007, "unrestricted, labeled outside data"): ``pairs.txt`` holds 10
 folds of 300 same-person and 300 different-person pairs. Each image is re-detected and
-re-aligned with the project's own detector and ArcFace-template alignment (FACEDANCER.md §1),
+re-aligned with the project's own detector and ArcFace-template alignment (docs/reference.md §1),
 exactly as faces reach the encoders during training, swapping and evaluation; a pair's score
 is the cosine similarity of the two embeddings. For each fold the threshold that maximises
 accuracy on the other 9 folds is applied to it; the accuracy is the mean over the 10 folds.

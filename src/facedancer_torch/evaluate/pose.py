@@ -1,4 +1,4 @@
-"""Head-pose error between a swap and its target (FACEDANCER.md §8, "Pose").
+"""Head-pose error between a swap and its target (docs/reference.md §8, "Pose").
 
 The paper compares HopeNet yaw/pitch/roll of swap and target (L2 of the angles). HopeNet's
 weights cannot ship here, so the head rotation is recovered geometrically instead: the 68 dlib

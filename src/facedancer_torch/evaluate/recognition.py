@@ -3,7 +3,7 @@
 Two kinds plug in behind one small interface, :class:`Recognizer`:
 
 - the project's identity encoders (``models.identity.registry``; the default is FaceNet),
-  which the generator may have trained with (FACEDANCER.md §4), and
+  which the generator may have trained with (docs/reference.md §4), and
 - dlib's ResNet descriptor (:mod:`.dlib_face`), which no generator here trains with, so it is
   the independent network the paper's ID-retrieval protocol asks for (§8).
 

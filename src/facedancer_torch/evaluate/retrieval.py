@@ -1,4 +1,4 @@
-"""ID retrieval (FACEDANCER.md §8, "ID retrieval"): nearest identity centre by cosine.
+"""ID retrieval (docs/reference.md §8, "ID retrieval"): nearest identity centre by cosine.
 
 The gallery is one centre per identity: the mean of the L2-normalised embeddings of that
 identity's real test images, normalised again. A swap is a top-k hit when its source identity

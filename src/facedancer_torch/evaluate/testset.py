@@ -1,4 +1,4 @@
-"""Evaluation test sets: aligned face crops with identities and a manifest (FACEDANCER.md §8).
+"""Evaluation test sets: aligned face crops with identities and a manifest (docs/reference.md §8).
 
 The paper's protocol (FaceForensics++): 10 random frames of each original video, the video
 being the identity. :func:`make_testset` builds the same from any folder:

@@ -1,6 +1,6 @@
 """5-point face alignment to the ArcFace template, its inverse, and a differentiable torch warp.
 
-Implements FACEDANCER.md §1 (alignment shared by training, swapping and evaluation) and the
+Implements docs/reference.md §1 (alignment shared by training, swapping and evaluation) and the
 paste-back of §7: a least-squares similarity (Umeyama 1991: rotation, uniform scale,
 translation) maps the 5 detected landmarks onto the ArcFace template, optionally shrunk towards
 the centre by ``shrink_factor`` and scaled from 112 px to the crop size; the image is warped with
@@ -37,7 +37,7 @@ ARCFACE_SIZE: int = 112
 def template_points(size: int, shrink_factor: float = 1.0) -> np.ndarray:
     """The ArcFace template for a ``size`` x ``size`` crop, ``(5, 2)`` float64 pixels.
 
-    ``template * s + (1 - s) * 56``, then scaled by ``size / 112`` (FACEDANCER.md §1): s = 1 is
+    ``template * s + (1 - s) * 56``, then scaled by ``size / 112`` (docs/reference.md §1): s = 1 is
     the exact ArcFace crop; s < 1 pulls the points towards the centre, keeping more background.
     """
     if size <= 0:
@@ -89,7 +89,7 @@ def alignment_matrix(landmarks5: np.ndarray, size: int, shrink_factor: float = 1
 
 def align_face(image: np.ndarray, landmarks5: np.ndarray, size: int,
                shrink_factor: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
-    """Crop and align one face (FACEDANCER.md §1).
+    """Crop and align one face (docs/reference.md §1).
 
     Args:
         image: ``(H, W, C)`` uint8 (RGB for the rest of the project).
@@ -131,7 +131,7 @@ def paste_back(frame: np.ndarray, crop: np.ndarray, M: np.ndarray, mask: np.ndar
     """Warp ``crop`` back into ``frame`` with the inverse of ``M`` and blend it through ``mask``.
 
     ``frame * (1 - m) + crop * m`` with crop and mask warped bilinearly by ``invert_affine(M)``
-    (border 0), FACEDANCER.md §7. Only the bounding box of the warped crop is touched; every
+    (border 0), docs/reference.md §7. Only the bounding box of the warped crop is touched; every
     pixel where the warped mask is 0 stays bit-identical to ``frame``.
 
     Args:

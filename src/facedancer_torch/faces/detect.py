@@ -1,4 +1,4 @@
-"""Face detection: boxes, scores and the 5 RetinaFace landmarks (FACEDANCER.md §1 and §7).
+"""Face detection: boxes, scores and the 5 RetinaFace landmarks (docs/reference.md §1 and §7).
 
 The default backend is RetinaFace with a MobileNet-0.25 backbone (Deng et al., "RetinaFace:
 Single-shot multi-level face localisation in the wild", CVPR 2020), exported to ONNX and shipped

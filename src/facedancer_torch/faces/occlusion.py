@@ -1,7 +1,7 @@
 """Occlusion-aware face segmentation for the compositor (issue #12).
 
 FaceDancer's paper handles occlusion inside the generator (AFFA, §3.1), but the reference paste
-back (FACEDANCER.md §7) uses a soft box, so whatever covers the target face (a hand, a
+back (docs/reference.md §7) uses a soft box, so whatever covers the target face (a hand, a
 microphone, a mask, glasses, hair) is overwritten by the swap. No occlusion network ships
 offline, so this project trains its own: a small U-Net that reads an aligned crop and returns
 

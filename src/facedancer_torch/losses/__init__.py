@@ -1,4 +1,4 @@
-"""FaceDancer losses (FACEDANCER.md §5): adversarial, identity, reconstruction, cycle,
+"""FaceDancer losses (docs/reference.md §5): adversarial, identity, reconstruction, cycle,
 perceptual and IFSR, each a small function or module with plain-tensor inputs."""
 
 from .adversarial import (REFERENCE_R1_GAMMA, discriminator_adversarial_loss,

@@ -1,4 +1,4 @@
-"""Adversarial losses of FaceDancer (FACEDANCER.md §5): non-saturating GAN loss and R1.
+"""Adversarial losses of FaceDancer (docs/reference.md §5): non-saturating GAN loss and R1.
 
 The reference trains the discriminator on ``softplus(D(fake)) + softplus(-D(real))`` and the
 generator on ``softplus(-D(fake))``; the R1 penalty ``5 * mean_b ||grad_x D(x_b)||^2`` is taken

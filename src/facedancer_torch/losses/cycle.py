@@ -1,4 +1,4 @@
-"""Cycle loss of FaceDancer (FACEDANCER.md §5): ``mean |G(y, E(x)) - x|``.
+"""Cycle loss of FaceDancer (docs/reference.md §5): ``mean |G(y, E(x)) - x|``.
 
 The caller computes ``E(x)`` without gradient and lets gradients flow through both generator
 passes (the swap ``y = G(x, E(s))`` and the cycled ``G(y, E(x))``), as the reference does.

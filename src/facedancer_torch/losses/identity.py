@@ -1,4 +1,4 @@
-"""Identity loss of FaceDancer (FACEDANCER.md §5): ``mean(1 - cos(z_source, E(swap)))``."""
+"""Identity loss of FaceDancer (docs/reference.md §5): ``mean(1 - cos(z_source, E(swap)))``."""
 
 from __future__ import annotations
 

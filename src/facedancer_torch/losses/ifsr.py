@@ -1,4 +1,4 @@
-"""IFSR, Interpreted Feature Similarity Regularization (FaceDancer paper §3.3; FACEDANCER.md §5).
+"""IFSR, Interpreted Feature Similarity Regularization (paper §3.3; docs/reference.md §5).
 
 Intermediate feature maps ``F_b`` of the frozen identity encoder are kept close between the
 target x and the swap y, up to a per-block margin: pose, expression, lighting and occlusion

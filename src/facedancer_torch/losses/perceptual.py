@@ -1,4 +1,4 @@
-"""Perceptual loss of FaceDancer (FACEDANCER.md §5) with a configurable feature network.
+"""Perceptual loss of FaceDancer (docs/reference.md §5) with a configurable feature network.
 
 Reference: per-sample mean L1 between frozen ImageNet-VGG16 features (``block1_pool`` ..
 ``block5_pool``, both sides multiplied by 0.85, images fed in [-1, 1] without ImageNet

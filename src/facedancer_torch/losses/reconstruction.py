@@ -1,4 +1,4 @@
-"""Reconstruction loss of FaceDancer (FACEDANCER.md §5), gated by the "same" flag.
+"""Reconstruction loss of FaceDancer (docs/reference.md §5), gated by the "same" flag.
 
 Only samples whose source *is* the target (flag 1) are reconstructed:
 ``0.5 * sum_b(l_b * f_b) / (sum_b(f_b) + 1e-3)`` with ``l_b`` the per-sample mean L1. The

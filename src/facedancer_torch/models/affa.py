@@ -1,4 +1,5 @@
-"""AFFA: Adaptive Feature Fusion Attention (Rosberg et al., WACV 2023, §3.1; FACEDANCER.md §2).
+"""AFFA: Adaptive Feature Fusion Attention (Rosberg et al., WACV 2023, §3.1;
+docs/reference.md §2).
 
 In the decoder, a learned per-pixel, per-channel sigmoid mask ``m`` decides how much of each
 feature comes from the target's encoder skip ``a`` (attributes: pose, expression, lighting,

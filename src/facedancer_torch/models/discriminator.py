@@ -1,4 +1,4 @@
-"""The FaceDancer discriminator (Rosberg et al., WACV 2023, §3.3; FACEDANCER.md §3).
+"""The FaceDancer discriminator (Rosberg et al., WACV 2023, §3.3; docs/reference.md §3).
 
 A residual CNN: ``conv3x3(64)`` at full resolution, six residual down blocks with two convs
 each (128, 256, 512, 512, 512, 512 channels: 256 px -> 4x4), then ``conv4x4(512, valid)`` ->

@@ -1,4 +1,4 @@
-"""The FaceDancer generator (Rosberg et al., WACV 2023, §3.1 and Fig. 2; FACEDANCER.md §2).
+"""The FaceDancer generator (Rosberg et al., WACV 2023, §3.1 and Fig. 2; docs/reference.md §2).
 
 A U-Net-like encoder-decoder. The encoder sees only the target crop; the decoder is
 conditioned on the source identity through AdaIN in every up block (after a mapping

@@ -1,4 +1,4 @@
-"""Building blocks of the FaceDancer generator and discriminator (FACEDANCER.md §2-§3).
+"""Building blocks of the FaceDancer generator and discriminator (docs/reference.md §2-§3).
 
 Rosberg et al., "FaceDancer: Pose- and Occlusion-Aware High Fidelity Face Swapping",
 WACV 2023, §3.1 (generator) and the authors' Keras code. Every block here reproduces a quirk

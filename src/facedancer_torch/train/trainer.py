@@ -1,4 +1,4 @@
-"""The FaceDancer trainer (paper §3-4; FACEDANCER.md §5-§6): one G and one D update per step.
+"""The FaceDancer trainer (paper §3-4; docs/reference.md §5-§6): one G and one D update per step.
 
 Per step, on every rank (its own batch of B pairs):
 

@@ -1,4 +1,4 @@
-"""ArcFace-Res50, the identity encoder of the FaceDancer reference (FaceDancer §3.2-3.3; FACEDANCER.md §4-§5).
+"""ArcFace-Res50, the identity encoder of the FaceDancer reference (FaceDancer §3.2-3.3; docs/reference.md §4-§5).
 
 A Keras ResNet50-v1 backbone (He et al. 2016; ``keras.applications.ResNet50`` layout and layer
 names: stride 2 in the first 1x1 conv of each stage, convs with bias, BatchNorm eps 1.001e-5,
@@ -11,7 +11,7 @@ The weights are the authors' ``ArcFace-Res50.h5`` (not redistributable here): co
 ``facedancer convert ArcFace-Res50.h5 OUT_DIR`` (``convert/keras_arcface.py``), which writes
 ``config.json`` + ``model.safetensors`` for :func:`load_arcface_res50`. Modules are keyed by
 their Keras layer names (``layers.conv4_block6_3_conv.weight``) so the mapping can be read off.
-IFSR taps the Keras block outputs with the reference margins (FACEDANCER.md §5).
+IFSR taps the Keras block outputs with the reference margins (docs/reference.md §5).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ KIND = "arcface-res50"  # config.json "kind", as every model folder of this proj
 STAGE_STRIDES = (1, 2, 2, 2)  # conv2 .. conv5
 RESNET50_STAGE_BLOCKS = (3, 4, 6, 3)
 
-# The reference IFSR blocks and margins (FACEDANCER.md §5; FaceDancer train.py defaults), in
+# The reference IFSR blocks and margins (docs/reference.md §5; FaceDancer train.py defaults), in
 # the reference's order. Margins are before the 1.2 IFSR scale.
 REFERENCE_IFSR_MARGINS: dict[str, float] = {
     "conv4_block6_out": 0.121357,

@@ -1,4 +1,4 @@
-"""The identity-encoder interface (FaceDancer, Rosberg et al. WACV 2023, §3.2-3.3; FACEDANCER.md §4).
+"""The identity-encoder interface (FaceDancer, Rosberg et al. WACV 2023, §3.2-3.3; docs/reference.md §4).
 
 FaceDancer needs a frozen face-recognition network twice: its embedding conditions the
 generator and drives the identity loss, and its intermediate features drive IFSR
@@ -9,7 +9,7 @@ codes against :class:`IdentityEncoder` and its :class:`EncoderContract`.
 
 Image convention everywhere in this package: ``(B, 3, H, W)`` float RGB in ``[-1, 1]``
 (``(pixel - 127.5) / 127.5``), an aligned crop made with the ArcFace 5-point template
-(FACEDANCER.md §1) at any resolution ``H == W`` and some shrink factor.
+(docs/reference.md §1) at any resolution ``H == W`` and some shrink factor.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ class EncoderContract:
 
     Network input is ``(pixel_0_255 - mean) / std`` in RGB order, at ``input_size`` square.
     The crop must be aligned to the ArcFace 5-point template scaled to ``input_size`` with
-    shrink ``shrink_factor`` (FACEDANCER.md §1). ``embed()`` returns ``embedding_dim`` values,
+    shrink ``shrink_factor`` (docs/reference.md §1). ``embed()`` returns ``embedding_dim`` values,
     L2-normalised iff ``normalized``.
     """
 

