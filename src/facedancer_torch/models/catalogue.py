@@ -1,9 +1,10 @@
 """The catalogue of every model the tool knows: a small typed table, no I/O at import.
 
 FaceDancer (WACV 2023) swaps with three networks: a face detector (alignment,
-docs/reference.md §1), an identity encoder (§4) and the generator (§2). This table says, for each known weight file,
-what it is, where it comes from, under which licence, what input it expects, which identity
-encoder a generator was trained with, and (where it was published) its size and sha256.
+docs/reference.md §1), an identity encoder (§4) and the generator (§2). This table says, for
+each known weight file, what it is, where it comes from, under which licence, what input it
+expects, which identity encoder a generator was trained with, and (where it was published) its
+size and sha256.
 
 Hashes are never guessed: ``sha256=None`` means unknown, and the local store records the hash
 of the first download (trust on first use) and refuses a different file later
