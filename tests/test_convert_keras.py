@@ -17,11 +17,11 @@ import pytest
 import torch
 
 from facedancer_torch.convert.api import convert_keras_file, detect_keras_model
-from facedancer_torch.convert.keras_facedancer import (generator_from_keras, read_generator_graph,
-                                                       write_keras_generator)
+from facedancer_torch.convert.keras_facedancer import generator_from_keras, read_generator_graph
 from facedancer_torch.convert.keras_h5 import read_keras_h5
 from facedancer_torch.errors import ModelError
 from facedancer_torch.models.generator import build_generator, load_generator
+from keras_writer import write_keras_generator
 from modelutil import randomize_
 
 
