@@ -86,9 +86,9 @@ def open_training_data(config: TrainConfig) -> tuple[FaceIndex, FaceIndex | None
 
 
 def _luma(images: torch.Tensor) -> torch.Tensor:
-    """RGB in [-1, 1] -> its Rec. 601 luma repeated on three channels."""
-    weights = images.new_tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
-    return (images * weights).sum(1, keepdim=True).expand_as(images)
+    """RGB -> the mean of the channels, repeated on three: grey images whose gradient is grey
+    too. (Rec. 601 weights would make it (0.3, 0.59, 0.11): a green-or-magenta tint.)"""
+    return images.mean(1, keepdim=True).expand_as(images)
 
 
 def chroma_loss(target: torch.Tensor, swap: torch.Tensor, pool: int = 4) -> torch.Tensor:
