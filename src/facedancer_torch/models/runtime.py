@@ -14,7 +14,8 @@ backend         what runs
 ``onnxruntime`` the fused graph exported to ONNX, float32, ONNX Runtime CPU
 ``fp16``        CUDA only: the fused graph with float16 convs and activations, channels-last
 ``auto``        CUDA -> ``fp16``; a CPU with native bf16 (AVX512-BF16, AMX) -> ``bf16``;
-                other CPUs -> ``onnxruntime`` if installed, else ``fused``
+                other CPUs -> ``onnxruntime`` if the ``onnx`` extra is installed, else
+                ``fused``
 ==============  ========================================================================
 
 Inputs and outputs are those of the generator: ``x_target`` (B, 3, H, W) in [-1, 1],
@@ -42,6 +43,22 @@ def cpu_has_native_bf16() -> bool:
     elsewhere oneDNN emulates them and ``bf16`` is no faster than float32."""
     probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
     return any(getattr(torch.cpu, name, lambda: False)() for name in probes)
+
+
+def auto_backend(device: torch.device) -> str:
+    """The backend ``auto`` means on ``device`` (see the table above); callers that fall back
+    when it fails name it in their warning."""
+    if device.type == "cuda":
+        return "fp16"
+    if cpu_has_native_bf16():
+        return "bf16"
+    try:
+        # the ONNX export needs the optional ``onnx`` extra; onnxruntime alone is not enough
+        import onnx  # noqa: F401
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return "fused"
+    return "onnxruntime"
 
 
 def _onnx_cache_dir() -> Path:
@@ -84,7 +101,7 @@ class GeneratorRunner:
         self.model = model.float().eval()
         self.config = model.config
         if backend == "auto":
-            backend = self._auto_backend()
+            backend = auto_backend(self.device)
         if backend == "fp16" and self.device.type != "cuda":
             raise FacedancerError("backend 'fp16' needs a CUDA device (use bf16 on CPU)")
         if backend in ("bf16", "onnxruntime") and self.device.type != "cpu":
@@ -101,18 +118,6 @@ class GeneratorRunner:
         else:
             self._net = self.model.fused_for_inference(conv_dtype=self._conv_dtype).to(
                 self.device, memory_format=torch.channels_last)
-
-    def _auto_backend(self) -> str:
-        if self.device.type == "cuda":
-            return "fp16"
-        if cpu_has_native_bf16():
-            return "bf16"
-        try:
-            import onnx  # noqa: F401
-            import onnxruntime  # noqa: F401
-        except ImportError:
-            return "fused"
-        return "onnxruntime"
 
     def _make_session(self, onnx_path: str | Path | None, threads: int | None) -> Any:
         from ..convert.onnx_export import export_generator_onnx, onnx_session
