@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from facedancer_torch.faces import masks
+from facedancer_torch.faces import color, masks
 
 
 def test_reference_mask_equals_the_authors_scipy_code():
@@ -85,7 +85,7 @@ def test_color_match_undoes_a_colour_cast(face_crop):
     mask = masks.box_mask(256)
     cast = face_crop.astype(np.float32) * np.array([1.15, 0.95, 0.8]) + np.array([0, 8, 0])
     cast = np.clip(cast, 0, 255).astype(np.uint8)
-    matched = masks.color_match(cast, face_crop, mask)
+    matched = color.color_match(cast, face_crop, mask)
     assert matched.shape == face_crop.shape and matched.dtype == np.uint8
     target_mean, target_std = _lab_stats(face_crop, mask)
     cast_mean, _ = _lab_stats(cast, mask)
@@ -102,16 +102,16 @@ def test_color_match_undoes_a_colour_cast(face_crop):
 def test_color_match_strength_and_degenerate_masks(face_crop):
     mask = masks.box_mask(256)
     shifted = np.clip(face_crop.astype(int) + 30, 0, 255).astype(np.uint8)
-    np.testing.assert_array_equal(masks.color_match(shifted, face_crop, mask, strength=0),
+    np.testing.assert_array_equal(color.color_match(shifted, face_crop, mask, strength=0),
                                   shifted)
-    np.testing.assert_array_equal(masks.color_match(shifted, face_crop, np.zeros((256, 256))),
+    np.testing.assert_array_equal(color.color_match(shifted, face_crop, np.zeros((256, 256))),
                                   shifted)
-    half = masks.color_match(shifted, face_crop, mask, strength=0.5)
-    full = masks.color_match(shifted, face_crop, mask)
+    half = color.color_match(shifted, face_crop, mask, strength=0.5)
+    full = color.color_match(shifted, face_crop, mask)
     inside = mask > 0.5
     d_half = np.abs(half.astype(int) - face_crop)[inside].mean()
     d_full = np.abs(full.astype(int) - face_crop)[inside].mean()
     d_none = np.abs(shifted.astype(int) - face_crop)[inside].mean()
     assert d_full < d_half < d_none
     with pytest.raises(ValueError):
-        masks.color_match(shifted[:100], face_crop, mask)
+        color.color_match(shifted[:100], face_crop, mask)

@@ -37,9 +37,12 @@ def test_png_swap_changes_pixels_only_inside_the_masks(swapper, photos_dir, tmp_
     from facedancer_torch.swap.options import SwapOptions
 
     target = photos_dir / "if_t1.jpg"
-    options = SwapOptions(watermark=False)
+    # if_t1 has a profile, which fades back to the target by default: this test wants 6 swaps.
+    options = SwapOptions(watermark=False, profile_fade=False)
     plan = swapper.plan(photos_dir / "df_img1.jpg", options)
-    output = swapper.swap_image_file(target, tmp_path / "out.png", plan, options)
+    report = swapper.swap_image_file(target, tmp_path / "out.png", plan, options)
+    output = report.path
+    assert report.swapped == report.detected == 6 and report.changed
 
     original = read_image(target)
     swapped = read_image(output)
@@ -170,7 +173,7 @@ def test_watermark_survives_one_jpeg_reencode(swapper, photos_dir, tmp_path):
 
     target = photos_dir / "fr_two_people.jpg"
     output = swapper.swap_image_file(target, tmp_path / "marked.png", photos_dir / "df_img1.jpg",
-                                     SwapOptions())
+                                     SwapOptions()).path
     assert detect_watermark(read_image(output)).found
     assert not detect_watermark(read_image(target)).found
     again = tmp_path / "again.jpg"
@@ -219,13 +222,16 @@ def test_a_generator_returning_its_input_gives_back_the_target(swapper, photos_d
     bilinear resampling of two warps)."""
     from facedancer_torch.io.images import read_image
 
+    from facedancer_torch.swap.options import SwapOptions
+
     image = read_image(photos_dir / "if_t1.jpg")
     plan = swapper.plan(photos_dir / "df_img1.jpg")
-    random_result = swapper.swap_image_detailed(image, plan)
+    options = SwapOptions(profile_fade=False)  # every face, the profile too
+    random_result = swapper.swap_image_detailed(image, plan, options)
     runner = swapper.runner
     swapper.runner = lambda x, z: x  # the generator's input comes back as its output
     try:
-        result = swapper.swap_image_detailed(image, plan)
+        result = swapper.swap_image_detailed(image, plan, options)
     finally:
         swapper.runner = runner
     assert len(result.faces) == 6

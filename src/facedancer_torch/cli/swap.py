@@ -1,4 +1,4 @@
-"""``facedancer swap``: swap faces in an image, a video or a folder (FACEDANCER.md section 7)."""
+"""``facedancer swap``: swap faces in an image, a video or a folder (docs/reference.md §7)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,9 @@ import warnings
 from pathlib import Path
 
 import typer
+
+# Light modules (no torch): the defaults shown in --help.
+from ..swap.options import CONFIRM_FRAMES, DEFAULT_MASK
 
 EXAMPLES = """Examples:
 
@@ -58,14 +61,30 @@ def register(app: typer.Typer) -> None:
         mapping: list[str] = typer.Option(
             None, "--map", help="PERSON.jpg=SOURCE.jpg: faces of PERSON get SOURCE's face "
             "(repeat for several people)."),
-        mask: str = typer.Option("box", "--mask", help="Blend mask: 'box' (the reference's "
-                                 "soft box)."),
-        mask_blur: float = typer.Option(None, "--mask-blur", help="Mask blur sigma in pixels "
-                                        "of a 256 crop (default 7, the reference's)."),
+        mask: str = typer.Option(DEFAULT_MASK, "--mask", help="Blend mask, parts joined by "
+                                 "'+': box (the reference's soft box), hull (the face outline "
+                                 "from 68 landmarks), occlusion (keep hands, microphones, masks "
+                                 "in front of the face), segment (the segmenter's face "
+                                 "region). 'box' alone is the reference. See docs/swap.md."),
+        mask_blur: float = typer.Option(None, "--mask-blur", help="Box mask blur sigma in "
+                                        "pixels of a 256 crop (default 7, the reference's)."),
         mask_padding: float = typer.Option(0.0, "--mask-padding", help="Grow (>0) or shrink "
                                            "(<0) the mask box by this fraction of the crop."),
-        color_match: bool = typer.Option(False, "--color-match", help="Match the swapped "
-                                         "face's colours to the target face."),
+        color_match: str = typer.Option("local", "--color-match", help="Colour correction: "
+                                        "local (global + per-pixel chroma: no colour casts), "
+                                        "global (Lab mean/std), none."),
+        detail: float = typer.Option(1.0, "--detail", help="0..1: how much of the target's "
+                                     "detail above the model's resolution is kept (sharpness "
+                                     "at the output size; 0 = the model's output only)."),
+        no_profile_fade: bool = typer.Option(False, "--no-profile-fade", help="Swap faces "
+                                             "turned to a profile too (by default they fade "
+                                             "back to the target)."),
+        min_face_size: float = typer.Option(None, "--min-face-size", help="Leave faces smaller "
+                                            "than this fraction of the frame's shorter side "
+                                            "(default: 0 for images, 0.06 for videos)."),
+        confirm_frames: int = typer.Option(CONFIRM_FRAMES, "--confirm-frames", help="Video: "
+                                           "detections a face needs before it is swapped "
+                                           "(against false detections)."),
         identity_encoder: str = typer.Option(
             None, "--identity-encoder", help="Identity encoder name or directory (default: the "
             "one the model was trained with; 'default' = the embedded default encoder)."),
@@ -85,32 +104,24 @@ def register(app: typer.Typer) -> None:
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     ) -> None:
         from ..io.atomic import check_writable
+        from ..swap.checks import check_job
         from ..swap.options import SwapOptions, parse_mapping
-        from ..swap.pipeline import Swapper, check_output, check_target, target_kind
+        from ..swap.pipeline import Swapper
 
         options = SwapOptions(
             faces=faces, reference=list(reference or []), mapping=parse_mapping(mapping or []),
             threshold=threshold, mask=mask, mask_blur=mask_blur, mask_padding=mask_padding,
-            color_match=color_match, crf=crf, preset=preset, watermark=not no_watermark,
-            overwrite=overwrite, max_frames=max_frames, batch_size=batch_size)
+            color_match=color_match, detail=detail, profile_fade=not no_profile_fade,
+            min_face_size=min_face_size, confirm_frames=confirm_frames, crf=crf, preset=preset,
+            watermark=not no_watermark, overwrite=overwrite, max_frames=max_frames,
+            batch_size=batch_size)
         if not source and not options.mapping:
             from ..errors import FacedancerError
 
             raise FacedancerError("give a source face with --source (or people with --map)")
         # Cheap checks first: a wrong target or an existing output fails before models load.
-        kind = target_kind(target)
+        kind = check_job(target, output, overwrite)
         check_writable(output, folder=kind == "folder")  # not after the whole video encoded
-        if kind != "folder":
-            check_output(output, overwrite, target)
-            if kind == "image":
-                from ..swap.image import check_image_output
-
-                check_image_output(output)
-            else:
-                from ..swap.video import check_video_output
-
-                check_video_output(output)
-            check_target(target, kind)
         with _one_line_warnings():
             swapper = Swapper(model, identity_encoder=identity_encoder, device=device,
                               backend=backend)
@@ -121,4 +132,6 @@ def register(app: typer.Typer) -> None:
             if result.failed:
                 raise typer.Exit(1)
         else:
-            typer.echo(str(result))
+            typer.echo(result.summary())
+            if result.warning():
+                typer.echo(f"warning: {result.warning()}", err=True)

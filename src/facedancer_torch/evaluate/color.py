@@ -15,18 +15,11 @@ pixels (brows, nostrils) stays below it.
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
+from ..faces.color import to_lab
+
 CAST_THRESHOLD: float = 4.0  # Lab units, see the module docstring
-
-
-def lab(rgb: np.ndarray) -> np.ndarray:
-    """``(H, W, 3)`` uint8 RGB -> float32 CIE-Lab (L 0..100, a*/b* about -128..127)."""
-    rgb = np.asarray(rgb)
-    if rgb.ndim != 3 or rgb.shape[2] != 3:
-        raise ValueError(f"expected an (H, W, 3) RGB image, got {rgb.shape}")
-    return cv2.cvtColor(rgb.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
 
 
 def color_cast_map(target_rgb: np.ndarray, swap_rgb: np.ndarray,
@@ -34,7 +27,7 @@ def color_cast_map(target_rgb: np.ndarray, swap_rgb: np.ndarray,
     """``(H, W)`` bool: pixels whose a* or b* flips from warm in the target to cold in the swap."""
     if np.shape(target_rgb) != np.shape(swap_rgb):
         raise ValueError(f"target {np.shape(target_rgb)} and swap {np.shape(swap_rgb)} differ")
-    t, s = lab(target_rgb), lab(swap_rgb)
+    t, s = to_lab(target_rgb), to_lab(swap_rgb)
     flip_a = (t[..., 1] > threshold) & (s[..., 1] < -threshold)
     flip_b = (t[..., 2] > threshold) & (s[..., 2] < -threshold)
     return flip_a | flip_b

@@ -74,44 +74,106 @@ def box_mask(size: int = REFERENCE_SIZE, *, blur: float | None = REFERENCE_BLUR,
     return np.clip(gaussian_blur(mask, blur * scale), 0.0, 1.0)
 
 
-def color_match(swapped: np.ndarray, target: np.ndarray, mask: np.ndarray,
-                strength: float = 1.0, max_gain: float = 2.0) -> np.ndarray:
-    """Match the colour of a swapped crop to the target crop inside ``mask`` (LAB mean/std).
+# -- face-shaped masks ----------------------------------------------------------------------
+# How far the brow points are lifted, as a fraction of the brow-to-chin height: the mask then
+# ends on smooth forehead skin instead of cutting through the brows (where a seam shows most).
+HULL_BROW_LIFT: float = 0.10
+# Feathering of the face-shaped mask, as a fraction of the face height (brow to chin). The
+# edge is moved inwards by about one sigma first, so the blend happens inside the target's jaw
+# line and the target's own contour stays (no doubled jaw or cheek edge).
+HULL_FEATHER: float = 0.035
 
-    Reinhard et al. 2001 colour transfer restricted to the face: per CIE-LAB channel, the
-    mask-weighted mean and standard deviation of ``swapped`` are moved to those of
-    ``target``. Useful when the generator shifts skin tone or white balance.
 
-    Args:
-        swapped: ``(S, S, 3)`` uint8 RGB generator output.
-        target: ``(S, S, 3)`` uint8 RGB aligned target crop (the generator's input).
-        mask: ``(S, S)`` float weights in ``[0, 1]`` (the blend mask); pixels the alignment
-            filled with black outside the image should have weight 0.
-        strength: 0 returns ``swapped`` unchanged, 1 applies the full transfer.
-        max_gain: bound on the std ratio, so a flat crop cannot blow up the contrast.
+def face_polygon(landmarks68: np.ndarray, brow_lift: float = HULL_BROW_LIFT) -> np.ndarray:
+    """The outline of the face from 68 landmarks: the jaw (0..16) and the brows (26..17) lifted
+    by ``brow_lift`` of the brow-to-chin height, as a ``(27, 2)`` float32 polygon."""
+    points = np.asarray(landmarks68, np.float32).reshape(68, 2)
+    jaw, brows = points[0:17], points[17:27][::-1].copy()
+    chin = points[8]
+    brow_centre = points[17:27].mean(axis=0)
+    height = float(np.linalg.norm(chin - brow_centre))
+    # Lift away from the chin along the face's own vertical axis (works for tilted faces too).
+    up = (brow_centre - chin) / max(height, 1e-6)
+    brows += up * (brow_lift * height)
+    return np.concatenate([jaw, brows]).astype(np.float32)
 
-    Returns:
-        ``(S, S, 3)`` uint8 RGB.
+
+def polygon_mask(polygon: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
+    """A hard ``(H, W)`` float32 0/1 mask of a filled polygon (its convex hull), anti-aliased
+    by drawing at 4x sub-pixel precision."""
+    height, width = (size, size) if isinstance(size, int) else size
+    mask = np.zeros((height, width), np.uint8)
+    hull = cv2.convexHull(np.asarray(polygon, np.float32).reshape(-1, 1, 2))
+    shift = 2  # fixed point: 2 fractional bits
+    points = np.rint(hull.reshape(-1, 2) * (1 << shift)).astype(np.int32)
+    cv2.fillPoly(mask, [points], 255, lineType=cv2.LINE_AA, shift=shift)
+    return mask.astype(np.float32) / 255.0
+
+
+def hull_mask(landmarks68: np.ndarray, size: int, *, brow_lift: float = HULL_BROW_LIFT,
+              feather: float = HULL_FEATHER) -> np.ndarray:
+    """Soft face-shaped mask ``(size, size)`` float32 on the crop the landmarks are in.
+
+    The convex hull of :func:`face_polygon`, shrunk by one feather sigma (an erosion) and
+    blurred by it, so it is 1 over the face and falls to 0 at the target's own outline.
+    ``feather`` is a fraction of the brow-to-chin height.
     """
-    swapped = np.asarray(swapped)
-    target = np.asarray(target)
-    if swapped.shape != target.shape or swapped.ndim != 3 or swapped.shape[2] != 3:
-        raise ValueError(f"swapped {swapped.shape} and target {target.shape} must both be "
-                         "(S, S, 3)")
-    weights = np.asarray(mask, np.float32).reshape(swapped.shape[:2])
-    total = float(weights.sum())
-    if total < 1.0 or strength <= 0:
-        return swapped.copy()
-    lab_s = cv2.cvtColor(swapped.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
-    lab_t = cv2.cvtColor(target.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
-    w = weights[..., None] / total
-    mean_s, mean_t = (lab_s * w).sum((0, 1)), (lab_t * w).sum((0, 1))
-    std_s = np.sqrt(((lab_s - mean_s) ** 2 * w).sum((0, 1)))
-    std_t = np.sqrt(((lab_t - mean_t) ** 2 * w).sum((0, 1)))
-    gain = np.clip(std_t / np.maximum(std_s, 1e-3), 1.0 / max_gain, max_gain)
-    matched = (lab_s - mean_s) * gain + mean_t
-    if strength < 1.0:
-        matched = lab_s + (matched - lab_s) * float(strength)
-    matched[..., 0] = np.clip(matched[..., 0], 0.0, 100.0)
-    rgb = cv2.cvtColor(matched.astype(np.float32), cv2.COLOR_LAB2RGB)
-    return np.clip(np.rint(rgb * 255.0), 0, 255).astype(np.uint8)
+    polygon = face_polygon(landmarks68, brow_lift)
+    points = np.asarray(landmarks68, np.float32).reshape(68, 2)
+    height = float(np.linalg.norm(points[8] - points[17:27].mean(axis=0)))
+    sigma = max(feather * height, 0.5)
+    hard = polygon_mask(polygon, size)
+    radius = int(round(sigma))
+    if radius >= 1:
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1,) * 2)
+        hard = cv2.erode(hard, kernel)
+    return np.clip(gaussian_blur(hard, sigma), 0.0, 1.0)
+
+
+def ellipse_polygon(box: np.ndarray, scale: float = 1.0, points: int = 32) -> np.ndarray:
+    """An ellipse inscribed in a face box ``(x1, y1, x2, y2)`` (axes times ``scale``), as a
+    ``(points, 2)`` polygon: a cheap stand-in for the region of a face that is not swapped."""
+    x1, y1, x2, y2 = (float(v) for v in np.asarray(box).reshape(4))
+    cx, cy = (x1 + x2) / 2.0, (y1 + y2) / 2.0
+    ax, ay = (x2 - x1) / 2.0 * scale, (y2 - y1) / 2.0 * scale
+    angles = np.linspace(0.0, 2.0 * np.pi, points, endpoint=False)
+    return np.stack([cx + ax * np.cos(angles), cy + ay * np.sin(angles)], 1).astype(np.float32)
+
+
+# -- pose -----------------------------------------------------------------------------------
+# The yaw proxy of :func:`yaw_ratio` where a swap starts to fade back to the target, and where
+# it is gone (a profile). See :func:`pose_weight`.
+PROFILE_FADE: tuple[float, float] = (0.35, 0.70)
+
+
+def yaw_ratio(landmarks5: np.ndarray) -> float:
+    """How far a face is turned, from its 5 landmarks: 0 frontal, 1 a full profile.
+
+    The nose tip's position between the two eyes, measured along the eye axis (so roll does
+    not matter): ``|d_left - d_right| / (d_left + d_right)`` with ``d`` the distances from the
+    nose's projection to each eye. A frontal face has the nose half way (0); as the head turns
+    the nose moves towards the far eye and past it (values >= 1 are clipped to 1).
+    """
+    points = np.asarray(landmarks5, np.float64).reshape(5, 2)
+    left, right, nose = points[0], points[1], points[2]
+    axis = right - left
+    length = float(np.linalg.norm(axis))
+    if length < 1e-6:
+        return 1.0
+    t = float(np.dot(nose - left, axis)) / (length * length)  # 0 at the left eye, 1 at the right
+    d_left, d_right = abs(t), abs(1.0 - t)
+    return float(min(abs(d_left - d_right) / max(d_left + d_right, 1e-6), 1.0))
+
+
+def pose_weight(landmarks5: np.ndarray, fade: tuple[float, float] = PROFILE_FADE) -> float:
+    """Blend weight of a face by its pose: 1 up to ``fade[0]`` of :func:`yaw_ratio`, falling
+    linearly to 0 at ``fade[1]``. A generator trained on mostly frontal faces paints a frontal
+    face over a profile (a second eye on the cheek); fading back to the target is what a user
+    would rather see."""
+    start, stop = fade
+    ratio = yaw_ratio(landmarks5)
+    if ratio <= start:
+        return 1.0
+    if ratio >= stop:
+        return 0.0
+    return float((stop - ratio) / (stop - start))

@@ -12,7 +12,11 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tqdm import tqdm
+
 from ..errors import FacedancerError, InputError
+from ..io.images import is_image_path, is_video_path
+from .checks import IMAGE_OUTPUT_SUFFIXES, VIDEO_OUTPUT_SUFFIXES
 from .options import SwapOptions
 
 
@@ -23,16 +27,18 @@ class FolderReport:
     written: list[Path] = field(default_factory=list)
     skipped: list[Path] = field(default_factory=list)
     failed: list[tuple[Path, str]] = field(default_factory=list)
+    unchanged: list[Path] = field(default_factory=list)  # written, but nothing was swapped
 
     def summary(self) -> str:
-        return (f"{len(self.written)} written, {len(self.skipped)} already done, "
+        text = (f"{len(self.written)} written, {len(self.skipped)} already done, "
                 f"{len(self.failed)} failed")
+        if self.unchanged:
+            text += f"; nothing swapped in {len(self.unchanged)} (copied unchanged, unlabelled)"
+        return text
 
 
 def media_files(folder: Path, exclude: Path | None = None) -> list[Path]:
     """Images and videos under ``folder`` (recursive, sorted; hidden files and ``exclude`` out)."""
-    from ..io.images import is_image_path, is_video_path
-
     exclude = exclude.resolve() if exclude is not None else None
     files = []
     for path in sorted(folder.rglob("*")):
@@ -65,8 +71,6 @@ def swap_folder(swapper, target: str | Path, output: str | Path, source,
     report = FolderReport()
     bar = None
     if progress:
-        from tqdm import tqdm
-
         bar = tqdm(total=len(files), unit="file", desc=target.name, dynamic_ncols=True,
                    leave=False)
     try:
@@ -77,12 +81,15 @@ def swap_folder(swapper, target: str | Path, output: str | Path, source,
             else:
                 try:
                     if _is_video(path):
-                        swapper.swap_video_file(path, destination, plan,
-                                                options.replace(overwrite=True), progress=False)
+                        result = swapper.swap_video_file(path, destination, plan,
+                                                         options.replace(overwrite=True),
+                                                         progress=False)
                     else:
-                        swapper.swap_image_file(path, destination, plan,
-                                                options.replace(overwrite=True))
+                        result = swapper.swap_image_file(path, destination, plan,
+                                                         options.replace(overwrite=True))
                     report.written.append(destination)
+                    if not result.changed:
+                        report.unchanged.append(destination)
                 except FacedancerError as exc:
                     report.failed.append((path, str(exc)))
                     message = f"failed: {exc}"
@@ -99,13 +106,10 @@ def swap_folder(swapper, target: str | Path, output: str | Path, source,
 def mirrored_path(path: Path, target: Path, output: Path) -> Path:
     """Where the output of ``path`` goes: same relative path; a suffix that cannot carry the
     provenance tag (``.bmp``) or be encoded (``.avi``, ``.wmv``...) becomes ``.png``/``.mp4``."""
-    from .image import IMAGE_OUTPUT_SUFFIXES
-    from .video import video_output_suffixes
-
     destination = output / path.relative_to(target)
     suffix = path.suffix.lower()
     if _is_video(path):
-        if suffix not in video_output_suffixes():
+        if suffix not in VIDEO_OUTPUT_SUFFIXES:
             destination = destination.with_suffix(".mp4")
     elif suffix not in IMAGE_OUTPUT_SUFFIXES:
         destination = destination.with_suffix(".png")
@@ -113,6 +117,4 @@ def mirrored_path(path: Path, target: Path, output: Path) -> Path:
 
 
 def _is_video(path: Path) -> bool:
-    from ..io.images import is_video_path
-
     return is_video_path(path)

@@ -1,48 +1,50 @@
 """Swap one image file: read, swap the selected faces, watermark, write with the provenance tag.
 
-An image without a face to swap is written unchanged apart from the watermark (so a folder
-run still gives one output per input, and every output carries the label).
+Only an output in which a face was swapped is synthetic media: it gets the provenance tag
+(saying how many faces were swapped) and the invisible watermark. An image in which nothing was
+swapped is written unchanged (byte for byte when the format stays the same) and unlabelled, and
+the report says so, so that ``facedancer verify`` never calls an untouched photo a swap.
 """
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import FacedancerError
+from ..io.atomic import atomic_path
+from ..io.images import read_image, write_image
+from ..io.watermark import embed_watermark
+from .checks import check_image_output, check_output
 from .options import SwapOptions
-
-# write_image() can carry the provenance tag in these; BMP cannot carry text, so it is refused.
-IMAGE_OUTPUT_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff")
-
-
-def check_image_output(output: Path) -> None:
-    """Refuse output suffixes that cannot carry the provenance tag."""
-    if output.suffix.lower() not in IMAGE_OUTPUT_SUFFIXES:
-        raise FacedancerError(f"cannot write a swapped image as '{output.suffix or '(none)'}' "
-                              f"(use one of {' '.join(IMAGE_OUTPUT_SUFFIXES)})", output)
+from .report import FileReport
 
 
 def finish_image(rgb: np.ndarray, options: SwapOptions) -> np.ndarray:
     """Add the invisible watermark unless switched off (``--no-watermark``)."""
     if not options.watermark:
         return rgb
-    from ..io.watermark import embed_watermark
-
     return embed_watermark(rgb)
 
 
+def write_unchanged(target: Path, output: Path, rgb: np.ndarray) -> None:
+    """Write an untouched target: a byte copy when the format is the same, else re-encoded
+    without any provenance tag (nothing in it is synthetic)."""
+    if target.suffix.lower() == output.suffix.lower():
+        with atomic_path(output) as tmp:
+            shutil.copyfile(target, tmp)
+    else:
+        write_image(output, rgb)
+
+
 def swap_image_file(swapper, target: str | Path, output: str | Path, source,
-                    options: SwapOptions) -> Path:
-    """Swap ``target`` (an image file) into ``output``; returns the output path.
+                    options: SwapOptions) -> FileReport:
+    """Swap ``target`` (an image file) into ``output``; returns what was done.
 
     Raises :class:`~facedancer_torch.errors.InputError` naming the file for an unreadable
     target or a source without a face; nothing is written then.
     """
-    from ..io.images import read_image, write_image
-    from .pipeline import check_output
-
     target, output = Path(target), Path(output)
     check_output(output, options.overwrite, target)
     check_image_output(output)
@@ -50,9 +52,16 @@ def swap_image_file(swapper, target: str | Path, output: str | Path, source,
         image = read_image(target)
     plan = swapper.plan(source, options)
     result = swapper.swap_image_detailed(image, plan, options)
+    report = FileReport(path=output, kind="image", detected=result.detected,
+                        swapped=len(result.faces), too_small=result.too_small,
+                        frames_swapped=int(result.changed))
+    if not result.changed:
+        with swapper.timer.measure("encode"):
+            write_unchanged(target, output, image)
+        return report
     with swapper.timer.measure("watermark"):
         rgb = finish_image(result.image, options)
     metadata = swapper.provenance(plan, faces_swapped=str(len(result.faces)))
     with swapper.timer.measure("encode"):
         write_image(output, rgb, metadata=metadata)
-    return output
+    return report

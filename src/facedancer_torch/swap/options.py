@@ -17,7 +17,16 @@ from ..errors import FacedancerError
 FaceMode = Literal["all", "largest"]
 MAX_MASK_BLUR: float = 64.0  # a quarter of a 256 crop: beyond it the mask is a flat haze
 MAX_BATCH_SIZE: int = 1024  # faces held in memory at once (videos batch several frames)
-MASK_KINDS: tuple[str, ...] = ("box",)
+# The default blend mask: the reference box cut to the face outline, minus occluders (what
+# measured best in benchmarks/quality.py; docs/swap.md explains each part).
+DEFAULT_MASK: str = "box+hull+occlusion"
+MASK_PARTS: tuple[str, ...] = ("box", "hull", "occlusion", "segment")
+COLOR_MODES: tuple[str, ...] = ("none", "global", "local")
+# Video defaults against ghost faces (docs/swap.md): faces smaller than this fraction of the
+# frame's shorter side are left alone (a 128 px generator turns a 30 px background face into a
+# flickering stamp), and a track is swapped only once it has this many detections.
+VIDEO_MIN_FACE: float = 0.06
+CONFIRM_FRAMES: int = 3
 
 
 @dataclass
@@ -36,11 +45,21 @@ class SwapOptions:
     - ``threshold``: cosine distance (``1 - cos``) between identity embeddings; ``None`` uses
       the identity encoder's own verification threshold, or 0.6 when it declares none.
 
-    Blending: ``mask`` (``box``: the reference's soft box, FACEDANCER.md section 7),
-    ``mask_blur`` (Gaussian sigma in pixels of a 256 crop; ``None`` = the reference's 7),
+    Blending (``swap/compose.py``): ``mask`` (parts joined by ``+``: ``box`` the reference's
+    soft box, docs/reference.md §7; ``hull`` the face outline from 68 landmarks; ``occlusion``
+    keeps what covers the face; ``segment`` the face segmenter's face region), ``mask_blur``
+    (Gaussian sigma of the box in pixels of a 256 crop; ``None`` = the reference's 7),
     ``mask_padding`` (fraction of the crop size added around the box on each side, may be
-    negative to shrink it), ``color_match`` (match the swapped face's colour statistics to the
-    target face inside the mask).
+    negative to shrink it), ``color_match`` (``none``, ``global``: Lab mean/std transfer, or
+    ``local``: global plus a per-pixel chroma correction; ``True``/``False`` mean ``global`` /
+    ``none``), ``detail`` (0..1: how much of the target's detail above the generator's
+    resolution is restored), ``profile_fade`` (fade faces turned to a profile back to the
+    target).
+
+    Which faces are worth swapping: ``min_face_size`` (fraction of the frame's shorter side;
+    ``None`` = 0 for images and :data:`VIDEO_MIN_FACE` for videos), ``confirm_frames`` (video: a
+    track is swapped only once it has this many detections, looking ahead so that its first
+    frames are swapped too; a face the detector lost is only bridged when it is seen again).
 
     Output: ``crf``/``preset`` for H.264, ``watermark`` (invisible watermark; the provenance
     metadata tag is always written), ``overwrite`` (replace an existing output),
@@ -52,10 +71,14 @@ class SwapOptions:
     reference: list[Path] = field(default_factory=list)
     mapping: list[tuple[Path, Path]] = field(default_factory=list)
     threshold: float | None = None
-    mask: str = "box"
+    mask: str = DEFAULT_MASK
     mask_blur: float | None = None
     mask_padding: float = 0.0
-    color_match: bool = False
+    color_match: str = "local"
+    detail: float = 1.0
+    profile_fade: bool = True
+    min_face_size: float | None = None
+    confirm_frames: int = CONFIRM_FRAMES
     crf: int = 18
     preset: str = "medium"
     watermark: bool = True
@@ -66,15 +89,25 @@ class SwapOptions:
     def __post_init__(self) -> None:
         self.reference = [Path(p) for p in self.reference]
         self.mapping = [(Path(a), Path(b)) for a, b in self.mapping]
+        if isinstance(self.color_match, bool):  # the old on/off switch
+            self.color_match = "global" if self.color_match else "none"
         self.validate()
 
     def validate(self) -> None:
         """Raise :class:`FacedancerError` (one line) for an option value that cannot work."""
         if self.faces not in ("all", "largest"):
             raise FacedancerError(f"--faces must be 'all' or 'largest', not '{self.faces}'")
-        if self.mask not in MASK_KINDS:
-            raise FacedancerError(f"--mask must be one of {', '.join(MASK_KINDS)}, "
-                                  f"not '{self.mask}'")
+        self.mask = "+".join(mask_parts(self.mask))
+        if self.color_match not in COLOR_MODES:
+            raise FacedancerError(f"--color-match must be one of {', '.join(COLOR_MODES)}, "
+                                  f"not '{self.color_match}'")
+        if not (isinstance(self.detail, (int, float)) and 0.0 <= self.detail <= 1.0):
+            raise FacedancerError(f"--detail is a strength in [0, 1], got {self.detail}")
+        if self.min_face_size is not None and not 0.0 <= self.min_face_size <= 1.0:
+            raise FacedancerError(f"--min-face-size is a fraction of the frame's shorter side in "
+                                  f"[0, 1], got {self.min_face_size}")
+        if not 1 <= self.confirm_frames <= 30:
+            raise FacedancerError(f"--confirm-frames must be in 1..30, got {self.confirm_frames}")
         if self.threshold is not None and not 0.0 < self.threshold <= 2.0:
             raise FacedancerError(f"--threshold is a cosine distance in (0, 2], got "
                                   f"{self.threshold}")
@@ -108,3 +141,13 @@ def parse_mapping(items: list[str]) -> list[tuple[Path, Path]]:
             raise FacedancerError(f"--map expects PERSON.jpg=SOURCE.jpg, got '{item}'")
         pairs.append((Path(person), Path(source)))
     return pairs
+
+
+def mask_parts(spec: str) -> tuple[str, ...]:
+    """``"box+hull+occlusion"`` -> ``("box", "hull", "occlusion")`` (validated, one line)."""
+    parts = tuple(part.strip() for part in str(spec).lower().split("+") if part.strip())
+    unknown = [p for p in parts if p not in MASK_PARTS]
+    if not parts or unknown:
+        raise FacedancerError(f"--mask is one or more of {', '.join(MASK_PARTS)} joined by '+', "
+                              f"not '{spec}'")
+    return tuple(dict.fromkeys(parts))

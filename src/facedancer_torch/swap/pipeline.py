@@ -1,8 +1,9 @@
-"""The swap pipeline (FACEDANCER.md section 7): one :class:`Swapper` for images, videos, folders.
+"""The swap pipeline (docs/reference.md §7): one :class:`Swapper` for images, videos, folders.
 
 Per face, the four steps of every modern swapper: align the face to the generator's crop with
-its 5 landmarks, run the generator with the source identity, map to pixels, paste back with the
-inverse transform through a soft mask (the reference's blurred box), face after face.
+its 5 landmarks, run the generator with the source identity, map to pixels, and composite it
+back (``compose.py``: a face-shaped, occlusion-aware mask, colour correction, the target's
+detail above the generator's resolution, depth order between faces).
 
 :class:`Swapper` loads the generator, the identity encoder the model was trained with, and the
 face detector once; the command line, the web UI and ``facedancer demo`` all call it:
@@ -28,17 +29,26 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 
-from ..errors import FacedancerError, InputError, ModelError
+from ..device import resolve_device
+from ..errors import FacedancerError, ModelError
+from ..faces.align import align_face
+from ..faces.detect import get_detector
+from ..io.provenance import provenance_metadata, provenance_tag
+from ..models.generator import load_generator
+from ..models.identity.registry import available_encoders, load_identity_encoder
+from ..models.runtime import GeneratorRunner
+from ..models.store import resolve_model
+from . import folder as folder_swap
+from . import image as image_swap
+from . import video as video_swap
+from .checks import check_output, check_target, target_kind  # noqa: F401 - public re-exports
+from .compose import Compositor, FaceJob, box_area
 from .options import SwapOptions
-from .select import DEFAULT_THRESHOLD, SelectionPlan
+from .select import DEFAULT_THRESHOLD, SelectionPlan, face_extent, min_face_pixels
 from .source import Identity, embed_faces, load_identity
-
-# Sigma of the reference's box-mask blur, in pixels of a 256 crop (section 7).
-REFERENCE_MASK_BLUR: float = 7.0
 
 
 class StageTimer:
@@ -91,20 +101,40 @@ class SwappedFace:
 
 @dataclass
 class SwapResult:
-    """The swapped image and what was done to it."""
+    """The swapped image and what was done to it.
+
+    Attributes:
+        image: the output (the input array itself when nothing was swapped).
+        faces: the faces that were swapped.
+        detected: faces the detector found.
+        too_small: detected faces left alone for being under ``min_face_size``.
+    """
 
     image: np.ndarray
     faces: list[SwappedFace] = field(default_factory=list)
     detected: int = 0
+    too_small: int = 0
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.faces)
+
+    def summary(self) -> str:
+        """One line for people: how many faces were found and swapped."""
+        text = f"{len(self.faces)} of {self.detected} face{'s' if self.detected != 1 else ''} " \
+               "swapped"
+        if self.too_small:
+            text += f" ({self.too_small} under the minimum face size)"
+        return text
 
 
 @dataclass
-class _Job:
-    """One face waiting for the generator: its crop, transform and source embedding."""
+class _Job(FaceJob):
+    """One face waiting for the generator: crop, transform, landmarks, box (``FaceJob``) and
+    what it is swapped to."""
 
-    crop: np.ndarray  # (S, S, 3) uint8 target crop
-    matrix: np.ndarray  # (2, 3) frame -> crop
-    face: SwappedFace
+    face: SwappedFace | None = None
+    index: int = -1  # position among the faces of its image or frame
 
 
 def _module_device(module) -> torch.device:
@@ -138,9 +168,6 @@ class Swapper:
                  identity_encoder: str | Path | None = None, detector: str = "retinaface",
                  device: str | torch.device = "auto", score_threshold: float | None = None,
                  backend: str = "auto") -> None:
-        from ..device import resolve_device
-        from ..faces.detect import get_detector
-
         self.device = resolve_device(device)
         self.model_dir = resolve_model_dir(model)
         # Recorded in every output: a catalogue name as typed, a directory by its own name
@@ -166,13 +193,13 @@ class Swapper:
         # (onnxruntime-gpu is a separate wheel; a CPU detector still works next to a GPU).
         detector_device = "cpu"
         if self.device.type == "cuda":
-            import onnxruntime
+            import onnxruntime  # only here: which providers exist matters only on CUDA
 
             if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
                 detector_device = f"cuda:{self.device.index or 0}"
         self.detector = get_detector(detector, device=detector_device, **options)
         self.timer = StageTimer()
-        self._masks: dict[tuple, np.ndarray] = {}
+        self.compositor = Compositor(self.crop_shrink, self.timer)
         self._identities: dict[tuple, Identity] = {}
 
     # -- identities ------------------------------------------------------------------------
@@ -230,8 +257,6 @@ class Swapper:
     # -- the four per-face steps -------------------------------------------------------------
     def align(self, image: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Generator crop ``(S, S, 3)`` uint8 and its ``(2, 3)`` frame->crop affine."""
-        from ..faces.align import align_face
-
         return align_face(image, np.asarray(landmarks, dtype=np.float32), self.image_size,
                           shrink_factor=self.crop_shrink)
 
@@ -262,35 +287,20 @@ class Swapper:
         return y.to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
 
     def mask(self, options: SwapOptions) -> np.ndarray:
-        """The blend mask ``(S, S)`` float32 in [0, 1] on the generator crop (cached)."""
-        key = (options.mask, options.mask_blur, options.mask_padding, self.image_size)
-        mask = self._masks.get(key)
-        if mask is None:
-            mask = _build_mask(self.image_size, options)
-            self._masks[key] = mask
-        return mask
+        """The largest mask a face can get, ``(S, S)`` float32 on the generator crop: the box
+        when it is one of the mask's parts (the other parts only take away from it), else the
+        whole crop. Pixels outside it, warped into the frame, are never changed."""
+        if "box" in options.mask.split("+"):
+            return self.compositor.box(self.image_size, options)
+        return np.ones((self.image_size, self.image_size), np.float32)
 
     def blend(self, frame: np.ndarray, jobs: Sequence[_Job], swapped: np.ndarray,
-              options: SwapOptions) -> np.ndarray:
-        """Paste swapped crops back into ``frame`` one after another (section 7, step 3).
-
-        Pixels outside every warped mask are the input's, bit for bit.
-        """
-        from ..faces.align import paste_back
-
-        mask = self.mask(options)
+              options: SwapOptions, others: Sequence[np.ndarray] = ()) -> np.ndarray:
+        """Composite swapped crops back into ``frame`` (``compose.py``); ``others`` are the boxes
+        of detected faces that are not swapped (protected). Pixels outside every mask are the
+        input's, bit for bit."""
         with self.timer.measure("blend", len(jobs)):
-            for job, crop in zip(jobs, swapped):
-                if options.color_match:
-                    from ..faces.masks import color_match
-
-                    # Crop pixels that fell outside the frame are alignment's black border:
-                    # leave them out of the colour statistics.
-                    inside = cv2.warpAffine(np.ones(frame.shape[:2], np.float32), job.matrix,
-                                            (mask.shape[1], mask.shape[0]), flags=cv2.INTER_NEAREST)
-                    crop = color_match(crop, job.crop, mask * inside)
-                frame = paste_back(frame, crop, job.matrix, mask)
-        return frame
+            return self.compositor.composite(frame, jobs, swapped, options, others)
 
     # -- images -------------------------------------------------------------------------------
     def detect(self, image: np.ndarray):
@@ -299,20 +309,24 @@ class Swapper:
             return self.detector.detect(image)
 
     def jobs_for(self, image: np.ndarray, faces: Sequence, plan: SelectionPlan,
-                 units: np.ndarray | None = None) -> list[_Job]:
+                 units: np.ndarray | None = None, track_ids: Sequence[int | None] | None = None
+                 ) -> list[_Job]:
         """Select the faces to swap in one image and align them (``faces`` have ``.box`` and
-        ``.landmarks``; ``units`` are their unit embeddings when already known)."""
+        ``.landmarks``; ``units`` are their unit embeddings when already known; ``track_ids``
+        the tracker's person ids in a video)."""
         if plan.needs_identity and units is None and faces:
             units = self.identify(image, [f.landmarks for f in faces])
-        areas = [_area(f.box) for f in faces]
+        areas = [box_area(f.box) for f in faces]
         jobs = []
-        for index, identity in plan.choose(areas, units):
+        for index, identity in plan.choose(areas, units, track_ids):
             face = faces[index]
             with self.timer.measure("align"):
                 crop, matrix = self.align(image, face.landmarks)
-            jobs.append(_Job(crop=crop, matrix=matrix, face=SwappedFace(
-                landmarks=np.asarray(face.landmarks, np.float32),
-                box=np.asarray(face.box, np.float32), matrix=matrix, source=identity)))
+            landmarks = np.asarray(face.landmarks, np.float32)
+            box = np.asarray(face.box, np.float32)
+            jobs.append(_Job(crop=crop, matrix=matrix, landmarks=landmarks, box=box,
+                             index=index, face=SwappedFace(landmarks=landmarks, box=box, matrix=matrix,
+                                              source=identity)))
         return jobs
 
     def swap_image_detailed(self, image: np.ndarray, source, options: SwapOptions | None = None
@@ -321,15 +335,22 @@ class Swapper:
         options = options or SwapOptions()
         plan = self.plan(source, options)
         image = np.ascontiguousarray(image)
-        faces = self.detect(image)
+        detected = self.detect(image)
+        smallest = min_face_pixels(image.shape, options, video=False)
+        faces = [f for f in detected if face_extent(f.box) >= smallest]
         jobs = self.jobs_for(image, faces, plan)
+        too_small = len(detected) - len(faces)
         if not jobs:
-            return SwapResult(image=image, faces=[], detected=len(faces))
+            return SwapResult(image=image, faces=[], detected=len(detected), too_small=too_small)
         swapped = self.generate(np.stack([j.crop for j in jobs]),
                                 np.stack([j.face.source.embedding for j in jobs]),
                                 options.batch_size)
-        out = self.blend(image.copy(), jobs, swapped, options)
-        return SwapResult(image=out, faces=[j.face for j in jobs], detected=len(faces))
+        chosen = {job.index for job in jobs}
+        others = [np.asarray(f.box) for i, f in enumerate(faces) if i not in chosen] + \
+            [np.asarray(f.box) for f in detected if face_extent(f.box) < smallest]
+        out = self.blend(image, jobs, swapped, options, others)
+        return SwapResult(image=out, faces=[j.face for j in jobs], detected=len(detected),
+                          too_small=too_small)
 
     def swap_image(self, image: np.ndarray, source, options: SwapOptions | None = None
                    ) -> np.ndarray:
@@ -343,36 +364,31 @@ class Swapper:
 
     # -- files ---------------------------------------------------------------------------------
     def provenance(self, plan: SelectionPlan | None = None, **extra: str) -> dict[str, str]:
-        """File metadata for every output: the provenance tag (tool, version, model,
-        "synthetic media", SHA-256 of the source photos) as ``io.provenance`` lays it out."""
-        from ..io.provenance import provenance_metadata, provenance_tag
-
+        """File metadata for every changed output: the provenance tag (tool, version, model,
+        "synthetic media", what was done, SHA-256 of the source photos) as ``io.provenance``
+        lays it out."""
+        operation = getattr(plan, "operation", "swap") if plan is not None else "swap"
         return provenance_metadata(provenance_tag(
             self.model_name, sources=_source_files(plan),
-            extra={"identity_encoder": Path(self.encoder_name).name,
+            extra={"identity_encoder": Path(self.encoder_name).name, "operation": operation,
                    **{k: str(v) for k, v in extra.items()}}))
 
     def swap_image_file(self, target: str | Path, output: str | Path, source,
                         options: SwapOptions | None = None) -> Path:
-        """Swap an image file into ``output`` (atomic; tagged, watermarked unless switched off)."""
-        from .image import swap_image_file
-
-        return swap_image_file(self, target, output, source, options or SwapOptions())
+        """Swap an image file into ``output`` (atomic; tagged and watermarked when a face was
+        swapped); returns what was done (see image.py)."""
+        return image_swap.swap_image_file(self, target, output, source, options or SwapOptions())
 
     def swap_video_file(self, target: str | Path, output: str | Path, source,
                         options: SwapOptions | None = None, progress: bool = True) -> Path:
         """Swap a video file into ``output`` (.mp4/.mov/.mkv/.gif/.webp...); see video.py."""
-        from .video import swap_video_file
-
-        return swap_video_file(self, target, output, source, options or SwapOptions(),
+        return video_swap.swap_video_file(self, target, output, source, options or SwapOptions(),
                                progress=progress)
 
     def swap_folder(self, target: str | Path, output: str | Path, source,
                     options: SwapOptions | None = None, progress: bool = True):
         """Swap every image and video of a folder into a mirrored output folder (resumable)."""
-        from .folder import swap_folder
-
-        return swap_folder(self, target, output, source, options or SwapOptions(),
+        return folder_swap.swap_folder(self, target, output, source, options or SwapOptions(),
                            progress=progress)
 
     def swap_path(self, target: str | Path, output: str | Path, source,
@@ -401,53 +417,6 @@ def _photos_key(photos: list, role: str) -> tuple | None:
     return tuple(key)
 
 
-def _area(box) -> float:
-    box = np.asarray(box, dtype=np.float64)
-    return float(max(box[2] - box[0], 0.0) * max(box[3] - box[1], 0.0))
-
-
-def target_kind(target: str | Path) -> str:
-    """``"folder"``, ``"video"`` or ``"image"``; :class:`InputError` if missing or unsupported."""
-    from ..io.images import is_image_path, is_video_path
-
-    target = Path(target)
-    if target.is_dir():
-        return "folder"
-    if not target.exists():
-        raise InputError("target does not exist", target)
-    if is_video_path(target):
-        return "video"
-    if is_image_path(target):
-        return "image"
-    raise InputError(f"unsupported target type '{target.suffix or '(no suffix)'}' (give an "
-                     "image, a video or a folder)", target)
-
-
-def check_target(target: str | Path, kind: str | None = None) -> None:
-    """Make sure an image or video target decodes (InputError naming it otherwise), so that a
-    bad target fails in a second, before any model is loaded."""
-    kind = kind or target_kind(target)
-    if kind == "image":
-        from ..io.images import read_image
-
-        read_image(target)
-    elif kind == "video":
-        from ..io.video import probe_video
-
-        probe_video(target)
-
-
-def check_output(output: str | Path, overwrite: bool, target: str | Path | None = None) -> Path:
-    """Refuse to clobber an existing output (without ``overwrite``) or the target itself."""
-    output = Path(output)
-    if target is not None and output.exists() and Path(target).exists() \
-            and output.resolve() == Path(target).resolve():
-        raise FacedancerError("output is the target itself; choose another --output", output)
-    if output.exists() and not overwrite:
-        raise FacedancerError("output already exists (pass --overwrite to replace it)", output)
-    return output
-
-
 # The catalogue name of the generator shipped in assets/demo_generator (models/catalogue.py).
 DEMO_MODEL: str = "facedancer-demo"
 
@@ -457,8 +426,6 @@ def resolve_model_dir(model: str | Path | None) -> Path:
 
     Raises :class:`ModelError` (one line, naming the model) when it cannot be found.
     """
-    from ..models.store import resolve_model
-
     if model is None or not str(model).strip():
         try:
             return Path(resolve_model(DEMO_MODEL))
@@ -473,9 +440,6 @@ def _load_generator(model_dir: Path, device: torch.device, backend: str = "auto"
     """The generator (float32, CPU, eval mode) and the runner that does its inference on
     ``device``: :class:`~facedancer_torch.models.runtime.GeneratorRunner` (float16 on CUDA;
     on the CPU ONNX Runtime or the fused graph, the same function with ~40 % fewer FLOPs)."""
-    from ..models.generator import load_generator
-    from ..models.runtime import GeneratorRunner
-
     try:
         generator = load_generator(model_dir, device="cpu")
     except FacedancerError:
@@ -513,12 +477,8 @@ def _encoder_name(override: str | Path | None, config, model_dir: Path) -> str:
 def _load_encoder(name: str, device: torch.device):
     """An identity encoder by registry name or directory; a catalogue name (e.g.
     ``arcface-res50``, what converted official models record) goes through the model store."""
-    from ..models.identity.registry import available_encoders, load_identity_encoder
-
     known = name.lower() in available_encoders() or Path(name).expanduser().is_dir()
     if not known:
-        from ..models.store import resolve_model
-
         try:
             name = str(resolve_model(name))
         except ModelError as exc:
@@ -528,15 +488,6 @@ def _load_encoder(name: str, device: torch.device):
     if isinstance(encoder, torch.nn.Module):
         encoder.eval()
     return encoder
-
-
-def _build_mask(size: int, options: SwapOptions) -> np.ndarray:
-    """The blend mask on an ``(size, size)`` crop; see faces/masks.py."""
-    from ..faces import masks
-
-    blur = REFERENCE_MASK_BLUR if options.mask_blur is None else options.mask_blur
-    mask = masks.box_mask(size, blur=blur, padding=options.mask_padding)
-    return np.asarray(mask, dtype=np.float32)
 
 
 def _source_files(plan: SelectionPlan | None) -> list[Path]:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .options import VIDEO_MIN_FACE, SwapOptions
 from .source import Identity
 
 # Fallback when the identity encoder declares no verification threshold: ArcFace-like
@@ -46,6 +47,10 @@ class SelectionPlan:
     reference: Identity | None = None
     mapping: list[tuple[Identity, Identity]] = field(default_factory=list)
     threshold: float = DEFAULT_THRESHOLD
+
+    # What the job does to the faces it chooses, recorded in every output's provenance tag
+    # (a subclass that anonymizes says so).
+    operation = "swap"
 
     @property
     def needs_identity(self) -> bool:
@@ -78,12 +83,14 @@ class SelectionPlan:
                 else None
         return self.source
 
-    def choose(self, areas: Sequence[float], units: np.ndarray | None
-               ) -> list[tuple[int, Identity]]:
+    def choose(self, areas: Sequence[float], units: np.ndarray | None,
+               track_ids: Sequence[int | None] | None = None) -> list[tuple[int, Identity]]:
         """``(face index, source)`` for each face to swap in one image, in input order.
 
         ``areas`` are the faces' box areas; ``units`` their ``(N, D)`` unit embeddings (or
-        None when :attr:`needs_identity` is False).
+        None when :attr:`needs_identity` is False); ``track_ids`` the tracker's person id of
+        each face in a video (None for still images). The rules here do not need the ids;
+        subclasses that must stay consistent per person across frames do.
         """
         chosen = []
         for index in self.candidates(areas):
@@ -91,3 +98,23 @@ class SelectionPlan:
             if identity is not None:
                 chosen.append((index, identity))
         return chosen
+
+
+def min_face_pixels(shape, options: SwapOptions, video: bool) -> float:
+    """The smallest face (the larger side of its box, in pixels) that is swapped in a frame of
+    ``shape`` ``(H, W, ...)``: ``min_face_size`` of the shorter side (videos default to
+    :data:`~facedancer_torch.swap.options.VIDEO_MIN_FACE`, images to 0)."""
+    fraction = options.min_face_size
+    if fraction is None:
+        fraction = VIDEO_MIN_FACE if video else 0.0
+    return float(fraction) * float(min(shape[0], shape[1]))
+
+
+def face_extent(box) -> float:
+    """The larger side of a face box in pixels."""
+    box = np.asarray(box, dtype=np.float64).reshape(4)
+    return float(max(box[2] - box[0], box[3] - box[1], 0.0))
+
+
+def _rgb(item) -> np.ndarray:
+    return item if isinstance(item, np.ndarray) else item.rgb

@@ -7,36 +7,58 @@ FACEDANCER.md section 7 applied to every frame, plus what users of video swapper
   so memory stays flat however long the video is.
 - **Batching across frames.** Faces of consecutive frames are collected until a batch of
   ``batch_size`` crops is full, then the generator runs once for all of them.
-- **Tracking.** Faces are linked across frames by box IoU (``faces/tracking.py``), their
-  landmarks smoothed so that the crops do not jitter, and a face the detector misses for a
-  few frames is refilled from its track instead of popping back to the original face.
-  ``--reference``/``--map`` decide per track (on the mean identity of its first views), not per
-  frame, so one person does not flicker between swapped and not swapped.
+- **Tracking.** Faces are linked across frames by box IoU (``faces/tracking.py``) and their
+  landmarks smoothed so that the crops do not jitter. ``--reference``/``--map`` decide per
+  track (on the mean identity of its first views), not per frame, so one person does not
+  flicker between swapped and not swapped.
+- **No ghost faces.** Frames wait in a short look-ahead window (``confirm_frames - 1`` frames,
+  at least :data:`BRIDGE_FRAMES`) before they are swapped, so each face can be judged on what
+  comes next: a track is swapped only once the detector has confirmed it ``confirm_frames``
+  times (a one-frame false detection never is; a real face is swapped from its first frame),
+  and a face the detector misses for a few frames is bridged from its track only when the
+  detector finds it again afterwards: when a person leaves, nothing is painted where they were.
+  Faces smaller than ``min_face_size`` of the frame are left alone (with a hysteresis, so a face
+  near the limit does not blink).
 - A frame without a face to swap is passed through unchanged (the same array).
 - The output keeps fps exactly, the size, frame count, rotation, and the audio stream
-  (copied, not re-encoded); it is written to a temporary file and renamed on success.
+  (copied, not re-encoded); it is written to a temporary file and renamed on success. A video in
+  which no face was swapped at all is written unchanged and unlabelled (see ``report.py``).
 """
 
 from __future__ import annotations
 
 import queue
+import shutil
 import threading
 import time
+from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
-from ..errors import FacedancerError
+from ..faces.tracking import FaceTracker
+from ..io import video as video_io
+from ..io.atomic import atomic_path
+from ..io.queues import END, put_until_stopped
+from .checks import check_output, check_video_output
+from .image import finish_image
 from .options import SwapOptions
+from .report import FileReport
+from .select import face_extent, min_face_pixels
 
 # Faces per track whose identities are averaged before a --reference/--map decision is final.
 IDENTITY_VIEWS: int = 5
 # Frames detected per detector call (the detector pads a batch to one size; video frames share
 # one size, so batching costs nothing and saves per-call overhead).
 DETECT_BATCH: int = 4
-_END = object()
+# Frames a track may be missed by the detector and still be bridged (if it is found again).
+BRIDGE_FRAMES: int = 4
+# A face that is being swapped stays swapped until it shrinks below this share of the minimum
+# size (hysteresis against blinking at the limit).
+_SIZE_HYSTERESIS: float = 0.8
 
 
 @dataclass
@@ -60,6 +82,35 @@ class _Pending:
     frame: np.ndarray
     jobs: list = field(default_factory=list)
     payload: object = None
+    others: list = field(default_factory=list)  # boxes of faces not swapped (protected)
+
+
+@dataclass
+class VideoStats:
+    """Counts of one video swap (filled in by :func:`swap_stream`)."""
+
+    frames: int = 0
+    frames_swapped: int = 0
+    detected: int = 0
+    swapped: int = 0
+    too_small: int = 0
+
+
+@dataclass
+class _Window:
+    """One frame in the look-ahead window: its tracked faces, decided when it leaves."""
+
+    index: int
+    payload: object
+    frame: np.ndarray
+    faces: list
+
+
+@dataclass
+class _TrackState:
+    hits: int = 0  # detections so far (including the look-ahead window)
+    last_seen: int = -1  # frame index of the latest detection
+    large: bool = False  # currently above the minimum size (with hysteresis)
 
 
 class _Failure:
@@ -69,22 +120,22 @@ class _Failure:
 
 def _put(q: queue.Queue, item, stop: threading.Event) -> bool:
     """Put unless the consumer has stopped (then give up: nobody will read it)."""
-    while not stop.is_set():
-        try:
-            q.put(item, timeout=0.1)
-            return True
-        except queue.Full:
-            continue
-    return False
+    return put_until_stopped(q, item, stop)
 
 
 def _rgb(item) -> np.ndarray:
     return item if isinstance(item, np.ndarray) else item.rgb
 
 
+def _video_rotate(swapper) -> str:
+    """Rotation search for video frames: off, unless the detector was set to one angle."""
+    rotate = str(getattr(swapper.detector, "rotate", "off"))
+    return rotate if rotate not in ("auto",) else "off"
+
+
 def _detected_frames(swapper, frames: Iterable, stop: threading.Event,
                      out: queue.Queue) -> None:
-    """Background thread: decode and detect, in order, into ``out``; ends with ``_END``.
+    """Background thread: decode and detect, in order, into ``out``; ends with ``END``.
 
     ``frames`` yields arrays or objects with an ``.rgb`` array (``io.video.DecodedFrame``).
     """
@@ -104,14 +155,17 @@ def _detected_frames(swapper, frames: Iterable, stop: threading.Event,
             if not chunk:
                 break
             with swapper.timer.measure("detect", len(chunk)):
-                detections = swapper.detector.detect_batch([_rgb(item) for item in chunk])
+                # Upright only: a sideways search of frames the person has left finds faces in
+                # blur and wallpaper, and a turned video is already upright after decoding.
+                detections = swapper.detector.detect_batch([_rgb(item) for item in chunk],
+                                                           rotate=_video_rotate(swapper))
             for frame, faces in zip(chunk, detections):
                 if not _put(out, (frame, faces), stop):
                     return
     except BaseException as exc:  # handed to the main thread, which re-raises it
         _put(out, _Failure(exc), stop)
         return
-    _put(out, _END, stop)
+    _put(out, END, stop)
 
 
 def swap_frames(swapper, frames: Iterable[np.ndarray], source, options: SwapOptions,
@@ -127,41 +181,103 @@ def swap_frames(swapper, frames: Iterable[np.ndarray], source, options: SwapOpti
 
 
 def swap_stream(swapper, frames: Iterable, source, options: SwapOptions, tracker=None,
-                fps: float = 25.0) -> Iterator[tuple[object, np.ndarray]]:
+                fps: float = 25.0, stats: VideoStats | None = None
+                ) -> Iterator[tuple[object, np.ndarray]]:
     """Like :func:`swap_frames` for items that are arrays or carry one in ``.rgb``
-    (``io.video.DecodedFrame``); yields ``(item, swapped rgb)`` so timestamps travel along."""
+    (``io.video.DecodedFrame``); yields ``(item, swapped rgb)`` so timestamps travel along.
+    ``stats`` (optional) is filled in with what was done."""
     plan = swapper.plan(source, options)
     if tracker is None:
         tracker = _new_tracker(fps)
+    stats = stats if stats is not None else VideoStats()
     stop = threading.Event()
     detected: queue.Queue = queue.Queue(maxsize=max(2 * options.batch_size, 2 * DETECT_BATCH))
     worker = threading.Thread(target=_detected_frames, args=(swapper, frames, stop, detected),
                               name="facedancer-detect", daemon=True)
     worker.start()
+    lookahead = 0 if tracker is False else max(options.confirm_frames - 1, BRIDGE_FRAMES)
+    window: deque[_Window] = deque()
+    tracks: dict[int, _TrackState] = {}
     identities: dict[int, _TrackIdentity] = {}
     pending: list[_Pending] = []
     waiting = 0
+    index = 0
+
+    def leave(entry: _Window) -> _Pending:
+        faces, others = _decide(entry, tracks, options, stats, tracker is not False)
+        track_ids = [getattr(f, "track_id", None) for f in faces]
+        units = _track_units(swapper, plan, entry.frame, faces, identities)
+        jobs = swapper.jobs_for(entry.frame, faces, plan, units, track_ids) if faces else []
+        chosen = {job.index for job in jobs}
+        others = others + [np.asarray(f.box) for i, f in enumerate(faces) if i not in chosen]
+        stats.frames += 1
+        stats.swapped += len(jobs)
+        stats.frames_swapped += bool(jobs)
+        return _Pending(entry.frame, jobs, entry.payload, others)
+
     try:
         while True:
             item = detected.get()
-            if item is _END:
+            if item is END:
                 break
             if isinstance(item, _Failure):
                 raise item.error
             payload, faces = item
             frame = _rgb(payload)
+            stats.detected += len(faces)
             faces = _tracked(tracker, faces)
-            units = _track_units(swapper, plan, frame, faces, identities)
-            jobs = swapper.jobs_for(frame, faces, plan, units) if faces else []
-            pending.append(_Pending(frame, jobs, payload))
-            waiting += len(jobs)
-            if waiting >= options.batch_size or (waiting == 0 and len(pending) > 0):
-                yield from _flush(swapper, pending, options)
-                pending, waiting = [], 0
+            for face in faces:
+                if not getattr(face, "refilled", False) and getattr(face, "track_id", None) \
+                        is not None:
+                    state = tracks.setdefault(face.track_id, _TrackState())
+                    state.hits += 1
+                    state.last_seen = index
+            window.append(_Window(index, payload, frame, faces))
+            index += 1
+            while len(window) > lookahead:
+                ready = leave(window.popleft())
+                pending.append(ready)
+                waiting += len(ready.jobs)
+                if waiting >= options.batch_size or (waiting == 0 and len(pending) > 0):
+                    yield from _flush(swapper, pending, options)
+                    pending, waiting = [], 0
+        while window:
+            pending.append(leave(window.popleft()))
         yield from _flush(swapper, pending, options)
     finally:
         stop.set()
         worker.join(timeout=5)
+
+
+def _decide(entry: _Window, tracks: dict[int, _TrackState], options: SwapOptions,
+            stats: VideoStats, tracking: bool) -> tuple[list, list[np.ndarray]]:
+    """The faces of a frame leaving the look-ahead window that may be swapped, and the boxes
+    of those that may not (protected from their neighbours' masks)."""
+    smallest = min_face_pixels(entry.frame.shape, options, video=True)
+    kept, others = [], []
+    for face in entry.faces:
+        state = tracks.get(getattr(face, "track_id", -1)) if tracking else None
+        extent = face_extent(face.box)
+        if state is None:
+            large = extent >= smallest
+        else:
+            state.large = extent >= (smallest * _SIZE_HYSTERESIS if state.large else smallest)
+            large = state.large
+        refilled = bool(getattr(face, "refilled", False))
+        if not large:
+            stats.too_small += not refilled
+            others.append(np.asarray(face.box))
+            continue
+        if state is not None:
+            confirmed = state.hits >= options.confirm_frames
+            # A missed face is bridged only when the detector finds it again later: when the
+            # person has left, nothing is painted where they were.
+            if not confirmed or (refilled and state.last_seen <= entry.index):
+                if not refilled:
+                    others.append(np.asarray(face.box))
+                continue
+        kept.append(face)
+    return kept, others
 
 
 def _flush(swapper, pending: list[_Pending], options: SwapOptions
@@ -179,14 +295,14 @@ def _flush(swapper, pending: list[_Pending], options: SwapOptions
             continue
         count = len(item.jobs)
         yield item.payload, swapper.blend(item.frame, item.jobs,
-                                          swapped[offset:offset + count], options)
+                                          swapped[offset:offset + count], options, item.others)
         offset += count
 
 
-def _new_tracker(fps: float):
-    from ..faces.tracking import FaceTracker
-
-    return FaceTracker(fps=fps)
+def _new_tracker(fps: float) -> FaceTracker:
+    # Bridging is decided here with look-ahead (see swap_stream), so the tracker may report a
+    # missed face for as many frames as the window can confirm.
+    return FaceTracker(fps=fps, max_missing=BRIDGE_FRAMES)
 
 
 def _tracked(tracker, faces):
@@ -227,21 +343,6 @@ def plan_dim(plan) -> int:
     return int(identity.unit.shape[0])
 
 
-def video_output_suffixes() -> tuple[str, ...]:
-    """Suffixes :class:`~facedancer_torch.io.video.VideoWriter` can write."""
-    from ..io.video import VIDEO_OUTPUT_SUFFIXES
-
-    return VIDEO_OUTPUT_SUFFIXES
-
-
-def check_video_output(output: Path) -> None:
-    """Refuse an output suffix no video can be written as (before any work is done)."""
-    suffixes = video_output_suffixes()
-    if output.suffix.lower() not in suffixes:
-        raise FacedancerError(f"cannot write a swapped video as '{output.suffix or '(none)'}' "
-                              f"(use one of {' '.join(suffixes)})", output)
-
-
 class _Timestamps:
     """Source timestamps for the writer: kept as decoded (variable frame timing survives);
     a frame without one gets the previous one plus one frame duration."""
@@ -264,20 +365,17 @@ class _Timestamps:
 
 
 def swap_video_file(swapper, target: str | Path, output: str | Path, source,
-                    options: SwapOptions, progress: bool = True) -> Path:
-    """Swap ``target`` (a video file) into ``output``; returns the output path.
+                    options: SwapOptions, progress: bool = True) -> FileReport:
+    """Swap ``target`` (a video file) into ``output``; returns what was done.
 
     H.264 (yuv420p; yuv444p for odd sizes) with ``options.crf``/``options.preset`` for
     MP4/MOV/MKV, VP9 for WebM, or GIF/WebP, by the output suffix. The source's fps, size,
     frame count, timestamps and rotation are kept and its audio copied unchanged. The
-    invisible watermark goes into every frame unless switched off; the provenance tag goes
-    into the container metadata always. With ``options.max_frames`` the video stops early
-    and the audio is cut where the last frame ends.
+    invisible watermark goes into every frame unless switched off and the provenance tag into
+    the container metadata. With ``options.max_frames`` the video stops early and the audio is
+    cut where the last frame ends. A video in which no face was swapped is written unchanged
+    (a byte copy, or re-encoded without tag and watermark when the format or length differs).
     """
-    from ..io import video as video_io
-    from .image import finish_image
-    from .pipeline import check_output
-
     target, output = Path(target), Path(output)
     check_output(output, options.overwrite, target)
     check_video_output(output)
@@ -286,6 +384,32 @@ def swap_video_file(swapper, target: str | Path, output: str | Path, source,
     total = info.frame_count or None
     if options.max_frames is not None:
         total = min(total, options.max_frames) if total else options.max_frames
+    stats = VideoStats()
+    _encode(swapper, target, output, info, options, total,
+            frames=lambda reader: swap_stream(swapper, reader, plan, options,
+                                              fps=float(info.fps), stats=stats),
+            metadata=swapper.provenance(plan), watermark=options.watermark,
+            progress=progress)
+    report = FileReport(path=output, kind="video", detected=stats.detected,
+                        swapped=stats.swapped, too_small=stats.too_small, frames=stats.frames,
+                        frames_swapped=stats.frames_swapped)
+    if not report.changed:
+        # Nothing in it is synthetic: replace the labelled encode with the untouched video.
+        if output.suffix.lower() == target.suffix.lower() and options.max_frames is None:
+            with atomic_path(output) as tmp:
+                shutil.copyfile(target, tmp)
+        else:
+            _encode(swapper, target, output, info, options, total,
+                    frames=lambda reader: ((item, _rgb(item)) for item in reader),
+                    metadata=None, watermark=False, progress=progress)
+    return report
+
+
+def _encode(swapper, target: Path, output: Path, info, options: SwapOptions,
+            total: int | None, frames, metadata: dict | None, watermark: bool,
+            progress: bool) -> None:
+    """Decode ``target``, pass the frames through ``frames(reader)`` (yielding ``(decoded,
+    rgb)``), watermark (if asked) and encode them into ``output`` atomically."""
     timestamps = _Timestamps(info)
     bar = _progress(total, target.name, progress)
     encode_queue: queue.Queue = queue.Queue(maxsize=8)
@@ -297,7 +421,7 @@ def swap_video_file(swapper, target: str | Path, output: str | Path, source,
     writer = video_io.VideoWriter(  # opens a temporary file; abort() removes it
         output, info.fps, width=info.width, height=info.height, crf=options.crf,
         preset=options.preset, audio_from=target if info.has_audio else None,
-        metadata=swapper.provenance(plan), rotation=info.rotation,
+        metadata=metadata, rotation=info.rotation,
         time_base=info.time_base if timestamps.time_base else None, background=False,
         trim_audio=options.max_frames is not None)
 
@@ -308,10 +432,10 @@ def swap_video_file(swapper, target: str | Path, output: str | Path, source,
                     item = encode_queue.get(timeout=0.1)
                 except queue.Empty:
                     continue
-                if item is _END:
+                if item is END:
                     return
                 frame, pts = item
-                if options.watermark:  # here, so that it overlaps the generator too
+                if watermark:  # here, so that it overlaps the generator too
                     with swapper.timer.measure("watermark"):
                         frame = finish_image(frame, options)
                 with swapper.timer.measure("encode"):
@@ -323,12 +447,12 @@ def swap_video_file(swapper, target: str | Path, output: str | Path, source,
     thread = threading.Thread(target=encode, name="facedancer-encode", daemon=True)
     thread.start()
     try:
-        for decoded, frame in swap_stream(swapper, reader, plan, options, fps=float(info.fps)):
+        for decoded, frame in frames(reader):
             if not _put(encode_queue, (frame, timestamps(decoded)), stop):
                 break
             if bar is not None:
                 bar.update(1)
-        _put(encode_queue, _END, stop)
+        _put(encode_queue, END, stop)
         thread.join()
         if errors:
             raise errors[0]
@@ -343,13 +467,10 @@ def swap_video_file(swapper, target: str | Path, output: str | Path, source,
         reader.close()
         if bar is not None:
             bar.close()
-    return output
 
 
 def _progress(total: int | None, name: str, enabled: bool):
     """A tqdm bar on stderr: frames done, frames/s and ETA."""
     if not enabled:
         return None
-    from tqdm import tqdm
-
     return tqdm(total=total, unit="frame", desc=name, dynamic_ncols=True, leave=False)

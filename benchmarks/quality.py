@@ -1,0 +1,334 @@
+"""Picture quality of swaps, per output, with several compositing settings side by side.
+
+    python benchmarks/quality.py [--model DIR] [--frames 60] [--figure docs/images/quality.png]
+
+Every photo of a fixed list from ``../shared/data/photos`` (single faces, occluded faces, group
+photos) and the first ``--frames`` frames of the shared videos are swapped with the shipped demo
+model (or ``--model``) to one source (the public-domain example photo ``astronaut.jpg``), once
+per setting (``--configs``; ``reference`` = the reference's compositing: box mask, no colour
+correction, no detail, no profile fade; ``default`` = what ``facedancer swap`` does without
+options; the others are ablations of the default). The watermark is applied as in a real output.
+
+Per photo (face region = the target's 68-landmark face outline, found on the *target*):
+
+- ``sharp``: Laplacian variance in the face region, swap / target (1 = as sharp as the photo);
+- ``cast %``: colour-cast pixels of the face region (``evaluate/color.py``);
+- ``out %``: pixels changed by more than ``CHANGE_LEVEL`` grey levels outside the face regions
+  grown by ``GROW`` of the face height (the watermark alone changes none);
+- ``occl``: mean absolute grey change inside the hand-marked occluders
+  (``benchmarks/data/occluders.json``);
+- ``id gain``: dlib distance target-source minus swap-source (independent of the generator's
+  FaceNet; higher = more of the source's identity);
+- ``pose``: head-pose difference target vs swap in degrees (solvePnP on 68 landmarks).
+
+Per video: ``flicker`` (mean absolute frame-to-frame change in the face regions, output /
+input: 1 = as steady as the input), ``ghost %`` (pixels changed in frames where the detector sees
+no face), ``swapped`` (frames with a swapped face / frames), sharpness and colour casts as above.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from occluders import occluder_mask  # noqa: E402 - the benchmark's own data, next to this file
+
+from facedancer_torch.evaluate.color import color_cast_fraction  # noqa: E402
+from facedancer_torch.evaluate.dlib_face import get_dlib_face  # noqa: E402
+from facedancer_torch.evaluate.pose import pose_error_deg  # noqa: E402
+from facedancer_torch.faces import masks  # noqa: E402
+from facedancer_torch.faces.align import align_face, invert_affine, transform_points  # noqa
+from facedancer_torch.faces.landmarks68 import get_landmarks68  # noqa: E402
+from facedancer_torch.io.images import read_image, write_image  # noqa: E402
+from facedancer_torch.io.video import read_frames  # noqa: E402
+from facedancer_torch.swap.image import finish_image  # noqa: E402
+from facedancer_torch.swap.options import SwapOptions  # noqa: E402
+from facedancer_torch.swap.pipeline import Swapper  # noqa: E402
+from facedancer_torch.swap.video import swap_frames  # noqa: E402
+
+SHARED = Path(os.environ.get("FACEDANCER_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+SOURCE = Path(__file__).resolve().parents[1] / "src/facedancer_torch/assets/examples/astronaut.jpg"
+
+PHOTOS = {
+    "single": ["df_img1.jpg", "df_img2.jpg", "fr_obama.jpg", "fr_biden.jpg",
+               "gfp_Blake_Lively.jpg", "if_Tom_Hanks_54745.png", "df_img11.jpg", "df_img30.jpg"],
+    "occluded": ["fr_lin-manuel-miranda.png", "fr_32bit.png", "df_img24.jpg", "df_img25.jpg"],
+    "group": ["fr_two_people.jpg", "if_t1.jpg", "fr_obama_and_biden.jpg", "df_couple.jpg",
+              "fnp_multiface.jpg"],
+}
+VIDEOS = ["talking_1face_512.mp4", "crowd_720p.mp4", "talking_a.mp4"]
+
+CONFIGS = {
+    "reference": dict(mask="box", color_match="none", detail=0.0, profile_fade=False,
+                      min_face_size=0.0, confirm_frames=1),
+    "default": {},
+    "no-detail": dict(detail=0.0),
+    "no-occlusion": dict(mask="box+hull"),
+    "global-colour": dict(color_match="global"),
+}
+CHANGE_LEVEL = 10  # grey levels: the DCT watermark changes pixels by less than this
+GROW = 0.25  # fraction of the face height the face region is grown by for "outside"
+
+
+@dataclass
+class FaceRegion:
+    polygon: np.ndarray  # (N, 2) frame pixels
+    landmarks5: np.ndarray
+    landmarks68: np.ndarray
+    height: float
+
+
+@dataclass
+class Row:
+    name: str
+    group: str
+    config: str
+    values: dict = field(default_factory=dict)
+
+
+def face_regions(swapper: Swapper, image: np.ndarray) -> list[FaceRegion]:
+    """Every detected face of ``image`` with its 68-landmark outline in frame pixels."""
+    predictor = get_landmarks68()
+    regions = []
+    for face in swapper.detector.detect(image):
+        crop, matrix = align_face(image, face.landmarks, 256)
+        points = transform_points(predictor.on_crop(crop), invert_affine(matrix))
+        polygon = masks.face_polygon(points, brow_lift=0.0)
+        height = float(np.linalg.norm(points[8] - points[17:27].mean(0)))
+        regions.append(FaceRegion(polygon, np.asarray(face.landmarks), points, height))
+    return regions
+
+
+def region_mask(regions: list[FaceRegion], shape, grow: float = 0.0) -> np.ndarray:
+    mask = np.zeros(shape[:2], np.uint8)
+    for region in regions:
+        layer = (masks.polygon_mask(region.polygon, shape[:2]) > 0.5).astype(np.uint8)
+        radius = int(round(grow * region.height))
+        if radius > 0:
+            layer = cv2.dilate(layer, cv2.getStructuringElement(cv2.MORPH_ELLIPSE,
+                                                                (2 * radius + 1,) * 2))
+        mask |= layer
+    return mask.astype(bool)
+
+
+def grey(image: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32)
+
+
+def laplacian_variance(image: np.ndarray, region: np.ndarray) -> float:
+    lap = cv2.Laplacian(grey(image), cv2.CV_32F, ksize=3)
+    return float(lap[region].var()) if region.any() else float("nan")
+
+
+def changed(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.abs(a.astype(np.int16) - b.astype(np.int16)).max(axis=2) > CHANGE_LEVEL
+
+
+def dlib_descriptor_at(image: np.ndarray, landmarks5: np.ndarray) -> np.ndarray:
+    crop, _ = align_face(image, landmarks5, 256, shrink_factor=0.5)
+    return get_dlib_face().analyse_crop(crop, 0.5).descriptor
+
+
+def photo_metrics(target: np.ndarray, out: np.ndarray, regions: list[FaceRegion],
+                  source_descriptor: np.ndarray, name: str) -> dict:
+    inner = region_mask(regions, target.shape)
+    eroded = cv2.erode(inner.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+    grown = region_mask(regions, target.shape, GROW)
+    values = {
+        "sharp": laplacian_variance(out, eroded) / max(laplacian_variance(target, eroded), 1e-6),
+        "cast %": 100.0 * color_cast_fraction(target, out, inner),
+        "out %": 100.0 * float(changed(target, out)[~grown].mean()),
+    }
+    occluders = occluder_mask(name, target.shape)
+    values["occl"] = float(np.abs(grey(out) - grey(target))[occluders].mean()) \
+        if occluders.any() else float("nan")
+    gains, poses = [], []
+    dlib = get_dlib_face()
+    for region in regions:
+        before = dlib_descriptor_at(target, region.landmarks5)
+        after = dlib_descriptor_at(out, region.landmarks5)
+        if np.abs(out.astype(np.int16) - target.astype(np.int16))[
+                masks.polygon_mask(region.polygon, target.shape[:2]) > 0.5].max(initial=0) <= \
+                CHANGE_LEVEL:
+            continue  # this face was not swapped (too small, profile faded out...)
+        gains.append(float(np.linalg.norm(before - source_descriptor)
+                           - np.linalg.norm(after - source_descriptor)))
+        crop, matrix = align_face(out, region.landmarks5, 256)
+        swapped68 = transform_points(dlib.landmarks(crop, _template_box()), invert_affine(matrix))
+        poses.append(pose_error_deg(region.landmarks68, swapped68, target.shape[:2]))
+    values["id gain"] = float(np.mean(gains)) if gains else float("nan")
+    values["pose"] = float(np.mean(poses)) if poses else float("nan")
+    values["faces"] = f"{len(gains)}/{len(regions)}"
+    return values
+
+
+def _template_box():
+    from facedancer_torch.faces.landmarks68 import template_box
+
+    return template_box(256)
+
+
+def video_metrics(swapper: Swapper, path: Path, options: SwapOptions, plan, frames: int,
+                  regions_cache: dict) -> dict:
+    inputs = [f if isinstance(f, np.ndarray) else f.rgb
+              for f in read_frames(path, max_frames=frames)]
+    outputs = list(swap_frames(swapper, iter(inputs), plan, options))
+    if path not in regions_cache:
+        regions_cache[path] = [face_regions(swapper, frame) for frame in inputs]
+    regions = regions_cache[path]
+    flick_in, flick_out, ghost, sharp_num, sharp_den, casts = [], [], [], [], [], []
+    swapped = 0
+    for t, (frame, out, faces) in enumerate(zip(inputs, outputs, regions)):
+        swapped += bool(changed(frame, out).any())
+        if not faces:
+            ghost.append(float(changed(frame, out).mean()))
+            continue
+        inner = region_mask(faces, frame.shape)
+        casts.append(color_cast_fraction(frame, out, inner))
+        sharp_num.append(laplacian_variance(out, inner))
+        sharp_den.append(laplacian_variance(frame, inner))
+        if t and regions[t - 1]:
+            flick_in.append(float(np.abs(grey(frame) - grey(inputs[t - 1]))[inner].mean()))
+            flick_out.append(float(np.abs(grey(out) - grey(outputs[t - 1]))[inner].mean()))
+    return {
+        "sharp": float(np.sum(sharp_num) / max(np.sum(sharp_den), 1e-6)),
+        "cast %": 100.0 * float(np.mean(casts)) if casts else float("nan"),
+        "flicker": float(np.mean(flick_out) / max(np.mean(flick_in), 1e-6))
+        if flick_in else float("nan"),
+        "ghost %": 100.0 * float(np.mean(ghost)) if ghost else 0.0,
+        "faceless": len(ghost),
+        "swapped": f"{swapped}/{len(inputs)}",
+    }
+
+
+def table(rows: list[Row], columns: list[str]) -> str:
+    header = "| output | set | config | " + " | ".join(columns) + " |"
+    lines = [header, "|" + "---|" * (3 + len(columns))]
+    for row in rows:
+        cells = []
+        for column in columns:
+            value = row.values.get(column, "")
+            cells.append(f"{value:.3f}" if isinstance(value, float) else str(value))
+        lines.append(f"| {row.name} | {row.group} | {row.config} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def summary(rows: list[Row], columns: list[str], configs: list[str]) -> str:
+    lines = ["| config | " + " | ".join(f"median {c}" for c in columns) + " |",
+             "|" + "---|" * (1 + len(columns))]
+    for config in configs:
+        cells = []
+        for column in columns:
+            values = [r.values[column] for r in rows if r.config == config
+                      and isinstance(r.values.get(column), float)
+                      and not np.isnan(r.values[column])]
+            cells.append(f"{np.median(values):.3f}" if values else "")
+        lines.append(f"| {config} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def figure(outputs: dict, names: list[str], configs: list[str], path: Path) -> None:
+    """Rows of target | config outputs, each cropped around its faces, 256 px tall."""
+    rows = []
+    for name in names:
+        target = outputs[(name, "target")]
+        regions = outputs[(name, "regions")]
+        if regions:
+            points = np.concatenate([r.polygon for r in regions])
+            x0, y0 = points.min(0)
+            x1, y1 = points.max(0)
+            pad = 0.35 * max(x1 - x0, y1 - y0)
+            x0, y0 = int(max(x0 - pad, 0)), int(max(y0 - pad, 0))
+            x1, y1 = int(min(x1 + pad, target.shape[1])), int(min(y1 + pad, target.shape[0]))
+        else:
+            x0, y0, x1, y1 = 0, 0, target.shape[1], target.shape[0]
+        tiles = [outputs[(name, c)] for c in ["target", *configs]]
+        scale = 320.0 / (y1 - y0)
+        size = (max(1, int(round((x1 - x0) * scale))), 320)
+        row = np.concatenate([cv2.resize(t[y0:y1, x0:x1], size, interpolation=cv2.INTER_AREA)
+                              for t in tiles], axis=1)
+        rows.append(row)
+    width = max(r.shape[1] for r in rows)
+    rows = [np.pad(r, ((0, 4), (0, width - r.shape[1]), (0, 0)), constant_values=255)
+            for r in rows]
+    grid = np.concatenate(rows, axis=0)
+    header = np.full((36, grid.shape[1], 3), 255, np.uint8)
+    tile = grid.shape[1] // (1 + len(configs))
+    for i, label in enumerate(["target", *configs]):
+        cv2.putText(header, label, (i * tile + 8, 26), cv2.FONT_HERSHEY_SIMPLEX, 0.8,
+                    (0, 0, 0), 2, cv2.LINE_AA)
+    write_image(path, np.concatenate([header, grid], axis=0),
+                metadata={"facedancer": "synthetic media: face swaps made by "
+                          "benchmarks/quality.py"})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default=None)
+    parser.add_argument("--configs", default=",".join(CONFIGS))
+    parser.add_argument("--frames", type=int, default=60, help="frames per video (0: none)")
+    parser.add_argument("--groups", default="single,occluded,group")
+    parser.add_argument("--figure", type=Path, default=None,
+                        help="write a before/after figure (target | each config) here")
+    parser.add_argument("--figure-photos", default="fr_lin-manuel-miranda.png,df_img1.jpg,"
+                        "fr_two_people.jpg,df_img25.jpg")
+    args = parser.parse_args()
+    photos_dir, videos_dir = SHARED / "data/photos", SHARED / "data/videos"
+    if not photos_dir.is_dir():
+        sys.exit(f"error: {photos_dir}: shared photos not found (set FACEDANCER_SHARED)")
+    configs = [c.strip() for c in args.configs.split(",") if c.strip()]
+    swapper = Swapper(args.model)
+    plan = swapper.plan([SOURCE])
+    source_descriptor = dlib_descriptor_at(read_image(SOURCE),
+                                           swapper.detect(read_image(SOURCE))[0].landmarks)
+    rows: list[Row] = []
+    outputs: dict = {}
+    start = time.time()
+    for group in [g for g in args.groups.split(",") if g]:
+        for name in PHOTOS[group]:
+            target = read_image(photos_dir / name)
+            regions = face_regions(swapper, target)
+            outputs[(name, "target")], outputs[(name, "regions")] = target, regions
+            for config in configs:
+                options = SwapOptions(**CONFIGS[config])
+                out = finish_image(swapper.swap_image(target, plan, options), options)
+                outputs[(name, config)] = out
+                rows.append(Row(name, group, config,
+                                photo_metrics(target, out, regions, source_descriptor, name)))
+            print(f"  {name} done ({time.time() - start:.0f} s)", file=sys.stderr)
+    photo_columns = ["sharp", "cast %", "out %", "occl", "id gain", "pose", "faces"]
+    print("## Photos\n")
+    print(table(rows, photo_columns))
+    print("\n## Photos, medians over outputs\n")
+    print(summary(rows, photo_columns[:-1], configs))
+    if args.frames > 0 and videos_dir.is_dir():
+        video_rows: list[Row] = []
+        cache: dict = {}
+        for name in VIDEOS:
+            for config in configs:
+                if config not in ("reference", "default"):
+                    continue
+                values = video_metrics(swapper, videos_dir / name,
+                                       SwapOptions(**CONFIGS[config]), plan, args.frames, cache)
+                video_rows.append(Row(name, "video", config, values))
+            print(f"  {name} done ({time.time() - start:.0f} s)", file=sys.stderr)
+        print(f"\n## Videos (first {args.frames} frames)\n")
+        print(table(video_rows, ["sharp", "cast %", "flicker", "ghost %", "faceless",
+                                 "swapped"]))
+    if args.figure is not None:
+        names = [n for n in args.figure_photos.split(",") if (n, "target") in outputs]
+        shown = [c for c in ("reference", "default") if c in configs]
+        figure(outputs, names, shown, args.figure)
+        print(f"\nfigure: {args.figure}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,80 @@
+"""Path checks of a swap job, done before any model loads: what the target is, whether it
+decodes, and whether the output may be written there in that format.
+
+Kept apart from the orchestrator (``pipeline.Swapper``) so that the per-format writers
+(``image.py``, ``video.py``, ``folder.py``) and the command line can use them without importing
+the pipeline (which imports them: that was an import cycle).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import FacedancerError, InputError
+from ..io.images import is_image_path, is_video_path, read_image
+from ..io.video import VIDEO_OUTPUT_SUFFIXES, probe_video  # noqa: F401 - re-exported
+
+# write_image() can carry the provenance tag in these; BMP cannot carry text, so it is refused.
+IMAGE_OUTPUT_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff")
+
+
+def target_kind(target: str | Path) -> str:
+    """``"folder"``, ``"video"`` or ``"image"``; :class:`InputError` if missing or unsupported."""
+    target = Path(target)
+    if target.is_dir():
+        return "folder"
+    if not target.exists():
+        raise InputError("target does not exist", target)
+    if is_video_path(target):
+        return "video"
+    if is_image_path(target):
+        return "image"
+    raise InputError(f"unsupported target type '{target.suffix or '(no suffix)'}' (give an "
+                     "image, a video or a folder)", target)
+
+
+def check_target(target: str | Path, kind: str | None = None) -> None:
+    """Make sure an image or video target decodes (InputError naming it otherwise), so that a
+    bad target fails in a second, before any model is loaded."""
+    kind = kind or target_kind(target)
+    if kind == "image":
+        read_image(target)
+    elif kind == "video":
+        probe_video(target)
+
+
+def check_output(output: str | Path, overwrite: bool, target: str | Path | None = None) -> Path:
+    """Refuse to clobber an existing output (without ``overwrite``) or the target itself."""
+    output = Path(output)
+    if target is not None and output.exists() and Path(target).exists() \
+            and output.resolve() == Path(target).resolve():
+        raise FacedancerError("output is the target itself; choose another --output", output)
+    if output.exists() and not overwrite:
+        raise FacedancerError("output already exists (pass --overwrite to replace it)", output)
+    return output
+
+
+def check_image_output(output: Path) -> None:
+    """Refuse output suffixes that cannot carry the provenance tag."""
+    if Path(output).suffix.lower() not in IMAGE_OUTPUT_SUFFIXES:
+        raise FacedancerError(f"cannot write a swapped image as "
+                              f"'{Path(output).suffix or '(none)'}' "
+                              f"(use one of {' '.join(IMAGE_OUTPUT_SUFFIXES)})", output)
+
+
+def check_video_output(output: Path) -> None:
+    """Refuse an output suffix no video can be written as (before any work is done)."""
+    if Path(output).suffix.lower() not in VIDEO_OUTPUT_SUFFIXES:
+        raise FacedancerError(f"cannot write a swapped video as "
+                              f"'{Path(output).suffix or '(none)'}' "
+                              f"(use one of {' '.join(VIDEO_OUTPUT_SUFFIXES)})", output)
+
+
+def check_job(target: str | Path, output: str | Path, overwrite: bool) -> str:
+    """Every check of one ``swap`` job that needs no model; returns the target kind."""
+    kind = target_kind(target)
+    if kind != "folder":
+        check_output(output, overwrite, target)
+        (check_image_output if kind == "image" else check_video_output)(Path(output))
+        check_target(target, kind)
+    return kind

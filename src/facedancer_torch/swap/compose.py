@@ -1,0 +1,266 @@
+"""Compositing: put swapped faces back into the frame so that only the face changes.
+
+The reference pastes the generator's crop back through a blurred box (docs/reference.md §7).
+That box also replaces whatever else lies inside it (background beside the cheeks, a hand or a
+microphone in front of the mouth, the edge of a neighbour's face), and a 128 px crop pasted onto
+a 400 px face is visibly softer than the photo around it. Per face, this module:
+
+1. works at the face's own resolution: a **work crop** ``W = k * S`` pixels wide, ``k`` the
+   whole factor by which the face in the frame is larger than the generator's ``S`` crop (1..8),
+   so nothing is resampled twice;
+2. builds the **mask** from parts multiplied together (``SwapOptions.mask``, ``+``-joined):
+   ``box`` (the reference's soft box), ``hull`` (the face outline from dlib's 68 landmarks of the
+   target, ``faces/masks.py``), ``occlusion`` (1 - what the face segmenter calls an occluder:
+   hands, microphones, masks stay), ``segment`` (the segmenter's own face region); then takes
+   out the faces of nearer people (depth order, see :func:`composite`) and fades a face that is
+   turned to a profile back towards the target (``faces/masks.pose_weight``);
+3. corrects **colour** (``SwapOptions.color_match``): ``global`` Lab mean/std transfer, or
+   ``local`` (global, then the chroma moved to the target's pixel by pixel over a small
+   neighbourhood: no teal brows or purple eye rims; see ``faces/color.py``);
+4. restores **detail** above the generator's resolution from the target (a two-band
+   Laplacian split: the swap gives the band the generator can produce, the target the finer
+   band: skin texture, hair, sharp edges), gated to where swap and target agree at the coarse
+   scale so that no edge of the target's own features (a brow, an eye) ghosts through;
+5. pastes the result back through the mask with the inverse transform; pixels outside every
+   mask are the input's, bit for bit.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from ..errors import FacedancerError
+from ..faces import masks
+from ..faces.align import paste_back, transform_points
+from ..faces.color import color_match, local_color_match, to_lab
+from .options import SwapOptions, mask_parts
+
+# Largest work crop: a 1080p close-up stays sharp, a 4K one is resampled once to this size.
+MAX_WORK_SIZE: int = 1024
+# Local colour correction neighbourhood, as a fraction of the crop (2.5 px on a 128 crop): small
+# enough to reach a brow or an eye rim, large enough not to copy the target's features.
+LOCAL_COLOR_SIGMA: float = 0.02
+# The generator's crop carries detail up to about half its own resolution (measured on the
+# shipped 128 px model: its output's Laplacian variance is a fraction of its input's); the band
+# above this fraction of S is taken from the target.
+DETAIL_RESOLUTION: float = 0.5
+# Lightness difference (Lab L, 0..100) between swap and target at the coarse scale above which
+# the target's detail is no longer added (where the swap's features differ from the target's).
+DETAIL_GATE: float = 25.0
+# Unsharp masking of the generator's own output (amount, and sigma in pixels of its S crop):
+# a small generator's output is soft even at its own resolution; sharpening its own band adds
+# crispness that comes from the swap, not from the target.
+SWAP_SHARPEN: float = 0.0
+SWAP_SHARPEN_SIGMA: float = 1.0
+# Faces whose boxes are this close in area count as equally near (both protected).
+_SAME_DEPTH: float = 1.0
+# A face that is not pasted is protected by an ellipse of this size inside its detector box.
+_PROTECT_SCALE: float = 0.92
+
+
+@dataclass
+class FaceJob:
+    """One face to composite: the target crop the generator saw, its frame->crop affine, its
+    5 landmarks and box in frame pixels."""
+
+    crop: np.ndarray
+    matrix: np.ndarray
+    landmarks: np.ndarray
+    box: np.ndarray
+
+    @property
+    def area(self) -> float:
+        return box_area(self.box)
+
+
+def box_area(box) -> float:
+    box = np.asarray(box, dtype=np.float64).reshape(4)
+    return float(max(box[2] - box[0], 0.0) * max(box[3] - box[1], 0.0))
+
+
+def work_factor(matrix: np.ndarray, size: int) -> int:
+    """Whole factor ``k`` so that a ``k * size`` crop samples the face at about 1:1."""
+    scale = math.sqrt(abs(float(np.linalg.det(np.asarray(matrix, np.float64)[:, :2]))))
+    frame_pixels = 1.0 / max(scale, 1e-9)  # frame pixels per crop pixel
+    limit = max(1, MAX_WORK_SIZE // size)
+    return int(min(max(math.ceil(frame_pixels - 0.25), 1), limit))
+
+
+def scale_affine(matrix: np.ndarray, factor: float) -> np.ndarray:
+    """The frame->crop affine of a crop ``factor`` times larger (pixel centres kept:
+    ``u' = factor * u + (factor - 1) / 2``, the convention of ``cv2.resize``)."""
+    scaled = np.asarray(matrix, np.float64) * factor
+    scaled[:, 2] += (factor - 1.0) / 2.0
+    return scaled
+
+
+class Compositor:
+    """Builds masks and pastes swapped crops back (see the module docstring). One per Swapper:
+    it holds the landmark predictor and the face segmenter, loaded on first use."""
+
+    def __init__(self, crop_shrink: float = 1.0, timer=None) -> None:
+        self.crop_shrink = float(crop_shrink)
+        self.timer = timer
+        self._landmarks = None
+        self._segmenter = None
+        self._boxes: dict[tuple, np.ndarray] = {}
+
+    # -- tools -----------------------------------------------------------------------------
+    def landmarks68(self):
+        if self._landmarks is None:
+            from ..faces.landmarks68 import get_landmarks68  # dlib: loaded only when needed
+
+            self._landmarks = get_landmarks68()
+        return self._landmarks
+
+    def segmenter(self):
+        if self._segmenter is None:
+            try:
+                from ..faces.occlusion import load_face_segmenter
+            except ImportError as exc:  # pragma: no cover - the module ships with the package
+                raise FacedancerError("the face segmenter is not available in this "
+                                      "installation; use --mask box+hull") from exc
+            self._segmenter = load_face_segmenter()
+        return self._segmenter
+
+    def box(self, size: int, options: SwapOptions) -> np.ndarray:
+        key = (size, options.mask_blur, options.mask_padding)
+        if key not in self._boxes:
+            blur = masks.REFERENCE_BLUR if options.mask_blur is None else options.mask_blur
+            self._boxes[key] = masks.box_mask(size, blur=blur, padding=options.mask_padding)
+        return self._boxes[key]
+
+    # -- masks -----------------------------------------------------------------------------
+    def crop_masks(self, jobs: Sequence[FaceJob], options: SwapOptions) -> list[np.ndarray]:
+        """The mask of each job on its generator crop ``(S, S)`` before depth and pose."""
+        parts = mask_parts(options.mask)
+        if not jobs:
+            return []
+        size = jobs[0].crop.shape[0]
+        out = [self.box(size, options).copy() if "box" in parts
+               else np.ones((size, size), np.float32) for _ in jobs]
+        if "hull" in parts:
+            predictor = self.landmarks68()
+            for mask, job in zip(out, jobs):
+                points = predictor.on_crop(job.crop, self.crop_shrink)
+                np.minimum(mask, masks.hull_mask(points, size), out=mask)
+        if "occlusion" in parts or "segment" in parts:
+            face, occluder = self.segmenter().predict(np.stack([job.crop for job in jobs]))
+            for index, mask in enumerate(out):
+                if "segment" in parts:
+                    np.minimum(mask, face[index], out=mask)
+                if "occlusion" in parts:
+                    np.minimum(mask, 1.0 - occluder[index], out=mask)
+        return out
+
+    # -- compositing -----------------------------------------------------------------------
+    def composite(self, frame: np.ndarray, jobs: Sequence[FaceJob], swapped: np.ndarray,
+                  options: SwapOptions, others: Sequence[np.ndarray] = ()) -> np.ndarray:
+        """Paste ``swapped`` crops (one per job) into ``frame`` (not modified); returns a copy.
+
+        Depth order: faces are pasted from the smallest box to the largest (larger is nearer
+        in photos and videos of people), and each face's mask excludes the faces that are at
+        least as near: the other jobs and ``others`` (boxes of detected faces that are not
+        swapped), each as an ellipse inside its box. A neighbour's face is never overwritten;
+        a face in front covers one behind it.
+        """
+        if not len(jobs):
+            return frame
+        crop_masks = self.crop_masks(jobs, options)
+        everyone = [np.asarray(job.box, np.float64) for job in jobs] + \
+            [np.asarray(b, np.float64) for b in others]
+        order = sorted(range(len(jobs)), key=lambda i: jobs[i].area)
+        out = frame
+        for index in order:
+            job = jobs[index]
+            weight = masks.pose_weight(job.landmarks) if options.profile_fade else 1.0
+            if weight <= 0.0:
+                continue
+            nearer = [box for j, box in enumerate(everyone)
+                      if j != index and box_area(box) >= job.area * _SAME_DEPTH]
+            out = self._paste_one(out, job, swapped[index], crop_masks[index] * weight,
+                                  nearer, options)
+        return out
+
+    def _paste_one(self, frame: np.ndarray, job: FaceJob, swapped: np.ndarray,
+                   mask_s: np.ndarray, nearer: Sequence[np.ndarray],
+                   options: SwapOptions) -> np.ndarray:
+        size = job.crop.shape[0]
+        if SWAP_SHARPEN > 0:
+            swapped = sharpen(swapped, SWAP_SHARPEN, SWAP_SHARPEN_SIGMA * size / 128.0)
+        factor = work_factor(job.matrix, size)
+        work = size * factor
+        matrix = scale_affine(job.matrix, factor) if factor > 1 else np.asarray(job.matrix)
+        if factor > 1:
+            target = cv2.warpAffine(frame, matrix, (work, work), flags=cv2.INTER_LINEAR,
+                                    borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+            swap = cv2.resize(swapped, (work, work), interpolation=cv2.INTER_CUBIC)
+            mask = cv2.resize(mask_s, (work, work), interpolation=cv2.INTER_LINEAR)
+        else:
+            target, swap, mask = job.crop, swapped, mask_s
+        # Where the crop lies outside the frame, alignment filled black: no statistics there.
+        inside = cv2.warpAffine(np.ones(frame.shape[:2], np.float32), matrix, (work, work),
+                                flags=cv2.INTER_NEAREST)
+        if nearer:
+            protect = np.zeros((work, work), np.float32)
+            for box in nearer:
+                polygon = transform_points(masks.ellipse_polygon(box, _PROTECT_SCALE), matrix)
+                protect = np.maximum(protect, masks.polygon_mask(polygon, work))
+            protect = masks.gaussian_blur(protect, 0.01 * work)
+            mask = mask * (1.0 - protect)
+        if float(mask.max(initial=0.0)) <= 1e-3:
+            return frame
+        stats = mask * inside
+        if options.color_match in ("global", "local"):
+            swap = color_match(swap, target, stats)
+        if options.color_match == "local":
+            swap = local_color_match(swap, target, stats, LOCAL_COLOR_SIGMA * work)
+        if options.detail > 0:
+            swap = add_detail(swap, target, size, options.detail)
+        return paste_back(frame, swap, matrix, mask)
+
+
+def add_detail(swap: np.ndarray, target: np.ndarray, size: int, strength: float = 1.0
+               ) -> np.ndarray:
+    """Add the target's detail above the generator's resolution to the swap (both ``(W, W, 3)``
+    uint8 at the work size; ``size`` is the generator's crop size S).
+
+    Two-band Laplacian split at ``DETAIL_RESOLUTION * S``: ``low(x)`` = down to that size
+    (area average) and back up (bicubic). The output is ``low(swap) + gate * (target -
+    low(target))`` plus the swap's own fine band, with ``gate`` 1 where swap and target agree at
+    the coarse scale and 0 where their lightness differs by more than ``DETAIL_GATE``.
+    """
+    work = swap.shape[0]
+    coarse = max(8, int(round(size * DETAIL_RESOLUTION)))
+    if coarse >= work:
+        return swap
+
+    def low(image: np.ndarray) -> np.ndarray:
+        small = cv2.resize(image, (coarse, coarse), interpolation=cv2.INTER_AREA)
+        return cv2.resize(small, (work, work), interpolation=cv2.INTER_CUBIC)
+
+    swap_f = swap.astype(np.float32)
+    target_f = target.astype(np.float32)
+    target_low, swap_low = low(target_f), low(swap_f)
+    lightness_gap = np.abs(to_lab(np.clip(swap_low, 0, 255).astype(np.uint8))[..., 0]
+                           - to_lab(np.clip(target_low, 0, 255).astype(np.uint8))[..., 0])
+    gate = np.clip(1.0 - lightness_gap / DETAIL_GATE, 0.0, 1.0)
+    gate = masks.gaussian_blur(gate, work / coarse)[..., None] * float(strength)
+    # The swap's own fine band is faint and noisy (upsampled generator output); the target's
+    # replaces it where the gate is open and it stays where the gate is closed.
+    fine_swap = swap_f - swap_low
+    fine_target = target_f - target_low
+    out = swap_low + gate * fine_target + (1.0 - gate) * fine_swap
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+def sharpen(image: np.ndarray, amount: float, sigma: float) -> np.ndarray:
+    """Unsharp mask: ``image + amount * (image - blur(image, sigma))`` (uint8 in and out)."""
+    data = image.astype(np.float32)
+    blurred = cv2.GaussianBlur(data, (0, 0), sigmaX=sigma, sigmaY=sigma)
+    return np.clip(np.rint(data + amount * (data - blurred)), 0, 255).astype(np.uint8)

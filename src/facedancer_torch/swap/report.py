@@ -1,0 +1,62 @@
+"""What a swap of one file did, for the command line, the web UI and folder runs.
+
+A swap that changed nothing must say so (and must not label the file as synthetic media), and a
+video swap says in how many frames a face was swapped: users check this before they trust an
+output.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass
+class FileReport:
+    """The result of swapping one image or video file.
+
+    Attributes:
+        path: the output file.
+        kind: ``"image"`` or ``"video"``.
+        detected: faces the detector found (videos: summed over frames).
+        swapped: faces swapped (videos: summed over frames).
+        too_small: faces left alone for being under the minimum face size (summed over frames).
+        frames: frames written (1 for an image).
+        frames_swapped: frames in which at least one face was swapped.
+    """
+
+    path: Path
+    kind: str = "image"
+    detected: int = 0
+    swapped: int = 0
+    too_small: int = 0
+    frames: int = 1
+    frames_swapped: int = 0
+
+    @property
+    def changed(self) -> bool:
+        """True when at least one face was swapped (the output is synthetic media)."""
+        return self.swapped > 0
+
+    def summary(self) -> str:
+        """One line: ``out.mp4: 118 of 120 frames with a swapped face (2 without) ...``."""
+        if self.kind == "video":
+            text = (f"{self.path}: {self.frames_swapped} of {self.frames} frames with a swapped "
+                    f"face ({self.frames - self.frames_swapped} without), {self.swapped} face "
+                    f"swaps in all")
+        else:
+            text = f"{self.path}: {self.swapped} of {self.detected} " \
+                   f"face{'s' if self.detected != 1 else ''} swapped"
+        if self.too_small:
+            text += f"; {self.too_small} face{'s' if self.too_small != 1 else ''} under the " \
+                    "minimum face size left alone (--min-face-size)"
+        return text
+
+    def warning(self) -> str | None:
+        """The warning for an output in which nothing was swapped, else None."""
+        if self.changed:
+            return None
+        found = "no face was found" if not self.detected else \
+            f"none of the {self.detected} faces found was selected or large enough"
+        return (f"{self.path}: nothing swapped ({found}); the output is the unchanged target, "
+                "without the synthetic-media tag and watermark")

@@ -1,0 +1,274 @@
+"""Compositing (swap/compose.py) on real photos with the shipped demo model: the properties
+issue #12 asks for, with margins (benchmarks/quality.py measures the numbers)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from swaputil import single_thread
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+SOURCE = Path(__file__).resolve().parents[1] / "src/facedancer_torch/assets/examples/astronaut.jpg"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    with single_thread():
+        yield
+
+
+@pytest.fixture(scope="module")
+def demo():
+    from facedancer_torch.swap.pipeline import Swapper
+
+    return Swapper(backend="fused")  # the shipped demo model
+
+
+@pytest.fixture(scope="module")
+def demo_plan(demo):
+    return demo.plan([SOURCE])
+
+
+def _quality():
+    sys.path.insert(0, str(BENCHMARKS))
+    import quality
+
+    return quality
+
+
+@pytest.fixture(scope="module")
+def plan(swapper, photos_dir):
+    return swapper.plan(photos_dir / "df_img1.jpg")
+
+
+REFERENCE = dict(mask="box", color_match="none", detail=0.0, profile_fade=False)
+
+
+def test_mask_parts_are_validated():
+    from facedancer_torch.errors import FacedancerError
+    from facedancer_torch.swap.options import SwapOptions
+
+    assert SwapOptions(mask="hull+box+hull").mask == "hull+box"
+    for bad in ("", "ellipse", "box+nope"):
+        with pytest.raises(FacedancerError, match="--mask"):
+            SwapOptions(mask=bad)
+    with pytest.raises(FacedancerError, match="--color-match"):
+        SwapOptions(color_match="auto")
+    for bad in (float("nan"), -0.1, 1.5):
+        with pytest.raises(FacedancerError, match="--detail"):
+            SwapOptions(detail=bad)
+    assert SwapOptions(color_match=True).color_match == "global"
+
+
+def test_hull_mask_follows_the_face_and_leaves_the_background(demo, photos_dir):
+    from facedancer_torch.faces import masks
+    from facedancer_torch.faces.landmarks68 import get_landmarks68
+    from facedancer_torch.io.images import read_image
+
+    image = read_image(photos_dir / "fr_obama.jpg")
+    face = demo.detect(image)[0]
+    crop, _ = demo.align(image, face.landmarks)
+    points = get_landmarks68().on_crop(crop)
+    mask = masks.hull_mask(points, crop.shape[0])
+    for index in (30, 36, 45, 48, 54, 57):  # nose tip, eye corners, mouth
+        x, y = np.rint(points[index]).astype(int)
+        assert mask[y, x] > 0.95, index
+    # Crop corners are background or hair: outside the face.
+    assert mask[:8, :8].max() == 0 and mask[:8, -8:].max() == 0
+    # It is smaller than the reference box (that replaces background beside the cheeks).
+    assert mask.sum() < masks.box_mask(crop.shape[0]).sum()
+
+
+def test_default_compositing_is_sharper_and_has_no_colour_casts(demo, demo_plan, photos_dir):
+    from facedancer_torch.evaluate.color import color_cast_fraction
+    from facedancer_torch.io.images import read_image
+    from facedancer_torch.swap.options import SwapOptions
+
+    quality = _quality()
+    for name in ("df_img1.jpg", "fr_lin-manuel-miranda.png"):
+        image = read_image(photos_dir / name)
+        regions = quality.face_regions(demo, image)
+        inside = quality.region_mask(regions, image.shape)
+        reference = demo.swap_image(image, demo_plan, SwapOptions(**REFERENCE))
+        default = demo.swap_image(image, demo_plan, SwapOptions())
+        sharp = {k: quality.laplacian_variance(v, inside)
+                 / quality.laplacian_variance(image, inside)
+                 for k, v in (("reference", reference), ("default", default))}
+        assert sharp["default"] > 1.5 * sharp["reference"], (name, sharp)
+        assert color_cast_fraction(image, default, inside) < 0.001, name
+        assert color_cast_fraction(image, reference, inside) > \
+            color_cast_fraction(image, default, inside)
+        # Nothing changes outside the grown face region (the box changed background).
+        grown = quality.region_mask(regions, image.shape, quality.GROW)
+        assert quality.changed(image, default)[~grown].mean() < 0.003, name
+
+
+def test_the_microphone_stays(demo, demo_plan, photos_dir):
+    from facedancer_torch.io.images import read_image
+    from facedancer_torch.swap.options import SwapOptions
+
+    quality = _quality()
+    name = "fr_lin-manuel-miranda.png"
+    image = read_image(photos_dir / name)
+    occluder = quality.occluder_mask(name, image.shape)
+    assert occluder.any()
+    default = demo.swap_image(image, demo_plan, SwapOptions())
+    change = np.abs(quality.grey(default) - quality.grey(image))[occluder].mean()
+    assert change < 4.0, change
+
+
+def test_glasses_are_kept_where_the_box_repaints_them(demo, demo_plan, photos_dir):
+    from facedancer_torch.io.images import read_image
+    from facedancer_torch.swap.options import SwapOptions
+
+    quality = _quality()
+    name = "df_img25.jpg"
+    image = read_image(photos_dir / name)
+    occluder = quality.occluder_mask(name, image.shape)
+    changes = {}
+    for key, options in (("reference", SwapOptions(**REFERENCE)), ("default", SwapOptions())):
+        out = demo.swap_image(image, demo_plan, options)
+        changes[key] = np.abs(quality.grey(out) - quality.grey(image))[occluder].mean()
+    assert changes["default"] < 0.25 * changes["reference"], changes
+
+
+def test_two_faces_never_overwrite_each_other(swapper, photos_dir):
+    """Each face is pasted only inside its own region: with the reference box the crops of
+    two neighbours overlap; with the default mask, swapping one person leaves the other's
+    face (an ellipse inside its box) untouched, and swapping both changes each inside its own
+    outline."""
+    from facedancer_torch.faces import masks
+    from facedancer_torch.io.images import read_image
+    from facedancer_torch.swap.options import SwapOptions
+
+    image = read_image(photos_dir / "fr_two_people.jpg")
+    faces = sorted(swapper.detect(image), key=lambda f: f.box[0])
+    assert len(faces) == 2
+    result = swapper.swap_image_detailed(image, photos_dir / "df_img1.jpg",
+                                         SwapOptions(faces="largest"))
+    swapped_box = result.faces[0].box
+    other = faces[1] if abs(faces[0].box[0] - swapped_box[0]) < 1 else faces[0]
+    ellipse = masks.polygon_mask(masks.ellipse_polygon(other.box, 0.92), image.shape[:2]) > 0
+    np.testing.assert_array_equal(result.image[ellipse], image[ellipse])
+
+
+def test_nothing_swapped_is_reported_and_unlabelled(photos_dir, tmp_path):
+    """A target without a face: exit 0 with a warning, the output is the target byte for
+    byte, and verify does not call it synthetic."""
+    import os
+    import subprocess
+
+    from facedancer_torch.io.images import read_image, write_image
+    from facedancer_torch.io.provenance import verify_file
+
+    landscape = tmp_path / "landscape.png"
+    write_image(landscape, read_image(photos_dir / "fr_two_people.jpg")[430:, :400])
+    output = tmp_path / "out.png"
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    done = subprocess.run([sys.executable, "-m", "facedancer_torch", "swap", "-s", str(SOURCE),
+                           "-t", str(landscape), "-o", str(output), "--backend", "fused"],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "0 of 0 faces swapped" in done.stdout
+    assert "warning:" in done.stderr and "nothing swapped" in done.stderr
+    assert output.read_bytes() == landscape.read_bytes()
+    check = verify_file(output)
+    assert check.provenance is None and not check.watermark.found
+
+
+def _clip(videos_dir: Path, count: int) -> list[np.ndarray]:
+    from facedancer_torch.io.video import read_frames
+
+    return [f.rgb for f in read_frames(videos_dir / "talking_1face_512.mp4", max_frames=count)]
+
+
+def test_a_face_that_leaves_is_not_painted_on(swapper, plan, videos_dir):
+    """Frames 0-5 show the speaker, 6-11 only background: no pixel of the background frames
+    changes (no refill after the person has left), and the face is swapped from frame 0."""
+    from facedancer_torch.swap.options import SwapOptions
+    from facedancer_torch.swap.video import VideoStats, swap_stream
+
+    frames = _clip(videos_dir, 6)
+    background = np.full_like(frames[0], 0)
+    background[:] = frames[0][:40, :40].mean(axis=(0, 1)).astype(np.uint8)  # the wall colour
+    stream = frames + [background.copy() for _ in range(6)]
+    stats = VideoStats()
+    out = [rgb for _, rgb in swap_stream(swapper, iter(stream), plan, SwapOptions(),
+                                         stats=stats)]
+    assert len(out) == 12
+    for t in range(6):
+        assert not np.array_equal(out[t], stream[t]), t  # swapped from its first frame
+    for t in range(6, 12):
+        np.testing.assert_array_equal(out[t], stream[t])
+    assert stats.frames == 12 and stats.frames_swapped == 6
+
+
+def test_a_one_frame_detection_is_never_swapped(swapper, plan, videos_dir):
+    """A face that shows up in a single frame (what a false detection looks like) is not
+    confirmed, so that frame stays as it was; a face seen for confirm_frames frames is."""
+    from facedancer_torch.swap.options import SwapOptions
+    from facedancer_torch.swap.video import swap_frames
+
+    face = _clip(videos_dir, 1)[0]
+    empty = np.full_like(face, 0)
+    empty[:] = face[:40, :40].mean(axis=(0, 1)).astype(np.uint8)
+    stream = [empty.copy(), empty.copy(), face.copy(), empty.copy(), empty.copy()]
+    out = list(swap_frames(swapper, iter(stream), plan, SwapOptions()))
+    for before, after in zip(stream, out):
+        np.testing.assert_array_equal(before, after)
+    # The same single frame with confirmation off is swapped (the face is detectable).
+    out = list(swap_frames(swapper, iter(stream), plan, SwapOptions(confirm_frames=1)))
+    assert not np.array_equal(out[2], stream[2])
+
+
+def test_small_faces_are_left_alone_in_videos(swapper, plan, videos_dir):
+    """A face under the minimum size (a 128 px picture of the speaker in a 1536 px frame: the face is under 6 % of its
+    shorter side) is not swapped in a video by default, but is with --min-face-size 0."""
+    from facedancer_torch.swap.options import SwapOptions
+    from facedancer_torch.swap.video import VideoStats, swap_stream
+
+    frames = _clip(videos_dir, 4)
+    small = []
+    for frame in frames:
+        canvas = np.full((1536, 1536, 3), 90, np.uint8)
+        canvas[700:828, 700:828] = cv2.resize(frame, (128, 128), interpolation=cv2.INTER_AREA)
+        small.append(canvas)
+    stats = VideoStats()
+    out = [rgb for _, rgb in swap_stream(swapper, iter(small), plan, SwapOptions(),
+                                         stats=stats)]
+    faces = swapper.detect(small[0])
+    assert faces, "precondition: the small face is detectable"
+    assert all(np.array_equal(a, b) for a, b in zip(out, small))
+    assert stats.too_small >= 4 and stats.frames_swapped == 0
+    out = list(swap_frames_all(swapper, small, plan))
+    assert not np.array_equal(out[0], small[0])
+
+
+def swap_frames_all(swapper, frames, plan):
+    from facedancer_torch.swap.options import SwapOptions
+    from facedancer_torch.swap.video import swap_frames
+
+    return swap_frames(swapper, iter(frames), plan, SwapOptions(min_face_size=0.0))
+
+
+def test_profile_fades_back_to_the_target(demo, demo_plan, photos_dir):
+    """if_t1's man in profile (the nose past the far eye) is left as he is by default; with
+    --no-profile-fade he gets the frontal face the model paints."""
+    from facedancer_torch.faces import masks
+    from facedancer_torch.io.images import read_image
+    from facedancer_torch.swap.options import SwapOptions
+
+    image = read_image(photos_dir / "if_t1.jpg")
+    faces = demo.detect(image)
+    profile = max(faces, key=lambda f: masks.yaw_ratio(f.landmarks))
+    assert masks.yaw_ratio(profile.landmarks) > masks.PROFILE_FADE[1]
+    x1, y1, x2, y2 = profile.box.astype(int)
+    faded = demo.swap_image(image, demo_plan, SwapOptions())
+    painted = demo.swap_image(image, demo_plan, SwapOptions(profile_fade=False))
+    np.testing.assert_array_equal(faded[y1:y2, x1:x2], image[y1:y2, x1:x2])
+    assert np.abs(painted[y1:y2, x1:x2].astype(int) - image[y1:y2, x1:x2]).mean() > 3.0
