@@ -183,3 +183,51 @@ def test_nms():
     scores = np.array([0.8, 0.9, 0.7, 0.6], np.float32)
     assert nms(boxes, scores, 0.4).tolist() == [1, 2]
     assert nms(boxes, scores, 0.99).tolist() == [1, 0, 2, 3]
+
+
+@pytest.mark.parametrize("quarter_turns", [1, 2, 3])
+def test_turned_faces_are_found_and_aligned_upright(detector, photos_dir, quarter_turns):
+    from facedancer_torch.faces.align import align_face
+
+    image = read_image(photos_dir / "fr_obama.jpg")
+    upright, _ = align_face(image, detector.detect(image)[0].landmarks, 256)
+    turned = np.ascontiguousarray(np.rot90(image, -quarter_turns))  # turned clockwise
+    faces = detector.detect(turned)
+    assert len(faces) == 1 and faces[0].rotation == 90 * quarter_turns
+    crop, matrix = align_face(turned, faces[0].landmarks, 256)
+    assert np.abs(crop.astype(np.float32) - upright).mean() < 1.0
+    # the crop goes back the right way: pasting it reproduces the turned photo up to the
+    # blur of two resamplings, while the crop pasted upside down would not
+    from facedancer_torch.faces.align import paste_back
+
+    x1, y1, x2, y2 = faces[0].box.astype(int)
+    inner = (slice(y1 + 20, y2 - 20), slice(x1 + 20, x2 - 20))
+    ones = np.ones((256, 256), np.float32)
+
+    def pasted_error(patch: np.ndarray) -> float:
+        back = paste_back(turned, patch, matrix, ones)
+        return float(np.abs(back[inner].astype(np.float32) - turned[inner]).mean())
+
+    assert pasted_error(crop) < 6.0 < 20.0 < pasted_error(np.ascontiguousarray(crop[::-1, ::-1]))
+
+
+def test_rotation_search_modes(photos_dir):
+    from facedancer_torch.faces.align import align_face
+
+    image = read_image(photos_dir / "fr_obama.jpg")
+    upside_down = np.ascontiguousarray(image[::-1, ::-1])
+    # Without the search the detector still "finds" the face, with its landmarks upside down.
+    plain = get_detector(device="cpu", rotate="off")
+    wrong = plain.detect(upside_down)
+    assert len(wrong) == 1 and wrong[0].rotation == 0
+    right = get_detector(device="cpu", rotate="180").detect(upside_down)
+    assert right[0].rotation == 180 and right[0].score > wrong[0].score
+    upright, _ = align_face(image, plain.detect(image)[0].landmarks, 256)
+    crop, _ = align_face(upside_down, wrong[0].landmarks, 256)
+    assert np.abs(crop.astype(np.float32) - upright).mean() > 20
+    # a per-call override, and unknown modes
+    auto = get_detector(device="cpu")
+    assert auto.detect_batch([upside_down], rotate="off")[0][0].rotation == 0
+    assert [f.rotation for f in get_detector(device="cpu", rotate="all").detect(image)] == [0]
+    with pytest.raises(FacedancerError, match="unknown rotation '45'"):
+        get_detector(rotate=45)
