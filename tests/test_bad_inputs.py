@@ -250,6 +250,22 @@ case("swap-output-disk-full", names=("o.png",), disk_limit=64 * 1024)(
     lambda w: w.swap("-s", w.face, "-t", w.copy(w.face, "t.jpg"), "-o", w.root / "o.png"))
 case("swap-folder-output-is-file", names=("out.png",))(
     lambda w: w.swap("-s", w.face, "-t", w.folder("photos"), "-o", w.image("out.png")))
+@case("swap-valid-avif-target", code=0, new=("o.png",))
+def _(w):
+    from PIL import Image
+
+    Image.open(w.face).save(w.root / "t.avif")
+    return w.swap("-s", w.face, "-t", w.root / "t.avif", "-o", w.root / "o.png")
+
+
+@case("align-valid-avif", code=0, new=("out", "out/*", "out/*/*"))
+def _(w):
+    from PIL import Image
+
+    Image.open(w.face).save(w.folder("in") / "face.avif")
+    return ["align", w.root / "in", w.root / "out", "--quiet", "--device", "cpu"]
+
+
 case("swap-valid-image", code=0, new=("o.png",))(
     lambda w: w.swap("-s", w.face, "-t", w.copy(w.face, "t.jpg"), "-o", w.root / "o.png"))
 
@@ -550,6 +566,16 @@ def test_resume_to_fewer_steps_than_done(tiny_run, tmp_path, capsys, steps, mess
         assert code == 0, stderr
     assert {k: v for k, v in _snapshot(run).items() if k.startswith("checkpoints")} == \
         {k: v for k, v in before.items() if k.startswith("checkpoints")}
+
+
+def test_verify_a_large_image_prints_no_library_warning(tmp_path, capsys):
+    """95 Mpx is within our limit but above Pillow's own default: no raw Pillow warning."""
+    from PIL import Image
+
+    path = tmp_path / "large.png"
+    Image.new("RGB", (10000, 9500), (90, 120, 150)).save(path, compress_level=1)
+    code, stderr = _run_cli(["verify", path], capsys, None)
+    assert code == 1 and stderr == "", stderr  # readable, unmarked, and nothing else said
 
 
 # ---------------------------------------------------------------- signals

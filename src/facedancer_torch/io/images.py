@@ -21,15 +21,34 @@ from ..errors import FacedancerError, InputError
 from .atomic import atomic_path
 from .media_meta import unwrap_metadata_json, wrap_metadata_json
 
+# Readable image formats: any of them works as a source, a target or an input to align (AVIF
+# is decoded by Pillow; outputs are written in the formats of _WRITE_FORMATS).
 IMAGE_EXTENSIONS: frozenset[str] = frozenset(
-    {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"})
+    {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".avif"})
 # GIFs are treated as (possibly one-frame) clips: animated GIFs are video in all but name.
 VIDEO_EXTENSIONS: frozenset[str] = frozenset(
     {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".gif"})
 
-# Refuse to decode more pixels than this (a 16384 x 16384 image is 805 MB as RGB uint8):
-# decompression bombs must become a reported bad file, not an out-of-memory kill.
-MAX_PIXELS: int = 16384 * 16384
+# Refuse to decode more pixels than this: decompression bombs must become a reported bad file,
+# not an out-of-memory kill. 100 Mpx (10000 x 10000, a 100 MP camera) is 300 MB as RGB uint8;
+# swapping one peaks at about 4 GB (docs/failures.md), which a 16 GB machine survives.
+MAX_PIXELS: int = 100_000_000
+
+
+def pillow():
+    """``PIL.Image``, with Pillow's own bomb check set to :data:`MAX_PIXELS`.
+
+    Set (to the same value every time), never toggled around a call: toggling raced with other
+    threads, which could open a bomb while the check was off. Pillow warns above the limit and
+    raises above twice it; its warning is silenced because :func:`read_image` refuses such
+    images itself with a one-line error, and reading the metadata of one is harmless.
+    """
+    from PIL import Image
+
+    if Image.MAX_IMAGE_PIXELS != MAX_PIXELS:
+        Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+        warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+    return Image
 
 # EXIF ImageDescription (0x010E): our metadata as ASCII JSON in JPEG, WebP and TIFF files.
 _EXIF_DESCRIPTION = 0x010E
@@ -97,24 +116,21 @@ def _to_rgb_uint8(array: np.ndarray, path: Path) -> np.ndarray:
 
 
 def _decode_with_pillow(data: bytes, path: Path) -> np.ndarray:
-    from PIL import Image, ImageOps
+    from PIL import ImageOps
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # DecompressionBombWarning: we check the size ourselves
-        previous = Image.MAX_IMAGE_PIXELS
-        Image.MAX_IMAGE_PIXELS = None
-        try:
-            image = Image.open(io.BytesIO(data))
-            width, height = image.size
-            if width < 1 or height < 1:
-                raise InputError(f"image has no pixels ({width}x{height})", path)
-            if width * height > MAX_PIXELS:
-                raise InputError(f"image too large ({width}x{height}, more than "
-                                 f"{MAX_PIXELS} pixels)", path)
-            image.load()  # raises on truncated or corrupt data
-            image = ImageOps.exif_transpose(image)
-        finally:
-            Image.MAX_IMAGE_PIXELS = previous
+    Image = pillow()
+    try:
+        image = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError as exc:
+        raise InputError(f"image too large (more than twice {MAX_PIXELS} pixels)", path) from exc
+    width, height = image.size
+    if width < 1 or height < 1:
+        raise InputError(f"image has no pixels ({width}x{height})", path)
+    if width * height > MAX_PIXELS:
+        raise InputError(f"image too large ({width}x{height}, more than {MAX_PIXELS} pixels)",
+                         path)
+    image.load()  # raises on truncated or corrupt data
+    image = ImageOps.exif_transpose(image)
     mode = image.mode
     if mode == "P":
         image = image.convert("RGBA" if "transparency" in image.info else "RGB")
@@ -226,8 +242,7 @@ def write_image(path: str | Path, rgb: np.ndarray, metadata: dict[str, str] | No
 
 def read_image_metadata(path: str | Path) -> dict[str, str]:
     """The text metadata :func:`write_image` embedded (PNG: every text chunk), else ``{}``."""
-    from PIL import Image
-
+    Image = pillow()
     path = Path(path)
     _read_bytes(path)
     try:

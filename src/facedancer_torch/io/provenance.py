@@ -225,8 +225,9 @@ def verify_file(path: str | Path, frames: int = 8) -> Verification:
 
 
 def _is_animation(path: Path) -> bool:
-    from PIL import Image
+    from .images import pillow
 
+    Image = pillow()
     try:
         with Image.open(path) as image:
             return getattr(image, "n_frames", 1) > 1

@@ -90,10 +90,12 @@ def _mix(x: np.ndarray) -> np.ndarray:
 
 
 @lru_cache(maxsize=8)  # video frames share one grid: hash it once
-def _carrier_keys(rows: int, cols: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For a grid of ``rows x cols`` blocks: payload bit index (R, C, K), key bit (R, C, K)
-    and dither in [0, 1) (R, C, K), all a function of the carrier's position only."""
-    r = np.arange(rows, dtype=np.uint64)[:, None, None]
+def _carrier_keys(rows: int, cols: int, row0: int = 0
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For block rows ``row0 .. row0 + rows`` and ``cols`` block columns: payload bit index
+    (R, C, K), key bit (R, C, K) and dither in [0, 1) (R, C, K), all a function of the
+    carrier's position only."""
+    r = np.arange(row0, row0 + rows, dtype=np.uint64)[:, None, None]
     c = np.arange(cols, dtype=np.uint64)[None, :, None]
     k = np.arange(len(COEFFICIENTS), dtype=np.uint64)[None, None, :]
     with np.errstate(over="ignore"):
@@ -112,6 +114,20 @@ def _payload_bits(payload: bytes = PAYLOAD) -> np.ndarray:
 
 
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)  # BT.601, as JPEG and SD video
+
+
+# Pixels handled at once: the work is per 8x8 block, so the image is processed in bands of
+# block rows and memory stays at about 30 bytes per band pixel whatever the image size
+# (a 100 Mpx image at once needed several GB of float copies).
+BAND_PIXELS: int = 4_000_000
+
+
+def _bands(rgb: np.ndarray) -> Iterable[tuple[int, int]]:
+    """``(first block row, block rows)`` of the bands covering the whole 8x8 blocks."""
+    rows, cols = rgb.shape[0] // 8, rgb.shape[1] // 8
+    step = max(1, BAND_PIXELS // max(1, cols * 64))
+    for row0 in range(0, rows, step):
+        yield row0, min(step, rows - row0)
 
 
 def _carrier_coefficients(rgb: np.ndarray) -> np.ndarray:
@@ -144,31 +160,41 @@ def embed_watermark(rgb: np.ndarray, payload: bytes = PAYLOAD,
     if min(rgb.shape[:2]) < MIN_SIZE:
         return rgb.copy()
     delta = DELTA * strength
-    coef = _carrier_coefficients(rgb).astype(np.float64)
-    rows, cols = coef.shape[:2]
-    bit_index, key_bit, dither = _carrier_keys(rows, cols)
-    bits = _payload_bits(payload)[bit_index] ^ key_bit
-    # lattice for bit b: delta * (n + dither + b/2); move each coefficient to its nearest point
-    offset = delta * (dither + bits * 0.5)
-    target = np.round((coef - offset) / delta) * delta + offset
-    change = ((target - coef).astype(np.float32) @ _BASIS_FLAT).reshape(rows, cols, 8, 8)
-    delta_y = np.zeros(rgb.shape[:2], np.float32)
-    delta_y[:rows * 8, :cols * 8] = change.transpose(0, 2, 1, 3).reshape(rows * 8, cols * 8)
-    out = rgb.astype(np.float32)
-    out += delta_y[..., None]
-    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+    out = rgb.copy()
+    cols = rgb.shape[1] // 8
+    bits_of_payload = _payload_bits(payload)
+    for row0, rows in _bands(rgb):
+        band = rgb[row0 * 8:(row0 + rows) * 8, :cols * 8]
+        coef = _carrier_coefficients(band).astype(np.float64)
+        bit_index, key_bit, dither = _carrier_keys(rows, cols, row0)
+        bits = bits_of_payload[bit_index] ^ key_bit
+        # lattice for bit b: delta * (n + dither + b/2); move each coefficient to its nearest
+        offset = delta * (dither + bits * 0.5)
+        target = np.round((coef - offset) / delta) * delta + offset
+        change = ((target - coef).astype(np.float32) @ _BASIS_FLAT).reshape(rows, cols, 8, 8)
+        delta_y = change.transpose(0, 2, 1, 3).reshape(rows * 8, cols * 8)
+        marked = band.astype(np.float32)
+        marked += delta_y[..., None]
+        np.rint(marked, out=marked)
+        np.clip(marked, 0, 255, out=marked)
+        out[row0 * 8:(row0 + rows) * 8, :cols * 8] = marked
+    return out
 
 
 def _soft_votes(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per payload bit: sum of soft votes (+1 means the expected bit) and carrier count."""
-    coef = _carrier_coefficients(_check(rgb)).astype(np.float64)
-    rows, cols = coef.shape[:2]
-    bit_index, key_bit, dither = _carrier_keys(rows, cols)
-    phase = (coef / DELTA - dither) * 2 * np.pi
-    soft = np.cos(phase)  # +1 on the bit-0 lattice, -1 on the bit-1 lattice
-    soft = np.where(key_bit == 1, -soft, soft)  # undo the key: now +1 means payload bit 0
-    votes = np.bincount(bit_index.ravel(), soft.ravel(), minlength=PAYLOAD_BITS)
-    counts = np.bincount(bit_index.ravel(), minlength=PAYLOAD_BITS).astype(np.float64)
+    rgb = _check(rgb)
+    cols = rgb.shape[1] // 8
+    votes = np.zeros(PAYLOAD_BITS)
+    counts = np.zeros(PAYLOAD_BITS)
+    for row0, rows in _bands(rgb):
+        coef = _carrier_coefficients(rgb[row0 * 8:(row0 + rows) * 8]).astype(np.float64)
+        bit_index, key_bit, dither = _carrier_keys(rows, cols, row0)
+        phase = (coef / DELTA - dither) * 2 * np.pi
+        soft = np.cos(phase)  # +1 on the bit-0 lattice, -1 on the bit-1 lattice
+        soft = np.where(key_bit == 1, -soft, soft)  # undo the key: now +1 means payload bit 0
+        votes += np.bincount(bit_index.ravel(), soft.ravel(), minlength=PAYLOAD_BITS)
+        counts += np.bincount(bit_index.ravel(), minlength=PAYLOAD_BITS)
     return votes, counts
 
 
