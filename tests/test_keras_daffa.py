@@ -112,3 +112,19 @@ def test_variants_save_load_and_fuse(tmp_path, up_types):
     names = ("4x4", "8x8", "16x16", "32x32", "64x64", "final")
     assert set(masks) == {n for n, kind in zip(names, up_types) if "affa" in kind}
     assert all(0 <= float(m.min()) and float(m.max()) <= 1 for m in masks.values())
+
+
+def test_variants_export_to_onnx(tmp_path):
+    # the CPU swap runs generators through ONNX Runtime: the variants must export exactly
+    from facedancer_torch.convert.onnx_export import export_generator_onnx, onnx_session
+
+    model = build_generator(image_size=64, encoder_widths=(8,) * 7, mapping_depth=1,
+                            mapping_width=16, z_dim=16, up_types=UP_TYPES).eval()
+    randomize_(model)
+    x, z = torch.rand(2, 3, 64, 64) * 2 - 1, torch.randn(2, 16)
+    with torch.no_grad():
+        expected = model(x, z).numpy()
+    export_generator_onnx(model, tmp_path / "g.onnx", fused=True)
+    got = onnx_session(tmp_path / "g.onnx").run(None, {"x_target": x.numpy(),
+                                                       "z_source": z.numpy()})[0]
+    assert np.abs(got - expected).max() < 1e-4
