@@ -37,7 +37,8 @@ def main() -> None:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 
     from facedancer_torch.faces.align import align_face
-    from facedancer_torch.faces.detect import _iou, get_detector, largest_face
+    from facedancer_torch.faces.detect import get_detector, largest_face
+    from facedancer_torch.faces.tracking import box_iou
     from facedancer_torch.io.images import read_image
 
     root = shared_path("data", "photos")
@@ -74,7 +75,7 @@ def main() -> None:
             if face is None:
                 greys.append(255.0)
                 continue
-            ref = max(candidates, key=lambda f: _iou(f.box, face.box))
+            ref = max(candidates, key=lambda f: float(box_iou(f.box, face.box)[0, 0]))
             ours, _ = align_face(image, face.landmarks, 256)
             theirs, _ = align_face(image, ref.landmarks, 256)
             greys.append(float(np.abs(ours.astype(np.float32) - theirs).mean()))
