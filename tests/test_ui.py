@@ -85,6 +85,28 @@ def test_launch_options_and_warning(capsys):
         ui_app.launch_app(_FakeApp(), max_upload_mb=0, block=False)
 
 
+def test_password_from_the_environment(capsys):
+    fake = _FakeApp()
+    ui_app.launch_app(fake, host="0.0.0.0", block=False, password="s3cret")
+    assert fake.kwargs["auth"] == ("facedancer", "s3cret")
+    assert "warning" not in capsys.readouterr().err  # beyond loopback, but with a login
+    fake = _FakeApp()
+    ui_app.launch_app(fake, block=False)
+    assert fake.kwargs["auth"] is None
+    assert ui_app.PASSWORD_ENV in ui_app.host_warning("0.0.0.0")
+
+
+def test_old_results_expire(tmp_path):
+    old, recent, other = tmp_path / "swap-old.png", tmp_path / "swap-new.mp4", tmp_path / "x.txt"
+    for path in (old, recent, other):
+        path.write_bytes(b"x")
+    os.utime(old, (1e9, 1e9))  # 2001
+    os.utime(other, (1e9, 1e9))
+    fresh = ui_app.new_output(tmp_path, ".png", max_age_s=3600)
+    assert fresh.parent == tmp_path and fresh.suffix == ".png" and not fresh.exists()
+    assert not old.exists() and recent.exists() and other.exists()  # only our old results go
+
+
 def test_no_model_is_one_line_error(monkeypatch, tmp_path):
     from facedancer_torch.cli.ui import serve_ui
     from facedancer_torch.models import catalogue

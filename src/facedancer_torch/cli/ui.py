@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import os
+
 import typer
+
+from ..errors import FacedancerError
+
+# Library modules are imported inside the commands, not here: cli/__init__.py imports every
+# command module at start-up, and `facedancer --help` must not wait for torch, PyAV or ONNX
+# Runtime to load.
 
 EXAMPLES = """Examples:
 
@@ -16,8 +24,10 @@ facedancer ui -m facedancer-c-hq -m models/my-run --max-upload-mb 200
 
 def register(app: typer.Typer) -> None:
     @app.command("ui", help="Start the web UI: swap faces in images and videos in a browser.\n\n"
-                 "Listens on 127.0.0.1 (this machine only) unless --host says otherwise; there "
-                 "is no login, so a non-loopback --host prints a warning. Needs the 'ui' extra "
+                 "Listens on 127.0.0.1 (this machine only) unless --host says otherwise. With "
+                 "FACEDANCER_UI_PASSWORD set, the page asks for user 'facedancer' and that "
+                 "password; a non-loopback --host without it prints a warning. Results are "
+                 "deleted an hour after they are made. Needs the 'ui' extra "
                  "(pip install 'facedancer-torch[ui]'). Every result carries the provenance tag "
                  "and the invisible watermark.\n\n" + EXAMPLES)
     def ui(
@@ -31,8 +41,8 @@ def register(app: typer.Typer) -> None:
                                             "accepted, in MB (larger ones are refused)."),
         device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
         backend: str = typer.Option("auto", "--backend", help="Generator runtime: auto "
-                                    "(CUDA fp16, else ONNX Runtime), fused, bf16, eager, "
-                                    "onnxruntime, fp16."),
+                                    "(CUDA fp16; CPU bf16 where native, else ONNX Runtime "
+                                    "or fused), fused, bf16, eager, onnxruntime, fp16."),
     ) -> None:
         serve_ui(host=host, port=port, models=list(model or []), max_upload_mb=max_upload_mb,
                  device=device, backend=backend)
@@ -41,17 +51,14 @@ def register(app: typer.Typer) -> None:
 def serve_ui(host: str, port: int, models: list[str], max_upload_mb: float,
              device: str = "auto", backend: str = "auto") -> None:
     """Build and serve the app (blocks until Ctrl-C); user errors are FacedancerError."""
-    from ..errors import FacedancerError
-
     try:
         from ..ui.app import available_models, build_app, launch_app
     except ImportError as exc:
         raise FacedancerError(f"the web UI needs gradio ({exc.name or exc} is missing): "
                               "pip install 'facedancer-torch[ui]'") from exc
     from ..device import resolve_device
-    from ..swap.pipeline import Swapper
-
     from ..models.store import resolve_model
+    from ..swap.pipeline import Swapper
 
     resolved = resolve_device(device)  # fail before the server starts
     for model in models:
@@ -62,4 +69,8 @@ def serve_ui(host: str, port: int, models: list[str], max_upload_mb: float,
 
     choices = available_models(models) if models else available_models()
     app = build_app(factory, choices)
-    launch_app(app, host=host, port=port, max_upload_mb=max_upload_mb, block=True)
+
+    from ..ui.app import PASSWORD_ENV
+
+    launch_app(app, host=host, port=port, max_upload_mb=max_upload_mb, block=True,
+               password=os.environ.get(PASSWORD_ENV) or None)

@@ -37,6 +37,9 @@ from ..errors import FacedancerError, ModelError  # noqa: E402
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
 DEFAULT_MAX_UPLOAD_MB = 50.0
+OUTPUT_MAX_AGE_S = 3600.0  # results older than this are deleted (as gradio's own cache is)
+PASSWORD_ENV = "FACEDANCER_UI_PASSWORD"  # user "facedancer"; an environment variable, since
+# a password given as an option would show in `ps` and in the shell history
 TITLE = "FaceDancer face swap"
 
 PROVENANCE_NOTE = (
@@ -66,13 +69,30 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def host_warning(host: str) -> str | None:
-    """The warning printed when the UI listens beyond this machine (None on loopback)."""
-    if is_loopback(host):
+def host_warning(host: str, password: bool = False) -> str | None:
+    """The warning printed when the UI listens beyond this machine without a password (None
+    on loopback or with one)."""
+    if is_loopback(host) or password:
         return None
     return (f"warning: the UI listens on {host}, so anyone who can reach this machine can "
-            "upload photos and make face swaps with it (there is no login); use "
-            f"--host {DEFAULT_HOST} unless you mean that")
+            f"upload photos and make face swaps with it; set {PASSWORD_ENV} to require a "
+            f"password, or use --host {DEFAULT_HOST}")
+
+
+def new_output(output_dir: Path, suffix: str, max_age_s: float = OUTPUT_MAX_AGE_S) -> Path:
+    """A fresh result path in ``output_dir``, after deleting results older than ``max_age_s``
+    (a server that runs for weeks must not fill the disk; a browser fetches a result within
+    seconds of it being made)."""
+    import time
+
+    cutoff = time.time() - max_age_s
+    for old in output_dir.glob("swap-*"):
+        try:
+            if old.is_file() and old.stat().st_mtime < cutoff:
+                old.unlink()
+        except OSError:
+            pass  # another request removed it first
+    return output_dir / f"swap-{uuid.uuid4().hex[:12]}{suffix}"
 
 
 def available_models(extra: Sequence[str | Path] = ()) -> list[ModelChoice]:
@@ -206,7 +226,7 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
         if not target:
             raise gr.Error("Upload a target image.")
         swapper = load(model)
-        output = output_dir / f"swap-{uuid.uuid4().hex[:12]}.png"
+        output = new_output(output_dir, ".png")
         try:
             options = _options(faces, mask_blur, mask_padding, color_match)
             swapper.swap_image_file(target, output, sources, options)
@@ -230,7 +250,7 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
             raise gr.Error("Upload a target video.")
         progress(0, desc="loading the model")
         swapper = load(model)
-        output = output_dir / f"swap-{uuid.uuid4().hex[:12]}.mp4"
+        output = new_output(output_dir, ".mp4")
         try:
             options = _options(faces, mask_blur, mask_padding, color_match, max_frames)
             progress(0, desc="swapping frames")
@@ -326,7 +346,7 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
 
 def launch_app(app, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
                max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB, block: bool = True,
-               quiet: bool = False) -> str:
+               quiet: bool = False, password: str | None = None) -> str:
     """Serve ``app`` on ``host:port``; returns the local URL (when ``block`` is False).
 
     Uploads larger than ``max_upload_mb`` are refused (HTTP 413, an error in the page). A
@@ -337,7 +357,7 @@ def launch_app(app, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
         raise FacedancerError(f"--max-upload-mb must be > 0, got {max_upload_mb}")
     if not 0 < int(port) < 65536:
         raise FacedancerError(f"--port must be in 1..65535, got {port}")
-    warning = host_warning(host)
+    warning = host_warning(host, password=bool(password))
     if warning:
         print(warning, file=sys.stderr)
     allowed = [str(app.facedancer_output_dir)] if hasattr(app, "facedancer_output_dir") else []
@@ -348,7 +368,8 @@ def launch_app(app, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
             server_name=host, server_port=int(port), share=False, inbrowser=False,
             prevent_thread_lock=True, show_error=True, quiet=True,
             max_file_size=int(max_upload_mb * 1024 * 1024), allowed_paths=allowed,
-            ssr_mode=False, pwa=False, mcp_server=False, enable_monitoring=False)
+            ssr_mode=False, pwa=False, mcp_server=False, enable_monitoring=False,
+            auth=("facedancer", password) if password else None)
     except OSError as exc:
         raise FacedancerError(f"cannot serve on {host}:{port} ({' '.join(str(exc).split())}); "
                               "pass another --port or --host") from exc
