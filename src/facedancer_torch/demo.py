@@ -16,10 +16,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
+from PIL import Image, ImageDraw, ImageFont
 
 from .errors import InputError, ModelError
+from .io.images import read_image, write_image
+from .models.catalogue import find_entry
+from .models.store import ModelStore
+from .swap.image import check_image_output, finish_image
 from .swap.options import SwapOptions
+from .swap.pipeline import DEMO_MODEL, Swapper, check_output
 
 EXAMPLES_DIR: Path = Path(__file__).resolve().parent / "assets" / "examples"
 # Eileen Collins (NASA) gives her identity to Grace Hopper (US Navy): both public domain.
@@ -57,8 +64,6 @@ class DemoResult:
 
 
 def _font(size: int):
-    from PIL import ImageFont
-
     try:  # Pillow >= 10.1 ships a scalable default font (needs FreeType)
         return ImageFont.load_default(size=size)
     except (TypeError, OSError, ImportError):
@@ -66,8 +71,6 @@ def _font(size: int):
 
 
 def _fit_height(rgb: np.ndarray, height: int) -> np.ndarray:
-    import cv2
-
     h, w = rgb.shape[:2]
     width = max(1, round(w * height / h))
     interpolation = cv2.INTER_AREA if height < h else cv2.INTER_CUBIC
@@ -85,8 +88,6 @@ def compose_grid(rows: Sequence[Sequence[np.ndarray]], captions: Sequence[str] =
         captions: one caption per column, drawn above the first row.
         footer: a line of small text under the grid (the synthetic-media note).
     """
-    from PIL import Image, ImageDraw
-
     if not rows or any(len(row) != len(captions) for row in rows):
         raise ValueError("every row needs one image per caption")
     scaled = [[_fit_height(np.asarray(image, dtype=np.uint8), panel_height) for image in row]
@@ -140,10 +141,6 @@ def run_demo(output: str | Path, model: str | Path | None = None,
         FacedancerError: a missing model, an unreadable photo, no face in one of them, an
             existing output without ``overwrite``.
     """
-    from .io.images import read_image, write_image
-    from .swap.image import check_image_output, finish_image
-    from .swap.pipeline import Swapper, check_output
-
     output = Path(output)
     source = Path(source) if source is not None else DEFAULT_SOURCE
     target = Path(target) if target is not None else DEFAULT_TARGET
@@ -185,9 +182,6 @@ def _default_model(model: str | Path | None) -> str | Path | None:
     """``model`` as given; without one, the embedded demo model or a one-line error."""
     if model is not None and str(model).strip():
         return model
-    from .models.catalogue import find_entry
-    from .models.store import ModelStore
-    from .swap.pipeline import DEMO_MODEL
 
     entry = find_entry(DEMO_MODEL)
     if entry is None or not ModelStore().status(entry).present:

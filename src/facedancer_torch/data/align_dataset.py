@@ -24,18 +24,26 @@ from __future__ import annotations
 
 import json
 import math
+import multiprocessing
 import os
 import time
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
+from tqdm import tqdm
 
 from ..errors import FacedancerError, InputError
+from ..faces.align import align_face
+from ..faces.detect import DEFAULT_SCORE_THRESHOLD, get_detector, largest_face
 from ..io.atomic import atomic_write_text, check_writable
 from ..io.images import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, read_image, write_image
+from ..io.video import VideoReader
 
 REPORT_PREFIX = "align_report"
 CONFIG_NAME = "align_config.json"
@@ -239,8 +247,6 @@ class Aligner:
     def __init__(self, input_dir: Path, output_dir: Path, settings: AlignSettings,
                  device: str = "auto", threads: int = 0,
                  stem_overrides: dict[str, str] | None = None):
-        from ..faces.detect import DEFAULT_SCORE_THRESHOLD, get_detector
-
         self.input_dir = Path(input_dir)
         self.output_dir = Path(output_dir)
         self.settings = settings
@@ -261,8 +267,6 @@ class Aligner:
                 "both sides")
 
     def _select(self, faces: list) -> list:
-        from ..faces.detect import largest_face
-
         if self.settings.faces == "largest":
             face = largest_face(faces)
             return [] if face is None else [face]
@@ -270,8 +274,6 @@ class Aligner:
 
     def _write_crops(self, rel: str, image: np.ndarray, faces: list, stem: str,
                      frame: int | None) -> list[str]:
-        from ..faces.align import align_face
-
         written = []
         suffix = "." + self.settings.out_format
         for k, face in enumerate(self._select(faces)):
@@ -344,8 +346,6 @@ class Aligner:
     def _frames(self, rel: str) -> Iterator[tuple[int, np.ndarray]]:
         """Every ``video_stride``-th frame, upright RGB uint8, with its index (the swap's
         reader: same rotation rules, same truncation check)."""
-        from ..io.video import VideoReader
-
         with VideoReader(self.input_dir / rel, stride=self.settings.video_stride,
                          prefetch=2) as reader:
             for frame in reader:
@@ -415,8 +415,6 @@ _WORKER: Aligner | None = None
 
 def _init_worker(args: tuple) -> None:
     global _WORKER
-    import cv2
-
     cv2.setNumThreads(1)  # parallelism comes from the processes
     _WORKER = Aligner(*args)
 
@@ -432,9 +430,6 @@ def _iter_records(todo: list[str], aligner: Aligner, aligner_args: tuple,
         for rel in todo:
             yield aligner.process(rel)
         return
-    import multiprocessing
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-    from concurrent.futures.process import BrokenProcessPool
 
     # spawn: no fork of a process that may hold onnxruntime/OpenMP threads.
     context = multiprocessing.get_context("spawn")
@@ -524,8 +519,6 @@ def align_dataset(input_dir: str | Path, output_dir: str | Path,
     # Built here even when the workers build their own: a bad option (device, detector)
     # fails now, as one line, not inside a worker process.
     local = Aligner(*aligner_args)
-
-    from tqdm import tqdm
 
     records = [done[rel] for rel in mine if rel in done]
     with open(report_path(output_dir, partition), "a", encoding="utf-8") as report, \

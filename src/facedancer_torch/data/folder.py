@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from ..errors import InputError
@@ -64,8 +65,6 @@ def image_kind(data: bytes) -> str | None:
 def decode_bgr(data: bytes, name: str | Path | None = None) -> np.ndarray:
     """Decode encoded image bytes with OpenCV (BGR uint8, as training decodes them);
     :class:`InputError` naming ``name`` when they do not decode."""
-    import cv2
-
     image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR) if data else None
     if image is None:
         raise InputError("cannot decode image", name or None)

@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
@@ -178,8 +179,6 @@ def open_face_index(data: str | Path, split: str = "train") -> FaceIndex:
 def decode_face(data: bytes, size: int, name: str = "") -> np.ndarray:
     """Decode encoded image bytes to RGB uint8 (size, size, 3), resized when needed
     (area filter when shrinking, bilinear when enlarging)."""
-    import cv2
-
     image = decode_bgr(data, name)
     if image.shape[0] != size or image.shape[1] != size:
         shrink = image.shape[0] > size or image.shape[1] > size

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from ..errors import InputError
 from ..io.atomic import atomic_path, atomic_write_text, check_writable
@@ -92,7 +93,7 @@ def _plan_id(plan: dict[str, list[list[FaceRecord]]], name: str) -> str:
 
 def _write_one_shard(path: Path, records: list[FaceRecord], split: str, start: int,
                      identity_ids: dict[str, int], bar) -> dict:
-    import webdataset as wds
+    import webdataset as wds  # here: webdataset is the optional [train] extra
 
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as stream:
@@ -125,8 +126,6 @@ def _write_samples(writer, records: list[FaceRecord], split: str, start: int,
 def _check_decodable(records: list[FaceRecord], progress: bool) -> None:
     """Decode every image once before writing anything: a corrupt file is reported now, naming
     it, instead of stopping a training run that meets it hours later."""
-    from tqdm import tqdm
-
     for record in tqdm(records, unit="img", desc="check images", disable=not progress,
                        leave=False):
         try:
@@ -180,8 +179,6 @@ def write_shards(aligned_dir: str | Path, out_dir: str | Path, name: str, split:
     skipped = sum(info["count"] for info in done.values())
     bar = None
     if progress:
-        from tqdm import tqdm
-
         bar = tqdm(total=total_images, initial=skipped, unit="img", desc=f"shard {name}")
     splits_meta: dict[str, dict] = {}
     try:

@@ -30,9 +30,10 @@ from typing import Any
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from ..data.folder import IMAGE_SUFFIXES
-from ..data.pairs import FaceIndex, load_faces
+from ..data.pairs import FaceIndex, decode_face, load_faces
 from ..errors import FacedancerError, InputError, ModelError
 from ..io.atomic import atomic_write_text
 from ..losses.ifsr import REFERENCE_IFSR_SCALE, block_cosine_distances
@@ -142,8 +143,6 @@ def pair_distances(encoder, pairs: Iterable[tuple[torch.Tensor, torch.Tensor]],
                    blocks: list[str], crop_shrink: float = 1.0, total: int | None = None,
                    progress: bool = True) -> dict[str, np.ndarray]:
     """Per-pair cosine distance of each block over batches of (targets, swaps) in [-1, 1]."""
-    from tqdm import tqdm
-
     device = next(encoder.parameters()).device
     out: dict[str, list[np.ndarray]] = {b: [] for b in blocks}
     with tqdm(total=total, unit="pair", desc="calibrate", disable=not progress,
@@ -195,8 +194,6 @@ def folder_pairs(pairs_dir: str | Path, image_size: int, batch_size: int = 16
                  ) -> tuple[Iterator[tuple[torch.Tensor, torch.Tensor]], int]:
     """Batches of (target, swap) from ``DIR/target/NAME`` and ``DIR/swap/NAME`` (or
     ``DIR/change/NAME``), matched by file name."""
-    from ..data.pairs import decode_face
-
     root = Path(pairs_dir)
     target_dir = root / "target"
     swap_dir = next((root / n for n in ("swap", "change") if (root / n).is_dir()), None)

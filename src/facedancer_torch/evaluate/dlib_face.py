@@ -27,8 +27,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from ..errors import FacedancerError, InputError
+from ..faces.align import align_face, invert_affine, transform_points
+from ..faces.detect import get_detector
 
 # (left, top, right, bottom) of the face box in the 112x112 ArcFace frame at shrink 1.
 TEMPLATE_BOX_112: tuple[float, float, float, float] = (12.9, 25.3, 99.5, 111.9)
@@ -40,6 +43,8 @@ _CHIP_PADDING = 0.25
 
 
 def _import_dlib():
+    # dlib and its model files are the optional [eval] extra: imported here, with an error that
+    # says what to install.
     try:
         import dlib
     except ImportError as exc:
@@ -155,8 +160,6 @@ class DlibFace:
     def analyse_crops(self, crops: list[np.ndarray], shrink: float = 1.0,
                       progress: str | None = None) -> list[DlibFaceAnalysis]:
         """:meth:`analyse_crop` for each crop (a tqdm bar titled ``progress`` if given)."""
-        from tqdm.auto import tqdm
-
         return [self.analyse_crop(c, shrink)
                 for c in tqdm(crops, desc=progress, disable=progress is None, leave=False)]
 
@@ -169,9 +172,6 @@ class DlibFace:
         the landmarks mapped back to image pixels, so full images and aligned crops go through
         the same path.
         """
-        from ..faces.align import align_face, invert_affine, transform_points
-        from ..faces.detect import get_detector
-
         image = _check_rgb(image)
         detector = detector or get_detector()
         faces = sorted(detector.detect(image), key=lambda f: -f.area)

@@ -31,11 +31,28 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
+import torch
+from PIL import Image
+from tqdm.auto import tqdm
 
+from .. import __version__
 from ..errors import FacedancerError, InputError
+from ..faces.align import paste_back, template_points
 from ..io.atomic import atomic_write_text
-from .testset import Testset
+from ..io.images import read_image, write_image
+from ..swap.options import SwapOptions
+from ..swap.pipeline import Swapper
+from .color import CAST_THRESHOLD, color_cast_fraction
+from .dlib_face import get_dlib_face
+from .expression import expression_distance, expression_embedding
+from .fid import frechet_distance, kernel_distance, l2_normalise, standard_fid
+from .pose import geodesic_angle_deg, head_rotation
+from .recognition import DLIB, Recognizer, load_recognizer
+from .report import write_report
+from .retrieval import identity_centres, rank_identities, rank_of, top_k_accuracy
+from .testset import Testset, load_testset
 
 PAIRS_FILE = "pairs.json"
 PAIRS_FORMAT = "facedancer-pairs/1"
@@ -135,13 +152,6 @@ def generate_swaps(model: str | Path, testset: Testset, pairs: Sequence[Pair],
     Returns the pairs with their swap files and a description of the swapper (model,
     identity encoder, generator crop, blending) for the report.
     """
-    from tqdm.auto import tqdm
-
-    from ..faces.align import paste_back, template_points
-    from ..io.images import write_image
-    from ..swap.options import SwapOptions
-    from ..swap.pipeline import Swapper
-
     swapper = Swapper(model, identity_encoder=identity_encoder, device=device)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -191,8 +201,6 @@ def generate_swaps(model: str | Path, testset: Testset, pairs: Sequence[Pair],
 def _embed_raw(encoder, crops: Sequence[np.ndarray], shrink: float) -> np.ndarray:
     """Raw (not normalised) embeddings ``(N, D)`` of aligned crops made with ``shrink``; the
     encoder cuts its own crop from their centre (``IdentityEncoder.preprocess``)."""
-    import torch
-
     parameter = next(encoder.parameters(), None)
     device = parameter.device if parameter is not None else torch.device("cpu")
     x = torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
@@ -216,10 +224,6 @@ def measure_crops(read, count: int, shrink: float, recognizers, what: str = "fac
                   progress: bool = True, chunk: int = 32) -> Measurements:
     """dlib landmarks + descriptor and every recognizer's embedding of ``count`` crops
     (``read(i)`` returns crop ``i``, aligned with ``shrink``), ``chunk`` crops at a time."""
-    from tqdm.auto import tqdm
-
-    from .dlib_face import get_dlib_face
-
     dlib_face = get_dlib_face()
 
     landmarks, descriptors = [], []
@@ -235,7 +239,6 @@ def measure_crops(read, count: int, shrink: float, recognizers, what: str = "fac
             embeddings[recognizer.name].append(recognizer.embed_crops(crops, shrink))
         bar.update(len(crops))
     bar.close()
-    from .fid import l2_normalise
 
     result = {name: np.concatenate(parts).astype(np.float32) for name, parts in embeddings.items()}
     result[RETRIEVAL_NETWORK] = l2_normalise(np.stack(descriptors)).astype(np.float32)
@@ -257,8 +260,6 @@ def _stats(values: np.ndarray) -> dict:
 
 def _check_swap_sizes(pairs: Sequence[Pair], size: int, error) -> None:
     """Read only the headers of the swap files and raise ``error(path, w, h)`` on a mismatch."""
-    from PIL import Image
-
     for pair in pairs:
         try:
             with Image.open(pair.swap) as image:
@@ -271,8 +272,6 @@ def _check_swap_sizes(pairs: Sequence[Pair], size: int, error) -> None:
 
 def load_encoders(names: Sequence[str | Path], device: str = "auto") -> list:
     """Identity-encoder recognizers for the cosine metrics, one per distinct network."""
-    from .recognition import DLIB, load_recognizer
-
     recognizers, seen = [], set()
     for name in names:
         if str(name).lower() == DLIB:
@@ -287,8 +286,6 @@ def load_encoders(names: Sequence[str | Path], device: str = "auto") -> list:
 
 def _hull_mask(landmarks: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """``(H, W)`` bool: the convex hull of 68 landmarks."""
-    import cv2
-
     mask = np.zeros(size, np.uint8)
     hull = cv2.convexHull(np.round(landmarks).astype(np.int32))
     cv2.fillConvexPoly(mask, hull, 1)
@@ -305,14 +302,6 @@ def evaluate_swaps(testset: Testset, pairs: Sequence[Pair], encoders: Sequence =
     non-standard FD/KID. ``real``: :func:`measure_testset` of this test set with the same
     encoders, if already computed. Returns the ``metrics`` and ``samples`` of the report.
     """
-    from ..io.images import read_image
-    from .color import CAST_THRESHOLD, color_cast_fraction
-    from .expression import expression_distance, expression_embedding
-    from .fid import frechet_distance, kernel_distance
-    from .pose import geodesic_angle_deg, head_rotation
-    from .recognition import Recognizer
-    from .retrieval import identity_centres, rank_identities, rank_of, top_k_accuracy
-
     if not pairs:
         raise FacedancerError("nothing to evaluate: no pairs")
     if all(isinstance(e, Recognizer) for e in encoders):
@@ -457,11 +446,6 @@ def run_evaluation(testset_dir: str | Path, out_dir: str | Path, *, model: str |
     (precomputed swaps with ``pairs.json``). Writes ``report.json``, ``report.md``,
     ``plots/*.png`` and ``examples.png`` into ``out_dir`` (and ``swaps/`` when generating).
     """
-    from .. import __version__
-    from .fid import standard_fid
-    from .report import write_report
-    from .testset import load_testset
-
     if (model is None) == (swaps_dir is None):
         raise FacedancerError("give either --model (swap with a generator) or --swaps (score "
                               "precomputed swaps), not both or neither")

@@ -19,6 +19,7 @@ biased upwards for small sets); compare numbers only for the same encoder and se
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -27,9 +28,7 @@ from ..errors import FacedancerError
 
 
 def _sqrtm(matrix: np.ndarray) -> np.ndarray:
-    import warnings
-
-    from scipy import linalg
+    from scipy import linalg  # here: scipy is the optional [eval] extra
 
     with warnings.catch_warnings():
         # Singular products (fewer samples than dimensions) are handled by the caller.

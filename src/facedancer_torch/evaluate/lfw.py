@@ -19,8 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from ..errors import InputError
+from ..faces.align import align_face
+from ..faces.detect import get_detector
+from ..io.images import read_image
+from .recognition import load_recognizer
 
 # Aligned crops for the check: 256 px with shrink 0.5 keeps the whole head, which dlib's
 # chips need, and every encoder re-frames it to its own contract.
@@ -133,12 +138,6 @@ def align_images(paths: Sequence[Path], detector=None, size: int = CROP_SIZE,
     Images without a detected face are aligned with the mean landmarks of the detected ones
     (LFW faces are centred, so this is close); their paths are returned as the second value.
     """
-    from tqdm.auto import tqdm
-
-    from ..faces.align import align_face
-    from ..faces.detect import get_detector
-    from ..io.images import read_image
-
     detector = detector or get_detector()
     crops: list[np.ndarray | None] = []
     found: list[np.ndarray] = []
@@ -186,8 +185,6 @@ def evaluate_lfw(images_dir: str | Path, pairs_file: str | Path,
     Returns ``{"accuracy": <first encoder's>, "encoders": {name: {accuracy, std, ...}},
     "n_pairs", "n_images", "detection_failures", ...}``.
     """
-    from .recognition import load_recognizer
-
     images_dir = resolve_images_dir(images_dir)
     pairs = read_pairs(pairs_file, limit)
     names = sorted({p.left for p in pairs} | {p.right for p in pairs})

@@ -18,8 +18,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import torch
+from tqdm.auto import tqdm
 
+from ..device import resolve_device
 from ..errors import ModelError
+from ..models.identity.registry import load_identity_encoder
+from .dlib_face import DESCRIPTOR_DIM, get_dlib_face
 
 DLIB = "dlib"
 
@@ -40,8 +45,6 @@ class DlibRecognizer(Recognizer):
     """dlib's 128-d ResNet face descriptor (landmarks from the template box, no detector)."""
 
     def __init__(self):
-        from .dlib_face import DESCRIPTOR_DIM, get_dlib_face
-
         self.face = get_dlib_face()
         self.name = DLIB
         self.dim = DESCRIPTOR_DIM
@@ -57,8 +60,6 @@ class EncoderRecognizer(Recognizer):
     """A project identity encoder (:class:`~facedancer_torch.models.identity.base.IdentityEncoder`)."""
 
     def __init__(self, encoder, name: str, device: str | None = None, batch_size: int = 32):
-        import torch
-
         self.encoder = encoder
         self.name = name
         self.dim = int(encoder.contract.embedding_dim)
@@ -68,9 +69,6 @@ class EncoderRecognizer(Recognizer):
         self.batch_size = int(batch_size)
 
     def embed_crops(self, crops, shrink, progress=None):
-        import torch
-        from tqdm.auto import tqdm
-
         crops = list(crops)
         out = []
         starts = range(0, len(crops), self.batch_size)
@@ -94,8 +92,6 @@ def load_recognizer(name_or_path: str | Path = "default", device: str = "auto") 
     """``"dlib"`` or any name/directory :func:`load_identity_encoder` accepts."""
     if str(name_or_path).lower() == DLIB:
         return DlibRecognizer()
-    from ..device import resolve_device
-    from ..models.identity.registry import load_identity_encoder
 
     torch_device = resolve_device(device)
     try:

@@ -19,9 +19,11 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from ..io.atomic import atomic_write_bytes, atomic_write_text
+from ..io.images import read_image, write_image
 
 SYNTHETIC_LABEL = "synthetic media: swaps made by facedancer-torch"
 
@@ -108,7 +110,8 @@ def _save_figure(figure, path: Path) -> None:
 
 
 def _histogram(path: Path, title: str, xlabel: str, series: dict[str, np.ndarray]) -> None:
-    # The object-oriented API draws with Agg without touching pyplot's global backend.
+    # The object-oriented API draws with Agg without touching pyplot's global backend; imported
+    # here because matplotlib is the optional [eval] extra.
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=(6, 4))
@@ -172,8 +175,6 @@ def example_grid(rows: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]], tile
     Each crop (aligned with ``shrink``) is shown around the face, framed as a crop with
     ``view_shrink``; a header names the columns and a footer labels the swaps as synthetic.
     """
-    import cv2
-
     def view(image: np.ndarray) -> np.ndarray:
         size = image.shape[0]
         side = max(1, round(size * min(1.0, shrink / view_shrink)))
@@ -197,8 +198,6 @@ def write_report(report: dict, testset, pairs, out_dir: str | Path, examples: in
 
     ``report["files"]`` is filled with the paths written (relative to ``out_dir``).
     """
-    from ..io.images import read_image, write_image
-
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     plots = write_plots(report, out_dir / "plots")

@@ -33,9 +33,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from ..errors import FacedancerError, InputError
+from ..faces.align import align_face
+from ..faces.detect import get_detector, largest_face
 from ..io.atomic import atomic_write_text
+from ..io.images import is_image_path, is_video_path, read_image, write_image
+from ..io.video import probe_video, read_frames
 
 MANIFEST = "manifest.json"
 FORMAT = "facedancer-testset/1"
@@ -75,8 +80,6 @@ class Testset:
 
     def read(self, index: int) -> np.ndarray:
         """The aligned crop ``(size, size, 3)`` uint8 RGB of image ``index``."""
-        from ..io.images import read_image
-
         image = read_image(self.file(index))
         if image.shape[:2] != (self.size, self.size):
             raise InputError(f"test image is {image.shape[1]}x{image.shape[0]}, the manifest "
@@ -94,8 +97,6 @@ def _rng(seed: int, name: str) -> np.random.Generator:
 
 def _scan(input_dir: Path) -> list[tuple[str, str, list[Path]]]:
     """``(kind, identity, files)`` for every top-level video and image sub-folder."""
-    from ..io.images import is_image_path, is_video_path
-
     entries: list[tuple[str, str, list[Path]]] = []
     loose_images = []
     for path in sorted(input_dir.iterdir()):
@@ -121,8 +122,6 @@ def _scan(input_dir: Path) -> list[tuple[str, str, list[Path]]]:
 
 def _video_frames(path: Path, count: int, rng: np.random.Generator):
     """Yield ``(index, rgb)`` for ``count`` distinct random frames of a video, in order."""
-    from ..io.video import probe_video, read_frames
-
     total = probe_video(path).frame_count
     if total <= 0:
         raise InputError("video reports no frames", path)
@@ -147,12 +146,6 @@ def make_testset(input_dir: str | Path, out_dir: str | Path, frames_per_video: i
     Raises :class:`InputError` for an unusable input folder and :class:`FacedancerError` if
     ``out_dir`` already holds a test set or fewer than two identities have a usable face.
     """
-    from tqdm.auto import tqdm
-
-    from ..faces.align import align_face
-    from ..faces.detect import get_detector, largest_face
-    from ..io.images import read_image, write_image
-
     input_dir, out_dir = Path(input_dir), Path(out_dir)
     if not input_dir.is_dir():
         raise InputError("input folder does not exist", input_dir)

@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import torch
+from safetensors.torch import load_file
 from torch import nn
 
 from ..errors import ModelError
@@ -81,8 +82,6 @@ class Vgg16Features(nn.Module):
     def from_safetensors(cls, path: str | Path, imagenet_normalize: bool = False
                          ) -> Vgg16Features:
         """Load torchvision-named VGG16 weights (``features.N.weight``) from a local file."""
-        from safetensors.torch import load_file
-
         path = Path(path)
         if not path.is_file():
             raise ModelError("VGG16 weight file not found", path)
