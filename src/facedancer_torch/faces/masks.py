@@ -1,4 +1,5 @@
-"""Blend masks and colour matching for pasting a swapped face back (FACEDANCER.md section 7).
+"""Blend masks for pasting a swapped face back (docs/reference.md §7), face-shaped masks from
+landmarks, and the pose weight that fades profiles back to the target.
 
 Masks live in **crop space**: ``(S, S)`` float32 in ``[0, 1]`` on the aligned ``S x S`` crop
 (1 = take the swapped pixel). :func:`facedancer_torch.faces.align.paste_back` warps them back

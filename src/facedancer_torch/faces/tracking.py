@@ -1,6 +1,6 @@
 """Face tracking across video frames: IoU association, landmark smoothing, refilling misses.
 
-The reference swaps every frame independently (FACEDANCER.md section 7), so the aligned crop
+The reference swaps every frame independently (docs/reference.md §7), so the aligned crop
 follows the detector's landmark noise (the swapped face shimmers) and a face the detector
 misses for one frame pops back to the original person. This module fixes both:
 

@@ -57,6 +57,11 @@ DETAIL_GATE: float = 25.0
 # crispness that comes from the swap, not from the target.
 SWAP_SHARPEN: float = 0.0
 SWAP_SHARPEN_SIGMA: float = 1.0
+# Occluder probabilities are mapped through a ramp before they cut the mask: below the first
+# value a pixel is face (the segmenter's soft doubts along eyes, nostrils and lips would
+# otherwise keep the target's features and with them its identity), above the second it is
+# fully kept from the target.
+OCCLUDER_RAMP: tuple[float, float] = (0.5, 0.8)
 # Faces whose boxes are this close in area count as equally near (both protected).
 _SAME_DEPTH: float = 1.0
 # A face that is not pasted is protected by an ellipse of this size inside its detector box.
@@ -155,7 +160,7 @@ class Compositor:
                 if "segment" in parts:
                     np.minimum(mask, face[index], out=mask)
                 if "occlusion" in parts:
-                    np.minimum(mask, 1.0 - occluder[index], out=mask)
+                    np.minimum(mask, 1.0 - occluder_weight(occluder[index]), out=mask)
         return out
 
     # -- compositing -----------------------------------------------------------------------
@@ -264,3 +269,11 @@ def sharpen(image: np.ndarray, amount: float, sigma: float) -> np.ndarray:
     data = image.astype(np.float32)
     blurred = cv2.GaussianBlur(data, (0, 0), sigmaX=sigma, sigmaY=sigma)
     return np.clip(np.rint(data + amount * (data - blurred)), 0, 255).astype(np.uint8)
+
+
+def occluder_weight(probability: np.ndarray) -> np.ndarray:
+    """How much of a pixel is kept from the target for an occluder probability (the
+    :data:`OCCLUDER_RAMP`), lightly blurred so the kept region has no hard edge."""
+    low, high = OCCLUDER_RAMP
+    weight = np.clip((np.asarray(probability, np.float32) - low) / (high - low), 0.0, 1.0)
+    return masks.gaussian_blur(weight, max(0.5, weight.shape[0] / 256.0))

@@ -1,6 +1,6 @@
 """Source identities: detect the face in each source photo, align, embed once per job.
 
-FACEDANCER.md section 7, step 1: the source face is detected, aligned to the identity
+docs/reference.md §7, step 1: the source face is detected, aligned to the identity
 encoder's template and embedded once. Several photos of one person are averaged, which users
 of face swappers report to give a better likeness than any single photo.
 
@@ -24,6 +24,9 @@ import numpy as np
 import torch
 
 from ..errors import InputError
+from ..faces.align import align_face
+from ..faces.detect import largest_face
+from ..io.images import read_image
 
 
 @dataclass(frozen=True)
@@ -68,8 +71,6 @@ def encoder_crops(image: np.ndarray, landmarks: Sequence[np.ndarray], encoder) -
     Returns ``(N, 3, S, S)`` float32 in ``[-1, 1]`` (S = the encoder's input size), the
     layout :meth:`embed` of every identity encoder takes.
     """
-    from ..faces.align import align_face
-
     size, shrink = _encoder_alignment(encoder)
     crops = [align_face(image, np.asarray(lm, dtype=np.float32), size, shrink_factor=shrink)[0]
              for lm in landmarks]
@@ -105,9 +106,6 @@ def load_identity(photos: Sequence[str | Path | np.ndarray], detector, encoder,
     is the one framed biggest). ``role`` only words the error: a photo without a face raises
     :class:`InputError` naming the file ("no face found in the source image").
     """
-    from ..faces.detect import largest_face
-    from ..io.images import read_image
-
     if not photos:
         raise InputError(f"no {role} image given")
     raws, files = [], []

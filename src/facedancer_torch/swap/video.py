@@ -1,6 +1,6 @@
 """Swap a video: decode, detect, track, batch faces across frames, generate, blend, encode.
 
-FACEDANCER.md section 7 applied to every frame, plus what users of video swappers expect:
+docs/reference.md §7 applied to every frame, plus what users of video swappers expect:
 
 - **Overlap.** A background thread decodes frames and detects faces in upcoming frames while the
   main thread runs the generator; another thread encodes finished frames. Queues are bounded,
