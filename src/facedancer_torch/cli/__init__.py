@@ -6,8 +6,11 @@ torch and friends happen inside the commands so that ``--help`` stays fast.
 
 from __future__ import annotations
 
+import errno
 import importlib
+import signal
 import sys
+import warnings
 
 import typer
 
@@ -78,10 +81,6 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 def main() -> None:
     """Console entry point: user errors become one line on stderr and exit code 2; SIGINT and
     SIGTERM clean up and exit 130 / 143 with one line (docs/failures.md)."""
-    import errno
-    import signal
-    import warnings
-
     signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
     warnings.showwarning = _show_warning  # library warnings as one line, not two

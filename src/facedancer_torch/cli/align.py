@@ -6,6 +6,12 @@ from pathlib import Path
 
 import typer
 
+from ..errors import FacedancerError
+
+# Library modules are imported inside the commands, not here: cli/__init__.py imports every
+# command module at start-up, and `facedancer --help` must not wait for torch, PyAV or ONNX
+# Runtime to load.
+
 _HELP = (
     "Detect and align faces of a dataset (images and videos) into square crops.\n\n"
     "INPUT is DATASET/<identity>/<files> or a flat folder; OUTPUT mirrors its structure. Bad "
@@ -79,7 +85,6 @@ def register(app: typer.Typer) -> None:
                 counts.read + counts.unreadable + counts.ignored + counts.error:
             # Bad files never stop the run, but a run that aligned nothing at all has failed
             # (one slice of a partitioned run cannot tell: others may have aligned them all).
-            from ..errors import FacedancerError
 
             raise FacedancerError(f"no face was aligned from any input; see the reasons in "
                                   f"{output_dir}/align_report*.jsonl", input_dir)

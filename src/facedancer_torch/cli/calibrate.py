@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import sys
 from pathlib import Path
 
 import typer
+
+from ..errors import FacedancerError
+
+# Library modules are imported inside the commands, not here: cli/__init__.py imports every
+# command module at start-up, and `facedancer --help` must not wait for torch, PyAV or ONNX
+# Runtime to load.
 
 _HELP = """Calibrate the IFSR margins of an identity encoder: per tapped block, the mean cosine distance between target and swap features over (target, swap) pairs (docs/reference.md §5).
 
@@ -53,11 +61,7 @@ def register(app: typer.Typer) -> None:
         batch_size: int = typer.Option(16, "--batch-size", help="Pairs per encoder batch."),
         device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
     ) -> None:
-        import json
-        import sys
-
         from ..data.pairs import open_face_index
-        from ..errors import FacedancerError
         from ..evaluate.calibrate import (PAIR_KINDS, calibrate, distance_report, folder_pairs,
                                           format_table, index_pairs, margins_document,
                                           write_margins)

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import typer
+
+from ..errors import InputError
+
+# Library modules are imported inside the commands, not here: cli/__init__.py imports every
+# command module at start-up, and `facedancer --help` must not wait for torch, PyAV or ONNX
+# Runtime to load.
 
 
 def register(app: typer.Typer) -> None:
@@ -96,15 +103,11 @@ def register(app: typer.Typer) -> None:
 
 def _refuse_existing(path: Path, overwrite: bool) -> None:
     """A model folder or file is never replaced silently."""
-    from ..errors import InputError
-
     if path.exists() and not overwrite:
         raise InputError("already exists (pass --overwrite to replace it)", path)
 
 
 def _describe(model_dir: Path) -> None:
-    import json
-
     import torch
 
     config = json.loads((model_dir / "config.json").read_text())

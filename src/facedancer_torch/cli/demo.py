@@ -6,6 +6,10 @@ from pathlib import Path
 
 import typer
 
+# Library modules are imported inside the commands, not here: cli/__init__.py imports every
+# command module at start-up, and `facedancer --help` must not wait for torch, PyAV or ONNX
+# Runtime to load.
+
 EXAMPLES = """Examples:
 
 facedancer demo --output result.png
@@ -34,8 +38,8 @@ def register(app: typer.Typer) -> None:
                                     "swapped (default: the shipped grace_hopper.jpg)."),
         device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
         backend: str = typer.Option("auto", "--backend", help="Generator runtime: auto "
-                                    "(CUDA fp16, else ONNX Runtime), fused, bf16, eager, "
-                                    "onnxruntime, fp16."),
+                                    "(CUDA fp16; CPU bf16 where native, else ONNX Runtime "
+                                    "or fused), fused, bf16, eager, onnxruntime, fp16."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output."),
     ) -> None:
         from ..demo import run_demo

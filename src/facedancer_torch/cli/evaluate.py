@@ -7,6 +7,13 @@ from pathlib import Path
 
 import typer
 
+from ..errors import FacedancerError
+from ..io.atomic import atomic_write_text
+
+# Library modules are imported inside the commands, not here: cli/__init__.py imports every
+# command module at start-up, and `facedancer --help` must not wait for torch, PyAV or ONNX
+# Runtime to load.
+
 _MAKE_TESTSET_HELP = """Build an evaluation test set: aligned face crops plus manifest.json.
 
 INPUT is a folder of videos (FaceForensics++ protocol: N random frames per video, the video is the identity) or of identity folders of images (e.g. LFW's images/<Name>/). Crops are 512 px at shrink 0.5 by default (the whole head; every network cuts its own crop from the centre).
@@ -126,10 +133,8 @@ def register(app: typer.Typer) -> None:
                                   help="Use a balanced subset of about N pairs (all folds)."),
         device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
     ) -> None:
-        from ..errors import FacedancerError
         from ..evaluate.lfw import evaluate_lfw
         from ..faces.detect import get_detector
-        from ..io.atomic import atomic_write_text
 
         if limit is not None and limit < 1:
             raise FacedancerError("--limit must be at least 1")

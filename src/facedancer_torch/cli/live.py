@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import typer
+
+from ..errors import FacedancerError
+from .swap import _one_line_warnings
+
+# Library modules are imported inside the commands, not here: cli/__init__.py imports every
+# command module at start-up, and `facedancer --help` must not wait for torch, PyAV or ONNX
+# Runtime to load.
 
 EXAMPLES = """Examples:
 
@@ -80,8 +88,6 @@ def register(app: typer.Typer) -> None:
                                        "--output."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No status line."),
     ) -> None:
-        from ..errors import FacedancerError
-
         if (camera is None) == (input_ is None):
             raise FacedancerError("give one input: --camera N or --input FILE|URL")
         if not (output or window or virtual_camera):
@@ -110,7 +116,6 @@ def run_live_command(*, sources: list[Path], camera: int | None, input_: str | N
     from ..swap.pipeline import Swapper, check_output
     from ..swap.threads import apply_thread_budget, plan_threads
     from ..swap.video import check_video_output
-    from .swap import _one_line_warnings
 
     options = live_mod.live_options(faces=faces, mask=mask, color_match=color_match,
                                     mask_blur=mask_blur, crf=crf, preset=preset,
@@ -186,8 +191,6 @@ def _live_backend(device: str) -> str:
 
 def _status_printer():
     """One status line, rewritten in place on a terminal, else printed every 10 s."""
-    import time
-
     tty = sys.stderr.isatty()
     last = [0.0]
 

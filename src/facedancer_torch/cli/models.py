@@ -6,9 +6,18 @@ Thin: parsing and printing only; the work is in :mod:`facedancer_torch.models.st
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import typer
+from rich.console import Console
+from rich.table import Table
+
+from ..errors import ModelError
+
+# Library modules are imported inside the commands, not here: cli/__init__.py imports every
+# command module at start-up, and `facedancer --help` must not wait for torch, PyAV or ONNX
+# Runtime to load.
 
 HELP = """List, download, register and verify model weights (the local store is
 $FACEDANCER_HOME, default ~/.cache/facedancer-torch).
@@ -34,11 +43,6 @@ def register(app: typer.Typer) -> None:
         details: bool = typer.Option(False, "--details", help="Also print each model's input "
                                      "contract, identity encoder, size, sha256 and notes."),
     ) -> None:
-        import sys
-
-        from rich.console import Console
-        from rich.table import Table
-
         from ..models.catalogue import CATALOGUE, support
         from ..models.store import ModelStore
 
@@ -125,7 +129,6 @@ def register(app: typer.Typer) -> None:
     def verify(
         name: str = typer.Argument(None, help="One model (default: every model in the store)."),
     ) -> None:
-        from ..errors import ModelError
         from ..models.store import ModelStore
 
         results = ModelStore().verify([name] if name else None)

@@ -6,6 +6,10 @@ from pathlib import Path
 
 import typer
 
+# Library modules are imported inside the commands, not here: cli/__init__.py imports every
+# command module at start-up, and `facedancer --help` must not wait for torch, PyAV or ONNX
+# Runtime to load.
+
 _HELP = """Train the occlusion-aware face segmenter on LFW with synthetic occluders.
 
 Detects and aligns LFW photos as the swapper does (ArcFace template, shrink 1.0), labels the face region with dlib's 68 landmarks, pastes synthetic occluders (objects, hands, microphones, masks, glasses, hair) and trains a small U-Net on one CPU thread. Writes OUT/model (config.json + model.safetensors, loadable with load_face_segmenter), OUT/log.jsonl and a cache of the prepared faces (OUT/prepared_*.npz, reused by a rerun). Identities with crc32(name) % 10 == 0 are held out for benchmarks/segmenter.py.

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import typer
+
+# Library modules are imported inside the commands, not here: cli/__init__.py imports every
+# command module at start-up, and `facedancer --help` must not wait for torch, PyAV or ONNX
+# Runtime to load.
 
 _HELP = """Pack aligned faces (ALIGNED_DIR/<identity>/<image>, as 'facedancer align' writes them) into WebDataset tar shards for training.
 
@@ -34,8 +39,6 @@ def register(app: typer.Typer) -> None:
                                         help="Keep the sorted order inside each split."),
         quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
     ) -> None:
-        import json
-
         from ..data.shard import write_shards
 
         path = write_shards(aligned_dir, out_dir, name, split=split, per_shard=per_shard,

@@ -8,8 +8,14 @@ from pathlib import Path
 
 import typer
 
+from ..errors import FacedancerError
+from ..io.atomic import check_writable
 # Light modules (no torch): the defaults shown in --help.
 from ..swap.options import CONFIRM_FRAMES, DEFAULT_MASK
+
+# The rest of the library is imported inside the command, not here: cli/__init__.py imports
+# every command module at start-up, and `facedancer --help` must not wait for torch, PyAV or
+# ONNX Runtime to load.
 
 EXAMPLES = """Examples:
 
@@ -96,14 +102,13 @@ def register(app: typer.Typer) -> None:
                                        "many frames."),
         device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
         backend: str = typer.Option("auto", "--backend", help="Generator runtime: auto "
-                                    "(CUDA fp16, else ONNX Runtime), fused, bf16, eager, "
-                                    "onnxruntime, fp16."),
+                                    "(CUDA fp16; CPU bf16 where native, else ONNX Runtime "
+                                    "or fused), fused, bf16, eager, onnxruntime, fp16."),
         no_watermark: bool = typer.Option(False, "--no-watermark", help="Do not embed the "
                                           "invisible watermark (the metadata tag stays)."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     ) -> None:
-        from ..io.atomic import check_writable
         from ..swap.checks import check_job
         from ..swap.options import SwapOptions, parse_mapping
         from ..swap.pipeline import Swapper
@@ -116,8 +121,6 @@ def register(app: typer.Typer) -> None:
             watermark=not no_watermark, overwrite=overwrite, max_frames=max_frames,
             batch_size=batch_size)
         if not source and not options.mapping:
-            from ..errors import FacedancerError
-
             raise FacedancerError("give a source face with --source (or people with --map)")
         # Cheap checks first: a wrong target or an existing output fails before models load.
         kind = check_job(target, output, overwrite)

@@ -6,6 +6,10 @@ from pathlib import Path
 
 import typer
 
+# Library modules are imported inside the commands, not here: cli/__init__.py imports every
+# command module at start-up, and `facedancer --help` must not wait for torch, PyAV or ONNX
+# Runtime to load.
+
 _TRAIN_HELP = """Train a FaceDancer generator (one G and one D step per iteration, docs/reference.md §5-6).
 
 --config is a shipped config (tiny, demo, paper) or a YAML file; then any number of key=value overrides with the config's own keys (data=, out=, steps=, loss.ifsr=, optim.lr=, generator.mapping_depth=, ...). data= is a shard set from 'facedancer shard' or a folder of aligned faces. Runs as one process on CPU or GPU, or under torchrun with one process per GPU (DDP-style gradient averaging, NCCL on GPU, Gloo on CPU). --resume continues the run in out= from its latest checkpoint.

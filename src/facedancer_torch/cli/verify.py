@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import typer
+
+# Library modules are imported inside the commands, not here: cli/__init__.py imports every
+# command module at start-up, and `facedancer --help` must not wait for torch, PyAV or ONNX
+# Runtime to load.
 
 _HELP = """Check a file for the provenance tag and the invisible watermark facedancer writes.
 
@@ -32,8 +37,6 @@ def register(app: typer.Typer) -> None:
 
         result = verify_file(file, frames=frames)
         if as_json:
-            import json
-
             typer.echo(json.dumps(result.as_dict(), indent=2, sort_keys=True))
         else:
             typer.echo(format_verification(result))

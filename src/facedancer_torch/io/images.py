@@ -15,7 +15,10 @@ import io
 import warnings
 from pathlib import Path
 
+import cv2
 import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL.PngImagePlugin import PngInfo
 
 from ..errors import FacedancerError, InputError
 from .atomic import atomic_path
@@ -43,8 +46,6 @@ def pillow():
     raises above twice it; its warning is silenced because :func:`read_image` refuses such
     images itself with a one-line error, and reading the metadata of one is harmless.
     """
-    from PIL import Image
-
     if Image.MAX_IMAGE_PIXELS != MAX_PIXELS:
         Image.MAX_IMAGE_PIXELS = MAX_PIXELS
         warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
@@ -116,8 +117,6 @@ def _to_rgb_uint8(array: np.ndarray, path: Path) -> np.ndarray:
 
 
 def _decode_with_pillow(data: bytes, path: Path) -> np.ndarray:
-    from PIL import ImageOps
-
     Image = pillow()
     try:
         image = Image.open(io.BytesIO(data))
@@ -144,8 +143,6 @@ def _decode_with_pillow(data: bytes, path: Path) -> np.ndarray:
 
 
 def _decode_with_opencv(data: bytes, path: Path) -> np.ndarray:
-    import cv2
-
     array = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if array is None:
         raise InputError("not a readable image (unknown format or corrupt data)", path)
@@ -166,7 +163,6 @@ def read_image(path: str | Path) -> np.ndarray:
     """
     path = Path(path)
     data = _read_bytes(path)
-    from PIL import UnidentifiedImageError
 
     try:
         return _decode_with_pillow(data, path)
@@ -208,9 +204,6 @@ def write_image(path: str | Path, rgb: np.ndarray, metadata: dict[str, str] | No
     text, so asking for metadata there is an error rather than a silent loss (provenance labels
     on synthetic media must not disappear). ``quality`` applies to JPEG and WebP.
     """
-    from PIL import Image
-    from PIL.PngImagePlugin import PngInfo
-
     path = Path(path)
     fmt = _WRITE_FORMATS.get(path.suffix.lower())
     if fmt is None:

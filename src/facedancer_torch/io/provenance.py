@@ -30,6 +30,11 @@ import numpy as np
 
 from .. import __version__
 from ..errors import InputError
+from .images import (IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, pillow, read_image, read_image_metadata,
+                     write_image)
+from .probe import probe_video, read_video_metadata
+from .video_reader import sample_frames
+from .watermark import detect_watermark
 
 if TYPE_CHECKING:
     from .watermark import WatermarkResult
@@ -97,8 +102,6 @@ def provenance_metadata(tag: dict[str, str]) -> dict[str, str]:
 def write_image_with_provenance(path: str | Path, rgb: np.ndarray, tag: dict[str, str],
                                 quality: int = 95) -> None:
     """``write_image`` with the provenance tag embedded (atomic)."""
-    from .images import write_image
-
     write_image(path, rgb, metadata=provenance_metadata(tag), quality=quality)
 
 
@@ -132,9 +135,6 @@ def read_file_metadata(path: str | Path) -> dict[str, str]:
     Raises:
         InputError: the file is missing or readable neither as an image nor as a video.
     """
-    from .images import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, read_image_metadata
-    from .probe import read_video_metadata
-
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix in IMAGE_EXTENSIONS and suffix != ".webp":
@@ -206,11 +206,6 @@ def verify_file(path: str | Path, frames: int = 8) -> Verification:
     Raises:
         InputError: the file is missing or readable neither as an image nor as a video.
     """
-    from .images import IMAGE_EXTENSIONS, read_image
-    from .probe import probe_video
-    from .video_reader import sample_frames
-    from .watermark import detect_watermark
-
     path = Path(path)
     tag = read_provenance(path)
     image = None
@@ -225,8 +220,6 @@ def verify_file(path: str | Path, frames: int = 8) -> Verification:
 
 
 def _is_animation(path: Path) -> bool:
-    from .images import pillow
-
     Image = pillow()
     try:
         with Image.open(path) as image:
