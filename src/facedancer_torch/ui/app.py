@@ -324,6 +324,9 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
                         video_status = gr.Markdown(elem_id="video-status")
                         video_download = gr.File(label="Download (MP4 with provenance tag)",
                                                  interactive=False, elem_id="video-download")
+            from .anonymize import anonymize_tab
+
+            anonymize_tab(load, output_dir, model, faces, mask_blur, mask_padding, color_match)
             with gr.Tab("Live", id="live"):
                 from .live import live_tab
 
