@@ -45,7 +45,7 @@ def register(app: typer.Typer) -> None:
         """
         from ..convert.api import convert_keras_file, find_checkpoint_graph, h5_has_graph
 
-        _refuse_existing(out_dir, overwrite)
+        _refuse_existing(out_dir, overwrite, folder=True)
         if graph is None and file.is_file() and not h5_has_graph(file):
             graph = find_checkpoint_graph(file)
             if graph is not None:
@@ -80,7 +80,7 @@ def register(app: typer.Typer) -> None:
         from ..convert.onnx_export import export_generator_onnx
         from ..models.generator import load_generator
 
-        _refuse_existing(out, overwrite)
+        _refuse_existing(out, overwrite, folder=False)
         model = load_generator(model_dir)
         export_generator_onnx(model, out, fused=fused, opset=opset)
         typer.echo(f"wrote {out}")
@@ -101,10 +101,14 @@ def register(app: typer.Typer) -> None:
                        f"(outputs up to {np.abs(ref).max():.2f})")
 
 
-def _refuse_existing(path: Path, overwrite: bool) -> None:
-    """A model folder or file is never replaced silently."""
+def _refuse_existing(path: Path, overwrite: bool, folder: bool) -> None:
+    """A model folder or file is never replaced silently, and an output that cannot be
+    written is found before the work, not after it."""
     if path.exists() and not overwrite:
         raise InputError("already exists (pass --overwrite to replace it)", path)
+    from ..io.atomic import check_writable
+
+    check_writable(path, folder=folder)
 
 
 def _describe(model_dir: Path) -> None:

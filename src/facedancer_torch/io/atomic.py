@@ -45,7 +45,7 @@ def current_umask() -> int:
 
 def write_error(exc: OSError, destination: str | Path) -> FacedancerError:
     """The one-line error for an ``OSError`` met while writing ``destination``."""
-    reason = exc.strerror or os.strerror(exc.errno) if exc.errno else str(exc)
+    reason = (exc.strerror or os.strerror(exc.errno)) if exc.errno else str(exc)
     return FacedancerError(f"cannot write the output: {reason}", destination)
 
 
@@ -162,6 +162,10 @@ def atomic_directory(destination: str | Path) -> Iterator[Path]:
         yield tmp
         os.chmod(tmp, 0o777 & ~current_umask())
         replace_directory(tmp, destination)
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS):
+            raise write_error(exc, destination) from None  # as atomic_path
+        raise
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)

@@ -34,7 +34,7 @@ VIDEO_EXTENSIONS: frozenset[str] = frozenset(
 
 # Refuse to decode more pixels than this: decompression bombs must become a reported bad file,
 # not an out-of-memory kill. 100 Mpx (10000 x 10000, a 100 MP camera) is 300 MB as RGB uint8;
-# swapping one peaks at about 4 GB (docs/failures.md), which a 16 GB machine survives.
+# swapping one peaked at 3.3 GB (docs/failures.md), which a 16 GB machine survives.
 MAX_PIXELS: int = 100_000_000
 
 

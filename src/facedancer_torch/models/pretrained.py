@@ -16,6 +16,7 @@ Nothing here unpickles: safetensors only.
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +54,27 @@ def dtype_name(dtype: torch.dtype) -> str:
     raise ValueError(f"unsupported weights dtype {dtype} (use float32, float16 or bfloat16)")
 
 
+def save_safetensors(tensors: Mapping[str, torch.Tensor], path: str | Path,
+                     metadata: dict[str, str] | None = None) -> None:
+    """``safetensors.torch.save_file``, whose I/O failures (a full disk) become the
+    ``OSError`` they are (its own error type carries only the text ``... (os error 28)``), so
+    that :func:`~facedancer_torch.io.atomic.atomic_path` reports them as one line."""
+    import os
+    import re
+
+    from safetensors import SafetensorError
+    from safetensors.torch import save_file
+
+    try:
+        save_file(dict(tensors), str(path), metadata=metadata)
+    except SafetensorError as exc:
+        code = re.search(r"os error (\d+)", str(exc))
+        if code is None:
+            raise
+        number = int(code.group(1))
+        raise OSError(number, os.strerror(number), str(path)) from exc
+
+
 def save_model_dir(directory: str | Path, *, kind: str, config: Mapping[str, Any],
                    state_dict: Mapping[str, torch.Tensor], dtype: torch.dtype | None = None,
                    source: str | None = None) -> Path:
@@ -61,11 +83,10 @@ def save_model_dir(directory: str | Path, *, kind: str, config: Mapping[str, Any
     ``dtype`` (e.g. ``torch.float16``) converts floating tensors for storage only. Both files
     are written atomically; the weights first, so a ``config.json`` never points at nothing.
     """
-    from safetensors.torch import save_file
-
     directory = Path(directory)
     if directory.exists() and not directory.is_dir():
         raise ModelError("exists and is not a directory", directory)
+    created = not directory.exists()
     directory.mkdir(parents=True, exist_ok=True)
     clash = set(config) & set(RESERVED_KEYS)
     if clash:
@@ -78,13 +99,19 @@ def save_model_dir(directory: str | Path, *, kind: str, config: Mapping[str, Any
         tensors[name] = tensor.contiguous()
     stored = dtype if dtype is not None else next(
         (t.dtype for t in tensors.values() if t.is_floating_point()), torch.float32)
-    with atomic_path(directory / WEIGHTS_NAME) as tmp:
-        save_file(tensors, str(tmp), metadata={"format": "pt", "kind": kind})
     meta: dict[str, Any] = {"kind": kind, "format_version": FORMAT_VERSION,
                             "weights_dtype": dtype_name(stored)}
     if source is not None:
         meta["source"] = source
-    atomic_write_text(directory / CONFIG_NAME, json.dumps({**meta, **config}, indent=2) + "\n")
+    try:
+        with atomic_path(directory / WEIGHTS_NAME) as tmp:
+            save_safetensors(tensors, tmp, metadata={"format": "pt", "kind": kind})
+        atomic_write_text(directory / CONFIG_NAME,
+                          json.dumps({**meta, **config}, indent=2) + "\n")
+    except BaseException:
+        if created:  # a folder this call made, left with nothing usable in it: remove it
+            shutil.rmtree(directory, ignore_errors=True)
+        raise
     return directory
 
 

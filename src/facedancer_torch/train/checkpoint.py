@@ -143,12 +143,12 @@ def _join_tensors(value: Any, tensors: dict[str, torch.Tensor]) -> Any:
 def write_training_state(folder: str | Path, state: dict[str, Any]) -> None:
     """``state`` (nested dicts/lists of tensors and plain data) as ``state.safetensors`` +
     ``state.json`` in ``folder`` (a checkpoint being assembled, so already atomic)."""
-    from safetensors.torch import save_file
+    from ..models.pretrained import save_safetensors
 
     folder = Path(folder)
     tensors: dict[str, torch.Tensor] = {}
     skeleton = _split_tensors(state, tensors, "state")
-    save_file(tensors, str(folder / STATE_TENSORS))
+    save_safetensors(tensors, folder / STATE_TENSORS)
     # floats are written with repr: they read back bit-identical
     (folder / STATE_JSON).write_text(json.dumps(skeleton) + "\n")
 
