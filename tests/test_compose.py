@@ -227,7 +227,7 @@ def test_a_one_frame_detection_is_never_swapped(swapper, plan, videos_dir):
 
 
 def test_small_faces_are_left_alone_in_videos(swapper, plan, videos_dir):
-    """A face under the minimum size (a 128 px picture of the speaker in a 1536 px frame: the face is under 6 % of its
+    """A face under the minimum size (a 128 px picture of the speaker in a 1536 px frame: the face is under 8 % of its
     shorter side) is not swapped in a video by default, but is with --min-face-size 0."""
     from facedancer_torch.swap.options import SwapOptions
     from facedancer_torch.swap.video import VideoStats, swap_stream

@@ -87,7 +87,7 @@ def register(app: typer.Typer) -> None:
                                              "back to the target)."),
         min_face_size: float = typer.Option(None, "--min-face-size", help="Leave faces smaller "
                                             "than this fraction of the frame's shorter side "
-                                            "(default: 0 for images, 0.06 for videos)."),
+                                            "(default: 0 for images, 0.08 for videos)."),
         confirm_frames: int = typer.Option(CONFIRM_FRAMES, "--confirm-frames", help="Video: "
                                            "detections a face needs before it is swapped "
                                            "(against false detections)."),

@@ -25,7 +25,7 @@ COLOR_MODES: tuple[str, ...] = ("none", "global", "local")
 # Video defaults against ghost faces (docs/swap.md): faces smaller than this fraction of the
 # frame's shorter side are left alone (a 128 px generator turns a 30 px background face into a
 # flickering stamp), and a track is swapped only once it has this many detections.
-VIDEO_MIN_FACE: float = 0.06
+VIDEO_MIN_FACE: float = 0.08
 CONFIRM_FRAMES: int = 3
 
 
