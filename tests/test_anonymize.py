@@ -241,3 +241,16 @@ def test_output_tag_says_anonymized(swapper, photos_dir, tmp_path):
         swapper.swap_image_file(photos_dir / "df_img20.jpg", out, anonymize_plan(swapper, seed=0),
                                 anonymize_options())
     assert read_provenance(out)["operation"] == "anonymize"
+
+
+def test_ui_anonymize_file(swapper, photos_dir, tmp_path):
+    """What the web UI's Anonymize tab runs for an uploaded image."""
+    from facedancer_torch.io.provenance import read_provenance
+    from facedancer_torch.ui.anonymize import anonymize_file
+
+    with single_thread():
+        output, replaced = anonymize_file(swapper, photos_dir / "if_t1.jpg", tmp_path, 0.85,
+                                          seed=-1, faces="largest", mask_blur=7.0,
+                                          mask_padding=0.0, color_match="local")
+    assert output.parent == tmp_path and output.suffix == ".png"
+    assert replaced == 1 and read_provenance(output)["content"] == "synthetic media"

@@ -17,7 +17,7 @@ facedancer anonymize -t photos/ -o anonymized/ --strength 0.8 --seed 7
 
 POPULATION_EXAMPLES = """Examples:
 
-facedancer anonymize-population --images ../shared/data/lfw/images -o facenet_population.npz --hold-out 0.05
+facedancer anonymize-population --images ../shared/data/lfw/images -o pop.npz --hold-out 0.05
 
 facedancer anonymize-population --images people/ -o arcface_population.npz --model models/c_hq
 """
@@ -113,7 +113,9 @@ def register(app: typer.Typer) -> None:
             if result.failed:
                 raise typer.Exit(1)
         else:
-            typer.echo(str(result))
+            typer.echo(result.summary())
+            if result.warning():
+                typer.echo(f"warning: {result.warning()}", err=True)
 
     @app.command("anonymize-population", help="Build the identity population file that "
                  "'facedancer anonymize' samples synthetic identities from.\n\n"

@@ -16,7 +16,8 @@ from ..errors import FacedancerError
 
 def anonymize_file(swapper, target: str | Path, output_dir: Path, strength: float,
                    seed: float | None, faces: str, mask_blur: float, mask_padding: float,
-                   color_match: bool, max_frames: float | None = None) -> tuple[Path, int | None]:
+                   color_match: str | bool, max_frames: float | None = None
+                   ) -> tuple[Path, int | None]:
     """Anonymize one uploaded image or video into ``output_dir``; returns the output path and
     the number of faces replaced (None for a video)."""
     from ..io.images import is_video_path
@@ -27,8 +28,11 @@ def anonymize_file(swapper, target: str | Path, output_dir: Path, strength: floa
     output = output_dir / f"anonymized-{uuid.uuid4().hex[:12]}.{'mp4' if video else 'png'}"
     frames = int(max_frames) if max_frames else 0
     options = anonymize_options(faces=faces or "all", mask_blur=float(mask_blur),
-                                mask_padding=float(mask_padding), color_match=bool(color_match),
-                                overwrite=True, max_frames=frames if video and frames > 0 else None)
+                                mask_padding=float(mask_padding),
+                                color_match=color_match if isinstance(color_match, str)
+                                else bool(color_match),
+                                overwrite=True,
+                                max_frames=frames if video and frames > 0 else None)
     plan = anonymize_plan(swapper, strength=float(strength),
                           seed=None if seed is None or seed < 0 else int(seed),
                           faces=faces or "all")
