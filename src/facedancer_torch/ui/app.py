@@ -27,12 +27,17 @@ import shutil  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import threading  # noqa: E402
+import time  # noqa: E402
 import uuid  # noqa: E402
 from collections.abc import Callable, Sequence  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from ..errors import FacedancerError, ModelError  # noqa: E402
+from ..io.provenance import read_provenance  # noqa: E402
+from ..models.catalogue import CATALOGUE, ModelKind  # noqa: E402
+from ..models.store import ModelStore, model_kind  # noqa: E402
+from ..swap.options import SwapOptions  # noqa: E402
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
@@ -83,8 +88,6 @@ def new_output(output_dir: Path, suffix: str, max_age_s: float = OUTPUT_MAX_AGE_
     """A fresh result path in ``output_dir``, after deleting results older than ``max_age_s``
     (a server that runs for weeks must not fill the disk; a browser fetches a result within
     seconds of it being made)."""
-    import time
-
     cutoff = time.time() - max_age_s
     for old in output_dir.glob("swap-*"):
         try:
@@ -98,9 +101,6 @@ def new_output(output_dir: Path, suffix: str, max_age_s: float = OUTPUT_MAX_AGE_
 def available_models(extra: Sequence[str | Path] = ()) -> list[ModelChoice]:
     """Generators usable here: ``extra`` (directories or names, first), then the embedded demo
     model and every catalogue or ``models add`` generator present in the local store."""
-    from ..models.catalogue import CATALOGUE, ModelKind
-    from ..models.store import ModelStore, model_kind
-
     choices: list[ModelChoice] = []
     seen: set[str] = set()
 
@@ -162,8 +162,6 @@ def _paths(files) -> list[str]:
 
 def _options(faces: str, mask_blur: float, mask_padding: float, color_match: bool,
              max_frames: float | None = None):
-    from ..swap.options import SwapOptions
-
     frames = int(max_frames) if max_frames else None
     return SwapOptions(faces=faces or "all", mask_blur=float(mask_blur),
                        mask_padding=float(mask_padding), color_match=bool(color_match),
@@ -172,8 +170,6 @@ def _options(faces: str, mask_blur: float, mask_padding: float, color_match: boo
 
 def provenance_summary(path: str | Path) -> str:
     """One Markdown line with the provenance tag found in an output file."""
-    from ..io.provenance import read_provenance
-
     tag = read_provenance(path) or {}
     if not tag:
         return "No provenance tag found in the output (this should not happen)."
@@ -203,7 +199,7 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
         raise ModelError("no model is available for the web UI: pass --model DIR (a trained, "
                          "converted or exported model folder) or --model NAME (see "
                          "`facedancer models list`)")
-    import gradio as gr
+    import gradio as gr  # here: gradio is the optional [ui] extra
     values = [m.value for m in models]
     default_model = default_model if default_model in values else values[0]
     if output_dir is None:
@@ -232,7 +228,6 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
             swapper.swap_image_file(target, output, sources, options)
         except FacedancerError as exc:
             raise gr.Error(str(exc)) from exc
-        from ..io.provenance import read_provenance
 
         swapped = int((read_provenance(output) or {}).get("faces_swapped", "0") or 0)
         status = (f"Swapped {swapped} face(s)." if swapped else
@@ -324,11 +319,11 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
                         video_status = gr.Markdown(elem_id="video-status")
                         video_download = gr.File(label="Download (MP4 with provenance tag)",
                                                  interactive=False, elem_id="video-download")
-            from .anonymize import anonymize_tab
+            from .anonymize import anonymize_tab  # here: anonymize.py imports this module
 
             anonymize_tab(load, output_dir, model, faces, mask_blur, mask_padding, color_match)
             with gr.Tab("Live", id="live"):
-                from .live import live_tab
+                from .live import live_tab  # here: live.py imports this module
 
                 live_tab(load, model, faces, default_model,
                          blend=[mask_blur, mask_padding, color_match])

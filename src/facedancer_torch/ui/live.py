@@ -21,6 +21,9 @@ from collections.abc import Callable
 import numpy as np
 
 from ..errors import FacedancerError
+from ..io.watermark import embed_watermark
+from ..swap.live import LiveSettings, LiveSwapper, live_options
+from .app import _paths
 
 # Seconds between the webcam frames the browser sends (gradio's ``stream_every``).
 STREAM_EVERY: float = 0.15
@@ -56,8 +59,6 @@ class LiveSessions:
     def get(self, session: str, model: str, sources: list[str], faces: str,
             blend: tuple = ()) -> _Session:
         """``blend``: the page's (mask blur, mask padding, colour match) values."""
-        from ..swap.live import LiveSettings, LiveSwapper, live_options
-
         key = (model, tuple(sources), faces, tuple(blend))
         with self._lock:
             current = self._sessions.get(session)
@@ -99,8 +100,6 @@ def swap_webcam_frame(sessions: LiveSessions, frame: np.ndarray | None, sources:
                       ) -> tuple[np.ndarray | None, str]:
     """One streamed webcam frame ``(H, W, 3)`` uint8 RGB -> the swapped, labelled and
     watermarked frame and a status line."""
-    from ..io.watermark import embed_watermark
-
     if frame is None:
         return None, "Waiting for the webcam..."
     if not sources:
@@ -129,9 +128,7 @@ def live_tab(load_swapper: Callable[[str], object], model, faces, default_model:
     ``model`` and ``faces`` the app's model picker and face-choice components, ``blend`` its
     mask blur, mask padding and colour match components (optional).
     """
-    import gradio as gr
-
-    from .app import _paths
+    import gradio as gr  # here: gradio is the optional [ui] extra
 
     sessions = LiveSessions(load_swapper)
     gr.Markdown(LIVE_NOTE, elem_id="live-note")
