@@ -254,3 +254,26 @@ def test_ui_anonymize_file(swapper, photos_dir, tmp_path):
                                           mask_padding=0.0, color_match="local")
     assert output.parent == tmp_path and output.suffix == ".png"
     assert replaced == 1 and read_provenance(output)["content"] == "synthetic media"
+
+
+def test_anonymize_population_cli(tiny_model, lfw_dir, tmp_path):
+    """``facedancer anonymize-population`` on a few LFW people (linked, not copied)."""
+    from facedancer_torch.models.identity.anonymizer import IdentityPopulation
+
+    folder = tmp_path / "people"
+    folder.mkdir()
+    names = sorted(p.name for p in (lfw_dir / "images").iterdir()
+                   if len(list(p.iterdir())) >= 2)[:6]
+    for name in names:
+        (folder / name).symlink_to(lfw_dir / "images" / name)
+    out = tmp_path / "pop.npz"
+    result = run_cli("anonymize-population", "--images", folder, "-o", out, "-m", tiny_model,
+                     "--components", "4", "--max-per-identity", "2", "--hold-out", "0.2",
+                     "--device", "cpu", "-q", cache=tmp_path / "cache")
+    assert result.returncode == 0, result.stderr
+    population = IdentityPopulation.load(out)
+    assert population.encoder == "facenet" and population.components.shape == (4, 512)
+    assert population.identities == 5 and population.images == 10  # one of six held out
+    assert "1 people held out (fraction 0.2, seed 0)" in population.source
+    again = run_cli("anonymize-population", "--images", folder, "-o", out, "-m", tiny_model)
+    assert again.returncode == 2 and "already exists" in again.stderr
