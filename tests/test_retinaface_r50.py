@@ -99,7 +99,8 @@ def test_detector_backend_chosen_by_folder(detector, authors_dir, tmp_path, phot
     from facedancer_torch.io.images import read_image
 
     folder = detector.save_pretrained(tmp_path / "r50")
-    backend = get_detector(str(folder), device="cpu", score_threshold=0.5, max_side=0)
+    backend = get_detector(str(folder), device="cpu", score_threshold=0.5, max_side=0,
+                           rotate="off")  # random weights: a turn may "score" higher
     assert backend.name == "retinaface-r50"
     assert get_detector("retinaface-r50", model_path=folder, device="cpu").name == "retinaface-r50"
     with pytest.raises(ModelError, match="needs its converted model folder"):
