@@ -272,3 +272,16 @@ def test_profile_fades_back_to_the_target(demo, demo_plan, photos_dir):
     painted = demo.swap_image(image, demo_plan, SwapOptions(profile_fade=False))
     np.testing.assert_array_equal(faded[y1:y2, x1:x2], image[y1:y2, x1:x2])
     assert np.abs(painted[y1:y2, x1:x2].astype(int) - image[y1:y2, x1:x2]).mean() > 3.0
+
+
+def test_an_unknown_detector_is_one_line(photos_dir, tmp_path):
+    import os
+    import subprocess
+
+    done = subprocess.run([sys.executable, "-m", "facedancer_torch", "swap", "-s", str(SOURCE),
+                           "-t", str(photos_dir / "fr_obama.jpg"), "-o", str(tmp_path / "o.png"),
+                           "--detector", "no-such-detector"], capture_output=True, text=True,
+                          env=dict(os.environ, OMP_NUM_THREADS="1"), timeout=300)
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "no-such-detector" in done.stderr, done.stderr
+    assert not (tmp_path / "o.png").exists()

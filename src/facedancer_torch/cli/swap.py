@@ -100,6 +100,9 @@ def register(app: typer.Typer) -> None:
         batch_size: int = typer.Option(8, "--batch-size", help="Faces per generator call."),
         max_frames: int = typer.Option(None, "--max-frames", help="Stop videos after this "
                                        "many frames."),
+        detector: str = typer.Option("retinaface", "--detector", help="Face detector: "
+                                     "retinaface (embedded) or a converted RetinaFace-Res50 "
+                                     "folder / catalogue name (facedancer convert)."),
         device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
         backend: str = typer.Option("auto", "--backend", help="Generator runtime: auto "
                                     "(CUDA fp16; CPU bf16 where native, else ONNX Runtime "
@@ -127,6 +130,7 @@ def register(app: typer.Typer) -> None:
         check_writable(output, folder=kind == "folder")  # not after the whole video encoded
         with _one_line_warnings():
             swapper = Swapper(model, identity_encoder=identity_encoder, device=device,
+                              detector=detector,
                               backend=backend)
         plan = swapper.plan(list(source or []), options)
         result = swapper.swap_path(target, output, plan, options, progress=not quiet)

@@ -156,7 +156,9 @@ class Swapper:
         identity_encoder: None = the encoder recorded in the model's config (what it was
             trained with); otherwise a registry name or directory (``default`` = the embedded
             default encoder). A model only works with the encoder it was trained with.
-        detector: face detector backend name (``faces/detect.py``).
+        detector: face detector: ``retinaface`` (embedded), a converted detector folder (the
+            authors' RetinaFace-Res50, ``facedancer convert``) or its catalogue name
+            (``retinaface-r50``, resolved through the model store).
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
         score_threshold: detector confidence threshold (None = the detector's default).
         backend: how the generator runs (``models/runtime.py``): ``auto`` (CUDA: float16;
@@ -197,7 +199,8 @@ class Swapper:
 
             if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
                 detector_device = f"cuda:{self.device.index or 0}"
-        self.detector = get_detector(detector, device=detector_device, **options)
+        self.detector = get_detector(_detector_location(detector), device=detector_device,
+                                     **options)
         self.timer = StageTimer()
         self.compositor = Compositor(self.crop_shrink, self.timer)
         self._identities: dict[tuple, Identity] = {}
@@ -488,6 +491,19 @@ def _load_encoder(name: str, device: torch.device):
     if isinstance(encoder, torch.nn.Module):
         encoder.eval()
     return encoder
+
+
+def _detector_location(detector: str | Path) -> str:
+    """The embedded detector's name as it is; anything else a folder, or a catalogue name
+    looked up in the model store (a one-line ModelError when it is not there)."""
+    name = str(detector)
+    if name == "retinaface" or Path(name).expanduser().is_dir():
+        return name
+    try:
+        return str(resolve_model(name))
+    except ModelError as exc:
+        raise ModelError(f"face detector '{name}' is not available ({exc}); give "
+                         "'retinaface' or a converted detector folder") from exc
 
 
 def _source_files(plan: SelectionPlan | None) -> list[Path]:
