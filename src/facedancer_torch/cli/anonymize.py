@@ -6,6 +6,13 @@ from pathlib import Path
 
 import typer
 
+from ..errors import FacedancerError
+from .swap import _one_line_warnings
+
+# Library modules are imported inside the commands, not here: cli/__init__.py imports every
+# command module at start-up, and `facedancer --help` must not wait for torch, PyAV or ONNX
+# Runtime to load.
+
 EXAMPLES = """Examples:
 
 facedancer anonymize -t crowd.jpg -o anonymized.png
@@ -74,10 +81,8 @@ def register(app: typer.Typer) -> None:
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     ) -> None:
-        from ..errors import FacedancerError
         from ..swap.anonymize import DEFAULT_STRENGTH, anonymize_options, anonymize_plan
         from ..swap.pipeline import Swapper, check_output, check_target, target_kind
-        from .swap import _one_line_warnings
 
         strength = DEFAULT_STRENGTH if strength is None else strength
         if not 0.0 <= strength <= 1.0:
@@ -145,7 +150,6 @@ def register(app: typer.Typer) -> None:
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     ) -> None:
-        from ..errors import FacedancerError
         from ..swap.anonymize import build_population
 
         if output.exists() and not overwrite:

@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from ..errors import InputError
+from ..io.atomic import check_writable
 
 # Library modules are imported inside the commands, not here: cli/__init__.py imports every
 # command module at start-up, and `facedancer --help` must not wait for torch, PyAV or ONNX
@@ -106,7 +107,6 @@ def _refuse_existing(path: Path, overwrite: bool, folder: bool) -> None:
     written is found before the work, not after it."""
     if path.exists() and not overwrite:
         raise InputError("already exists (pass --overwrite to replace it)", path)
-    from ..io.atomic import check_writable
 
     check_writable(path, folder=folder)
 

@@ -12,6 +12,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import FacedancerError
+from ..io.images import is_video_path
+from ..io.provenance import read_provenance
+from ..swap.anonymize import DEFAULT_STRENGTH, anonymize_options, anonymize_plan
+from .app import provenance_summary
 
 
 def anonymize_file(swapper, target: str | Path, output_dir: Path, strength: float,
@@ -20,10 +24,6 @@ def anonymize_file(swapper, target: str | Path, output_dir: Path, strength: floa
                    ) -> tuple[Path, int | None]:
     """Anonymize one uploaded image or video into ``output_dir``; returns the output path and
     the number of faces replaced (None for a video)."""
-    from ..io.images import is_video_path
-    from ..io.provenance import read_provenance
-    from ..swap.anonymize import anonymize_options, anonymize_plan
-
     video = is_video_path(Path(target))
     output = output_dir / f"anonymized-{uuid.uuid4().hex[:12]}.{'mp4' if video else 'png'}"
     frames = int(max_frames) if max_frames else 0
@@ -47,10 +47,7 @@ def anonymize_tab(load: Callable[[str], object], output_dir: Path, model, faces,
                   mask_padding, color_match) -> None:
     """Add the tab to the enclosing ``gr.Tabs`` and wire its button; ``load(model value)``
     returns a Swapper, the other arguments are the app's shared option components."""
-    import gradio as gr
-
-    from ..swap.anonymize import DEFAULT_STRENGTH
-    from .app import provenance_summary
+    import gradio as gr  # here: gradio is the optional [ui] extra
 
     def run(target, strength, seed, max_frames, model_value, faces_value, blur, padding, colour,
             progress=gr.Progress(track_tqdm=True)):
