@@ -174,8 +174,8 @@ def run_live_command(*, sources: list[Path], camera: int | None, input_: str | N
 
 
 def _live_backend(device: str) -> str:
-    """``auto`` for live: ONNX Runtime on a CPU (one face per call, one thread: measured 3x
-    faster than bf16 and 1.6x faster than fused for the demo model, docs/live.md), the
+    """``auto`` for live: ONNX Runtime on a CPU (one face per call, one thread: measured
+    1.4-3.2x faster than bf16 and 2x faster than fused for the demo model, docs/live.md), the
     runtime's own choice elsewhere."""
     from ..device import resolve_device
 

@@ -755,6 +755,13 @@ def run_live(live: LiveSwapper, source: FrameSource, outputs: Sequence[Output] =
     needs_watermark = watermark and any(o.needs_watermark for o in outputs)
     options = live.options.replace(watermark=needs_watermark)
     lock = threading.Lock()
+    timer = getattr(live.swapper, "timer", None)
+
+    def timed(stage: str, fn, *args):
+        if timer is None:
+            return fn(*args)
+        with timer.measure(stage):
+            return fn(*args)
 
     def deliver(frame: LiveFrame, now: float) -> None:
         with lock:
@@ -769,9 +776,11 @@ def run_live(live: LiveSwapper, source: FrameSource, outputs: Sequence[Output] =
                 frame = handoff.get()
                 if frame is _END:
                     return
-                rgb = finish_image(frame.rgb, options) if needs_watermark else frame.rgb
+                rgb = timed("watermark", finish_image, frame.rgb, options) \
+                    if needs_watermark else frame.rgb
                 for output in outputs:
-                    output.write(rgb, frame.captured)
+                    timed("encode" if isinstance(output, FileOutput) else "send",
+                          output.write, rgb, frame.captured)
                 if window is None:
                     deliver(frame, time.perf_counter())
         except BaseException as exc:
