@@ -228,7 +228,7 @@ def test_browser_image_swap(server, browser, photos_dir, tmp_path):
         page.locator('#sources [aria-label="df_img1.jpg"]').wait_for(timeout=30_000)
         page.click("#swap-button")
         page.wait_for_selector("#result img", timeout=60_000)
-        page.get_by_text("Swapped 1 face(s).").wait_for(timeout=30_000)
+        page.get_by_text("Swapped 1 of 1 face(s).").wait_for(timeout=30_000)
         assert "synthetic media" in page.locator("#status").inner_text()
         if os.environ.get("FACEDANCER_UI_SCREENSHOT"):
             page.screenshot(path=os.environ["FACEDANCER_UI_SCREENSHOT"], full_page=True)

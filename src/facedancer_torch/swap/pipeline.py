@@ -39,7 +39,7 @@ from ..faces.detect import get_detector
 from ..io.provenance import provenance_metadata, provenance_tag
 from ..models.generator import load_generator
 from ..models.identity.registry import available_encoders, load_identity_encoder
-from ..models.runtime import GeneratorRunner
+from ..models.runtime import GeneratorRunner, auto_backend
 from ..models.store import resolve_model
 from . import folder as folder_swap
 from . import image as image_swap
@@ -162,7 +162,8 @@ class Swapper:
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
         score_threshold: detector confidence threshold (None = the detector's default).
         backend: how the generator runs (``models/runtime.py``): ``auto`` (CUDA: float16;
-            CPU: ONNX Runtime, exported once to a cache folder), ``fused``, ``bf16``,
+            CPU: bf16 on CPUs with native bf16, else ONNX Runtime when ``onnx`` is installed,
+            else fused), ``fused``, ``bf16``,
             ``eager``, ``onnxruntime``, ``fp16``.
     """
 
@@ -442,7 +443,7 @@ def resolve_model_dir(model: str | Path | None) -> Path:
 def _load_generator(model_dir: Path, device: torch.device, backend: str = "auto"):
     """The generator (float32, CPU, eval mode) and the runner that does its inference on
     ``device``: :class:`~facedancer_torch.models.runtime.GeneratorRunner` (float16 on CUDA;
-    on the CPU ONNX Runtime or the fused graph, the same function with ~40 % fewer FLOPs)."""
+    on the CPU bf16, ONNX Runtime or the fused graph: ``models.runtime.auto_backend``)."""
     try:
         generator = load_generator(model_dir, device="cpu")
     except FacedancerError:
@@ -459,10 +460,15 @@ def _load_generator(model_dir: Path, device: torch.device, backend: str = "auto"
         if backend != "auto":
             raise ModelError(f"cannot run the generator with backend '{backend}' "
                              f"({' '.join(str(exc).split())[:200]})", model_dir) from exc
-        # auto picked ONNX Runtime and the export/session failed: the fused PyTorch graph
+        # What auto picked (bf16, fp16 or ONNX Runtime) failed: the fused PyTorch graph
         # computes the same function, only slower; say so once and carry on.
-        warnings.warn(f"generator backend 'onnxruntime' failed ({type(exc).__name__}: "
-                      f"{' '.join(str(exc).split())[:160]}); using 'fused'", stacklevel=3)
+        chosen = auto_backend(device)
+        if chosen == "fused":
+            raise ModelError(f"cannot run the generator ({' '.join(str(exc).split())[:200]})",
+                             model_dir) from exc
+        warnings.warn(f"generator backend '{chosen}' (picked by --backend auto) failed "
+                      f"({type(exc).__name__}: {' '.join(str(exc).split())[:160]}); using "
+                      "'fused'", stacklevel=3)
         return generator, GeneratorRunner(generator, backend="fused", device=device)
 
 
