@@ -37,7 +37,7 @@ from ..errors import FacedancerError, ModelError  # noqa: E402
 from ..io.provenance import read_provenance  # noqa: E402
 from ..models.catalogue import CATALOGUE, ModelKind  # noqa: E402
 from ..models.store import ModelStore, model_kind  # noqa: E402
-from ..swap.options import SwapOptions  # noqa: E402
+from ..swap.options import DEFAULT_MASK, SwapOptions  # noqa: E402
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
@@ -160,11 +160,15 @@ def _paths(files) -> list[str]:
     return out
 
 
-def _options(faces: str, mask_blur: float, mask_padding: float, color_match: bool,
-             max_frames: float | None = None):
+def _options(faces: str, mask_blur: float, mask_padding: float, color_match: str | bool,
+             max_frames: float | None = None, mask: str | None = None,
+             detail: float | None = None):
     frames = int(max_frames) if max_frames else None
     return SwapOptions(faces=faces or "all", mask_blur=float(mask_blur),
-                       mask_padding=float(mask_padding), color_match=bool(color_match),
+                       mask_padding=float(mask_padding),
+                       color_match=color_match if isinstance(color_match, str) else
+                       bool(color_match), mask=mask or DEFAULT_MASK,
+                       detail=1.0 if detail is None else float(detail),
                        overwrite=True, max_frames=frames if frames and frames > 0 else None)
 
 
@@ -215,7 +219,8 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
         except FacedancerError as exc:
             raise gr.Error(str(exc)) from exc
 
-    def swap_image(sources, target, model, faces, mask_blur, mask_padding, color_match):
+    def swap_image(sources, target, model, faces, mask_blur, mask_padding, color_match, mask,
+                   detail):
         sources = _paths(sources)
         if not sources:
             raise gr.Error("Upload at least one photo of the source face.")
@@ -224,20 +229,23 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
         swapper = load(model)
         output = new_output(output_dir, ".png")
         try:
-            options = _options(faces, mask_blur, mask_padding, color_match)
-            swapper.swap_image_file(target, output, sources, options)
+            options = _options(faces, mask_blur, mask_padding, color_match, mask=mask,
+                               detail=detail)
+            report = swapper.swap_image_file(target, output, sources, options)
         except FacedancerError as exc:
             raise gr.Error(str(exc)) from exc
-
-        swapped = int((read_provenance(output) or {}).get("faces_swapped", "0") or 0)
-        status = (f"Swapped {swapped} face(s)." if swapped else
-                  "No face to swap was found in the target: the output is the target "
-                  "unchanged (still watermarked and tagged).")
-        status += "\n\n" + provenance_summary(output)
+        if report.changed:
+            status = (f"Swapped {report.swapped} of {report.detected} face(s)."
+                      + "\n\n" + provenance_summary(output))
+        else:
+            status = ("Nothing was swapped (" + ("no face found" if not report.detected else
+                      f"none of the {report.detected} faces was selected or large enough")
+                      + "): the output is the target unchanged, without the synthetic-media "
+                      "tag and watermark.")
         return str(output), (str(target), str(output)), status, str(output)
 
-    def swap_video(sources, target, model, faces, mask_blur, mask_padding, color_match,
-                   max_frames, progress=gr.Progress(track_tqdm=True)):
+    def swap_video(sources, target, model, faces, mask_blur, mask_padding, color_match, mask,
+                   detail, max_frames, progress=gr.Progress(track_tqdm=True)):
         sources = _paths(sources)
         if not sources:
             raise gr.Error("Upload at least one photo of the source face.")
@@ -247,13 +255,20 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
         swapper = load(model)
         output = new_output(output_dir, ".mp4")
         try:
-            options = _options(faces, mask_blur, mask_padding, color_match, max_frames)
+            options = _options(faces, mask_blur, mask_padding, color_match, max_frames, mask,
+                               detail)
             progress(0, desc="swapping frames")
             # swap_video_file reports frames through tqdm; gr.Progress(track_tqdm) shows it.
-            swapper.swap_video_file(target, output, sources, options, progress=True)
+            report = swapper.swap_video_file(target, output, sources, options, progress=True)
         except FacedancerError as exc:
             raise gr.Error(str(exc)) from exc
-        status = f"Swapped video written ({output.name}).\n\n" + provenance_summary(output)
+        if report.changed:
+            status = (f"{report.frames_swapped} of {report.frames} frames with a swapped face "
+                      f"({report.frames - report.frames_swapped} without).\n\n"
+                      + provenance_summary(output))
+        else:
+            status = ("No face was swapped in any frame: the output is the target video "
+                      "unchanged, without the synthetic-media tag and watermark.")
         return str(output), status, str(output)
 
     with gr.Blocks(title=title, analytics_enabled=False, delete_cache=(3600, 3600)) as app:
@@ -273,9 +288,18 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
             mask_padding = gr.Slider(-0.25, 0.5, value=0.0, step=0.01, label="Mask padding",
                                      info="grow (>0) or shrink (<0) the blend box",
                                      elem_id="mask-padding")
-            color_match = gr.Checkbox(False, label="Colour match",
-                                      info="match the swapped face's colours to the target",
+            color_match = gr.Dropdown(["local", "global", "none"], value="local",
+                                      label="Colour correction",
+                                      info="local: no colour casts; global: mean/std only",
                                       elem_id="color-match")
+        with gr.Row():
+            mask = gr.Dropdown(["box+hull+occlusion", "box+hull", "box+segment+occlusion",
+                                "box"], value="box+hull+occlusion", label="Mask",
+                               info="box = the reference; hull = face outline; occlusion = "
+                               "keep hands, microphones, glasses", elem_id="mask")
+            detail = gr.Slider(0.0, 1.0, value=1.0, step=0.05, label="Detail from the target",
+                               info="sharpness above the model's resolution (0 = model only)",
+                               elem_id="detail")
         with gr.Tabs():
             with gr.Tab("Image swap", id="image"):
                 with gr.Row():
@@ -330,7 +354,7 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
         gr.Markdown("Runs locally: photos and videos stay on this machine. Results are "
                     "kept in a temporary folder until the server stops.",
                     elem_id="footer-note")
-        options = [model, faces, mask_blur, mask_padding, color_match]
+        options = [model, faces, mask_blur, mask_padding, color_match, mask, detail]
         # One swap at a time across both tabs: a Swapper is not meant for concurrent calls and
         # the CPU/GPU is saturated by one job anyway; others wait in gradio's queue.
         run.click(swap_image, [sources, target, *options], [result, compare, status, download],

@@ -69,7 +69,8 @@ class LiveSessions:
         mask_blur, mask_padding, color_match = (tuple(blend) + (None, None, None))[:3]
         options = live_options(faces=faces or "all", mask_blur=mask_blur,
                                mask_padding=mask_padding,
-                               color_match="global" if color_match else None)
+                               color_match=color_match if isinstance(color_match, str)
+                               else ("global" if color_match else None))
         plan = swapper.plan(sources, options)
         # Inline full-frame detection: frames arrive one request at a time, and a request
         # should answer with the faces of its own frame; between detections the ROI tracker
