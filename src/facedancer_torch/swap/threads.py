@@ -113,7 +113,7 @@ def limited_detector(detector, threads: int):
     device = "cpu" if detector.providers == ["CPUExecutionProvider"] else "auto"
     settings = {name: getattr(detector, name) for name in (
         "config", "score_threshold", "nms_iou", "min_face_size", "max_side", "pre_nms_top_k",
-        "refine_max_side") if hasattr(detector, name)}
+        "refine_max_side", "rotate") if hasattr(detector, name)}
     return RetinaFaceDetector(model, name=detector.name, device=device, threads=threads,
                               **settings)
 
