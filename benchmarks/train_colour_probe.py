@@ -11,6 +11,9 @@ aligned crops, where the target is warm (a* or b* > 4, the pixels the colour-cas
 - ``chroma share``: the part of the step's energy in the chroma (Cb, Cr) channels of YCbCr
   rather than in luma (a colour-blind change has 0; a random RGB step about 0.67);
 - ``|grad|``: RMS of the term's gradient (how hard it pulls at all);
+- ``luma-green corr.``: correlation of the step's luma change with its green-magenta change:
+  near +1 when the term brightens by adding green and darkens by removing it (magenta,
+  purple), which is what a network that sees mostly the green channel asks for;
 - ``d flipped channel on casts``: on the pixels the swap already paints cold (the metric's
   rule at the training size), the change of the channel (a* or b*) that flipped: negative =
   the term deepens the cast, positive = it pulls the colour back.
@@ -44,6 +47,18 @@ def lab(images: torch.Tensor) -> np.ndarray:
     """(B, 3, H, W) in [-1, 1] -> (B, H, W, 3) float32 Lab."""
     rgb = ((images.clamp(-1, 1) + 1) / 2).permute(0, 2, 3, 1).numpy().astype(np.float32)
     return np.stack([cv2.cvtColor(im, cv2.COLOR_RGB2LAB) for im in rgb])
+
+
+def luma_chroma_correlation(step: torch.Tensor, box: np.ndarray) -> float:
+    """Correlation, over the face box, of a step's luma change with its green-magenta change
+    (-(Cb + Cr): positive = brighter pixels turn green, darker ones magenta / purple)."""
+    m = torch.tensor([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5],
+                      [0.5, -0.418688, -0.081312]])
+    ycc = torch.einsum("ck,bkhw->bchw", m, step)[:, :, torch.from_numpy(box)]
+    y, g = ycc[:, 0].flatten(), -(ycc[:, 1] + ycc[:, 2]).flatten()
+    if float(g.std()) == 0 or float(y.std()) == 0:
+        return float("nan")
+    return float(torch.corrcoef(torch.stack([y, g]))[0, 1])
 
 
 def chroma_share(step: torch.Tensor) -> float:
@@ -137,15 +152,16 @@ def main() -> None:
             rows[f"{name} ({kind} pairs)"] = (
                 float(loss), float(rms), chroma_share(step.detach() * torch.from_numpy(box)),
                 float(d[..., 1][warm].mean()), float(d[..., 2][warm].mean()),
-                float(cold.mean()) if cold.size else float("nan"), int(cold.size))
+                float(cold.mean()) if cold.size else float("nan"), int(cold.size),
+                luma_chroma_correlation(step.detach(), box))
     print(f"generator {args.model}, {args.pairs} held-out pairs, {cfg.image_size} px, "
           f"step RMS {STEP_RMS}; overrides: {' '.join(args.overrides) or 'none'}\n")
-    print("| term | loss | |grad| (RMS) | chroma share | d a* | d b* | d flipped channel on "
-          "casts (pixels) |")
-    print("|---|---|---|---|---|---|---|")
-    for name, (loss, rms, share, da, db, dc, n) in rows.items():
-        print(f"| {name} | {loss:.4f} | {rms:.2e} | {share:.2f} | {da:+.3f} | {db:+.3f} "
-              f"| {dc:+.3f} ({n}) |")
+    print("| term | loss | |grad| (RMS) | chroma share | luma-green corr. | d a* | d b* "
+          "| d flipped channel on casts (pixels) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, (loss, rms, share, da, db, dc, n, corr) in rows.items():
+        print(f"| {name} | {loss:.4f} | {rms:.2e} | {share:.2f} | {corr:+.2f} | {da:+.3f} "
+              f"| {db:+.3f} | {dc:+.3f} ({n}) |")
 
 
 if __name__ == "__main__":
