@@ -139,7 +139,6 @@ def main() -> None:
         # which channel flipped (the metric's rule, per channel, at the training size)
         flip_a = (lab_x[..., 1] > 4) & (lab_y[..., 1] < -4) & box
         flip_b = (lab_x[..., 2] > 4) & (lab_y[..., 2] < -4) & box
-        cast = flip_a | flip_b
         for name, fn in terms.items():
             y = y0.clone().requires_grad_(True)
             loss = fn(y)

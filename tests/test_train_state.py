@@ -104,6 +104,24 @@ def test_state_round_trips_types_and_refuses_garbage(faces, tmp_path):
         load_training_state(tmp_path)
 
 
+def test_init_generator_starts_a_run_and_is_ignored_on_resume(faces, tmp_path):
+    from facedancer_torch.errors import ModelError
+    from facedancer_torch.train.export import export_generator
+
+    first = _trainer(faces, tmp_path / "a", 4)
+    first.run()
+    model = export_generator(first.run_dir, tmp_path / "model", half=True)
+    tuned = _trainer(faces, tmp_path / "b", 0, False, f"init_generator={model}")
+    for key, value in tuned.generator.state_dict().items():  # fp16 weights, read as float32
+        want = first.generator_ema.state_dict()[key]
+        assert torch.equal(value, want.half().float() if want.is_floating_point() else want), key
+    # a resumed run does not need the model it started from
+    resumed = _trainer(faces, first.run_dir, 6, True, f"init_generator={tmp_path / 'gone'}")
+    assert resumed.step == 4
+    with pytest.raises(ModelError):
+        _trainer(faces, tmp_path / "c", 1, False, f"init_generator={tmp_path / 'gone'}")
+
+
 def test_colour_ablation_switches_train(faces, tmp_path):
     """Grey encoder input and the chroma loss give finite losses; chroma is logged."""
     trainer = _trainer(faces, tmp_path / "gray", 1, False, "loss.encoder_input=gray",

@@ -49,7 +49,7 @@ from .monitor import RunLogger, image_grid
 
 CONFIG_FILE = "config.yaml"
 # Keys that may change between a run and its resumption without changing what is learned.
-_RESUMABLE_CHANGES = ("steps", "out", "device", "loader.workers", "schedule.")
+_RESUMABLE_CHANGES = ("steps", "out", "device", "loader.workers", "schedule.", "init_generator")
 
 
 def read_margins_json(path: str | Path) -> dict[str, float]:
@@ -193,7 +193,9 @@ class Trainer:
         if d.widths is not None:
             d_over["widths"] = tuple(d.widths)
         self.discriminator = build_discriminator(**d_over).to(self.device).train()
-        if cfg.init_generator:
+        # a resumed run takes its weights from the checkpoint: the model it started from
+        # need not exist any more (nor have the same shape) on this machine
+        if cfg.init_generator and latest_checkpoint(self.run_dir) is None:
             self._init_generator_from(cfg.init_generator)
         broadcast_module(self.generator, self.ctx)
         broadcast_module(self.discriminator, self.ctx)
