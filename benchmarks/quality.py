@@ -72,6 +72,7 @@ CONFIGS = {
     "reference": dict(mask="box", color_match="none", detail=0.0, profile_fade=False,
                       min_face_size=0.0, confirm_frames=1),
     "default": {},
+    "half-detail": dict(detail=0.5),
     "no-detail": dict(detail=0.0),
     "no-occlusion": dict(mask="box+hull"),
     "global-colour": dict(color_match="global"),

@@ -229,9 +229,6 @@ def test_anonymize_video_one_identity_per_person(swapper, videos_dir, tmp_path):
     assert len(plan._tracks) == 1
 
 
-@pytest.mark.xfail(strict=True, reason="Swapper.provenance() passes plan.operation inside "
-                   "provenance_tag's extra, whose fixed 'operation' key ('face swap') overrides "
-                   "it; passing operation=... to provenance_tag fixes it (then drop this mark)")
 def test_output_tag_says_anonymized(swapper, photos_dir, tmp_path):
     from facedancer_torch.io.provenance import read_provenance
     from facedancer_torch.swap.anonymize import anonymize_options, anonymize_plan

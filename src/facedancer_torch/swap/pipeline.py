@@ -372,10 +372,10 @@ class Swapper:
         """File metadata for every changed output: the provenance tag (tool, version, model,
         "synthetic media", what was done, SHA-256 of the source photos) as ``io.provenance``
         lays it out."""
-        operation = getattr(plan, "operation", "swap") if plan is not None else "swap"
+        operation = getattr(plan, "operation", None) or SelectionPlan.operation
         return provenance_metadata(provenance_tag(
-            self.model_name, sources=_source_files(plan),
-            extra={"identity_encoder": Path(self.encoder_name).name, "operation": operation,
+            self.model_name, sources=_source_files(plan), operation=operation,
+            extra={"identity_encoder": Path(self.encoder_name).name,
                    **{k: str(v) for k, v in extra.items()}}))
 
     def swap_image_file(self, target: str | Path, output: str | Path, source,

@@ -50,7 +50,7 @@ class SelectionPlan:
 
     # What the job does to the faces it chooses, recorded in every output's provenance tag
     # (a subclass that anonymizes says so).
-    operation = "swap"
+    operation = "face swap"
 
     @property
     def needs_identity(self) -> bool:
