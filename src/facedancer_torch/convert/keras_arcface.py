@@ -1,5 +1,5 @@
 """Convert the authors' Keras ArcFace-Res50 (``ArcFace-Res50.h5`` / ``ArcFacePerceptual-Res50.h5``)
-into our ``config.json`` + ``model.safetensors`` (FACEDANCER.md §4 and §9), with h5py only.
+into our ``config.json`` + ``model.safetensors`` (docs/reference.md §4 and §9), with h5py only.
 
 The reference loads the file with ``load_model(path)`` and takes ``.layers[1]`` as the IFSR
 backbone, i.e. the ResNet50 is a *nested* Keras model inside the outer model, followed by the

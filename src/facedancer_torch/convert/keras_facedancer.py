@@ -1,6 +1,6 @@
 """Convert the authors' Keras FaceDancer generator (HDF5) to a PyTorch model directory.
 
-FACEDANCER.md §9. Layer auto-names (``conv2d_17``, ``dense_3``) are not stable between
+docs/reference.md §9. Layer auto-names (``conv2d_17``, ``dense_3``) are not stable between
 files, so roles are recovered from the graph *topology* only:
 
 1. every residual block is read backwards from its ``Add``: two branches (``conv1x1`` shortcut,

@@ -1,6 +1,6 @@
 """Read Keras 2 HDF5 files (full models and ``save_weights`` checkpoints) with h5py only.
 
-Two layouts exist (FACEDANCER.md §9):
+Two layouts exist (docs/reference.md §9):
 
 * full model (``model.save``): root attribute ``model_config`` (JSON graph) and a group
   ``model_weights`` holding one group per layer;

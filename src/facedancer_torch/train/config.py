@@ -27,7 +27,7 @@ REFERENCE_UP_TYPES = ["no_skip", "no_skip", "affa", "affa", "affa", "concat"]
 
 @dataclass
 class GeneratorSection:
-    """Generator shape (FACEDANCER.md §2); ``None`` widths take the reference's."""
+    """Generator shape (docs/reference.md §2); ``None`` widths take the reference's."""
 
     encoder_widths: list[int] | None = None
     decoder_widths: list[int] | None = None
@@ -38,7 +38,7 @@ class GeneratorSection:
 
 @dataclass
 class DiscriminatorSection:
-    """Discriminator shape (FACEDANCER.md §3): stem width then one width per down block."""
+    """Discriminator shape (docs/reference.md §3): stem width then one width per down block."""
 
     widths: list[int] | None = None
     head_width: int = 512
@@ -85,7 +85,7 @@ class OptimSection:
 
 @dataclass
 class LoaderSection:
-    """Pairs and augmentation (FACEDANCER.md §6) and the data loader."""
+    """Pairs and augmentation (docs/reference.md §6) and the data loader."""
 
     same_prob: float = 0.2
     augment: bool = True

@@ -1,7 +1,7 @@
 """Synthetic identities for anonymization: a population model of identity embeddings and a
 keyed sampler that moves a person's embedding to someone who does not exist.
 
-The generator is conditioned on an identity encoder's embedding (FACEDANCER.md §2), so a face is
+The generator is conditioned on an identity encoder's embedding (docs/reference.md §2), so a face is
 anonymized by swapping it to an embedding that belongs to nobody. Design (docs/anonymize.md):
 
 1. **Population model.** Identity *directions* (L2-normalised embeddings, one mean direction
@@ -20,7 +20,7 @@ anonymized by swapping it to an embedding that belongs to nobody. Design (docs/a
    *away* from the person (towards the "anti-face"), which is what pushes a weak generator's
    output furthest from the original.
 5. Back to an embedding: ``mean + V^T (scales * c')``, normalised, times the population's median
-   raw norm (the generator is conditioned on raw embeddings, FACEDANCER.md §2; the pipeline only
+   raw norm (the generator is conditioned on raw embeddings, docs/reference.md §2; the pipeline only
    hands the plan unit embeddings).
 
 A population file is an ``.npz`` of plain float arrays and strings (no object arrays, loaded
