@@ -19,6 +19,8 @@ Examples:
   facedancer train-segmenter --lfw ../shared/data/lfw/images --out runs/segmenter
 
   facedancer train-segmenter --lfw lfw/images --out runs/seg --steps 4000 --images 4000 --seed 1
+
+  facedancer train-segmenter --lfw lfw/images --out runs/seg2 --images 4000 --init runs/seg/model --steps 1000 --lr 1e-3
 """
 
 
@@ -34,12 +36,19 @@ def register(app: typer.Typer) -> None:
         batch_size: int = typer.Option(24, "--batch-size", min=1, help="Crops per step."),
         lr: float = typer.Option(3e-3, "--lr", help="Peak AdamW learning rate (cosine decay)."),
         threads: int = typer.Option(1, "--threads", min=1, help="Torch CPU threads."),
+        edge_prob: float = typer.Option(
+            0.3, "--edge-prob", min=0.0, max=1.0,
+            help="Chance that a held occluder (object, hand, microphone) enters from the crop's "
+                 "edge."),
+        init: Path = typer.Option(None, "--init",
+                                  help="Start from this model folder (fine-tuning)."),
         quiet: bool = typer.Option(False, "--quiet", help="No progress output."),
     ) -> None:
         from ..train.segmenter import SegmenterTrainConfig
         from ..train.segmenter import train_segmenter as run
 
         config = SegmenterTrainConfig(lfw_images=lfw, out=out, steps=steps, batch_size=batch_size,
-                                      lr=lr, images=images, seed=seed, threads=threads)
+                                      lr=lr, images=images, seed=seed, threads=threads,
+                                      edge_prob=edge_prob, init=init)
         model_dir = run(config, progress=not quiet, log=typer.echo)
         typer.echo(f"model: {model_dir}")

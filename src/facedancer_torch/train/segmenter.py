@@ -193,10 +193,22 @@ def _face_point(landmarks: np.ndarray, rng: np.random.Generator, spread: float =
     return base + rng.normal(0, scale, 2)
 
 
-def paint_object(image, landmarks, others, rng):
+def _edge_point(landmarks: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
+    """A point just inside or outside the crop's bottom edge (or a side edge), level with the
+    face: an object held there shows only a sliver in the crop (the microphone under
+    fr_lin-manuel-miranda's chin), which the network must still call an occluder."""
+    depth = rng.uniform(-0.06, 0.1) * size  # > 0: outside the crop
+    if rng.random() < 0.7:
+        x = rng.uniform(landmarks[4, 0], landmarks[12, 0])
+        return np.array([x, size - 1 + depth])
+    y = rng.uniform(landmarks[30, 1], size)
+    return np.array([-depth if rng.random() < 0.5 else size - 1 + depth, y])
+
+
+def paint_object(image, landmarks, others, rng, anchor=None):
     """A textured polygon or ellipse cut from another photo, or a flat shaded object."""
     size = image.shape[0]
-    centre = _face_point(landmarks, rng)
+    centre = _face_point(landmarks, rng) if anchor is None else anchor
     radius = size * rng.uniform(0.1, 0.35)
     if rng.random() < 0.5:
         polygon = _random_polygon(rng, centre, radius)
@@ -227,14 +239,14 @@ def _skin_texture(crop: np.ndarray, landmarks: np.ndarray, rng: np.random.Genera
     return _texture_from(crop, rng, s, (x0, y0, x0 + 2 * half, y0 + 2 * half))
 
 
-def paint_hand(image, landmarks, others, rng, other_landmarks=None):
+def paint_hand(image, landmarks, others, rng, other_landmarks=None, anchor=None):
     """A hand-like blob: a palm ellipse and four or five finger capsules, in skin colour taken
     from this face (same skin tone: the hard case) or another one, with shading and dark gaps
     between the fingers."""
     size = image.shape[0]
     face_w = np.ptp(landmarks[:, 0])
     palm = face_w * rng.uniform(0.28, 0.45)
-    centre = _face_point(landmarks, rng, 1.3)
+    centre = _face_point(landmarks, rng, 1.3) if anchor is None else anchor
     direction = rng.uniform(0, 2 * math.pi)
     unit = np.array([math.cos(direction), math.sin(direction)])
     normal = np.array([-unit[1], unit[0]])
@@ -279,12 +291,13 @@ def paint_hand(image, landmarks, others, rng, other_landmarks=None):
     return alpha
 
 
-def paint_microphone(image, landmarks, others, rng):
+def paint_microphone(image, landmarks, others, rng, anchor=None):
     """A handheld microphone: a dark rod from outside the crop to a meshed ball head near the
     mouth (or anywhere on the lower face)."""
     size = image.shape[0]
     face_w = np.ptp(landmarks[:, 0])
-    head = landmarks[48:68].mean(axis=0) + rng.normal(0, face_w * 0.18, 2)
+    head = landmarks[48:68].mean(axis=0) + rng.normal(0, face_w * 0.18, 2) \
+        if anchor is None else anchor
     radius = face_w * rng.uniform(0.12, 0.25)
     angle = rng.uniform(math.pi * 0.15, math.pi * 0.85)  # the handle points downwards
     end = head + np.array([math.cos(angle), math.sin(angle)]) * size * 1.5
@@ -427,6 +440,10 @@ PAINTERS = {
 }
 
 
+# Occluders that are held, so they also come from outside the crop (see _edge_point).
+EDGE_KINDS = ("object", "hand", "microphone")
+
+
 def _jitter_geometry(crop: np.ndarray, landmarks: np.ndarray,
                      rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """A small random similarity (detector and landmark jitter of real alignments)."""
@@ -466,11 +483,12 @@ def _photometric(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def synthesize(faces: PreparedFaces, index: int, rng: np.random.Generator,
-               occlusion_prob: float = 0.8, kind: str | None = None
+               occlusion_prob: float = 0.8, kind: str | None = None, edge_prob: float = 0.0
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One training sample from prepared face ``index``: ``(image (S, S, 3) uint8,
     face (S, S) float32 {0, 1}, occluder (S, S) float32 {0, 1})``. ``kind`` (a key of
-    :data:`PAINTERS`) forces exactly one occluder of that kind (benchmarks)."""
+    :data:`PAINTERS`) forces exactly one occluder of that kind (benchmarks). ``edge_prob``: chance
+    that an object, hand or microphone is held at the crop's edge (:func:`_edge_point`)."""
     crop, points = _jitter_geometry(faces.crops[index], faces.landmarks[index], rng)
     size = crop.shape[0]
     face = face_region_mask(points, (size, size)).astype(np.float32)
@@ -483,10 +501,12 @@ def synthesize(faces: PreparedFaces, index: int, rng: np.random.Generator,
         for _ in range(count):
             name = kind or names[int(rng.choice(len(names), p=weights / weights.sum()))]
             others = faces.crops
+            kwargs = {}
+            if name in EDGE_KINDS and rng.random() < edge_prob:
+                kwargs["anchor"] = _edge_point(points, size, rng)
             if name == "hand":
-                alpha = paint_hand(image, points, others, rng, faces.landmarks)
-            else:
-                alpha = PAINTERS[name][0](image, points, others, rng)
+                kwargs["other_landmarks"] = faces.landmarks
+            alpha = PAINTERS[name][0](image, points, others, rng, **kwargs)
             occluder = np.maximum(occluder, (alpha > 0.5).astype(np.float32))
     image = _photometric(image, rng)
     if rng.random() < 0.5:
@@ -495,9 +515,10 @@ def synthesize(faces: PreparedFaces, index: int, rng: np.random.Generator,
 
 
 def synthesize_batch(faces: PreparedFaces, indices, rng: np.random.Generator,
-                     occlusion_prob: float = 0.8):
+                     occlusion_prob: float = 0.8, edge_prob: float = 0.0):
     """:func:`synthesize` for each index: ``(B, S, S, 3)`` uint8, two ``(B, S, S)`` float32."""
-    samples = [synthesize(faces, int(i), rng, occlusion_prob) for i in indices]
+    samples = [synthesize(faces, int(i), rng, occlusion_prob, edge_prob=edge_prob)
+               for i in indices]
     return tuple(np.stack(parts) for parts in zip(*samples))
 
 
@@ -534,6 +555,8 @@ class SegmenterTrainConfig:
     seed: int = 0
     save_every: int = 250
     threads: int = 1
+    edge_prob: float = 0.3
+    init: Path | None = None  # start from these weights (fine-tuning) instead of random
 
 
 def train_segmenter(config: SegmenterTrainConfig, progress: bool = True, log=print) -> Path:
@@ -559,8 +582,17 @@ def train_segmenter(config: SegmenterTrainConfig, progress: bool = True, log=pri
     training = {"command": "facedancer train-segmenter", "lfw_faces": len(faces.crops),
                 "held_out_identities": f"crc32(name) % {HELD_OUT_MODULO} == 0",
                 "steps": config.steps, "batch_size": config.batch_size, "lr": config.lr,
-                "seed": config.seed, "occluders": list(PAINTERS)}
-    net = FaceSegmenterNet(SegmenterConfig(image_size=config.image_size, training=training))
+                "seed": config.seed, "occluders": list(PAINTERS), "edge_prob": config.edge_prob}
+    if config.init is not None:
+        from ..faces.occlusion import load_face_segmenter
+
+        start = load_face_segmenter(config.init).net
+        training["init"] = {"from": str(config.init), **start.config.training}
+        net = FaceSegmenterNet(SegmenterConfig(image_size=start.config.image_size,
+                                               widths=start.config.widths, training=training))
+        net.load_state_dict(start.state_dict())
+    else:
+        net = FaceSegmenterNet(SegmenterConfig(image_size=config.image_size, training=training))
     optimizer = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=1e-4)
     warmup = min(100, max(config.steps // 10, 1))
 
@@ -578,7 +610,7 @@ def train_segmenter(config: SegmenterTrainConfig, progress: bool = True, log=pri
         for step in range(config.steps):
             net.train()
             indices = rng.integers(0, len(faces.crops), config.batch_size)
-            images, face, occ = synthesize_batch(faces, indices, rng)
+            images, face, occ = synthesize_batch(faces, indices, rng, edge_prob=config.edge_prob)
             x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1.0
             loss = segmentation_loss(net(x), torch.from_numpy(face), torch.from_numpy(occ))
             optimizer.zero_grad(set_to_none=True)

@@ -1,0 +1,169 @@
+"""The occlusion-aware face segmenter: shipped weights, contract, real photos, training command."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from facedancer_torch.errors import ModelError
+from facedancer_torch.faces.occlusion import (FaceSegmenterNet, SegmenterConfig, face_region_mask,
+                                              load_face_segmenter, save_face_segmenter)
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from occluders import marked_photos, occluder_mask  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def segmenter():
+    return load_face_segmenter()
+
+
+def test_shipped_weights_load(segmenter):
+    net = segmenter.net
+    assert net.config.image_size == 128
+    assert sum(p.numel() for p in net.parameters()) < 1_000_000
+    assert not net.training
+    assert net.config.training["steps_done"] == net.config.training["steps"]
+
+
+@pytest.mark.parametrize("size", [128, 256, 112])
+def test_contract_shapes_and_range(segmenter, size):
+    crops = np.random.default_rng(0).integers(0, 256, (3, size, size, 3), dtype=np.uint8)
+    face, occluder = segmenter.predict(crops)
+    for out in (face, occluder):
+        assert out.shape == (3, size, size) and out.dtype == np.float32
+        assert np.isfinite(out).all() and out.min() >= 0.0 and out.max() <= 1.0
+
+
+def test_empty_batch(segmenter):
+    face, occluder = segmenter.predict(np.zeros((0, 256, 256, 3), np.uint8))
+    assert face.shape == occluder.shape == (0, 256, 256)
+    assert face.dtype == occluder.dtype == np.float32
+
+
+def test_bad_inputs(segmenter, tmp_path):
+    with pytest.raises(ValueError, match="uint8"):
+        segmenter.predict(np.zeros((1, 128, 128, 3), np.float32))
+    with pytest.raises(ValueError, match="crops"):
+        segmenter.predict(np.zeros((1, 128, 96, 3), np.uint8))
+    with pytest.raises(ModelError, match="not found"):
+        load_face_segmenter(tmp_path / "nothing")
+
+
+def test_save_load_round_trip(tmp_path):
+    net = FaceSegmenterNet(SegmenterConfig(widths=(4, 8, 8)))
+    save_face_segmenter(net, tmp_path / "seg")
+    loaded = load_face_segmenter(tmp_path / "seg")
+    crops = np.random.default_rng(1).integers(0, 256, (2, 128, 128, 3), dtype=np.uint8)
+    net.eval()
+    import torch
+
+    with torch.no_grad():
+        expected = torch.sigmoid(net(torch.from_numpy(crops).permute(0, 3, 1, 2).float()
+                                     / 127.5 - 1.0)).numpy()
+    face, occluder = loaded.predict(crops)
+    np.testing.assert_allclose(face, expected[:, 0], atol=1e-5)
+    np.testing.assert_allclose(occluder, expected[:, 1], atol=1e-5)
+
+
+def test_face_region_mask_lifts_brows():
+    # A synthetic frontal layout: brows at y = 40, chin at y = 100.
+    points = np.zeros((68, 2))
+    points[0:17] = np.stack([np.linspace(20, 108, 17), 60 + 40 * np.sin(np.linspace(0, np.pi, 17))],
+                            axis=1)
+    points[17:27] = np.stack([np.linspace(30, 98, 10), np.full(10, 40.0)], axis=1)
+    points[27:68] = [64, 70]
+    points[27] = [64, 45]
+    mask = face_region_mask(points, (128, 128))
+    assert mask[38, 64] and not mask[25, 64]  # lifted by 0.12 x 55 px ~ 6.6 px above y = 40
+    assert mask[95, 64] and not mask[105, 64]
+
+
+def test_occluder_mask_holes():
+    # Clear lenses are holes: the frame is an occluder, the eye behind it is not.
+    assert "df_img25.jpg" in marked_photos()
+    mask = occluder_mask("df_img25.jpg", (400, 400))
+    assert mask[160, 134] and mask[147, 208]  # left rim, bridge (row y, column x)
+    assert not mask[160, 165]
+    assert not occluder_mask("not_marked.jpg", (10, 10)).any()
+
+
+def _largest_crop(image, size=256):
+    from facedancer_torch.faces.align import align_face
+    from facedancer_torch.faces.detect import get_detector, largest_face
+
+    face = largest_face(get_detector(threads=1).detect(image))
+    return align_face(image, face.landmarks, size, shrink_factor=1.0)
+
+
+def _marked_in_crop(name, labels, photos_dir):
+    import cv2
+
+    from facedancer_torch.io.images import read_image
+
+    image = read_image(photos_dir / name)
+    crop, matrix = _largest_crop(image)
+    marked = occluder_mask(name, image.shape, labels=labels).astype(np.uint8)
+    return crop, cv2.warpAffine(marked, matrix, (256, 256), flags=cv2.INTER_NEAREST) > 0
+
+
+def test_glasses_frame_is_occluder(segmenter, photos_dir):
+    crop, marked = _marked_in_crop("df_img24.jpg", ("glasses",), photos_dir)
+    face, occluder = segmenter.predict(crop[None])
+    # Measured 0.74 of the frame pixels with the shipped weights (benchmarks/segmenter.py).
+    assert (occluder[0][marked] > 0.5).mean() > 0.6
+    skin = (face[0] > 0.5) & ~marked
+    assert (occluder[0][skin] > 0.5).mean() < 0.08  # measured 0.04
+
+
+def test_microphone_gets_occluder_probability(segmenter, photos_dir):
+    crop, marked = _marked_in_crop("fr_lin-manuel-miranda.png", ("microphone",), photos_dir)
+    assert marked.sum() > 200  # the microphone's head reaches into the swapper's crop
+    face, occluder = segmenter.predict(crop[None])
+    skin = (face[0] > 0.5) & ~marked
+    # Measured: mean p(occluder) 0.11 on the microphone (a sliver at the crop's bottom
+    # edge), 0.000 on the rest of the face.
+    assert occluder[0][marked].mean() > 0.05
+    assert occluder[0][skin].mean() < 0.01
+
+
+@pytest.mark.xfail(strict=True, reason="known limit (docs/segmenter.md): in the swapper's "
+                   "crop the microphone is an 8 px sliver at the bottom edge; 3 % of its "
+                   "pixels are called occluder")
+def test_microphone_is_mostly_occluder(segmenter, photos_dir):
+    crop, marked = _marked_in_crop("fr_lin-manuel-miranda.png", ("microphone",), photos_dir)
+    _, occluder = segmenter.predict(crop[None])
+    assert (occluder[0][marked] > 0.5).mean() > 0.5
+
+
+def test_clean_lfw_face(segmenter, lfw_dir):
+    from facedancer_torch.train.segmenter import list_lfw, prepare_faces
+
+    faces = prepare_faces(list_lfw(lfw_dir / "images", held_out=True, limit=4, seed=3), 128)
+    face, occluder = segmenter.predict(faces.crops)
+    for points, fp, op in zip(faces.landmarks, face, occluder):
+        inner = np.round(points[27:68]).astype(int)  # nose, eyes, mouth
+        assert (fp[inner[:, 1].clip(0, 127), inner[:, 0].clip(0, 127)] > 0.5).mean() > 0.95
+        hull = face_region_mask(points, fp.shape)
+        assert (op[hull] > 0.5).mean() < 0.1
+        assert ((fp > 0.5) & hull).sum() / hull.sum() > 0.85
+
+
+def test_train_command_runs(lfw_dir, tmp_path):
+    from typer.testing import CliRunner
+
+    from facedancer_torch.cli import app
+
+    out = tmp_path / "run"
+    result = CliRunner().invoke(app, ["train-segmenter", "--lfw", str(lfw_dir / "images"),
+                                      "--out", str(out), "--steps", "3", "--images", "6",
+                                      "--batch-size", "2", "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert (out / "log.jsonl").read_text().count("\n") == 1
+    loaded = load_face_segmenter(out / "model")
+    assert loaded.net.config.training["steps_done"] == 3
+    face, occluder = loaded.predict(np.zeros((1, 256, 256, 3), np.uint8))
+    assert face.shape == (1, 256, 256)
