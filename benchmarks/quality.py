@@ -245,34 +245,29 @@ def summary(rows: list[Row], columns: list[str], configs: list[str]) -> str:
 
 
 def figure(outputs: dict, names: list[str], configs: list[str], path: Path) -> None:
-    """Rows of target | config outputs, each cropped around its faces, 256 px tall."""
+    """Rows of target | config outputs: the same square around each photo's largest face,
+    320 px per tile, labelled columns."""
+    tile = 320
     rows = []
     for name in names:
         target = outputs[(name, "target")]
         regions = outputs[(name, "regions")]
         if regions:
-            points = np.concatenate([r.polygon for r in regions])
-            x0, y0 = points.min(0)
-            x1, y1 = points.max(0)
-            pad = 0.35 * max(x1 - x0, y1 - y0)
-            x0, y0 = int(max(x0 - pad, 0)), int(max(y0 - pad, 0))
-            x1, y1 = int(min(x1 + pad, target.shape[1])), int(min(y1 + pad, target.shape[0]))
+            largest = max(regions, key=lambda r: r.height)
+            (x0, y0), (x1, y1) = largest.polygon.min(0), largest.polygon.max(0)
+            cx, cy, half = (x0 + x1) / 2, (y0 + y1) / 2, 0.8 * max(x1 - x0, y1 - y0)
         else:
-            x0, y0, x1, y1 = 0, 0, target.shape[1], target.shape[0]
-        tiles = [outputs[(name, c)] for c in ["target", *configs]]
-        scale = 320.0 / (y1 - y0)
-        size = (max(1, int(round((x1 - x0) * scale))), 320)
-        row = np.concatenate([cv2.resize(t[y0:y1, x0:x1], size, interpolation=cv2.INTER_AREA)
-                              for t in tiles], axis=1)
-        rows.append(row)
-    width = max(r.shape[1] for r in rows)
-    rows = [np.pad(r, ((0, 4), (0, width - r.shape[1]), (0, 0)), constant_values=255)
-            for r in rows]
+            cx, cy, half = target.shape[1] / 2, target.shape[0] / 2, min(target.shape[:2]) / 2
+        half = min(half, cx, cy, target.shape[1] - cx, target.shape[0] - cy)
+        x0, y0, x1, y1 = (int(round(v)) for v in (cx - half, cy - half, cx + half, cy + half))
+        tiles = [cv2.resize(outputs[(name, c)][y0:y1, x0:x1], (tile, tile),
+                            interpolation=cv2.INTER_AREA) for c in ["target", *configs]]
+        rows.append(np.concatenate([np.pad(t, ((0, 4), (0, 4), (0, 0)), constant_values=255)
+                                    for t in tiles], axis=1))
     grid = np.concatenate(rows, axis=0)
     header = np.full((36, grid.shape[1], 3), 255, np.uint8)
-    tile = grid.shape[1] // (1 + len(configs))
     for i, label in enumerate(["target", *configs]):
-        cv2.putText(header, label, (i * tile + 8, 26), cv2.FONT_HERSHEY_SIMPLEX, 0.8,
+        cv2.putText(header, label, (i * (tile + 4) + 8, 26), cv2.FONT_HERSHEY_SIMPLEX, 0.8,
                     (0, 0, 0), 2, cv2.LINE_AA)
     write_image(path, np.concatenate([header, grid], axis=0),
                 metadata={"facedancer": "synthetic media: face swaps made by "
@@ -288,7 +283,7 @@ def main() -> None:
     parser.add_argument("--figure", type=Path, default=None,
                         help="write a before/after figure (target | each config) here")
     parser.add_argument("--figure-photos", default="fr_lin-manuel-miranda.png,df_img1.jpg,"
-                        "fr_two_people.jpg,df_img25.jpg")
+                        "df_img25.jpg,fr_obama_and_biden.jpg")
     args = parser.parse_args()
     photos_dir, videos_dir = SHARED / "data/photos", SHARED / "data/videos"
     if not photos_dir.is_dir():
