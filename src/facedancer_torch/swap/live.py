@@ -39,12 +39,17 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from ..errors import FacedancerError, InputError
+from ..faces.detect import Face
+from ..faces.tracking import FaceTracker
+from ..io.video import VideoWriter
+from .checks import check_output, check_video_output
 from .options import SwapOptions
 
 LABEL_TEXT: str = "SYNTHETIC MEDIA - face swapped"
@@ -105,8 +110,6 @@ class RoiTracker:
 
     def __init__(self, detector, settings: LiveSettings = LiveSettings(), fps: float = 30.0,
                  timer=None) -> None:
-        from ..faces.tracking import FaceTracker
-
         self.detector = detector
         self.settings = settings
         self.timer = timer
@@ -200,8 +203,6 @@ class RoiTracker:
     def _roi_detect(self, frame: np.ndarray, boxes: list[np.ndarray]) -> list:
         """Re-detect each face in a crop around ``boxes``; at most one face per box, frame
         pixels; duplicates (two boxes finding one face) kept once."""
-        from ..faces.detect import Face
-
         start = time.perf_counter()
         size, scale = self.settings.roi_size, self.settings.roi_scale
         matrices = [roi_matrix(box, size, scale) for box in boxes]
@@ -563,12 +564,6 @@ class FileOutput(Output):
 
     def __init__(self, path: str | Path, fps: float, metadata: dict[str, str],
                  crf: int = 20, preset: str = "veryfast", overwrite: bool = False) -> None:
-        from fractions import Fraction
-
-        from ..io.video import VideoWriter
-        from .pipeline import check_output
-        from .video import check_video_output
-
         self.path = Path(path)
         self.name = str(self.path)
         check_output(self.path, overwrite)

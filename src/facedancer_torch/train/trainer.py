@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from tqdm import tqdm
 
 from ..data.augment import AugmentConfig
 from ..data.pairs import FaceIndex, PairBatches, open_face_index, pair_loader, validation_pairs
@@ -40,6 +41,10 @@ from ..losses import (IfsrLoss, Vgg16Features, block_cosine_distances, cycle_los
                       discriminator_adversarial_loss, generator_adversarial_loss, identity_loss,
                       parse_perceptual_spec, perceptual_loss, r1_penalty, r1_weight_for_step,
                       reconstruction_loss)
+from ..models.discriminator import build_discriminator
+from ..models.generator import build_generator
+from ..models.identity.registry import load_identity_encoder
+from ..models.pretrained import load_state_dict_checked, read_model_dir
 from .checkpoint import (latest_checkpoint, list_checkpoints, load_training_state,
                          remove_stale_temporaries, rng_state, save_checkpoint, set_rng_state)
 from .config import TrainConfig
@@ -168,10 +173,6 @@ class Trainer:
         torch.manual_seed(seed)  # same on every rank: identical initial weights
 
     def _build_models(self) -> None:
-        from ..models.discriminator import build_discriminator
-        from ..models.generator import build_generator
-        from ..models.identity.registry import load_identity_encoder
-
         cfg = self.config
         self.encoder = load_identity_encoder(cfg.identity_encoder, device=self.device)
         contract = self.encoder.contract
@@ -206,8 +207,6 @@ class Trainer:
 
     def _init_generator_from(self, path: str) -> None:
         """Start the generator from an exported model directory (fine-tuning)."""
-        from ..models.pretrained import load_state_dict_checked, read_model_dir
-
         model_dir = read_model_dir(Path(path).expanduser(), kind=self.generator.kind)
         state = {k: v.float() if v.is_floating_point() else v
                  for k, v in model_dir.state_dict.items()}
@@ -293,8 +292,6 @@ class Trainer:
                               "the warnings above)", self.run_dir)
 
     def _load_checkpoint(self, checkpoint: Path) -> None:
-        from ..models.pretrained import load_state_dict_checked, read_model_dir
-
         state = load_training_state(checkpoint)
         saved = _flatten(state.get("config", {}))
         now = _flatten(self.config.to_dict())
@@ -524,8 +521,6 @@ class Trainer:
         cfg, sched = self.config, self.config.schedule
         if self.step >= cfg.steps:
             return {}
-        from tqdm import tqdm
-
         bar = tqdm(total=cfg.steps, initial=self.step, unit="step", dynamic_ncols=True,
                    disable=not (self.progress and self.ctx.is_main), desc="train")
         sums: dict[str, torch.Tensor] = {}
