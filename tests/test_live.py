@@ -52,8 +52,10 @@ def _label_region(shape) -> np.ndarray:
 # -- pieces -----------------------------------------------------------------------------------
 
 def test_roi_matrix_centres_and_scales_the_box():
+    from facedancer_torch.faces.roi import roi_matrix
+
     box = np.array([100.0, 50.0, 180.0, 170.0])  # 80 x 120, centre (140, 110)
-    m = live_mod.roi_matrix(box, 160, 2.0)
+    m = roi_matrix(box, 160, 2.0)
     centre = m @ np.array([140.0, 110.0, 1.0])
     assert np.allclose(centre, [80, 80])
     assert np.isclose(m[0, 0], 160 / 240) and m[0, 1] == 0 and m[1, 0] == 0

@@ -46,15 +46,13 @@ import cv2
 import numpy as np
 
 from ..errors import FacedancerError, InputError
-from ..faces.detect import Face
-from ..faces.tracking import FaceTracker
+from ..faces.roi import NEW_FACE_IOU, ROI_SCALE, ROI_SIZE, detect_in_rois
+from ..faces.tracking import FaceTracker, box_iou
 from ..io.video import VideoWriter
 from .checks import check_output, check_video_output
 from .options import SwapOptions
 
 LABEL_TEXT: str = "SYNTHETIC MEDIA - face swapped"
-# Below this face-box IoU a full-frame detection is a new face, not one already tracked.
-NEW_FACE_IOU: float = 0.3
 
 
 # -- tracking ---------------------------------------------------------------------------------
@@ -74,8 +72,8 @@ class LiveSettings:
     """
 
     detect_every: int = 10
-    roi_size: int = 224
-    roi_scale: float = 2.0
+    roi_size: int = ROI_SIZE
+    roi_scale: float = ROI_SCALE
     background: bool = True
     max_missing: int = 3
 
@@ -86,17 +84,6 @@ class LiveSettings:
             raise FacedancerError(f"the ROI size must be >= 32 pixels, got {self.roi_size}")
         if self.roi_scale < 1.2:
             raise FacedancerError(f"the ROI scale must be >= 1.2, got {self.roi_scale}")
-
-
-def roi_matrix(box: np.ndarray, size: int, scale: float) -> np.ndarray:
-    """``(2, 3)`` affine mapping frame pixels into a ``size`` x ``size`` square crop centred on
-    ``box`` (x1, y1, x2, y2), ``scale`` times its longer side (OpenCV convention, frame -> crop).
-    """
-    x1, y1, x2, y2 = (float(v) for v in np.asarray(box)[:4])
-    side = max(x2 - x1, y2 - y1, 1.0) * scale
-    k = size / side
-    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
-    return np.array([[k, 0.0, size / 2 - k * cx], [0.0, k, size / 2 - k * cy]], np.float64)
 
 
 class RoiTracker:
@@ -203,42 +190,17 @@ class RoiTracker:
                 self._busy = False
 
     def _roi_detect(self, frame: np.ndarray, boxes: list[np.ndarray]) -> list:
-        """Re-detect each face in a crop around ``boxes``; at most one face per box, frame
-        pixels; duplicates (two boxes finding one face) kept once."""
+        """Re-detect each face in a crop around ``boxes`` (``faces/roi.py``); at most one face
+        per box, frame pixels; duplicates (two boxes finding one face) kept once."""
         start = time.perf_counter()
-        size, scale = self.settings.roi_size, self.settings.roi_scale
-        matrices = [roi_matrix(box, size, scale) for box in boxes]
-        crops = [cv2.warpAffine(frame, m, (size, size), flags=cv2.INTER_LINEAR,
-                                borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
-                 for m in matrices]
-        # rotate="off": a ROI crop around a tracked upright face scores below the rotation
-        # search's threshold in about half the frames, which doubled the tracking cost.
-        found = self.detector.detect_batch(crops, rotate="off")
-        faces: list = []
-        for m, candidates in zip(matrices, found):
-            if not candidates:
-                continue
-            # the face nearest the crop centre: the one this box was following
-            centre = np.array([size / 2, size / 2])
-            best = min(candidates, key=lambda f: float(np.linalg.norm(
-                (np.asarray(f.box[:2]) + np.asarray(f.box[2:4])) / 2 - centre)))
-            k, tx, ty = m[0, 0], m[0, 2], m[1, 2]
-            offset = np.array([tx, ty], np.float32)
-            landmarks = (np.asarray(best.landmarks, np.float32) - offset) / k
-            box = ((np.asarray(best.box, np.float32).reshape(2, 2) - offset) / k).reshape(4)
-            face = Face(box=box.astype(np.float32), score=float(best.score),
-                        landmarks=landmarks.astype(np.float32))
-            if faces and _iou(np.stack([f.box for f in faces]), face.box).max() > 0.5:
-                continue
-            faces.append(face)
+        found = detect_in_rois(self.detector, frame, boxes, self.settings.roi_size,
+                               self.settings.roi_scale)
         if self.timer is not None:
             self.timer.add("track", time.perf_counter() - start)
-        return faces
+        return [face for face in found if face is not None]
 
 
 def _iou(boxes: np.ndarray, box: np.ndarray) -> np.ndarray:
-    from ..faces.tracking import box_iou
-
     return box_iou(boxes, np.asarray(box).reshape(1, 4))[:, 0]
 
 
