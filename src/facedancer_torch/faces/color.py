@@ -2,14 +2,14 @@
 
 A small generator shifts colours in two ways, and each needs its own fix:
 
-- **Globally** (the whole face a little too pink or too grey): :func:`color_match`, Reinhard
+- **Globally** (the whole face a little too pink or too grey): :func:`fit_colour`, Reinhard
   et al. 2001 colour transfer restricted to the face (per CIE-Lab channel, the mask-weighted
   mean and standard deviation moved to the target's).
 - **Locally** (teal eyebrows, purple eye rims, a green shadow under the nose while the cheeks are
-  fine): no global transform can fix a cast that covers 2 % of the face. :func:`local_color_match`
-  moves the swap's *chroma* (Lab a*, b*) towards the target's at every pixel, averaged over a
-  small neighbourhood (a masked, normalised Gaussian of ``sigma`` pixels), and leaves the swap's
-  lightness alone. Lightness carries the face's shape and identity; chroma carries skin tone,
+  fine): no global transform can fix a cast that covers 2 % of the face. With ``local_sigma``,
+  :func:`fit_colour` also moves the swap's *chroma* (Lab a*, b*) towards the target's at every
+  pixel, averaged over a small neighbourhood (a masked, normalised Gaussian of ``sigma``
+  pixels), and leaves the swap's lightness alone. Lightness carries the face's shape and identity; chroma carries skin tone,
   lighting colour and make-up, which the output should take from the scene anyway. Where the
   swap's features moved relative to the target's by less than ``sigma``, the correction is a
   smooth field and does not copy the target's features.
@@ -20,6 +20,8 @@ inside the frame: alignment fills the rest with black).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -46,14 +48,74 @@ def from_lab(lab: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(rgb * 255.0), 0, 255).astype(np.uint8)
 
 
-def color_match(swapped: np.ndarray, target: np.ndarray, mask: np.ndarray,
-                strength: float = 1.0, max_gain: float = 2.0) -> np.ndarray:
-    """Match the colour statistics of a swapped crop to the target crop inside ``mask``.
+@dataclass
+class ColourTransfer:
+    """A colour correction fitted on small crops, applied to the same face at any size.
 
-    Per CIE-Lab channel, the mask-weighted mean and standard deviation of ``swapped`` are moved
-    to those of ``target`` (Reinhard et al. 2001). ``strength`` 0 returns ``swapped`` unchanged,
-    1 applies the full transfer; ``max_gain`` bounds the std ratio, so a flat crop cannot blow
-    up the contrast. Returns ``(S, S, 3)`` uint8 RGB.
+    Lab ``lab * scale + offset`` per channel (the global transfer), plus ``chroma``: an
+    ``(s, s, 2)`` float32 a*/b* correction field on the crop it was fitted on, or None (global
+    only). Both are smooth, so fitting at the generator's resolution and applying at the work
+    crop's gives the work-size result for a fraction of the cost (see :meth:`apply_resized`).
+    """
+
+    scale: np.ndarray
+    offset: np.ndarray
+    chroma: np.ndarray | None = None
+
+    @property
+    def is_identity(self) -> bool:
+        return self.chroma is None and bool(np.all(self.scale == 1.0)) and \
+            bool(np.all(self.offset == 0.0))
+
+    def apply(self, rgb: np.ndarray) -> np.ndarray:
+        """``(H, W, 3)`` uint8 RGB corrected (one Lab round trip; the identity returns a copy)."""
+        rgb = np.asarray(rgb)
+        if self.is_identity:
+            return rgb.copy()
+        lab = to_lab(rgb)
+        lab *= self.scale
+        lab += self.offset
+        if self.chroma is not None:
+            height, width = lab.shape[:2]
+            field = self.chroma
+            if field.shape[:2] != (height, width):
+                field = cv2.resize(field, (width, height), interpolation=cv2.INTER_LINEAR)
+            lab[..., 1:] += field
+        return from_lab(lab)
+
+    def apply_resized(self, small: np.ndarray, large: np.ndarray) -> np.ndarray:
+        """Correct ``large``, a resized copy of the crop ``small``: the change :meth:`apply`
+        makes to ``small`` (a smooth field: colour statistics and a blurred chroma correction),
+        resized and added. No Lab conversion at the large size; within a grey level of
+        ``apply(large)`` where ``large`` has no detail of its own beyond ``small``."""
+        if self.is_identity:
+            return np.asarray(large).copy()
+        if small.shape == large.shape:
+            return self.apply(large)
+        change = self.apply(small).astype(np.float32) - small.astype(np.float32)
+        change = cv2.resize(change, (large.shape[1], large.shape[0]),
+                            interpolation=cv2.INTER_LINEAR)
+        return np.clip(np.rint(large.astype(np.float32) + change), 0, 255).astype(np.uint8)
+
+
+def identity_transfer() -> ColourTransfer:
+    """The correction that changes nothing."""
+    return ColourTransfer(np.ones(3, np.float32), np.zeros(3, np.float32))
+
+
+def fit_colour(swapped: np.ndarray, target: np.ndarray, mask: np.ndarray, *,
+               local_sigma: float | None = None, strength: float = 1.0,
+               max_gain: float = 2.0) -> ColourTransfer:
+    """Fit the correction of a swapped crop towards its target crop inside ``mask``.
+
+    Global (Reinhard et al. 2001): per CIE-Lab channel, the mask-weighted mean and standard
+    deviation of ``swapped`` are moved to those of ``target``; ``max_gain`` bounds the std ratio,
+    so a flat crop cannot blow up the contrast. Local (``local_sigma`` pixels, see the module
+    docstring): after the global transfer, the remaining chroma difference ``target -
+    swapped`` averaged over a mask-weighted, normalised Gaussian neighbourhood, so pixels
+    without weight (the black border of an alignment that left the frame) neither contribute
+    nor receive a jump. ``strength`` 0 gives the identity, 1 the full correction; so does an
+    empty mask.
     """
     swapped = np.asarray(swapped)
     target = np.asarray(target)
@@ -61,40 +123,32 @@ def color_match(swapped: np.ndarray, target: np.ndarray, mask: np.ndarray,
     weights = np.asarray(mask, np.float32).reshape(swapped.shape[:2])
     total = float(weights.sum())
     if total < 1.0 or strength <= 0:
-        return swapped.copy()
+        return identity_transfer()
     lab_s, lab_t = to_lab(swapped), to_lab(target)
     w = weights[..., None] / total
     mean_s, mean_t = (lab_s * w).sum((0, 1)), (lab_t * w).sum((0, 1))
     std_s = np.sqrt(((lab_s - mean_s) ** 2 * w).sum((0, 1)))
     std_t = np.sqrt(((lab_t - mean_t) ** 2 * w).sum((0, 1)))
     gain = np.clip(std_t / np.maximum(std_s, 1e-3), 1.0 / max_gain, max_gain)
-    matched = (lab_s - mean_s) * gain + mean_t
-    if strength < 1.0:
-        matched = lab_s + (matched - lab_s) * float(strength)
-    return from_lab(matched)
-
-
-def local_color_match(swapped: np.ndarray, target: np.ndarray, mask: np.ndarray,
-                      sigma: float) -> np.ndarray:
-    """Move the swap's chroma (a*, b*) to the target's, pixel by pixel, smoothed over ``sigma``
-    pixels; lightness is left as it is (see the module docstring).
-
-    The correction at a pixel is the mask-weighted Gaussian average of ``target - swapped``
-    chroma around it (normalised convolution), so pixels without weight (the black border of
-    an alignment that left the frame) neither contribute nor receive a jump.
-    """
-    swapped = np.asarray(swapped)
-    target = np.asarray(target)
-    _check_pair(swapped, target)
-    weights = np.asarray(mask, np.float32).reshape(swapped.shape[:2])
-    if float(weights.sum()) < 1.0:
-        return swapped.copy()
-    lab_s, lab_t = to_lab(swapped), to_lab(target)
-    norm = gaussian_blur(weights, sigma)
+    # (lab - mean_s) * gain + mean_t, moved only ``strength`` of the way from lab
+    scale = 1.0 + float(strength) * (gain - 1.0)
+    offset = float(strength) * (mean_t - mean_s * gain)
+    transfer = ColourTransfer(scale.astype(np.float32), offset.astype(np.float32))
+    if local_sigma is None:
+        return transfer
+    matched = lab_s[..., 1:] * transfer.scale[1:] + transfer.offset[1:]
+    norm = gaussian_blur(weights, local_sigma)
     valid = norm > 1e-3
-    out = lab_s.copy()
-    for channel in (1, 2):
-        difference = gaussian_blur((lab_t[..., channel] - lab_s[..., channel]) * weights, sigma)
-        correction = np.where(valid, difference / np.maximum(norm, 1e-3), 0.0)
-        out[..., channel] += correction
-    return from_lab(out)
+    field = np.zeros(swapped.shape[:2] + (2,), np.float32)
+    for k in range(2):
+        difference = gaussian_blur((lab_t[..., k + 1] - matched[..., k]) * weights, local_sigma)
+        field[..., k] = np.where(valid, difference / np.maximum(norm, 1e-3), 0.0) * strength
+    transfer.chroma = field
+    return transfer
+
+
+def color_match(swapped: np.ndarray, target: np.ndarray, mask: np.ndarray,
+                strength: float = 1.0, local_sigma: float | None = None) -> np.ndarray:
+    """:func:`fit_colour` applied to the same crop: ``(S, S, 3)`` uint8 RGB."""
+    return fit_colour(swapped, target, mask, local_sigma=local_sigma,
+                      strength=strength).apply(swapped)

@@ -36,8 +36,8 @@ import numpy as np
 
 from ..errors import FacedancerError
 from ..faces import masks
-from ..faces.align import paste_back, transform_points
-from ..faces.color import color_match, local_color_match, to_lab
+from ..faces.align import invert_affine, paste_back, transform_points
+from ..faces.color import fit_colour, identity_transfer, to_lab
 from .options import SwapOptions, mask_parts
 
 # Largest work crop: a 1080p close-up stays sharp, a 4K one is resampled once to this size.
@@ -197,20 +197,18 @@ class Compositor:
                    options: SwapOptions) -> np.ndarray:
         size = job.crop.shape[0]
         if SWAP_SHARPEN > 0:
-            swapped = sharpen(swapped, SWAP_SHARPEN, SWAP_SHARPEN_SIGMA * size / 128.0)
+            swapped = sharpen(swapped, SWAP_SHARPEN, SWAP_SHARPEN_SIGMA * swapped.shape[0] / 128.0)
         factor = work_factor(job.matrix, size)
         work = size * factor
         matrix = scale_affine(job.matrix, factor) if factor > 1 else np.asarray(job.matrix)
         if factor > 1:
             target = cv2.warpAffine(frame, matrix, (work, work), flags=cv2.INTER_LINEAR,
                                     borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-            swap = cv2.resize(swapped, (work, work), interpolation=cv2.INTER_CUBIC)
+            swap = cv2.resize(swapped, (work, work), interpolation=cv2.INTER_CUBIC) \
+                if swapped.shape[0] != work else swapped
             mask = cv2.resize(mask_s, (work, work), interpolation=cv2.INTER_LINEAR)
         else:
             target, swap, mask = job.crop, swapped, mask_s
-        # Where the crop lies outside the frame, alignment filled black: no statistics there.
-        inside = cv2.warpAffine(np.ones(frame.shape[:2], np.float32), matrix, (work, work),
-                                flags=cv2.INTER_NEAREST)
         if nearer:
             protect = np.zeros((work, work), np.float32)
             for box in nearer:
@@ -220,14 +218,41 @@ class Compositor:
             mask = mask * (1.0 - protect)
         if float(mask.max(initial=0.0)) <= 1e-3:
             return frame
-        stats = mask * inside
         if options.color_match in ("global", "local"):
-            swap = color_match(swap, target, stats)
-        if options.color_match == "local":
-            swap = local_color_match(swap, target, stats, LOCAL_COLOR_SIGMA * work)
+            small = swapped if swapped.shape[0] == size else \
+                cv2.resize(swapped, (size, size), interpolation=cv2.INTER_AREA)
+            transfer = self._colour(job, small, mask, frame.shape, options)
+            swap = transfer.apply_resized(small, swap)
         if options.detail > 0:
             swap = add_detail(swap, target, size, options.detail)
         return paste_back(frame, swap, matrix, mask)
+
+    def _colour(self, job: FaceJob, small: np.ndarray, mask: np.ndarray,
+                frame_shape: tuple, options: SwapOptions):
+        """The colour correction, fitted on the generator's own crop size (``small`` against
+        ``job.crop``, S pixels): statistics and the local chroma field are smooth, and fitting
+        them on a work crop k times larger costs k^2 times more for the same correction."""
+        size = job.crop.shape[0]
+        weights = mask if mask.shape[0] == size else \
+            cv2.resize(mask, (size, size), interpolation=cv2.INTER_AREA)
+        # Where the crop lies outside the frame, alignment filled black: no statistics there.
+        weights = weights * inside_frame(job.matrix, size, frame_shape)
+        if float(weights.sum()) < 1.0:
+            return identity_transfer()
+        sigma = LOCAL_COLOR_SIGMA * size if options.color_match == "local" else None
+        return fit_colour(small, job.crop, weights, local_sigma=sigma)
+
+
+def inside_frame(matrix: np.ndarray, size: int, frame_shape: tuple) -> np.ndarray:
+    """``(size, size)`` float32: 1 where a pixel of the crop (frame->crop ``matrix``) comes from
+    inside the frame (the nearest frame pixel exists), 0 where alignment filled black."""
+    u = np.arange(size, dtype=np.float64)
+    grid = np.stack(np.meshgrid(u, u), axis=-1).reshape(-1, 2)
+    points = np.rint(transform_points(grid, invert_affine(matrix)))
+    height, width = frame_shape[:2]
+    ok = (points[:, 0] >= 0) & (points[:, 0] < width) & (points[:, 1] >= 0) & \
+        (points[:, 1] < height)
+    return ok.reshape(size, size).astype(np.float32)
 
 
 def add_detail(swap: np.ndarray, target: np.ndarray, size: int, strength: float = 1.0
@@ -245,17 +270,20 @@ def add_detail(swap: np.ndarray, target: np.ndarray, size: int, strength: float 
     if coarse >= work:
         return swap
 
-    def low(image: np.ndarray) -> np.ndarray:
+    def low(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         small = cv2.resize(image, (coarse, coarse), interpolation=cv2.INTER_AREA)
-        return cv2.resize(small, (work, work), interpolation=cv2.INTER_CUBIC)
+        return small, cv2.resize(small, (work, work), interpolation=cv2.INTER_CUBIC)
 
     swap_f = swap.astype(np.float32)
     target_f = target.astype(np.float32)
-    target_low, swap_low = low(target_f), low(swap_f)
-    lightness_gap = np.abs(to_lab(np.clip(swap_low, 0, 255).astype(np.uint8))[..., 0]
-                           - to_lab(np.clip(target_low, 0, 255).astype(np.uint8))[..., 0])
+    (target_small, target_low), (swap_small, swap_low) = low(target_f), low(swap_f)
+    # The gate is a coarse-scale quantity: computed on the coarse images and upsampled (the
+    # same as at the work size to a fraction of a level, for 1/k^2 of the Lab conversions).
+    lightness_gap = np.abs(to_lab(np.clip(swap_small, 0, 255).astype(np.uint8))[..., 0]
+                           - to_lab(np.clip(target_small, 0, 255).astype(np.uint8))[..., 0])
     gate = np.clip(1.0 - lightness_gap / DETAIL_GATE, 0.0, 1.0)
-    gate = masks.gaussian_blur(gate, work / coarse)[..., None] * float(strength)
+    gate = cv2.resize(masks.gaussian_blur(gate, 1.0), (work, work),
+                      interpolation=cv2.INTER_LINEAR)[..., None] * float(strength)
     # The swap's own fine band is faint and noisy (upsampled generator output); the target's
     # replaces it where the gate is open and it stays where the gate is closed.
     fine_swap = swap_f - swap_low
