@@ -11,7 +11,7 @@ import typer
 from ..errors import FacedancerError
 from ..io.atomic import check_writable
 # Light modules (no torch): the defaults shown in --help.
-from ..swap.options import CONFIRM_FRAMES, DEFAULT_MASK
+from ..swap.options import CONFIRM_FRAMES, DEFAULT_MASK, DETECT_EVERY
 
 # The rest of the library is imported inside the command, not here: cli/__init__.py imports
 # every command module at start-up, and `facedancer --help` must not wait for torch, PyAV or
@@ -91,6 +91,11 @@ def register(app: typer.Typer) -> None:
         confirm_frames: int = typer.Option(CONFIRM_FRAMES, "--confirm-frames", help="Video: "
                                            "detections a face needs before it is swapped "
                                            "(against false detections)."),
+        detect_every: int = typer.Option(DETECT_EVERY, "--detect-every", help="Video: "
+                                         "detect faces in the whole frame every N frames and "
+                                         "follow them in small crops in between (1 = whole "
+                                         "frame every frame; new faces are found at the next "
+                                         "whole-frame detection)."),
         identity_encoder: str = typer.Option(
             None, "--identity-encoder", help="Identity encoder name or directory (default: the "
             "one the model was trained with; 'default' = the embedded default encoder)."),
@@ -120,7 +125,8 @@ def register(app: typer.Typer) -> None:
             faces=faces, reference=list(reference or []), mapping=parse_mapping(mapping or []),
             threshold=threshold, mask=mask, mask_blur=mask_blur, mask_padding=mask_padding,
             color_match=color_match, detail=detail, profile_fade=not no_profile_fade,
-            min_face_size=min_face_size, confirm_frames=confirm_frames, crf=crf, preset=preset,
+            min_face_size=min_face_size, confirm_frames=confirm_frames,
+            detect_every=detect_every, crf=crf, preset=preset,
             watermark=not no_watermark, overwrite=overwrite, max_frames=max_frames,
             batch_size=batch_size)
         if not source and not options.mapping:

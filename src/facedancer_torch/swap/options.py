@@ -27,6 +27,9 @@ COLOR_MODES: tuple[str, ...] = ("none", "global", "local")
 # flickering stamp), and a track is swapped only once it has this many detections.
 VIDEO_MIN_FACE: float = 0.08
 CONFIRM_FRAMES: int = 3
+# Video: full-frame detection every this many frames, ROI re-detection of known faces in
+# between (swap/video.py; chosen from benchmarks/swap_video.py, docs/swap.md).
+DETECT_EVERY: int = 5
 
 
 @dataclass
@@ -59,7 +62,10 @@ class SwapOptions:
     Which faces are worth swapping: ``min_face_size`` (fraction of the frame's shorter side;
     ``None`` = 0 for images and :data:`VIDEO_MIN_FACE` for videos), ``confirm_frames`` (video: a
     track is swapped only once it has this many detections, looking ahead so that its first
-    frames are swapped too; a face the detector lost is only bridged when it is seen again).
+    frames are swapped too; a face the detector lost is only bridged when it is seen again),
+    ``detect_every`` (video: full-frame detection every this many frames, and in between each
+    known face re-detected in a small crop around where it was; new faces are found at the next
+    full detection; 1 = full detection on every frame).
 
     Output: ``crf``/``preset`` for H.264, ``watermark`` (invisible watermark; the provenance
     metadata tag is always written), ``overwrite`` (replace an existing output),
@@ -79,6 +85,7 @@ class SwapOptions:
     profile_fade: bool = True
     min_face_size: float | None = None
     confirm_frames: int = CONFIRM_FRAMES
+    detect_every: int = DETECT_EVERY
     crf: int = 18
     preset: str = "medium"
     watermark: bool = True
@@ -108,6 +115,8 @@ class SwapOptions:
                                   f"[0, 1], got {self.min_face_size}")
         if not 1 <= self.confirm_frames <= 30:
             raise FacedancerError(f"--confirm-frames must be in 1..30, got {self.confirm_frames}")
+        if not 1 <= self.detect_every <= 100:
+            raise FacedancerError(f"--detect-every must be in 1..100, got {self.detect_every}")
         if self.threshold is not None and not 0.0 < self.threshold <= 2.0:
             raise FacedancerError(f"--threshold is a cosine distance in (0, 2], got "
                                   f"{self.threshold}")

@@ -7,6 +7,10 @@ docs/reference.md §7 applied to every frame, plus what users of video swappers 
   so memory stays flat however long the video is.
 - **Batching across frames.** Faces of consecutive frames are collected until a batch of
   ``batch_size`` crops is full, then the generator runs once for all of them.
+- **Detection every N frames.** With ``detect_every`` > 1 the whole frame is searched every
+  N frames only; in between each known face is re-detected in a small crop around where it
+  was (``faces/roi.py``, the live loop's method): real landmarks every frame at a fraction of
+  the cost. New faces are found at the next full detection (see :class:`_FaceFinder`).
 - **Tracking.** Faces are linked across frames by box IoU (``faces/tracking.py``) and their
   landmarks smoothed so that the crops do not jitter. ``--reference``/``--map`` decide per
   track (on the mean identity of its first views), not per frame, so one person does not
@@ -39,7 +43,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from ..faces.tracking import FaceTracker
+from ..faces.roi import NEW_FACE_IOU, detect_in_rois
+from ..faces.tracking import FaceTracker, box_iou
 from ..io import video as video_io
 from ..io.atomic import atomic_path
 from ..io.queues import END, put_until_stopped
@@ -87,13 +92,18 @@ class _Pending:
 
 @dataclass
 class VideoStats:
-    """Counts of one video swap (filled in by :func:`swap_stream`)."""
+    """Counts of one video swap (filled in by :func:`swap_stream`); with ``record`` also the
+    swapped faces of every frame in ``faces``: ``[(track id, (5, 2) landmarks, (4,) box), ...]``
+    per frame, in frame pixels, the smoothed ones the crops were aligned with (what the
+    benchmark and tests compare between detection modes)."""
 
     frames: int = 0
     frames_swapped: int = 0
     detected: int = 0
     swapped: int = 0
     too_small: int = 0
+    record: bool = False
+    faces: list = field(default_factory=list)
 
 
 @dataclass
@@ -133,13 +143,118 @@ def _video_rotate(swapper) -> str:
     return rotate if rotate not in ("auto",) else "off"
 
 
-def _detected_frames(swapper, frames: Iterable, stop: threading.Event,
+class _FaceFinder:
+    """The faces of each frame, in order: full-frame detection every ``detect_every`` frames,
+    and each known face re-detected in a crop around its last box (``faces/roi.py``; about
+    5 ms a face instead of 35-85 ms a frame).
+
+    - A face that appears between full detections is found at the next one.
+    - A known face's landmarks always come from its crop, also on full-detection frames (crop
+      and whole frame see the face at different scales, and their landmarks differ by 2-5 % of
+      the eye distance: switching between them every N frames made the face jump).
+    - The full detection decides which faces are there: a followed face it does not find is
+      dropped (a crop sees the face smaller than the whole frame does, where a heavy blur or a
+      wallpaper pattern can still look like a face), and the next frame gets a full detection
+      too, so that a face the detector missed once is bridged as with full detection on every
+      frame.
+    - A face the crop detection loses between full detections is searched for around its last
+      box for :data:`BRIDGE_FRAMES` more frames (a detector miss can be bridged) but not
+      reported: when a person leaves, no face is found where they were.
+    - Faces too small to be swapped (below the size hysteresis of :func:`_decide`) are not
+      searched for in crops: they are reported where the last full detection found them (never
+      swapped; counted as too small and protected from their neighbours' masks, as with full
+      detection). When no face is followed every frame gets a full detection.
+
+    Returns raw detections in frame pixels: tracking and smoothing are the main thread's, as
+    with full detection on every frame.
+    """
+
+    def __init__(self, swapper, options: SwapOptions) -> None:
+        self.swapper = swapper
+        self.options = options
+        self.index = 0
+        self.recheck = False  # a full detection dropped a face: detect the next frame fully
+        self.followed: list[tuple[object, int]] = []  # (last face found, frames missed since)
+
+    def __call__(self, frames: list[np.ndarray]) -> list[list]:
+        if self.options.detect_every == 1:
+            with self.swapper.timer.measure("detect", len(frames)):
+                return self.swapper.detector.detect_batch(frames,
+                                                          rotate=_video_rotate(self.swapper))
+        return [self._one(frame) for frame in frames]
+
+    def _one(self, frame: np.ndarray) -> list:
+        timer, detector, rotate = self.swapper.timer, self.swapper.detector, \
+            _video_rotate(self.swapper)
+        due = self.recheck or self.index % self.options.detect_every == 0 or not self.followed
+        self.index += 1
+        smallest = min_face_pixels(frame.shape, self.options, video=True) * _SIZE_HYSTERESIS
+        followed = [item for item in self.followed if face_extent(item[0].box) >= smallest]
+        small = [face for face, missed in self.followed
+                 if face_extent(face.box) < smallest and missed == 0]
+        found: list = []
+        if followed:
+            with timer.measure("track"):
+                # small faces at their native resolution: half the cost on a crowd
+                found = detect_in_rois(detector, frame, [face.box for face, _ in followed],
+                                       rotate=rotate, upscale=False)
+        if due:
+            with timer.measure("detect"):
+                full = detector.detect_batch([frame], rotate=rotate)[0]
+            return self._confirm(followed, found, full)
+        faces = [face for face in found if face is not None]
+        lost = [item for item, face in zip(followed, found) if face is None]
+        boxes = [np.asarray(face.box, np.float64)[:4] for face in faces]
+        self.followed = [(face, 0) for face in faces + small]
+        for face, missed in lost:
+            if missed + 1 <= BRIDGE_FRAMES and not _overlaps(face.box, boxes):
+                self.followed.append((face, missed + 1))
+        return faces + small
+
+    def _confirm(self, followed: list, found: list, full: list) -> list:
+        """The faces of a full-detection frame: each followed face the full detection finds
+        (with its crop landmarks when the crop found it too), then the full detection's other
+        faces; followed faces it does not find are dropped."""
+        free = [np.asarray(face.box, np.float64)[:4] for face in full]
+        faces, dropped = [], False
+        for (previous, _), face in zip(followed, found):
+            match = _best_overlap(face.box if face is not None else previous.box, free)
+            if match is None:
+                dropped = True
+                continue
+            faces.append(face if face is not None else full[match])
+            free[match] = None
+        faces += [full[i] for i, box in enumerate(free) if box is not None]
+        self.followed = [(face, 0) for face in faces]
+        self.recheck = dropped
+        return faces
+
+
+def _best_overlap(box, boxes: list) -> int | None:
+    """Index of the box of ``boxes`` (None entries skipped) overlapping ``box`` most, if by at
+    least :data:`~facedancer_torch.faces.roi.NEW_FACE_IOU`."""
+    best, best_iou = None, NEW_FACE_IOU
+    for i, other in enumerate(boxes):
+        if other is None:
+            continue
+        iou = float(box_iou(other, box)[0, 0])
+        if iou >= best_iou:
+            best, best_iou = i, iou
+    return best
+
+
+def _overlaps(box, boxes: list) -> bool:
+    return _best_overlap(box, boxes) is not None
+
+
+def _detected_frames(swapper, options: SwapOptions, frames: Iterable, stop: threading.Event,
                      out: queue.Queue) -> None:
     """Background thread: decode and detect, in order, into ``out``; ends with ``END``.
 
     ``frames`` yields arrays or objects with an ``.rgb`` array (``io.video.DecodedFrame``).
     """
     try:
+        finder = _FaceFinder(swapper, options)
         iterator = iter(frames)
         finished = False
         while not finished and not stop.is_set():
@@ -154,11 +269,9 @@ def _detected_frames(swapper, frames: Iterable, stop: threading.Event,
             swapper.timer.add("decode", time.perf_counter() - start, len(chunk))
             if not chunk:
                 break
-            with swapper.timer.measure("detect", len(chunk)):
-                # Upright only: a sideways search of frames the person has left finds faces in
-                # blur and wallpaper, and a turned video is already upright after decoding.
-                detections = swapper.detector.detect_batch([_rgb(item) for item in chunk],
-                                                           rotate=_video_rotate(swapper))
+            # Upright only: a sideways search of frames the person has left finds faces in
+            # blur and wallpaper, and a turned video is already upright after decoding.
+            detections = finder([_rgb(item) for item in chunk])
             for frame, faces in zip(chunk, detections):
                 if not _put(out, (frame, faces), stop):
                     return
@@ -192,7 +305,8 @@ def swap_stream(swapper, frames: Iterable, source, options: SwapOptions, tracker
     stats = stats if stats is not None else VideoStats()
     stop = threading.Event()
     detected: queue.Queue = queue.Queue(maxsize=max(2 * options.batch_size, 2 * DETECT_BATCH))
-    worker = threading.Thread(target=_detected_frames, args=(swapper, frames, stop, detected),
+    worker = threading.Thread(target=_detected_frames,
+                              args=(swapper, options, frames, stop, detected),
                               name="facedancer-detect", daemon=True)
     worker.start()
     lookahead = 0 if tracker is False else max(options.confirm_frames - 1, BRIDGE_FRAMES)
@@ -210,6 +324,8 @@ def swap_stream(swapper, frames: Iterable, source, options: SwapOptions, tracker
         jobs = swapper.jobs_for(entry.frame, faces, plan, units, track_ids) if faces else []
         chosen = {job.index for job in jobs}
         others = others + [np.asarray(f.box) for i, f in enumerate(faces) if i not in chosen]
+        if stats.record:
+            stats.faces.append([(track_ids[job.index], job.landmarks, job.box) for job in jobs])
         stats.frames += 1
         stats.swapped += len(jobs)
         stats.frames_swapped += bool(jobs)
@@ -365,7 +481,8 @@ class _Timestamps:
 
 
 def swap_video_file(swapper, target: str | Path, output: str | Path, source,
-                    options: SwapOptions, progress: bool = True) -> FileReport:
+                    options: SwapOptions, progress: bool = True,
+                    stats: VideoStats | None = None) -> FileReport:
     """Swap ``target`` (a video file) into ``output``; returns what was done.
 
     H.264 (yuv420p; yuv444p for odd sizes) with ``options.crf``/``options.preset`` for
@@ -375,6 +492,7 @@ def swap_video_file(swapper, target: str | Path, output: str | Path, source,
     the container metadata. With ``options.max_frames`` the video stops early and the audio is
     cut where the last frame ends. A video in which no face was swapped is written unchanged
     (a byte copy, or re-encoded without tag and watermark when the format or length differs).
+    ``stats`` (optional) is filled in as :func:`swap_stream` does.
     """
     target, output = Path(target), Path(output)
     check_output(output, options.overwrite, target)
@@ -384,7 +502,7 @@ def swap_video_file(swapper, target: str | Path, output: str | Path, source,
     total = info.frame_count or None
     if options.max_frames is not None:
         total = min(total, options.max_frames) if total else options.max_frames
-    stats = VideoStats()
+    stats = stats if stats is not None else VideoStats()
     _encode(swapper, target, output, info, options, total,
             frames=lambda reader: swap_stream(swapper, reader, plan, options,
                                               fps=float(info.fps), stats=stats),
