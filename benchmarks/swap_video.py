@@ -4,13 +4,18 @@
     python benchmarks/swap_video.py --model DIR --max-frames 50
     python benchmarks/swap_video.py --tiny --max-frames 0 # pipeline overhead only (all frames)
     python benchmarks/swap_video.py --model facedancer-demo --threads both  # budgets vs not
+    python benchmarks/swap_video.py --model facedancer-demo --detect-every 1 5 10
+    python benchmarks/swap_video.py --tiny --max-frames 100 --detect-every 1 5 \
+        --clips talking_a.mp4 talking_b.mp4 talking_c.mp4 crowd_720p.mp4  # quality only
 
 For each clip (``videos/talking_1face_512.mp4`` and ``videos/crowd_720p.mp4`` from the shared
 data) it runs :meth:`Swapper.swap_video_file` (H.264 output, watermark on, as a user would) and
 prints frames/s and the seconds each stage spent:
 
 - decode: time the pipeline waited for decoded frames (decoding itself runs in a thread);
-- detect: face detection (background thread, overlaps generation);
+- detect: full-frame face detection (background thread, overlaps generation);
+- track: re-detection of known faces in crops between full detections (``--detect-every`` N
+  > 1: the whole frame is searched every N frames only; same thread);
 - align, generate, blend: main thread; watermark: main thread;
 - encode: H.264 encoding (its own thread, overlaps the rest).
 
@@ -23,6 +28,14 @@ stage's time: the slowest one bounds the pipeline. ``--threads budget`` runs wit
 per-stage thread budget of ``swap/threads.py`` (one thread for detection, OpenCV and decoding,
 the rest for the generator) instead of every library's default pool; ``--threads both`` runs
 both, side by side in one run, so that they share the machine's load (printed with each row).
+
+A third table compares each ``--detect-every`` N with full detection on every frame (N = 1,
+the same clip and threads): the faces that were swapped (per frame, matched by landmark
+position), the mean and 95th-percentile distance of their 5 alignment landmarks (the smoothed
+ones the crops were cut with) in % of the eye distance, and the jitter of each run (the mean
+frame-to-frame acceleration of the landmarks along each track, % of eye distance: what makes
+a swapped face shimmer). Landmarks do not depend on the generator, so ``--tiny`` measures
+them as well as a real model does, in a fraction of the time.
 """
 
 from __future__ import annotations
@@ -41,7 +54,8 @@ import torch
 from facedancer_torch.testing import shared_path
 
 CLIPS = ("talking_1face_512.mp4", "crowd_720p.mp4")
-STAGES = ("decode", "detect", "identify", "align", "generate", "blend", "watermark", "encode")
+STAGES = ("decode", "detect", "track", "identify", "align", "generate", "blend", "watermark",
+          "encode")
 
 
 def _generator_dir(args, workdir: Path) -> Path:
@@ -79,6 +93,86 @@ def _bare_generator(swapper, faces: int, batch_size: int) -> float:
     return time.perf_counter() - start
 
 
+def _swap(swapper, clip: Path, output: Path, plan, options, stats) -> None:
+    """What ``Swapper.swap_video_file`` does (its thread budget included), keeping ``stats``."""
+    from facedancer_torch.swap.threads import apply_thread_budget, plan_threads
+    from facedancer_torch.swap.video import swap_video_file
+
+    with apply_thread_budget(swapper, plan_threads()):
+        swap_video_file(swapper, clip, output, plan, options, progress=False, stats=stats)
+
+
+def _eye_distance(landmarks: np.ndarray) -> float:
+    return max(float(np.linalg.norm(landmarks[0] - landmarks[1])), 1.0)
+
+
+def _face_size(box: np.ndarray) -> float:
+    return max(float(box[2] - box[0]), float(box[3] - box[1]), 1.0)
+
+
+def _landmark_errors(reference: list, faces: list) -> tuple[np.ndarray, int, int]:
+    """Per frame, each reference face matched to the face of ``faces`` whose landmarks are
+    nearest (within one eye distance): errors ``(K, 2)`` in eye distances and in face sizes
+    (the box's longer side: robust for turned faces, whose eyes are close together), reference
+    faces without a match, and faces without a reference."""
+    errors, missed, extra = [], 0, 0
+    for ref_frame, frame in zip(reference, faces):
+        free = list(range(len(frame)))
+        for _, ref, box in ref_frame:
+            eyes = _eye_distance(ref)
+            distances = [float(np.linalg.norm(frame[i][1] - ref, axis=1).mean()) for i in free]
+            if not distances or min(distances) > max(eyes, 0.25 * _face_size(box)):
+                missed += 1
+                continue
+            best = int(np.argmin(distances))
+            errors.append((distances[best] / eyes, distances[best] / _face_size(box)))
+            free.pop(best)
+        extra += len(free)
+    return np.array(errors).reshape(-1, 2), missed, extra
+
+
+def _jitter(faces: list) -> float:
+    """Mean frame-to-frame acceleration of the landmarks along each track, in face sizes
+    (three consecutive frames of one track make one sample)."""
+    history: dict[int, list] = {}
+    samples = []
+    for index, frame in enumerate(faces):
+        for track, landmarks, box in frame:
+            points = history.setdefault(track, [])
+            points.append((index, landmarks))
+            if len(points) >= 3 and points[-1][0] - points[-3][0] == 2:
+                a, b, c = (p[1] for p in points[-3:])
+                samples.append(float(np.linalg.norm(a - 2 * b + c, axis=1).mean())
+                               / _face_size(box))
+    return float(np.mean(samples)) if samples else float("nan")
+
+
+def _quality_table(rows) -> None:
+    print("\nLandmarks of the swapped faces against full detection on every frame (N = 1, same "
+          "clip and threads). Errors in % of the eye distance and of the face size (box side); "
+          "jitter in % of the face size:\n")
+    header = ["clip", "threads", "detect every", "faces swapped (N=1)", "frames swapped (N=1)",
+              "missed", "extra", "mean % eyes", "p95 % eyes", "mean % face", "p95 % face",
+              "jitter % (N=1)"]
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    reference = {(r["clip"], r["mode"]): r for r in rows if r["every"] == 1}
+    for row in rows:
+        ref = reference.get((row["clip"], row["mode"]))
+        if ref is None:
+            continue
+        stats, base = row["stats"], ref["stats"]
+        errors, missed, extra = _landmark_errors(base.faces, stats.faces)
+        spread = [f"{100 * np.mean(errors[:, k]):.2f} | {100 * np.percentile(errors[:, k], 95):.2f}"
+                  if len(errors) else "- | -" for k in (0, 1)]
+        cells = [row["clip"], row["mode"], str(row["every"]),
+                 f"{stats.swapped} ({base.swapped})",
+                 f"{stats.frames_swapped} ({base.frames_swapped})", str(missed), str(extra),
+                 *spread,
+                 f"{100 * _jitter(stats.faces):.2f} ({100 * _jitter(base.faces):.2f})"]
+        print("| " + " | ".join(cells) + " |")
+
+
 @contextlib.contextmanager
 def _library_defaults():
     """What a user gets: torch with a thread per core (OMP_NUM_THREADS=1, which the
@@ -105,6 +199,9 @@ def main() -> int:
     parser.add_argument("--clips", nargs="*", default=list(CLIPS))
     parser.add_argument("--threads", choices=("default", "budget", "both"), default="default",
                         help="libraries' default thread pools, swap/threads.py's budget, or both")
+    parser.add_argument("--detect-every", type=int, nargs="+", default=None,
+                        help="full-frame detection every N frames, one row each (default: 1 and "
+                             "SwapOptions' default)")
     args = parser.parse_args()
 
     videos = shared_path("data", "videos")
@@ -113,8 +210,11 @@ def main() -> int:
         print("shared data (../shared/data) is absent: nothing to measure", file=sys.stderr)
         return 1
     from facedancer_torch.io.video import probe_video
-    from facedancer_torch.swap.options import SwapOptions
+    from facedancer_torch.swap.options import DETECT_EVERY, SwapOptions
     from facedancer_torch.swap.pipeline import Swapper
+    from facedancer_torch.swap.video import VideoStats
+
+    every_list = args.detect_every or sorted({1, DETECT_EVERY})
 
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
@@ -135,44 +235,58 @@ def main() -> int:
             clip = videos / name
             info = probe_video(clip)
             for mode in modes:
-                budget = apply_thread_budget(swapper, plan_threads()) if mode == "budget" \
-                    else _library_defaults()
-                with budget:
-                    swapper.timer.reset()
-                    start = time.perf_counter()
-                    swapper.swap_video_file(clip, workdir / f"out_{mode}_{name}", plan,
-                                            options.replace(overwrite=True), progress=False)
-                    wall = time.perf_counter() - start
-                    seconds, counts = dict(swapper.timer.seconds), dict(swapper.timer.counts)
-                    frames = counts.get("encode", 0)
-                    faces = counts.get("generate", 0)
-                    bare = _bare_generator(swapper, faces, args.batch_size)
-                rows.append((name, mode, info, frames, faces, wall, seconds, counts, bare,
-                             os.getloadavg()[0]))
+                for every in every_list:  # side by side: they share the machine's load
+                    budget = apply_thread_budget(swapper, plan_threads()) \
+                        if mode == "budget" else _library_defaults()
+                    stats = VideoStats(record=True)
+                    with budget:
+                        swapper.timer.reset()
+                        start = time.perf_counter()
+                        _swap(swapper, clip, workdir / f"out_{mode}_{every}_{name}", plan,
+                              options.replace(overwrite=True, detect_every=every), stats)
+                        wall = time.perf_counter() - start
+                        seconds = dict(swapper.timer.seconds)
+                        counts = dict(swapper.timer.counts)
+                        frames = counts.get("encode", 0)
+                        faces = counts.get("generate", 0)
+                        bare = _bare_generator(swapper, faces, args.batch_size)
+                    rows.append(dict(clip=f"{name} ({info.width}x{info.height})", mode=mode,
+                                     every=every, frames=frames, faces=faces, wall=wall,
+                                     seconds=seconds, counts=counts, bare=bare, stats=stats,
+                                     load=os.getloadavg()[0]))
 
-    header = ["clip", "threads", "frames", "faces", "wall s", "frames/s", *STAGES,
-              "bare gen s", "ratio", "load"]
+    header = ["clip", "threads", "detect every", "frames", "faces", "wall s", "frames/s",
+              *STAGES, "bare gen s", "ratio", "load"]
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
-    for name, mode, info, frames, faces, wall, seconds, _, bare, load in rows:
-        cells = [f"{name} ({info.width}x{info.height})", mode, str(frames), str(faces),
-                 f"{wall:.2f}", f"{frames / wall:.2f}",
+    for row in rows:
+        seconds, bare = row["seconds"], row["bare"]
+        cells = [row["clip"], row["mode"], str(row["every"]), str(row["frames"]),
+                 str(row["faces"]), f"{row['wall']:.2f}", f"{row['frames'] / row['wall']:.2f}",
                  *(f"{seconds.get(s, 0.0):.2f}" for s in STAGES),
-                 f"{bare:.2f}", f"{wall / bare:.2f}x" if bare else "-", f"{load:.1f}"]
+                 f"{bare:.2f}", f"{row['wall'] / bare:.2f}x" if bare else "-",
+                 f"{row['load']:.1f}"]
         print("| " + " | ".join(cells) + " |")
     # Each stage's own rate: items per second of its time (frames; faces for align, generate,
-    # blend, identify).
-    print("\nPer-stage rate (frames/s of each stage alone; align/generate/blend in faces/s):\n")
-    header = ["clip", "threads", "end to end", *STAGES]
+    # blend, identify). "find faces" is detect and track together, per frame of the clip.
+    print("\nPer-stage rate (frames/s of each stage alone; detect: full-frame detections/s, "
+          "track: ROI-tracked frames/s, find faces: both per frame of the clip; "
+          "align/generate/blend in faces/s):\n")
+    header = ["clip", "threads", "detect every", "end to end", "find faces", *STAGES]
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
-    for name, mode, _, frames, _, wall, seconds, counts, _, _ in rows:
+    for row in rows:
+        seconds, counts = row["seconds"], row["counts"]
         rates = []
         for stage in STAGES:
             spent = seconds.get(stage, 0.0)
             items = counts.get(stage, 0)  # what the stage timed: frames, or faces
             rates.append(f"{items / spent:.1f}" if spent > 0 and items else "-")
-        print("| " + " | ".join([f"{name}", mode, f"{frames / wall:.2f}", *rates]) + " |")
+        finding = seconds.get("detect", 0.0) + seconds.get("track", 0.0)
+        find = f"{row['frames'] / finding:.1f}" if finding > 0 else "-"
+        print("| " + " | ".join([row["clip"], row["mode"], str(row["every"]),
+                                 f"{row['frames'] / row['wall']:.2f}", find, *rates]) + " |")
+    _quality_table(rows)
     return 0
 
 
