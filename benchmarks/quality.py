@@ -76,6 +76,8 @@ CONFIGS = {
     "no-detail": dict(detail=0.0),
     "no-occlusion": dict(mask="box+hull"),
     "global-colour": dict(color_match="global"),
+    "pixel-boost-2": dict(pixel_boost=2),
+    "pixel-boost-4": dict(pixel_boost=4),
 }
 CHANGE_LEVEL = 10  # grey levels: the DCT watermark changes pixels by less than this
 GROW = 0.25  # fraction of the face height the face region is grown by for "outside"

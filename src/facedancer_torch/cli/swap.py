@@ -82,6 +82,10 @@ def register(app: typer.Typer) -> None:
         detail: float = typer.Option(1.0, "--detail", help="0..1: how much of the target's "
                                      "detail above the model's resolution is kept (sharpness "
                                      "at the output size; 0 = the model's output only)."),
+        pixel_boost: int = typer.Option(1, "--pixel-boost", help="1..4: run the model on "
+                                        "N x N sub-pixel samplings of a face N times its crop "
+                                        "and interleave them (more of the model's own detail, "
+                                        "N^2 model calls per face; 1 = off)."),
         no_profile_fade: bool = typer.Option(False, "--no-profile-fade", help="Swap faces "
                                              "turned to a profile too (by default they fade "
                                              "back to the target)."),
@@ -125,7 +129,7 @@ def register(app: typer.Typer) -> None:
             faces=faces, reference=list(reference or []), mapping=parse_mapping(mapping or []),
             threshold=threshold, mask=mask, mask_blur=mask_blur, mask_padding=mask_padding,
             color_match=color_match, detail=detail, profile_fade=not no_profile_fade,
-            min_face_size=min_face_size, confirm_frames=confirm_frames,
+            pixel_boost=pixel_boost, min_face_size=min_face_size, confirm_frames=confirm_frames,
             detect_every=detect_every, crf=crf, preset=preset,
             watermark=not no_watermark, overwrite=overwrite, max_frames=max_frames,
             batch_size=batch_size)

@@ -224,6 +224,9 @@ class Compositor:
             transfer = self._colour(job, small, mask, frame.shape, options)
             swap = transfer.apply_resized(small, swap)
         if options.detail > 0:
+            # The band above half the generator's S pixels, also with pixel boost: a boosted
+            # swap's extra band is real but soft, and giving it the target's band's place
+            # measured less sharp (docs/swap.md).
             swap = add_detail(swap, target, size, options.detail)
         return paste_back(frame, swap, matrix, mask)
 

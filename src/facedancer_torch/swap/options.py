@@ -22,6 +22,10 @@ MAX_BATCH_SIZE: int = 1024  # faces held in memory at once (videos batch several
 DEFAULT_MASK: str = "box+hull+occlusion"
 MASK_PARTS: tuple[str, ...] = ("box", "hull", "occlusion", "segment")
 COLOR_MODES: tuple[str, ...] = ("none", "global", "local")
+# Pixel boost (swap/boost.py) is off by default: with the shipped 128 px model it measured
+# only slightly sharper (docs/swap.md), part of it pixel-level disagreement between the
+# samplings, for k^2 generator calls per face.
+MAX_PIXEL_BOOST: int = 4
 # Video defaults against ghost faces (docs/swap.md): faces smaller than this fraction of the
 # frame's shorter side are left alone (a 128 px generator turns a 30 px background face into a
 # flickering stamp), and a track is swapped only once it has this many detections.
@@ -57,7 +61,9 @@ class SwapOptions:
     ``local``: global plus a per-pixel chroma correction; ``True``/``False`` mean ``global`` /
     ``none``), ``detail`` (0..1: how much of the target's detail above the generator's
     resolution is restored), ``profile_fade`` (fade faces turned to a profile back to the
-    target).
+    target), ``pixel_boost`` (``k`` > 1: run the generator on ``k x k`` sub-pixel samplings
+    of a face at least ``k`` times its crop size and interleave them, ``swap/boost.py``;
+    ``k^2`` generator calls per face; 1 = off).
 
     Which faces are worth swapping: ``min_face_size`` (fraction of the frame's shorter side;
     ``None`` = 0 for images and :data:`VIDEO_MIN_FACE` for videos), ``confirm_frames`` (video: a
@@ -83,6 +89,7 @@ class SwapOptions:
     color_match: str = "local"
     detail: float = 1.0
     profile_fade: bool = True
+    pixel_boost: int = 1
     min_face_size: float | None = None
     confirm_frames: int = CONFIRM_FRAMES
     detect_every: int = DETECT_EVERY
@@ -115,6 +122,9 @@ class SwapOptions:
                                   f"[0, 1], got {self.min_face_size}")
         if not 1 <= self.confirm_frames <= 30:
             raise FacedancerError(f"--confirm-frames must be in 1..30, got {self.confirm_frames}")
+        if not 1 <= self.pixel_boost <= MAX_PIXEL_BOOST:
+            raise FacedancerError(f"--pixel-boost must be in 1..{MAX_PIXEL_BOOST}, got "
+                                  f"{self.pixel_boost}")
         if not 1 <= self.detect_every <= 100:
             raise FacedancerError(f"--detect-every must be in 1..100, got {self.detect_every}")
         if self.threshold is not None and not 0.0 < self.threshold <= 2.0:

@@ -45,6 +45,7 @@ from . import folder as folder_swap
 from . import image as image_swap
 from . import video as video_swap
 from .checks import check_output, check_target, target_kind  # noqa: F401 - public re-exports
+from .boost import boost_crops, boost_factor, interleave
 from .compose import Compositor, FaceJob, box_area
 from .options import SwapOptions
 from .select import DEFAULT_THRESHOLD, SelectionPlan, face_extent, min_face_pixels
@@ -283,6 +284,29 @@ class Swapper:
             out[start:stop] = y
         return out
 
+    def swap_jobs(self, work: Sequence[tuple[np.ndarray, Sequence[_Job]]], options: SwapOptions
+                  ) -> list[np.ndarray]:
+        """The swapped crop of every job of ``work`` (``(frame, jobs)`` pairs), in order, from
+        one batched generator pass: ``(S, S, 3)`` uint8, or ``(k S, k S, 3)`` for a face that
+        ``options.pixel_boost`` enlarges by ``k`` (``swap/boost.py``)."""
+        size, crops, embeddings, factors = self.image_size, [], [], []
+        for frame, jobs in work:
+            for job in jobs:
+                k = boost_factor(job.matrix, size, options.pixel_boost)
+                crops.append(job.crop[None] if k == 1 else
+                             boost_crops(frame, job.matrix, size, k))
+                embeddings.append(np.repeat(job.face.source.embedding[None], k * k, axis=0))
+                factors.append(k)
+        if not factors:
+            return []
+        out = self.generate(np.concatenate(crops), np.concatenate(embeddings),
+                            options.batch_size)
+        swapped, start = [], 0
+        for k in factors:
+            swapped.append(out[start] if k == 1 else interleave(out[start:start + k * k], k))
+            start += k * k
+        return swapped
+
     def _forward(self, crops: torch.Tensor, z: torch.Tensor) -> np.ndarray:
         """``(B, S, S, 3)`` uint8 crops + ``(B, D)`` raw identities -> ``(B, S, S, 3)`` uint8."""
         x = crops.to(self.device, non_blocking=True).permute(0, 3, 1, 2).float()
@@ -347,9 +371,7 @@ class Swapper:
         too_small = len(detected) - len(faces)
         if not jobs:
             return SwapResult(image=image, faces=[], detected=len(detected), too_small=too_small)
-        swapped = self.generate(np.stack([j.crop for j in jobs]),
-                                np.stack([j.face.source.embedding for j in jobs]),
-                                options.batch_size)
+        swapped = self.swap_jobs([(image, jobs)], options)
         chosen = {job.index for job in jobs}
         others = [np.asarray(f.box) for i, f in enumerate(faces) if i not in chosen] + \
             [np.asarray(f.box) for f in detected if face_extent(f.box) < smallest]

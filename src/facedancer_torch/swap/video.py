@@ -398,12 +398,7 @@ def _decide(entry: _Window, tracks: dict[int, _TrackState], options: SwapOptions
 
 def _flush(swapper, pending: list[_Pending], options: SwapOptions
            ) -> Iterator[tuple[object, np.ndarray]]:
-    jobs = [job for item in pending for job in item.jobs]
-    swapped = None
-    if jobs:
-        swapped = swapper.generate(np.stack([j.crop for j in jobs]),
-                                   np.stack([j.face.source.embedding for j in jobs]),
-                                   options.batch_size)
+    swapped = swapper.swap_jobs([(item.frame, item.jobs) for item in pending], options)
     offset = 0
     for item in pending:
         if not item.jobs:
