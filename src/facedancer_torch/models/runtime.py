@@ -13,9 +13,10 @@ backend         what runs
                 kernels); norm statistics, AdaIN and the mapping network in float32
 ``onnxruntime`` the fused graph exported to ONNX, float32, ONNX Runtime CPU
 ``fp16``        CUDA only: the fused graph with float16 convs and activations, channels-last
-``auto``        CUDA -> ``fp16``; a CPU with native bf16 (AVX512-BF16, AMX) -> ``bf16``;
-                other CPUs -> ``onnxruntime`` if the ``onnx`` extra is installed, else
-                ``fused``
+``auto``        CUDA -> ``fp16``; on a CPU, a small model (crops of at most
+                :data:`SMALL_MODEL_SIZE` px, e.g. the demo model) -> ``onnxruntime``;
+                larger models: native bf16 (AVX512-BF16, AMX) -> ``bf16``, other CPUs
+                -> ``onnxruntime``; ``fused`` where ``onnx`` is not installed
 ==============  ========================================================================
 
 Inputs and outputs are those of the generator: ``x_target`` (B, 3, H, W) in [-1, 1],
@@ -36,6 +37,12 @@ from ..errors import FacedancerError
 from .generator import FaceDancerGenerator, load_generator
 
 BACKENDS = ("auto", "eager", "fused", "bf16", "onnxruntime", "fp16")
+# On a CPU, ONNX Runtime beats bf16 on small models, where bf16's per-layer conversions weigh
+# more than its faster dot products: the 128 px demo model 8 ms vs 21 ms per face
+# (benchmarks/live.py), whole video swap 20.1 vs 12.8 frames/s (benchmarks/swap_video.py);
+# the reference-size 256 px model is the other way round (bf16 2.4x ONNX Runtime,
+# benchmarks/generator.py).
+SMALL_MODEL_SIZE: int = 128
 
 
 def cpu_has_native_bf16() -> bool:
@@ -45,20 +52,25 @@ def cpu_has_native_bf16() -> bool:
     return any(getattr(torch.cpu, name, lambda: False)() for name in probes)
 
 
-def auto_backend(device: torch.device) -> str:
-    """The backend ``auto`` means on ``device`` (see the table above); callers that fall back
-    when it fails name it in their warning."""
+def auto_backend(device: torch.device, image_size: int | None = None) -> str:
+    """The backend ``auto`` means on ``device`` for a model of ``image_size`` px crops (see the
+    table above); callers that fall back when it fails name it in their warning."""
     if device.type == "cuda":
         return "fp16"
-    if cpu_has_native_bf16():
+    small = image_size is not None and image_size <= SMALL_MODEL_SIZE
+    if cpu_has_native_bf16() and not (small and _onnx_available()):
         return "bf16"
+    return "onnxruntime" if _onnx_available() else "fused"
+
+
+def _onnx_available() -> bool:
     try:
         # the ONNX export needs the optional ``onnx`` extra; onnxruntime alone is not enough
         import onnx  # noqa: F401
         import onnxruntime  # noqa: F401
     except ImportError:
-        return "fused"
-    return "onnxruntime"
+        return False
+    return True
 
 
 def _onnx_cache_dir() -> Path:
@@ -101,7 +113,7 @@ class GeneratorRunner:
         self.model = model.float().eval()
         self.config = model.config
         if backend == "auto":
-            backend = auto_backend(self.device)
+            backend = auto_backend(self.device, self.config.image_size)
         if backend == "fp16" and self.device.type != "cuda":
             raise FacedancerError("backend 'fp16' needs a CUDA device (use bf16 on CPU)")
         if backend in ("bf16", "onnxruntime") and self.device.type != "cpu":

@@ -492,7 +492,7 @@ def _load_generator(model_dir: Path, device: torch.device, backend: str = "auto"
                              f"({' '.join(str(exc).split())[:200]})", model_dir) from exc
         # What auto picked (bf16, fp16 or ONNX Runtime) failed: the fused PyTorch graph
         # computes the same function, only slower; say so once and carry on.
-        chosen = auto_backend(device)
+        chosen = auto_backend(device, generator.config.image_size)
         if chosen == "fused":
             raise ModelError(f"cannot run the generator ({' '.join(str(exc).split())[:200]})",
                              model_dir) from exc
