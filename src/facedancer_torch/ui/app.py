@@ -162,13 +162,14 @@ def _paths(files) -> list[str]:
 
 def _options(faces: str, mask_blur: float, mask_padding: float, color_match: str | bool,
              max_frames: float | None = None, mask: str | None = None,
-             detail: float | None = None):
+             detail: float | None = None, pixel_boost: float | None = None):
     frames = int(max_frames) if max_frames else None
     return SwapOptions(faces=faces or "all", mask_blur=float(mask_blur),
                        mask_padding=float(mask_padding),
                        color_match=color_match if isinstance(color_match, str) else
                        bool(color_match), mask=mask or DEFAULT_MASK,
                        detail=1.0 if detail is None else float(detail),
+                       pixel_boost=int(pixel_boost or 1),
                        overwrite=True, max_frames=frames if frames and frames > 0 else None)
 
 
@@ -220,7 +221,7 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
             raise gr.Error(str(exc)) from exc
 
     def swap_image(sources, target, model, faces, mask_blur, mask_padding, color_match, mask,
-                   detail):
+                   detail, pixel_boost):
         sources = _paths(sources)
         if not sources:
             raise gr.Error("Upload at least one photo of the source face.")
@@ -230,7 +231,7 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
         output = new_output(output_dir, ".png")
         try:
             options = _options(faces, mask_blur, mask_padding, color_match, mask=mask,
-                               detail=detail)
+                               detail=detail, pixel_boost=pixel_boost)
             report = swapper.swap_image_file(target, output, sources, options)
         except FacedancerError as exc:
             raise gr.Error(str(exc)) from exc
@@ -245,7 +246,7 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
         return str(output), (str(target), str(output)), status, str(output)
 
     def swap_video(sources, target, model, faces, mask_blur, mask_padding, color_match, mask,
-                   detail, max_frames, progress=gr.Progress(track_tqdm=True)):
+                   detail, pixel_boost, max_frames, progress=gr.Progress(track_tqdm=True)):
         sources = _paths(sources)
         if not sources:
             raise gr.Error("Upload at least one photo of the source face.")
@@ -256,7 +257,7 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
         output = new_output(output_dir, ".mp4")
         try:
             options = _options(faces, mask_blur, mask_padding, color_match, max_frames, mask,
-                               detail)
+                               detail, pixel_boost)
             progress(0, desc="swapping frames")
             # swap_video_file reports frames through tqdm; gr.Progress(track_tqdm) shows it.
             report = swapper.swap_video_file(target, output, sources, options, progress=True)
@@ -300,6 +301,10 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
             detail = gr.Slider(0.0, 1.0, value=1.0, step=0.05, label="Detail from the target",
                                info="sharpness above the model's resolution (0 = model only)",
                                elem_id="detail")
+            pixel_boost = gr.Slider(1, 4, value=1, step=1, label="Pixel boost",
+                                    info="N x N model runs on sub-pixel samplings of a large "
+                                    "face (1 = off; N^2 times the model's time)",
+                                    elem_id="pixel-boost")
         with gr.Tabs():
             with gr.Tab("Image swap", id="image"):
                 with gr.Row():
@@ -354,7 +359,7 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
         gr.Markdown("Runs locally: photos and videos stay on this machine. Results are "
                     "kept in a temporary folder until the server stops.",
                     elem_id="footer-note")
-        options = [model, faces, mask_blur, mask_padding, color_match, mask, detail]
+        options = [model, faces, mask_blur, mask_padding, color_match, mask, detail, pixel_boost]
         # One swap at a time across both tabs: a Swapper is not meant for concurrent calls and
         # the CPU/GPU is saturated by one job anyway; others wait in gradio's queue.
         run.click(swap_image, [sources, target, *options], [result, compare, status, download],
