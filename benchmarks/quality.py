@@ -70,7 +70,7 @@ VIDEOS = ["talking_1face_512.mp4", "crowd_720p.mp4", "talking_a.mp4"]
 
 CONFIGS = {
     "reference": dict(mask="box", color_match="none", detail=0.0, profile_fade=False,
-                      min_face_size=0.0, confirm_frames=1),
+                      min_face_size=0.0, confirm_frames=1, detect_every=1),
     "default": {},
     "half-detail": dict(detail=0.5),
     "no-detail": dict(detail=0.0),
