@@ -243,3 +243,18 @@ def test_generator_runner_refuses_bad_backends():
         GeneratorRunner(model, backend="tf")
     with pytest.raises(FacedancerError, match="needs a CUDA device"):
         GeneratorRunner(model, backend="fp16")
+
+
+def test_bf16_runs_models_whose_inner_blocks_are_narrow():
+    """Blocks of <= 8 output channels return float32 (narrow_conv_sum); a bf16 block after one
+    must still run (this failed for the 8-channel benchmark generator)."""
+    from facedancer_torch.models.runtime import GeneratorRunner
+
+    model = randomize_(build_generator(image_size=64, encoder_widths=(4, 8, 8, 8, 8, 8, 8),
+                                       mapping_depth=1, mapping_width=16), scale=0.2)
+    x, z = inputs(2, size=64, z_dim=model.config.z_dim)
+    with torch.no_grad():
+        ref = model(x, z)
+    y = GeneratorRunner(model, backend="bf16")(x, z)
+    assert y.dtype == torch.float32 and y.shape == ref.shape
+    assert (y - ref).abs().max() / ref.abs().max() <= 0.1

@@ -235,6 +235,10 @@ class FusedResidualUpBlock(nn.Module):
         s = self.adain.scale(w).to(gamma.dtype)  # float32 even under autocast
         scale = (gamma * s)[:, :, None, None]
         shift = (beta * s + self.adain.bias(w).to(gamma.dtype))[:, :, None, None]
+        if x.dtype != self.conv.weight.dtype and x.dtype != torch.float64:
+            # a narrow block before this one returned float32 (narrow_conv_sum); with bf16 or
+            # fp16 weights (GeneratorRunner) the convs here want their own dtype
+            x = x.to(self.conv.weight.dtype)
         h = _affine_lrelu(x, scale, shift, self.norm.eps)
         if _use_narrow(self.conv, self.resample):
             return narrow_conv_sum([(h, self.conv), (x, self.shortcut)])
