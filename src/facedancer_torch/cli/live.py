@@ -178,13 +178,9 @@ def _live_backend(device: str) -> str:
     1.4-3.2x faster than bf16 and 2x faster than fused for the demo model, docs/live.md), the
     runtime's own choice elsewhere."""
     from ..device import resolve_device
+    from ..models.runtime import onnx_available
 
-    if resolve_device(device).type != "cpu":
-        return "auto"
-    try:
-        import onnx  # noqa: F401
-        import onnxruntime  # noqa: F401
-    except ImportError:
+    if resolve_device(device).type != "cpu" or not onnx_available():
         return "auto"
     return "onnxruntime"
 

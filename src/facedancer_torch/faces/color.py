@@ -9,10 +9,10 @@ A small generator shifts colours in two ways, and each needs its own fix:
   fine): no global transform can fix a cast that covers 2 % of the face. With ``local_sigma``,
   :func:`fit_colour` also moves the swap's *chroma* (Lab a*, b*) towards the target's at every
   pixel, averaged over a small neighbourhood (a masked, normalised Gaussian of ``sigma``
-  pixels), and leaves the swap's lightness alone. Lightness carries the face's shape and identity; chroma carries skin tone,
-  lighting colour and make-up, which the output should take from the scene anyway. Where the
-  swap's features moved relative to the target's by less than ``sigma``, the correction is a
-  smooth field and does not copy the target's features.
+  pixels), and leaves the swap's lightness alone. Lightness carries the face's shape and
+  identity; chroma carries skin tone, lighting colour and make-up, which the output should take
+  from the scene anyway. Where the swap's features moved relative to the target's by less than
+  ``sigma``, the correction is a smooth field and does not copy the target's features.
 
 All functions take ``(S, S, 3)`` uint8 RGB and a ``(S, S)`` float weight in ``[0, 1]`` that
 says where the statistics may be taken from (the blend mask times the part of the crop that lies

@@ -58,14 +58,16 @@ def auto_backend(device: torch.device, image_size: int | None = None) -> str:
     if device.type == "cuda":
         return "fp16"
     small = image_size is not None and image_size <= SMALL_MODEL_SIZE
-    if cpu_has_native_bf16() and not (small and _onnx_available()):
+    onnx = onnx_available()
+    if cpu_has_native_bf16() and not (small and onnx):
         return "bf16"
-    return "onnxruntime" if _onnx_available() else "fused"
+    return "onnxruntime" if onnx else "fused"
 
 
-def _onnx_available() -> bool:
+def onnx_available() -> bool:
+    """True when the ``onnxruntime`` backend can run: ONNX Runtime and the ``onnx`` package
+    that the export needs (onnxruntime alone is not enough)."""
     try:
-        # the ONNX export needs the optional ``onnx`` extra; onnxruntime alone is not enough
         import onnx  # noqa: F401
         import onnxruntime  # noqa: F401
     except ImportError:
