@@ -155,6 +155,13 @@ def test_paste_back_of_an_unmodified_crop(detector, photos_dir):
     assert np.array_equal(paste_back(image, crop, M, np.zeros_like(mask)), image)
     white = paste_back(image, np.full_like(crop, 255), M, mask)
     assert white[inner].mean() > 250 and np.array_equal(white[weight == 0], image[weight == 0])
+    # Pasted as a change, a zero change keeps every pixel (no resampling blur), and a constant
+    # change moves the face by exactly that much where the mask is 1.
+    zero = np.zeros(crop.shape, np.float32)
+    assert np.array_equal(paste_back(image, zero, M, mask, change=True), image)
+    brighter = paste_back(image, zero + 10.0, M, mask, change=True)
+    moved = brighter[inner].astype(int) - image[inner].astype(int)
+    assert np.mean(moved[image[inner] < 245] == 10) > 0.99
 
 
 def test_paste_back_outside_the_frame_is_a_no_op():

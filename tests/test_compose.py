@@ -100,6 +100,9 @@ def test_default_compositing_is_sharper_and_has_no_colour_casts(demo, demo_plan,
                  / quality.laplacian_variance(image, inside)
                  for k, v in (("reference", reference), ("default", default))}
         assert sharp["default"] > 1.25 * sharp["reference"], (name, sharp)
+        # The goal is 0.7 (median over the benchmark's photos): the target's detail is
+        # pasted back without being resampled (0.3-0.5 when it went through the work crop).
+        assert sharp["default"] > 0.6, (name, sharp)
         assert color_cast_fraction(image, default, inside) < 0.001, name
         assert color_cast_fraction(image, reference, inside) > \
             color_cast_fraction(image, default, inside)

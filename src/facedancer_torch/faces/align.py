@@ -127,12 +127,17 @@ def transform_points(points: np.ndarray, M: np.ndarray) -> np.ndarray:
     return points @ M[:, :2].T + M[:, 2]
 
 
-def paste_back(frame: np.ndarray, crop: np.ndarray, M: np.ndarray, mask: np.ndarray) -> np.ndarray:
+def paste_back(frame: np.ndarray, crop: np.ndarray, M: np.ndarray, mask: np.ndarray,
+               change: bool = False) -> np.ndarray:
     """Warp ``crop`` back into ``frame`` with the inverse of ``M`` and blend it through ``mask``.
 
     ``frame * (1 - m) + crop * m`` with crop and mask warped bilinearly by ``invert_affine(M)``
     (border 0), docs/reference.md §7. Only the bounding box of the warped crop is touched; every
     pixel where the warped mask is 0 stays bit-identical to ``frame``.
+
+    With ``change=True``, ``crop`` is a signed change (float) to add: ``frame + crop * m``.
+    Whatever the change leaves alone keeps the frame's own pixels, including the detail that
+    a round trip frame -> crop -> frame through two bilinear resamplings would soften.
 
     Args:
         frame: ``(H, W, 3)`` uint8 image the crop was aligned from.
@@ -170,7 +175,7 @@ def paste_back(frame: np.ndarray, crop: np.ndarray, M: np.ndarray, mask: np.ndar
         warped = warped[:, :, None]
     weight = weight[:, :, None]
     region = frame[y0:y1, x0:x1].astype(np.float32)
-    blended = region * (1.0 - weight) + warped * weight
+    blended = region + warped * weight if change else region * (1.0 - weight) + warped * weight
     result[y0:y1, x0:x1] = np.clip(np.rint(blended), 0, 255).astype(np.uint8)
     return result
 

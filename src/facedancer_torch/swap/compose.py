@@ -202,13 +202,11 @@ class Compositor:
         work = size * factor
         matrix = scale_affine(job.matrix, factor) if factor > 1 else np.asarray(job.matrix)
         if factor > 1:
-            target = cv2.warpAffine(frame, matrix, (work, work), flags=cv2.INTER_LINEAR,
-                                    borderMode=cv2.BORDER_CONSTANT, borderValue=0)
             swap = cv2.resize(swapped, (work, work), interpolation=cv2.INTER_CUBIC) \
                 if swapped.shape[0] != work else swapped
             mask = cv2.resize(mask_s, (work, work), interpolation=cv2.INTER_LINEAR)
         else:
-            target, swap, mask = job.crop, swapped, mask_s
+            swap, mask = swapped, mask_s
         if nearer:
             protect = np.zeros((work, work), np.float32)
             for box in nearer:
@@ -224,10 +222,20 @@ class Compositor:
             transfer = self._colour(job, small, mask, frame.shape, options)
             swap = transfer.apply_resized(small, swap)
         if options.detail > 0:
+            # The target at the work size, its borders replicated: what is pasted back is the
+            # change swap - target, and a black border would brighten the frame's edge where a
+            # face touches it.
+            target = cv2.warpAffine(frame, matrix, (work, work), flags=cv2.INTER_LINEAR,
+                                    borderMode=cv2.BORDER_REPLICATE)
             # The band above half the generator's S pixels, also with pixel boost: a boosted
             # swap's extra band is real but soft, and giving it the target's band's place
             # measured less sharp (docs/swap.md).
             swap = add_detail(swap, target, size, options.detail)
+            # Pasted as a change: where the target's detail was kept, the change is smooth and
+            # the frame keeps its own pixels' detail. Pasting the pixels would resample that
+            # detail twice (frame -> work crop -> frame, bilinear), which measured to halve the
+            # face's Laplacian variance even with all of the target's band kept.
+            return paste_back(frame, swap.astype(np.float32) - target, matrix, mask, change=True)
         return paste_back(frame, swap, matrix, mask)
 
     def _colour(self, job: FaceJob, small: np.ndarray, mask: np.ndarray,
