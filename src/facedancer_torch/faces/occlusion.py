@@ -178,11 +178,21 @@ class FaceSegmenter:
         return crops
 
     @torch.no_grad()
-    def predict(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def predict(self, crops: np.ndarray, mirror: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """``(face, occluder)``: two ``(N, S, S)`` float32 arrays of probabilities in [0, 1]
-        for ``(N, S, S, 3)`` uint8 RGB aligned crops (any N, including 0)."""
+        for ``(N, S, S, 3)`` uint8 RGB aligned crops (any N, including 0).
+
+        ``mirror``: also segment each crop mirrored left-right and average the two (test-time
+        augmentation). A thin occluder (a glasses frame) is often found on one side of the face
+        and only half on the other; the mirrored pass sees each side as the other side. Twice
+        the cost; the compositor uses it (docs/segmenter.md has the numbers).
+        """
         crops = self._check(crops)
         n, size = crops.shape[0], crops.shape[1]
+        if mirror and n:
+            face, occluder = self.predict(np.concatenate([crops, crops[:, :, ::-1]]))
+            return ((face[:n] + face[n:, :, ::-1]) / 2.0,
+                    (occluder[:n] + occluder[n:, :, ::-1]) / 2.0)
         face = np.zeros((n, size, size), dtype=np.float32)
         occluder = np.zeros((n, size, size), dtype=np.float32)
         for start in range(0, n, self.batch_size):

@@ -57,11 +57,13 @@ DETAIL_GATE: float = 25.0
 # crispness that comes from the swap, not from the target.
 SWAP_SHARPEN: float = 0.0
 SWAP_SHARPEN_SIGMA: float = 1.0
-# Occluder probabilities are mapped through a ramp before they cut the mask: below the first
-# value a pixel is face (the segmenter's soft doubts along eyes, nostrils and lips would
-# otherwise keep the target's features and with them its identity), above the second it is
-# fully kept from the target.
-OCCLUDER_RAMP: tuple[float, float] = (0.5, 0.8)
+# Occluders are kept by hysteresis, as edges are in Canny's detector: a pixel whose occluder
+# probability is above the first value belongs to the occluder when its 8-connected region of
+# such pixels reaches above the second value somewhere. A glasses frame is found with
+# confidence in places and only half-confidently (0.3-0.6) along the rest of its length; the
+# segmenter's isolated soft doubts along eyes, nostrils and lips, which would keep the target's
+# features and with them its identity, touch no confident occluder and stay face.
+OCCLUDER_HYSTERESIS: tuple[float, float] = (0.3, 0.8)
 # Faces whose boxes are this close in area count as equally near (both protected).
 _SAME_DEPTH: float = 1.0
 # A face that is not pasted is protected by an ellipse of this size inside its detector box.
@@ -155,7 +157,8 @@ class Compositor:
                 points = predictor.on_crop(job.crop, self.crop_shrink)
                 np.minimum(mask, masks.hull_mask(points, size), out=mask)
         if "occlusion" in parts or "segment" in parts:
-            face, occluder = self.segmenter().predict(np.stack([job.crop for job in jobs]))
+            face, occluder = self.segmenter().predict(np.stack([job.crop for job in jobs]),
+                                                      mirror=True)
             for index, mask in enumerate(out):
                 if "segment" in parts:
                     np.minimum(mask, face[index], out=mask)
@@ -311,8 +314,15 @@ def sharpen(image: np.ndarray, amount: float, sigma: float) -> np.ndarray:
 
 
 def occluder_weight(probability: np.ndarray) -> np.ndarray:
-    """How much of a pixel is kept from the target for an occluder probability (the
-    :data:`OCCLUDER_RAMP`), lightly blurred so the kept region has no hard edge."""
-    low, high = OCCLUDER_RAMP
-    weight = np.clip((np.asarray(probability, np.float32) - low) / (high - low), 0.0, 1.0)
+    """How much of a pixel is kept from the target for an ``(S, S)`` occluder probability map:
+    1 inside the occluder found by :data:`OCCLUDER_HYSTERESIS`, 0 elsewhere, lightly blurred so
+    the kept region has no hard edge."""
+    weak, strong = OCCLUDER_HYSTERESIS
+    probability = np.asarray(probability, np.float32)
+    count, labels = cv2.connectedComponents((probability > weak).astype(np.uint8),
+                                            connectivity=8)
+    confident = np.zeros(count, bool)
+    confident[np.unique(labels[probability > strong])] = True
+    confident[0] = False  # label 0 is the background (below the weak threshold)
+    weight = confident[labels].astype(np.float32)
     return masks.gaussian_blur(weight, max(0.5, weight.shape[0] / 256.0))
