@@ -279,7 +279,8 @@ def test_browser_live_tab(tiny_model, photos_dir, videos_dir, tmp_path):
               for rgb in _frames(videos_dir / "talking_c.mp4", 30)]
     camera = tmp_path / "camera.y4m"
     frames = _write_y4m(frames, camera)
-    app = ui_app.build_app(lambda value: Swapper(value, device="cpu", backend="fused"),
+    app = ui_app.build_app(lambda value, detector: Swapper(value, detector=detector,
+                                                           device="cpu", backend="fused"),
                            [ui_app.ModelChoice("tiny random generator", str(tiny_model))],
                            output_dir=tmp_path / "out")
     with single_thread():

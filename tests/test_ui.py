@@ -4,7 +4,9 @@ The browser test drives Debian's ``chromium`` with playwright (no browser downlo
 the page with every request off the server's own origin blocked (the page must work offline),
 uploads two real photos, presses Swap and checks the image that comes back: a file carrying
 the provenance tag and the watermark, whose face region differs from the target's and whose
-far background does not. A tiny random generator stands in for a trained model.
+far background does not. A tiny random generator stands in for a trained model, and the
+authors' RetinaFace-Res50 graph with random weights (``../shared/fixtures/keras-authors``,
+converted here) for a converted detector chosen in the page.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typer.testing import CliRunner
 from swaputil import save_tiny_generator, single_thread
 
 from facedancer_torch.errors import ModelError
+from facedancer_torch.testing import shared_path
 from facedancer_torch.ui import app as ui_app
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -50,8 +53,12 @@ def test_cli_defaults_bind_loopback(monkeypatch):
     result = CliRunner().invoke(app, ["ui"])
     assert result.exit_code == 0, result.output
     assert calls == [{"host": "127.0.0.1", "port": 7860, "models": [], "max_upload_mb": 50.0,
-                      "device": "auto", "backend": "auto"}]
+                      "device": "auto", "backend": "auto", "detectors": []}]
     assert ui_app.DEFAULT_HOST == "127.0.0.1"
+    result = CliRunner().invoke(app, ["ui", "--detector", "models/r50", "--detector",
+                                      "retinaface-r50"])
+    assert result.exit_code == 0, result.output
+    assert calls[-1]["detectors"] == ["models/r50", "retinaface-r50"]
 
 
 class _FakeApp:
@@ -122,6 +129,58 @@ def test_no_model_is_one_line_error(monkeypatch, tmp_path):
                  max_upload_mb=50)
 
 
+def _authors_r50() -> Path:
+    """The authors' RetinaFace-Res50 graph with random weights (skips when it is absent)."""
+    folder = shared_path("fixtures", "keras-authors")
+    if folder is None:
+        pytest.skip("shared fixture 'fixtures/keras-authors' is absent (expected in ../shared "
+                    "or $FACEDANCER_SHARED)")
+    return folder / "retinaface_r50_small.h5"
+
+
+def test_available_detectors_offers_converted_r50_only(tmp_path, monkeypatch):
+    from facedancer_torch.convert.api import convert_keras_file
+    from facedancer_torch.models.store import ModelStore
+
+    h5 = _authors_r50()
+    monkeypatch.setenv("FACEDANCER_HOME", str(tmp_path / "store"))
+    embedded = ui_app.ModelChoice("retinaface: RetinaFace-MobileNet0.25 (embedded)",
+                                  "retinaface")
+    assert ui_app.available_detectors() == [embedded]
+    store = ModelStore(converter=convert_keras_file)
+    # The catalogue's detector downloaded but not converted is not usable: not offered.
+    store.downloads.mkdir(parents=True)
+    (store.downloads / "RetinaFace-Res50.h5").write_bytes(h5.read_bytes())
+    assert ui_app.available_detectors() == [embedded]
+    store.add(h5, name="my-r50")  # a custom name: found through the kind its config declares
+    generator = save_tiny_generator(tmp_path / "generator")
+    assert [c.value for c in ui_app.available_detectors()] == ["retinaface", "my-r50"]
+    with pytest.warns(UserWarning, match="registered as the catalogue model 'retinaface-r50'"):
+        store.add(store.downloads / "RetinaFace-Res50.h5")
+    choices = ui_app.available_detectors([tmp_path / "store" / "models" / "my-r50"])
+    assert [c.value for c in choices] == [str(tmp_path / "store" / "models" / "my-r50"),
+                                          "retinaface", "retinaface-r50", "my-r50"]
+    assert choices[2].label.startswith("retinaface-r50: RetinaFace ResNet-50")
+    assert str(generator) not in [c.value for c in ui_app.available_models()]
+
+
+def test_bad_detector_is_one_line_error_before_serving(tmp_path, monkeypatch):
+    from facedancer_torch.cli.ui import serve_ui
+
+    monkeypatch.setenv("FACEDANCER_HOME", str(tmp_path / "store"))
+    generator = save_tiny_generator(tmp_path / "generator")
+    for value, problem in ((str(tmp_path / "missing"), "not a model directory"),
+                           ("retinaface-r50", "is not in the local store"),
+                           ("no-such-detector", "neither a model directory nor a known"),
+                           (str(generator), "not a face detector model folder (kind: "
+                                            "facedancer-generator)")):
+        with pytest.raises(ModelError, match="face detector") as info:
+            serve_ui(host="127.0.0.1", port=7860, models=[str(generator)], max_upload_mb=50,
+                     detectors=[value])
+        message = str(info.value)
+        assert "\n" not in message and problem in message, message
+
+
 def test_available_models_lists_given_directories(tmp_path, monkeypatch):
     monkeypatch.setenv("FACEDANCER_HOME", str(tmp_path / "store"))
     model = tmp_path / "my-model"
@@ -148,13 +207,26 @@ def server(tmp_path_factory):
     model = save_tiny_generator(tmp_path_factory.mktemp("tiny_generator"))
     swappers = []
 
-    def factory(value: str) -> Swapper:
-        swapper = Swapper(value, device="cpu", backend="fused")
+    def factory(value: str, detector: str) -> Swapper:
+        swapper = Swapper(value, device="cpu", backend="fused", detector=detector)
         swappers.append(swapper)
         return swapper
 
+    # The detector picker: the embedded detector first (the default), the authors' converted
+    # RetinaFace-Res50 when the shared fixture is there, and a folder removed after the start.
+    detectors = [ui_app.ModelChoice("retinaface", "retinaface")]
+    authors = shared_path("fixtures", "keras-authors")
+    if authors is not None:
+        from facedancer_torch.convert.keras_retinaface import convert_retinaface
+
+        r50 = convert_retinaface(authors / "retinaface_r50_small.h5",
+                                 tmp_path_factory.mktemp("detectors") / "r50")
+        detectors.append(ui_app.ModelChoice("authors' RetinaFace-Res50", str(r50)))
+    removed = tmp_path_factory.mktemp("removed_detector")
+    detectors.append(ui_app.ModelChoice("removed detector", str(removed)))
     app = ui_app.build_app(factory, [ui_app.ModelChoice("tiny random generator", str(model))],
-                           output_dir=tmp_path_factory.mktemp("ui_outputs"))
+                           output_dir=tmp_path_factory.mktemp("ui_outputs"),
+                           detectors=detectors)
     with single_thread():
         url = ui_app.launch_app(app, port=_free_port(), max_upload_mb=UPLOAD_LIMIT_MB,
                                 block=False, quiet=True)
@@ -297,3 +369,59 @@ def test_browser_video_swap(server, browser, photos_dir, videos_dir, tmp_path):
     assert info.frame_count == 6 and (info.width, info.height) == (524, 524)
     tag = read_provenance(served)
     assert tag is not None and tag["content"] == "synthetic media"
+
+
+def _choose(page, elem_id: str, label: str) -> None:
+    """Pick ``label`` in the gradio dropdown ``#elem_id``."""
+    page.locator(f"#{elem_id} input").click()
+    page.get_by_role("option", name=label).click()
+
+
+def test_browser_detector_choice(server, browser, photos_dir, tmp_path):
+    """The detector picked in the page detects the faces of the swap; a choice that has gone
+    bad since the start is one readable line in the page."""
+    from facedancer_torch.faces.detect import get_detector
+    from facedancer_torch.io.images import read_image, write_image
+    from facedancer_torch.io.provenance import read_provenance
+
+    _authors_r50()
+    _, url, swappers = server
+    # Small crops: the random-weight detector "finds" hundreds of faces in any photo.
+    photo = read_image(photos_dir / "fr_two_people.jpg")
+    source, target = tmp_path / "source.png", tmp_path / "target.png"
+    write_image(source, np.ascontiguousarray(photo[100:260, 300:492]))
+    write_image(target, np.ascontiguousarray(photo[60:300, 260:520]))
+    r50 = next(c.value for c in server[0].facedancer_detectors if c.label.startswith("authors"))
+    with single_thread():
+        expected = len(get_detector(r50, device="cpu").detect(read_image(target)))
+        embedded = len(get_detector(device="cpu").detect(read_image(target)))
+    assert expected > 1 and embedded == 1  # the count in the status says which one ran
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    try:
+        page.goto(url)
+        page.wait_for_selector("#swap-button", timeout=30_000)
+        _choose(page, "detector", "authors' RetinaFace-Res50")
+        page.get_by_label("largest", exact=True).check()
+        page.locator("#sources input[type=file]").set_input_files([str(source)])
+        page.locator("#target input[type=file]").set_input_files(str(target))
+        page.wait_for_selector("#target img", timeout=30_000)
+        page.locator('#sources [aria-label="source.png"]').wait_for(timeout=30_000)
+        page.click("#swap-button")
+        page.get_by_text(f"Swapped 1 of {expected} face(s).").wait_for(timeout=120_000)
+        response = page.request.get(page.locator("#result img").get_attribute("src"))
+        served = tmp_path / "served.png"
+        served.write_bytes(response.body())
+
+        removed = next(c.value for c in server[0].facedancer_detectors
+                       if c.label == "removed detector")
+        Path(removed).rmdir()
+        _choose(page, "detector", "removed detector")
+        page.click("#swap-button")
+        error = page.get_by_text(f"face detector '{removed}' is not available").first
+        error.wait_for(timeout=30_000)
+        message = error.inner_text()
+    finally:
+        page.close()
+    assert swappers[-1].detector.name == "retinaface-r50"
+    assert read_provenance(served)["faces_swapped"] == "1"
+    assert "\n" not in message.strip() and "not a model directory" in message

@@ -19,6 +19,8 @@ facedancer ui
 facedancer ui --model models/my-run --port 8080
 
 facedancer ui -m facedancer-c-hq -m models/my-run --max-upload-mb 200
+
+facedancer ui -m facedancer-c-hq --detector models/retinaface_r50
 """
 
 
@@ -37,6 +39,10 @@ def register(app: typer.Typer) -> None:
         model: list[str] = typer.Option(
             None, "--model", "-m", help="Model directory or catalogue name to offer (repeat "
             "for several; default: every installed generator, the embedded demo model first)."),
+        detector: list[str] = typer.Option(
+            None, "--detector", help="Converted RetinaFace-Res50 folder or catalogue name to "
+            "offer as face detector, selected at start (repeat for several; always offered: "
+            "'retinaface', the embedded detector, and every converted detector in the store)."),
         max_upload_mb: float = typer.Option(50.0, "--max-upload-mb", help="Largest upload "
                                             "accepted, in MB (larger ones are refused)."),
         device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
@@ -45,30 +51,34 @@ def register(app: typer.Typer) -> None:
                                     "or fused), fused, bf16, eager, onnxruntime, fp16."),
     ) -> None:
         serve_ui(host=host, port=port, models=list(model or []), max_upload_mb=max_upload_mb,
-                 device=device, backend=backend)
+                 device=device, backend=backend, detectors=list(detector or []))
 
 
 def serve_ui(host: str, port: int, models: list[str], max_upload_mb: float,
-             device: str = "auto", backend: str = "auto") -> None:
+             device: str = "auto", backend: str = "auto",
+             detectors: list[str] | None = None) -> None:
     """Build and serve the app (blocks until Ctrl-C); user errors are FacedancerError."""
     try:
-        from ..ui.app import available_models, build_app, launch_app
+        from ..ui.app import available_detectors, available_models, build_app, launch_app
     except ImportError as exc:
         raise FacedancerError(f"the web UI needs gradio ({exc.name or exc} is missing): "
                               "pip install 'facedancer-torch[ui]'") from exc
     from ..device import resolve_device
     from ..models.store import resolve_model
-    from ..swap.pipeline import Swapper
+    from ..swap.pipeline import Swapper, detector_location
 
     resolved = resolve_device(device)  # fail before the server starts
     for model in models:
         resolve_model(model)  # a wrong --model is a one-line error now, not at the first swap
+    detectors = list(detectors or [])
+    for detector in detectors:
+        detector_location(detector)  # likewise a --detector that is missing or no detector
 
-    def factory(value: str) -> Swapper:
-        return Swapper(value, device=resolved, backend=backend)
+    def factory(model: str, detector: str) -> Swapper:
+        return Swapper(model, device=resolved, backend=backend, detector=detector)
 
     choices = available_models(models) if models else available_models()
-    app = build_app(factory, choices)
+    app = build_app(factory, choices, detectors=available_detectors(detectors))
 
     from ..ui.app import PASSWORD_ENV
 

@@ -557,6 +557,24 @@ def _folder_kind(path: Path) -> str | None:
         return None
 
 
+def detector_backend(name: str | Path, model_path: str | Path | None = None
+                     ) -> tuple[str, str | Path | None]:
+    """The backend name and model path :func:`get_detector` builds for ``name`` (a backend
+    name or a model folder), checked without loading any weights: a folder whose config is not
+    a detector's, or an unknown name, is a one-line error."""
+    name = str(name)
+    if name not in DETECTOR_BACKENDS and Path(name).expanduser().is_dir():
+        folder = Path(name).expanduser()
+        kind = _folder_kind(folder)
+        if kind not in DETECTOR_BACKENDS:
+            raise ModelError(f"not a face detector model folder (kind: {kind})", folder)
+        return kind, folder
+    if name not in DETECTOR_BACKENDS:
+        raise FacedancerError(f"unknown face detector '{name}' (available: "
+                              f"{', '.join(sorted(DETECTOR_BACKENDS))})")
+    return name, model_path
+
+
 def get_detector(name: str = "retinaface", *,
                  score_threshold: float = DEFAULT_SCORE_THRESHOLD,
                  nms_iou: float = DEFAULT_NMS_IOU, min_face_size: float = 0,
@@ -589,16 +607,8 @@ def get_detector(name: str = "retinaface", *,
             compare the four turns), ``"off"``, or one angle to search only (``"90"``...); a
             face's ``rotation`` says which turn found it.
     """
-    if name not in DETECTOR_BACKENDS and Path(str(name)).expanduser().is_dir():
-        folder = Path(str(name)).expanduser()
-        kind = _folder_kind(folder)
-        if kind not in DETECTOR_BACKENDS:
-            raise ModelError(f"not a face detector model folder (kind: {kind})", folder)
-        name, model_path = kind, folder
-    factory = DETECTOR_BACKENDS.get(name)
-    if factory is None:
-        raise FacedancerError(f"unknown face detector '{name}' (available: "
-                              f"{', '.join(sorted(DETECTOR_BACKENDS))})")
-    return factory(model_path, score_threshold=score_threshold, nms_iou=nms_iou,
-                   min_face_size=min_face_size, max_side=max_side, device=device,
-                   threads=threads, refine_max_side=refine_max_side, rotate=rotate)
+    name, model_path = detector_backend(name, model_path)
+    return DETECTOR_BACKENDS[name](
+        model_path, score_threshold=score_threshold, nms_iou=nms_iou,
+        min_face_size=min_face_size, max_side=max_side, device=device, threads=threads,
+        refine_max_side=refine_max_side, rotate=rotate)

@@ -35,7 +35,7 @@ import torch
 from ..device import resolve_device
 from ..errors import FacedancerError, ModelError
 from ..faces.align import align_face
-from ..faces.detect import get_detector
+from ..faces.detect import detector_backend, get_detector
 from ..io.provenance import provenance_metadata, provenance_tag
 from ..models.generator import load_generator
 from ..models.identity.registry import available_encoders, load_identity_encoder
@@ -202,7 +202,7 @@ class Swapper:
 
             if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
                 detector_device = f"cuda:{self.device.index or 0}"
-        self.detector = get_detector(_detector_location(detector), device=detector_device,
+        self.detector = get_detector(detector_location(detector), device=detector_device,
                                      **options)
         self.timer = StageTimer()
         self.compositor = Compositor(self.crop_shrink, self.timer)
@@ -529,17 +529,21 @@ def _load_encoder(name: str, device: torch.device):
     return encoder
 
 
-def _detector_location(detector: str | Path) -> str:
-    """The embedded detector's name as it is; anything else a folder, or a catalogue name
-    looked up in the model store (a one-line ModelError when it is not there)."""
+def detector_location(detector: str | Path) -> str:
+    """What :func:`get_detector` takes for a ``--detector`` value: the embedded detector's
+    name as it is; anything else a folder, or a catalogue name looked up in the model store.
+    A one-line ModelError when it is not there or is not a face detector (checked without
+    loading weights, so the web UI can check its choices before it starts)."""
     name = str(detector)
-    if name == "retinaface" or Path(name).expanduser().is_dir():
+    if name == "retinaface":
         return name
     try:
-        return str(resolve_model(name))
-    except ModelError as exc:
+        location = name if Path(name).expanduser().is_dir() else str(resolve_model(name))
+        detector_backend(location)
+    except FacedancerError as exc:
         raise ModelError(f"face detector '{name}' is not available ({exc}); give "
                          "'retinaface' or a converted detector folder") from exc
+    return location
 
 
 def _source_files(plan: SelectionPlan | None) -> list[Path]:

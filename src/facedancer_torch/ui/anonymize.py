@@ -43,19 +43,20 @@ def anonymize_file(swapper, target: str | Path, output_dir: Path, strength: floa
     return output, int((read_provenance(output) or {}).get("faces_swapped", "0") or 0)
 
 
-def anonymize_tab(load: Callable[[str], object], output_dir: Path, model, faces, mask_blur,
-                  mask_padding, color_match) -> None:
-    """Add the tab to the enclosing ``gr.Tabs`` and wire its button; ``load(model value)``
-    returns a Swapper, the other arguments are the app's shared option components."""
+def anonymize_tab(load: Callable[..., object], output_dir: Path, model, faces, mask_blur,
+                  mask_padding, color_match, detector=None) -> None:
+    """Add the tab to the enclosing ``gr.Tabs`` and wire its button; ``load(model value,
+    detector value)`` returns a Swapper, the other arguments are the app's shared option
+    components (``detector``: the detector picker, None = the app's default detector)."""
     import gradio as gr  # here: gradio is the optional [ui] extra
 
     def run(target, strength, seed, max_frames, model_value, faces_value, blur, padding, colour,
-            progress=gr.Progress(track_tqdm=True)):
+            detector_value=None, progress=gr.Progress(track_tqdm=True)):
         if not target:
             raise gr.Error("Upload an image or a video to anonymize.")
         target = getattr(target, "path", None) or getattr(target, "name", None) or target
         progress(0, desc="loading the model")
-        swapper = load(model_value)
+        swapper = load(model_value, detector_value)
         try:
             output, replaced = anonymize_file(swapper, target, output_dir, strength,
                                               seed, faces_value, blur, padding, colour,
@@ -100,5 +101,6 @@ def anonymize_tab(load: Callable[[str], object], output_dir: Path, model, faces,
                 download = gr.File(label="Download (with provenance tag)", interactive=False,
                                    elem_id="anonymize-download")
     button.click(run, [target, strength, seed, max_frames, model, faces, mask_blur,
-                       mask_padding, color_match], [image, video, status, download],
+                       mask_padding, color_match, *([detector] if detector else [])],
+                 [image, video, status, download],
                  concurrency_limit=1, concurrency_id="swap")

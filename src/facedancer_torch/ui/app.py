@@ -10,8 +10,8 @@ uses fonts bundled with gradio (no font CDN), and there is no share link. The se
 127.0.0.1 unless told otherwise, refuses uploads over ``max_upload_mb`` (HTTP 413) and prints a
 warning when it listens on a non-loopback address, since it has no authentication.
 
-``build_app`` takes a ``swapper_factory`` (model value -> Swapper) so that tests run the real
-app with a tiny random model.
+``build_app`` takes a ``swapper_factory`` ((model value, detector value) -> Swapper) so that
+tests run the real app with a tiny random model.
 """
 
 from __future__ import annotations
@@ -53,12 +53,15 @@ PROVENANCE_NOTE = (
     "the source photos) and an invisible watermark that `facedancer verify FILE` detects. "
     "Only swap faces of people who consented; do not use results to deceive.")
 
-SwapperFactory = Callable[[str], object]
+SwapperFactory = Callable[[str, str], object]
+# The embedded detector (RetinaFace-MobileNet0.25), what `facedancer swap --detector` defaults to.
+DEFAULT_DETECTOR = "retinaface"
 
 
 @dataclass(frozen=True)
 class ModelChoice:
-    """One entry of the model picker: ``value`` is what ``swapper_factory`` receives."""
+    """One entry of the model or detector picker: ``value`` is what ``swapper_factory``
+    receives."""
 
     label: str
     value: str
@@ -98,9 +101,11 @@ def new_output(output_dir: Path, suffix: str, max_age_s: float = OUTPUT_MAX_AGE_
     return output_dir / f"swap-{uuid.uuid4().hex[:12]}{suffix}"
 
 
-def available_models(extra: Sequence[str | Path] = ()) -> list[ModelChoice]:
-    """Generators usable here: ``extra`` (directories or names, first), then the embedded demo
-    model and every catalogue or ``models add`` generator present in the local store."""
+def _store_choices(kind: ModelKind, extra: Sequence[str | Path],
+                   builtin: Sequence[ModelChoice] = ()) -> list[ModelChoice]:
+    """``extra`` (directories or names, first), then ``builtin``, then every catalogue or
+    ``models add`` model of ``kind`` present in the local store (embedded catalogue entries
+    only when ``builtin`` is empty: otherwise ``builtin`` stands for them)."""
     choices: list[ModelChoice] = []
     seen: set[str] = set()
 
@@ -115,34 +120,54 @@ def available_models(extra: Sequence[str | Path] = ()) -> list[ModelChoice]:
             add(f"{path.name} ({path})", str(path))
         else:
             add(str(item), str(item))
+    for choice in builtin:
+        add(choice.label, choice.value)
     store = ModelStore()
     for entry in CATALOGUE:
-        if entry.kind == ModelKind.GENERATOR and store.status(entry).present:
+        if entry.kind == kind and not (builtin and entry.is_embedded) \
+                and store.status(entry).present:
             add(f"{entry.name}: {entry.description}", entry.name)
     try:
         custom = store.custom_names()
     except (OSError, ValueError):
         custom = []
     for name in custom:
-        if model_kind(name, store) == ModelKind.GENERATOR:
+        if model_kind(name, store) == kind:
             add(name, name)
     return choices
 
 
+def available_models(extra: Sequence[str | Path] = ()) -> list[ModelChoice]:
+    """Generators usable here: ``extra`` (directories or names, first), then the embedded demo
+    model and every catalogue or ``models add`` generator present in the local store."""
+    return _store_choices(ModelKind.GENERATOR, extra)
+
+
+def available_detectors(extra: Sequence[str | Path] = ()) -> list[ModelChoice]:
+    """Face detectors usable here: ``extra`` (converted detector folders or names, first), then
+    the embedded RetinaFace-MobileNet0.25 (``retinaface``), then every converted detector in
+    the local store (the catalogue's ``retinaface-r50`` once fetched and converted, and any
+    RetinaFace-Res50 registered with ``models add``); detectors that are not present are not
+    offered."""
+    embedded = ModelChoice("retinaface: RetinaFace-MobileNet0.25 (embedded)", DEFAULT_DETECTOR)
+    return _store_choices(ModelKind.DETECTOR, extra, [embedded])
+
+
 class SwapperCache:
-    """Load each model once (``factory(value)``) and reuse it; thread-safe."""
+    """Load each model and detector pair once (``factory(model, detector)``) and reuse it;
+    thread-safe."""
 
     def __init__(self, factory: SwapperFactory) -> None:
         self._factory = factory
         self._swappers: dict[str, object] = {}
         self._lock = threading.Lock()
 
-    def get(self, value: str):
+    def get(self, model: str, detector: str = DEFAULT_DETECTOR):
         with self._lock:
-            swapper = self._swappers.get(value)
+            swapper = self._swappers.get((model, detector))
             if swapper is None:
-                swapper = self._factory(value)
-                self._swappers[value] = swapper
+                swapper = self._factory(model, detector)
+                self._swappers[(model, detector)] = swapper
             return swapper
 
 
@@ -185,14 +210,16 @@ def provenance_summary(path: str | Path) -> str:
 
 def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | None = None, *,
               default_model: str | None = None, output_dir: str | Path | None = None,
-              title: str = TITLE):
+              title: str = TITLE, detectors: Sequence[ModelChoice] | None = None):
     """The gradio ``Blocks`` app (not launched; see :func:`launch_app`).
 
     Args:
-        swapper_factory: ``value -> Swapper`` for a model picker value (called once per model,
-            lazily, on the first swap with it).
+        swapper_factory: ``(model, detector) -> Swapper`` for a model picker value and a
+            detector picker value (called once per pair, lazily, on the first swap with it).
         models: the model picker's entries (default: :func:`available_models`); at least one.
         default_model: the value selected at start (default: the first entry).
+        detectors: the detector picker's entries (default: :func:`available_detectors`); the
+            first is selected at start.
         output_dir: where results are written (default: a new temporary folder removed at
             exit). Results are served from there.
 
@@ -212,22 +239,25 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
         atexit.register(shutil.rmtree, output_dir, True)
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
+    detectors = list(available_detectors() if detectors is None else detectors) or \
+        [ModelChoice(DEFAULT_DETECTOR, DEFAULT_DETECTOR)]
+    default_detector = detectors[0].value
     swappers = SwapperCache(swapper_factory)
 
-    def load(model: str):
+    def load(model: str, detector: str | None = None):
         try:
-            return swappers.get(model or default_model)
+            return swappers.get(model or default_model, detector or default_detector)
         except FacedancerError as exc:
             raise gr.Error(str(exc)) from exc
 
-    def swap_image(sources, target, model, faces, mask_blur, mask_padding, color_match, mask,
-                   detail, pixel_boost):
+    def swap_image(sources, target, model, detector, faces, mask_blur, mask_padding,
+                   color_match, mask, detail, pixel_boost):
         sources = _paths(sources)
         if not sources:
             raise gr.Error("Upload at least one photo of the source face.")
         if not target:
             raise gr.Error("Upload a target image.")
-        swapper = load(model)
+        swapper = load(model, detector)
         output = new_output(output_dir, ".png")
         try:
             options = _options(faces, mask_blur, mask_padding, color_match, mask=mask,
@@ -245,15 +275,16 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
                       "tag and watermark.")
         return str(output), (str(target), str(output)), status, str(output)
 
-    def swap_video(sources, target, model, faces, mask_blur, mask_padding, color_match, mask,
-                   detail, pixel_boost, max_frames, progress=gr.Progress(track_tqdm=True)):
+    def swap_video(sources, target, model, detector, faces, mask_blur, mask_padding,
+                   color_match, mask, detail, pixel_boost, max_frames,
+                   progress=gr.Progress(track_tqdm=True)):
         sources = _paths(sources)
         if not sources:
             raise gr.Error("Upload at least one photo of the source face.")
         if not target:
             raise gr.Error("Upload a target video.")
         progress(0, desc="loading the model")
-        swapper = load(model)
+        swapper = load(model, detector)
         output = new_output(output_dir, ".mp4")
         try:
             options = _options(faces, mask_blur, mask_padding, color_match, max_frames, mask,
@@ -280,6 +311,11 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
                                 label="Model", elem_id="model", scale=3,
                                 info="Installed generators (add one with `facedancer ui "
                                 "--model DIR`, or `facedancer models fetch/add`).")
+            detector = gr.Dropdown([(d.label, d.value) for d in detectors],
+                                   value=default_detector, label="Face detector",
+                                   elem_id="detector", scale=2,
+                                   info="retinaface (embedded) or a converted RetinaFace-Res50, "
+                                   "the authors' detector (`facedancer convert`).")
             faces = gr.Radio(["all", "largest"], value="all", label="Faces to swap",
                              elem_id="faces", scale=1)
         with gr.Row():
@@ -350,16 +386,18 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
                                                  interactive=False, elem_id="video-download")
             from .anonymize import anonymize_tab  # here: anonymize.py imports this module
 
-            anonymize_tab(load, output_dir, model, faces, mask_blur, mask_padding, color_match)
+            anonymize_tab(load, output_dir, model, faces, mask_blur, mask_padding, color_match,
+                          detector=detector)
             with gr.Tab("Live", id="live"):
                 from .live import live_tab  # here: live.py imports this module
 
                 live_tab(load, model, faces, default_model,
-                         blend=[mask_blur, mask_padding, color_match])
+                         blend=[mask_blur, mask_padding, color_match], detector=detector)
         gr.Markdown("Runs locally: photos and videos stay on this machine. Results are "
                     "kept in a temporary folder until the server stops.",
                     elem_id="footer-note")
-        options = [model, faces, mask_blur, mask_padding, color_match, mask, detail, pixel_boost]
+        options = [model, detector, faces, mask_blur, mask_padding, color_match, mask, detail,
+                   pixel_boost]
         # One swap at a time across both tabs: a Swapper is not meant for concurrent calls and
         # the CPU/GPU is saturated by one job anyway; others wait in gradio's queue.
         run.click(swap_image, [sources, target, *options], [result, compare, status, download],
@@ -368,6 +406,7 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
                         [video_result, video_status, video_download], concurrency_limit=1,
                         concurrency_id="swap")
     app.facedancer_output_dir = output_dir  # launch_app lets gradio serve results from here
+    app.facedancer_detectors = detectors  # the detector picker's entries, as offered
     return app
 
 

@@ -49,23 +49,24 @@ class _Session:
 
 class LiveSessions:
     """Per-tab :class:`LiveSwapper` instances (keyed by gradio's session hash), rebuilt when the
-    model, the source photos or the face choice change."""
+    model, the detector, the source photos or the face choice change."""
 
-    def __init__(self, load_swapper: Callable[[str], object]) -> None:
+    def __init__(self, load_swapper: Callable[..., object]) -> None:
         self._load = load_swapper
         self._sessions: OrderedDict[str, _Session] = OrderedDict()
         self._lock = threading.Lock()
 
     def get(self, session: str, model: str, sources: list[str], faces: str,
-            blend: tuple = ()) -> _Session:
-        """``blend``: the page's (mask blur, mask padding, colour match) values."""
-        key = (model, tuple(sources), faces, tuple(blend))
+            blend: tuple = (), detector: str | None = None) -> _Session:
+        """``blend``: the page's (mask blur, mask padding, colour match) values; ``detector``
+        the detector picker's value (None: the app's default)."""
+        key = (model, detector, tuple(sources), faces, tuple(blend))
         with self._lock:
             current = self._sessions.get(session)
             if current is not None and current.key == key:
                 self._sessions.move_to_end(session)
                 return current
-        swapper = self._load(model)
+        swapper = self._load(model, detector)
         mask_blur, mask_padding, color_match = (tuple(blend) + (None, None, None))[:3]
         options = live_options(faces=faces or "all", mask_blur=mask_blur,
                                mask_padding=mask_padding,
@@ -97,15 +98,15 @@ class LiveSessions:
 
 
 def swap_webcam_frame(sessions: LiveSessions, frame: np.ndarray | None, sources: list[str],
-                      model: str, faces: str, session: str, blend: tuple = ()
-                      ) -> tuple[np.ndarray | None, str]:
+                      model: str, faces: str, session: str, blend: tuple = (),
+                      detector: str | None = None) -> tuple[np.ndarray | None, str]:
     """One streamed webcam frame ``(H, W, 3)`` uint8 RGB -> the swapped, labelled and
     watermarked frame and a status line."""
     if frame is None:
         return None, "Waiting for the webcam..."
     if not sources:
         raise FacedancerError("Upload at least one photo of the source face first.")
-    item = sessions.get(session, model, sources, faces, blend)
+    item = sessions.get(session, model, sources, faces, blend, detector)
     start = time.perf_counter()
     with item.lock:  # one frame of a tab at a time: the tracker is sequential
         swapped = item.live.swap(np.asarray(frame)[..., :3])
@@ -121,13 +122,14 @@ def swap_webcam_frame(sessions: LiveSessions, frame: np.ndarray | None, sources:
     return rgb, status
 
 
-def live_tab(load_swapper: Callable[[str], object], model, faces, default_model: str,
-             blend: list | None = None) -> None:
+def live_tab(load_swapper: Callable[..., object], model, faces, default_model: str,
+             blend: list | None = None, detector=None) -> None:
     """Build the Live tab's components inside the current gradio ``Tab`` context.
 
-    ``load_swapper(model value) -> Swapper`` (the app's cached loader, raising ``gr.Error``),
-    ``model`` and ``faces`` the app's model picker and face-choice components, ``blend`` its
-    mask blur, mask padding and colour match components (optional).
+    ``load_swapper(model value, detector value) -> Swapper`` (the app's cached loader, raising
+    ``gr.Error``), ``model`` and ``faces`` the app's model picker and face-choice components,
+    ``blend`` its mask blur, mask padding and colour match components (optional), ``detector``
+    its detector picker (optional; None = the app's default detector).
     """
     import gradio as gr  # here: gradio is the optional [ui] extra
 
@@ -146,16 +148,18 @@ def live_tab(load_swapper: Callable[[str], object], model, faces, default_model:
 
     blend = list(blend or [])
 
-    def on_frame(frame, photos, model_value, faces_value, mask_blur=None, mask_padding=None,
-                 color_match=None, request: gr.Request = None):
+    def on_frame(frame, photos, model_value, faces_value, detector_value=None, mask_blur=None,
+                 mask_padding=None, color_match=None, request: gr.Request = None):
         session = getattr(request, "session_hash", None) or "default"
         try:
             return swap_webcam_frame(sessions, frame, _paths(photos),
                                      model_value or default_model, faces_value, session,
-                                     (mask_blur, mask_padding, color_match))
+                                     (mask_blur, mask_padding, color_match), detector_value)
         except FacedancerError as exc:
             raise gr.Error(str(exc)) from exc
 
-    webcam.stream(on_frame, [webcam, sources, model, faces, *blend], [result, status],
+    # Without a detector picker, a constant None keeps the blend values in their places.
+    picker = detector if detector is not None else gr.State(None)
+    webcam.stream(on_frame, [webcam, sources, model, faces, picker, *blend], [result, status],
                   stream_every=STREAM_EVERY, concurrency_limit=1,
                   concurrency_id="live", show_progress="hidden")
