@@ -114,6 +114,23 @@ def test_refinement_gives_full_resolution_landmarks(detector, photos_dir, name):
     assert max(errors) > 2.0
 
 
+@pytest.mark.parametrize("name, levels", [("df_img1.jpg", [2]), ("if_t1.jpg", [1])])
+def test_refinement_runs_only_the_levels_a_face_needs(photos_dir, name, levels):
+    # df_img1: one 683 px face, refined on the stride-32 level only; if_t1: six faces of
+    # 122-147 px, on the stride-16 and -32 levels. Same landmarks as the whole network's pass.
+    image = read_image(photos_dir / name)
+    by_level = get_detector(device="cpu", rotate="off")
+    whole = get_detector(device="cpu", rotate="off")
+    whole.refine_by_level = False
+    cut, uncut = by_level.detect(image), whole.detect(image)
+    assert sorted(by_level._level_sessions) == levels and not whole._level_sessions
+    assert len(cut) == len(uncut) > 0
+    for a, b in zip(cut, uncut):
+        np.testing.assert_allclose(a.landmarks, b.landmarks, atol=1e-3)
+        np.testing.assert_allclose(a.box, b.box, atol=1e-3)
+        assert a.score == b.score
+
+
 def test_detect_batch_matches_detect(detector, photos_dir):
     images = [read_image(photos_dir / n) for n in ("if_t1.jpg", "fr_two_people.jpg",
                                                     "fr_obama-240p.jpg")]
@@ -150,6 +167,8 @@ def test_model_from_local_file(tmp_path, photos_dir):
     embedded = get_detector(device="cpu").detect(image)
     assert len(from_file) == 2
     assert np.allclose([f.box for f in from_file], [f.box for f in embedded])
+    # the refinement by level is measured on the embedded weights only
+    assert not get_detector(model_path=path, device="cpu").refine_by_level
     with pytest.raises(ModelError, match="does not exist"):
         get_detector(model_path=tmp_path / "missing.onnx")
     (tmp_path / "junk.onnx").write_bytes(b"not onnx")
