@@ -14,10 +14,11 @@ The goals (issue 15), each printed next to its measurement:
   faces. Also: distance to *another* photo of the same person (when LFW has one), head-pose
   and expression errors against the original (dlib's 68 landmarks, ``evaluate/pose.py``,
   ``evaluate/expression.py``), to be compared with an ordinary swap of the same photos to a
-  random other held-out person, and how close each synthetic identity comes to a real LFW
-  person (FaceNet cosine to the nearest of ``--neighbours`` training people, next to the same
-  number for real held-out people: a synthetic identity should not sit closer to a real
-  person than real people do).
+  random other held-out person and with the same draw without the population's kept axes
+  (``--no-without-kept-axes`` skips that row), and how close each synthetic identity comes to
+  a real LFW person (FaceNet cosine to the nearest of ``--neighbours`` training people, next
+  to the same number for real held-out people: a synthetic identity should not sit closer to
+  a real person than real people do).
 - **Linking files**: two photos of one person anonymized as two jobs, with the same key and
   with two keys (the default draws a fresh key per run): how often dlib says the two results
   are one person (< 0.6), next to the rate for the two original photos.
@@ -32,6 +33,7 @@ Faces the pipeline leaves untouched count as failures (they are not anonymized).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import itertools
 import sys
 import tempfile
@@ -76,6 +78,7 @@ def photos(args, swapper, options, dlib_face) -> None:
     from facedancer_torch.evaluate.expression import expression_error
     from facedancer_torch.evaluate.pose import pose_error_deg
     from facedancer_torch.io.images import read_image
+    from facedancer_torch.models.identity.anonymizer import SyntheticIdentitySampler
     from facedancer_torch.swap.anonymize import anonymize_plan, identity_folders
     from facedancer_torch.swap.select import SelectionPlan
 
@@ -158,6 +161,16 @@ def photos(args, swapper, options, dlib_face) -> None:
         results.append(measure(f"anonymize --strength {strength:g}",
                                [plan] * len(originals), synthetic_units[strength]))
         print(f"  strength {strength:g}: {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    if args.without_kept_axes:
+        # The same draw with the whole whitened vector turned (the population's kept axes, the
+        # person's pose and expression coordinates, dropped): what the kept axes change.
+        plan = anonymize_plan(swapper, strength=args.video_strength, seed=args.seed,
+                              population=args.population)
+        population = dataclasses.replace(plan.sampler.population, kept_axes=None)
+        plan.sampler = SyntheticIdentitySampler(population, plan.sampler.strength,
+                                                plan.sampler.seed, plan.sampler.max_angle)
+        results.append(measure(f"anonymize --strength {args.video_strength:g}, no kept axes",
+                               [plan] * len(originals)))
 
     same_person = [float(np.linalg.norm(o[4].descriptor - o[5])) for o in originals
                    if o[5] is not None]
@@ -306,6 +319,9 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=48, help="frames per video (0: none)")
     parser.add_argument("--seed", type=int, default=0, help="anonymize --seed and sampling")
     parser.add_argument("--mask", default=None, help="--mask of the swap (default: the CLI's)")
+    parser.add_argument("--without-kept-axes", action=argparse.BooleanOptionalAction,
+                        default=True, help="also measure the photos at the --video-strength "
+                        "with the population's kept axes (pose, expression) dropped")
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     parser.add_argument("--sections", nargs="+", default=["photos", "linkability", "videos"],
                         choices=["photos", "linkability", "videos"], help="what to measure")

@@ -94,6 +94,79 @@ def test_fit_recovers_the_population_axes():
     assert np.all(overlap.max(axis=1) > 0.95)
 
 
+def _projected_faces(coordinates, directions):
+    """68 landmarks of a generic 3D head, turned and with the mouth opened as linear functions
+    of ``coordinates`` along ``directions`` (yaw, pitch, mouth), seen by the pose metric's
+    pinhole camera in a 256 px crop."""
+    from facedancer_torch.evaluate.pose import GENERIC_FACE_3D
+
+    # A frontal face in millimetres (the pose metric's axes): its 11 rigid points plus rough
+    # jaw, brow, eye and mouth outlines, enough for the pose and expression metrics.
+    head = np.zeros((68, 3))
+    for index, point in GENERIC_FACE_3D.items():
+        head[index] = point
+    angles = np.linspace(-0.45, 0.45, 17) * np.pi
+    head[0:17] = np.c_[70 * np.sin(angles), 60 - 60 * np.cos(angles) + 30, 60 + 0 * angles]
+    head[17:27] = np.c_[np.r_[np.linspace(-55, -15, 5), np.linspace(15, 55, 5)],
+                        -18 + 0 * np.arange(10), 38 + 0 * np.arange(10)]
+    head[[28, 29]] = [(0, 6, 12), (0, 19, 6)]
+    head[[32, 34]] = [(-7, 43, 15), (7, 43, 15)]
+    for start, (x0, x1) in ((36, (-45, -16)), (42, (16, 45))):
+        ring = np.linspace(0, 2 * np.pi, 7)[:6]
+        head[start:start + 6] = np.c_[(x0 + x1) / 2 - (x1 - x0) / 2 * np.cos(ring),
+                                      -5 * np.sin(ring), 32 + 0 * ring]
+    ring = np.linspace(0, 2 * np.pi, 13)[:12]
+    head[48:60] = np.c_[-25 * np.cos(ring), 66 - 8 * np.sin(ring), 35 + 0 * ring]
+    ring = np.linspace(0, 2 * np.pi, 9)[:8]
+    head[60:68] = np.c_[-20 * np.cos(ring), 66 - 3 * np.sin(ring), 35 + 0 * ring]
+    lower = np.r_[55:60, 65:68]
+    faces = []
+    for c in coordinates:
+        yaw, pitch, mouth = (float(c @ d) for d in directions)
+        points = head.copy()
+        points[lower, 1] += 4.0 + 2.0 * mouth  # the mouth opens linearly
+        a, b = np.radians(6.0 * yaw), np.radians(6.0 * pitch)
+        turn = (np.array([[np.cos(a), 0, np.sin(a)], [0, 1, 0], [-np.sin(a), 0, np.cos(a)]])
+                @ np.array([[1, 0, 0], [0, np.cos(b), -np.sin(b)], [0, np.sin(b), np.cos(b)]]))
+        camera = points @ turn.T + [0.0, -30.0, 600.0]
+        faces.append(256.0 * camera[:, :2] / camera[:, 2:] + 128.0)
+    return np.array(faces)
+
+
+def test_kept_axes_are_the_directions_that_predict_pose_and_expression():
+    """geometry_axes on landmarks whose yaw, pitch and mouth opening follow three directions
+    of the whitened space finds exactly those directions (and no others)."""
+    from facedancer_torch.models.identity.anonymizer import geometry_axes
+
+    rng = np.random.default_rng(0)
+    coordinates = rng.standard_normal((500, 16))
+    directions = np.linalg.qr(rng.standard_normal((16, 3)))[0].T
+    landmarks = _projected_faces(coordinates, directions)
+    axes = geometry_axes(coordinates, landmarks, 256, expression_axes=1)
+    assert axes.shape == (3, 16)
+    np.testing.assert_allclose(axes @ axes.T, np.eye(3), atol=1e-9)
+    # each generating direction lies in the span of the kept axes
+    assert np.all(np.linalg.norm(directions @ axes.T, axis=1) > 0.95)
+    # never more axes than the space has minus one: something is always left to anonymize
+    assert geometry_axes(coordinates[:, :3], landmarks, 256, expression_axes=4).shape == (2, 3)
+
+
+def test_population_without_kept_axes_still_loads(population, units, tmp_path):
+    """A file written before kept axes existed: loads with none, and the sampler turns the
+    whole whitened vector by its angle (the behaviour such files were made for)."""
+    path = tmp_path / "old.npz"
+    with np.load(population.save(tmp_path / "new.npz"), allow_pickle=False) as data:
+        np.savez(path, **{key: data[key] for key in data.files if key != "kept_axes"})
+    from facedancer_torch.models.identity.anonymizer import IdentityPopulation
+
+    old = IdentityPopulation.load(path)
+    assert old.kept_axes.shape == (0, population.components.shape[0])
+    sampler = _sampler(old, strength=0.5, seed=2)
+    unit = units[PERSON_A[0]]
+    angle = np.degrees(np.arccos(_cos(old.whiten(unit), sampler.coordinates(unit))))
+    assert abs(angle - sampler.angle) < 1e-4
+
+
 def test_sampler_moves_away_keeps_people_apart_and_is_keyed(population, units):
     a1, a2 = units[PERSON_A[0]], units[PERSON_A[1]]
     b1 = units[PERSON_B[0]]

@@ -40,6 +40,9 @@ DEFAULT_STRENGTH: float = 0.85
 # Angle (degrees, whitened population space) reached at strength 1: beyond 90 degrees the
 # synthetic identity also points away from the person (docs/anonymize.md explains the choice).
 MAX_ANGLE: float = 150.0
+# Aligned crops in which a population's photos get the 68 landmarks that its kept axes (head
+# pose, expression) are fitted to: the evaluation's crops (docs/evaluation.md).
+LANDMARK_CROP, LANDMARK_SHRINK = 256, 0.5
 
 
 @dataclass
@@ -184,22 +187,27 @@ def identity_folders(images_dir: str | Path) -> dict[str, list[Path]]:
     return people
 
 
-def embed_people(people: dict[str, list[Path]], detector, encoder,
-                 progress: bool = True) -> tuple[np.ndarray, list[str], list[str]]:
-    """Raw embeddings ``(N, D)`` of the photos of ``people`` with their person and file.
+def embed_people(people: dict[str, list[Path]], detector, encoder, progress: bool = True
+                 ) -> tuple[np.ndarray, list[str], list[str], np.ndarray]:
+    """Raw embeddings ``(N, D)`` of the photos of ``people`` with their person and file, and
+    the faces' ``(N, 68, 2)`` dlib landmarks in aligned crops of :data:`LANDMARK_CROP` pixels.
 
     Each photo goes through the swap pipeline's own path (detector, 5-point alignment to the
     encoder's template, :func:`embed_faces`), so the statistics describe exactly the embeddings
     the anonymizer will see. The subject is the face nearest the image centre (identity
     datasets such as LFW centre their subject; bystanders sit at the edges). Photos without a
-    face are skipped.
+    face are skipped. The landmarks are read as the evaluation reads them (the whole head in a
+    256 px crop at shrink 0.5, docs/evaluation.md), for the population's kept axes.
     """
     from tqdm.auto import tqdm
 
+    from ..faces.align import align_face
+    from ..faces.landmarks68 import get_landmarks68
     from ..io.images import read_image
 
+    predictor = get_landmarks68()
     items = [(person, path) for person, files in people.items() for path in files]
-    raws, labels, names = [], [], []
+    raws, labels, names, landmarks = [], [], [], []
     for person, path in tqdm(items, desc="embed", unit="photo", disable=not progress,
                              leave=False):
         image = read_image(path)
@@ -213,9 +221,13 @@ def embed_people(people: dict[str, list[Path]], detector, encoder,
         raws.append(embed_faces(image, [face.landmarks], encoder)[0])
         labels.append(person)
         names.append(str(path))
+        crop, _ = align_face(image, np.asarray(face.landmarks, np.float32), LANDMARK_CROP,
+                             shrink_factor=LANDMARK_SHRINK)
+        landmarks.append(predictor.on_crop(crop, LANDMARK_SHRINK))
     if not raws:
         raise InputError("no face was detected in any photo")
-    return np.stack(raws).astype(np.float32), labels, names
+    return (np.stack(raws).astype(np.float32), labels, names,
+            np.stack(landmarks).astype(np.float32))
 
 
 def build_population(images_dir: str | Path, model: str | Path | None = None,
@@ -238,7 +250,8 @@ def build_population(images_dir: str | Path, model: str | Path | None = None,
     people = {name: files[:max_per_identity] if max_per_identity else files
               for name, files in people.items() if name not in held}
     swapper = Swapper(model, identity_encoder=identity_encoder, device=device)
-    raw, labels, _ = embed_people(people, swapper.detector, swapper.encoder, progress=progress)
+    raw, labels, _, landmarks = embed_people(people, swapper.detector, swapper.encoder,
+                                             progress=progress)
     if len(set(labels)) < 2:
         raise InputError("a population needs photos of at least two people", images_dir)
     source = (f"{images_dir.name}: {len(set(labels))} people, {len(raw)} photos"
@@ -246,4 +259,5 @@ def build_population(images_dir: str | Path, model: str | Path | None = None,
                  if held else ""))
     return IdentityPopulation.from_embeddings(raw, np.array(labels),
                                               str(swapper.encoder.contract.name),
-                                              components=components, source=source)
+                                              components=components, source=source,
+                                              landmarks=landmarks, crop_size=LANDMARK_CROP)

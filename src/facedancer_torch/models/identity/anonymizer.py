@@ -19,7 +19,14 @@ anonymized by swapping it to an embedding that belongs to nobody. Design (docs/a
    ``strength * max_angle`` in the plane of ``c`` and ``R c``; past 90 degrees they also point
    *away* from the person (towards the "anti-face"), which is what pushes a weak generator's
    output furthest from the original.
-5. Back to an embedding: ``mean + V^T (scales * c')``, normalised, times the population's median
+5. **Kept axes.** The embedding also carries the photo's head pose and expression (among real
+   people a linear read-out of ``c`` predicts the landmark-measured pitch with R^2 0.8). Pointed
+   away from the person, those coordinates ask the generator for another pose and expression.
+   So the population also holds ``kept_axes``, a few orthonormal directions of the whitened
+   space fitted to predict head pose and expression from the landmarks of the same photos
+   (:func:`geometry_axes`); the person's coordinates along them are kept as they are, and steps
+   3-4 act only in the rest of the space.
+6. Back to an embedding: ``mean + V^T (scales * c')``, normalised, times the population's median
    raw norm (the generator is conditioned on raw embeddings, docs/reference.md §2; the pipeline only
    hands the plan unit embeddings).
 
@@ -29,6 +36,7 @@ with ``allow_pickle=False``), tied to the encoder whose embeddings it describes.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +48,13 @@ from ...errors import ModelError
 # The shipped population of the default encoder (FaceNet), built from LFW (docs/anonymize.md).
 POPULATION_DIR = Path(__file__).resolve().parents[2] / "assets" / "anonymize"
 POPULATION_FORMAT = "facedancer-identity-population/1"
+# Expression directions among the kept axes (geometry_axes), next to the two of head pose:
+# the fewest that bring the anonymized faces' expression error to that of ordinary swaps on
+# the tuning people (docs/anonymize.md).
+EXPRESSION_AXES = 4
+# Ridge penalty of the landmark read-outs (whitened coordinates have unit variance; a few
+# thousand photos).
+_RIDGE = 100.0
 
 
 def default_population_path(encoder_name: str) -> Path:
@@ -64,6 +79,9 @@ class IdentityPopulation:
         norm_median: median raw embedding norm (the generator's conditioning scale).
         identities, images: how many people and photos the statistics come from.
         source: one line saying what data and command built it.
+        kept_axes: ``(A, K)`` orthonormal directions of the whitened space that carry head
+            pose and expression (:func:`geometry_axes`), kept from the person; ``(0, K)``
+            (none) for a population built without landmarks.
     """
 
     encoder: str
@@ -74,6 +92,12 @@ class IdentityPopulation:
     identities: int
     images: int
     source: str = ""
+    kept_axes: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.kept_axes is None:  # frozen: set the "none" default through object
+            object.__setattr__(self, "kept_axes",
+                               np.zeros((0, self.components.shape[0]), np.float32))
 
     @property
     def dim(self) -> int:
@@ -82,11 +106,15 @@ class IdentityPopulation:
     # -- building and storing -------------------------------------------------------------
     @classmethod
     def from_embeddings(cls, raw: np.ndarray, labels: np.ndarray, encoder: str,
-                        components: int = 128, source: str = "") -> IdentityPopulation:
+                        components: int = 128, source: str = "",
+                        landmarks: np.ndarray | None = None, crop_size: int = 0,
+                        expression_axes: int = EXPRESSION_AXES) -> IdentityPopulation:
         """Fit the model to ``(N, D)`` raw embeddings of photos labelled by person ``(N,)``.
 
         Each person counts once (the mean of their photos' unit directions), so people with
-        many photos do not dominate the population.
+        many photos do not dominate the population. ``landmarks``: the photos' ``(N, 68, 2)``
+        dlib landmarks in aligned crops of ``crop_size`` pixels; with them the population also
+        gets its :attr:`kept_axes` (:func:`geometry_axes`), without them none.
         """
         raw = np.asarray(raw, dtype=np.float64)
         labels = np.asarray(labels)
@@ -105,10 +133,15 @@ class IdentityPopulation:
         _, singular, axes = np.linalg.svd(centred, full_matrices=False)
         k = int(min(components, axes.shape[0], len(people) - 1))
         scales = singular[:k] / math.sqrt(len(people) - 1)
-        return cls(encoder=str(encoder), mean=mean.astype(np.float32),
-                   components=axes[:k].astype(np.float32), scales=scales.astype(np.float32),
-                   norm_median=float(np.median(np.linalg.norm(raw, axis=1))),
-                   identities=int(len(people)), images=int(len(raw)), source=str(source))
+        population = cls(encoder=str(encoder), mean=mean.astype(np.float32),
+                         components=axes[:k].astype(np.float32),
+                         scales=scales.astype(np.float32),
+                         norm_median=float(np.median(np.linalg.norm(raw, axis=1))),
+                         identities=int(len(people)), images=int(len(raw)), source=str(source))
+        if landmarks is None:
+            return population
+        kept = geometry_axes(population.whiten(units), landmarks, crop_size, expression_axes)
+        return dataclasses.replace(population, kept_axes=kept.astype(np.float32))
 
     def save(self, path: str | Path) -> Path:
         """Write the ``.npz`` atomically (plain arrays only; see module docstring)."""
@@ -122,7 +155,7 @@ class IdentityPopulation:
                          components=self.components, scales=self.scales,
                          norm_median=np.float32(self.norm_median),
                          identities=np.int64(self.identities), images=np.int64(self.images),
-                         source=np.array(self.source))
+                         source=np.array(self.source), kept_axes=self.kept_axes)
         return path
 
     @classmethod
@@ -140,13 +173,17 @@ class IdentityPopulation:
                                  components=data["components"], scales=data["scales"],
                                  norm_median=float(data["norm_median"]),
                                  identities=int(data["identities"]), images=int(data["images"]),
-                                 source=str(data["source"]))
+                                 source=str(data["source"]),
+                                 # files written before kept axes existed have none
+                                 kept_axes=data["kept_axes"] if "kept_axes" in data.files
+                                 else None)
         except ModelError:
             raise
         except (OSError, ValueError, KeyError) as exc:
             raise ModelError(f"cannot read the identity population ({exc})", path) from exc
         k, dim = population.components.shape
-        if population.mean.shape != (dim,) or population.scales.shape != (k,):
+        if (population.mean.shape != (dim,) or population.scales.shape != (k,)
+                or population.kept_axes.ndim != 2 or population.kept_axes.shape[1] != k):
             raise ModelError("identity population arrays do not fit together", path)
         return population
 
@@ -160,6 +197,49 @@ class IdentityPopulation:
         """``(..., K)`` whitened coordinates -> ``(..., D)`` unit direction."""
         centred = (np.asarray(coordinates, np.float64) * self.scales) @ self.components
         return _unit(self.mean + centred)
+
+
+def _ridge(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``(K, M)`` ridge coefficients of ``y (N, M)`` on ``x (N, K)``, both centred first."""
+    x = x - x.mean(axis=0)
+    y = y - y.mean(axis=0)
+    return np.linalg.solve(x.T @ x + _RIDGE * np.eye(x.shape[1]), x.T @ y)
+
+
+def geometry_axes(coordinates: np.ndarray, landmarks: np.ndarray, crop_size: int,
+                  expression_axes: int = EXPRESSION_AXES) -> np.ndarray:
+    """Orthonormal directions ``(2 + expression_axes, K)`` of the whitened space along which
+    photos' embeddings predict their head pose and expression.
+
+    ``coordinates``: ``(N, K)`` whitened coordinates of N photos; ``landmarks``: their
+    ``(N, 68, 2)`` dlib landmarks in aligned crops of ``crop_size`` pixels. Linear (ridge)
+    read-outs of the coordinates predict each photo's yaw and pitch (``evaluate/pose.py``; roll
+    is removed by the alignment) and its expression embedding (``evaluate/expression.py``).
+    The two pose read-outs are two axes; the expression read-out, with the pose axes projected
+    out, contributes its ``expression_axes`` strongest directions (largest singular values:
+    the directions along which a step moves the predicted landmarks most). At most ``K - 1``
+    axes are returned, so that some direction is always left to anonymize.
+    """
+    from ...evaluate.expression import expression_embedding
+    from ...evaluate.pose import euler_angles_deg, head_rotation
+
+    coordinates = np.asarray(coordinates, np.float64)
+    landmarks = np.asarray(landmarks, np.float64)
+    if landmarks.shape != (len(coordinates), 68, 2):
+        raise ValueError(f"expected ({len(coordinates)}, 68, 2) landmarks, got "
+                         f"{landmarks.shape}")
+    if len(coordinates) < 2:
+        raise ValueError("kept axes need landmarks of at least two photos")
+    size = (int(crop_size), int(crop_size))
+    pose = np.array([euler_angles_deg(head_rotation(points, size))[:2] for points in landmarks])
+    pose_axes, _ = np.linalg.qr(_ridge(coordinates, pose))  # (K, 2)
+    expression = np.array([expression_embedding(points) for points in landmarks])
+    read_out = _ridge(coordinates, expression)
+    read_out -= pose_axes @ (pose_axes.T @ read_out)
+    strongest = np.linalg.svd(read_out, full_matrices=False)[0][:, :int(expression_axes)]
+    axes, _ = np.linalg.qr(np.concatenate([pose_axes, strongest], axis=1))
+    # at least one free direction stays, or there would be nothing left to anonymize
+    return axes.T[:max(0, min(axes.shape[1], coordinates.shape[1] - 1))]
 
 
 def keyed_rotation(dim: int, seed: int) -> np.ndarray:
@@ -200,19 +280,30 @@ class SyntheticIdentitySampler:
         """Degrees between the person and the synthetic identity in whitened space."""
         return self.strength * self.max_angle
 
+    def _free(self, vector: np.ndarray) -> np.ndarray:
+        """``vector`` without its part along the population's kept axes."""
+        kept = self.population.kept_axes.astype(np.float64)
+        return vector - (vector @ kept.T) @ kept
+
     def coordinates(self, unit: np.ndarray) -> np.ndarray:
-        """Whitened coordinates ``(K,)`` of the synthetic identity for unit embedding ``(D,)``."""
+        """Whitened coordinates ``(K,)`` of the synthetic identity for unit embedding ``(D,)``.
+
+        The person's coordinates along the kept axes (pose, expression) stay; the rest turns
+        by :attr:`angle` towards the keyed direction.
+        """
         c = self.population.whiten(unit)
-        length = float(np.linalg.norm(c))
-        if length < 1e-9:  # the population mean itself: any direction is as far as any other
-            c = self.rotation[:, 0]
+        free = self._free(c)
+        kept = c - free
+        length = float(np.linalg.norm(free))
+        if length < 1e-9:  # nothing but kept axes: any free direction is as far as any other
+            free = self._free(self.rotation[:, 0])
             length = 1.0
-        along = c / length
-        rotated = self.rotation @ along
+        along = free / np.linalg.norm(free)
+        rotated = self._free(self.rotation @ along)
         across = rotated - (rotated @ along) * along
         across /= max(float(np.linalg.norm(across)), 1e-12)
         theta = math.radians(self.angle)
-        return length * (math.cos(theta) * along + math.sin(theta) * across)
+        return kept + length * (math.cos(theta) * along + math.sin(theta) * across)
 
     def sample(self, unit: np.ndarray) -> np.ndarray:
         """Synthetic raw embedding ``(D,)`` float32 for a face with unit embedding ``(D,)``."""
