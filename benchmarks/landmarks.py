@@ -2,7 +2,8 @@
 
     python benchmarks/landmarks.py                      # every shared photo longer than 640 px
     python benchmarks/landmarks.py --refine 0 480 960 full --photos df_img1.jpg fr_obama.jpg
-    python benchmarks/landmarks.py --refine 0 2048whole 2048 --sizes
+    python benchmarks/landmarks.py --refine 0 1024 2048whole 2048crop0 2048 --sizes
+    python benchmarks/landmarks.py --refine 0 2048 2048crop640 2048crop576
 
 The reference is detection at full resolution (``max_side=0``), the way the authors align
 their datasets. For each setting and photo the largest face found is aligned to a 256 px crop
@@ -11,14 +12,18 @@ full resolution; full-resolution detection also finds large false faces (0.7-0.9
 df_img20, df_img41), so "the largest reference face" would compare different faces. The
 table gives the mean absolute grey difference of the two crops (0-255: mean, median and worst
 over photos), the largest landmark distance in eye distances, and the detection CPU time per
-photo relative to plain 640 px detection (one onnxruntime thread; ``time.process_time``
-barely moves when others share the machine), after one untimed pass over the photos (one-time
-costs: onnxruntime's first runs, and importing onnx and cutting the graph for the refinement
-by level, about 0.7 CPU s once per process). ``--refine`` values: 0 = no refinement, N = refinement crops capped at N px,
-``full`` = refinement crops never downscaled; a suffix ``whole`` (``2048whole``) refines through
-the whole network instead of only the anchor levels a face's size needs
-(``REFINE_FIRST_LEVEL``). ``--sizes`` adds the mean grey difference by the face's eye distance
-in the 640 px copy (does a large face need refining?).
+photo relative to the first setting, plain 640 px detection by default (one onnxruntime
+thread, ``time.process_time``; each photo goes through every setting in turn and the least of
+``--repeat`` runs counts, so that other jobs on the machine weigh on all settings alike), after
+one untimed pass over the photos (one-time costs: onnxruntime's first runs, and importing onnx
+and cutting the graph for the refinement by level, about 0.7 CPU s once per process).
+
+``--refine`` values: 0 = no refinement, N = refinement crops downscaled above N px, ``full`` =
+refinement crops never downscaled; a suffix ``whole`` (``2048whole``) refines through the
+whole network instead of only the anchor levels a face's size needs (``REFINE_FIRST_LEVEL``),
+and ``cropN`` (``2048crop0``, ``2048crop576``) sets the largest crop of a face refined on the
+stride-32 level alone (``REFINE_MAX_CROP``; 0 = box plus context). ``--sizes`` adds the mean
+grey difference by the face's eye distance in the 640 px copy (does a large face need refining?).
 """
 
 from __future__ import annotations
@@ -39,6 +44,8 @@ def main() -> None:
     parser.add_argument("--photos", nargs="*", help="file names under data/photos")
     parser.add_argument("--min-side", type=int, default=641,
                         help="photos whose longest side is at least this (default 641)")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="timed runs per photo and setting; the least counts (default 3)")
     parser.add_argument("--sizes", action="store_true",
                         help="also the grey difference by eye distance in the 640 px copy")
     args = parser.parse_args()
@@ -69,24 +76,40 @@ def main() -> None:
           "full-resolution detection; crops 256 px")
     print(f"{'refine':>8} | {'grey mean':>9} | {'median':>6} | {'grey max':>8} | "
           f"{'photos > 3':>10} | {'landmark max / eye':>18} | {'detect CPU':>10}")
-    baseline = None
     bins = (0, 40, 80, 120)  # eye distance in the 640 px copy
-    by_size = []
+    detectors = {}
     for setting in args.refine:
-        whole = setting.endswith("whole")
-        value = setting.removesuffix("whole")
+        value, _, crop = setting.partition("crop")
+        whole = value.endswith("whole")
+        value = value.removesuffix("whole")
         cap = 100_000 if value == "full" else int(value)
         detector = get_detector(device="cpu", threads=1, refine_max_side=cap, rotate="off")
         detector.refine_by_level = detector.refine_by_level and not whole
+        if crop:
+            detector.refine_max_crop = int(crop)
         for image in images.values():  # steady state: one-time costs (onnxruntime's first
             detector.detect(image)  # run; importing onnx and cutting the graph) left out
-        greys, errors, cpu, eyes = [], [], 0.0, []
+        detectors[setting] = detector
+    # CPU time: each photo through every setting in turn, the least of --repeat runs, so that
+    # what else the machine runs weighs on every setting alike.
+    cpu = dict.fromkeys(detectors, 0.0)
+    found = {}
+    for name in truth:
+        for setting, detector in detectors.items():
+            times = []
+            for _ in range(args.repeat):
+                start = time.process_time()
+                faces = detector.detect(images[name])
+                times.append(time.process_time() - start)
+            cpu[setting] += min(times)
+            found[setting, name] = faces
+    baseline = cpu[args.refine[0]]
+    by_size = []
+    for setting in detectors:
+        greys, errors, eyes = [], [], []
         for name, candidates in truth.items():
             image = images[name]
-            start = time.process_time()
-            faces = detector.detect(image)
-            cpu += time.process_time() - start
-            face = largest_face(faces)
+            face = largest_face(found[setting, name])
             if face is None:
                 greys.append(255.0)
                 eyes.append(float("nan"))
@@ -99,12 +122,11 @@ def main() -> None:
             eyes.append(eye * 640 / max(image.shape[:2]))
             errors.append(float(np.linalg.norm(face.landmarks - ref.landmarks, axis=1).max())
                           / max(eye, 1.0))
-        baseline = baseline or cpu
         greys_a = np.array(greys)
         print(f"{setting:>8} | {greys_a.mean():9.2f} | {np.median(greys_a):6.2f} | "
               f"{greys_a.max():8.2f} | "
               f"{int((greys_a > 3).sum()):>4} of {len(greys):<3} | {max(errors):18.3f} | "
-              f"{cpu / baseline:9.2f}x")
+              f"{cpu[setting] / baseline:9.2f}x")
         if args.sizes:
             which = np.digitize(eyes, bins[1:])
             cells = []

@@ -116,8 +116,9 @@ def test_refinement_gives_full_resolution_landmarks(detector, photos_dir, name):
 
 @pytest.mark.parametrize("name, levels", [("df_img1.jpg", [2]), ("if_t1.jpg", [1])])
 def test_refinement_runs_only_the_levels_a_face_needs(photos_dir, name, levels):
-    # df_img1: one 683 px face, refined on the stride-32 level only; if_t1: six faces of
-    # 122-147 px, on the stride-16 and -32 levels. Same landmarks as the whole network's pass.
+    # df_img1: one 683 px face, refined on the stride-32 level only, in a 704 px crop (its box
+    # plus context would be 875 px); if_t1: six faces of 122-147 px, on the stride-16 and -32
+    # levels. Same landmarks as the whole network's pass on the whole crop.
     image = read_image(photos_dir / name)
     by_level = get_detector(device="cpu", rotate="off")
     whole = get_detector(device="cpu", rotate="off")
@@ -129,6 +130,19 @@ def test_refinement_runs_only_the_levels_a_face_needs(photos_dir, name, levels):
         np.testing.assert_allclose(a.landmarks, b.landmarks, atol=1e-3)
         np.testing.assert_allclose(a.box, b.box, atol=1e-3)
         assert a.score == b.score
+
+
+def test_refinement_keeps_the_best_scoring_face_not_a_false_one_beside_it(photos_dir):
+    # df_img41: at full resolution a false face (0.95) overlaps the real one (0.997); the
+    # first pass's loose 790 px box overlaps the false one more. A 768 px refinement crop holds
+    # both: the refined face must be the one full-resolution detection scores highest.
+    image = read_image(photos_dir / "df_img41.jpg")
+    full = get_detector(device="cpu", max_side=0, rotate="off").detect(image)[0]
+    refine = get_detector(device="cpu", rotate="off")
+    for crop in (768, 0):
+        refine.refine_max_crop = crop
+        (face,) = refine.detect(image)
+        assert np.abs(face.landmarks - full.landmarks).max() < 0.5, crop
 
 
 def test_detect_batch_matches_detect(detector, photos_dir):

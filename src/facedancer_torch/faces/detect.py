@@ -58,7 +58,8 @@ AUTO_SEARCH_BELOW: float = 0.999
 # second pass on a crop around each face, at full resolution with its origin on the full
 # image's 32 px grid, computes exactly what full-resolution detection computes for that face,
 # at the cost of the crop instead of the whole image. Crops longer than this are downscaled
-# (approximate, cheaper: a face over ~1500 px); 0 turns the second pass off.
+# (approximate, cheaper: a face over ~1500 px; the embedded detector's crops stay within
+# REFINE_MAX_CROP + 32 px); 0 turns the second pass off.
 DEFAULT_REFINE_MAX_SIDE: int = 2048
 # Context added on each side of the box: the least that measured exact on the shared photos
 # (a share of the box size instead fails small faces; 64 px fails one photo in 71).
@@ -73,6 +74,13 @@ _GRID: int = 32  # the coarsest anchor stride
 # 113 px). The levels left out (the FPN's finer outputs, their SSH modules and heads) are half
 # of the network's time on a crop; the backbone's finer stages stay, the coarse ones need them.
 REFINE_FIRST_LEVEL: tuple[tuple[float, int], ...] = ((256.0, 2), (64.0, 1))
+# A face refined on the stride-32 level alone gets a crop of at most this many pixels a side
+# around its centre instead of its box plus REFINE_CONTEXT (0 = no limit): what that level
+# computes at the face's centre depends on about 300 px around it. Measured on the 71 photos
+# (benchmarks/landmarks.py): 640 and 768 px give every photo's crop exactly, 576 px moves 4 of
+# them by 0.5-13 grey levels; on the same photos upscaled 1.5x and 2x (faces up to 1,900 px)
+# 704 px leaves as many faces off full-resolution detection as uncapped crops, 640 px one more.
+REFINE_MAX_CROP: int = 704
 
 
 @dataclass
@@ -286,6 +294,7 @@ class RetinaFaceDetector(FaceDetector):
         if self.rotate not in ROTATE_MODES:
             raise FacedancerError(f"unknown rotation '{rotate}' (use {', '.join(ROTATE_MODES)})")
         self.refine_by_level = bool(refine_by_level)
+        self.refine_max_crop = REFINE_MAX_CROP if refine_by_level else 0
         self._level_sessions: dict[int, object] = {}
         self._open(model, device, threads)
 
@@ -479,6 +488,12 @@ class RetinaFaceDetector(FaceDetector):
             self._level_sessions[first_level] = session
         return session
 
+    def _first_level(self, side: float) -> int:
+        """The first anchor level the refinement runs for a face box ``side`` px long."""
+        if not self.refine_by_level:
+            return 0
+        return next((level for least, level in REFINE_FIRST_LEVEL if side >= least), 0)
+
     def _infer_levels(self, image: np.ndarray, first_level: int
                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray, RetinaFaceConfig]:
         """Raw ``loc, conf, landms`` of one RGB image from the anchor levels ``first_level``
@@ -498,17 +513,25 @@ class RetinaFaceDetector(FaceDetector):
     def _refine(self, image: np.ndarray, face: Face) -> Face:
         """The same face re-detected on a crop around it (see ``DEFAULT_REFINE_MAX_SIDE``).
 
-        The crop adds ``REFINE_CONTEXT`` pixels on each side of the box, its top-left corner
-        on the full image's 32 px grid; up to ``refine_max_side`` it keeps full resolution, and then the
-        result equals full-resolution detection. The face found there that overlaps the
-        first-pass box most (IoU > 0.3) supplies box and landmarks; the first-pass score is
-        kept so thresholds mean the same with and without refinement.
+        The crop adds ``REFINE_CONTEXT`` pixels on each side of the box (at most
+        ``refine_max_crop`` a side for a face refined on the stride-32 level alone), its
+        top-left corner on the full image's 32 px grid; up to ``refine_max_side`` it keeps full
+        resolution, and then the result equals full-resolution detection. Only the anchor
+        levels the face's size needs run (:data:`REFINE_FIRST_LEVEL`). Of the faces found
+        there that overlap the first-pass box (IoU > 0.3) the highest-scoring one supplies box
+        and landmarks, as full-resolution detection's NMS would keep it (the best-overlapping
+        one was at times a false face beside a large face, whose first-pass box is loose); the
+        first-pass score is kept so thresholds mean the same with and without refinement.
         """
         height, width = image.shape[:2]
         x1, y1, x2, y2 = (float(v) for v in face.box)
         cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
         half_w = (x2 - x1) / 2 + REFINE_CONTEXT
         half_h = (y2 - y1) / 2 + REFINE_CONTEXT
+        first_level = self._first_level(max(x2 - x1, y2 - y1))
+        if first_level == len(self.config.steps) - 1 and self.refine_max_crop:
+            half_w = min(half_w, self.refine_max_crop / 2)
+            half_h = min(half_h, self.refine_max_crop / 2)
         left = max(int(math.floor(cx - half_w)), 0) // _GRID * _GRID
         top = max(int(math.floor(cy - half_h)), 0) // _GRID * _GRID
         right = min(int(math.ceil(cx + half_w)), width)
@@ -521,24 +544,21 @@ class RetinaFaceDetector(FaceDetector):
             crop = cv2.resize(crop, (max(1, round(crop.shape[1] * scale)),
                                      max(1, round(crop.shape[0] * scale))),
                               interpolation=cv2.INTER_AREA)
+            first_level = self._first_level(max(x2 - x1, y2 - y1) * scale)  # its size there
         sx, sy = crop.shape[1] / (right - left), crop.shape[0] / (bottom - top)
-        side = max(face.width * sx, face.height * sy)  # the face's size in the crop
-        first_level = next((level for least, level in REFINE_FIRST_LEVEL if side >= least),
-                           0) if self.refine_by_level else 0
         loc, conf, landms, config = self._infer_levels(crop, first_level)
         # The face was already accepted; a low threshold only lets the second pass find it.
         found = self._decode(loc[0], conf[0], landms[0], crop.shape[0], crop.shape[1], sx, sy,
                              score_threshold=min(self.score_threshold, 0.3), min_face_size=0.0,
                              config=config)
         offset = np.array([left, top], dtype=np.float32)
-        best, best_iou = None, 0.3
-        for candidate in found:
+        best, best_score = None, -1.0
+        for candidate in found:  # after NMS, by score: what full-resolution detection keeps
             box = candidate.box + np.tile(offset, 2)
-            iou = _iou(face.box, box)
-            if iou > best_iou:
-                best, best_iou = Face(box=box.astype(np.float32), score=face.score,
-                                      landmarks=(candidate.landmarks + offset).astype(np.float32)
-                                      ), iou
+            if _iou(face.box, box) > 0.3 and candidate.score > best_score:
+                best, best_score = Face(box=box.astype(np.float32), score=face.score,
+                                        landmarks=(candidate.landmarks + offset
+                                                   ).astype(np.float32)), candidate.score
         return best if best is not None else face
 
 
