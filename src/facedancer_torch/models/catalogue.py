@@ -297,7 +297,8 @@ CATALOGUE: tuple[ModelEntry, ...] = (
         source=HubSource("felixrosberg/RetinaFace", "RetinaFace-Res50.h5"),
         input=RETINAFACE_R50_CAFFE,
         convertible=True,
-        notes=("Use the converted folder with --detector (align, swap, evaluate).",),
+        notes=("Use the converted folder with --detector (align, swap, ui); the web UI offers it "
+               "in its detector picker once converted.",),
     ),
 )
 
