@@ -76,6 +76,11 @@ CONFIGS = {
     "no-detail": dict(detail=0.0),
     "no-occlusion": dict(mask="box+hull"),
     "global-colour": dict(color_match="global"),
+    # The reference with one part of the default added: what each part costs in identity.
+    "ref+local-colour": dict(mask="box", detail=0.0, profile_fade=False),
+    "ref+detail": dict(mask="box", color_match="none", profile_fade=False),
+    "ref+hull": dict(mask="box+hull", color_match="none", detail=0.0, profile_fade=False),
+    "ref+hull+occlusion": dict(color_match="none", detail=0.0, profile_fade=False),
     "pixel-boost-2": dict(pixel_boost=2),
     "pixel-boost-4": dict(pixel_boost=4),
 }
