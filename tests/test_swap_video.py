@@ -116,7 +116,11 @@ def test_a_missed_face_is_bridged_when_it_comes_back(swapper, plan, videos_dir):
     real = _frames(videos_dir / "talking_1face_512.mp4", 6)
     blank = _faceless(swapper, real[3], real[2])
     stream = real[:3] + [blank] + real[3:]
-    out = list(swap_frames(swapper, iter(stream), plan, SwapOptions(batch_size=4)))
+    # Without the occlusion part: the segmenter calls a face blurred this much (sigma 40) an
+    # occluder almost everywhere (p > 0.8 on 83 % of the crop), and rightly keeps it; this
+    # test is about the tracker bridging the frame, not about that mask.
+    options = SwapOptions(batch_size=4, mask="box+hull")
+    out = list(swap_frames(swapper, iter(stream), plan, options))
     for k in range(len(stream)):
         assert not np.array_equal(out[k], stream[k]), k
 
