@@ -126,3 +126,43 @@ def test_folder_is_read_by_the_generic_model_reader(detector, tmp_path):
     assert loaded.meta["source"] == "x.h5" and loaded.config == {"out_ch": 256, "num_anchor": 2}
     assert len(loaded.state_dict) == len([k for k in detector.state_dict()
                                           if not k.endswith("num_batches_tracked")])
+
+
+def test_make_testset_and_evaluate_encoder_take_the_detector(detector, tmp_path, photos_dir):
+    """`--detector` on the evaluation commands that detect faces (make-testset, evaluate-
+    encoder): a converted folder is used (its random weights put the crops elsewhere than the
+    embedded detector does), a wrong one is one line and exit 2."""
+    import subprocess
+    import sys
+
+    from facedancer_torch.io.images import read_image, write_image
+
+    folder = detector.save_pretrained(tmp_path / "r50")
+    people = tmp_path / "people"
+    # Small photos (below the detectors' 640 px, so no refinement pass: with random weights
+    # the converted detector finds hundreds of "faces", each of which would be refined).
+    image = read_image(photos_dir / "fr_two_people.jpg")
+    for person, x in (("a", 190), ("b", 740)):
+        (people / person).mkdir(parents=True)
+        write_image(people / person / "1.png", np.ascontiguousarray(image[0:300, x:x + 240]))
+
+    def make(out, *extra):
+        return subprocess.run([sys.executable, "-m", "facedancer_torch", "make-testset", people,
+                               tmp_path / out, "--size", "128", "--quiet", *extra],
+                              capture_output=True, text=True, timeout=300)
+
+    plain, converted = make("plain"), make("r50", "--detector", str(folder))
+    assert plain.returncode == converted.returncode == 0, (plain.stderr, converted.stderr)
+    crops = sorted((tmp_path / "r50").rglob("*.png"))
+    assert len(crops) == 2
+    for crop in crops:  # the converted detector's (random) landmarks, not the embedded one's
+        same = tmp_path / "plain" / crop.relative_to(tmp_path / "r50")
+        assert not np.array_equal(read_image(crop), read_image(same)), crop
+    for command in (["make-testset", str(people), str(tmp_path / "bad")],
+                    ["evaluate-encoder", "--images", str(people), "--pairs",
+                     str(tmp_path / "pairs.txt")]):
+        bad = subprocess.run([sys.executable, "-m", "facedancer_torch", *command, "--detector",
+                              str(tmp_path / "no-such")], capture_output=True, text=True,
+                             timeout=300)
+        assert bad.returncode == 2, (command, bad.stderr)
+        assert bad.stderr.count("\n") == 1 and "face detector" in bad.stderr, bad.stderr

@@ -66,14 +66,21 @@ def register(app: typer.Typer) -> None:
         shrink: float = typer.Option(0.5, "--shrink",
                                      help="Template shrink factor of the crops (docs/reference.md §1)."),
         device: str = typer.Option("auto", "--device", help="Detector device."),
+        detector: str = typer.Option(
+            "retinaface", "--detector",
+            help="Face detector: retinaface (embedded) or a converted RetinaFace-Res50 folder / "
+                 "catalogue name (`facedancer convert RetinaFace-Res50.h5 FOLDER`)."),
         quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
     ) -> None:
-        from ..faces.detect import get_detector
         from ..evaluate.testset import make_testset
+        from ..faces.detect import get_detector
+        from ..swap.pipeline import detector_location
 
         testset = make_testset(input_dir, out_dir, frames_per_video=frames_per_video, seed=seed,
                                size=size, shrink=shrink, max_per_identity=max_per_identity,
-                               detector=get_detector(device=device), progress=not quiet)
+                               detector=get_detector(detector_location(detector),
+                                                     device=device),
+                               progress=not quiet)
         skipped = len(testset.info.get("skipped", []))
         typer.echo(f"{len(testset.images)} crops of {len(testset.identities)} identities in "
                    f"{out_dir} ({skipped} frames/images without a usable face skipped)")
@@ -132,14 +139,20 @@ def register(app: typer.Typer) -> None:
         limit: int = typer.Option(None, "--limit",
                                   help="Use a balanced subset of about N pairs (all folds)."),
         device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+        detector: str = typer.Option(
+            "retinaface", "--detector",
+            help="Face detector: retinaface (embedded) or a converted RetinaFace-Res50 folder / "
+                 "catalogue name (`facedancer convert RetinaFace-Res50.h5 FOLDER`)."),
     ) -> None:
         from ..evaluate.lfw import evaluate_lfw
         from ..faces.detect import get_detector
+        from ..swap.pipeline import detector_location
 
         if limit is not None and limit < 1:
             raise FacedancerError("--limit must be at least 1")
         result = evaluate_lfw(images, pairs, encoders=encoder, limit=limit, device=device,
-                              detector=get_detector(device=device))
+                              detector=get_detector(detector_location(detector),
+                                                    device=device))
         for name, values in result["encoders"].items():
             typer.echo(f"{name}: {100 * values['accuracy']:.2f} % ± {100 * values['std']:.2f} "
                        f"on {result['n_pairs']} pairs ({result['detection_failures']} images "
