@@ -139,8 +139,8 @@ def test_glasses_are_kept_where_the_box_repaints_them(demo, demo_plan, photos_di
         changes[key] = np.abs(quality.grey(out) - quality.grey(image))[occluder].mean()
     assert changes["default"] < 0.5 * changes["reference"], changes
     # The whole frame is kept, also where the segmenter is only half sure of it (hysteresis
-    # and the mirrored pass; 16.5 grey levels without them, 6.8 with).
-    assert changes["default"] < 10.0, changes
+    # and the mirrored pass, grown a pixel; 16.5 grey levels without them, 2.3 with).
+    assert changes["default"] < 4.0, changes
 
 
 def test_occluders_are_kept_by_hysteresis():
@@ -332,8 +332,11 @@ def test_pixel_boost_adds_the_models_own_detail(demo, demo_plan, photos_dir):
     quality = _quality()
     image = read_image(photos_dir / "df_img1.jpg")  # a 1868 px close-up: work factor 4+
     inside = quality.region_mask(quality.face_regions(demo, image), image.shape)
-    plain = demo.swap_image(image, demo_plan, SwapOptions(pixel_boost=1, detail=0.0))
-    boosted = demo.swap_image(image, demo_plan, SwapOptions(pixel_boost=4, detail=0.0))
+    # No occlusion part: what it keeps of the target (teeth here) is sharp in both outputs.
+    plain = demo.swap_image(image, demo_plan, SwapOptions(pixel_boost=1, detail=0.0,
+                                                          mask="box+hull"))
+    boosted = demo.swap_image(image, demo_plan, SwapOptions(pixel_boost=4, detail=0.0,
+                                                            mask="box+hull"))
     sharp_plain = quality.laplacian_variance(plain, inside)
     sharp_boosted = quality.laplacian_variance(boosted, inside)
     assert sharp_boosted > 1.3 * sharp_plain, (sharp_plain, sharp_boosted)
