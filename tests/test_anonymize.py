@@ -151,6 +151,23 @@ def test_kept_axes_are_the_directions_that_predict_pose_and_expression():
     assert geometry_axes(coordinates[:, :3], landmarks, 256, expression_axes=4).shape == (2, 3)
 
 
+def test_shipped_kept_axes_are_kept_by_the_sampler(population, units):
+    """The shipped population holds pose and expression axes; a synthetic identity has the
+    person's coordinates along them, and the rest turned by exactly the sampler's angle."""
+    kept = population.kept_axes.astype(np.float64)
+    assert kept.shape == (6, population.components.shape[0])  # yaw, pitch + 4 expression
+    np.testing.assert_allclose(kept @ kept.T, np.eye(6), atol=1e-5)
+    sampler = _sampler(population, strength=0.9, seed=0)
+    for unit in units.values():
+        person, synthetic = population.whiten(unit), sampler.coordinates(unit)
+        np.testing.assert_allclose(kept @ synthetic, kept @ person, atol=1e-6)
+        free_person = person - kept.T @ (kept @ person)
+        free_synthetic = synthetic - kept.T @ (kept @ synthetic)
+        assert abs(np.linalg.norm(free_synthetic) - np.linalg.norm(free_person)) < 1e-6
+        angle = np.degrees(np.arccos(_cos(free_person, free_synthetic)))
+        assert abs(angle - sampler.angle) < 1e-4
+
+
 def test_population_without_kept_axes_still_loads(population, units, tmp_path):
     """A file written before kept axes existed: loads with none, and the sampler turns the
     whole whitened vector by its angle (the behaviour such files were made for)."""
