@@ -64,6 +64,18 @@ def _analyse(dlib_face, image, landmarks):
     return dlib_face.analyse_crop(crop, SHRINK)
 
 
+def _first_photos(swapper, people, names):
+    """``(name, image, face)`` of each person's first photo, the face nearest its centre;
+    people whose first photo has no face are skipped."""
+    from facedancer_torch.io.images import read_image
+
+    for name in names:
+        image = read_image(people[name][0])
+        faces = swapper.detect(image)
+        if faces:
+            yield name, image, _central_face(faces, image)
+
+
 def _pct(values, predicate) -> str:
     values = np.asarray(values)
     return f"{100.0 * np.mean(predicate(values)):.1f} %" if len(values) else "-"
@@ -73,44 +85,59 @@ def _mean(values) -> str:
     return f"{np.mean(values):.3f}" if len(values) else "-"
 
 
-def photos(args, swapper, options, dlib_face) -> None:
+def _split(args):
+    """``(people, held, chosen, rng)``: LFW's ``{person: files}``, every held-out person, the
+    ``--people`` of ``--split`` in benchmark order, and the seeded generator after the shuffle.
+
+    "test": the first ``--people`` of a seeded shuffle of the held-out people; "tune": as many
+    from its other end, a disjoint set on which the default strength was chosen
+    (docs/anonymize.md).
+    """
     from facedancer_torch.data.shard import split_identities
-    from facedancer_torch.evaluate.expression import expression_error
-    from facedancer_torch.evaluate.pose import pose_error_deg
-    from facedancer_torch.io.images import read_image
-    from facedancer_torch.models.identity.anonymizer import SyntheticIdentitySampler
-    from facedancer_torch.swap.anonymize import anonymize_plan, identity_folders
-    from facedancer_torch.swap.select import SelectionPlan
+    from facedancer_torch.swap.anonymize import identity_folders
 
     people = identity_folders(args.lfw)
     held = sorted(split_identities(list(people), 0.05, 0))
     rng = np.random.default_rng(args.seed)
     order = rng.permutation(len(held))
-    # "test": the first --people of a seeded shuffle; "tune": as many from its other end, a
-    # disjoint set on which the default strength was chosen (docs/anonymize.md).
     order = order[:args.people] if args.split == "test" else order[::-1][:args.people]
-    chosen = [held[i] for i in order]
+    return people, held, [held[i] for i in order], rng
+
+
+def _plan(swapper, args, strength, seed=None, kept_axes=True):
+    """The anonymize plan of the benchmark; ``kept_axes=False``: the same draw with the
+    population's kept axes (the person's pose and expression coordinates) dropped, so that the
+    whole whitened vector turns."""
+    from facedancer_torch.models.identity.anonymizer import SyntheticIdentitySampler
+    from facedancer_torch.swap.anonymize import anonymize_plan
+
+    plan = anonymize_plan(swapper, strength=strength, seed=args.seed if seed is None else seed,
+                          population=args.population)
+    if not kept_axes:
+        population = dataclasses.replace(plan.sampler.population, kept_axes=None)
+        plan.sampler = SyntheticIdentitySampler(population, plan.sampler.strength,
+                                                plan.sampler.seed, plan.sampler.max_angle)
+    return plan
+
+
+def photos(args, swapper, options, dlib_face) -> None:
+    from facedancer_torch.evaluate.expression import expression_error
+    from facedancer_torch.evaluate.pose import pose_error_deg
+    from facedancer_torch.io.images import read_image
+    from facedancer_torch.swap.select import SelectionPlan
+
+    people, held, chosen, rng = _split(args)
     train = sorted(set(people) - set(held))
     neighbours = [train[i] for i in rng.permutation(len(train))[:args.neighbours]]
 
     print(f"embedding {len(neighbours)} LFW training people (nearest-person check)...",
           file=sys.stderr)
-    pool = []
-    for name in neighbours:
-        image = read_image(people[name][0])
-        faces = swapper.detect(image)
-        if faces:
-            pool.append(swapper.identify(image, [_central_face(faces, image).landmarks])[0])
-    pool = np.stack(pool)
+    pool = np.stack([swapper.identify(image, [face.landmarks])[0]
+                     for _, image, face in _first_photos(swapper, people, neighbours)])
 
     print(f"measuring {len(chosen)} held-out people...", file=sys.stderr)
     originals = []
-    for name in chosen:
-        image = read_image(people[name][0])
-        faces = swapper.detect(image)
-        if not faces:
-            continue
-        face = _central_face(faces, image)
+    for name, image, face in _first_photos(swapper, people, chosen):
         unit = swapper.identify(image, [face.landmarks])[0]
         other = None
         if len(people[name]) > 1:  # another photo of the same person, for the second check
@@ -154,21 +181,14 @@ def photos(args, swapper, options, dlib_face) -> None:
                        [SelectionPlan(source=s) for s in sources])]
     synthetic_units: dict[float, list[np.ndarray]] = {}
     for strength in args.strengths:
-        plan = anonymize_plan(swapper, strength=strength, seed=args.seed,
-                              population=args.population)
+        plan = _plan(swapper, args, strength)
         synthetic_units[strength] = []
         started = time.perf_counter()
         results.append(measure(f"anonymize --strength {strength:g}",
                                [plan] * len(originals), synthetic_units[strength]))
         print(f"  strength {strength:g}: {time.perf_counter() - started:.0f} s", file=sys.stderr)
-    if args.without_kept_axes:
-        # The same draw with the whole whitened vector turned (the population's kept axes, the
-        # person's pose and expression coordinates, dropped): what the kept axes change.
-        plan = anonymize_plan(swapper, strength=args.video_strength, seed=args.seed,
-                              population=args.population)
-        population = dataclasses.replace(plan.sampler.population, kept_axes=None)
-        plan.sampler = SyntheticIdentitySampler(population, plan.sampler.strength,
-                                                plan.sampler.seed, plan.sampler.max_angle)
+    if args.without_kept_axes:  # what the kept axes change
+        plan = _plan(swapper, args, args.video_strength, kept_axes=False)
         results.append(measure(f"anonymize --strength {args.video_strength:g}, no kept axes",
                                [plan] * len(originals)))
 
@@ -215,22 +235,18 @@ def linkability(args, swapper, options, dlib_face) -> None:
     """Two different photos of one held-out person, anonymized as two separate jobs: does dlib
     link the two results (distance < 0.6) when both jobs used the same key, and when they
     used different keys (the default: a fresh key per run)?"""
-    from facedancer_torch.data.shard import split_identities
     from facedancer_torch.io.images import read_image
-    from facedancer_torch.swap.anonymize import anonymize_plan, identity_folders
 
-    people = identity_folders(args.lfw)
-    held = sorted(split_identities(list(people), 0.05, 0))
-    rng = np.random.default_rng(args.seed)
-    order = rng.permutation(len(held))
-    order = order[:args.people] if args.split == "test" else order[::-1][:args.people]
-    pairs = [people[held[i]][:2] for i in order if len(people[held[i]]) > 1]
+    people, _, chosen, _ = _split(args)
+    pairs = [people[name][:2] for name in chosen if len(people[name]) > 1]
     strength = args.video_strength
-    same_key = anonymize_plan(swapper, strength=strength, seed=args.seed,
-                              population=args.population)
-    other_key = anonymize_plan(swapper, strength=strength, seed=args.seed + 1,
-                               population=args.population)
-    rows = {"original photos": [], "same key": [], "different keys": []}
+    keys = {"": (_plan(swapper, args, strength),
+                 _plan(swapper, args, strength, seed=args.seed + 1))}
+    if args.without_kept_axes:
+        keys[", no kept axes"] = (_plan(swapper, args, strength, kept_axes=False),
+                                  _plan(swapper, args, strength, seed=args.seed + 1,
+                                        kept_axes=False))
+    rows = {"original photos": []}
     for first, second in pairs:
         images = [read_image(first), read_image(second)]
         faces = [swapper.detect(image) for image in images]
@@ -241,16 +257,16 @@ def linkability(args, swapper, options, dlib_face) -> None:
         def descriptor(image, face):
             return _analyse(dlib_face, image, face.landmarks).descriptor
 
-        def anonymized(image, plan):
-            return swapper.swap_image(image, plan, options)
+        def anonymized(index, plan):
+            return descriptor(swapper.swap_image(images[index], plan, options), faces[index])
 
         base = [descriptor(image, face) for image, face in zip(images, faces)]
-        one = descriptor(anonymized(images[0], same_key), faces[0])
         rows["original photos"].append(float(np.linalg.norm(base[0] - base[1])))
-        rows["same key"].append(float(np.linalg.norm(
-            one - descriptor(anonymized(images[1], same_key), faces[1]))))
-        rows["different keys"].append(float(np.linalg.norm(
-            one - descriptor(anonymized(images[1], other_key), faces[1]))))
+        for suffix, (key, other_key) in keys.items():
+            one = anonymized(0, key)
+            for label, plan in (("same key", key), ("different keys", other_key)):
+                rows.setdefault(label + suffix, []).append(
+                    float(np.linalg.norm(one - anonymized(1, plan))))
     print(f"\n## Linking two files: two photos of each of {len(rows['same key'])} held-out "
           f"people anonymized separately, --strength {strength:g}\n")
     print("| | dlib distance between the two (mean) | dlib links them (< 0.6) |")
@@ -259,10 +275,41 @@ def linkability(args, swapper, options, dlib_face) -> None:
         print(f"| {label} | {_mean(values)} | {_pct(values, lambda v: v < 0.6)} |")
 
 
+def figure(args, swapper, options) -> None:
+    """``--figure PATH``: original | anonymized without the kept axes | anonymized (the
+    benchmark's plans at ``--video-strength``) for the first ``--figure-people`` of the split,
+    as aligned head crops; written with the synthetic-media tag."""
+    from facedancer_torch.faces.align import align_face
+    from facedancer_torch.io.provenance import provenance_tag, write_image_with_provenance
+
+    people, _, chosen, _ = _split(args)
+    plans = [_plan(swapper, args, args.video_strength, kept_axes=False),
+             _plan(swapper, args, args.video_strength)]
+    rows = []
+    for _, image, face in _first_photos(swapper, people, chosen):
+        tiles = [image] + [swapper.swap_image(image, plan, options) for plan in plans]
+        rows.append(np.concatenate([align_face(tile, face.landmarks, 192, shrink_factor=0.6)[0]
+                                    for tile in tiles], axis=1))
+        if len(rows) == args.figure_people:
+            break
+    if not rows:
+        sys.exit("--figure: no face found in the split's photos")
+    count = len(rows)
+    if count > 1 and count % 2:  # two columns of rows, the shorter one ends in a blank row
+        rows.append(np.zeros_like(rows[0]))
+    half = len(rows) // 2 if count > 1 else 1
+    grid = np.concatenate([np.concatenate(rows[:half]), *([np.concatenate(rows[half:])]
+                                                          if count > 1 else [])], axis=1)
+    write_image_with_provenance(args.figure, grid, provenance_tag(swapper.model_name,
+                                                                  operation="anonymize"),
+                                quality=88)
+    print(f"\n{args.figure}: original | --strength {args.video_strength:g} without kept axes | "
+          f"--strength {args.video_strength:g}, {count} people of the {args.split} set")
+
+
 def videos(args, swapper, options, dlib_face) -> None:
     from facedancer_torch.faces.detect import largest_face
     from facedancer_torch.io.video import read_frames
-    from facedancer_torch.swap.anonymize import anonymize_plan
 
     folder = shared_path("data", "videos")
     print(f"\n## Videos: first {args.frames} frames, --strength {args.video_strength:g}\n")
@@ -274,8 +321,7 @@ def videos(args, swapper, options, dlib_face) -> None:
             path = folder / clip
             if not path.is_file():
                 continue
-            plan = anonymize_plan(swapper, strength=args.video_strength, seed=args.seed,
-                                  population=args.population)
+            plan = _plan(swapper, args, args.video_strength)
             output = Path(tmp) / f"{path.stem}.mp4"
             swapper.swap_video_file(path, output, plan,
                                     options.replace(max_frames=args.frames, overwrite=True),
@@ -322,6 +368,9 @@ def main() -> None:
     parser.add_argument("--without-kept-axes", action=argparse.BooleanOptionalAction,
                         default=True, help="also measure the photos at the --video-strength "
                         "with the population's kept axes (pose, expression) dropped")
+    parser.add_argument("--figure", type=Path, help="also write original | without kept axes"
+                        " | anonymized crops of the first --figure-people to this image")
+    parser.add_argument("--figure-people", type=int, default=8, help="people in --figure")
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     parser.add_argument("--sections", nargs="+", default=["photos", "linkability", "videos"],
                         choices=["photos", "linkability", "videos"], help="what to measure")
@@ -351,6 +400,8 @@ def main() -> None:
         photos(args, swapper, options, dlib_face)
     if args.people > 0 and "linkability" in args.sections:
         linkability(args, swapper, options, dlib_face)
+    if args.figure is not None:
+        figure(args, swapper, options)
     if args.frames > 0 and "videos" in args.sections:
         videos(args, swapper, options, dlib_face)
     print(f"\n({time.perf_counter() - started:.0f} s)")
