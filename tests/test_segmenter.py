@@ -50,6 +50,12 @@ def test_mirrored_pass_is_symmetric(segmenter, photos_dir):
     # The two passes disagree on this face (a glasses frame found more on one side), so the
     # average is not the plain map.
     assert np.abs(both - plain).max() > 0.2
+    # A crop whose plain map stays below mirror_above keeps it; one above it is averaged.
+    kept = segmenter.predict(crop[None], mirror=True, mirror_above=float(plain.max()))[1][0]
+    assert np.array_equal(kept, plain)
+    averaged = segmenter.predict(crop[None], mirror=True,
+                                 mirror_above=float(plain.max()) - 0.01)[1][0]
+    assert np.abs(averaged - both).max() < 1e-4
 
 
 def test_empty_batch(segmenter):

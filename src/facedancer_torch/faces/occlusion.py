@@ -178,7 +178,8 @@ class FaceSegmenter:
         return crops
 
     @torch.no_grad()
-    def predict(self, crops: np.ndarray, mirror: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    def predict(self, crops: np.ndarray, mirror: bool = False, mirror_above: float = 0.0
+                ) -> tuple[np.ndarray, np.ndarray]:
         """``(face, occluder)``: two ``(N, S, S)`` float32 arrays of probabilities in [0, 1]
         for ``(N, S, S, 3)`` uint8 RGB aligned crops (any N, including 0).
 
@@ -186,13 +187,21 @@ class FaceSegmenter:
         augmentation). A thin occluder (a glasses frame) is often found on one side of the face
         and only half on the other; the mirrored pass sees each side as the other side. Twice
         the cost; the compositor uses it (docs/segmenter.md has the numbers).
+        ``mirror_above``: mirror only the crops whose plain occluder map exceeds this somewhere;
+        the others keep their plain maps. A caller that looks only for an averaged occluder
+        probability above ``t`` loses nothing with ``2 t - 1``: an average above ``t`` needs
+        the plain pass above ``2 t - 1``.
         """
         crops = self._check(crops)
         n, size = crops.shape[0], crops.shape[1]
         if mirror and n:
-            face, occluder = self.predict(np.concatenate([crops, crops[:, :, ::-1]]))
-            return ((face[:n] + face[n:, :, ::-1]) / 2.0,
-                    (occluder[:n] + occluder[n:, :, ::-1]) / 2.0)
+            face, occluder = self.predict(crops)
+            again = np.flatnonzero(occluder.reshape(n, -1).max(axis=1) > mirror_above)
+            if len(again):
+                face_m, occluder_m = self.predict(np.ascontiguousarray(crops[again, :, ::-1]))
+                face[again] = (face[again] + face_m[:, :, ::-1]) / 2.0
+                occluder[again] = (occluder[again] + occluder_m[:, :, ::-1]) / 2.0
+            return face, occluder
         face = np.zeros((n, size, size), dtype=np.float32)
         occluder = np.zeros((n, size, size), dtype=np.float32)
         for start in range(0, n, self.batch_size):

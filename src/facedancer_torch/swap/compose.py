@@ -157,8 +157,13 @@ class Compositor:
                 points = predictor.on_crop(job.crop, self.crop_shrink)
                 np.minimum(mask, masks.hull_mask(points, size), out=mask)
         if "occlusion" in parts or "segment" in parts:
-            face, occluder = self.segmenter().predict(np.stack([job.crop for job in jobs]),
-                                                      mirror=True)
+            # Only the occluder's confident part (> strong) starts a kept region; its mirrored
+            # average can be that only where the plain pass is above 2 * strong - 1, so other
+            # crops skip the mirrored pass (the 'segment' part uses every face map: all mirror).
+            strong = OCCLUDER_HYSTERESIS[1]
+            face, occluder = self.segmenter().predict(
+                np.stack([job.crop for job in jobs]), mirror=True,
+                mirror_above=-1.0 if "segment" in parts else 2.0 * strong - 1.0)
             for index, mask in enumerate(out):
                 if "segment" in parts:
                     np.minimum(mask, face[index], out=mask)
