@@ -14,6 +14,10 @@ from ..io.atomic import atomic_write_text
 # command module at start-up, and `facedancer --help` must not wait for torch, PyAV or ONNX
 # Runtime to load.
 
+# make-testset and evaluate-encoder detect faces (evaluate reads the test set's crops).
+_DETECTOR_HELP = ("Face detector: retinaface (embedded) or a converted RetinaFace-Res50 folder / "
+                  "catalogue name (`facedancer convert RetinaFace-Res50.h5 FOLDER`).")
+
 _MAKE_TESTSET_HELP = """Build an evaluation test set: aligned face crops plus manifest.json.
 
 INPUT is a folder of videos (FaceForensics++ protocol: N random frames per video, the video is the identity) or of identity folders of images (e.g. LFW's images/<Name>/). Crops are 512 px at shrink 0.5 by default (the whole head; every network cuts its own crop from the centre).
@@ -66,10 +70,7 @@ def register(app: typer.Typer) -> None:
         shrink: float = typer.Option(0.5, "--shrink",
                                      help="Template shrink factor of the crops (docs/reference.md §1)."),
         device: str = typer.Option("auto", "--device", help="Detector device."),
-        detector: str = typer.Option(
-            "retinaface", "--detector",
-            help="Face detector: retinaface (embedded) or a converted RetinaFace-Res50 folder / "
-                 "catalogue name (`facedancer convert RetinaFace-Res50.h5 FOLDER`)."),
+        detector: str = typer.Option("retinaface", "--detector", help=_DETECTOR_HELP),
         quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
     ) -> None:
         from ..evaluate.testset import make_testset
@@ -139,10 +140,7 @@ def register(app: typer.Typer) -> None:
         limit: int = typer.Option(None, "--limit",
                                   help="Use a balanced subset of about N pairs (all folds)."),
         device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
-        detector: str = typer.Option(
-            "retinaface", "--detector",
-            help="Face detector: retinaface (embedded) or a converted RetinaFace-Res50 folder / "
-                 "catalogue name (`facedancer convert RetinaFace-Res50.h5 FOLDER`)."),
+        detector: str = typer.Option("retinaface", "--detector", help=_DETECTOR_HELP),
     ) -> None:
         from ..evaluate.lfw import evaluate_lfw
         from ..faces.detect import get_detector
