@@ -49,11 +49,17 @@ def _weights(trainer) -> dict[str, torch.Tensor]:
              ("ema", trainer.generator_ema)) for k, v in m.state_dict().items()}
 
 
-def test_state_copied_to_a_fresh_clone_resumes_bit_exactly(faces, tmp_path):
-    straight = _trainer(faces, tmp_path / "straight", 6)
-    straight.run()
+# Occluded, rotated and scaled targets (docs/training.md "Occluded and rotated targets").
+ROBUST = ("loader.occlude_prob=0.7", "loader.rotate_deg=15", "loader.scale_jitter=0.1")
 
-    first = _trainer(faces, tmp_path / "machine_a" / "training" / "runs" / "x", 4)
+
+@pytest.mark.parametrize("extra", [(), ROBUST], ids=["plain", "robust"])
+def test_state_copied_to_a_fresh_clone_resumes_bit_exactly(faces, tmp_path, extra):
+    straight = _trainer(faces, tmp_path / "straight", 6, False, *extra)
+    straight.run()
+    assert straight.data_loader().dataset.targets.enabled == bool(extra)
+
+    first = _trainer(faces, tmp_path / "machine_a" / "training" / "runs" / "x", 4, False, *extra)
     first.run()
     # what a fresh clone holds: the config and the one kept checkpoint, nothing else
     clone = tmp_path / "machine_b" / "training" / "runs" / "x"
@@ -64,7 +70,7 @@ def test_state_copied_to_a_fresh_clone_resumes_bit_exactly(faces, tmp_path):
     assert not [n for n in names if not n.endswith((".json", ".safetensors"))], names
     assert {"state.json", "state.safetensors", "generator_ema/model.safetensors"} <= names
 
-    resumed = _trainer(faces, clone, 6, True)
+    resumed = _trainer(faces, clone, 6, True, *extra)
     assert resumed.step == 4
     resumed.run()
     assert len(resumed.history) == 2
@@ -129,3 +135,16 @@ def test_colour_ablation_switches_train(faces, tmp_path):
     trainer.run()
     (stats,) = trainer.history
     assert stats["g/chroma"] > 0 and all(torch.isfinite(torch.tensor(v)) for v in stats.values())
+
+
+def test_robust_targets_give_the_discriminator_augmented_reals(faces, tmp_path):
+    """With occluded targets the D step takes the batch's ``real`` (augmented sources); the
+    G step is the same whatever ``real`` holds."""
+    a = _trainer(faces, tmp_path / "a", 1, False, *ROBUST)
+    b = _trainer(faces, tmp_path / "b", 1, False, *ROBUST)
+    batch = next(iter(a.data_loader()))
+    assert batch["target_occluder"].shape == batch["target"][:, 0].shape
+    plain = {k: v for k, v in batch.items() if k != "real"}
+    got, want = a.train_step(batch), b.train_step(plain)
+    assert all(torch.equal(got[k], want[k]) for k in got if k.startswith("g/"))
+    assert not torch.equal(got["d/real"], want["d/real"])

@@ -31,7 +31,7 @@ import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from ..errors import InputError
-from .augment import AugmentConfig, augment_batch
+from .augment import AugmentConfig, TargetAugmentConfig, augment_batch, augment_targets
 from .folder import decode_bgr, list_aligned_images
 from .shard import find_manifest, index_shard, shard_files, split_identities
 
@@ -187,11 +187,22 @@ def decode_face(data: bytes, size: int, name: str = "") -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
+def load_crops(index: FaceIndex, items: np.ndarray, size: int) -> np.ndarray:
+    """Items of ``index`` as uint8 RGB crops (B, size, size, 3)."""
+    return np.stack([decode_face(index.read_bytes(int(i)), size, index.names[int(i)])
+                     for i in items])
+
+
+def to_batch(crops: np.ndarray) -> torch.Tensor:
+    """RGB crops (B, S, S, 3), uint8 or float in [0, 255], as a float batch (B, 3, S, S) in
+    [-1, 1]: (p - 127.5) / 127.5."""
+    batch = torch.from_numpy(crops).permute(0, 3, 1, 2).float()
+    return (batch - 127.5) / 127.5
+
+
 def load_faces(index: FaceIndex, items: np.ndarray, size: int) -> torch.Tensor:
     """Items of ``index`` as a float batch (B, 3, size, size) in [-1, 1]: (p - 127.5) / 127.5."""
-    arrays = [decode_face(index.read_bytes(int(i)), size, index.names[int(i)]) for i in items]
-    batch = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).float()
-    return (batch - 127.5) / 127.5
+    return to_batch(load_crops(index, items, size))
 
 
 def _seed_words(*parts: int) -> list[int]:
@@ -210,6 +221,13 @@ class PairBatches(IterableDataset):
     (B,) float 0/1, ``target_index`` / ``source_index`` (B,) item indices, ``batch`` (int).
     As in the reference, a flagged sample's source is its own target image **before**
     augmentation, and the two streams get independent colour draws.
+
+    With ``targets`` enabled (:class:`.augment.TargetAugmentConfig`) the targets are rotated /
+    scaled / occluded before the colour jitter, the batch adds ``target_occluder`` (B, S, S)
+    in [0, 1] (the painted occluders' alpha; 0: pixel not painted) and ``real`` (B, 3, S, S): the source images augmented the
+    same way with independent draws, the discriminator's real batch, so that occluders and
+    reflected borders do not mark a swap as fake. Sources stay clean (identity). Draws come
+    from ``(seed, rank, batch)`` alone; with ``targets`` disabled the batch is unchanged.
     """
 
     TARGET, SOURCE = 0, 1
@@ -217,7 +235,8 @@ class PairBatches(IterableDataset):
     def __init__(self, index: FaceIndex, image_size: int, batch_size: int, seed: int = 0,
                  rank: int = 0, world_size: int = 1, start_batch: int = 0,
                  same_prob: float = REFERENCE_SAME_PROB,
-                 augment: AugmentConfig = AugmentConfig(), stop_batch: int | None = None):
+                 augment: AugmentConfig = AugmentConfig(), stop_batch: int | None = None,
+                 targets: TargetAugmentConfig = TargetAugmentConfig()):
         if len(index) < world_size:
             raise InputError(f"{len(index)} images cannot be split over {world_size} processes")
         if batch_size < 1:
@@ -232,6 +251,7 @@ class PairBatches(IterableDataset):
         self.stop_batch = stop_batch
         self.same_prob = float(same_prob)
         self.augment = augment
+        self.targets = targets
         self._orders: dict[tuple[int, int], np.ndarray] = {}
 
     @property
@@ -275,15 +295,28 @@ class PairBatches(IterableDataset):
         sources = self.stream_items(self.SOURCE, start, self.batch_size)
         flags = self.same_flags(batch)
         sources = np.where(flags, targets, sources)
-        target = load_faces(self.index, targets, self.image_size)
-        source = load_faces(self.index, sources, self.image_size)
+        target_crops = load_crops(self.index, targets, self.image_size)
+        source_crops = load_crops(self.index, sources, self.image_size)
+        extra = {}
+        if self.targets.enabled:
+            rng = np.random.default_rng(_seed_words(self.seed, 23, self.rank, batch))
+            painted, occluder = augment_targets(target_crops, self.targets, rng)
+            rng = np.random.default_rng(_seed_words(self.seed, 29, self.rank, batch))
+            real, _ = augment_targets(source_crops, self.targets, rng)
+            target = to_batch(painted)
+            extra["target_occluder"] = torch.from_numpy(occluder)
+        else:
+            target = to_batch(target_crops)
+        source = to_batch(source_crops)
         gen = torch.Generator().manual_seed(_torch_seed(self.seed, 17, self.rank, batch))
         target = augment_batch(target, self.augment, gen)
         source = augment_batch(source, self.augment, gen)
+        if self.targets.enabled:
+            extra["real"] = augment_batch(to_batch(real), self.augment, gen)
         return {"target": target, "source": source,
                 "same": torch.from_numpy(flags.astype(np.float32)),
                 "target_index": torch.from_numpy(targets),
-                "source_index": torch.from_numpy(sources), "batch": batch}
+                "source_index": torch.from_numpy(sources), "batch": batch, **extra}
 
     def __iter__(self) -> Iterator[dict]:
         info = get_worker_info()

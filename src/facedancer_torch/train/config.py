@@ -94,6 +94,13 @@ class LoaderSection:
     saturation: list[float] = field(default_factory=lambda: [0.9, 1.1])
     workers: int = 2
     crop_shrink: float = 1.0  # shrink factor the aligned training crops were made with
+    # Robustness (docs/training.md "Occluded and rotated targets"; off = the reference): chance
+    # a target gets synthetic occluders, its random in-plane rotation (+- degrees) and scale
+    # jitter (exp(U(-a, a)), a = log(1 + jitter)), border reflected. The swap is compared with
+    # the occluded target, so the generator learns to keep occluders.
+    occlude_prob: float = 0.0
+    rotate_deg: float = 0.0
+    scale_jitter: float = 0.0
     val_data: str | None = None  # held-out faces; default: the shards' val split or a split
     val_fraction: float = 0.05  # of identities held out of a plain folder (no val split)
 
@@ -153,6 +160,9 @@ class TrainConfig:
         need(len(self.loader.contrast) == 2 and len(self.loader.saturation) == 2,
              "loader.contrast and loader.saturation are [low, high]")
         need(0 < self.loader.crop_shrink <= 1, "loader.crop_shrink must lie in (0, 1]")
+        need(0 <= self.loader.occlude_prob <= 1, "loader.occlude_prob must lie in [0, 1]")
+        need(0 <= self.loader.rotate_deg <= 90, "loader.rotate_deg must lie in [0, 90]")
+        need(0 <= self.loader.scale_jitter < 1, "loader.scale_jitter must lie in [0, 1)")
         need(self.loss.r1_interval >= 1, "loss.r1_interval must be >= 1")
         need(self.loss.encoder_input in ("rgb", "gray"), "loss.encoder_input must be rgb or gray")
         need(self.loss.chroma >= 0, "loss.chroma must be >= 0")

@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from ..data.augment import AugmentConfig
+from ..data.augment import AugmentConfig, TargetAugmentConfig
 from ..data.pairs import FaceIndex, PairBatches, open_face_index, pair_loader, validation_pairs
 from ..data.shard import VALIDATION_SPLIT, find_manifest, read_manifest
 from ..errors import FacedancerError, ModelError
@@ -431,9 +431,11 @@ class Trainer:
         self.update_ema()
         D.requires_grad_(True)
 
-        # Discriminator step on the same swap; the source batch is the real batch.
+        # Discriminator step on the same swap; the source batch is the real batch (augmented
+        # like the targets when they are occluded / rotated: occluders are not a mark of fakes).
         r1_weight = r1_weight_for_step(self.step, w.r1_interval) if w.r1_gamma > 0 else 0.0
-        real = s.detach().requires_grad_(r1_weight > 0)
+        real = batch["real"].to(dev, non_blocking=True) if "real" in batch else s
+        real = real.detach().requires_grad_(r1_weight > 0)
         with self._autocast():
             real_logits = D(real)
             fake_logits_d = D(y.detach())
@@ -513,7 +515,10 @@ class Trainer:
             rank=self.ctx.rank, world_size=self.ctx.world_size, start_batch=self.step,
             stop_batch=cfg.steps, same_prob=ld.same_prob,
             augment=AugmentConfig(brightness=ld.brightness, contrast=tuple(ld.contrast),
-                                  saturation=tuple(ld.saturation), enabled=ld.augment))
+                                  saturation=tuple(ld.saturation), enabled=ld.augment),
+            targets=TargetAugmentConfig(occlude_prob=ld.occlude_prob, rotate_deg=ld.rotate_deg,
+                                        scale_jitter=ld.scale_jitter,
+                                        crop_shrink=ld.crop_shrink))
         return pair_loader(dataset, workers=ld.workers, pin_memory=self.device.type == "cuda")
 
     def run(self) -> dict[str, float]:
