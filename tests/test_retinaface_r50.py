@@ -166,3 +166,45 @@ def test_make_testset_and_evaluate_encoder_take_the_detector(detector, tmp_path,
                              timeout=300)
         assert bad.returncode == 2, (command, bad.stderr)
         assert bad.stderr.count("\n") == 1 and "face detector" in bad.stderr, bad.stderr
+
+
+def test_align_takes_the_detector_by_store_name(authors_dir, tmp_path, photos_dir):
+    """`facedancer align --detector NAME` resolves a name in the model store (`models add`)
+    as swap, ui and make-testset do: the crops equal those of `--detector FOLDER`; an unknown
+    name is one line and exit 2 before anything is written."""
+    import os
+    import subprocess
+    import sys
+
+    from facedancer_torch.io.images import read_image, write_image
+
+    env = {**os.environ, "FACEDANCER_HOME": str(tmp_path / "home"), "HF_HUB_OFFLINE": "1"}
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "facedancer_torch", *map(str, args)],
+                              capture_output=True, text=True, timeout=300, env=env)
+
+    added = cli("models", "add", authors_dir / "retinaface_r50_small.h5", "--name", "my-r50")
+    assert added.returncode == 0, added.stderr
+    folder = tmp_path / "home" / "models" / "my-r50"
+    assert (folder / "config.json").is_file()
+    people = tmp_path / "people" / "a"
+    people.mkdir(parents=True)
+    # small (no refinement pass: random weights find many "faces") and one person
+    image = read_image(photos_dir / "fr_two_people.jpg")
+    write_image(people / "1.png", np.ascontiguousarray(image[0:300, 190:430]))
+    common = ["--im-size", "112", "--quiet", "--score-threshold", "0.5"]
+    by_name = cli("align", tmp_path / "people", tmp_path / "by_name", "--detector", "my-r50",
+                  *common)
+    by_folder = cli("align", tmp_path / "people", tmp_path / "by_folder", "--detector", folder,
+                    *common)
+    assert by_name.returncode == by_folder.returncode == 0, (by_name.stderr, by_folder.stderr)
+    crops = sorted((tmp_path / "by_name").rglob("*.png"))
+    assert crops
+    for crop in crops:
+        same = tmp_path / "by_folder" / crop.relative_to(tmp_path / "by_name")
+        assert np.array_equal(read_image(crop), read_image(same)), crop
+    bad = cli("align", tmp_path / "people", tmp_path / "bad", "--detector", "no-such-r50")
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1, bad.stderr
+    assert "face detector 'no-such-r50'" in bad.stderr
+    assert not (tmp_path / "bad").exists()

@@ -64,12 +64,18 @@ def register(app: typer.Typer) -> None:
             0.0, "--min-face-size", help="Ignore detected faces smaller than this (pixels)."),
         detector: str = typer.Option(
             "retinaface", "--detector",
-            help="'retinaface' (embedded MobileNet-0.25) or a RetinaFace-Res50 folder made by "
-                 "`facedancer convert RetinaFace-Res50.h5 FOLDER` (the authors' detector)."),
+            help="'retinaface' (embedded MobileNet-0.25), or the authors' RetinaFace-Res50: a "
+                 "folder made by `facedancer convert RetinaFace-Res50.h5 FOLDER`, or its name "
+                 "in the model store (`facedancer models add/get`, e.g. retinaface-r50)."),
         quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
     ) -> None:
         from ..data.align_dataset import (AlignSettings, align_dataset, parse_partition,
                                           partition_from_env)
+        from ..swap.pipeline import detector_location
+
+        # A store name becomes its folder here, as for swap, ui and make-testset; the crops'
+        # config.json then records the folder that aligned them.
+        detector = detector_location(detector)
 
         settings = AlignSettings(
             im_size=im_size, min_size=min_size, shrink_factor=shrink_factor, faces=faces,
