@@ -117,7 +117,8 @@ def test_verify_image_tag_and_watermark(tmp_path, tag, photo):
     assert out.returncode == 0, out.stdout + out.stderr
     report = json.loads(out.stdout)
     assert report["synthetic"] and report["provenance"] is None
-    assert report["watermark"]["found"] and report["watermark"]["payload"] == "46445401"
+    assert report["watermark"]["found"] and report["watermark"]["payload"] == "46445402"
+    assert report["watermark"]["version"] == 2
 
 
 def test_verify_unmarked_and_unreadable(tmp_path, photos_dir, videos_dir):
