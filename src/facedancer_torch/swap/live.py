@@ -51,6 +51,7 @@ from ..faces.tracking import FaceTracker, box_iou
 from ..io.video import VideoWriter
 from .checks import check_output, check_video_output
 from .options import SwapOptions
+from .select import split_profiles
 
 LABEL_TEXT: str = "SYNTHETIC MEDIA - face swapped"
 
@@ -261,6 +262,7 @@ class LiveSwapper:
         rgb = np.ascontiguousarray(rgb)
         faces = self.tracker.update(rgb)
         jobs = self.swapper.jobs_for(rgb, faces, self.plan) if faces else []
+        jobs, _ = split_profiles(jobs, self.options)
         out = rgb
         if jobs:
             swapped = self.swapper.generate(np.stack([j.crop for j in jobs]),

@@ -48,7 +48,8 @@ from .checks import check_output, check_target, target_kind  # noqa: F401 - publ
 from .boost import boost_crops, boost_factor, interleave
 from .compose import Compositor, FaceJob, box_area
 from .options import SwapOptions
-from .select import DEFAULT_THRESHOLD, SelectionPlan, face_extent, min_face_pixels
+from .select import (DEFAULT_THRESHOLD, SelectionPlan, face_extent, min_face_pixels,
+                     split_profiles)
 from .source import Identity, embed_faces, load_identity
 from .threads import apply_thread_budget, plan_threads
 
@@ -110,12 +111,15 @@ class SwapResult:
         faces: the faces that were swapped.
         detected: faces the detector found.
         too_small: detected faces left alone for being under ``min_face_size``.
+        profiles: selected faces left as they are for being turned to a profile (the profile
+            fade's weight is 0 there, ``faces/masks.pose_weight``).
     """
 
     image: np.ndarray
     faces: list[SwappedFace] = field(default_factory=list)
     detected: int = 0
     too_small: int = 0
+    profiles: int = 0
 
     @property
     def changed(self) -> bool:
@@ -127,6 +131,8 @@ class SwapResult:
                "swapped"
         if self.too_small:
             text += f" ({self.too_small} under the minimum face size)"
+        if self.profiles:
+            text += f" ({self.profiles} turned to a profile, left as {'they are' if self.profiles > 1 else 'it is'})"
         return text
 
 
@@ -367,17 +373,18 @@ class Swapper:
         detected = self.detect(image)
         smallest = min_face_pixels(image.shape, options, video=False)
         faces = [f for f in detected if face_extent(f.box) >= smallest]
-        jobs = self.jobs_for(image, faces, plan)
+        jobs, turned = split_profiles(self.jobs_for(image, faces, plan), options)
         too_small = len(detected) - len(faces)
         if not jobs:
-            return SwapResult(image=image, faces=[], detected=len(detected), too_small=too_small)
+            return SwapResult(image=image, faces=[], detected=len(detected), too_small=too_small,
+                              profiles=len(turned))
         swapped = self.swap_jobs([(image, jobs)], options)
         chosen = {job.index for job in jobs}
         others = [np.asarray(f.box) for i, f in enumerate(faces) if i not in chosen] + \
             [np.asarray(f.box) for f in detected if face_extent(f.box) < smallest]
         out = self.blend(image, jobs, swapped, options, others)
         return SwapResult(image=out, faces=[j.face for j in jobs], detected=len(detected),
-                          too_small=too_small)
+                          too_small=too_small, profiles=len(turned))
 
     def swap_image(self, image: np.ndarray, source, options: SwapOptions | None = None
                    ) -> np.ndarray:

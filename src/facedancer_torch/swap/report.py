@@ -21,6 +21,7 @@ class FileReport:
         detected: faces the detector found (videos: summed over frames).
         swapped: faces swapped (videos: summed over frames).
         too_small: faces left alone for being under the minimum face size (summed over frames).
+        profiles: faces left alone for being turned to a profile (summed over frames).
         frames: frames written (1 for an image).
         frames_swapped: frames in which at least one face was swapped.
     """
@@ -30,6 +31,7 @@ class FileReport:
     detected: int = 0
     swapped: int = 0
     too_small: int = 0
+    profiles: int = 0
     frames: int = 1
     frames_swapped: int = 0
 
@@ -50,6 +52,10 @@ class FileReport:
         if self.too_small:
             text += f"; {self.too_small} face{'s' if self.too_small != 1 else ''} under the " \
                     "minimum face size left alone (--min-face-size)"
+        if self.profiles:
+            many = self.profiles != 1
+            text += f"; {self.profiles} face{'s' if many else ''} turned to a profile left as " \
+                    f"{'they are' if many else 'it is'} (--no-profile-fade swaps them)"
         return text
 
     def warning(self) -> str | None:
@@ -57,6 +63,7 @@ class FileReport:
         if self.changed:
             return None
         found = "no face was found" if not self.detected else \
-            f"none of the {self.detected} faces found was selected or large enough"
+            f"none of the {self.detected} faces found was selected, large enough or " \
+            "turned far enough towards the camera"
         return (f"{self.path}: nothing swapped ({found}); the output is the unchanged target, "
                 "without the synthetic-media tag and watermark")

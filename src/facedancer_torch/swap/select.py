@@ -19,9 +19,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
 
+from ..faces import masks
 from .options import VIDEO_MIN_FACE, SwapOptions
 from .source import Identity
 
@@ -118,3 +120,20 @@ def face_extent(box) -> float:
 
 def _rgb(item) -> np.ndarray:
     return item if isinstance(item, np.ndarray) else item.rgb
+
+
+J = TypeVar("J")
+
+
+def split_profiles(jobs: Sequence[J], options: SwapOptions) -> tuple[list[J], list[J]]:
+    """``(jobs to swap, jobs left as they are)`` of face jobs (anything with ``.landmarks``,
+    5 points): with ``options.profile_fade`` a face turned so far that the fade's weight is 0 (``faces/masks.pose_weight``) would be generated and
+    then not pasted at all; it is neither generated nor counted as swapped (an output whose
+    faces are all profiles is the unchanged target, without the synthetic-media label), and
+    stays protected from its neighbours' masks like any face that is not swapped."""
+    if not options.profile_fade:
+        return list(jobs), []
+    kept, turned = [], []
+    for job in jobs:
+        (kept if masks.pose_weight(job.landmarks) > 0.0 else turned).append(job)
+    return kept, turned

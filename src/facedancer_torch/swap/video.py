@@ -52,7 +52,7 @@ from .checks import check_output, check_video_output
 from .image import finish_image
 from .options import SwapOptions
 from .report import FileReport
-from .select import face_extent, min_face_pixels
+from .select import face_extent, min_face_pixels, split_profiles
 
 # Faces per track whose identities are averaged before a --reference/--map decision is final.
 IDENTITY_VIEWS: int = 5
@@ -102,6 +102,7 @@ class VideoStats:
     detected: int = 0
     swapped: int = 0
     too_small: int = 0
+    profiles: int = 0
     record: bool = False
     faces: list = field(default_factory=list)
 
@@ -322,12 +323,14 @@ def swap_stream(swapper, frames: Iterable, source, options: SwapOptions, tracker
         track_ids = [getattr(f, "track_id", None) for f in faces]
         units = _track_units(swapper, plan, entry.frame, faces, identities)
         jobs = swapper.jobs_for(entry.frame, faces, plan, units, track_ids) if faces else []
+        jobs, turned = split_profiles(jobs, options)
         chosen = {job.index for job in jobs}
         others = others + [np.asarray(f.box) for i, f in enumerate(faces) if i not in chosen]
         if stats.record:
             stats.faces.append([(track_ids[job.index], job.landmarks, job.box) for job in jobs])
         stats.frames += 1
         stats.swapped += len(jobs)
+        stats.profiles += len(turned)
         stats.frames_swapped += bool(jobs)
         return _Pending(entry.frame, jobs, entry.payload, others)
 
@@ -504,7 +507,8 @@ def swap_video_file(swapper, target: str | Path, output: str | Path, source,
             metadata=swapper.provenance(plan), watermark=options.watermark,
             progress=progress)
     report = FileReport(path=output, kind="video", detected=stats.detected,
-                        swapped=stats.swapped, too_small=stats.too_small, frames=stats.frames,
+                        swapped=stats.swapped, too_small=stats.too_small,
+                        profiles=stats.profiles, frames=stats.frames,
                         frames_swapped=stats.frames_swapped)
     if not report.changed:
         # Nothing in it is synthetic: replace the labelled encode with the untouched video.

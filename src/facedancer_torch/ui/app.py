@@ -266,11 +266,14 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
         except FacedancerError as exc:
             raise gr.Error(str(exc)) from exc
         if report.changed:
-            status = (f"Swapped {report.swapped} of {report.detected} face(s)."
+            turned = (f" {report.profiles} turned to a profile left as they are."
+                      if report.profiles else "")
+            status = (f"Swapped {report.swapped} of {report.detected} face(s).{turned}"
                       + "\n\n" + provenance_summary(output))
         else:
             status = ("Nothing was swapped (" + ("no face found" if not report.detected else
-                      f"none of the {report.detected} faces was selected or large enough")
+                      f"none of the {report.detected} faces was selected, large enough or "
+                      "turned far enough towards the camera")
                       + "): the output is the target unchanged, without the synthetic-media "
                       "tag and watermark.")
         return str(output), (str(target), str(output)), status, str(output)
