@@ -128,12 +128,12 @@ def transform_points(points: np.ndarray, M: np.ndarray) -> np.ndarray:
 
 
 def paste_back(frame: np.ndarray, crop: np.ndarray, M: np.ndarray, mask: np.ndarray,
-               change: bool = False) -> np.ndarray:
+               change: bool = False, out: np.ndarray | None = None) -> np.ndarray:
     """Warp ``crop`` back into ``frame`` with the inverse of ``M`` and blend it through ``mask``.
 
     ``frame * (1 - m) + crop * m`` with crop and mask warped bilinearly by ``invert_affine(M)``
-    (border 0), docs/reference.md §7. Only the bounding box of the warped crop is touched; every
-    pixel where the warped mask is 0 stays bit-identical to ``frame``.
+    (border 0), docs/reference.md §7. Only the bounding box of the warped mask's nonzero part is
+    touched; every pixel where the warped mask is 0 stays bit-identical to ``frame``.
 
     With ``change=True``, ``crop`` is a signed change (float) to add: ``frame + crop * m``.
     Whatever the change leaves alone keeps the frame's own pixels, including the detail that
@@ -144,12 +144,15 @@ def paste_back(frame: np.ndarray, crop: np.ndarray, M: np.ndarray, mask: np.ndar
         crop: ``(S, S, 3)`` uint8 (or float in ``[0, 255]``) crop in the aligned space.
         M: the ``(2, 3)`` image-to-crop matrix :func:`align_face` returned.
         mask: ``(S, S)`` float in ``[0, 1]`` in crop space (1 = take the crop).
+        out: where to write the result (may be ``frame`` itself: pasted in place). Default: a
+            new copy of ``frame``. A compositor pasting several faces into one frame copies
+            the frame once instead of once per face.
 
     Returns:
-        A new ``(H, W, 3)`` uint8 frame.
+        The ``(H, W, 3)`` uint8 result (``out`` when given).
     """
     frame = np.asarray(frame)
-    result = frame.copy()
+    result = frame.copy() if out is None else out
     crop_h, crop_w = crop.shape[:2]
     mask = np.asarray(mask, dtype=np.float32).reshape(crop_h, crop_w)
     inverse = invert_affine(M)
@@ -165,18 +168,37 @@ def paste_back(frame: np.ndarray, crop: np.ndarray, M: np.ndarray, mask: np.ndar
         return result
     local = inverse.copy()
     local[:, 2] -= (x0, y0)  # warp only into the region of interest, in its own coordinates
-    size = (x1 - x0, y1 - y0)
-    warped = cv2.warpAffine(np.asarray(crop, dtype=np.float32), local, size,
-                            flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-    weight = cv2.warpAffine(mask, local, size, flags=cv2.INTER_LINEAR,
+    weight = cv2.warpAffine(mask, local, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR,
                             borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-    weight = np.clip(weight, 0.0, 1.0)
+    # The mask (a face outline, a soft box) usually covers a part of the crop: the crop is
+    # warped and blended only inside the bounding box of the warped mask's nonzero pixels
+    # (everything outside it would be blended with weight 0, i.e. left as it is).
+    rows = np.flatnonzero(weight.max(axis=1) > 0.0)
+    if not len(rows):
+        return result
+    cols = np.flatnonzero(weight[rows[0]:rows[-1] + 1].max(axis=0) > 0.0)
+    top, bottom, left, right = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+    weight = weight[top:bottom, left:right]
+    np.clip(weight, 0.0, 1.0, out=weight)
+    local[:, 2] -= (left, top)
+    x0, y0 = x0 + left, y0 + top
+    x1, y1 = x0 + (right - left), y0 + (bottom - top)
+    warped = cv2.warpAffine(np.asarray(crop, dtype=np.float32), local, (x1 - x0, y1 - y0),
+                            flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     if warped.ndim == 2:
         warped = warped[:, :, None]
-    weight = weight[:, :, None]
-    region = frame[y0:y1, x0:x1].astype(np.float32)
-    blended = region + warped * weight if change else region * (1.0 - weight) + warped * weight
-    result[y0:y1, x0:x1] = np.clip(np.rint(blended), 0, 255).astype(np.uint8)
+    region = frame[y0:y1, x0:x1]
+    channels = region.shape[2] if region.ndim == 3 else 1
+    # Per-channel weight: OpenCV's arithmetic needs operands of one shape (no broadcasting).
+    weight = cv2.merge([weight] * channels) if channels > 1 else weight[:, :, None]
+    warped = warped.reshape(weight.shape)
+    if change:
+        blended = cv2.multiply(warped, weight)  # the change, weighted
+    else:  # region * (1 - m) + crop * m = region + (crop - region) * m
+        blended = cv2.multiply(cv2.subtract(warped, region, dtype=cv2.CV_32F), weight)
+    # uint8 + float32 -> uint8: rounded to the nearest (ties to even) and saturated, as
+    # np.clip(np.rint(...), 0, 255) does, without the float copies.
+    result[y0:y1, x0:x1] = cv2.add(region, blended, dtype=cv2.CV_8U).reshape(region.shape)
     return result
 
 
