@@ -187,3 +187,30 @@ def test_train_command_runs(lfw_dir, tmp_path):
     assert loaded.net.config.training["steps_done"] == 3
     face, occluder = loaded.predict(np.zeros((1, 256, 256, 3), np.uint8))
     assert face.shape == (1, 256, 256)
+
+
+def test_sharpened_samples_keep_their_labels(lfw_dir):
+    """`--sharpen-prob`: a sharpened sample has the same face and occluder labels as without,
+    up to the random mirroring (only the picture is crisper: sharp skin folds are still face); 0 draws nothing, so runs
+    without it keep their exact samples (tests/test_augment_targets.py pins those)."""
+    import cv2
+
+    from facedancer_torch.train.segmenter import prepare_faces, synthesize
+
+    files = sorted((lfw_dir / "images").glob("*/*.jpg"))[:4]
+    faces = prepare_faces(files, 128)
+    assert len(faces.crops) >= 2
+    crisper = 0
+    for index in range(8):
+        plain = synthesize(faces, index % len(faces.crops), np.random.default_rng(index))
+        sharp = synthesize(faces, index % len(faces.crops), np.random.default_rng(index),
+                           sharpen_prob=1.0)
+        # the same painting; the left-right flip drawn after the sharpening may differ
+        flip = not np.array_equal(plain[1], sharp[1])
+        for a, b in ((plain[1], sharp[1]), (plain[2], sharp[2])):
+            np.testing.assert_array_equal(a, b[:, ::-1] if flip else b)
+        assert not np.array_equal(plain[0], sharp[0])
+        lap = [cv2.Laplacian(cv2.cvtColor(x[0], cv2.COLOR_RGB2GRAY), cv2.CV_32F).var()
+               for x in (plain, sharp)]
+        crisper += lap[1] > lap[0]
+    assert crisper >= 6

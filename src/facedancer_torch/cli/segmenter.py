@@ -40,6 +40,10 @@ def register(app: typer.Typer) -> None:
             0.3, "--edge-prob", min=0.0, max=1.0,
             help="Chance that a held occluder (object, hand, microphone) enters from the crop's "
                  "edge."),
+        sharpen_prob: float = typer.Option(
+            0.0, "--sharpen-prob", min=0.0, max=1.0,
+            help="Chance that a sample is sharpened whole, so that crisp skin folds and teeth "
+                 "of sharp photos are learnt as face."),
         init: Path = typer.Option(None, "--init",
                                   help="Start from this model folder (fine-tuning)."),
         quiet: bool = typer.Option(False, "--quiet", help="No progress output."),
@@ -49,6 +53,7 @@ def register(app: typer.Typer) -> None:
 
         config = SegmenterTrainConfig(lfw_images=lfw, out=out, steps=steps, batch_size=batch_size,
                                       lr=lr, images=images, seed=seed, threads=threads,
-                                      edge_prob=edge_prob, init=init)
+                                      edge_prob=edge_prob, sharpen_prob=sharpen_prob,
+                                      init=init)
         model_dir = run(config, progress=not quiet, log=typer.echo)
         typer.echo(f"model: {model_dir}")
