@@ -163,3 +163,32 @@ def test_inside_frame_shortcut_agrees_with_the_pixel_test():
         matrix = np.array([[0.5, 0.1, offset[0]], [-0.1, 0.5, offset[1]]])
         got = inside_frame(matrix, 64, (300, 400, 3))
         np.testing.assert_array_equal(got, frozen_compose.inside_frame(matrix, 64, (300, 400)))
+
+
+def test_segmenter_runtimes_agree(demo, photos_dir):
+    from facedancer_torch.faces.align import align_face
+    from facedancer_torch.faces.occlusion import load_face_segmenter
+    from facedancer_torch.io.images import read_image
+    from facedancer_torch.models.runtime import onnx_available
+
+    if not onnx_available():
+        pytest.skip("ONNX Runtime or onnx is not installed: the segmenter runs in torch")
+    crops = []
+    for name in ("df_img25.jpg", "fr_lin-manuel-miranda.png"):
+        image = read_image(photos_dir / name)
+        face = demo.detect(image)[0]
+        crops.append(align_face(image, face.landmarks, 128)[0])
+    crops = np.stack(crops)
+    fast, slow = load_face_segmenter(), load_face_segmenter()
+    slow.backend = "torch"
+    for mirror in (False, True):
+        got, expected = fast.predict(crops, mirror=mirror), slow.predict(crops, mirror=mirror)
+        for a, b in zip(got, expected):
+            assert a.dtype == np.float32 and a.shape == (2, 128, 128)
+            assert np.abs(a - b).max() < 1e-4
+    assert fast.backend == "auto" and fast._session is not None
+    # the same as the frozen copy's torch path
+    face, occluder = frozen_compose.predict(slow, crops, mirror=True, mirror_above=0.6)
+    fast_face, fast_occluder = fast.predict(crops, mirror=True, mirror_above=0.6)
+    assert np.abs(fast_occluder - occluder).max() < 1e-4
+    assert np.abs(fast_face - face).max() < 1e-4
