@@ -158,14 +158,14 @@ def _onnx_bytes(net: FaceSegmenterNet) -> bytes:
     import warnings
 
     from ..io.atomic import atomic_path
-    from ..models.runtime import _onnx_cache_dir
+    from ..models.runtime import onnx_cache_dir
 
     digest = hashlib.sha256(repr(net.config.to_dict()).encode())
     digest.update(torch.__version__.encode())
     for name, tensor in net.state_dict().items():
         digest.update(name.encode())
         digest.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
-    path = _onnx_cache_dir() / f"face-segmenter-{digest.hexdigest()[:16]}.onnx"
+    path = onnx_cache_dir() / f"face-segmenter-{digest.hexdigest()[:16]}.onnx"
     if path.is_file():
         return path.read_bytes()
     size = net.config.image_size

@@ -75,7 +75,9 @@ def onnx_available() -> bool:
     return True
 
 
-def _onnx_cache_dir() -> Path:
+def onnx_cache_dir() -> Path:
+    """Where exported ONNX graphs are cached (generator, face segmenter): $FACEDANCER_CACHE,
+    else $XDG_CACHE_HOME or ~/.cache, then facedancer-torch/onnx."""
     root = os.environ.get("FACEDANCER_CACHE") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "facedancer-torch")
     return Path(root) / "onnx"
@@ -137,7 +139,7 @@ class GeneratorRunner:
         from ..convert.onnx_export import export_generator_onnx, onnx_session
 
         if onnx_path is None:
-            onnx_path = _onnx_cache_dir() / f"generator-{_weights_digest(self.model)}.onnx"
+            onnx_path = onnx_cache_dir() / f"generator-{_weights_digest(self.model)}.onnx"
         onnx_path = Path(onnx_path)
         if not onnx_path.is_file():
             export_generator_onnx(self.model, onnx_path, fused=True)
