@@ -147,7 +147,9 @@ def real_tables(segmenter, save: Path | None) -> None:
     marked_names = set(marked_photos())
     photos = sorted(p.name for p in shared_path("data", "photos").iterdir()
                     if p.suffix.lower() in (".jpg", ".png") and p.name not in marked_names)
-    false_rates, mean_probs, face_ious, count = [], [], [], 0
+    from facedancer_torch.swap.compose import OCCLUDER_HYSTERESIS, occluder_weight
+
+    false_rates, mean_probs, face_ious, kept, count = [], [], [], [], 0
     worst = []
     for name in photos:
         # The main subject only: background faces are often blurred, cut by the frame or
@@ -158,12 +160,24 @@ def real_tables(segmenter, save: Path | None) -> None:
             false_rates.append(rate)
             mean_probs.append(float(op[hull].mean()))
             face_ious.append(iou(fp > 0.5, hull))
+            # What the compositor keeps from the target: the demo model's 128 px crop, the
+            # mirrored pass and the hysteresis of swap/compose.py.
+            small = cv2.resize(crop, (128, 128), interpolation=cv2.INTER_AREA)
+            _, occ = segmenter.predict(small[None], mirror=True,
+                                       mirror_above=2 * OCCLUDER_HYSTERESIS[1] - 1)
+            hull_small = cv2.resize(hull.astype(np.uint8), (128, 128),
+                                    interpolation=cv2.INTER_NEAREST) > 0
+            kept.append(float((occluder_weight(occ[0])[hull_small] > 0.5).mean()))
             worst.append((rate, name, crop, hull, fp, op))
             count += 1
     print(f"\n3. Unmarked shared photos: the largest face (>= 60 px) of each, {count} faces")
     print(f"false-occluder rate on the face region: mean {np.mean(false_rates):.3f}, "
           f"median {np.median(false_rates):.3f}, 90th pct {np.percentile(false_rates, 90):.3f}, "
           f"max {np.max(false_rates):.3f}; mean p(occluder) {np.mean(mean_probs):.3f}")
+    kept_a = np.array(kept)
+    print(f"kept from the target by the compositor (128 px, mirrored, hysteresis "
+          f"{OCCLUDER_HYSTERESIS}): mean {kept_a.mean():.3f} of the face region, faces above "
+          f"0.5 %: {int((kept_a > 0.005).sum())}, above 2 %: {int((kept_a > 0.02).sum())}")
     print(f"face IoU net vs dlib hull: mean {np.mean(face_ious):.3f}, "
           f"10th pct {np.percentile(face_ious, 10):.3f}")
     if save is not None:

@@ -23,7 +23,8 @@ MAX_WORK_SIZE = 1024
 LOCAL_COLOR_SIGMA = 0.02
 DETAIL_RESOLUTION = 0.5
 DETAIL_GATE = 25.0
-OCCLUDER_HYSTERESIS = (0.3, 0.8)
+# a tuning choice, not arithmetic: the frozen copy follows the current one
+OCCLUDER_HYSTERESIS = compose.OCCLUDER_HYSTERESIS
 _SAME_DEPTH = 1.0
 _PROTECT_SCALE = 0.92
 
