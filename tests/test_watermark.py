@@ -47,12 +47,13 @@ def test_invisible_and_found_after_jpeg(photos):
             assert result.payload == wm.PAYLOAD and result.confidence == 1.0
 
 
-def _dark_flat(rgb: np.ndarray) -> np.ndarray:
-    """Pixel mask of the 8x8 blocks with mean luma < 60 and luma std < 4."""
+def _dark_flat(rgb: np.ndarray, bright: bool = False) -> np.ndarray:
+    """Pixel mask of the 8x8 blocks with luma std < 4 and mean luma < 60 (``bright``: > 120)."""
     rows, cols = rgb.shape[0] // 8, rgb.shape[1] // 8
     y = rgb[:rows * 8, :cols * 8].astype(np.float64) @ [0.299, 0.587, 0.114]
     blocks = y.reshape(rows, 8, cols, 8)
-    keep = (blocks.mean(axis=(1, 3)) < 60) & (blocks.std(axis=(1, 3)) < 4)
+    mean = blocks.mean(axis=(1, 3))
+    keep = ((mean > 120) if bright else (mean < 60)) & (blocks.std(axis=(1, 3)) < 4)
     return np.repeat(np.repeat(keep, 8, 0), 8, 1)
 
 
@@ -90,8 +91,9 @@ def test_old_scheme_marks_still_found(photos):
 
 def test_step_follows_luminance_and_texture():
     steps = wm.block_steps(np.array([0.0, 32, 80, 128, 250, 10]), np.array([0, 0, 0, 0, 0, 48]))
-    np.testing.assert_allclose(steps, [wm.DELTA * wm.STEP_FLOOR] * 2
-                               + [wm.DELTA * (1 + wm.STEP_FLOOR) / 2] + [wm.DELTA] * 3)
+    floor, ceiling = wm.DELTA * wm.STEP_FLOOR, wm.DELTA * wm.FLAT_CEILING
+    np.testing.assert_allclose(steps, [floor] * 2 + [(floor + ceiling) / 2] + [ceiling] * 2
+                               + [wm.DELTA])
     assert (wm.block_steps(np.array([10.0]), np.array([0.0]), scheme=1) == wm.DELTA).all()
 
 

@@ -29,7 +29,7 @@ def register(app: typer.Typer) -> None:
     @app.command("verify", help=_HELP, no_args_is_help=True)
     def verify(
         file: Path = typer.Argument(..., metavar="FILE", help="Image or video to check."),
-        frames: int = typer.Option(8, "--frames", min=1,
+        frames: int = typer.Option(16, "--frames", min=1,  # io.provenance.VERIFY_FRAMES
                                    help="Video frames to check (spread over the clip)."),
         as_json: bool = typer.Option(False, "--json", help="Print the findings as JSON."),
     ) -> None:

@@ -18,8 +18,8 @@ Why this design:
 - **Perceptual masking of the step** (format version 2, ``FDT\x02``): a fixed step put a
   static grain of up to 7 grey levels on dark flat areas (a dark suit in a video: it stays
   while the noise moves). The step of each block is now the larger of a luminance term
-  (``DELTA * STEP_FLOOR`` in dark blocks, full ``DELTA`` from mid grey up) and a texture term
-  (busy blocks hide a change), see :func:`block_steps`. Both come from DCT coefficients the
+  (``DELTA * STEP_FLOOR`` in dark blocks, ``DELTA * FLAT_CEILING`` from mid grey up) and a
+  texture term (busy blocks hide a change), see :func:`block_steps`. Both come from DCT coefficients the
   carriers don't touch (the DC and six other low AC ones), so the blind detector recomputes
   the same steps from the received image; it weighs each vote by ``(step / DELTA)^2``, as
   small steps are the first to drown in re-encoding noise. Dark flat blocks change about a
@@ -52,10 +52,17 @@ VERSION: int = 2  # the scheme embed_watermark writes
 PAYLOAD_BITS: int = 32
 DELTA: float = 24.0  # QIM step in orthonormal-DCT units; distortion ~ DELTA^2/12 per carrier
 # Version 2 masks the step per block with what the carriers don't change (block_steps):
-# luminance: DELTA * STEP_FLOOR up to DARK_LUMA, rising linearly to DELTA at BRIGHT_LUMA;
+# luminance: DELTA * STEP_FLOOR up to DARK_LUMA, rising linearly to DELTA * FLAT_CEILING at
+# BRIGHT_LUMA;
 # texture: at least DELTA * texture / TEXTURE_FULL, texture being the RMS of the
 # TEXTURE coefficients (the six lowest non-carrier AC ones) in orthonormal-DCT units.
 STEP_FLOOR: float = 0.3
+# The luminance term's ceiling: a flat block gets at most this share of DELTA however bright.
+# The full step leaves a faint static grain on light flat backgrounds (talking_a's window
+# blinds, 43 % of its blocks: mean 1.18, max 6 grey levels). Measured (docs/media.md): 0.7
+# leaves 0.81 / 5 there, a barely visible difference after the H.264 re-encode, for an H.264
+# crf 28 margin of z 12 instead of 29 (8 frames); 0.5 lost the mark after crf 28. Kept at 1.
+FLAT_CEILING: float = 1.0
 DARK_LUMA: float = 32.0
 BRIGHT_LUMA: float = 128.0
 TEXTURE: tuple[tuple[int, int], ...] = ((0, 1), (1, 0), (0, 3), (1, 2), (2, 1), (3, 0))
@@ -154,7 +161,8 @@ def block_steps(mean_luma: np.ndarray, texture: np.ndarray,
 
     Scheme 1: :data:`DELTA` everywhere. Scheme 2: perceptual masking, the larger of
     a luminance step (``DELTA * STEP_FLOOR`` up to :data:`DARK_LUMA`, rising linearly to
-    ``DELTA`` at :data:`BRIGHT_LUMA`: a change is most visible in dark areas) and a texture
+    ``DELTA * FLAT_CEILING`` at :data:`BRIGHT_LUMA`: a change is most visible in dark areas,
+    and visible in flat bright ones too) and a texture
     step (``DELTA * texture / TEXTURE_FULL``: busy blocks hide it), at most ``DELTA``.
     Both inputs are what the carriers leave unchanged (other DCT coefficients), so the
     detector recomputes the same steps from the received image; a re-encode moves them a
@@ -164,7 +172,7 @@ def block_steps(mean_luma: np.ndarray, texture: np.ndarray,
     if scheme == 1:
         return np.full(mean_luma.shape, DELTA)
     ramp = np.clip((mean_luma - DARK_LUMA) / (BRIGHT_LUMA - DARK_LUMA), 0.0, 1.0)
-    luminance = STEP_FLOOR + (1 - STEP_FLOOR) * ramp
+    luminance = STEP_FLOOR + (FLAT_CEILING - STEP_FLOOR) * ramp
     busy = np.minimum(np.asarray(texture, np.float64) / TEXTURE_FULL, 1.0)
     return DELTA * np.maximum(luminance, busy)
 
