@@ -108,7 +108,7 @@ def test_detail_change_is_add_detail_minus_the_target(photos_dir):
     photo as the target, and another photo's face, upsampled from the generator size, as the
     swap (so that swap and target disagree in places and the gate closes there)."""
     from facedancer_torch.io.images import read_image
-    from facedancer_torch.swap.compose import add_detail, detail_change
+    from facedancer_torch.swap.compose import detail_change
 
     target = cv2.resize(read_image(photos_dir / "df_img1.jpg"), (384, 384),
                         interpolation=cv2.INTER_AREA)
@@ -116,7 +116,8 @@ def test_detail_change_is_add_detail_minus_the_target(photos_dir):
                        interpolation=cv2.INTER_AREA)
     swap = cv2.resize(other, (384, 384), interpolation=cv2.INTER_CUBIC)
     for strength in (1.0, 0.4):
-        expected = add_detail(swap, target, 128, strength).astype(np.float32) - target
+        expected = frozen_compose.add_detail(swap, target, 128, strength).astype(np.float32) \
+            - target
         got = detail_change(swap, target, 128, strength)
         assert got.dtype == np.float32 and got.shape == expected.shape
         assert np.abs(got - expected).max() <= 1.0

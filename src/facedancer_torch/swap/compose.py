@@ -286,66 +286,30 @@ def inside_frame(matrix: np.ndarray, size: int, frame_shape: tuple) -> np.ndarra
     return ok.reshape(size, size).astype(np.float32)
 
 
-def add_detail(swap: np.ndarray, target: np.ndarray, size: int, strength: float = 1.0
-               ) -> np.ndarray:
-    """Add the target's detail above the generator's resolution to the swap (both ``(W, W, 3)``
-    uint8 at the work size; ``size`` is the generator's crop size S).
-
-    Two-band Laplacian split at ``DETAIL_RESOLUTION * S``: ``low(x)`` = down to that size
-    (area average) and back up (bicubic). The output is ``low(swap) + gate * (target -
-    low(target))`` plus the swap's own fine band, with ``gate`` 1 where swap and target agree at
-    the coarse scale and 0 where their lightness differs by more than ``DETAIL_GATE``.
-    """
-    work = swap.shape[0]
-    coarse = max(8, int(round(size * DETAIL_RESOLUTION)))
-    if coarse >= work:
-        return swap
-
-    def low(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        small = cv2.resize(image, (coarse, coarse), interpolation=cv2.INTER_AREA)
-        return small, cv2.resize(small, (work, work), interpolation=cv2.INTER_CUBIC)
-
-    swap_f = swap.astype(np.float32)
-    target_f = target.astype(np.float32)
-    (target_small, target_low), (swap_small, swap_low) = low(target_f), low(swap_f)
-    # The gate is a coarse-scale quantity: computed on the coarse images and upsampled (the
-    # same as at the work size to a fraction of a level, for 1/k^2 of the Lab conversions).
-    lightness_gap = np.abs(to_lab(np.clip(swap_small, 0, 255).astype(np.uint8))[..., 0]
-                           - to_lab(np.clip(target_small, 0, 255).astype(np.uint8))[..., 0])
-    gate = np.clip(1.0 - lightness_gap / DETAIL_GATE, 0.0, 1.0)
-    gate = cv2.resize(masks.gaussian_blur(gate, 1.0), (work, work),
-                      interpolation=cv2.INTER_LINEAR)[..., None] * float(strength)
-    # The swap's own fine band is faint and noisy (upsampled generator output); the target's
-    # replaces it where the gate is open and it stays where the gate is closed.
-    fine_swap = swap_f - swap_low
-    fine_target = target_f - target_low
-    out = swap_low + gate * fine_target + (1.0 - gate) * fine_swap
-    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
-
-
 def detail_change(swap: np.ndarray, target: np.ndarray, size: int, strength: float = 1.0
                   ) -> np.ndarray:
-    """``add_detail(swap, target, size, strength) - target`` as float32 ``(W, W, 3)``: the
-    change that the compositor pastes, for about half the cost.
+    """The change to paste for a swap with the target's detail above the generator's resolution
+    restored: float32 ``(W, W, 3)``, whole grey levels (``swap`` and ``target`` are ``(W, W, 3)``
+    uint8 at the work size; ``size`` is the generator's crop size S).
 
-    The low-pass ``low`` (area down, bicubic up) is linear, so with ``d = swap - target``::
-
-        add_detail - target = low(swap) + g (target - low(target)) + (1 - g) (swap - low(swap))
-                              - target
-                            = (1 - g) d + g low(d)
-
-    one bicubic upsampling of ``d``'s coarse image (the difference of the two coarse images
-    the gate needs anyway) instead of two, and no fine bands. ``add_detail`` rounds and clips
-    its uint8 output; so does this, to the same pixels up to float rounding (a level where
-    ``add_detail``'s value lies within about 1e-4 of a half level).
+    Two-band Laplacian split at ``DETAIL_RESOLUTION * S``: ``low(x)`` = down to that size (area
+    average) and back up (bicubic). The detailed swap is ``low(swap) + g (target -
+    low(target)) + (1 - g) (swap - low(swap))``, rounded and clipped to uint8, with the gate
+    ``g`` 1 where swap and target agree at the coarse scale and 0 where their lightness differs
+    by more than ``DETAIL_GATE`` (times ``strength``): the target's fine band replaces the
+    swap's own (faint, noisy: upsampled generator output) where the gate is open, so skin
+    texture, hair and edges come back without the target's own brows or eyes. Since ``low`` is
+    linear, with ``d = swap - target`` that minus the target is ``(1 - g) d + g low(d)``: one
+    bicubic upsampling of the difference of the two coarse images the gate needs anyway.
+    (tests/frozen_compose.py keeps the two-band form this replaced, which tests compare with.)
     """
     work = swap.shape[0]
     coarse = max(8, int(round(size * DETAIL_RESOLUTION)))
     change = cv2.subtract(swap, target, dtype=cv2.CV_32F)
     if coarse >= work:
         return change
-    # Area-averaged from float, as add_detail does: the gate truncates these coarse images to
-    # uint8, and a uint8 resize would round them instead.
+    # Area-averaged from float: the gate truncates these coarse images to uint8 (a uint8
+    # resize would round them instead, a different gate).
     swap_small = cv2.resize(swap.astype(np.float32), (coarse, coarse),
                             interpolation=cv2.INTER_AREA)
     target_small = cv2.resize(target.astype(np.float32), (coarse, coarse),
@@ -360,7 +324,7 @@ def detail_change(swap: np.ndarray, target: np.ndarray, size: int, strength: flo
     low -= change
     low *= cv2.merge([gate] * 3)
     change += low
-    # add_detail's uint8 output: target + change rounded (ties to even) and saturated.
+    # The detailed swap in uint8: target + change rounded (ties to even) and saturated.
     out = cv2.add(target, change, dtype=cv2.CV_8U)
     return cv2.subtract(out, target, dtype=cv2.CV_32F)
 
