@@ -144,13 +144,8 @@ def fit_colour(swapped: np.ndarray, target: np.ndarray, mask: np.ndarray, *,
     matched = lab_s[..., 1:] * transfer.scale[1:] + transfer.offset[1:]
     norm = gaussian_blur(weights, local_sigma)
     valid = norm > 1e-3
-    # Both chroma channels blurred in one call, with gaussian_blur's kernel and border.
-    difference = (lab_t[..., 1:] - matched) * weights[..., None]
-    if local_sigma > 0:
-        radius = int(4.0 * local_sigma + 0.5)
-        difference = cv2.GaussianBlur(difference, (2 * radius + 1, 2 * radius + 1),
-                                      sigmaX=local_sigma, sigmaY=local_sigma,
-                                      borderType=cv2.BORDER_REFLECT)
+    # Both chroma channels blurred in one call (OpenCV blurs each channel alike).
+    difference = gaussian_blur((lab_t[..., 1:] - matched) * weights[..., None], local_sigma)
     field = np.where(valid[..., None], difference / np.maximum(norm, 1e-3)[..., None], 0.0)
     transfer.chroma = (field * strength).astype(np.float32)
     return transfer

@@ -36,7 +36,8 @@ def _padding4(padding: float | Sequence[float]) -> tuple[float, float, float, fl
 
 def gaussian_blur(mask: np.ndarray, sigma: float) -> np.ndarray:
     """Gaussian blur equal to ``scipy.ndimage.gaussian_filter(mask, sigma)`` (reflect border,
-    radius ``int(4 * sigma + 0.5)``), via OpenCV. ``(H, W)`` float32 in, float32 out."""
+    radius ``int(4 * sigma + 0.5)``), via OpenCV. ``(H, W)`` float32 in, float32 out (or
+    ``(H, W, C)``, each channel blurred alike)."""
     mask = np.asarray(mask, np.float32)
     if sigma <= 0:
         return mask.copy()
@@ -144,7 +145,7 @@ def ellipse_polygon(box: np.ndarray, scale: float = 1.0, points: int = 32) -> np
 # degrees of dlib yaw) every swap looked at is a face in the target's pose; 0.8-0.9 is mixed
 # (blotches, a smeared eye); from about 0.9 the model paints a bright, frontal smear
 # (if_t1.jpg, 0.89). The first values, (0.35, 0.70), faded three-quarter views that swap well:
-# 14 % of LFW's faces were partly or wholly left as they were.
+# 20 % of LFW's faces were partly or wholly left as they were (benchmarks/profile_fade.py).
 PROFILE_FADE: tuple[float, float] = (0.70, 0.90)
 
 
