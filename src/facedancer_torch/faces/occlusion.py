@@ -152,20 +152,14 @@ def _onnx_bytes(net: FaceSegmenterNet) -> bytes:
     """The network as an ONNX graph (dynamic batch), cached on disk by a hash of its config and
     weights (next to the generator's exported graphs): exporting costs about a second, which a
     single-image swap should not pay every time."""
-    import hashlib
     import io
     import logging
     import warnings
 
     from ..io.atomic import atomic_path
-    from ..models.runtime import onnx_cache_dir
+    from ..models.runtime import onnx_cache_dir, weights_digest
 
-    digest = hashlib.sha256(repr(net.config.to_dict()).encode())
-    digest.update(torch.__version__.encode())
-    for name, tensor in net.state_dict().items():
-        digest.update(name.encode())
-        digest.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
-    path = onnx_cache_dir() / f"face-segmenter-{digest.hexdigest()[:16]}.onnx"
+    path = onnx_cache_dir() / f"face-segmenter-{weights_digest(net)}.onnx"
     if path.is_file():
         return path.read_bytes()
     size = net.config.image_size

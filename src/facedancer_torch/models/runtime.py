@@ -83,8 +83,9 @@ def onnx_cache_dir() -> Path:
     return Path(root) / "onnx"
 
 
-def _weights_digest(model: FaceDancerGenerator) -> str:
-    """A content hash of config + weights, so a cached ONNX file never goes stale."""
+def weights_digest(model: torch.nn.Module) -> str:
+    """A content hash of a network's config (``model.config.to_dict()``), the torch version and
+    its weights, so a cached ONNX file never goes stale (the generator's, the face segmenter's)."""
     h = hashlib.sha256(repr(sorted(model.config.to_dict().items())).encode())
     h.update(torch.__version__.encode())
     for name, tensor in model.state_dict().items():
@@ -139,7 +140,7 @@ class GeneratorRunner:
         from ..convert.onnx_export import export_generator_onnx, onnx_session
 
         if onnx_path is None:
-            onnx_path = onnx_cache_dir() / f"generator-{_weights_digest(self.model)}.onnx"
+            onnx_path = onnx_cache_dir() / f"generator-{weights_digest(self.model)}.onnx"
         onnx_path = Path(onnx_path)
         if not onnx_path.is_file():
             export_generator_onnx(self.model, onnx_path, fused=True)
