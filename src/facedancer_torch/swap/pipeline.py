@@ -132,7 +132,9 @@ class SwapResult:
         if self.too_small:
             text += f" ({self.too_small} under the minimum face size)"
         if self.profiles:
-            text += f" ({self.profiles} turned to a profile, left as {'they are' if self.profiles > 1 else 'it is'})"
+            many = self.profiles > 1
+            text += f" ({self.profiles} turned to a profile, left as " \
+                    f"{'they are' if many else 'it is'})"
         return text
 
 

@@ -127,10 +127,11 @@ J = TypeVar("J")
 
 def split_profiles(jobs: Sequence[J], options: SwapOptions) -> tuple[list[J], list[J]]:
     """``(jobs to swap, jobs left as they are)`` of face jobs (anything with ``.landmarks``,
-    5 points): with ``options.profile_fade`` a face turned so far that the fade's weight is 0 (``faces/masks.pose_weight``) would be generated and
-    then not pasted at all; it is neither generated nor counted as swapped (an output whose
-    faces are all profiles is the unchanged target, without the synthetic-media label), and
-    stays protected from its neighbours' masks like any face that is not swapped."""
+    5 points): with ``options.profile_fade`` a face turned so far that the fade's weight is 0
+    (``faces/masks.pose_weight``) would be generated and then not pasted at all; it is neither
+    generated nor counted as swapped (an output whose faces are all profiles is the unchanged
+    target, without the synthetic-media label), and stays protected from its neighbours' masks
+    like any face that is not swapped."""
     if not options.profile_fade:
         return list(jobs), []
     kept, turned = [], []
