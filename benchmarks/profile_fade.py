@@ -72,13 +72,15 @@ def main() -> None:
     for path in files:
         face = largest(read_image(path))
         if face is not None:
-            by_bin.setdefault(int(np.digitize(yaw_ratio(face.landmarks), BINS)) - 1, []).append(path)
+            b = int(np.digitize(yaw_ratio(face.landmarks), BINS)) - 1
+            by_bin.setdefault(b, []).append(path)
     rng = random.Random(args.seed)
     options = SwapOptions(profile_fade=False, faces="largest")
     if args.figure:
         args.figure.mkdir(parents=True, exist_ok=True)
     print(f"profile fade today: from {PROFILE_FADE[0]} to {PROFILE_FADE[1]} of the yaw proxy\n")
-    print("| yaw proxy | faces in LFW | swapped | dlib yaw (deg) | pose error (deg) | identity gain "
+    print("| yaw proxy | faces in LFW | swapped | dlib yaw (deg) | pose error (deg) "
+          "| identity gain "
           "| proxy after the swap | detector score after |")
     print("|---|---|---|---|---|---|---|---|")
     for b in sorted(by_bin):
@@ -90,8 +92,9 @@ def main() -> None:
             face = largest(image)
             x1, y1, x2, y2 = face.box
             w, h = x2 - x1, y2 - y1  # the face with its surroundings, alone
-            target = np.ascontiguousarray(image[int(max(0, y1 - h)):int(min(image.shape[0], y2 + h)),
-                                                int(max(0, x1 - w)):int(min(image.shape[1], x2 + w))])
+            top, bottom = int(max(0, y1 - h)), int(min(image.shape[0], y2 + h))
+            left, right = int(max(0, x1 - w)), int(min(image.shape[1], x2 + w))
+            target = np.ascontiguousarray(image[top:bottom, left:right])
             face = largest(target)
             if face is None:
                 continue

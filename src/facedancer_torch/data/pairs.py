@@ -224,9 +224,9 @@ class PairBatches(IterableDataset):
 
     With ``targets`` enabled (:class:`.augment.TargetAugmentConfig`) the targets are rotated /
     scaled / occluded before the colour jitter, the batch adds ``target_occluder`` (B, S, S)
-    in [0, 1] (the painted occluders' alpha; 0: pixel not painted) and ``real`` (B, 3, S, S): the source images augmented the
-    same way with independent draws, the discriminator's real batch, so that occluders and
-    reflected borders do not mark a swap as fake. Sources stay clean (identity). Draws come
+    in [0, 1] (the painted occluders' alpha; 0: pixel not painted) and ``real`` (B, 3, S, S):
+    the source images augmented the same way with independent draws, the discriminator's real
+    batch, so that occluders and reflected borders do not mark a swap as fake. Sources stay clean (identity). Draws come
     from ``(seed, rank, batch)`` alone; with ``targets`` disabled the batch is unchanged.
     """
 
