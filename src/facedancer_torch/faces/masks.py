@@ -128,6 +128,25 @@ def hull_mask(landmarks68: np.ndarray, size: int, *, brow_lift: float = HULL_BRO
     return np.clip(gaussian_blur(polygon_mask(polygon, size), sigma), 0.0, 1.0)
 
 
+# The eye zone: each eye's outline (68-point landmarks 36-41, 42-47) grown by this fraction of
+# the eye's width, enough to hold the lid crease, eyeliner and lashes above and below the eye.
+EYE_ZONE_GROW: float = 0.35
+
+
+def eye_zone(landmarks68: np.ndarray, size: int, grow: float = EYE_ZONE_GROW) -> np.ndarray:
+    """A hard ``(size, size)`` bool mask of both eyes' outlines grown by ``grow`` eye widths."""
+    points = np.asarray(landmarks68, np.float32).reshape(68, 2)
+    zone = np.zeros((size, size), np.uint8)
+    for start in (36, 42):
+        eye = points[start:start + 6]
+        width = float(np.linalg.norm(eye[3] - eye[0]))
+        inside = (polygon_mask(eye, size) > 0.5).astype(np.uint8)
+        radius = max(1, int(round(grow * width)))
+        disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1,) * 2)
+        zone |= cv2.dilate(inside, disc)
+    return zone.astype(bool)
+
+
 def ellipse_polygon(box: np.ndarray, scale: float = 1.0, points: int = 32) -> np.ndarray:
     """An ellipse inscribed in a face box ``(x1, y1, x2, y2)`` (axes times ``scale``), as a
     ``(points, 2)`` polygon: a cheap stand-in for the region of a face that is not swapped."""

@@ -1,0 +1,68 @@
+"""Occluders found inside an eye alone (lid creases, eyeliner, a dark iris behind a lens) are
+not kept from the target; what covers an eye and reaches beyond it is (swap/compose.py,
+``occluder_weight(..., spare)``, ``faces/masks.eye_zone``)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from swaputil import single_thread
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    with single_thread():
+        yield
+
+
+def _eye_landmarks(size: int = 128) -> np.ndarray:
+    """68 points with the two eyes (36-41, 42-47) as 20 x 8 px hexagons at y = 50."""
+    points = np.full((68, 2), size / 2, np.float32)
+    for start, cx in ((36, 42.0), (42, 86.0)):
+        points[start:start + 6] = [(cx - 10, 50), (cx - 5, 46), (cx + 5, 46), (cx + 10, 50),
+                                   (cx + 5, 54), (cx - 5, 54)]
+    return points
+
+
+def test_an_occluder_inside_an_eye_alone_is_not_kept():
+    from facedancer_torch.faces.masks import eye_zone
+    from facedancer_torch.swap.compose import occluder_weight
+
+    spare = eye_zone(_eye_landmarks(), 128)
+    assert spare[50, 42] and spare[50, 86] and not spare[90, 64] and not spare[50, 64]
+    probability = np.zeros((128, 128), np.float32)
+    probability[46:49, 34:50] = 0.95   # eyeliner along the left eye's upper lid
+    probability[40:60, 80:92] = 0.95   # a finger over the right eye, reaching down the cheek
+    probability[60:100, 80:92] = 0.95
+    plain = occluder_weight(probability)
+    spared = occluder_weight(probability, spare)
+    assert plain[47, 42] > 0.5 and spared[47, 42] < 0.05
+    assert spared[50, 86] > 0.5 and spared[90, 86] > 0.5
+    np.testing.assert_array_equal(spared[:, 70:], plain[:, 70:])
+
+
+def test_the_iris_behind_a_lens_is_swapped_and_the_frame_kept(photos_dir):
+    """df_img24: the segmenter calls the image-left iris behind the lens an occluder (its
+    region lies inside the eye); the glasses frame reaches far beyond the eyes and stays."""
+    from facedancer_torch.faces.align import align_face
+    from facedancer_torch.faces.detect import get_detector, largest_face
+    from facedancer_torch.faces.landmarks68 import get_landmarks68
+    from facedancer_torch.faces.masks import eye_zone
+    from facedancer_torch.faces.occlusion import load_face_segmenter
+    from facedancer_torch.io.images import read_image
+    from facedancer_torch.swap.compose import occluder_weight
+
+    image = read_image(photos_dir / "df_img24.jpg")
+    face = largest_face(get_detector(device="cpu", threads=1).detect(image))
+    crop, _ = align_face(image, face.landmarks, 128)
+    spare = eye_zone(get_landmarks68().on_crop(crop), 128)
+    _, occluder = load_face_segmenter().predict(crop[None], mirror=True)
+    plain = occluder_weight(occluder[0]) > 0.5
+    spared = occluder_weight(occluder[0], spare) > 0.5
+    assert plain[spare].sum() >= 20, int(plain[spare].sum())  # the iris is called an occluder
+    assert spared[spare].sum() <= 0.8 * plain[spare].sum(), (int(plain[spare].sum()),
+                                                             int(spared[spare].sum()))
+    # The frame: hundreds of kept pixels outside the eyes, all of them still kept.
+    outside = plain & ~spare
+    assert outside.sum() > 500 and (spared & outside).sum() >= 0.98 * outside.sum()
