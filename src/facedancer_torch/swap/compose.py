@@ -157,11 +157,10 @@ class Compositor:
         size = jobs[0].crop.shape[0]
         out = [self.box(size, options).copy() if "box" in parts
                else np.ones((size, size), np.float32) for _ in jobs]
-        points = None
-        if "hull" in parts or "occlusion" in parts:
+        points = None  # 68 landmarks per job, with the face outline (dlib)
+        if "hull" in parts:
             predictor = self.landmarks68()
             points = [predictor.on_crop(job.crop, self.crop_shrink) for job in jobs]
-        if "hull" in parts:
             for mask, face_points in zip(out, points):
                 np.minimum(mask, masks.hull_mask(face_points, size), out=mask)
         if "occlusion" in parts or "segment" in parts:
@@ -176,7 +175,9 @@ class Compositor:
                 if "segment" in parts:
                     np.minimum(mask, face[index], out=mask)
                 if "occlusion" in parts:
-                    spare = masks.eye_zone(points[index], size)
+                    # The eyes are spared where the outline's landmarks are at hand; without
+                    # them (box+occlusion, segment+occlusion) occlusion needs no dlib.
+                    spare = None if points is None else masks.eye_zone(points[index], size)
                     np.minimum(mask, 1.0 - occluder_weight(occluder[index], spare), out=mask)
         return out
 
