@@ -155,11 +155,12 @@ if has_stage smoke; then
     record amp_fp16 SKIP 0 "skipped: no CUDA (amp=fp16 needs CUDA)"
   fi
   step ort_cuda 30 $SMOKE_END $PY benchmarks/device/ort_check.py --image $TARGET --device $DEV
-  step torchrun_1proc 45 $SMOKE_END env NCCL_DEBUG=WARN $PY -m torch.distributed.run \
+  step torchrun_1proc 45 $SMOKE_END env NCCL_DEBUG=INFO $PY -m torch.distributed.run \
     --nproc-per-node 1 --standalone benchmarks/device/fd.py cli train $TINY \
     out=$WORK/torchrun steps=2
-  if [ $CUDA = 1 ] && ! grep -q "nccl\|NCCL" "$WORK/torchrun_1proc.log" 2>/dev/null; then
-    say "(torchrun log names no NCCL: the backend is inferred from distributed.py, cuda -> nccl)"
+  if [ $CUDA = 1 ]; then  # NCCL_DEBUG=INFO: NCCL names itself when it is the backend
+    record torchrun_nccl "$(grep -q 'NCCL INFO' "$WORK/torchrun_1proc.log" && echo PASS || echo FAIL)" 0 \
+      "$(grep -c 'NCCL INFO' "$WORK/torchrun_1proc.log") NCCL INFO lines in the torchrun log"
   fi
 fi
 
