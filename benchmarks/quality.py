@@ -31,6 +31,7 @@ detections), sharpness and colour casts as above.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
@@ -51,6 +52,7 @@ from facedancer_torch.faces.align import align_face, invert_affine, transform_po
 from facedancer_torch.faces.landmarks68 import get_landmarks68  # noqa: E402
 from facedancer_torch.io.images import read_image, write_image  # noqa: E402
 from facedancer_torch.io.video import read_frames  # noqa: E402
+from facedancer_torch.swap import compose  # noqa: E402
 from facedancer_torch.swap.image import finish_image  # noqa: E402
 from facedancer_torch.swap.options import SwapOptions  # noqa: E402
 from facedancer_torch.swap.pipeline import Swapper  # noqa: E402
@@ -84,8 +86,66 @@ CONFIGS = {
     "pixel-boost-2": dict(pixel_boost=2),
     "pixel-boost-4": dict(pixel_boost=4),
 }
+# Compositing constants of swap/compose.py a config can set for itself, as a name of
+# ``+``-joined ``knob-value`` parts on top of the default (``detail-res-0.75``,
+# ``detail-fine-1.0+detail-mid-gate-0``, ``occl-weak-0.4+occl-strong-0.9``): the sweeps of
+# docs/swap.md "Detail" and "Measured". They are module constants, not SwapOptions (no user
+# should need them), so they are set around that config's swaps and restored after.
+KNOBS = {
+    "detail-res": "DETAIL_RESOLUTION",
+    "detail-gate": "DETAIL_GATE",
+    "detail-fine": "DETAIL_FINE_RESOLUTION",
+    "detail-mid-gate": "DETAIL_MID_GATE",
+    "detail-mid-min-work": "DETAIL_MID_MIN_WORK",
+    "occl-weak": ("OCCLUDER_HYSTERESIS", 0),
+    "occl-strong": ("OCCLUDER_HYSTERESIS", 1),
+    "spare-inside": "SPARE_INSIDE",  # > 1: occluders inside the eyes kept too (as before)
+}
 CHANGE_LEVEL = 10  # grey levels: the DCT watermark changes pixels by less than this
 GROW = 0.25  # fraction of the face height the face region is grown by for "outside"
+
+
+def config_settings(config: str) -> tuple[dict, dict]:
+    """``(SwapOptions keyword arguments, compose constants)`` of a config name: one of
+    ``CONFIGS``, or ``+``-joined ``KNOBS`` parts on the default options."""
+    if config in CONFIGS:
+        return CONFIGS[config], {}
+    constants: dict = {}
+    for part in config.split("+"):
+        knob, _, value = part.rpartition("-")
+        if knob not in KNOBS:
+            raise SystemExit(f"error: unknown config {config!r} (part {part!r}); configs: "
+                             f"{', '.join(CONFIGS)}, or +-joined <knob>-<value> with knobs "
+                             f"{', '.join(KNOBS)}")
+        try:
+            number = float(value)
+        except ValueError:
+            raise SystemExit(f"error: config {config!r}: {value!r} is not a number") from None
+        name = KNOBS[knob]
+        if isinstance(name, tuple):  # one end of a pair
+            name, index = name
+            pair = list(constants.get(name, getattr(compose, name)))
+            pair[index] = number
+            constants[name] = tuple(pair)
+        else:
+            constants[name] = number
+    return {}, constants
+
+
+@contextlib.contextmanager
+def compose_constants(constants: dict):
+    """Set swap/compose.py module constants for the block, restore them after."""
+    for name in constants:
+        if name not in vars(compose):
+            raise SystemExit(f"error: swap/compose.py has no constant {name}")
+    saved = {name: getattr(compose, name) for name in constants}
+    try:
+        for name, value in constants.items():
+            setattr(compose, name, value)
+        yield
+    finally:
+        for name, value in saved.items():
+            setattr(compose, name, value)
 
 
 @dataclass
@@ -251,22 +311,28 @@ def summary(rows: list[Row], columns: list[str], configs: list[str]) -> str:
     return "\n".join(lines)
 
 
+def face_square(outputs: dict, name: str) -> tuple[int, int, int, int]:
+    """``(x0, y0, x1, y1)``: the square around ``name``'s largest face the figure shows."""
+    target = outputs[(name, "target")]
+    regions = outputs[(name, "regions")]
+    if regions:
+        largest = max(regions, key=lambda r: r.height)
+        (x0, y0), (x1, y1) = largest.polygon.min(0), largest.polygon.max(0)
+        cx, cy, half = (x0 + x1) / 2, (y0 + y1) / 2, 0.8 * max(x1 - x0, y1 - y0)
+    else:
+        cx, cy, half = target.shape[1] / 2, target.shape[0] / 2, min(target.shape[:2]) / 2
+    half = min(half, cx, cy, target.shape[1] - cx, target.shape[0] - cy)
+    x0, y0, x1, y1 = (int(round(v)) for v in (cx - half, cy - half, cx + half, cy + half))
+    return x0, y0, x1, y1
+
+
 def figure(outputs: dict, names: list[str], configs: list[str], path: Path) -> None:
     """Rows of target | config outputs: the same square around each photo's largest face,
     320 px per tile, labelled columns."""
     tile = 320
     rows = []
     for name in names:
-        target = outputs[(name, "target")]
-        regions = outputs[(name, "regions")]
-        if regions:
-            largest = max(regions, key=lambda r: r.height)
-            (x0, y0), (x1, y1) = largest.polygon.min(0), largest.polygon.max(0)
-            cx, cy, half = (x0 + x1) / 2, (y0 + y1) / 2, 0.8 * max(x1 - x0, y1 - y0)
-        else:
-            cx, cy, half = target.shape[1] / 2, target.shape[0] / 2, min(target.shape[:2]) / 2
-        half = min(half, cx, cy, target.shape[1] - cx, target.shape[0] - cy)
-        x0, y0, x1, y1 = (int(round(v)) for v in (cx - half, cy - half, cx + half, cy + half))
+        x0, y0, x1, y1 = face_square(outputs, name)
         tiles = [cv2.resize(outputs[(name, c)][y0:y1, x0:x1], (tile, tile),
                             interpolation=cv2.INTER_AREA) for c in ["target", *configs]]
         rows.append(np.concatenate([np.pad(t, ((0, 4), (0, 4), (0, 0)), constant_values=255)
@@ -281,36 +347,66 @@ def figure(outputs: dict, names: list[str], configs: list[str], path: Path) -> N
                           "benchmarks/quality.py"})
 
 
+def write_crops(outputs: dict, names: list[str], configs: list[str], folder: Path) -> None:
+    """The figure's face squares at the photo's own resolution, one PNG per photo and config
+    (``folder/<photo>__<config>.png``): to look at eyes, brows and skin pixel for pixel."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        x0, y0, x1, y1 = face_square(outputs, name)
+        for config in ["target", *configs]:
+            write_image(folder / f"{Path(name).stem}__{config}.png",
+                        outputs[(name, config)][y0:y1, x0:x1],
+                        metadata={"facedancer": "synthetic media: face swaps made by "
+                                  "benchmarks/quality.py"})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default=None)
+    parser.add_argument("--source", type=Path, default=SOURCE,
+                        help="the source face (default: the example astronaut.jpg); another "
+                        "one checks that a difference between configs is not one source's")
     parser.add_argument("--configs", default=",".join(CONFIGS))
     parser.add_argument("--frames", type=int, default=60, help="frames per video (0: none)")
     parser.add_argument("--groups", default="single,occluded,group")
+    parser.add_argument("--photos", default=None,
+                        help="swap these photos of the shared folder instead of the groups' "
+                        "(comma-separated; to look at others than the 17)")
     parser.add_argument("--figure", type=Path, default=None,
                         help="write a before/after figure (target | each config) here")
     parser.add_argument("--figure-photos", default="fr_lin-manuel-miranda.png,df_img1.jpg,"
                         "df_img25.jpg,fr_obama_and_biden.jpg")
+    parser.add_argument("--figure-configs", default="reference,default",
+                        help="the figure's columns after the target (those also run)")
+    parser.add_argument("--crops", type=Path, default=None,
+                        help="write the figure photos' face squares at full resolution, per "
+                        "config, into this folder")
     args = parser.parse_args()
     photos_dir, videos_dir = SHARED / "data/photos", SHARED / "data/videos"
     if not photos_dir.is_dir():
         sys.exit(f"error: {photos_dir}: shared photos not found (set FACEDANCER_SHARED)")
     configs = [c.strip() for c in args.configs.split(",") if c.strip()]
+    for config in configs:
+        config_settings(config)  # an unknown name fails now, not after the first photos
     swapper = Swapper(args.model)
-    plan = swapper.plan([SOURCE])
-    source_descriptor = dlib_descriptor_at(read_image(SOURCE),
-                                           swapper.detect(read_image(SOURCE))[0].landmarks)
+    plan = swapper.plan([args.source])
+    source_descriptor = dlib_descriptor_at(read_image(args.source),
+                                           swapper.detect(read_image(args.source))[0].landmarks)
     rows: list[Row] = []
     outputs: dict = {}
     start = time.time()
-    for group in [g for g in args.groups.split(",") if g]:
-        for name in PHOTOS[group]:
+    photos = {"chosen": args.photos.split(",")} if args.photos else \
+        {g: PHOTOS[g] for g in args.groups.split(",") if g}
+    for group, names in photos.items():
+        for name in names:
             target = read_image(photos_dir / name)
             regions = face_regions(swapper, target)
             outputs[(name, "target")], outputs[(name, "regions")] = target, regions
             for config in configs:
-                options = SwapOptions(**CONFIGS[config])
-                out = finish_image(swapper.swap_image(target, plan, options), options)
+                kwargs, constants = config_settings(config)
+                options = SwapOptions(**kwargs)
+                with compose_constants(constants):
+                    out = finish_image(swapper.swap_image(target, plan, options), options)
                 outputs[(name, config)] = out
                 rows.append(Row(name, group, config,
                                 photo_metrics(target, out, regions, source_descriptor, name)))
@@ -334,11 +430,14 @@ def main() -> None:
         print(f"\n## Videos (first {args.frames} frames)\n")
         print(table(video_rows, ["sharp", "cast %", "flicker", "ghost %", "faceless",
                                  "swapped", "faces"]))
+    names = [n for n in args.figure_photos.split(",") if (n, "target") in outputs]
     if args.figure is not None:
-        names = [n for n in args.figure_photos.split(",") if (n, "target") in outputs]
-        shown = [c for c in ("reference", "default") if c in configs]
+        shown = [c for c in args.figure_configs.split(",") if c in configs]
         figure(outputs, names, shown, args.figure)
         print(f"\nfigure: {args.figure}")
+    if args.crops is not None:
+        write_crops(outputs, names, configs, args.crops)
+        print(f"crops: {args.crops}")
 
 
 if __name__ == "__main__":

@@ -390,3 +390,108 @@ def test_pixel_boost_adds_the_models_own_detail(demo, demo_plan, photos_dir):
     small = [cv2.resize(x, None, fx=0.125, fy=0.125, interpolation=cv2.INTER_AREA)
              for x in (plain, boosted)]
     assert np.abs(small[0].astype(int) - small[1]).mean() < 2.0
+
+
+def _detail_pair(photos_dir):
+    """A work crop (k = 3) of a photo as the target and another photo's face, upsampled from
+    the generator size, as the swap: they disagree in places, so the gates close there."""
+    from facedancer_torch.io.images import read_image
+
+    target = cv2.resize(read_image(photos_dir / "df_img1.jpg"), (384, 384),
+                        interpolation=cv2.INTER_AREA)
+    other = cv2.resize(read_image(photos_dir / "df_img25.jpg"), (128, 128),
+                       interpolation=cv2.INTER_AREA)
+    return cv2.resize(other, (384, 384), interpolation=cv2.INTER_CUBIC), target
+
+
+def _set(monkeypatch, **constants):
+    from facedancer_torch.swap import compose
+
+    for name, value in constants.items():
+        monkeypatch.setattr(compose, name, value)
+
+
+def test_three_band_detail_with_one_gate_is_the_two_band_split(photos_dir, monkeypatch):
+    """The middle band gated like the finest is the two-band split (the bands add up)."""
+    from facedancer_torch.swap.compose import detail_change
+
+    swap, target = _detail_pair(photos_dir)
+    _set(monkeypatch, DETAIL_RESOLUTION=0.5, DETAIL_FINE_RESOLUTION=0.5, DETAIL_GATE=25.0,
+         DETAIL_MID_MIN_WORK=2.0)
+    two = detail_change(swap, target, 128)
+    _set(monkeypatch, DETAIL_FINE_RESOLUTION=1.0, DETAIL_MID_GATE=25.0)
+    three = detail_change(swap, target, 128)
+    assert np.abs(three - two).max() <= 1.0
+    assert (three != two).mean() < 1e-3
+    # a middle band of its own changes the result where the gate is open
+    _set(monkeypatch, DETAIL_MID_GATE=0.0)
+    assert np.abs(detail_change(swap, target, 128) - two).mean() > 0.5
+
+
+def test_three_band_detail_takes_each_band_from_where_it_should(photos_dir, monkeypatch):
+    """The band form, written out: swap below DETAIL_RESOLUTION, the middle band gated by
+    DETAIL_MID_GATE (closed: the swap's), the finest band above DETAIL_FINE_RESOLUTION by
+    DETAIL_GATE (here always open, so all of it is the target's)."""
+    from facedancer_torch.faces import masks
+    from facedancer_torch.faces.color import to_lab
+    from facedancer_torch.swap.compose import detail_change
+
+    swap, target = _detail_pair(photos_dir)
+    _set(monkeypatch, DETAIL_RESOLUTION=0.5, DETAIL_FINE_RESOLUTION=1.0, DETAIL_MID_GATE=0.0,
+         DETAIL_GATE=1e9, DETAIL_MID_MIN_WORK=2.0)
+    got = detail_change(swap, target, 128)
+
+    def low(image, size):
+        small = cv2.resize(image.astype(np.float32), (size, size), interpolation=cv2.INTER_AREA)
+        return cv2.resize(small, (384, 384), interpolation=cv2.INTER_CUBIC)
+
+    expected = low(swap, 128) + (target - low(target, 128))  # swap to 128 px, target above
+    expected = np.clip(np.rint(expected), 0, 255) - target
+    assert np.abs(got - expected).max() <= 1.0
+    assert (got != expected).mean() < 1e-3
+    # A closed middle band differs from the two-band split at 128 px only by the gate's scale
+    # (64 px here): with a finite gate, where the coarse lightness differs the finest band is
+    # the swap's too.
+    _set(monkeypatch, DETAIL_GATE=25.0)
+    gated = detail_change(swap, target, 128)
+    gap = np.abs(to_lab(cv2.resize(swap, (64, 64), interpolation=cv2.INTER_AREA))[..., 0]
+                 - to_lab(cv2.resize(target, (64, 64), interpolation=cv2.INTER_AREA))[..., 0])
+    closed = cv2.resize(masks.gaussian_blur((gap > 40).astype(np.float32), 1.0), (384, 384),
+                        interpolation=cv2.INTER_LINEAR) > 0.99
+    assert closed.mean() > 0.01  # the pair disagrees somewhere: the check means something
+    plain = swap.astype(np.float32) - target
+    assert np.abs(gated - plain)[closed].mean() < 1.0 < np.abs(got - plain)[closed].mean()
+
+
+def test_small_faces_keep_the_two_band_detail(photos_dir, monkeypatch):
+    """A work crop under DETAIL_MID_MIN_WORK * S (a face near the model's own size) keeps the
+    two-band split; from that size on the middle band is the swap's."""
+    from facedancer_torch.swap.compose import detail_change
+
+    swap, target = _detail_pair(photos_dir)
+    swap, target = (cv2.resize(x, (192, 192), interpolation=cv2.INTER_AREA)
+                    for x in (swap, target))  # 1.5 x S
+    _set(monkeypatch, DETAIL_RESOLUTION=0.5, DETAIL_FINE_RESOLUTION=0.5, DETAIL_GATE=40.0)
+    two = detail_change(swap, target, 128)
+    _set(monkeypatch, DETAIL_FINE_RESOLUTION=0.75, DETAIL_MID_GATE=0.0, DETAIL_MID_MIN_WORK=2.0)
+    np.testing.assert_array_equal(detail_change(swap, target, 128), two)
+    _set(monkeypatch, DETAIL_MID_MIN_WORK=1.5)
+    assert np.abs(detail_change(swap, target, 128) - two).mean() > 0.5
+
+
+def test_the_quality_benchmark_sets_compose_constants_per_config():
+    from facedancer_torch.swap import compose
+
+    quality = _quality()
+    assert quality.config_settings("default") == ({}, {})
+    options, constants = quality.config_settings("detail-fine-1.0+detail-mid-gate-0+occl-weak-0.4")
+    assert options == {}
+    assert constants == {"DETAIL_FINE_RESOLUTION": 1.0, "DETAIL_MID_GATE": 0.0,
+                         "OCCLUDER_HYSTERESIS": (0.4, compose.OCCLUDER_HYSTERESIS[1])}
+    before = compose.DETAIL_RESOLUTION
+    with quality.compose_constants({"DETAIL_RESOLUTION": 0.75}):
+        assert compose.DETAIL_RESOLUTION == 0.75
+    assert compose.DETAIL_RESOLUTION == before
+    for bad in ("detail-res-x", "sharper", "detail-res-0.75+nothing-1"):
+        with pytest.raises(SystemExit):
+            quality.config_settings(bad)

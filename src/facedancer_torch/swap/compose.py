@@ -47,11 +47,21 @@ MAX_WORK_SIZE: int = 1024
 LOCAL_COLOR_SIGMA: float = 0.02
 # The generator's crop carries detail up to about half its own resolution (measured on the
 # shipped 128 px model: its output's Laplacian variance is a fraction of its input's); the band
-# above this fraction of S is taken from the target.
+# below this fraction of S is always the swap's.
 DETAIL_RESOLUTION: float = 0.5
 # Lightness difference (Lab L, 0..100) between swap and target at the coarse scale above which
 # the target's detail is no longer added (where the swap's features differ from the target's).
 DETAIL_GATE: float = 25.0
+# Optional third band, on faces at least DETAIL_MID_MIN_WORK times S in the frame: the middle
+# band, from DETAIL_RESOLUTION to DETAIL_FINE_RESOLUTION of S, is the target's only where the
+# coarse lightness gap is under DETAIL_MID_GATE (0: never, it is the swap's); the finest band,
+# above it, where that gap is under DETAIL_GATE. dlib's recogniser sees a face at about 150 px,
+# so the target's band just above the generator's resolution may carry more of its identity
+# than its finest band, which carries most of the Laplacian variance. Equal resolutions are the
+# two-band split.
+DETAIL_FINE_RESOLUTION: float = 0.5
+DETAIL_MID_GATE: float = 25.0
+DETAIL_MID_MIN_WORK: float = 0.0
 # Unsharp masking of the generator's own output (amount, and sigma in pixels of its S crop):
 # a small generator's output is soft even at its own resolution; sharpening its own band adds
 # crispness that comes from the swap, not from the target.
@@ -302,8 +312,9 @@ def detail_change(swap: np.ndarray, target: np.ndarray, size: int, strength: flo
     restored: float32 ``(W, W, 3)``, whole grey levels (``swap`` and ``target`` are ``(W, W, 3)``
     uint8 at the work size; ``size`` is the generator's crop size S).
 
-    Two-band Laplacian split at ``DETAIL_RESOLUTION * S``: ``low(x)`` = down to that size (area
-    average) and back up (bicubic). The detailed swap is ``low(swap) + g (target -
+    Two-band Laplacian split at ``DETAIL_RESOLUTION * S`` (faces smaller than
+    ``DETAIL_MID_MIN_WORK * S``; larger ones: three bands, below): ``low(x)`` = down to that
+    size (area average) and back up (bicubic). The detailed swap is ``low(swap) + g (target -
     low(target)) + (1 - g) (swap - low(swap))``, rounded and clipped to uint8, with the gate
     ``g`` 1 where swap and target agree at the coarse scale and 0 where their lightness differs
     by more than ``DETAIL_GATE`` (times ``strength``): the target's fine band replaces the
@@ -312,9 +323,18 @@ def detail_change(swap: np.ndarray, target: np.ndarray, size: int, strength: flo
     linear, with ``d = swap - target`` that minus the target is ``(1 - g) d + g low(d)``: one
     bicubic upsampling of the difference of the two coarse images the gate needs anyway.
     (tests/frozen_compose.py keeps the two-band form this replaced, which tests compare with.)
+
+    On a work crop of ``DETAIL_MID_MIN_WORK * S`` or more the band is split once more at
+    ``DETAIL_FINE_RESOLUTION * S`` (``low2``): the middle band gets its own gate ``m``
+    (``DETAIL_MID_GATE`` on the same coarse lightness gap; 0 closes it: that band is the
+    swap's), the finest band ``g``, and the change is ``d + g (low2(d) - d) + m (low(d) -
+    low2(d))`` (``low2 = low`` is the two-band form; the frozen copy keeps that form only).
     """
     work = swap.shape[0]
     coarse = max(8, int(round(size * DETAIL_RESOLUTION)))
+    fine = max(coarse, int(round(size * DETAIL_FINE_RESOLUTION)))
+    if work < DETAIL_MID_MIN_WORK * size:
+        fine = coarse  # the two-band split
     change = cv2.subtract(swap, target, dtype=cv2.CV_32F)
     if coarse >= work:
         return change
@@ -326,14 +346,37 @@ def detail_change(swap: np.ndarray, target: np.ndarray, size: int, strength: flo
                               interpolation=cv2.INTER_AREA)
     lightness_gap = np.abs(to_lab(np.clip(swap_small, 0, 255).astype(np.uint8))[..., 0]
                            - to_lab(np.clip(target_small, 0, 255).astype(np.uint8))[..., 0])
-    gate = np.clip(1.0 - lightness_gap / DETAIL_GATE, 0.0, 1.0)
-    gate = cv2.resize(masks.gaussian_blur(gate, 1.0), (work, work),
-                      interpolation=cv2.INTER_LINEAR) * float(strength)
+
+    def gate_of(limit: float) -> np.ndarray:
+        if limit <= 0:
+            return np.zeros((work, work, 3), np.float32)
+        gate = np.clip(1.0 - lightness_gap / limit, 0.0, 1.0)
+        gate = cv2.resize(masks.gaussian_blur(gate, 1.0), (work, work),
+                          interpolation=cv2.INTER_LINEAR) * float(strength)
+        return cv2.merge([gate] * 3)
+
     low = cv2.resize(swap_small - target_small, (work, work), interpolation=cv2.INTER_CUBIC)
-    # (1 - g) d + g low(d) = d + g (low(d) - d), in place
-    low -= change
-    low *= cv2.merge([gate] * 3)
-    change += low
+    if fine > coarse:
+        # Three bands: low2(d) from d itself (area averaging is linear, as low's); no finest
+        # band on a work crop no larger than fine (low2 = d). In place, and a closed middle
+        # gate costs nothing.
+        low2 = change if fine >= work else cv2.resize(
+            cv2.resize(change, (fine, fine), interpolation=cv2.INTER_AREA), (work, work),
+            interpolation=cv2.INTER_CUBIC)
+        if DETAIL_MID_GATE > 0:
+            low -= low2
+            low *= gate_of(DETAIL_MID_GATE)  # m (low(d) - low2(d))
+        if low2 is not change:
+            low2 -= change
+            low2 *= gate_of(DETAIL_GATE)  # g (low2(d) - d)
+            change += low2
+        if DETAIL_MID_GATE > 0:
+            change += low
+    else:
+        # (1 - g) d + g low(d) = d + g (low(d) - d), in place
+        low -= change
+        low *= gate_of(DETAIL_GATE)
+        change += low
     # The detailed swap in uint8: target + change rounded (ties to even) and saturated.
     out = cv2.add(target, change, dtype=cv2.CV_8U)
     return cv2.subtract(out, target, dtype=cv2.CV_32F)
