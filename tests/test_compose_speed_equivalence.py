@@ -22,6 +22,19 @@ SOURCE = Path(__file__).resolve().parents[1] / "src/facedancer_torch/assets/exam
 PHOTOS = ("df_img1.jpg", "df_img25.jpg", "fr_lin-manuel-miranda.png", "fr_two_people.jpg")
 
 
+@pytest.fixture(autouse=True)
+def _two_band_detail(monkeypatch):
+    """The frozen copy keeps the two-band detail split at 0.5 S gated at 25 Lab units; since
+    issue #12's sweep the default splits three bands (compose.DETAIL_FINE_RESOLUTION,
+    DETAIL_MID_GATE, DETAIL_GATE 40). These tests compare the fast arithmetic with the old at
+    the old constants; tests/test_compose.py checks the three-band form against its bands."""
+    from facedancer_torch.swap import compose
+
+    monkeypatch.setattr(compose, "DETAIL_RESOLUTION", frozen_compose.DETAIL_RESOLUTION)
+    monkeypatch.setattr(compose, "DETAIL_FINE_RESOLUTION", frozen_compose.DETAIL_RESOLUTION)
+    monkeypatch.setattr(compose, "DETAIL_GATE", frozen_compose.DETAIL_GATE)
+
+
 @pytest.fixture(scope="module")
 def frozen(demo):
     compositor = frozen_compose.FrozenCompositor(demo.compositor.crop_shrink)

@@ -17,10 +17,11 @@ a 400 px face is visibly softer than the photo around it. Per face, this module:
 3. corrects **colour** (``SwapOptions.color_match``): ``global`` Lab mean/std transfer, or
    ``local`` (global, then the chroma moved to the target's pixel by pixel over a small
    neighbourhood: no teal brows or purple eye rims; see ``faces/color.py``);
-4. restores **detail** above the generator's resolution from the target (a two-band
-   Laplacian split: the swap gives the band the generator can produce, the target the finer
-   band: skin texture, hair, sharp edges), gated to where swap and target agree at the coarse
-   scale so that no edge of the target's own features (a brow, an eye) ghosts through;
+4. restores **detail** above the generator's resolution from the target (a Laplacian split:
+   the swap gives the band the generator can produce and, on faces twice its size or more, the
+   band just above it, which carries the target's identity; the target the finest band: skin
+   texture, hair, sharp edges), gated to where swap and target agree at the coarse scale so
+   that no edge of the target's own features (a brow, an eye) ghosts through;
 5. pastes the result back through the mask with the inverse transform; pixels outside every
    mask are the input's, bit for bit.
 """
@@ -49,19 +50,25 @@ LOCAL_COLOR_SIGMA: float = 0.02
 # shipped 128 px model: its output's Laplacian variance is a fraction of its input's); the band
 # below this fraction of S is always the swap's.
 DETAIL_RESOLUTION: float = 0.5
-# Lightness difference (Lab L, 0..100) between swap and target at the coarse scale above which
-# the target's detail is no longer added (where the swap's features differ from the target's).
-DETAIL_GATE: float = 25.0
-# Optional third band, on faces at least DETAIL_MID_MIN_WORK times S in the frame: the middle
-# band, from DETAIL_RESOLUTION to DETAIL_FINE_RESOLUTION of S, is the target's only where the
-# coarse lightness gap is under DETAIL_MID_GATE (0: never, it is the swap's); the finest band,
-# above it, where that gap is under DETAIL_GATE. dlib's recogniser sees a face at about 150 px,
-# so the target's band just above the generator's resolution may carry more of its identity
-# than its finest band, which carries most of the Laplacian variance. Equal resolutions are the
-# two-band split.
-DETAIL_FINE_RESOLUTION: float = 0.5
-DETAIL_MID_GATE: float = 25.0
-DETAIL_MID_MIN_WORK: float = 0.0
+# Three bands on faces at least DETAIL_MID_MIN_WORK times S in the frame: the middle band, from
+# DETAIL_RESOLUTION to DETAIL_FINE_RESOLUTION of S, is the target's only where the coarse
+# lightness gap is under DETAIL_MID_GATE (0: never, it is the swap's); the finest band, above it,
+# is the target's where that gap is under DETAIL_GATE. dlib's recogniser sees a face at about
+# 150 px: the target's band just above the generator's resolution carries its identity (the
+# two-band split cost 0.019 of dlib identity gain, 16 of 17 photos), its finest band mostly
+# sharpness. Taking the band up to 0.75 S from the swap gave back +0.005 / +0.007 of the gain
+# (medians of per-photo differences, 13 / 12 of 17 photos, two sources), and the finest band's
+# gate, opened from 25 to 40 Lab units, the sharpness (0.765 -> 0.807 of the target's) without
+# the target's brows or eyes showing (docs/swap.md, "Detail"). Up to 1.0 S gave back more
+# (+0.010 / +0.014) but visibly softened faces of 2-3 x S (teeth, lips, eyes).
+DETAIL_FINE_RESOLUTION: float = 0.75
+DETAIL_MID_GATE: float = 0.0
+DETAIL_GATE: float = 40.0
+# Smaller faces keep the two-band split (at DETAIL_GATE): on a face at the model's own size the
+# middle band is most of the target's detail there is, and taking it from the swap left those
+# faces softer for no identity (fnp_multiface: 0.568 of the target's sharpness against 0.661,
+# identity gain 0.249 against 0.247).
+DETAIL_MID_MIN_WORK: float = 2.0
 # Unsharp masking of the generator's own output (amount, and sigma in pixels of its S crop):
 # a small generator's output is soft even at its own resolution; sharpening its own band adds
 # crispness that comes from the swap, not from the target.
@@ -326,8 +333,8 @@ def detail_change(swap: np.ndarray, target: np.ndarray, size: int, strength: flo
 
     On a work crop of ``DETAIL_MID_MIN_WORK * S`` or more the band is split once more at
     ``DETAIL_FINE_RESOLUTION * S`` (``low2``): the middle band gets its own gate ``m``
-    (``DETAIL_MID_GATE`` on the same coarse lightness gap; 0 closes it: that band is the
-    swap's), the finest band ``g``, and the change is ``d + g (low2(d) - d) + m (low(d) -
+    (``DETAIL_MID_GATE`` on the same coarse lightness gap; 0, the default, closes it: that band
+    is the swap's), the finest band ``g``, and the change is ``d + g (low2(d) - d) + m (low(d) -
     low2(d))`` (``low2 = low`` is the two-band form; the frozen copy keeps that form only).
     """
     work = swap.shape[0]
