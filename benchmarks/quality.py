@@ -366,7 +366,9 @@ def main() -> None:
     parser.add_argument("--source", type=Path, default=SOURCE,
                         help="the source face (default: the example astronaut.jpg); another "
                         "one checks that a difference between configs is not one source's")
-    parser.add_argument("--configs", default=",".join(CONFIGS))
+    parser.add_argument("--configs", default=",".join(CONFIGS),
+                        help="comma-separated: names of CONFIGS, or +-joined <knob>-<value> "
+                        f"parts on the default (knobs: {', '.join(KNOBS)})")
     parser.add_argument("--frames", type=int, default=60, help="frames per video (0: none)")
     parser.add_argument("--groups", default="single,occluded,group")
     parser.add_argument("--photos", default=None,
