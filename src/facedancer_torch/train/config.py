@@ -66,6 +66,10 @@ class LossSection:
     # L1 between the low-passed chroma (YCbCr Cb, Cr; 4x4 cells) of target and swap: the swap
     # keeps the target's skin tone and lighting; identity lives in shape, not in hue.
     chroma: float = 0.0
+    # L1 between the embedded RetinaFace detector's per-anchor landmark regressions of target
+    # and swap (losses/landmarks.py, in fractions of the image side): the swap keeps the
+    # target's head pose and expression. 0 = off (the reference).
+    landmarks: float = 0.0
 
 
 @dataclass
@@ -166,6 +170,7 @@ class TrainConfig:
         need(self.loss.r1_interval >= 1, "loss.r1_interval must be >= 1")
         need(self.loss.encoder_input in ("rgb", "gray"), "loss.encoder_input must be rgb or gray")
         need(self.loss.chroma >= 0, "loss.chroma must be >= 0")
+        need(self.loss.landmarks >= 0, "loss.landmarks must be >= 0")
         need(0 <= self.optim.ema_decay < 1, "optim.ema_decay must lie in [0, 1)")
         s = self.schedule
         need(min(s.checkpoint_every, s.log_every, s.image_every, s.val_every) >= 1,

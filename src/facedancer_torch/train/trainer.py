@@ -41,6 +41,7 @@ from ..losses import (IfsrLoss, Vgg16Features, block_cosine_distances, cycle_los
                       discriminator_adversarial_loss, generator_adversarial_loss, identity_loss,
                       parse_perceptual_spec, perceptual_loss, r1_penalty, r1_weight_for_step,
                       reconstruction_loss)
+from ..losses.landmarks import LandmarkConsistencyLoss
 from ..models.discriminator import build_discriminator
 from ..models.generator import build_generator
 from ..models.identity.registry import load_identity_encoder
@@ -249,6 +250,11 @@ class Trainer:
                 self.vgg = Vgg16Features.from_safetensors(path).to(self.device)
             else:
                 self.perceptual_blocks = list(contract.perceptual_blocks)
+        # The frozen landmark detector, built only when its term is on (its ONNX graph is
+        # parsed into torch ops: ~0.1 s, 1.7 MB of buffers).
+        self.landmark_loss: LandmarkConsistencyLoss | None = None
+        if cfg.loss.landmarks > 0:
+            self.landmark_loss = LandmarkConsistencyLoss().to(self.device)
         # One encoder pass per image gives the embedding, IFSR blocks and perceptual blocks.
         self.feature_blocks = list(dict.fromkeys(
             (self.ifsr.blocks if self.ifsr else []) + self.perceptual_blocks))
@@ -421,6 +427,8 @@ class Trainer:
             terms["ifsr"] = zero
         if w.chroma > 0:
             terms["chroma"] = chroma_loss(x, y)
+        if self.landmark_loss is not None:
+            terms["landmarks"] = self.landmark_loss(x, y)  # in float32, outside autocast
         weighted = {k: getattr(w, k) * v for k, v in terms.items()}
         g_total = sum(weighted.values())
         self.opt_g.zero_grad(set_to_none=True)
