@@ -35,6 +35,9 @@ import cv2
 import numpy as np
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from live import to_size  # noqa: E402  (benchmarks/live.py: the same webcam-shaped frames)
+
 ROOT = Path(__file__).resolve().parents[2]
 MASK = "box+occlusion"
 STAGES = ("detect", "track", "align", "generate", "blend", "watermark", "encode")
@@ -64,18 +67,6 @@ def read_clip(path: Path, frames: int) -> tuple[list[np.ndarray], float]:
     if not out:
         raise RuntimeError(f"no frames decoded from {path}")
     return out, float(fps)
-
-
-def to_size(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Centre-crop to the aspect ratio, then resize (as benchmarks/live.py does)."""
-    h, w = rgb.shape[:2]
-    if w * height > h * width:
-        cw = h * width // height
-        rgb = rgb[:, (w - cw) // 2:(w - cw) // 2 + cw]
-    else:
-        ch = w * height // width
-        rgb = rgb[(h - ch) // 2:(h - ch) // 2 + ch]
-    return cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA)
 
 
 def sync(device: torch.device) -> None:
