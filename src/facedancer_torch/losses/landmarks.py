@@ -21,7 +21,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..faces.detect import RetinaFaceConfig, _embedded_mobilenet_weights, _priors
+from ..faces.detect import RetinaFaceConfig, embedded_mobilenet_weights, anchor_priors
 from ..models.onnx_torch import OnnxModule
 
 # The generator's crops (128 px in the demo) are upsampled to this side before detection. On
@@ -45,11 +45,11 @@ class LandmarkConsistencyLoss(torch.nn.Module):
                  config: RetinaFaceConfig = RetinaFaceConfig(), side: int = DETECTOR_SIDE):
         super().__init__()
         self.detector = (detector if detector is not None
-                         else OnnxModule(_embedded_mobilenet_weights())).eval()
+                         else OnnxModule(embedded_mobilenet_weights())).eval()
         self.config = config
         self.side = int(side)
         # anchor size * variance / side: one unit of landmark regression in image fractions
-        priors = torch.from_numpy(_priors(self.side, self.side, config))
+        priors = torch.from_numpy(anchor_priors(self.side, self.side, config))
         self.register_buffer("unit", priors[:, 2] * config.variances[0] / self.side,
                              persistent=False)
         self.register_buffer("mean_bgr", torch.tensor(config.mean_bgr).view(1, 3, 1, 1),
