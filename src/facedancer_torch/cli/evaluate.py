@@ -42,6 +42,17 @@ Examples:
   facedancer evaluate --swaps other_tool_swaps --testset testset --out reports/other
 """
 
+_COMPARE_HELP = """Compare evaluation reports of several models made on the same pairs, pair by pair.
+
+The first report is the baseline. Prints each report's numbers, then every other report's paired differences from the baseline: mean ± standard error and 95 % interval of the per-pair pose, expression and colour-cast differences, and the pairs whose ID retrieval (top-1, top-5) one model got and the other did not, with McNemar's exact p. Reports must come from the same test set, --pairs and --seed (checked pair by pair).
+
+Examples:
+
+  facedancer compare-reports reports/demo reports/exp1 reports/exp2
+
+  facedancer compare-reports reports/demo/report.json reports/exp1 --json comparison.json
+"""
+
 _EVALUATE_ENCODER_HELP = """LFW 10-fold verification accuracy of identity encoders (a check of encoders + alignment).
 
 Every image is re-detected and re-aligned with the project's detector and template; the threshold of each fold is chosen on the other nine. Prints one line per encoder; --json writes the details (top-level "accuracy" is the first encoder's).
@@ -129,6 +140,21 @@ def register(app: typer.Typer) -> None:
                    f"{m['expression_error']['mean']:.2f} % IOD, colour cast "
                    f"{100 * m['color_cast']['mean']:.3f} % -> {out / 'report.md'}")
 
+    @app.command("compare-reports", help=_COMPARE_HELP, no_args_is_help=True)
+    def compare_reports_command(
+        reports: list[Path] = typer.Argument(..., metavar="REPORT...",
+                                             help="Report folders (or report.json files) of "
+                                                  "facedancer evaluate; the first is the "
+                                                  "baseline."),
+        json_out: Path = typer.Option(None, "--json", help="Also write the comparison here."),
+    ) -> None:
+        from ..evaluate.compare import compare_reports, format_comparison
+
+        result = compare_reports(reports)
+        typer.echo(format_comparison(result, _short_names(reports)), nl=False)
+        if json_out is not None:
+            atomic_write_text(json_out, json.dumps(result, indent=1) + "\n")
+
     @app.command("evaluate-encoder", help=_EVALUATE_ENCODER_HELP, no_args_is_help=True)
     def evaluate_encoder_command(
         images: Path = typer.Option(..., "--images", help="LFW images folder (<Name>/<Name>_NNNN.jpg)."),
@@ -157,3 +183,14 @@ def register(app: typer.Typer) -> None:
                        "without a detected face)")
         if json_out is not None:
             atomic_write_text(json_out, json.dumps(result, indent=1) + "\n")
+
+
+def _short_names(paths: list[Path]) -> list[str]:
+    """Table labels: the report folder (its parent for a report.json), or more of the path
+    where two would read the same (runs/a/eval and runs/b/eval -> a/eval, b/eval)."""
+    folders = [p.parent if p.suffix == ".json" else p for p in paths]
+    for depth in range(1, 8):
+        names = ["/".join(f.parts[-depth:]) for f in folders]
+        if len(set(names)) == len(names):
+            return names
+    return [str(p) for p in paths]

@@ -1,0 +1,177 @@
+"""Paired comparison of evaluation reports made on the same pairs (docs/evaluation.md, "Comparing
+two models").
+
+Two models evaluated with one test set, ``--pairs`` and ``--seed`` swap the same (target, source)
+pairs, so their per-pair errors can be subtracted: the paired difference has a far smaller
+standard error than the difference of two means read off two report tables (on the model card's
+120 pairs, pose error means differ by +-0.5 deg between runs of similar models, while the paired
+difference's standard error is about 0.1 deg). ID retrieval is a yes/no per pair; the pairs where
+the two models disagree decide it (McNemar's exact test: under "no difference" each such pair is
+a fair coin flip).
+
+Inputs are ``report.json`` files of ``facedancer evaluate`` (their ``samples`` list). The first
+report is the baseline; differences are "other minus baseline", so negative is better for the
+errors and positive for identity.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import FacedancerError
+
+# Per-pair errors (lower is better): report sample key -> (label, unit).
+ERRORS: dict[str, tuple[str, str]] = {
+    "pose_error_deg": ("pose error", "deg"),
+    "expression_error": ("expression error", "% IOD"),
+    "color_cast": ("colour cast", "% face px"),
+}
+# The cast is stored as a fraction; shown in percent like the report.
+_SCALE = {"color_cast": 100.0}
+# 95 % two-sided normal quantile: with 100+ pairs the t quantile differs in the second decimal.
+_Z95 = 1.959964
+
+
+def read_report(path: str | Path) -> dict[str, Any]:
+    """A report.json (or the folder holding it) of ``facedancer evaluate``."""
+    path = Path(path)
+    file = path / "report.json" if path.is_dir() else path
+    try:
+        report = json.loads(file.read_text())
+    except FileNotFoundError:
+        raise FacedancerError(f"{file}: no such report (run facedancer evaluate --out first)")
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise FacedancerError(f"{file}: not a readable report.json ({exc})") from exc
+    if not isinstance(report, dict) or not isinstance(report.get("samples"), list) \
+            or not report["samples"] or not isinstance(report.get("metrics"), dict):
+        raise FacedancerError(f"{file}: not a facedancer evaluate report (no samples)")
+    report["_path"] = str(file)
+    return report
+
+
+def _pairs(report: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(s.get("target"), s.get("source")) for s in report["samples"]]
+
+
+def _values(report: dict[str, Any], key: str) -> np.ndarray:
+    out = []
+    for sample in report["samples"]:
+        value = sample.get(key)
+        out.append(np.nan if value is None else float(value))
+    return np.asarray(out, np.float64) * _SCALE.get(key, 1.0)
+
+
+def mcnemar_exact(won: int, lost: int) -> float:
+    """Two-sided exact McNemar p-value for ``won`` / ``lost`` discordant pairs (binomial with
+    p = 1/2 on ``won + lost`` trials; 1.0 when there are none)."""
+    n = won + lost
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, k) for k in range(min(won, lost) + 1)) / 2.0 ** n
+    return min(1.0, 2.0 * tail)
+
+
+def paired_difference(base: np.ndarray, other: np.ndarray) -> dict[str, float]:
+    """Mean of ``other - base`` over the pairs where both are finite, its standard error, the
+    95 % interval and how many pairs got lower / higher."""
+    ok = np.isfinite(base) & np.isfinite(other)
+    diff = other[ok] - base[ok]
+    n = int(diff.size)
+    if n == 0:
+        return {"n": 0, "mean": math.nan, "se": math.nan, "low": math.nan, "high": math.nan,
+                "lower": 0, "higher": 0}
+    se = float(diff.std(ddof=1) / math.sqrt(n)) if n > 1 else math.nan
+    mean = float(diff.mean())
+    return {"n": n, "mean": mean, "se": se, "low": mean - _Z95 * se, "high": mean + _Z95 * se,
+            "lower": int((diff < 0).sum()), "higher": int((diff > 0).sum())}
+
+
+def compare_reports(paths: list[str | Path]) -> dict[str, Any]:
+    """Compare each report with the first (the baseline); see the module doc. Raises
+    FacedancerError when a report's pairs are not the baseline's."""
+    if len(paths) < 2:
+        raise FacedancerError("compare needs at least two reports (the first is the baseline)")
+    reports = [read_report(p) for p in paths]
+    base = reports[0]
+    base_pairs = _pairs(base)
+    for report in reports[1:]:
+        pairs = _pairs(report)
+        if len(pairs) != len(base_pairs):
+            raise FacedancerError(
+                f"{report['_path']}: {len(pairs)} pairs, the baseline has {len(base_pairs)}: "
+                "compare reports made with the same test set, --pairs and --seed")
+        for k, (a, b) in enumerate(zip(base_pairs, pairs)):
+            if a != b:
+                raise FacedancerError(
+                    f"{report['_path']}: pair {k} is {b[0]} <- {b[1]}, the baseline's is "
+                    f"{a[0]} <- {a[1]}: compare reports made with the same test set, --pairs "
+                    "and --seed")
+    models = []
+    base_rank = _values(base, "source_rank")
+    for report in reports:
+        m = report["metrics"]
+        entry: dict[str, Any] = {
+            "report": report["_path"],
+            "model": (report.get("swaps") or {}).get("model") if isinstance(
+                report.get("swaps"), dict) else None,
+            "top1": m.get("id_retrieval", {}).get("top1"),
+            "top5": m.get("id_retrieval", {}).get("top5"),
+            "fd": (m.get("fd_nonstandard") or {}).get("value"),
+            "kid": (m.get("kid_nonstandard") or {}).get("mean"),
+            "means": {key: float(np.nanmean(_values(report, key))) for key in ERRORS},
+        }
+        if report is not base:
+            rank = _values(report, "source_rank")
+            differences = {key: paired_difference(_values(base, key), _values(report, key))
+                           for key in ERRORS}
+            for k in (1, 5):
+                b_hit, o_hit = base_rank <= k, rank <= k
+                won, lost = int((o_hit & ~b_hit).sum()), int((b_hit & ~o_hit).sum())
+                differences[f"top{k}"] = {"won": won, "lost": lost,
+                                          "p": mcnemar_exact(won, lost)}
+            entry["differences"] = differences
+        models.append(entry)
+    return {"n_pairs": len(base_pairs), "baseline": models[0]["report"], "models": models}
+
+
+def _pct(value) -> str:
+    return "-" if value is None else f"{100 * value:.2f} %"
+
+
+def _num(value, digits: int = 3) -> str:
+    return "-" if value is None or not np.isfinite(value) else f"{value:.{digits}f}"
+
+
+def format_comparison(result: dict[str, Any], names: list[str] | None = None) -> str:
+    """Markdown: the reports' own numbers, then the paired differences from the baseline."""
+    models = result["models"]
+    names = names or [m["report"] for m in models]
+    lines = [f"{result['n_pairs']} pairs, baseline: {names[0]}", "",
+             "| report | ID top-1 | top-5 | pose (deg) | expression (% IOD) | colour cast (%) "
+             "| FD* | KID* |", "|---|---|---|---|---|---|---|---|"]
+    for name, m in zip(names, models):
+        means = m["means"]
+        lines.append(f"| {name} | {_pct(m['top1'])} | {_pct(m['top5'])} | "
+                     f"{_num(means['pose_error_deg'], 2)} | {_num(means['expression_error'], 2)} "
+                     f"| {_num(means['color_cast'])} | {_num(m['fd'])} | {_num(m['kid'])} |")
+    lines += ["", "Paired differences from the baseline (other minus baseline, mean ± standard "
+              "error [95 % interval], pairs lower / higher; top-1 / top-5: pairs won / lost, "
+              "exact McNemar p):", "",
+              "| report | top-1 won / lost (p) | top-5 won / lost (p) | pose | expression "
+              "| colour cast |", "|---|---|---|---|---|---|"]
+    for name, m in zip(names[1:], models[1:]):
+        d = m["differences"]
+        cells = [f"{d[k]['won']} / {d[k]['lost']} ({d[k]['p']:.2f})" for k in ("top1", "top5")]
+        for key in ERRORS:
+            x = d[key]
+            digits = 3 if key == "color_cast" else 2
+            cells.append(f"{x['mean']:+.{digits}f} ± {_num(x['se'], digits)} "
+                         f"[{x['low']:+.{digits}f}, {x['high']:+.{digits}f}], "
+                         f"{x['lower']} / {x['higher']}")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
