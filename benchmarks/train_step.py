@@ -6,6 +6,11 @@ the step runs on uniform noise images (the cost of a step does not depend on pix
 
     python benchmarks/train_step.py                       # tiny and demo on this machine
     python benchmarks/train_step.py --configs paper --steps 2 --device cuda
+    python benchmarks/train_step.py --configs demo --amp off,bf16 --threads 1 --rounds 3
+
+``--amp`` runs each config with each autocast setting (``config``: the config's own); with
+``--rounds`` every (config, amp) is measured once per round, in turn, so that a machine shared
+with other jobs slows them alike; the table gives the median round.
 """
 
 from __future__ import annotations
@@ -43,7 +48,8 @@ def _faces(folder: Path, size: int) -> Path:
     return folder
 
 
-def measure(config_name: str, steps: int, device: str) -> dict:
+def measure(config_name: str, steps: int, device: str, amp: str = "config",
+            threads: int = 0) -> dict:
     """Time ``steps`` training steps after one warm-up step, in this process."""
     import torch
 
@@ -51,8 +57,13 @@ def measure(config_name: str, steps: int, device: str) -> dict:
     from facedancer_torch.train.config import load_config
     from facedancer_torch.train.trainer import Trainer
 
+    if threads:
+        torch.set_num_threads(threads)
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = load_config(config_name, [f"out={tmp}/run", f"device={device}", "loader.workers=0"])
+        overrides = [f"out={tmp}/run", f"device={device}", "loader.workers=0"]
+        if amp != "config":
+            overrides.append(f"amp={amp}")
+        cfg = load_config(config_name, overrides)
         cfg.data = str(_faces(Path(tmp) / "faces", cfg.image_size))
         trainer = Trainer(cfg, progress=False, tensorboard=False)
         data = PairBatches(trainer.train_index, cfg.image_size, cfg.batch_size, seed=0)
@@ -85,20 +96,35 @@ def main() -> None:
     parser.add_argument("--configs", default="tiny,demo", help="comma-separated config names")
     parser.add_argument("--steps", type=int, default=3, help="timed steps per config")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--amp", default="config",
+                        help="comma-separated autocast settings to compare: config (the "
+                             "config's own), off, bf16, fp16 (CUDA)")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch threads per process (0: torch's default)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="measure every (config, amp) this many times, in turn; median")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: measure in this process
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(measure(args.one, args.steps, args.device)))
+        print(json.dumps(measure(args.one, args.steps, args.device, args.amp, args.threads)))
         return
-    rows = []
-    for name in args.configs.split(","):
-        out = subprocess.run([sys.executable, __file__, "--one", name, "--steps", str(args.steps),
-                              "--device", args.device], capture_output=True, text=True,
-                             env={**os.environ, "PYTHONWARNINGS": "ignore"})
-        if out.returncode != 0:
-            print(f"{name}: failed\n{out.stderr[-2000:]}", file=sys.stderr)
-            continue
-        rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    runs: dict[tuple[str, str], list[dict]] = {}
+    for _ in range(max(1, args.rounds)):
+        for name in args.configs.split(","):
+            for amp in args.amp.split(","):
+                env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+                if args.threads:
+                    env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(args.threads)
+                out = subprocess.run([sys.executable, __file__, "--one", name, "--steps",
+                                      str(args.steps), "--device", args.device, "--amp", amp,
+                                      "--threads", str(args.threads)],
+                                     capture_output=True, text=True, env=env)
+                if out.returncode != 0:
+                    print(f"{name} amp={amp}: failed\n{out.stderr[-2000:]}", file=sys.stderr)
+                    continue
+                runs.setdefault((name, amp), []).append(
+                    json.loads(out.stdout.strip().splitlines()[-1]))
+    rows = [sorted(r, key=lambda x: x["s_per_step"])[len(r) // 2] for r in runs.values()]
     header = ("config", "device", "amp", "size", "batch", "G params", "D params", "s/step",
               "images/s", "peak MiB", "peak of")
     print("| " + " | ".join(header) + " |")
