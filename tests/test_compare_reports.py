@@ -87,8 +87,9 @@ def test_compare_reports_command(tmp_path):
     run = lambda *args: subprocess.run(  # noqa: E731
         [sys.executable, "-m", "facedancer_torch", "compare-reports", *map(str, args)],
         capture_output=True, text=True, timeout=120)
-    out = run(a, b, "--json", tmp_path / "cmp.json")
+    out = run(a, b, "--json", tmp_path / "cmp.json", "--plot", tmp_path / "tradeoff.png")
     assert out.returncode == 0, out.stderr
+    assert (tmp_path / "tradeoff.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "| a/eval |" in out.stdout and "| b/eval | 1 / 1 (1.00) |" in out.stdout
     saved = json.loads((tmp_path / "cmp.json").read_text())
     assert math.isclose(saved["models"][1]["differences"]["pose_error_deg"]["mean"], -2 / 3)

@@ -51,6 +51,8 @@ Examples:
   facedancer compare-reports reports/demo reports/exp1 reports/exp2
 
   facedancer compare-reports reports/demo/report.json reports/exp1 --json comparison.json
+
+  facedancer compare-reports reports/demo reports/exp* --plot tradeoff.png
 """
 
 _EVALUATE_ENCODER_HELP = """LFW 10-fold verification accuracy of identity encoders (a check of encoders + alignment).
@@ -147,11 +149,17 @@ def register(app: typer.Typer) -> None:
                                                   "facedancer evaluate; the first is the "
                                                   "baseline."),
         json_out: Path = typer.Option(None, "--json", help="Also write the comparison here."),
+        plot: Path = typer.Option(None, "--plot",
+                                  help="Also draw ID top-1 against pose error (PNG): the "
+                                       "trade-off between the models at a glance."),
     ) -> None:
-        from ..evaluate.compare import compare_reports, format_comparison
+        from ..evaluate.compare import compare_reports, format_comparison, plot_comparison
 
         result = compare_reports(reports)
-        typer.echo(format_comparison(result, _short_names(reports)), nl=False)
+        names = _short_names(reports)
+        typer.echo(format_comparison(result, names), nl=False)
+        if plot is not None:
+            plot_comparison(result, plot, names)
         if json_out is not None:
             atomic_write_text(json_out, json.dumps(result, indent=1) + "\n")
 

@@ -175,3 +175,34 @@ def format_comparison(result: dict[str, Any], names: list[str] | None = None) ->
                          f"{x['lower']} / {x['higher']}")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def plot_comparison(result: dict[str, Any], path: str | Path,
+                    names: list[str] | None = None) -> Path:
+    """The trade-off picture: ID top-1 against pose error (marker area: expression error),
+    one labelled point per report, the baseline's lines dashed; written to ``path`` (PNG)."""
+    from matplotlib.figure import Figure  # the optional [eval] extra, as the report plots
+
+    from .report import save_figure
+
+    models = result["models"]
+    names = names or [m["report"] for m in models]
+    pose = np.array([m["means"]["pose_error_deg"] for m in models])
+    top1 = np.array([100.0 * (m["top1"] if m["top1"] is not None else np.nan) for m in models])
+    expr = np.array([m["means"]["expression_error"] for m in models])
+    figure = Figure(figsize=(7, 5))
+    axes = figure.subplots()
+    size = 40.0 * (expr / np.nanmax(expr)) ** 2 * 4
+    axes.scatter(pose, top1, s=size, c=["tab:red"] + ["tab:blue"] * (len(models) - 1),
+                 alpha=0.7)
+    for name, x, y in zip(names, pose, top1):
+        axes.annotate(name, (x, y), textcoords="offset points", xytext=(5, 4), fontsize=7)
+    axes.axvline(pose[0], color="tab:red", lw=0.8, ls="--")
+    axes.axhline(top1[0], color="tab:red", lw=0.8, ls="--")
+    axes.set_xlabel("pose error (deg, lower is better)")
+    axes.set_ylabel("ID retrieval top-1 (%, higher is better)")
+    axes.set_title(f"{result['n_pairs']} pairs; red: baseline; marker area: expression error",
+                   fontsize=9)
+    axes.grid(alpha=0.3)
+    save_figure(figure, Path(path))
+    return Path(path)

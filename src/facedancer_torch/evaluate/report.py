@@ -102,7 +102,8 @@ def markdown_report(report: dict) -> str:
     return "\n".join(lines)
 
 
-def _save_figure(figure, path: Path) -> None:
+def save_figure(figure, path: Path) -> None:
+    """A matplotlib Figure as PNG, written atomically."""
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight",
                    metadata={"Software": "facedancer-torch evaluate"})
@@ -127,7 +128,7 @@ def _histogram(path: Path, title: str, xlabel: str, series: dict[str, np.ndarray
     axes.set_xlabel(xlabel)
     axes.set_ylabel("pairs")
     axes.legend(fontsize=8)
-    _save_figure(figure, path)
+    save_figure(figure, path)
 
 
 def _safe(name: str) -> str:
