@@ -195,8 +195,20 @@ def plot_comparison(result: dict[str, Any], path: str | Path,
     size = 40.0 * (expr / np.nanmax(expr)) ** 2 * 4
     axes.scatter(pose, top1, s=size, c=["tab:red"] + ["tab:blue"] * (len(models) - 1),
                  alpha=0.7)
+    # Labels of nearby points go to different sides (right/left, above/below) so that they
+    # stay readable; distances in axis fractions.
+    span = np.array([np.ptp(pose[np.isfinite(pose)]) or 1.0,
+                     np.ptp(top1[np.isfinite(top1)]) or 1.0])
+    placed: list[np.ndarray] = []
+    sides = [((5, 4), "left"), ((5, -11), "left"), ((-5, 4), "right"), ((-5, -11), "right")]
     for name, x, y in zip(names, pose, top1):
-        axes.annotate(name, (x, y), textcoords="offset points", xytext=(5, 4), fontsize=7)
+        here = np.array([x, y]) / span
+        # A label runs about a quarter of the width to the right of its point.
+        crowded = sum(1 for q in placed if abs(q[0] - here[0]) < 0.25 and abs(q[1] - here[1]) < 0.05)
+        offset, align = sides[crowded % len(sides)]
+        axes.annotate(name, (x, y), textcoords="offset points", xytext=offset, fontsize=7,
+                      ha=align)
+        placed.append(here)
     axes.axvline(pose[0], color="tab:red", lw=0.8, ls="--")
     axes.axhline(top1[0], color="tab:red", lw=0.8, ls="--")
     axes.set_xlabel("pose error (deg, lower is better)")
