@@ -77,6 +77,7 @@ CONFIGS = {
     "half-detail": dict(detail=0.5),
     "no-detail": dict(detail=0.0),
     "no-occlusion": dict(mask="box+hull"),
+    "no-blinks": dict(blinks=False),
     "global-colour": dict(color_match="global"),
     # The reference with one part of the default added: what each part costs in identity.
     "ref+local-colour": dict(mask="box", detail=0.0, profile_fade=False),

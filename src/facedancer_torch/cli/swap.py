@@ -89,6 +89,10 @@ def register(app: typer.Typer) -> None:
         no_profile_fade: bool = typer.Option(False, "--no-profile-fade", help="Swap faces "
                                              "turned to a profile too (by default they fade "
                                              "back to the target)."),
+        no_blinks: bool = typer.Option(False, "--no-blinks", help="Paste the model's eyes "
+                                       "even where the target closes its eyes (by default "
+                                       "an eye the target closes further than the swap is "
+                                       "kept from the target: blinks survive)."),
         min_face_size: float = typer.Option(None, "--min-face-size", help="Leave faces smaller "
                                             "than this fraction of the frame's shorter side "
                                             "(default: 0 for images, 0.08 for videos)."),
@@ -129,7 +133,7 @@ def register(app: typer.Typer) -> None:
             faces=faces, reference=list(reference or []), mapping=parse_mapping(mapping or []),
             threshold=threshold, mask=mask, mask_blur=mask_blur, mask_padding=mask_padding,
             color_match=color_match, detail=detail, profile_fade=not no_profile_fade,
-            pixel_boost=pixel_boost, min_face_size=min_face_size, confirm_frames=confirm_frames,
+            blinks=not no_blinks, pixel_boost=pixel_boost, min_face_size=min_face_size, confirm_frames=confirm_frames,
             detect_every=detect_every, crf=crf, preset=preset,
             watermark=not no_watermark, overwrite=overwrite, max_frames=max_frames,
             batch_size=batch_size)

@@ -147,6 +147,30 @@ def eye_zone(landmarks68: np.ndarray, size: int, grow: float = EYE_ZONE_GROW) ->
     return zone.astype(bool)
 
 
+def eye_aspect_ratios(landmarks68: np.ndarray) -> np.ndarray:
+    """``(2,)`` eye aspect ratio (lid opening over eye width: Soukupova & Cech 2016) of the
+    image-left and image-right eye of 68 landmarks: about 0.3 open, under 0.2 closing."""
+    points = np.asarray(landmarks68, np.float64).reshape(68, 2)
+    out = []
+    for start in (36, 42):
+        p = points[start:start + 6]
+        width = max(float(np.linalg.norm(p[3] - p[0])), 1e-6)
+        out.append((np.linalg.norm(p[1] - p[5]) + np.linalg.norm(p[2] - p[4])) / (2 * width))
+    return np.asarray(out)
+
+
+def one_eye_zone(landmarks68: np.ndarray, eye: int, size: int,
+                 grow: float = EYE_ZONE_GROW) -> np.ndarray:
+    """Soft ``(size, size)`` float32 mask of one eye (0: image-left, 1: image-right): its
+    outline grown by ``grow`` eye widths, the edge blurred over a tenth of the eye's width."""
+    points = np.asarray(landmarks68, np.float32).reshape(68, 2)[36 + 6 * eye:42 + 6 * eye]
+    width = float(np.linalg.norm(points[3] - points[0]))
+    inside = (polygon_mask(points, size) > 0.5).astype(np.uint8)
+    radius = max(1, int(round(grow * width)))
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1,) * 2)
+    return gaussian_blur(cv2.dilate(inside, disc).astype(np.float32), max(0.5, 0.1 * width))
+
+
 def ellipse_polygon(box: np.ndarray, scale: float = 1.0, points: int = 32) -> np.ndarray:
     """An ellipse inscribed in a face box ``(x1, y1, x2, y2)`` (axes times ``scale``), as a
     ``(points, 2)`` polygon: a cheap stand-in for the region of a face that is not swapped."""

@@ -87,6 +87,15 @@ OCCLUDER_HYSTERESIS: tuple[float, float] = (0.3, 0.8)
 # 128 crop); a hair strand, a glasses frame or a hand over an eye have most of their pixels
 # outside it.
 SPARE_INSIDE: float = 0.9
+# Blinks: a small generator keeps its eyes open when the target closes them (on talking_b the
+# swap's eye aspect ratio stayed at 0.28-0.35 in the frames where the target's fell to
+# 0.16-0.20: every blink and squint lost). Where a target eye's aspect ratio is under
+# BLINK_CHECK the swap's own 68 landmarks are read too, and that eye is taken from the target
+# in proportion to how much wider the swap's is: not at all up to BLINK_GAP[0], fully from
+# BLINK_GAP[1] (docs/swap.md, "Blinks"). Open eyes (about 0.3) never reach the check, so the
+# swap's eyes (identity) stay everywhere else.
+BLINK_CHECK: float = 0.22
+BLINK_GAP: tuple[float, float] = (0.05, 0.12)
 # Faces whose boxes are this close in area count as equally near (both protected).
 _SAME_DEPTH: float = 1.0
 # A face that is not pasted is protected by an ellipse of this size inside its detector box.
@@ -166,8 +175,10 @@ class Compositor:
         return self._boxes[key]
 
     # -- masks -----------------------------------------------------------------------------
-    def crop_masks(self, jobs: Sequence[FaceJob], options: SwapOptions) -> list[np.ndarray]:
-        """The mask of each job on its generator crop ``(S, S)`` before depth and pose."""
+    def crop_masks(self, jobs: Sequence[FaceJob], options: SwapOptions,
+                   swapped: Sequence[np.ndarray] | None = None) -> list[np.ndarray]:
+        """The mask of each job on its generator crop ``(S, S)`` before depth and pose
+        (``swapped``, the generator's outputs, lets ``options.blinks`` compare the eyes)."""
         parts = mask_parts(options.mask)
         if not jobs:
             return []
@@ -180,6 +191,9 @@ class Compositor:
             points = [predictor.on_crop(job.crop, self.crop_shrink) for job in jobs]
             for mask, face_points in zip(out, points):
                 np.minimum(mask, masks.hull_mask(face_points, size), out=mask)
+            if options.blinks and swapped is not None:
+                for index, mask in enumerate(out):
+                    self._keep_closed_eyes(mask, points[index], swapped[index], size)
         if "occlusion" in parts or "segment" in parts:
             # Only the occluder's confident part (> strong) starts a kept region; its mirrored
             # average can be that only where the plain pass is above 2 * strong - 1, so other
@@ -198,6 +212,29 @@ class Compositor:
                     np.minimum(mask, 1.0 - occluder_weight(occluder[index], spare), out=mask)
         return out
 
+    def _keep_closed_eyes(self, mask: np.ndarray, target_points: np.ndarray,
+                          swapped: np.ndarray, size: int) -> None:
+        """Lower ``mask`` (in place) over each eye the target closes further than the swap
+        (:data:`BLINK_CHECK`, :data:`BLINK_GAP`)."""
+        target_ratio = masks.eye_aspect_ratios(target_points)
+        if float(target_ratio.min()) >= BLINK_CHECK:
+            return
+        small = swapped if swapped.shape[0] == size else \
+            cv2.resize(swapped, (size, size), interpolation=cv2.INTER_AREA)
+        swap_points = self.landmarks68().on_crop(small, self.crop_shrink)
+        swap_ratio = masks.eye_aspect_ratios(swap_points)
+        low, high = BLINK_GAP
+        for eye in (0, 1):
+            if target_ratio[eye] >= BLINK_CHECK:
+                continue
+            keep = float(np.clip((swap_ratio[eye] - target_ratio[eye] - low) / (high - low),
+                                 0.0, 1.0))
+            if keep > 0.0:
+                # Both eyes' outlines: the swap's open eye must go, the target's closed one show.
+                zone = np.maximum(masks.one_eye_zone(target_points, eye, size),
+                                  masks.one_eye_zone(swap_points, eye, size))
+                mask *= 1.0 - keep * zone
+
     # -- compositing -----------------------------------------------------------------------
     def composite(self, frame: np.ndarray, jobs: Sequence[FaceJob], swapped: np.ndarray,
                   options: SwapOptions, others: Sequence[np.ndarray] = ()) -> np.ndarray:
@@ -211,7 +248,7 @@ class Compositor:
         """
         if not len(jobs):
             return frame
-        crop_masks = self.crop_masks(jobs, options)
+        crop_masks = self.crop_masks(jobs, options, swapped)
         everyone = [np.asarray(job.box, np.float64) for job in jobs] + \
             [np.asarray(b, np.float64) for b in others]
         order = sorted(range(len(jobs)), key=lambda i: jobs[i].area)

@@ -1,0 +1,110 @@
+"""Blinks survive the swap (swap/compose.py, BLINK_CHECK / BLINK_GAP): where the target closes an
+eye further than the generator's swap does, that eye comes from the target; open eyes stay the
+swap's. Real frames of a shared talking clip, the shipped demo model."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from test_compose import _one_thread, demo  # noqa: E402, F401
+
+from facedancer_torch.faces.masks import eye_aspect_ratios, one_eye_zone  # noqa: E402
+
+SOURCE = Path(__file__).resolve().parents[1] / "src/facedancer_torch/assets/examples/astronaut.jpg"
+
+
+def _frame(videos_dir, index):
+    capture = cv2.VideoCapture(str(videos_dir / "talking_b.mp4"))
+    for _ in range(index + 1):
+        ok, bgr = capture.read()
+        assert ok
+    capture.release()
+    return np.ascontiguousarray(bgr[..., ::-1])
+
+
+def _swap(demo, image, **options):
+    from facedancer_torch.swap.options import SwapOptions
+
+    plan = demo.plan([SOURCE])
+    faces = demo.detect(image)
+    jobs = demo.jobs_for(image, faces, plan)
+    swapped = demo.swap_jobs([(image, jobs)], SwapOptions())
+    return demo.compositor.composite(image, jobs, swapped, SwapOptions(**options))
+
+
+def _ratios(image):
+    from facedancer_torch.evaluate.dlib_face import get_dlib_face
+
+    (face,) = get_dlib_face().analyse_image(image)
+    return eye_aspect_ratios(face.landmarks)
+
+
+def test_eye_aspect_ratio_and_zone():
+    points = np.zeros((68, 2), np.float32)
+    # An eye 40 px wide whose lids are 12 px apart, the other 40 wide and 4 apart (closing).
+    for start, gap, x0 in ((36, 12.0, 20.0), (42, 4.0, 80.0)):
+        points[start:start + 6] = [[x0, 50], [x0 + 13, 50 - gap / 2], [x0 + 27, 50 - gap / 2],
+                                   [x0 + 40, 50], [x0 + 27, 50 + gap / 2], [x0 + 13, 50 + gap / 2]]
+    np.testing.assert_allclose(eye_aspect_ratios(points), [0.3, 0.1], atol=1e-6)
+    left, right = one_eye_zone(points, 0, 128), one_eye_zone(points, 1, 128)
+    assert left[50, 40] > 0.99 and left[50, 100] == 0.0  # one eye only
+    assert right[50, 100] > 0.99 and left.max() <= 1.0
+
+
+def test_a_blink_is_kept_and_open_eyes_are_untouched(demo, videos_dir):
+    closed = _frame(videos_dir, 13)  # the speaker blinks: both eyes' ratio about 0.17
+    target = _ratios(closed)
+    assert target.max() < 0.2
+    without = _ratios(_swap(demo, closed, blinks=False))
+    kept = _ratios(_swap(demo, closed))
+    # The generator keeps the source's eyes open (what the option is for) ...
+    assert (without - target).min() > 0.06, (target, without)
+    # ... and the composite shows the target's closed eyes.
+    assert np.abs(kept - target).max() < 0.04, (target, kept)
+
+    open_eyes = _frame(videos_dir, 0)
+    assert _ratios(open_eyes).min() > 0.3
+    np.testing.assert_array_equal(_swap(demo, open_eyes), _swap(demo, open_eyes, blinks=False))
+
+
+def test_blinks_need_the_outline_landmarks(demo, videos_dir):
+    """Without the hull part there are no 68 landmarks to read the eyes from: the box mask
+    alone pastes the swap's eyes as the reference does."""
+    closed = _frame(videos_dir, 13)
+    np.testing.assert_array_equal(_swap(demo, closed, mask="box"),
+                                  _swap(demo, closed, mask="box", blinks=False))
+
+
+def test_cli_no_blinks(tmp_path, videos_dir):
+    """`facedancer swap --no-blinks` reaches the compositor: on a blink frame its output
+    differs from the default's only around the eyes."""
+    import subprocess
+
+    frame = tmp_path / "blink.png"
+    cv2.imwrite(str(frame), _frame(videos_dir, 13)[..., ::-1])
+    outputs = {}
+    for name, extra in (("default", []), ("no_blinks", ["--no-blinks"])):
+        out = tmp_path / f"{name}.png"
+        run = subprocess.run([sys.executable, "-m", "facedancer_torch", "swap", "-s", str(SOURCE),
+                              "-t", str(frame), "-o", str(out), "--quiet", *extra],
+                             capture_output=True, text=True, timeout=300)
+        assert run.returncode == 0, run.stderr
+        outputs[name] = cv2.imread(str(out)).astype(np.int16)
+    changed = np.abs(outputs["default"] - outputs["no_blinks"]).max(axis=2) > 8
+    assert changed.sum() > 200  # the eyes
+    # Only around the eyes: inside the box of the target's eye landmarks grown by an eye width.
+    from facedancer_torch.evaluate.dlib_face import get_dlib_face
+
+    (face,) = get_dlib_face().analyse_image(_frame(videos_dir, 13))
+    eyes = face.landmarks[36:48]
+    width = float(np.linalg.norm(eyes[3] - eyes[0]))
+    (x0, y0), (x1, y1) = eyes.min(axis=0) - width, eyes.max(axis=0) + width
+    rows, cols = np.nonzero(changed)
+    inside = (rows >= y0) & (rows <= y1) & (cols >= x0) & (cols <= x1)
+    assert inside.mean() > 0.99, (inside.mean(), (x0, y0, x1, y1))
