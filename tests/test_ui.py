@@ -92,6 +92,13 @@ def test_launch_options_and_warning(capsys):
         ui_app.launch_app(_FakeApp(), max_upload_mb=0, block=False)
 
 
+def test_blink_option_reaches_the_swap_options():
+    from facedancer_torch.ui.app import _options
+
+    assert _options("all", 7, 0.0, "local").blinks is True  # the default, as the CLI's
+    assert _options("all", 7, 0.0, "local", blinks=False).blinks is False
+
+
 def test_password_from_the_environment(capsys):
     fake = _FakeApp()
     ui_app.launch_app(fake, host="0.0.0.0", block=False, password="s3cret")

@@ -187,7 +187,8 @@ def _paths(files) -> list[str]:
 
 def _options(faces: str, mask_blur: float, mask_padding: float, color_match: str | bool,
              max_frames: float | None = None, mask: str | None = None,
-             detail: float | None = None, pixel_boost: float | None = None):
+             detail: float | None = None, pixel_boost: float | None = None,
+             blinks: bool | None = None):
     frames = int(max_frames) if max_frames else None
     return SwapOptions(faces=faces or "all", mask_blur=float(mask_blur),
                        mask_padding=float(mask_padding),
@@ -195,6 +196,7 @@ def _options(faces: str, mask_blur: float, mask_padding: float, color_match: str
                        bool(color_match), mask=mask or DEFAULT_MASK,
                        detail=1.0 if detail is None else float(detail),
                        pixel_boost=int(pixel_boost or 1),
+                       blinks=True if blinks is None else bool(blinks),
                        overwrite=True, max_frames=frames if frames and frames > 0 else None)
 
 
@@ -251,7 +253,7 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
             raise gr.Error(str(exc)) from exc
 
     def swap_image(sources, target, model, detector, faces, mask_blur, mask_padding,
-                   color_match, mask, detail, pixel_boost):
+                   color_match, mask, detail, pixel_boost, blinks):
         sources = _paths(sources)
         if not sources:
             raise gr.Error("Upload at least one photo of the source face.")
@@ -261,7 +263,7 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
         output = new_output(output_dir, ".png")
         try:
             options = _options(faces, mask_blur, mask_padding, color_match, mask=mask,
-                               detail=detail, pixel_boost=pixel_boost)
+                               detail=detail, pixel_boost=pixel_boost, blinks=blinks)
             report = swapper.swap_image_file(target, output, sources, options)
         except FacedancerError as exc:
             raise gr.Error(str(exc)) from exc
@@ -279,7 +281,7 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
         return str(output), (str(target), str(output)), status, str(output)
 
     def swap_video(sources, target, model, detector, faces, mask_blur, mask_padding,
-                   color_match, mask, detail, pixel_boost, max_frames,
+                   color_match, mask, detail, pixel_boost, blinks, max_frames,
                    progress=gr.Progress(track_tqdm=True)):
         sources = _paths(sources)
         if not sources:
@@ -291,7 +293,7 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
         output = new_output(output_dir, ".mp4")
         try:
             options = _options(faces, mask_blur, mask_padding, color_match, max_frames, mask,
-                               detail, pixel_boost)
+                               detail, pixel_boost, blinks)
             progress(0, desc="swapping frames")
             # swap_video_file reports frames through tqdm; gr.Progress(track_tqdm) shows it.
             report = swapper.swap_video_file(target, output, sources, options, progress=True)
@@ -344,6 +346,10 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
                                     info="N x N model runs on sub-pixel samplings of a large "
                                     "face (1 = off; N^2 times the model's time)",
                                     elem_id="pixel-boost")
+            blinks = gr.Checkbox(value=True, label="Keep blinks",
+                                 info="an eye the target closes further than the model's "
+                                 "comes from the target (needs 'hull' in the mask)",
+                                 elem_id="blinks")
         with gr.Tabs():
             with gr.Tab("Image swap", id="image"):
                 with gr.Row():
@@ -400,7 +406,7 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
                     "kept in a temporary folder until the server stops.",
                     elem_id="footer-note")
         options = [model, detector, faces, mask_blur, mask_padding, color_match, mask, detail,
-                   pixel_boost]
+                   pixel_boost, blinks]
         # One swap at a time across both tabs: a Swapper is not meant for concurrent calls and
         # the CPU/GPU is saturated by one job anyway; others wait in gradio's queue.
         run.click(swap_image, [sources, target, *options], [result, compare, status, download],
