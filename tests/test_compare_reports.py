@@ -97,5 +97,6 @@ def test_compare_reports_command(tmp_path):
     bad.mkdir()
     (bad / "report.json").write_text("{not json")
     out = run(a, bad)
-    assert out.returncode == 2 and out.stderr.startswith("error: ") and "Traceback" not in out.stderr
+    assert out.returncode == 2 and out.stderr.startswith("error: ")
+    assert "Traceback" not in out.stderr
     assert "report.json: not a readable report.json" in out.stderr

@@ -133,8 +133,8 @@ def register(app: typer.Typer) -> None:
             faces=faces, reference=list(reference or []), mapping=parse_mapping(mapping or []),
             threshold=threshold, mask=mask, mask_blur=mask_blur, mask_padding=mask_padding,
             color_match=color_match, detail=detail, profile_fade=not no_profile_fade,
-            blinks=not no_blinks, pixel_boost=pixel_boost, min_face_size=min_face_size, confirm_frames=confirm_frames,
-            detect_every=detect_every, crf=crf, preset=preset,
+            blinks=not no_blinks, pixel_boost=pixel_boost, min_face_size=min_face_size,
+            confirm_frames=confirm_frames, detect_every=detect_every, crf=crf, preset=preset,
             watermark=not no_watermark, overwrite=overwrite, max_frames=max_frames,
             batch_size=batch_size)
         if not source and not options.mapping:

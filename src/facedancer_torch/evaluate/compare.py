@@ -24,13 +24,12 @@ from typing import Any
 import numpy as np
 
 from ..errors import FacedancerError
+from .report import format_value as fmt
+from .report import save_figure
 
-# Per-pair errors (lower is better): report sample key -> (label, unit).
-ERRORS: dict[str, tuple[str, str]] = {
-    "pose_error_deg": ("pose error", "deg"),
-    "expression_error": ("expression error", "% IOD"),
-    "color_cast": ("colour cast", "% face px"),
-}
+# Per-pair errors (lower is better), as report samples name them: pose (deg), expression
+# (% IOD), colour cast (fraction of face pixels; shown in %).
+ERRORS: tuple[str, ...] = ("pose_error_deg", "expression_error", "color_cast")
 # The cast is stored as a fraction; shown in percent like the report.
 _SCALE = {"color_cast": 100.0}
 # 95 % two-sided normal quantile: with 100+ pairs the t quantile differs in the second decimal.
@@ -117,8 +116,8 @@ def compare_reports(paths: list[str | Path]) -> dict[str, Any]:
         m = report["metrics"]
         entry: dict[str, Any] = {
             "report": report["_path"],
-            "model": (report.get("swaps") or {}).get("model") if isinstance(
-                report.get("swaps"), dict) else None,
+            "model": report["swaps"].get("model") if isinstance(report.get("swaps"), dict)
+            else None,
             "top1": m.get("id_retrieval", {}).get("top1"),
             "top5": m.get("id_retrieval", {}).get("top5"),
             "fd": (m.get("fd_nonstandard") or {}).get("value"),
@@ -139,14 +138,6 @@ def compare_reports(paths: list[str | Path]) -> dict[str, Any]:
     return {"n_pairs": len(base_pairs), "baseline": models[0]["report"], "models": models}
 
 
-def _pct(value) -> str:
-    return "-" if value is None else f"{100 * value:.2f} %"
-
-
-def _num(value, digits: int = 3) -> str:
-    return "-" if value is None or not np.isfinite(value) else f"{value:.{digits}f}"
-
-
 def format_comparison(result: dict[str, Any], names: list[str] | None = None) -> str:
     """Markdown: the reports' own numbers, then the paired differences from the baseline."""
     models = result["models"]
@@ -156,9 +147,10 @@ def format_comparison(result: dict[str, Any], names: list[str] | None = None) ->
              "| FD* | KID* |", "|---|---|---|---|---|---|---|---|"]
     for name, m in zip(names, models):
         means = m["means"]
-        lines.append(f"| {name} | {_pct(m['top1'])} | {_pct(m['top5'])} | "
-                     f"{_num(means['pose_error_deg'], 2)} | {_num(means['expression_error'], 2)} "
-                     f"| {_num(means['color_cast'])} | {_num(m['fd'])} | {_num(m['kid'])} |")
+        lines.append(f"| {name} | {fmt(m['top1'], percent=True)} | "
+                     f"{fmt(m['top5'], percent=True)} | {fmt(means['pose_error_deg'])} | "
+                     f"{fmt(means['expression_error'])} | {fmt(means['color_cast'], 3)} | "
+                     f"{fmt(m['fd'], 3)} | {fmt(m['kid'], 3)} |")
     lines += ["", "Paired differences from the baseline (other minus baseline, mean ± standard "
               "error [95 % interval], pairs lower / higher; top-1 / top-5: pairs won / lost, "
               "exact McNemar p):", "",
@@ -170,7 +162,7 @@ def format_comparison(result: dict[str, Any], names: list[str] | None = None) ->
         for key in ERRORS:
             x = d[key]
             digits = 3 if key == "color_cast" else 2
-            cells.append(f"{x['mean']:+.{digits}f} ± {_num(x['se'], digits)} "
+            cells.append(f"{x['mean']:+.{digits}f} ± {fmt(x['se'], digits)} "
                          f"[{x['low']:+.{digits}f}, {x['high']:+.{digits}f}], "
                          f"{x['lower']} / {x['higher']}")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
@@ -183,8 +175,6 @@ def plot_comparison(result: dict[str, Any], path: str | Path,
     one labelled point per report, the baseline's lines dashed; written to ``path`` (PNG)."""
     from matplotlib.figure import Figure  # the optional [eval] extra, as the report plots
 
-    from .report import save_figure
-
     models = result["models"]
     names = names or [m["report"] for m in models]
     pose = np.array([m["means"]["pose_error_deg"] for m in models])
@@ -192,7 +182,7 @@ def plot_comparison(result: dict[str, Any], path: str | Path,
     expr = np.array([m["means"]["expression_error"] for m in models])
     figure = Figure(figsize=(7, 5))
     axes = figure.subplots()
-    size = 40.0 * (expr / np.nanmax(expr)) ** 2 * 4
+    size = 160.0 * (expr / np.nanmax(expr)) ** 2  # points^2: the largest error 160
     axes.scatter(pose, top1, s=size, c=["tab:red"] + ["tab:blue"] * (len(models) - 1),
                  alpha=0.7)
     # Labels of nearby points go to different sides (right/left, above/below) so that they
@@ -204,7 +194,8 @@ def plot_comparison(result: dict[str, Any], path: str | Path,
     for name, x, y in zip(names, pose, top1):
         here = np.array([x, y]) / span
         # A label runs about a quarter of the width to the right of its point.
-        crowded = sum(1 for q in placed if abs(q[0] - here[0]) < 0.25 and abs(q[1] - here[1]) < 0.05)
+        crowded = sum(1 for q in placed
+                      if abs(q[0] - here[0]) < 0.25 and abs(q[1] - here[1]) < 0.05)
         offset, align = sides[crowded % len(sides)]
         axes.annotate(name, (x, y), textcoords="offset points", xytext=offset, fontsize=7,
                       ha=align)

@@ -28,7 +28,9 @@ from ..io.images import read_image, write_image
 SYNTHETIC_LABEL = "synthetic media: swaps made by facedancer-torch"
 
 
-def _fmt(value, digits: int = 2, percent: bool = False) -> str:
+def format_value(value, digits: int = 2, percent: bool = False) -> str:
+    """A number for a report table: ``digits`` decimals (times 100 with " %" when
+    ``percent``); "n/a" for None, NaN or infinity."""
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "n/a"
     return f"{100 * value:.{digits}f} %" if percent else f"{value:.{digits}f}"
@@ -54,14 +56,14 @@ def markdown_report(report: dict) -> str:
         "| model | ID retrieval top-1 ↑ | top-5 ↑ | pose ↓ (deg) | expression ↓ (% IOD) "
         "| colour cast ↓ (% face px) | FD* ↓ | KID* ↓ |",
         "|---|---|---|---|---|---|---|---|",
-        f"| {name} | {_fmt(ident['top1'], percent=True)} | {_fmt(ident['top5'], percent=True)} "
-        f"| {_fmt(pose['mean'])} | {_fmt(expr['mean'])} "
-        f"| {_fmt(cast['mean'] if cast else None, 3, percent=True)} "
-        f"| {_fmt(fd['value'], 4)} | {kid_text} |",
-        f"| *baseline: target vs source* | {_fmt(ident['chance_top1'], percent=True)} (chance) "
-        f"| {_fmt(ident['chance_top5'], percent=True)} (chance) "
-        f"| {_fmt(pose['baseline_target_source']['mean'])} "
-        f"| {_fmt(expr['baseline_target_source']['mean'])} | | | |",
+        f"| {name} | {format_value(ident['top1'], percent=True)} | {format_value(ident['top5'], percent=True)} "
+        f"| {format_value(pose['mean'])} | {format_value(expr['mean'])} "
+        f"| {format_value(cast['mean'] if cast else None, 3, percent=True)} "
+        f"| {format_value(fd['value'], 4)} | {kid_text} |",
+        f"| *baseline: target vs source* | {format_value(ident['chance_top1'], percent=True)} (chance) "
+        f"| {format_value(ident['chance_top5'], percent=True)} (chance) "
+        f"| {format_value(pose['baseline_target_source']['mean'])} "
+        f"| {format_value(expr['baseline_target_source']['mean'])} | | | |",
         "",
         "Paper (FaceForensics++, config C): ID 98.57 %, pose 2.27, expression 7.98, with "
         "HopeNet, a 3D expression network and CosFace; the columns above use the substitutes "
@@ -70,13 +72,13 @@ def markdown_report(report: dict) -> str:
         f"- **ID retrieval**: the source identity is the nearest (top-1) / among the 5 nearest "
         f"of {ident['identities']} identity centres of the real test images, with "
         f"{ident['network']}'s face descriptor (not used by any generator here). The swap "
-        f"retrieves its *target* identity in {_fmt(ident['target_top1'], percent=True)} of "
+        f"retrieves its *target* identity in {format_value(ident['target_top1'], percent=True)} of "
         "the pairs.",
-        f"- **Pose**: {pose['method']}; median {_fmt(pose['median'])}.",
-        f"- **Expression**: {expr['method']}, in {expr['unit']}; median {_fmt(expr['median'])}.",
+        f"- **Pose**: {pose['method']}; median {format_value(pose['median'])}.",
+        f"- **Expression**: {expr['method']}, in {expr['unit']}; median {format_value(expr['median'])}.",
         *([f"- **Colour cast**: {cast['method']}; median "
-           f"{_fmt(cast['median'], 3, percent=True)}, pairs above 1 %: "
-           f"{_fmt(cast['pairs_over_1pct'], 1, percent=True)}."] if cast else []),
+           f"{format_value(cast['median'], 3, percent=True)}, pairs above 1 %: "
+           f"{format_value(cast['pairs_over_1pct'], 1, percent=True)}."] if cast else []),
         f"- **FD\\*, KID\\***: {fd['note']} ({fd['encoder']}, {fd['n_swaps']} swaps vs "
         f"{fd['n_real']} real crops; KID kernel {kid['kernel']}). {m['fid']['note']}.",
         "",
@@ -86,16 +88,16 @@ def markdown_report(report: dict) -> str:
         "|---|---|---|---|",
     ]
     for encoder, values in m["identity_cosine"].items():
-        lines.append(f"| {encoder} | {_fmt(values['swap_source'], 3)} "
-                     f"| {_fmt(values['swap_target'], 3)} | {_fmt(values['source_target'], 3)} |")
+        lines.append(f"| {encoder} | {format_value(values['swap_source'], 3)} "
+                     f"| {format_value(values['swap_target'], 3)} | {format_value(values['source_target'], 3)} |")
     lines += ["", "A swap that only reconstructs its target scores high on swap → target and "
               "stays near the baseline on swap → source.", "",
               "## ID retrieval by network", "",
               "| network | top-1 | top-5 | target top-1 |", "|---|---|---|---|"]
     for network, values in ident["by_network"].items():
-        lines.append(f"| {network} | {_fmt(values['top1'], percent=True)} "
-                     f"| {_fmt(values['top5'], percent=True)} "
-                     f"| {_fmt(values['target_top1'], percent=True)} |")
+        lines.append(f"| {network} | {format_value(values['top1'], percent=True)} "
+                     f"| {format_value(values['top5'], percent=True)} "
+                     f"| {format_value(values['target_top1'], percent=True)} |")
     lines += ["", "Retrieval with the generator's own identity encoder is not independent of "
               "training; the headline number uses dlib.", "",
               "Plots: `plots/`; examples: `examples.png`.", ""]

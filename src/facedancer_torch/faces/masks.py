@@ -133,17 +133,23 @@ def hull_mask(landmarks68: np.ndarray, size: int, *, brow_lift: float = HULL_BRO
 EYE_ZONE_GROW: float = 0.35
 
 
+def _grown_eye(landmarks68: np.ndarray, eye: int, size: int, grow: float
+               ) -> tuple[np.ndarray, float]:
+    """One eye's outline (0: image-left, 1: image-right) grown by ``grow`` eye widths, as a
+    hard ``(size, size)`` uint8 0/1 mask, and the eye's width in pixels."""
+    points = np.asarray(landmarks68, np.float32).reshape(68, 2)[36 + 6 * eye:42 + 6 * eye]
+    width = float(np.linalg.norm(points[3] - points[0]))
+    inside = (polygon_mask(points, size) > 0.5).astype(np.uint8)
+    radius = max(1, int(round(grow * width)))
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1,) * 2)
+    return cv2.dilate(inside, disc), width
+
+
 def eye_zone(landmarks68: np.ndarray, size: int, grow: float = EYE_ZONE_GROW) -> np.ndarray:
     """A hard ``(size, size)`` bool mask of both eyes' outlines grown by ``grow`` eye widths."""
-    points = np.asarray(landmarks68, np.float32).reshape(68, 2)
     zone = np.zeros((size, size), np.uint8)
-    for start in (36, 42):
-        eye = points[start:start + 6]
-        width = float(np.linalg.norm(eye[3] - eye[0]))
-        inside = (polygon_mask(eye, size) > 0.5).astype(np.uint8)
-        radius = max(1, int(round(grow * width)))
-        disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1,) * 2)
-        zone |= cv2.dilate(inside, disc)
+    for eye in (0, 1):
+        zone |= _grown_eye(landmarks68, eye, size, grow)[0]
     return zone.astype(bool)
 
 
@@ -163,12 +169,8 @@ def one_eye_zone(landmarks68: np.ndarray, eye: int, size: int,
                  grow: float = EYE_ZONE_GROW) -> np.ndarray:
     """Soft ``(size, size)`` float32 mask of one eye (0: image-left, 1: image-right): its
     outline grown by ``grow`` eye widths, the edge blurred over a tenth of the eye's width."""
-    points = np.asarray(landmarks68, np.float32).reshape(68, 2)[36 + 6 * eye:42 + 6 * eye]
-    width = float(np.linalg.norm(points[3] - points[0]))
-    inside = (polygon_mask(points, size) > 0.5).astype(np.uint8)
-    radius = max(1, int(round(grow * width)))
-    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1,) * 2)
-    return gaussian_blur(cv2.dilate(inside, disc).astype(np.float32), max(0.5, 0.1 * width))
+    zone, width = _grown_eye(landmarks68, eye, size, grow)
+    return gaussian_blur(zone.astype(np.float32), max(0.5, 0.1 * width))
 
 
 def ellipse_polygon(box: np.ndarray, scale: float = 1.0, points: int = 32) -> np.ndarray:

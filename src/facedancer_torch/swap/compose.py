@@ -219,8 +219,7 @@ class Compositor:
         target_ratio = masks.eye_aspect_ratios(target_points)
         if float(target_ratio.min()) >= BLINK_CHECK:
             return
-        small = swapped if swapped.shape[0] == size else \
-            cv2.resize(swapped, (size, size), interpolation=cv2.INTER_AREA)
+        small = at_crop_size(swapped, size)
         swap_points = self.landmarks68().on_crop(small, self.crop_shrink)
         swap_ratio = masks.eye_aspect_ratios(swap_points)
         low, high = BLINK_GAP
@@ -292,8 +291,7 @@ class Compositor:
         if float(mask.max(initial=0.0)) <= 1e-3:
             return frame if out is None else out
         if options.color_match in ("global", "local"):
-            small = swapped if swapped.shape[0] == size else \
-                cv2.resize(swapped, (size, size), interpolation=cv2.INTER_AREA)
+            small = at_crop_size(swapped, size)
             transfer = self._colour(job, small, mask, frame.shape, options)
             swap = transfer.apply_resized(small, swap)
         if options.detail > 0:
@@ -319,14 +317,21 @@ class Compositor:
         ``job.crop``, S pixels): statistics and the local chroma field are smooth, and fitting
         them on a work crop k times larger costs k^2 times more for the same correction."""
         size = job.crop.shape[0]
-        weights = mask if mask.shape[0] == size else \
-            cv2.resize(mask, (size, size), interpolation=cv2.INTER_AREA)
+        weights = at_crop_size(mask, size)
         # Where the crop lies outside the frame, alignment filled black: no statistics there.
         weights = weights * inside_frame(job.matrix, size, frame_shape)
         if float(weights.sum()) < 1.0:
             return identity_transfer()
         sigma = LOCAL_COLOR_SIGMA * size if options.color_match == "local" else None
         return fit_colour(small, job.crop, weights, local_sigma=sigma)
+
+
+def at_crop_size(image: np.ndarray, size: int) -> np.ndarray:
+    """``image`` (a square swap or mask at the work size, or already ``size``) area-averaged
+    down to the generator's ``size`` x ``size`` crop; itself when it has that size."""
+    if image.shape[0] == size:
+        return image
+    return cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
 
 
 def inside_frame(matrix: np.ndarray, size: int, frame_shape: tuple) -> np.ndarray:

@@ -62,9 +62,10 @@ class SwapOptions:
     ``none``), ``detail`` (0..1: how much of the target's detail above the generator's
     resolution is restored), ``profile_fade`` (fade faces turned to a profile back to the
     target), ``blinks`` (with the ``hull`` mask part: an eye the target closes further than the
-    swap does is taken from the target, so blinks and squints survive), ``pixel_boost`` (``k`` > 1: run the generator on ``k x k`` sub-pixel samplings
-    of a face at least ``k`` times its crop size and interleave them, ``swap/boost.py``;
-    ``k^2`` generator calls per face; 1 = off).
+    swap does is taken from the target, so blinks and squints survive), ``pixel_boost``
+    (``k`` > 1: run the generator on ``k x k`` sub-pixel samplings of a face at least ``k``
+    times its crop size and interleave them, ``swap/boost.py``; ``k^2`` generator calls per
+    face; 1 = off).
 
     Which faces are worth swapping: ``min_face_size`` (fraction of the frame's shorter side;
     ``None`` = 0 for images and :data:`VIDEO_MIN_FACE` for videos), ``confirm_frames`` (video: a
