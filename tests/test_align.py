@@ -19,6 +19,7 @@ from facedancer_torch.faces.align import (
     template_points,
     transform_points,
     warp_affine_torch,
+    warp_crop,
 )
 from facedancer_torch.faces.detect import get_detector
 from facedancer_torch.io.images import read_image
@@ -123,6 +124,29 @@ def test_crops_agree_across_resolutions(detector, photos_dir):
     crop_other = align_face(other, detector.detect(other)[0].landmarks, 112)[0]
     assert same > 0.7
     assert same > _normalised_correlation(crop_low, crop_other) + 0.3
+
+
+@pytest.mark.parametrize("name", ["df_img1.jpg", "fr_obama.jpg"])
+def test_antialiased_crops_average_what_they_cover(detector, photos_dir, name):
+    """A face several times larger than its crop (df_img1: 6.6x, fr_obama: 2.7x): the
+    antialiased crop is within a grey level of a 16x supersampled one, plain bilinear
+    sampling is several levels off (aliased hair, pores, stubble); a crop that does not shrink
+    is the plain one, bit for bit."""
+    image = read_image(photos_dir / name)
+    face = detector.detect(image)[0]
+    matrix = alignment_matrix(face.landmarks, 128)
+    dense = matrix * 16
+    dense[:, 2] += 7.5  # pixel u of the crop is the mean of dense pixels 16 u .. 16 u + 15
+    reference = cv2.resize(cv2.warpAffine(image, dense, (2048, 2048), flags=cv2.INTER_LINEAR),
+                           (128, 128), interpolation=cv2.INTER_AREA).astype(np.float64)
+    plain, _ = align_face(image, face.landmarks, 128)
+    smooth, same = align_face(image, face.landmarks, 128, antialias=True)
+    np.testing.assert_array_equal(same, matrix)
+    assert np.abs(smooth - reference).mean() < 1.0
+    assert np.abs(plain - reference).mean() > 2.0
+    large = alignment_matrix(face.landmarks, 1024)
+    np.testing.assert_array_equal(warp_crop(image, large, 1024, antialias=True),
+                                  warp_crop(image, large, 1024))
 
 
 def test_invert_affine():

@@ -176,7 +176,10 @@ def generate_swaps(model: str | Path, testset: Testset, pairs: Sequence[Pair],
         targets, crops, matrices = [], [], []
         for pair in chunk:
             target = testset.read(pair.target)
-            crop, matrix = swapper.align(target, points)
+            # The reference's bilinear crop, as every earlier report was made: reports of one
+            # test set stay comparable pair by pair (compare-reports). A test set's crops are
+            # 2x the demo generator's, so the swap command's antialiased crop would differ.
+            crop, matrix = swapper.align(target, points, antialias=False)
             targets.append(target)
             crops.append(crop)
             matrices.append(matrix)

@@ -15,6 +15,7 @@ coordinates to crop pixel coordinates**, ``[u, v] = M @ [x, y, 1]``, exactly wha
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import cv2
@@ -87,8 +88,44 @@ def alignment_matrix(landmarks5: np.ndarray, size: int, shrink_factor: float = 1
     return estimate_similarity(landmarks5, template_points(size, shrink_factor))
 
 
+# Antialiased warps supersample at most this many times per side (a face 8x larger than its
+# crop is averaged over 8 x 8 samples; beyond, the residual aliasing is below a grey level).
+MAX_SUPERSAMPLE: int = 8
+
+
+def warp_crop(image: np.ndarray, matrix: np.ndarray, size: int, antialias: bool = False
+              ) -> np.ndarray:
+    """``cv2.warpAffine(image, matrix, (size, size))``, bilinear, border 0; with ``antialias``,
+    a crop that shrinks the image by more than 1.25x is warped ``k`` times larger (``k`` the
+    shrink factor rounded up) and area-averaged down, so each crop pixel averages the image
+    pixels it covers instead of sampling four of them.
+
+    Why: bilinear sampling of a face 3-5 times larger than the crop aliases its fine texture
+    (hair, stubble, pores, a watermark's pattern) into coarse noise. A generator trained on
+    crops of faces near its own size sees such a crop as a noisier face than it learnt, and an
+    identity measure on it sees noise that a downscaled photo does not have
+    (docs/swap.md, "Antialiased crops"). Pixel centres agree: crop pixel ``u`` is the mean of
+    the large crop's pixels ``k u .. k u + k - 1``, whose centre is ``k u + (k - 1) / 2``.
+    """
+    matrix = np.asarray(matrix, dtype=np.float64).reshape(2, 3)
+    k = 1
+    if antialias:
+        scale = math.sqrt(abs(float(np.linalg.det(matrix[:, :2]))))
+        if 0 < scale < 0.8:
+            k = min(MAX_SUPERSAMPLE, math.ceil(1.0 / scale - 1e-6))
+    if k == 1:
+        return cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    large = matrix * k
+    large[:, 2] += (k - 1) / 2.0
+    big = cv2.warpAffine(image, large, (size * k, size * k), flags=cv2.INTER_LINEAR,
+                         borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    return cv2.resize(big, (size, size), interpolation=cv2.INTER_AREA)
+
+
 def align_face(image: np.ndarray, landmarks5: np.ndarray, size: int,
-               shrink_factor: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+               shrink_factor: float = 1.0, antialias: bool = False
+               ) -> tuple[np.ndarray, np.ndarray]:
     """Crop and align one face (docs/reference.md §1).
 
     Args:
@@ -96,15 +133,15 @@ def align_face(image: np.ndarray, landmarks5: np.ndarray, size: int,
         landmarks5: ``(5, 2)`` landmarks in image pixels, RetinaFace order.
         size: side of the square crop in pixels (256 for the generator, 112 for ArcFace).
         shrink_factor: see :func:`template_points`.
+        antialias: area-average a face larger than the crop (:func:`warp_crop`) instead of
+            the reference's plain bilinear sampling.
 
     Returns:
         ``(crop, M)``: the ``(size, size, C)`` crop (bilinear, border 0) and the ``(2, 3)``
         float64 matrix mapping image pixels to crop pixels.
     """
     matrix = alignment_matrix(landmarks5, size, shrink_factor)
-    crop = cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-    return crop, matrix
+    return warp_crop(image, matrix, size, antialias), matrix
 
 
 def invert_affine(M: np.ndarray) -> np.ndarray:

@@ -72,8 +72,10 @@ def encoder_crops(image: np.ndarray, landmarks: Sequence[np.ndarray], encoder) -
     layout :meth:`embed` of every identity encoder takes.
     """
     size, shrink = _encoder_alignment(encoder)
-    crops = [align_face(image, np.asarray(lm, dtype=np.float32), size, shrink_factor=shrink)[0]
-             for lm in landmarks]
+    # Antialiased, as the generator's crops: a large source face sampled bilinearly at the
+    # encoder's 112-160 px gives an embedding of its aliased texture.
+    crops = [align_face(image, np.asarray(lm, dtype=np.float32), size, shrink_factor=shrink,
+                        antialias=True)[0] for lm in landmarks]
     if not crops:
         return torch.zeros((0, 3, size, size))
     batch = torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).float()
