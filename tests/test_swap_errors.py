@@ -144,7 +144,9 @@ def test_bad_options(tiny_model, photos_dir, tmp_path, capsys):
                          (["-s", photos_dir / "df_img1.jpg", "--map", "a.jpg"], ("--map",)),
                          ([], ("--source",)),
                          (["-s", photos_dir / "df_img1.jpg", "-o", tmp_path / "o.bmp"],
-                          ("o.bmp",))):
+                          ("o.bmp",)),
+                         (["-s", photos_dir / "df_img1.jpg", "--identity-strength", "1.5"],
+                          ("--identity-strength",))):
         code, err = _in_process(capsys, *base, *extra)
         _assert_one_line_error(code, err, *words)
     assert not list(tmp_path.glob("o.*"))

@@ -99,6 +99,13 @@ def test_blink_option_reaches_the_swap_options():
     assert _options("all", 7, 0.0, "local", blinks=False).blinks is False
 
 
+def test_identity_strength_reaches_the_swap_options():
+    from facedancer_torch.ui.app import _options
+
+    assert _options("all", 7, 0.0, "local").identity_strength == 0.0  # as the CLI's
+    assert _options("all", 7, 0.0, "local", identity_strength=0.4).identity_strength == 0.4
+
+
 def test_password_from_the_environment(capsys):
     fake = _FakeApp()
     ui_app.launch_app(fake, host="0.0.0.0", block=False, password="s3cret")

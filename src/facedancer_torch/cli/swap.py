@@ -86,6 +86,11 @@ def register(app: typer.Typer) -> None:
                                         "N x N sub-pixel samplings of a face N times its crop "
                                         "and interleave them (more of the model's own detail, "
                                         "N^2 model calls per face; 1 = off)."),
+        identity_strength: float = typer.Option(
+            0.0, "--identity-strength", help="0..1: push the identity the model gets away "
+            "from the target's own face (0 = the source's embedding, the reference; 0.5 = "
+            "half the source-target difference further; one identity-encoder pass per "
+            "face). See docs/swap.md."),
         no_profile_fade: bool = typer.Option(False, "--no-profile-fade", help="Swap faces "
                                              "turned to a profile too (by default they fade "
                                              "back to the target)."),
@@ -133,7 +138,8 @@ def register(app: typer.Typer) -> None:
             faces=faces, reference=list(reference or []), mapping=parse_mapping(mapping or []),
             threshold=threshold, mask=mask, mask_blur=mask_blur, mask_padding=mask_padding,
             color_match=color_match, detail=detail, profile_fade=not no_profile_fade,
-            blinks=not no_blinks, pixel_boost=pixel_boost, min_face_size=min_face_size,
+            blinks=not no_blinks, pixel_boost=pixel_boost,
+            identity_strength=identity_strength, min_face_size=min_face_size,
             confirm_frames=confirm_frames, detect_every=detect_every, crf=crf, preset=preset,
             watermark=not no_watermark, overwrite=overwrite, max_frames=max_frames,
             batch_size=batch_size)

@@ -26,6 +26,10 @@ COLOR_MODES: tuple[str, ...] = ("none", "global", "local")
 # only slightly sharper (docs/swap.md), part of it pixel-level disagreement between the
 # samplings, for k^2 generator calls per face.
 MAX_PIXEL_BOOST: int = 4
+# Identity strength (swap/source.steer_identity): how far past the source, away from the
+# target's own identity, the generator's identity is pushed. Beyond 1 the direction is mostly
+# "not the target" and the painted face drifts from either person.
+MAX_IDENTITY_STRENGTH: float = 1.0
 # Video defaults against ghost faces (docs/swap.md): faces smaller than this fraction of the
 # frame's shorter side are left alone (a 128 px generator turns a 30 px background face into a
 # flickering stamp), and a track is swapped only once it has this many detections.
@@ -65,7 +69,9 @@ class SwapOptions:
     swap does is taken from the target, so blinks and squints survive), ``pixel_boost``
     (``k`` > 1: run the generator on ``k x k`` sub-pixel samplings of a face at least ``k``
     times its crop size and interleave them, ``swap/boost.py``; ``k^2`` generator calls per
-    face; 1 = off).
+    face; 1 = off), ``identity_strength`` (0 = the source's own embedding, the reference; > 0
+    pushes the identity the generator gets away from the target face's own, which makes up for
+    what the generator and the compositing keep of the target: ``swap/source.steer_identity``).
 
     Which faces are worth swapping: ``min_face_size`` (fraction of the frame's shorter side;
     ``None`` = 0 for images and :data:`VIDEO_MIN_FACE` for videos), ``confirm_frames`` (video: a
@@ -93,6 +99,7 @@ class SwapOptions:
     profile_fade: bool = True
     blinks: bool = True
     pixel_boost: int = 1
+    identity_strength: float = 0.0
     min_face_size: float | None = None
     confirm_frames: int = CONFIRM_FRAMES
     detect_every: int = DETECT_EVERY
@@ -128,6 +135,10 @@ class SwapOptions:
         if not 1 <= self.pixel_boost <= MAX_PIXEL_BOOST:
             raise FacedancerError(f"--pixel-boost must be in 1..{MAX_PIXEL_BOOST}, got "
                                   f"{self.pixel_boost}")
+        if not (isinstance(self.identity_strength, (int, float))
+                and 0.0 <= self.identity_strength <= MAX_IDENTITY_STRENGTH):
+            raise FacedancerError(f"--identity-strength must be in [0, {MAX_IDENTITY_STRENGTH:g}], "
+                                  f"got {self.identity_strength}")
         if not 1 <= self.detect_every <= 100:
             raise FacedancerError(f"--detect-every must be in 1..100, got {self.detect_every}")
         if self.threshold is not None and not 0.0 < self.threshold <= 2.0:

@@ -50,7 +50,7 @@ from .compose import Compositor, FaceJob, box_area
 from .options import SwapOptions
 from .select import (DEFAULT_THRESHOLD, SelectionPlan, face_extent, min_face_pixels,
                      split_profiles)
-from .source import Identity, embed_faces, load_identity
+from .source import Identity, embed_faces, load_identity, steer_identity
 from .threads import apply_thread_budget, plan_threads
 
 
@@ -306,11 +306,12 @@ class Swapper:
         ``options.pixel_boost`` enlarges by ``k`` (``swap/boost.py``)."""
         size, crops, embeddings, factors = self.image_size, [], [], []
         for frame, jobs in work:
-            for job in jobs:
+            steered = self.steered_identities(frame, jobs, options.identity_strength)
+            for job, z in zip(jobs, steered):
                 k = boost_factor(job.matrix, size, options.pixel_boost)
                 crops.append(job.crop[None] if k == 1 else
                              boost_crops(frame, job.matrix, size, k))
-                embeddings.append(np.repeat(job.face.source.embedding[None], k * k, axis=0))
+                embeddings.append(np.repeat(z[None], k * k, axis=0))
                 factors.append(k)
         if not factors:
             return []
@@ -321,6 +322,18 @@ class Swapper:
             swapped.append(out[start] if k == 1 else interleave(out[start:start + k * k], k))
             start += k * k
         return swapped
+
+    def steered_identities(self, frame: np.ndarray, jobs: Sequence[_Job], strength: float
+                           ) -> list[np.ndarray]:
+        """The raw identity each job's generator call gets: its source's embedding, or with
+        ``strength`` > 0 that embedding pushed away from the target face's own identity
+        (``source.steer_identity``; one identity-encoder pass per face, timed as
+        ``identify``)."""
+        sources = [job.face.source.embedding for job in jobs]
+        if strength == 0 or not jobs:
+            return sources
+        units = self.identify(frame, [job.landmarks for job in jobs])
+        return [steer_identity(z, u, strength)[0] for z, u in zip(sources, units)]
 
     def _forward(self, crops: torch.Tensor, z: torch.Tensor) -> np.ndarray:
         """``(B, S, S, 3)`` uint8 crops + ``(B, D)`` raw identities -> ``(B, S, S, 3)`` uint8."""

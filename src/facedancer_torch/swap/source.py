@@ -100,6 +100,28 @@ def embed_faces(image: np.ndarray, landmarks: Sequence[np.ndarray], encoder) -> 
     return z.float().cpu().numpy()
 
 
+def steer_identity(source: np.ndarray, targets: np.ndarray, strength: float) -> np.ndarray:
+    """Source identities pushed away from the faces they replace: ``(N, D)`` raw embeddings.
+
+    ``source`` is the raw ``(D,)`` or ``(N, D)`` source embedding, ``targets`` the ``(N, D)``
+    embeddings (raw or unit) of the target faces. The direction becomes
+    ``u_s + strength * (u_s - u_t)`` on unit vectors, renormalised, with the source's raw norm
+    given back, so the generator sees an embedding of the usual scale. ``strength`` 0 returns
+    the source unchanged (the reference); FaceFusion's "face swapper weight" 1.0 is the same
+    construction with 0.35. Why it helps: the generator keeps some of the target's identity
+    in what it paints, and compositing keeps more of the target (its finest detail, what
+    covers the face, closed eyes), so the swap lands between the two people; stepping past
+    the source along the line from the target makes up for that pull (docs/swap.md).
+    """
+    targets = np.asarray(targets, dtype=np.float32).reshape(-1, np.shape(source)[-1])
+    source = np.broadcast_to(np.asarray(source, dtype=np.float32), targets.shape)
+    if strength == 0 or len(targets) == 0:
+        return np.array(source, dtype=np.float32)
+    u_s, u_t = _unit(source), _unit(targets)
+    direction = _unit(u_s + strength * (u_s - u_t))
+    return (direction * np.linalg.norm(source, axis=1, keepdims=True)).astype(np.float32)
+
+
 def load_identity(photos: Sequence[str | Path | np.ndarray], detector, encoder,
                   role: str = "source") -> Identity:
     """Detect the main face of each photo, embed it and average them into one :class:`Identity`.

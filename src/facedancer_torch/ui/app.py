@@ -188,7 +188,7 @@ def _paths(files) -> list[str]:
 def _options(faces: str, mask_blur: float, mask_padding: float, color_match: str | bool,
              max_frames: float | None = None, mask: str | None = None,
              detail: float | None = None, pixel_boost: float | None = None,
-             blinks: bool | None = None):
+             blinks: bool | None = None, identity_strength: float | None = None):
     frames = int(max_frames) if max_frames else None
     return SwapOptions(faces=faces or "all", mask_blur=float(mask_blur),
                        mask_padding=float(mask_padding),
@@ -197,6 +197,7 @@ def _options(faces: str, mask_blur: float, mask_padding: float, color_match: str
                        detail=1.0 if detail is None else float(detail),
                        pixel_boost=int(pixel_boost or 1),
                        blinks=True if blinks is None else bool(blinks),
+                       identity_strength=float(identity_strength or 0.0),
                        overwrite=True, max_frames=frames if frames and frames > 0 else None)
 
 
@@ -253,7 +254,7 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
             raise gr.Error(str(exc)) from exc
 
     def swap_image(sources, target, model, detector, faces, mask_blur, mask_padding,
-                   color_match, mask, detail, pixel_boost, blinks):
+                   color_match, mask, detail, pixel_boost, blinks, identity_strength):
         sources = _paths(sources)
         if not sources:
             raise gr.Error("Upload at least one photo of the source face.")
@@ -263,7 +264,8 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
         output = new_output(output_dir, ".png")
         try:
             options = _options(faces, mask_blur, mask_padding, color_match, mask=mask,
-                               detail=detail, pixel_boost=pixel_boost, blinks=blinks)
+                               detail=detail, pixel_boost=pixel_boost, blinks=blinks,
+                               identity_strength=identity_strength)
             report = swapper.swap_image_file(target, output, sources, options)
         except FacedancerError as exc:
             raise gr.Error(str(exc)) from exc
@@ -281,7 +283,8 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
         return str(output), (str(target), str(output)), status, str(output)
 
     def swap_video(sources, target, model, detector, faces, mask_blur, mask_padding,
-                   color_match, mask, detail, pixel_boost, blinks, max_frames,
+                   color_match, mask, detail, pixel_boost, blinks, identity_strength,
+                   max_frames,
                    progress=gr.Progress(track_tqdm=True)):
         sources = _paths(sources)
         if not sources:
@@ -293,7 +296,7 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
         output = new_output(output_dir, ".mp4")
         try:
             options = _options(faces, mask_blur, mask_padding, color_match, max_frames, mask,
-                               detail, pixel_boost, blinks)
+                               detail, pixel_boost, blinks, identity_strength)
             progress(0, desc="swapping frames")
             # swap_video_file reports frames through tqdm; gr.Progress(track_tqdm) shows it.
             report = swapper.swap_video_file(target, output, sources, options, progress=True)
@@ -350,6 +353,11 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
                                  info="an eye the target closes further than the model's "
                                  "comes from the target (needs 'hull' in the mask)",
                                  elem_id="blinks")
+            identity_strength = gr.Slider(0.0, 1.0, value=0.0, step=0.05,
+                                          label="Identity strength",
+                                          info="push the identity away from the target's "
+                                          "own (0 = the source as it is)",
+                                          elem_id="identity-strength")
         with gr.Tabs():
             with gr.Tab("Image swap", id="image"):
                 with gr.Row():
@@ -406,7 +414,7 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
                     "kept in a temporary folder until the server stops.",
                     elem_id="footer-note")
         options = [model, detector, faces, mask_blur, mask_padding, color_match, mask, detail,
-                   pixel_boost, blinks]
+                   pixel_boost, blinks, identity_strength]
         # One swap at a time across both tabs: a Swapper is not meant for concurrent calls and
         # the CPU/GPU is saturated by one job anyway; others wait in gradio's queue.
         run.click(swap_image, [sources, target, *options], [result, compare, status, download],
