@@ -18,8 +18,13 @@ Per photo (face region = the target's 68-landmark face outline, found on the *ta
 - ``occl``: mean absolute grey change inside the hand-marked occluders
   (``benchmarks/data/occluders.json``);
 - ``id gain``: dlib distance target-source minus swap-source (independent of the generator's
-  FaceNet; higher = more of the source's identity);
+  FaceNet; higher = more of the source's identity), on antialiased crops (a bilinear crop of a
+  large face aliases its fine texture into noise the descriptor reads);
 - ``pose``: head-pose difference target vs swap in degrees (solvePnP on 68 landmarks).
+
+Configs are also compared photo by photo: the median of each photo's difference from the
+first config, with how many photos are higher and lower (medians over photos move when the
+median photo changes; these differences do not).
 
 Per video: ``flicker`` (mean absolute frame-to-frame change in the face regions, output /
 input: 1 = as steady as the input), ``ghost %`` (pixels changed where the detector sees
@@ -100,9 +105,14 @@ KNOBS = {
     "detail-mid-min-work": "DETAIL_MID_MIN_WORK",
     "occl-weak": ("OCCLUDER_HYSTERESIS", 0),
     "occl-strong": ("OCCLUDER_HYSTERESIS", 1),
+    "swap-sharpen": "SWAP_SHARPEN",
     "spare-inside": "SPARE_INSIDE",  # > 1: occluders inside the eyes kept too (as before)
 }
+# SwapOptions fields a ``knob-value`` part can set the same way (``id-strength-0.3``,
+# ``id-strength-0.3+detail-res-0.75``).
+OPTION_KNOBS = {"id-strength": "identity_strength", "detail": "detail"}
 CHANGE_LEVEL = 10  # grey levels: the DCT watermark changes pixels by less than this
+PAIRED_TIE = 0.002  # per-photo differences this small count as neither up nor down
 GROW = 0.25  # fraction of the face height the face region is grown by for "outside"
 
 
@@ -112,16 +122,20 @@ def config_settings(config: str) -> tuple[dict, dict]:
     if config in CONFIGS:
         return CONFIGS[config], {}
     constants: dict = {}
+    options: dict = {}
     for part in config.split("+"):
         knob, _, value = part.rpartition("-")
-        if knob not in KNOBS:
+        if knob not in KNOBS and knob not in OPTION_KNOBS:
             raise SystemExit(f"error: unknown config {config!r} (part {part!r}); configs: "
                              f"{', '.join(CONFIGS)}, or +-joined <knob>-<value> with knobs "
-                             f"{', '.join(KNOBS)}")
+                             f"{', '.join([*KNOBS, *OPTION_KNOBS])}")
         try:
             number = float(value)
         except ValueError:
             raise SystemExit(f"error: config {config!r}: {value!r} is not a number") from None
+        if knob in OPTION_KNOBS:
+            options[OPTION_KNOBS[knob]] = number
+            continue
         name = KNOBS[knob]
         if isinstance(name, tuple):  # one end of a pair
             name, index = name
@@ -130,7 +144,7 @@ def config_settings(config: str) -> tuple[dict, dict]:
             constants[name] = tuple(pair)
         else:
             constants[name] = number
-    return {}, constants
+    return options, constants
 
 
 @contextlib.contextmanager
@@ -170,7 +184,7 @@ def face_regions(swapper: Swapper, image: np.ndarray) -> list[FaceRegion]:
     predictor = get_landmarks68()
     regions = []
     for face in swapper.detector.detect(image):
-        crop, matrix = align_face(image, face.landmarks, 256)
+        crop, matrix = align_face(image, face.landmarks, 256, antialias=True)
         points = transform_points(predictor.on_crop(crop), invert_affine(matrix))
         polygon = masks.face_polygon(points, brow_lift=0.0)
         height = float(np.linalg.norm(points[8] - points[17:27].mean(0)))
@@ -204,7 +218,10 @@ def changed(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def dlib_descriptor_at(image: np.ndarray, landmarks5: np.ndarray) -> np.ndarray:
-    crop, _ = align_face(image, landmarks5, 256, shrink_factor=0.5)
+    # Antialiased (faces.align.warp_crop): sampled bilinearly, a face 4-5 times the crop
+    # aliases its fine texture into noise that moves the descriptor, so detail the eye cannot
+    # see at dlib's 150 px measured as lost identity (docs/swap.md, "Antialiased crops").
+    crop, _ = align_face(image, landmarks5, 256, shrink_factor=0.5, antialias=True)
     return get_dlib_face().analyse_crop(crop, 0.5).descriptor
 
 
@@ -232,7 +249,7 @@ def photo_metrics(target: np.ndarray, out: np.ndarray, regions: list[FaceRegion]
             continue  # this face was not swapped (too small, profile faded out...)
         gains.append(float(np.linalg.norm(before - source_descriptor)
                            - np.linalg.norm(after - source_descriptor)))
-        crop, matrix = align_face(out, region.landmarks5, 256)
+        crop, matrix = align_face(out, region.landmarks5, 256, antialias=True)
         swapped68 = transform_points(dlib.landmarks(crop, _template_box()), invert_affine(matrix))
         poses.append(pose_error_deg(region.landmarks68, swapped68, target.shape[:2]))
     values["id gain"] = float(np.mean(gains)) if gains else float("nan")
@@ -312,6 +329,32 @@ def summary(rows: list[Row], columns: list[str], configs: list[str]) -> str:
     return "\n".join(lines)
 
 
+def paired(rows: list[Row], columns: list[str], configs: list[str]) -> str:
+    """Per-photo differences from the first config, in the same run: the median difference
+    and how many photos are higher / lower by more than ``PAIRED_TIE`` (medians over photos
+    move when the median photo changes; these do not)."""
+    base = configs[0]
+    lines = [f"| config | " + " | ".join(f"{c} - {base} (up / down)" for c in columns) + " |",
+             "|" + "---|" * (1 + len(columns))]
+    by_key = {(r.name, r.config): r.values for r in rows}
+    names = list(dict.fromkeys(r.name for r in rows))
+    for config in configs[1:]:
+        cells = []
+        for column in columns:
+            diffs = []
+            for name in names:
+                a = by_key.get((name, base), {}).get(column)
+                b = by_key.get((name, config), {}).get(column)
+                if isinstance(a, float) and isinstance(b, float) and not (np.isnan(a) or
+                                                                         np.isnan(b)):
+                    diffs.append(b - a)
+            diffs = np.asarray(diffs)
+            cells.append(f"{np.median(diffs):+.3f} ({int((diffs > PAIRED_TIE).sum())} / "
+                         f"{int((diffs < -PAIRED_TIE).sum())})" if len(diffs) else "")
+        lines.append(f"| {config} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def face_square(outputs: dict, name: str) -> tuple[int, int, int, int]:
     """``(x0, y0, x1, y1)``: the square around ``name``'s largest face the figure shows."""
     target = outputs[(name, "target")]
@@ -369,7 +412,7 @@ def main() -> None:
                         "one checks that a difference between configs is not one source's")
     parser.add_argument("--configs", default=",".join(CONFIGS),
                         help="comma-separated: names of CONFIGS, or +-joined <knob>-<value> "
-                        f"parts on the default (knobs: {', '.join(KNOBS)})")
+                        f"parts on the default (knobs: {', '.join([*KNOBS, *OPTION_KNOBS])})")
     parser.add_argument("--frames", type=int, default=60, help="frames per video (0: none)")
     parser.add_argument("--groups", default="single,occluded,group")
     parser.add_argument("--photos", default=None,
@@ -419,6 +462,9 @@ def main() -> None:
     print(table(rows, photo_columns))
     print("\n## Photos, medians over outputs\n")
     print(summary(rows, photo_columns[:-1], configs))
+    if len(configs) > 1:
+        print(f"\n## Photos, per-photo differences from {configs[0]} (median)\n")
+        print(paired(rows, ["sharp", "occl", "id gain", "pose"], configs))
     if args.frames > 0 and videos_dir.is_dir():
         video_rows: list[Row] = []
         cache: dict = {}
