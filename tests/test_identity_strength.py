@@ -74,3 +74,27 @@ def test_a_real_swap_looks_less_like_the_target(demo, photos_dir):
     outside = np.ones(changed.shape, bool)
     outside[max(0, int(y1 - pad)):int(y2 + pad), max(0, int(x1 - pad)):int(x2 + pad)] = False
     assert not changed[outside].any()
+
+
+def test_a_video_track_is_embedded_a_few_times_not_every_frame(demo, videos_dir, monkeypatch):
+    """In a video each track's identity is averaged over its first views and reused, so the
+    option costs a few encoder passes per person, not one per face and frame."""
+    from facedancer_torch.io.video import read_frames
+    from facedancer_torch.swap.video import IDENTITY_VIEWS, swap_frames
+
+    frames = [f.rgb for f in read_frames(videos_dir / "talking_1face_512.mp4", max_frames=14)]
+    plan = demo.plan([SOURCE])
+    embedded = []
+    identify = demo.identify
+
+    def counting(image, landmarks):
+        embedded.append(len(landmarks))
+        return identify(image, landmarks)
+
+    monkeypatch.setattr(demo, "identify", counting)
+    options = SwapOptions(identity_strength=0.5, batch_size=4)
+    steered = list(swap_frames(demo, iter(frames), plan, options))
+    assert 0 < sum(embedded) <= IDENTITY_VIEWS
+    plain = list(swap_frames(demo, iter(frames), plan, SwapOptions(batch_size=4)))
+    assert sum(embedded) <= IDENTITY_VIEWS  # no pass at all without the option
+    assert all(np.any(a != b) for a, b in zip(steered, plain))

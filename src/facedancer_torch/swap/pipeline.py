@@ -145,6 +145,9 @@ class _Job(FaceJob):
 
     face: SwappedFace | None = None
     index: int = -1  # position among the faces of its image or frame
+    # The target face's own unit identity when it was already known (--reference / --map
+    # selection, a video track's): --identity-strength then needs no encoder pass of its own.
+    target_unit: np.ndarray | None = None
 
 
 def _module_device(module) -> torch.device:
@@ -327,12 +330,15 @@ class Swapper:
                            ) -> list[np.ndarray]:
         """The raw identity each job's generator call gets: its source's embedding, or with
         ``strength`` > 0 that embedding pushed away from the target face's own identity
-        (``source.steer_identity``; one identity-encoder pass per face, timed as
-        ``identify``)."""
+        (``source.steer_identity``): the job's ``target_unit`` where known (a video track's,
+        averaged over its first views), else one identity-encoder pass, timed as
+        ``identify``."""
         sources = [job.face.source.embedding for job in jobs]
         if strength == 0 or not jobs:
             return sources
-        units = self.identify(frame, [job.landmarks for job in jobs])
+        missing = [job for job in jobs if job.target_unit is None]
+        fresh = iter(self.identify(frame, [job.landmarks for job in missing]) if missing else ())
+        units = [job.target_unit if job.target_unit is not None else next(fresh) for job in jobs]
         return [steer_identity(z, u, strength)[0] for z, u in zip(sources, units)]
 
     def _forward(self, crops: torch.Tensor, z: torch.Tensor) -> np.ndarray:
@@ -383,7 +389,8 @@ class Swapper:
             box = np.asarray(face.box, np.float32)
             jobs.append(_Job(crop=crop, matrix=matrix, landmarks=landmarks, box=box,
                              index=index, face=SwappedFace(landmarks=landmarks, box=box, matrix=matrix,
-                                              source=identity)))
+                                              source=identity),
+                             target_unit=None if units is None else units[index]))
         return jobs
 
     def swap_image_detailed(self, image: np.ndarray, source, options: SwapOptions | None = None

@@ -321,7 +321,8 @@ def swap_stream(swapper, frames: Iterable, source, options: SwapOptions, tracker
     def leave(entry: _Window) -> _Pending:
         faces, others = _decide(entry, tracks, options, stats, tracker is not False)
         track_ids = [getattr(f, "track_id", None) for f in faces]
-        units = _track_units(swapper, plan, entry.frame, faces, identities)
+        units = _track_units(swapper, plan, entry.frame, faces, identities,
+                             wanted=options.identity_strength > 0)
         jobs = swapper.jobs_for(entry.frame, faces, plan, units, track_ids) if faces else []
         jobs, turned = split_profiles(jobs, options)
         chosen = {job.index for job in jobs}
@@ -426,10 +427,13 @@ def _tracked(tracker, faces):
     return list(tracker.update(faces))
 
 
-def _track_units(swapper, plan, frame: np.ndarray, faces, identities: dict[int, _TrackIdentity]
-                 ) -> np.ndarray | None:
-    """Unit identity per face for ``--reference``/``--map``, decided per track."""
-    if not plan.needs_identity or not faces:
+def _track_units(swapper, plan, frame: np.ndarray, faces, identities: dict[int, _TrackIdentity],
+                 wanted: bool = False) -> np.ndarray | None:
+    """Unit identity per face for ``--reference``/``--map`` (or, ``wanted``, for
+    ``--identity-strength``), decided per track: a track's first IDENTITY_VIEWS detections are
+    embedded and averaged, later frames reuse that (one encoder pass per face and frame would
+    cost 4x the demo generator's time)."""
+    if not (plan.needs_identity or wanted) or not faces:
         return None
     track_ids = [getattr(f, "track_id", None) for f in faces]
     need = [i for i, (face, tid) in enumerate(zip(faces, track_ids))
