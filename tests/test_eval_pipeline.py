@@ -173,6 +173,12 @@ def test_generator_run_reports_are_complete_and_reproducible(testset, tmp_path):
     for k, pair in enumerate(again):
         assert np.array_equal(read_image(pair.swap),
                               read_image(report_dir / "swaps" / f"{k:06d}.png"))
+    # --identity-strength: other swaps of the same pairs, recorded in the report's swapper
+    steered, info = generate_swaps(tmp_path / "model", testset, pairs, tmp_path / "steered",
+                                   device="cpu", seed=3, progress=False, identity_strength=0.5)
+    assert info["identity_strength"] == 0.5
+    assert any(not np.array_equal(read_image(a.swap), read_image(b.swap))
+               for a, b in zip(steered, again))
     rescored = run_evaluation(testset.root, tmp_path / "rescored", swaps_dir=report_dir / "swaps",
                               seed=3, progress=False, examples=0)
     assert rescored["metrics"] == report["metrics"]
@@ -207,6 +213,8 @@ def test_generator_run_reports_are_complete_and_reproducible(testset, tmp_path):
 def test_user_errors_are_one_line(testset, tmp_path):
     with pytest.raises(FacedancerError, match="either --model"):
         run_evaluation(testset.root, tmp_path / "r")
+    with pytest.raises(FacedancerError, match="--identity-strength"):
+        run_evaluation(testset.root, tmp_path / "r", model=tmp_path, identity_strength=2.0)
     with pytest.raises(InputError, match="not a test set"):
         run_evaluation(tmp_path, tmp_path / "r", swaps_dir=tmp_path)
     with pytest.raises(InputError, match="no pairs.json"):

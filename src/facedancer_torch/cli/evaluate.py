@@ -122,6 +122,9 @@ def register(app: typer.Typer) -> None:
             help="Standard Inception FID: not supported in this version (refused)."),
         no_blend: bool = typer.Option(
             False, "--no-blend", help="Paste the whole generator crop (no soft box mask)."),
+        identity_strength: float = typer.Option(
+            0.0, "--identity-strength", help="0..1: generate with the source identity pushed "
+            "away from each target's own, as facedancer swap --identity-strength."),
         examples: int = typer.Option(8, "--examples", help="Rows of examples.png (0: none)."),
         batch_size: int = typer.Option(8, "--batch-size", help="Faces per generator call."),
         device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
@@ -134,7 +137,8 @@ def register(app: typer.Typer) -> None:
                                 seed=seed, identity_encoder=identity_encoder, encoders=encoders,
                                 inception_weights=inception_weights, device=device,
                                 batch_size=batch_size, blend=not no_blend, examples=examples,
-                                overwrite=overwrite, progress=not quiet)
+                                overwrite=overwrite, progress=not quiet,
+                                identity_strength=identity_strength)
         m = report["metrics"]
         typer.echo(f"ID retrieval top-1 {100 * m['id_retrieval']['top1']:.2f} % "
                    f"(top-5 {100 * m['id_retrieval']['top5']:.2f} %), pose "

@@ -44,6 +44,7 @@ from ..io.atomic import atomic_write_text
 from ..io.images import read_image, write_image
 from ..swap.options import SwapOptions
 from ..swap.pipeline import Swapper
+from ..swap.source import steer_identity
 from .color import CAST_THRESHOLD, color_cast_fraction
 from .dlib_face import get_dlib_face
 from .expression import expression_distance, expression_embedding
@@ -146,8 +147,13 @@ def load_swaps(swaps_dir: str | Path, testset: Testset) -> tuple[list[Pair], int
 def generate_swaps(model: str | Path, testset: Testset, pairs: Sequence[Pair],
                    out_dir: str | Path, identity_encoder: str | Path | None = None,
                    device: str = "auto", batch_size: int = 8, blend: bool = True,
-                   seed: int | None = None, progress: bool = True) -> tuple[list[Pair], dict]:
+                   seed: int | None = None, progress: bool = True,
+                   identity_strength: float = 0.0) -> tuple[list[Pair], dict]:
     """Swap every pair with the generator in ``model``; PNGs and ``pairs.json`` in ``out_dir``.
+
+    ``identity_strength`` > 0 conditions the generator on each source embedding pushed away
+    from its target's (``swap/source.steer_identity``, as ``facedancer swap
+    --identity-strength``), the target embedded from its test-set crop like the sources.
 
     Returns the pairs with their swap files and a description of the swapper (model,
     identity encoder, generator crop, blending) for the report.
@@ -184,6 +190,10 @@ def generate_swaps(model: str | Path, testset: Testset, pairs: Sequence[Pair],
             crops.append(crop)
             matrices.append(matrix)
         embeddings = np.stack([source_cache[p.source] for p in chunk])
+        if identity_strength > 0:
+            own = _embed_raw(swapper.encoder, targets, testset.shrink)
+            embeddings = np.stack([steer_identity(z, t, identity_strength)[0]
+                                   for z, t in zip(embeddings, own)])
         swapped = swapper.generate(np.stack(crops), embeddings, batch_size)
         for offset, (pair, target, crop, matrix) in enumerate(zip(chunk, targets, swapped,
                                                                   matrices)):
@@ -197,6 +207,7 @@ def generate_swaps(model: str | Path, testset: Testset, pairs: Sequence[Pair],
     info = {"model": str(swapper.model_dir), "identity_encoder": str(swapper.encoder_name),
             "generator_crop": {"size": swapper.image_size, "shrink": swapper.crop_shrink},
             "blend": "reference soft box mask (section 7)" if blend else "none (whole crop)",
+            "identity_strength": float(identity_strength),
             "device": str(swapper.device)}
     return done, info
 
@@ -442,7 +453,8 @@ def run_evaluation(testset_dir: str | Path, out_dir: str | Path, *, model: str |
                    seed: int = 0, identity_encoder: str | Path | None = None,
                    encoders: Sequence[str] = (), inception_weights: str | Path | None = None,
                    device: str = "auto", batch_size: int = 8, blend: bool = True,
-                   examples: int = 8, overwrite: bool = False, progress: bool = True) -> dict:
+                   examples: int = 8, overwrite: bool = False, progress: bool = True,
+                   identity_strength: float = 0.0) -> dict:
     """``facedancer evaluate``: pair, swap (or read swaps), measure, write the report.
 
     Exactly one of ``model`` (a generator directory or catalogue name) and ``swaps_dir``
@@ -454,6 +466,7 @@ def run_evaluation(testset_dir: str | Path, out_dir: str | Path, *, model: str |
                               "precomputed swaps), not both or neither")
     if inception_weights is not None:
         standard_fid(inception_weights)  # raises: not supported, clearly
+    SwapOptions(identity_strength=identity_strength)  # its range, worded as for swap
     out_dir = Path(out_dir)
     if (out_dir / "report.json").exists() and not overwrite:
         raise FacedancerError("already holds a report; pass --overwrite or another --out",
@@ -473,7 +486,7 @@ def run_evaluation(testset_dir: str | Path, out_dir: str | Path, *, model: str |
         pairs = make_pairs(testset, n_pairs, seed)
         pairs, swapper_info = generate_swaps(model, testset, pairs, out_dir / "swaps",
                                              identity_encoder, device, batch_size, blend,
-                                             seed, progress)
+                                             seed, progress, identity_strength)
         pairing_seed = seed
         pairs_file = out_dir / "swaps" / PAIRS_FILE
         generator_encoder = swapper_info["identity_encoder"]
