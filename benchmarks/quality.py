@@ -77,7 +77,8 @@ VIDEOS = ["talking_1face_512.mp4", "crowd_720p.mp4", "talking_a.mp4"]
 
 CONFIGS = {
     "reference": dict(mask="box", color_match="none", detail=0.0, profile_fade=False,
-                      min_face_size=0.0, confirm_frames=1, detect_every=1),
+                      min_face_size=0.0, confirm_frames=1, detect_every=1,
+                      identity_strength=0.0),
     "default": {},
     "half-detail": dict(detail=0.5),
     "no-detail": dict(detail=0.0),
@@ -85,10 +86,16 @@ CONFIGS = {
     "no-blinks": dict(blinks=False),
     "global-colour": dict(color_match="global"),
     # The reference with one part of the default added: what each part costs in identity.
-    "ref+local-colour": dict(mask="box", detail=0.0, profile_fade=False),
-    "ref+detail": dict(mask="box", color_match="none", profile_fade=False),
-    "ref+hull": dict(mask="box+hull", color_match="none", detail=0.0, profile_fade=False),
-    "ref+hull+occlusion": dict(color_match="none", detail=0.0, profile_fade=False),
+    "ref+local-colour": dict(mask="box", detail=0.0, profile_fade=False, identity_strength=0.0),
+    "ref+detail": dict(mask="box", color_match="none", profile_fade=False,
+                       identity_strength=0.0),
+    "ref+hull": dict(mask="box+hull", color_match="none", detail=0.0, profile_fade=False,
+                     identity_strength=0.0),
+    "ref+hull+occlusion": dict(color_match="none", detail=0.0, profile_fade=False,
+                               identity_strength=0.0),
+    "ref+identity-strength": dict(mask="box", color_match="none", detail=0.0,
+                                  profile_fade=False),  # the model's recommendation
+    "no-identity-strength": dict(identity_strength=0.0),
     "pixel-boost-2": dict(pixel_boost=2),
     "pixel-boost-4": dict(pixel_boost=4),
 }

@@ -44,8 +44,14 @@ def test_steering_moves_away_from_the_target_and_keeps_the_scale():
                                rtol=1e-5)
 
 
-def test_option_range():
-    assert SwapOptions().identity_strength == 0.0
+def test_option_range_and_the_models_recommendation(demo, tiny_model):
+    from facedancer_torch.swap.pipeline import Swapper
+
+    assert SwapOptions().identity_strength is None  # the model's recommendation
+    assert demo.identity_strength == 0.2  # the demo model's card (MODEL_CARD.md)
+    assert demo.identity_strength_for(SwapOptions()) == 0.2
+    assert demo.identity_strength_for(SwapOptions(identity_strength=0)) == 0.0
+    assert Swapper(tiny_model).identity_strength == 0.0  # a model that says nothing
     for bad in (-0.1, 1.5, float("nan")):
         with pytest.raises(FacedancerError, match="--identity-strength"):
             SwapOptions(identity_strength=bad)
@@ -95,6 +101,7 @@ def test_a_video_track_is_embedded_a_few_times_not_every_frame(demo, videos_dir,
     options = SwapOptions(identity_strength=0.5, batch_size=4)
     steered = list(swap_frames(demo, iter(frames), plan, options))
     assert 0 < sum(embedded) <= IDENTITY_VIEWS
-    plain = list(swap_frames(demo, iter(frames), plan, SwapOptions(batch_size=4)))
+    plain = list(swap_frames(demo, iter(frames), plan,
+                             SwapOptions(batch_size=4, identity_strength=0.0)))
     assert sum(embedded) <= IDENTITY_VIEWS  # no pass at all without the option
     assert all(np.any(a != b) for a, b in zip(steered, plain))

@@ -102,8 +102,10 @@ def test_blink_option_reaches_the_swap_options():
 def test_identity_strength_reaches_the_swap_options():
     from facedancer_torch.ui.app import _options
 
-    assert _options("all", 7, 0.0, "local").identity_strength == 0.0  # as the CLI's
-    assert _options("all", 7, 0.0, "local", identity_strength=0.4).identity_strength == 0.4
+    assert _options("all", 7, 0.0, "local").identity_strength is None  # the model's, as the CLI
+    assert _options("all", 7, 0.0, "local", identity_strength="model's").identity_strength \
+        is None
+    assert _options("all", 7, 0.0, "local", identity_strength="0.35").identity_strength == 0.35
 
 
 def test_password_from_the_environment(capsys):

@@ -123,8 +123,9 @@ def register(app: typer.Typer) -> None:
         no_blend: bool = typer.Option(
             False, "--no-blend", help="Paste the whole generator crop (no soft box mask)."),
         identity_strength: float = typer.Option(
-            0.0, "--identity-strength", help="0..1: generate with the source identity pushed "
-            "away from each target's own, as facedancer swap --identity-strength."),
+            None, "--identity-strength", help="0..1: generate with the source identity pushed "
+            "away from each target's own, as facedancer swap --identity-strength (default: "
+            "what the model recommends, as swap; 0 = the generator alone)."),
         examples: int = typer.Option(8, "--examples", help="Rows of examples.png (0: none)."),
         batch_size: int = typer.Option(8, "--batch-size", help="Faces per generator call."),
         device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),

@@ -87,10 +87,11 @@ def register(app: typer.Typer) -> None:
                                         "and interleave them (more of the model's own detail, "
                                         "N^2 model calls per face; 1 = off)."),
         identity_strength: float = typer.Option(
-            0.0, "--identity-strength", help="0..1: push the identity the model gets away "
+            None, "--identity-strength", help="0..1: push the identity the model gets away "
             "from the target's own face (0 = the source's embedding, the reference; 0.5 = "
             "half the source-target difference further; one identity-encoder pass per "
-            "face, in videos per tracked person). See docs/swap.md."),
+            "face, in videos per tracked person). Default: what the model recommends "
+            "(the demo model: 0.2; others: 0). See docs/swap.md."),
         no_profile_fade: bool = typer.Option(False, "--no-profile-fade", help="Swap faces "
                                              "turned to a profile too (by default they fade "
                                              "back to the target)."),

@@ -148,17 +148,20 @@ def generate_swaps(model: str | Path, testset: Testset, pairs: Sequence[Pair],
                    out_dir: str | Path, identity_encoder: str | Path | None = None,
                    device: str = "auto", batch_size: int = 8, blend: bool = True,
                    seed: int | None = None, progress: bool = True,
-                   identity_strength: float = 0.0) -> tuple[list[Pair], dict]:
+                   identity_strength: float | None = None) -> tuple[list[Pair], dict]:
     """Swap every pair with the generator in ``model``; PNGs and ``pairs.json`` in ``out_dir``.
 
     ``identity_strength`` > 0 conditions the generator on each source embedding pushed away
     from its target's (``swap/source.steer_identity``, as ``facedancer swap
-    --identity-strength``), the target embedded from its test-set crop like the sources.
+    --identity-strength``), the target embedded from its test-set crop like the sources; None
+    = the model's recommendation, as ``facedancer swap`` does.
 
     Returns the pairs with their swap files and a description of the swapper (model,
     identity encoder, generator crop, blending) for the report.
     """
     swapper = Swapper(model, identity_encoder=identity_encoder, device=device)
+    identity_strength = swapper.identity_strength_for(
+        SwapOptions(identity_strength=identity_strength))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     points = template_points(testset.size, testset.shrink)
@@ -454,7 +457,7 @@ def run_evaluation(testset_dir: str | Path, out_dir: str | Path, *, model: str |
                    encoders: Sequence[str] = (), inception_weights: str | Path | None = None,
                    device: str = "auto", batch_size: int = 8, blend: bool = True,
                    examples: int = 8, overwrite: bool = False, progress: bool = True,
-                   identity_strength: float = 0.0) -> dict:
+                   identity_strength: float | None = None) -> dict:
     """``facedancer evaluate``: pair, swap (or read swaps), measure, write the report.
 
     Exactly one of ``model`` (a generator directory or catalogue name) and ``swaps_dir``

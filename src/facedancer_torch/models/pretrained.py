@@ -31,7 +31,9 @@ from ..io.atomic import atomic_path, atomic_write_text
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 FORMAT_VERSION = 1
-RESERVED_KEYS = ("kind", "format_version", "weights_dtype", "source")
+# Metadata next to a model's own constructor arguments: what it is, how it was stored, where it
+# came from, and "identity_strength", the --identity-strength its model card recommends.
+RESERVED_KEYS = ("kind", "format_version", "weights_dtype", "source", "identity_strength")
 
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 

@@ -71,7 +71,8 @@ class SwapOptions:
     times its crop size and interleave them, ``swap/boost.py``; ``k^2`` generator calls per
     face; 1 = off), ``identity_strength`` (0 = the source's own embedding, the reference; > 0
     pushes the identity the generator gets away from the target face's own, which makes up for
-    what the generator and the compositing keep of the target: ``swap/source.steer_identity``).
+    what the generator and the compositing keep of the target: ``swap/source.steer_identity``;
+    None = what the model's ``config.json`` recommends, 0 where it says nothing).
 
     Which faces are worth swapping: ``min_face_size`` (fraction of the frame's shorter side;
     ``None`` = 0 for images and :data:`VIDEO_MIN_FACE` for videos), ``confirm_frames`` (video: a
@@ -99,7 +100,7 @@ class SwapOptions:
     profile_fade: bool = True
     blinks: bool = True
     pixel_boost: int = 1
-    identity_strength: float = 0.0
+    identity_strength: float | None = None
     min_face_size: float | None = None
     confirm_frames: int = CONFIRM_FRAMES
     detect_every: int = DETECT_EVERY
@@ -135,7 +136,8 @@ class SwapOptions:
         if not 1 <= self.pixel_boost <= MAX_PIXEL_BOOST:
             raise FacedancerError(f"--pixel-boost must be in 1..{MAX_PIXEL_BOOST}, got "
                                   f"{self.pixel_boost}")
-        if not (isinstance(self.identity_strength, (int, float))
+        if self.identity_strength is not None and not (
+                isinstance(self.identity_strength, (int, float))
                 and 0.0 <= self.identity_strength <= MAX_IDENTITY_STRENGTH):
             raise FacedancerError(f"--identity-strength must be in [0, {MAX_IDENTITY_STRENGTH:g}], "
                                   f"got {self.identity_strength}")

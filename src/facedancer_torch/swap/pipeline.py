@@ -196,6 +196,9 @@ class Swapper:
         # The generator's crop uses the same template shrink it was trained with (section 1).
         self.crop_shrink = float(getattr(config, "shrink_factor",
                                          getattr(config, "crop_shrink", 1.0)) or 1.0)
+        # What the model's card recommends for --identity-strength (a usage key of config.json,
+        # like "source"; models that say nothing get 0, the reference's conditioning).
+        self.identity_strength = recommended_identity_strength(self.model_dir)
         self.encoder_name = _encoder_name(identity_encoder, config, self.model_dir)
         self.encoder = _load_encoder(self.encoder_name, self.device)
         z_dim = int(getattr(config, "z_dim", 0) or 0)
@@ -309,7 +312,7 @@ class Swapper:
         ``options.pixel_boost`` enlarges by ``k`` (``swap/boost.py``)."""
         size, crops, embeddings, factors = self.image_size, [], [], []
         for frame, jobs in work:
-            steered = self.steered_identities(frame, jobs, options.identity_strength)
+            steered = self.steered_identities(frame, jobs, self.identity_strength_for(options))
             for job, z in zip(jobs, steered):
                 k = boost_factor(job.matrix, size, options.pixel_boost)
                 crops.append(job.crop[None] if k == 1 else
@@ -325,6 +328,11 @@ class Swapper:
             swapped.append(out[start] if k == 1 else interleave(out[start:start + k * k], k))
             start += k * k
         return swapped
+
+    def identity_strength_for(self, options: SwapOptions) -> float:
+        """``options.identity_strength``, or the model's recommendation when that is None."""
+        return self.identity_strength if options.identity_strength is None \
+            else float(options.identity_strength)
 
     def steered_identities(self, frame: np.ndarray, jobs: Sequence[_Job], strength: float
                            ) -> list[np.ndarray]:
@@ -489,6 +497,22 @@ def _photos_key(photos: list, role: str) -> tuple | None:
 
 # The catalogue name of the generator shipped in assets/demo_generator (models/catalogue.py).
 DEMO_MODEL: str = "facedancer-demo"
+
+
+def recommended_identity_strength(model_dir: Path) -> float:
+    """The ``identity_strength`` a model directory's ``config.json`` recommends (0 if none)."""
+    import json
+
+    from ..models.pretrained import CONFIG_NAME
+
+    try:
+        value = json.loads((Path(model_dir) / CONFIG_NAME).read_text()).get("identity_strength")
+    except (OSError, ValueError, AttributeError):
+        return 0.0
+    if value is None:
+        return 0.0
+    SwapOptions(identity_strength=value)  # a bad value is one line naming the option
+    return float(value)
 
 
 def resolve_model_dir(model: str | Path | None) -> Path:

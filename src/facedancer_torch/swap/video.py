@@ -322,7 +322,7 @@ def swap_stream(swapper, frames: Iterable, source, options: SwapOptions, tracker
         faces, others = _decide(entry, tracks, options, stats, tracker is not False)
         track_ids = [getattr(f, "track_id", None) for f in faces]
         units = _track_units(swapper, plan, entry.frame, faces, identities,
-                             wanted=options.identity_strength > 0)
+                             wanted=swapper.identity_strength_for(options) > 0)
         jobs = swapper.jobs_for(entry.frame, faces, plan, units, track_ids) if faces else []
         jobs, turned = split_profiles(jobs, options)
         chosen = {job.index for job in jobs}

@@ -197,8 +197,18 @@ def _options(faces: str, mask_blur: float, mask_padding: float, color_match: str
                        detail=1.0 if detail is None else float(detail),
                        pixel_boost=int(pixel_boost or 1),
                        blinks=True if blinks is None else bool(blinks),
-                       identity_strength=float(identity_strength or 0.0),
+                       identity_strength=_strength(identity_strength),
                        overwrite=True, max_frames=frames if frames and frames > 0 else None)
+
+
+MODEL_STRENGTH = "model's"  # the identity-strength choice that defers to the model's card
+
+
+def _strength(value) -> float | None:
+    """The identity-strength picker's value as SwapOptions takes it (None = the model's)."""
+    if value is None or value == MODEL_STRENGTH or value == "":
+        return None
+    return float(value)
 
 
 def provenance_summary(path: str | Path) -> str:
@@ -353,11 +363,12 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
                                  info="an eye the target closes further than the model's "
                                  "comes from the target (needs 'hull' in the mask)",
                                  elem_id="blinks")
-            identity_strength = gr.Slider(0.0, 1.0, value=0.0, step=0.05,
-                                          label="Identity strength",
-                                          info="push the identity away from the target's "
-                                          "own (0 = the source as it is)",
-                                          elem_id="identity-strength")
+            identity_strength = gr.Dropdown([MODEL_STRENGTH, "0", "0.2", "0.35", "0.5",
+                                             "0.75", "1"], value=MODEL_STRENGTH,
+                                            label="Identity strength",
+                                            info="push the identity away from the target's "
+                                            "own (0 = the source as it is; model's: the demo "
+                                            "model 0.2)", elem_id="identity-strength")
         with gr.Tabs():
             with gr.Tab("Image swap", id="image"):
                 with gr.Row():
