@@ -364,3 +364,12 @@ def test_anonymize_population_cli(tiny_model, lfw_dir, tmp_path):
     assert "1 people held out (fraction 0.2, seed 0)" in population.source
     again = run_cli("anonymize-population", "--images", folder, "-o", out, "-m", tiny_model)
     assert again.returncode == 2 and "already exists" in again.stderr
+
+
+def test_anonymize_keeps_its_own_identity_distance():
+    """The model's recommended identity strength is a swap default; anonymize draws its
+    synthetic identity at its own calibrated distance (--strength) and does not add it."""
+    from facedancer_torch.swap.anonymize import anonymize_options
+
+    assert anonymize_options().identity_strength == 0.0
+    assert anonymize_options(identity_strength=0.3).identity_strength == 0.3

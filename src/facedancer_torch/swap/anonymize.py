@@ -120,13 +120,16 @@ def anonymize_options(**changes) -> SwapOptions:
     - ``detail=0``: the original's fine detail is not restored on top of the new face;
     - ``profile_fade=False`` and ``min_face_size=0``: a swap fades profile faces back to the
       original and leaves small faces of videos alone, because a poor swap looks worse than
-      none; when anonymizing, the original face is the worst outcome.
+      none; when anonymizing, the original face is the worst outcome;
+    - ``identity_strength=0``: the synthetic identity is drawn at its own distance from the
+      original (``--strength``, calibrated in docs/anonymize.md); the model's recommended
+      push away from the target face (docs/swap.md) would move that calibration.
 
     ``changes`` override any of them (``mask="box+hull+occlusion"`` keeps hands and
     microphones in front of the face, at the price above).
     """
     return SwapOptions(**{"mask": "box+hull", "detail": 0.0, "profile_fade": False,
-                          "min_face_size": 0.0, **changes})
+                          "min_face_size": 0.0, "identity_strength": 0.0, **changes})
 
 
 def load_population(encoder, population: str | Path | None = None) -> IdentityPopulation:
