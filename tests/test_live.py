@@ -80,6 +80,9 @@ def test_thread_budget_applies_and_restores(swapper, photos_dir):
         assert budget.generator == 2
         assert torch.get_num_threads() == 2 and cv2.getNumThreads() == 1
         assert swapper.detector is not detector
+        # ... with the embedded detector's cheaper refinement kept (levels, crops, first pass)
+        for name in ("refine_by_level", "refine_max_crop", "first_pass"):
+            assert getattr(swapper.detector, name) == getattr(detector, name), name
         during = swapper.detector.detect(image)
     assert swapper.detector is detector and torch.get_num_threads() == torch_threads
     # the same detector with fewer threads finds the same faces

@@ -113,9 +113,15 @@ def limited_detector(detector, threads: int):
     device = "cpu" if detector.providers == ["CPUExecutionProvider"] else "auto"
     settings = {name: getattr(detector, name) for name in (
         "config", "score_threshold", "nms_iou", "min_face_size", "max_side", "pre_nms_top_k",
-        "refine_max_side", "rotate") if hasattr(detector, name)}
-    return RetinaFaceDetector(model, name=detector.name, device=device, threads=threads,
-                              **settings)
+        "refine_max_side", "rotate", "refine_by_level") if hasattr(detector, name)}
+    limited = RetinaFaceDetector(model, name=detector.name, device=device, threads=threads,
+                                 **settings)
+    # What the embedded detector's refinement does cheaper (faces/detect.py), as set on this
+    # one: without these the copy refined through the whole network from a 640 px first pass.
+    for name in ("refine_max_crop", "first_pass"):
+        if hasattr(detector, name):
+            setattr(limited, name, getattr(detector, name))
+    return limited
 
 
 def limited_runner(runner, threads: int):
