@@ -22,7 +22,9 @@ and cutting the graph for the refinement by level, about 0.7 CPU s once per proc
 refinement crops never downscaled; a suffix ``whole`` (``2048whole``) refines through the
 whole network instead of only the anchor levels a face's size needs (``REFINE_FIRST_LEVEL``),
 and ``cropN`` (``2048crop0``, ``2048crop576``) sets the largest crop of a face refined on the
-stride-32 level alone (``REFINE_MAX_CROP``; 0 = box plus context). ``--sizes`` adds the mean
+stride-32 level alone (``REFINE_MAX_CROP``; 0 = box plus context); ``firstF`` (``2048first1``)
+runs the first pass at F times the 640 px max side instead of ``REFINE_FIRST_PASS`` (0.8) when
+refining (1 = the first pass at 640 px as without refinement). ``--sizes`` adds the mean
 grey difference by the face's eye distance in the 640 px copy (does a large face need refining?).
 """
 
@@ -97,6 +99,7 @@ def main() -> None:
     detectors = {}
     for setting in args.refine:
         value, _, crop = setting.partition("crop")
+        value, _, first = value.partition("first")
         whole = value.endswith("whole")
         value = value.removesuffix("whole")
         cap = 100_000 if value == "full" else int(value)
@@ -104,6 +107,8 @@ def main() -> None:
         detector.refine_by_level = detector.refine_by_level and not whole
         if crop:
             detector.refine_max_crop = int(crop)
+        if first:
+            detector.first_pass = float(first)
         for image in images.values():  # steady state: one-time costs (onnxruntime's first
             detector.detect(image)  # run; importing onnx and cutting the graph) left out
         detectors[setting] = detector
