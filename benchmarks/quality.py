@@ -53,6 +53,7 @@ from facedancer_torch.evaluate.color import color_cast_fraction  # noqa: E402
 from facedancer_torch.evaluate.dlib_face import get_dlib_face  # noqa: E402
 from facedancer_torch.evaluate.pose import pose_error_deg  # noqa: E402
 from facedancer_torch.faces import masks  # noqa: E402
+from facedancer_torch.faces.detect import full_first_pass  # noqa: E402
 from facedancer_torch.faces.align import align_face, invert_affine, transform_points  # noqa
 from facedancer_torch.faces.landmarks68 import get_landmarks68  # noqa: E402
 from facedancer_torch.io.images import read_image, write_image  # noqa: E402
@@ -186,11 +187,12 @@ class Row:
     values: dict = field(default_factory=dict)
 
 
-def face_regions(swapper: Swapper, image: np.ndarray) -> list[FaceRegion]:
-    """Every detected face of ``image`` with its 68-landmark outline in frame pixels."""
+def face_regions(swapper: Swapper, image: np.ndarray, detector=None) -> list[FaceRegion]:
+    """Every detected face of ``image`` with its 68-landmark outline in frame pixels
+    (``detector``: the swapper's by default)."""
     predictor = get_landmarks68()
     regions = []
-    for face in swapper.detector.detect(image):
+    for face in (detector or swapper.detector).detect(image):
         crop, matrix = align_face(image, face.landmarks, 256, antialias=True)
         points = transform_points(predictor.on_crop(crop), invert_affine(matrix))
         polygon = masks.face_polygon(points, brow_lift=0.0)
@@ -278,7 +280,9 @@ def video_metrics(swapper: Swapper, path: Path, options: SwapOptions, plan, fram
     stats = VideoStats()
     outputs = [rgb for _, rgb in swap_stream(swapper, iter(inputs), plan, options, stats=stats)]
     if path not in regions_cache:
-        regions_cache[path] = [face_regions(swapper, frame) for frame in inputs]
+        # The detector as the video pipeline runs it (its 640 px first pass for frames)
+        detector = full_first_pass(swapper.detector)
+        regions_cache[path] = [face_regions(swapper, frame, detector) for frame in inputs]
     regions = regions_cache[path]
     flick_in, flick_out, ghost, sharp_num, sharp_den, casts = [], [], [], [], [], []
     swapped = faceless = 0

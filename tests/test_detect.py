@@ -269,3 +269,24 @@ def test_rotation_search_modes(photos_dir):
     assert [f.rotation for f in get_detector(device="cpu", rotate="all").detect(image)] == [0]
     with pytest.raises(FacedancerError, match="unknown rotation '45'"):
         get_detector(rotate=45)
+
+
+def test_videos_keep_the_full_first_pass(photos_dir):
+    """Refinement's first pass runs on a 512 px copy of a photo; video frames keep the 640 px
+    one (full_first_pass: a crowd's small faces), sharing the detector's sessions."""
+    from facedancer_torch.faces.detect import REFINE_FIRST_PASS, full_first_pass
+
+    detector = get_detector(device="cpu", rotate="off")
+    assert detector.first_pass == REFINE_FIRST_PASS < 1.0
+    image = read_image(photos_dir / "fr_obama.jpg")  # 910 x 1137
+    assert max(detector._resize(image)[0].shape[:2]) == 512
+    video = full_first_pass(detector)
+    assert video.first_pass == 1.0 and video.session is detector.session
+    assert max(video._resize(image)[0].shape[:2]) == 640
+    assert detector.first_pass == REFINE_FIRST_PASS  # the original is untouched
+    unrefined = get_detector(device="cpu", refine_max_side=0)
+    assert max(unrefined._resize(image)[0].shape[:2]) == 640
+    # both refine to the same full-resolution landmarks
+    a, b = detector.detect(image), video.detect(image)
+    assert len(a) == len(b) == 1
+    np.testing.assert_allclose(a[0].landmarks, b[0].landmarks, atol=0.5)

@@ -43,6 +43,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from ..faces.detect import full_first_pass
 from ..faces.roi import NEW_FACE_IOU, detect_in_rois
 from ..faces.tracking import FaceTracker, box_iou
 from ..io import video as video_io
@@ -173,6 +174,8 @@ class _FaceFinder:
     def __init__(self, swapper, options: SwapOptions) -> None:
         self.swapper = swapper
         self.options = options
+        # The 640 px first pass (faces.detect.full_first_pass): a crowd's small faces.
+        self.detector = full_first_pass(swapper.detector)
         self.index = 0
         self.recheck = False  # a full detection dropped a face: detect the next frame fully
         self.followed: list[tuple[object, int]] = []  # (last face found, frames missed since)
@@ -180,13 +183,11 @@ class _FaceFinder:
     def __call__(self, frames: list[np.ndarray]) -> list[list]:
         if self.options.detect_every == 1:
             with self.swapper.timer.measure("detect", len(frames)):
-                return self.swapper.detector.detect_batch(frames,
-                                                          rotate=_video_rotate(self.swapper))
+                return self.detector.detect_batch(frames, rotate=_video_rotate(self.swapper))
         return [self._one(frame) for frame in frames]
 
     def _one(self, frame: np.ndarray) -> list:
-        timer, detector, rotate = self.swapper.timer, self.swapper.detector, \
-            _video_rotate(self.swapper)
+        timer, detector, rotate = self.swapper.timer, self.detector, _video_rotate(self.swapper)
         due = self.recheck or self.index % self.options.detect_every == 0 or not self.followed
         self.index += 1
         smallest = min_face_pixels(frame.shape, self.options, video=True) * _SIZE_HYSTERESIS
