@@ -22,9 +22,9 @@ and cutting the graph for the refinement by level, about 0.7 CPU s once per proc
 refinement crops never downscaled; a suffix ``whole`` (``2048whole``) refines through the
 whole network instead of only the anchor levels a face's size needs (``REFINE_FIRST_LEVEL``),
 and ``cropN`` (``2048crop0``, ``2048crop576``) sets the largest crop of a face refined on the
-stride-32 level alone (``REFINE_MAX_CROP``; 0 = box plus context); ``firstF`` (``2048first1``)
-runs the first pass at F times the 640 px max side instead of ``REFINE_FIRST_PASS`` (0.8) when
-refining (1 = the first pass at 640 px as without refinement). ``--sizes`` adds the mean
+stride-32 level alone (``REFINE_MAX_CROP``; 0 = box plus context); ``firstF``
+(``2048first0.8``) runs the first pass at F times the 640 px max side when refining
+(``REFINE_FIRST_PASS``, 1 by default: the same copy as without refinement). ``--sizes`` adds the mean
 grey difference by the face's eye distance in the 640 px copy (does a large face need refining?).
 """
 

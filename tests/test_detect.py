@@ -98,20 +98,18 @@ def test_refinement_gives_full_resolution_landmarks(detector, photos_dir, name):
     image = read_image(photos_dir / name)
     full = get_detector(device="cpu", max_side=0).detect(image)
     refined = detector.detect(image)
-    # The refined detector's first pass: a copy of REFINE_FIRST_PASS x 640 = 512 px.
-    first_pass = get_detector(device="cpu", refine_max_side=0, max_side=512).detect(image)
     plain = get_detector(device="cpu", refine_max_side=0).detect(image)
-    assert len(full) == len(refined) == len(plain) == len(first_pass)
+    assert len(full) == len(refined) == len(plain)
 
     def by_x(faces):
         return sorted(faces, key=lambda f: f.box[0])
 
     errors = []
-    for f, r, p, q in zip(by_x(full), by_x(refined), by_x(plain), by_x(first_pass)):
+    for f, r, p in zip(by_x(full), by_x(refined), by_x(plain)):
         # the same computation up to onnxruntime's shape-dependent float rounding
         assert np.abs(r.landmarks - f.landmarks).max() < 0.5
         assert np.abs(r.box - f.box).max() < 0.5
-        assert r.score == q.score  # the first pass decides which faces count
+        assert r.score == p.score  # the first pass decides which faces count
         errors.append(np.abs(p.landmarks - f.landmarks).max())
     assert max(errors) > 2.0  # the 640 px detection without refinement is pixels off
 
@@ -271,19 +269,23 @@ def test_rotation_search_modes(photos_dir):
         get_detector(rotate=45)
 
 
-def test_videos_keep_the_full_first_pass(photos_dir):
-    """Refinement's first pass runs on a 512 px copy of a photo; video frames keep the 640 px
-    one (full_first_pass: a crowd's small faces), sharing the detector's sessions."""
+def test_a_smaller_first_pass_and_the_full_one_for_videos(photos_dir):
+    """The first pass's copy when refining (``first_pass``; 1 by default, 0.8 measured in
+    docs/align.md): 0.8 detects on a 512 px copy of a photo, video frames get the whole 640 px
+    one back (full_first_pass), sharing the detector's sessions; both refine to the same
+    full-resolution landmarks."""
     from facedancer_torch.faces.detect import REFINE_FIRST_PASS, full_first_pass
 
     detector = get_detector(device="cpu", rotate="off")
-    assert detector.first_pass == REFINE_FIRST_PASS < 1.0
+    assert detector.first_pass == REFINE_FIRST_PASS == 1.0
+    assert full_first_pass(detector) is detector
+    detector.first_pass = 0.8
     image = read_image(photos_dir / "fr_obama.jpg")  # 910 x 1137
     assert max(detector._resize(image)[0].shape[:2]) == 512
     video = full_first_pass(detector)
     assert video.first_pass == 1.0 and video.session is detector.session
     assert max(video._resize(image)[0].shape[:2]) == 640
-    assert detector.first_pass == REFINE_FIRST_PASS  # the original is untouched
+    assert detector.first_pass == 0.8  # the original is untouched
     unrefined = get_detector(device="cpu", refine_max_side=0)
     assert max(unrefined._resize(image)[0].shape[:2]) == 640
     # both refine to the same full-resolution landmarks

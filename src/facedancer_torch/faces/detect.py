@@ -82,18 +82,15 @@ REFINE_FIRST_LEVEL: tuple[tuple[float, int], ...] = ((256.0, 2), (64.0, 1))
 # them by 0.5-13 grey levels; on the same photos upscaled 1.5x and 2x (faces up to 1,900 px)
 # 704 px leaves as many faces off full-resolution detection as uncapped crops, 640 px one more.
 REFINE_MAX_CROP: int = 704
-# When refinement follows, the first pass only has to find the faces (the refinement computes
-# their boxes and landmarks at full resolution), so the embedded detector runs it on a copy of
-# this fraction of max_side (512 of 640 px). Measured on the 71 shared photos longer than
-# 640 px (benchmarks/landmarks.py): the same precision against full-resolution detection
-# (aligned crops 0.26 grey levels off in the mean, the same one photo above 3), the same 113
-# faces on all 82 photos but for two blurred background detections near the score threshold
-# (one lost, one gained), and 1.22x the plain 640 px detection's CPU time instead of 1.44x.
-# Faces under about 16 px at that scale (1/32 of the image's long side) are not found, as
-# faces under 1/40 were not at 640. Videos keep the 640 px first pass (full_first_pass): on
-# crowd_720p the smaller copy found 24 % fewer of the small, moving faces (387 against 508
-# detections in 105 frames).
-REFINE_FIRST_PASS: float = 0.8
+# The first pass's copy, as a fraction of max_side, when refinement follows (the refinement
+# replaces every box and landmark, so that pass only has to find the faces). 1: the same 640 px
+# copy as without refinement. 0.8 (512 px) was measured and not kept (docs/align.md): on the
+# 71 shared photos longer than 640 px it gave the same precision against full-resolution
+# detection (0.26 grey levels) at 1.22x the plain detection's CPU time instead of 1.46x, but it
+# found a 0.83 false "face" on a blurred head in df_img31.jpg larger than the real one, so the
+# largest face (a source photo's person) became the wrong one, and 24 % fewer of crowd_720p's
+# small faces. Video frames always use 1 (full_first_pass).
+REFINE_FIRST_PASS: float = 1.0
 
 
 @dataclass
