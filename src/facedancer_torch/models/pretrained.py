@@ -238,4 +238,7 @@ class PretrainedMixin:
         model = model.to(device=device, dtype=dtype or torch.float32)  # type: ignore[attr-defined]
         model.eval()  # type: ignore[attr-defined]
         model.source = loaded.meta.get("source")  # type: ignore[attr-defined]
+        # All of config.json's metadata (RESERVED_KEYS), for readers such as the swapper's
+        # recommended identity strength, without reading the file again.
+        model.meta = dict(loaded.meta)  # type: ignore[attr-defined]
         return model

@@ -198,7 +198,7 @@ class Swapper:
                                          getattr(config, "crop_shrink", 1.0)) or 1.0)
         # What the model's card recommends for --identity-strength (a usage key of config.json,
         # like "source"; models that say nothing get 0, the reference's conditioning).
-        self.identity_strength = recommended_identity_strength(self.model_dir)
+        self.identity_strength = recommended_identity_strength(getattr(self.generator, "meta", {}))
         self.encoder_name = _encoder_name(identity_encoder, config, self.model_dir)
         self.encoder = _load_encoder(self.encoder_name, self.device)
         z_dim = int(getattr(config, "z_dim", 0) or 0)
@@ -499,16 +499,9 @@ def _photos_key(photos: list, role: str) -> tuple | None:
 DEMO_MODEL: str = "facedancer-demo"
 
 
-def recommended_identity_strength(model_dir: Path) -> float:
-    """The ``identity_strength`` a model directory's ``config.json`` recommends (0 if none)."""
-    import json
-
-    from ..models.pretrained import CONFIG_NAME
-
-    try:
-        value = json.loads((Path(model_dir) / CONFIG_NAME).read_text()).get("identity_strength")
-    except (OSError, ValueError, AttributeError):
-        return 0.0
+def recommended_identity_strength(meta: dict) -> float:
+    """The ``identity_strength`` a model's ``config.json`` metadata recommends (0 if none)."""
+    value = meta.get("identity_strength")
     if value is None:
         return 0.0
     SwapOptions(identity_strength=value)  # a bad value is one line naming the option
