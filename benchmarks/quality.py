@@ -24,7 +24,11 @@ Per photo (face region = the target's 68-landmark face outline, found on the *ta
 
 Configs are also compared photo by photo: the median of each photo's difference from the
 first config, with how many photos are higher and lower (medians over photos move when the
-median photo changes; these differences do not).
+median photo changes; these differences do not), over all photos and by the size of each
+photo's largest face against the generator's crop (``compose.work_factor``: 1 = at most 1.25
+crops across, where the generator's resolution is about the face's; 2-3 = up to 3.25; 4 and
+more).
+``--photos all`` swaps every photo of the shared folder (82) instead of the fixed 17.
 
 Per video: ``flicker`` (mean absolute frame-to-frame change in the face regions, output /
 input: 1 = as steady as the input), ``ghost %`` (pixels changed where the detector sees
@@ -122,6 +126,9 @@ OPTION_KNOBS = {"id-strength": "identity_strength", "detail": "detail"}
 CHANGE_LEVEL = 10  # grey levels: the DCT watermark changes pixels by less than this
 PAIRED_TIE = 0.002  # per-photo differences this small count as neither up nor down
 GROW = 0.25  # fraction of the face height the face region is grown by for "outside"
+# Largest face of a photo by work factor (1, 2, 3, 4 and more): the detail band and its
+# identity cost depend on how much larger than the generator's crop the face is.
+SIZE_CLASSES = ["k 1", "k 2-3", "k 2-3", "k 4+"]
 
 
 def config_settings(config: str) -> tuple[dict, dict]:
@@ -340,10 +347,10 @@ def summary(rows: list[Row], columns: list[str], configs: list[str]) -> str:
     return "\n".join(lines)
 
 
-def paired(rows: list[Row], columns: list[str], configs: list[str]) -> str:
+def paired(rows: list[Row], columns: list[str], configs: list[str], keep=None) -> str:
     """Per-photo differences from the first config, in the same run: the median difference
     and how many photos are higher / lower by more than ``PAIRED_TIE`` (medians over photos
-    move when the median photo changes; these do not)."""
+    move when the median photo changes; these do not). ``keep(name)``: only those photos."""
     base = configs[0]
     lines = [f"| config | " + " | ".join(f"{c} - {base} (up / down)" for c in columns) + " |",
              "|" + "---|" * (1 + len(columns))]
@@ -354,6 +361,8 @@ def paired(rows: list[Row], columns: list[str], configs: list[str]) -> str:
         for column in columns:
             diffs = []
             for name in names:
+                if keep is not None and not keep(name):
+                    continue
                 a = by_key.get((name, base), {}).get(column)
                 b = by_key.get((name, config), {}).get(column)
                 if isinstance(a, float) and isinstance(b, float) and not (np.isnan(a) or
@@ -364,6 +373,17 @@ def paired(rows: list[Row], columns: list[str], configs: list[str]) -> str:
                          f"{int((diffs < -PAIRED_TIE).sum())})" if len(diffs) else "")
         lines.append(f"| {config} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def size_class(swapper: Swapper, regions: list) -> str:
+    """The work-factor class of a photo's largest face: how many times the generator's crop
+    fits in it (``compose.work_factor``, the factor the detail band is split with)."""
+    if not regions:
+        return "none"
+    largest = max(regions, key=lambda r: r.height)
+    matrix = swapper.align(np.zeros((8, 8, 3), np.uint8), largest.landmarks5)[1]
+    factor = compose.work_factor(matrix, swapper.image_size)
+    return SIZE_CLASSES[min(factor, len(SIZE_CLASSES)) - 1]
 
 
 def face_square(outputs: dict, name: str) -> tuple[int, int, int, int]:
@@ -428,7 +448,7 @@ def main() -> None:
     parser.add_argument("--groups", default="single,occluded,group")
     parser.add_argument("--photos", default=None,
                         help="swap these photos of the shared folder instead of the groups' "
-                        "(comma-separated; to look at others than the 17)")
+                        "(comma-separated; to look at others than the 17), or 'all'")
     parser.add_argument("--figure", type=Path, default=None,
                         help="write a before/after figure (target | each config) here")
     parser.add_argument("--figure-photos", default="fr_lin-manuel-miranda.png,df_img1.jpg,"
@@ -452,13 +472,19 @@ def main() -> None:
     rows: list[Row] = []
     outputs: dict = {}
     start = time.time()
-    photos = {"chosen": args.photos.split(",")} if args.photos else \
-        {g: PHOTOS[g] for g in args.groups.split(",") if g}
+    if args.photos == "all":
+        photos = {"all": sorted(p.name for p in photos_dir.iterdir()
+                                if p.suffix.lower() in (".jpg", ".jpeg", ".png"))}
+    else:
+        photos = {"chosen": args.photos.split(",")} if args.photos else \
+            {g: PHOTOS[g] for g in args.groups.split(",") if g}
+    sizes: dict[str, str] = {}
     for group, names in photos.items():
         for name in names:
             target = read_image(photos_dir / name)
             regions = face_regions(swapper, target)
             outputs[(name, "target")], outputs[(name, "regions")] = target, regions
+            sizes[name] = size_class(swapper, regions)
             for config in configs:
                 kwargs, constants = config_settings(config)
                 options = SwapOptions(**kwargs)
@@ -476,6 +502,12 @@ def main() -> None:
     if len(configs) > 1:
         print(f"\n## Photos, per-photo differences from {configs[0]} (median)\n")
         print(paired(rows, ["sharp", "occl", "id gain", "pose"], configs))
+        for size in dict.fromkeys(SIZE_CLASSES):
+            count = sum(1 for v in sizes.values() if v == size)
+            if count:
+                print(f"\n### Largest face {size} ({count} photos)\n")
+                print(paired(rows, ["sharp", "id gain", "pose"], configs,
+                             keep=lambda name, size=size: sizes.get(name) == size))
     if args.frames > 0 and videos_dir.is_dir():
         video_rows: list[Row] = []
         cache: dict = {}
