@@ -115,6 +115,7 @@ KNOBS = {
     "detail-fine": "DETAIL_FINE_RESOLUTION",
     "detail-mid-gate": "DETAIL_MID_GATE",
     "detail-mid-min-work": "DETAIL_MID_MIN_WORK",
+    "detail-shading": "DETAIL_SHADING_SIGMA",  # 0: the plain lightness gate (before session 10)
     "occl-weak": ("OCCLUDER_HYSTERESIS", 0),
     "occl-strong": ("OCCLUDER_HYSTERESIS", 1),
     "swap-sharpen": "SWAP_SHARPEN",

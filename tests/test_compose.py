@@ -450,7 +450,7 @@ def test_three_band_detail_takes_each_band_from_where_it_should(photos_dir, monk
 
     swap, target = _detail_pair(photos_dir)
     _set(monkeypatch, DETAIL_RESOLUTION=0.5, DETAIL_FINE_RESOLUTION=1.0, DETAIL_MID_GATE=0.0,
-         DETAIL_GATE=1e9, DETAIL_MID_MIN_WORK=2.0)
+         DETAIL_GATE=1e9, DETAIL_MID_MIN_WORK=2.0, DETAIL_SHADING_SIGMA=0.0)
     got = detail_change(swap, target, 128)
 
     def low(image, size):
@@ -473,6 +473,57 @@ def test_three_band_detail_takes_each_band_from_where_it_should(photos_dir, monk
     assert closed.mean() > 0.01  # the pair disagrees somewhere: the check means something
     plain = swap.astype(np.float32) - target
     assert np.abs(gated - plain)[closed].mean() < 1.0 < np.abs(got - plain)[closed].mean()
+
+
+def test_the_detail_gate_ignores_shading_but_not_moved_features(photos_dir, monkeypatch):
+    """The structure gate (DETAIL_SHADING_SIGMA): a swap lit darker than the photo over half
+    the face (a smooth change) gets the photo's fine detail there, where the plain lightness
+    gate kept the soft swap; a swap whose features moved keeps its own band at those features
+    with both gates."""
+    from facedancer_torch.io.images import read_image
+    from facedancer_torch.swap import compose
+    from facedancer_torch.swap.compose import detail_change
+
+    target = cv2.resize(read_image(photos_dir / "df_img1.jpg"), (384, 384),
+                        interpolation=cv2.INTER_AREA)
+    soft = cv2.resize(cv2.resize(target, (128, 128), interpolation=cv2.INTER_AREA), (384, 384),
+                      interpolation=cv2.INTER_CUBIC).astype(np.float32)
+    # darker towards the left by up to 55 %: a shading change, no feature moves
+    ramp = np.clip(np.linspace(0.45, 1.55, 384), 0.45, 1.0).astype(np.float32)
+    shaded = np.clip(soft * ramp[None, :, None], 0, 255).astype(np.uint8)
+    left = np.zeros((384, 384), bool)
+    left[96:288, 16:112] = True  # cheek and temple, deep in the darkened part
+    sharpness = _quality().laplacian_variance
+
+    def fine_energy(change):
+        return sharpness(np.clip(target + change, 0, 255).astype(np.uint8), left)
+
+    _set(monkeypatch, DETAIL_SHADING_SIGMA=0.0)
+    plain = fine_energy(detail_change(shaded, target, 128))
+    _set(monkeypatch, DETAIL_SHADING_SIGMA=2.0 / 64.0)
+    structure = fine_energy(detail_change(shaded, target, 128))
+    # The photo's own fine band is added at full strength: compare with the photo there
+    # (the soft swap alone has 0.12 of its energy; measured 0.34 plain, 0.74 structure).
+    reference = sharpness(target, left)
+    assert structure > 0.6 * reference and plain < 0.45 * reference, (plain, structure, reference)
+
+    # Features moved (the face shifted by 5 % of the crop): where the plain gap is large
+    # (moved brows, eyes, nostrils), the structure gate still keeps most of the swap's own band
+    # (measured: a third of the target's band that an always-open gate lets through; the plain
+    # gate a fifth).
+    moved = np.roll(soft, 20, axis=1).astype(np.uint8)
+    small = [cv2.resize(x.astype(np.float32), (64, 64), interpolation=cv2.INTER_AREA)
+             for x in (moved, target)]
+    _set(monkeypatch, DETAIL_SHADING_SIGMA=0.0)
+    strong = cv2.resize(compose.gate_gap(*small), (384, 384),
+                        interpolation=cv2.INTER_LINEAR) > 60
+    assert strong.mean() > 0.01  # the shift moved features: the check means something
+    own = moved.astype(np.float32) - target
+    _set(monkeypatch, DETAIL_SHADING_SIGMA=2.0 / 64.0)
+    gated = np.abs(detail_change(moved, target, 128) - own)[strong].mean()
+    _set(monkeypatch, DETAIL_GATE=1e9)
+    opened = np.abs(detail_change(moved, target, 128) - own)[strong].mean()
+    assert gated < 0.5 * opened, (gated, opened)
 
 
 def test_small_faces_keep_the_two_band_detail(photos_dir, monkeypatch):

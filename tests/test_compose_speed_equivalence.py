@@ -27,12 +27,15 @@ def _two_band_detail(monkeypatch):
     """The frozen copy keeps the two-band detail split at 0.5 S gated at 25 Lab units; since
     issue #12's sweep the default splits three bands (compose.DETAIL_FINE_RESOLUTION,
     DETAIL_MID_GATE, DETAIL_GATE 40). These tests compare the fast arithmetic with the old at
-    the old constants; tests/test_compose.py checks the three-band form against its bands."""
+    the old constants, and the old gate (plain lightness, no shading removed:
+    DETAIL_SHADING_SIGMA 0); tests/test_compose.py checks the three-band form against its bands
+    and the structure gate."""
     from facedancer_torch.swap import compose
 
     monkeypatch.setattr(compose, "DETAIL_RESOLUTION", frozen_compose.DETAIL_RESOLUTION)
     monkeypatch.setattr(compose, "DETAIL_FINE_RESOLUTION", frozen_compose.DETAIL_RESOLUTION)
     monkeypatch.setattr(compose, "DETAIL_GATE", frozen_compose.DETAIL_GATE)
+    monkeypatch.setattr(compose, "DETAIL_SHADING_SIGMA", 0.0)
 
 
 @pytest.fixture(scope="module")

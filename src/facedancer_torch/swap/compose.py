@@ -20,8 +20,8 @@ a 400 px face is visibly softer than the photo around it. Per face, this module:
 4. restores **detail** above the generator's resolution from the target (a Laplacian split:
    the swap gives the band the generator can produce and, on faces twice its size or more, the
    band just above it, which carries the target's identity; the target the finest band: skin
-   texture, hair, sharp edges), gated to where swap and target agree at the coarse scale so
-   that no edge of the target's own features (a brow, an eye) ghosts through;
+   texture, hair, sharp edges), gated to where swap and target agree in structure at the
+   coarse scale so that no edge of the target's own features (a brow, an eye) ghosts through;
 5. pastes the result back through the mask with the inverse transform; pixels outside every
    mask are the input's, bit for bit.
 """
@@ -60,10 +60,22 @@ DETAIL_RESOLUTION: float = 0.5
 # (medians of per-photo differences, 13 / 12 of 17 photos, two sources), and the finest band's
 # gate, opened from 25 to 40 Lab units, the sharpness (0.765 -> 0.807 of the target's) without
 # the target's brows or eyes showing (docs/swap.md, "Detail"). Up to 1.0 S gave back more
-# (+0.010 / +0.014) but visibly softened faces of 2-3 x S (teeth, lips, eyes).
-DETAIL_FINE_RESOLUTION: float = 0.75
+# (+0.010 / +0.014) but visibly softened faces of 2-3 x S (teeth, lips, eyes). With the
+# structure gate below, which gives the finest band back to shading-changed skin, 0.875 is
+# better than 0.75 with the plain gate on both counts over all 82 shared photos: sharpness +0.030
+# (67 photos up, 11 down), identity gain +0.001 (32 up, 25 down); 1.0 gave +0.004 of identity
+# for no sharpness and again visibly softer teeth and eyes at 2 x S (docs/swap.md).
+DETAIL_FINE_RESOLUTION: float = 0.875
 DETAIL_MID_GATE: float = 0.0
 DETAIL_GATE: float = 40.0
+# The gate compares the coarse images' lightness *structure*: each minus its own shading, a
+# Gaussian of this fraction of the crop's width (2 px of the 64 px coarse image). A generator
+# that lights a temple or a cheek a little darker than the photo (a smooth change) closed the
+# plain-lightness gate there, and those patches stayed as soft as the 128 px model next to the
+# photo's sharp skin; a brow or an eye that moved still differs in structure and stays closed.
+# Measured alone on all 82 shared photos (docs/swap.md "Structure gate"): sharpness +0.047 per
+# photo (82 of 82) for -0.001 of dlib identity gain. 0 = the plain lightness gap.
+DETAIL_SHADING_SIGMA: float = 2.0 / 64.0
 # Smaller faces keep the two-band split (at DETAIL_GATE): on a face at the model's own size the
 # middle band is most of the target's detail there is, and taking it from the swap left those
 # faces softer for no identity (fnp_multiface: 0.568 of the target's sharpness against 0.661,
@@ -365,8 +377,9 @@ def detail_change(swap: np.ndarray, target: np.ndarray, size: int, strength: flo
     ``DETAIL_MID_MIN_WORK * S``; larger ones: three bands, below): ``low(x)`` = down to that
     size (area average) and back up (bicubic). The detailed swap is ``low(swap) + g (target -
     low(target)) + (1 - g) (swap - low(swap))``, rounded and clipped to uint8, with the gate
-    ``g`` 1 where swap and target agree at the coarse scale and 0 where their lightness differs
-    by more than ``DETAIL_GATE`` (times ``strength``): the target's fine band replaces the
+    ``g`` 1 where swap and target agree at the coarse scale and 0 where their lightness
+    structure (:func:`gate_gap`: shading removed) differs by more than ``DETAIL_GATE`` (times
+    ``strength``): the target's fine band replaces the
     swap's own (faint, noisy: upsampled generator output) where the gate is open, so skin
     texture, hair and edges come back without the target's own brows or eyes. Since ``low`` is
     linear, with ``d = swap - target`` that minus the target is ``(1 - g) d + g low(d)``: one
@@ -393,8 +406,7 @@ def detail_change(swap: np.ndarray, target: np.ndarray, size: int, strength: flo
                             interpolation=cv2.INTER_AREA)
     target_small = cv2.resize(target.astype(np.float32), (coarse, coarse),
                               interpolation=cv2.INTER_AREA)
-    lightness_gap = np.abs(to_lab(np.clip(swap_small, 0, 255).astype(np.uint8))[..., 0]
-                           - to_lab(np.clip(target_small, 0, 255).astype(np.uint8))[..., 0])
+    lightness_gap = gate_gap(swap_small, target_small)
 
     def gate_of(limit: float) -> np.ndarray:
         if limit <= 0:
@@ -429,6 +441,20 @@ def detail_change(swap: np.ndarray, target: np.ndarray, size: int, strength: flo
     # The detailed swap in uint8: target + change rounded (ties to even) and saturated.
     out = cv2.add(target, change, dtype=cv2.CV_8U)
     return cv2.subtract(out, target, dtype=cv2.CV_32F)
+
+
+def gate_gap(swap_small: np.ndarray, target_small: np.ndarray) -> np.ndarray:
+    """The detail gate's lightness gap (Lab L units) between the coarse swap and target
+    (float32 ``(c, c, 3)``, truncated to uint8 for Lab): ``|L_s - L_t|``, or with
+    :data:`DETAIL_SHADING_SIGMA` each image's lightness minus its own shading first, so only a
+    difference in structure (a feature that moved) closes the gate, not a smooth one."""
+    light_s = to_lab(np.clip(swap_small, 0, 255).astype(np.uint8))[..., 0]
+    light_t = to_lab(np.clip(target_small, 0, 255).astype(np.uint8))[..., 0]
+    gap = light_s - light_t
+    if DETAIL_SHADING_SIGMA > 0:
+        sigma = DETAIL_SHADING_SIGMA * swap_small.shape[0]
+        gap -= cv2.GaussianBlur(gap, (0, 0), sigmaX=sigma, sigmaY=sigma)
+    return np.abs(gap)
 
 
 def sharpen(image: np.ndarray, amount: float, sigma: float) -> np.ndarray:
