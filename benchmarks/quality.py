@@ -116,6 +116,8 @@ KNOBS = {
     "detail-mid-gate": "DETAIL_MID_GATE",
     "detail-mid-min-work": "DETAIL_MID_MIN_WORK",
     "detail-shading": "DETAIL_SHADING_SIGMA",  # 0: the plain lightness gate (before session 10)
+    "color-similar": "LOCAL_COLOR_SIMILAR_SIGMA",  # 0: the target's chroma in place (before)
+    "color-range": "LOCAL_COLOR_LIGHTNESS_RANGE",
     "occl-weak": ("OCCLUDER_HYSTERESIS", 0),
     "occl-strong": ("OCCLUDER_HYSTERESIS", 1),
     "swap-sharpen": "SWAP_SHARPEN",

@@ -558,3 +558,26 @@ def test_the_quality_benchmark_sets_compose_constants_per_config():
     for bad in ("detail-res-x", "sharper", "detail-res-0.75+nothing-1"):
         with pytest.raises(SystemExit):
             quality.config_settings(bad)
+
+
+def test_no_lavender_lids_where_the_target_wears_dark_make_up(demo, photos_dir, monkeypatch):
+    """Grace Hopper into the selfie: the generator lightens Angelina Jolie's dark mauve eye
+    make-up and the plain local chroma field kept the make-up's chroma on the lighter lids
+    (lavender lids, 0.069 % colour casts); taking the chroma of the target's pixels of the same
+    lightness (compose.LOCAL_COLOR_SIMILAR_SIGMA) leaves a third of that (0.026 %)."""
+    from facedancer_torch.evaluate.color import color_cast_fraction
+    from facedancer_torch.io.images import read_image
+    from facedancer_torch.swap import compose
+    from facedancer_torch.swap.options import SwapOptions
+
+    quality = _quality()
+    image = read_image(photos_dir / "df_selfie-many-people.jpg")
+    plan = demo.plan([SOURCE.parent / "grace_hopper.jpg"])
+    inside = quality.region_mask(quality.face_regions(demo, image), image.shape)
+    casts = {}
+    for similar in (0.0, compose.LOCAL_COLOR_SIMILAR_SIGMA):
+        monkeypatch.setattr(compose, "LOCAL_COLOR_SIMILAR_SIGMA", similar)
+        casts[similar] = color_cast_fraction(image, demo.swap_image(image, plan, SwapOptions()),
+                                             inside)
+    plain, similar = casts[0.0], casts[compose.LOCAL_COLOR_SIMILAR_SIGMA]
+    assert plain > 2e-4 and similar < 0.6 * plain, casts

@@ -36,6 +36,7 @@ def _two_band_detail(monkeypatch):
     monkeypatch.setattr(compose, "DETAIL_FINE_RESOLUTION", frozen_compose.DETAIL_RESOLUTION)
     monkeypatch.setattr(compose, "DETAIL_GATE", frozen_compose.DETAIL_GATE)
     monkeypatch.setattr(compose, "DETAIL_SHADING_SIGMA", 0.0)
+    monkeypatch.setattr(compose, "LOCAL_COLOR_SIMILAR_SIGMA", 0.0)  # chroma in place, as then
 
 
 @pytest.fixture(scope="module")

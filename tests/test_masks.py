@@ -115,3 +115,33 @@ def test_color_match_strength_and_degenerate_masks(face_crop):
     assert d_full < d_half < d_none
     with pytest.raises(ValueError):
         color.color_match(shifted[:100], face_crop, mask)
+
+
+def test_chroma_by_lightness_does_not_paint_dark_make_up_onto_a_lighter_lid(face_crop):
+    """The target has a dark mauve patch (make-up) that the swap has lighter (the generator's
+    lid): the plain local field gives the lighter pixels the make-up's chroma (a lavender
+    patch, cool against the skin), the lightness-aware one the chroma of the target's pixels
+    of their lightness nearby (the skin's); ``keep_plain`` keeps the plain field where asked."""
+    target = face_crop.copy()
+    lab = color.to_lab(target)
+    patch = (slice(100, 116), slice(90, 130))
+    skin_b = float(lab[..., 2][patch].mean())
+    lab[..., 0][patch] = 35.0                     # dark
+    lab[..., 1][patch], lab[..., 2][patch] = 20.0, 2.0  # mauve: red, not yellow
+    target = color.from_lab(lab)
+    swap_lab = color.to_lab(face_crop)            # the swap keeps the skin's lightness there
+    swap_lab[..., 1:][patch] = (20.0, 2.0)        # ... and the generator copied the chroma
+    swap = color.from_lab(swap_lab)
+    mask = masks.box_mask(256)
+    sigma = 0.02 * 256
+    plain = color.fit_colour(swap, target, mask, local_sigma=sigma).apply(swap)
+    similar = color.fit_colour(swap, target, mask, local_sigma=sigma,
+                               similar=(0.05 * 256, 12.0)).apply(swap)
+    b_plain = float(color.to_lab(plain)[..., 2][patch].mean())
+    b_similar = float(color.to_lab(similar)[..., 2][patch].mean())
+    assert b_plain < 6.0 < skin_b - 5.0 < b_similar, (b_plain, b_similar, skin_b)
+    keep = np.zeros((256, 256), np.float32)
+    keep[patch] = 1.0
+    kept = color.fit_colour(swap, target, mask, local_sigma=sigma, similar=(0.05 * 256, 12.0),
+                            keep_plain=keep).apply(swap)
+    assert abs(float(color.to_lab(kept)[..., 2][patch].mean()) - b_plain) < 1.0

@@ -12,7 +12,11 @@ A small generator shifts colours in two ways, and each needs its own fix:
   pixels), and leaves the swap's lightness alone. Lightness carries the face's shape and
   identity; chroma carries skin tone, lighting colour and make-up, which the output should take
   from the scene anyway. Where the swap's features moved relative to the target's by less than
-  ``sigma``, the correction is a smooth field and does not copy the target's features.
+  ``sigma``, the correction is a smooth field and does not copy the target's features. With
+  ``similar``, the chroma comes from target pixels nearby of about the swap pixel's lightness
+  (:func:`similar_lightness_chroma`), so a lid or brow the generator made lighter than the
+  target's dark make-up or brows takes the chroma of skin of its lightness, not of the
+  make-up.
 
 All functions take ``(S, S, 3)`` uint8 RGB and a ``(S, S)`` float weight in ``[0, 1]`` that
 says where the statistics may be taken from (the blend mask times the part of the crop that lies
@@ -105,9 +109,49 @@ def identity_transfer() -> ColourTransfer:
     return ColourTransfer(np.ones(3, np.float32), np.zeros(3, np.float32))
 
 
+# Lightness levels the similar-lightness chroma is computed at (and interpolated between):
+# every 100 / 13 = 7.7 L units, finer than the range it is used with (12).
+LIGHTNESS_LEVELS: int = 14
+
+
+def similar_lightness_chroma(lightness: np.ndarray, lab_target: np.ndarray,
+                             weights: np.ndarray, sigma: float, lightness_range: float
+                             ) -> tuple[np.ndarray, np.ndarray]:
+    """For each pixel of lightness ``lightness`` (``(S, S)``, the swap's), the chroma of the
+    target pixels near it (a Gaussian of ``sigma`` pixels) that have about its lightness (a
+    Gaussian of ``lightness_range`` L units): a joint bilateral filter of the target's a*, b*
+    guided by the swap's L, computed at :data:`LIGHTNESS_LEVELS` levels and interpolated.
+    Returns ``(chroma (S, S, 2), confidence (S, S))``: confidence 1 where the target has
+    enough such pixels nearby (a twentieth of the plain neighbourhood's weight), less where it
+    has few."""
+    light_t = lab_target[..., 0]
+    levels = np.linspace(0.0, 100.0, LIGHTNESS_LEVELS, dtype=np.float32)
+    step = float(levels[1] - levels[0])
+    size = lightness.shape
+    sums = np.empty((LIGHTNESS_LEVELS, *size, 2), np.float32)
+    norms = np.empty((LIGHTNESS_LEVELS, *size), np.float32)
+    for k, level in enumerate(levels):
+        near = np.exp(-0.5 * np.square((light_t - level) / lightness_range)) * weights
+        near = near.astype(np.float32)
+        norms[k] = gaussian_blur(near, sigma)
+        sums[k] = gaussian_blur(lab_target[..., 1:] * near[..., None], sigma)
+    position = np.clip(lightness / step, 0.0, LIGHTNESS_LEVELS - 1.001)
+    low = np.floor(position).astype(np.int64)
+    frac = (position - low).astype(np.float32)
+    rows, cols = np.indices(size)
+    norm = norms[low, rows, cols] * (1.0 - frac) + norms[low + 1, rows, cols] * frac
+    total = sums[low, rows, cols] * (1.0 - frac)[..., None] + \
+        sums[low + 1, rows, cols] * frac[..., None]
+    chroma = total / np.maximum(norm, 1e-6)[..., None]
+    plain = gaussian_blur(np.asarray(weights, np.float32), sigma)
+    confidence = np.clip(norm / np.maximum(plain, 1e-6) / 0.05, 0.0, 1.0)
+    return chroma.astype(np.float32), confidence.astype(np.float32)
+
+
 def fit_colour(swapped: np.ndarray, target: np.ndarray, mask: np.ndarray, *,
                local_sigma: float | None = None, strength: float = 1.0,
-               max_gain: float = 2.0) -> ColourTransfer:
+               max_gain: float = 2.0, similar: tuple[float, float] | None = None,
+               keep_plain: np.ndarray | None = None) -> ColourTransfer:
     """Fit the correction of a swapped crop towards its target crop inside ``mask``.
 
     Global (Reinhard et al. 2001): per CIE-Lab channel, the mask-weighted mean and standard
@@ -118,6 +162,15 @@ def fit_colour(swapped: np.ndarray, target: np.ndarray, mask: np.ndarray, *,
     without weight (the black border of an alignment that left the frame) neither contribute
     nor receive a jump. ``strength`` 0 gives the identity, 1 the full correction; so does an
     empty mask.
+
+    ``similar`` ``(sigma, lightness_range)`` (with ``local_sigma``): each pixel's chroma goes
+    to that of the target pixels near it *with about its lightness*
+    (:func:`similar_lightness_chroma`) instead of the target's chroma at its place. Where the
+    generator made a feature lighter than the target's (the target's dark make-up or brows
+    under a lighter swapped lid or brow), the plain field gave the lighter pixels the dark
+    feature's chroma, which reads as a purple lid or a grey-blue brow next to warm skin.
+    ``keep_plain``: an ``(S, S)`` weight where the plain field is kept (the eyes: an iris has
+    about the skin's lightness and would take the skin's colour).
     """
     swapped = np.asarray(swapped)
     target = np.asarray(target)
@@ -147,6 +200,13 @@ def fit_colour(swapped: np.ndarray, target: np.ndarray, mask: np.ndarray, *,
     # Both chroma channels blurred in one call (OpenCV blurs each channel alike).
     difference = gaussian_blur((lab_t[..., 1:] - matched) * weights[..., None], local_sigma)
     field = np.where(valid[..., None], difference / np.maximum(norm, 1e-3)[..., None], 0.0)
+    if similar is not None:
+        light = lab_s[..., 0] * transfer.scale[0] + transfer.offset[0]
+        chroma, confidence = similar_lightness_chroma(light, lab_t, weights, *similar)
+        if keep_plain is not None:
+            confidence = confidence * (1.0 - np.asarray(keep_plain, np.float32))
+        confidence = confidence[..., None]
+        field = confidence * (chroma - matched) + (1.0 - confidence) * field
     transfer.chroma = (field * strength).astype(np.float32)
     return transfer
 

@@ -16,7 +16,8 @@ a 400 px face is visibly softer than the photo around it. Per face, this module:
    turned to a profile back towards the target (``faces/masks.pose_weight``);
 3. corrects **colour** (``SwapOptions.color_match``): ``global`` Lab mean/std transfer, or
    ``local`` (global, then the chroma moved to the target's pixel by pixel over a small
-   neighbourhood: no teal brows or purple eye rims; see ``faces/color.py``);
+   neighbourhood, from target pixels of about the swap pixel's lightness where the generator
+   changed it: no teal brows or purple eye rims; see ``faces/color.py``);
 4. restores **detail** above the generator's resolution from the target (a Laplacian split:
    the swap gives the band the generator can produce and, on faces twice its size or more, the
    band just above it, which carries the target's identity; the target the finest band: skin
@@ -46,6 +47,15 @@ MAX_WORK_SIZE: int = 1024
 # Local colour correction neighbourhood, as a fraction of the crop (2.5 px on a 128 crop): small
 # enough to reach a brow or an eye rim, large enough not to copy the target's features.
 LOCAL_COLOR_SIGMA: float = 0.02
+# ... and where the generator changed a feature's lightness, the chroma of target pixels of
+# about the swap pixel's lightness (within LOCAL_COLOR_LIGHTNESS_RANGE L units) within
+# LOCAL_COLOR_SIMILAR_SIGMA of the crop (6 px of 128; 0 = off: the target's chroma at the
+# same place). The target's dark, mauve eye make-up under a lighter swapped lid had come out
+# as a lavender lid, its dark brows under the generator's lighter ones as grey-blue brows
+# (faces/color.py). Inside the eyes' outlines the plain field stays (an iris has the skin's
+# lightness and would take its colour). Measured: docs/swap.md "Colour by lightness".
+LOCAL_COLOR_SIMILAR_SIGMA: float = 0.05
+LOCAL_COLOR_LIGHTNESS_RANGE: float = 12.0
 # The generator's crop carries detail up to about half its own resolution (measured on the
 # shipped 128 px model: its output's Laplacian variance is a fraction of its input's); the band
 # below this fraction of S is always the swap's.
@@ -191,9 +201,16 @@ class Compositor:
                    swapped: Sequence[np.ndarray] | None = None) -> list[np.ndarray]:
         """The mask of each job on its generator crop ``(S, S)`` before depth and pose
         (``swapped``, the generator's outputs, lets ``options.blinks`` compare the eyes)."""
+        return self._masks_and_points(jobs, options, swapped)[0]
+
+    def _masks_and_points(self, jobs: Sequence[FaceJob], options: SwapOptions,
+                          swapped: Sequence[np.ndarray] | None = None
+                          ) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
+        """:meth:`crop_masks` and each job's 68 landmarks on its crop (None without the
+        ``hull`` part, which is what reads them)."""
         parts = mask_parts(options.mask)
         if not jobs:
-            return []
+            return [], None
         size = jobs[0].crop.shape[0]
         out = [self.box(size, options).copy() if "box" in parts
                else np.ones((size, size), np.float32) for _ in jobs]
@@ -222,7 +239,7 @@ class Compositor:
                     # them (box+occlusion, segment+occlusion) occlusion needs no dlib.
                     spare = None if points is None else masks.eye_zone(points[index], size)
                     np.minimum(mask, 1.0 - occluder_weight(occluder[index], spare), out=mask)
-        return out
+        return out, points
 
     def _keep_closed_eyes(self, mask: np.ndarray, target_points: np.ndarray,
                           swapped: np.ndarray, size: int) -> None:
@@ -259,7 +276,7 @@ class Compositor:
         """
         if not len(jobs):
             return frame
-        crop_masks = self.crop_masks(jobs, options, swapped)
+        crop_masks, points = self._masks_and_points(jobs, options, swapped)
         everyone = [np.asarray(job.box, np.float64) for job in jobs] + \
             [np.asarray(b, np.float64) for b in others]
         order = sorted(range(len(jobs)), key=lambda i: jobs[i].area)
@@ -271,16 +288,20 @@ class Compositor:
                 continue
             nearer = [box for j, box in enumerate(everyone)
                       if j != index and box_area(box) >= job.area * _SAME_DEPTH]
+            eyes = None if points is None else masks.eye_zone(points[index], job.crop.shape[0],
+                                                              grow=0.0)
             out = self._paste_one(frame if out is None else out, job, swapped[index],
-                                  crop_masks[index] * weight, nearer, options, out)
+                                  crop_masks[index] * weight, nearer, options, out, eyes)
         return frame if out is None else out
 
     def _paste_one(self, frame: np.ndarray, job: FaceJob, swapped: np.ndarray,
                    mask_s: np.ndarray, nearer: Sequence[np.ndarray],
-                   options: SwapOptions, out: np.ndarray | None = None) -> np.ndarray:
+                   options: SwapOptions, out: np.ndarray | None = None,
+                   eyes: np.ndarray | None = None) -> np.ndarray:
         """Paste one face into ``frame``: into ``out`` when given (the composite's own copy of
         the frame, ``frame`` itself then), else into a new copy; returns the frame pasted
-        into (``frame`` when the face's mask is empty)."""
+        into (``frame`` when the face's mask is empty). ``eyes``: the target's eye outlines
+        on the crop (bool ``(S, S)``), where the colour keeps the target's chroma in place."""
         size = job.crop.shape[0]
         if SWAP_SHARPEN > 0:
             swapped = sharpen(swapped, SWAP_SHARPEN, SWAP_SHARPEN_SIGMA * swapped.shape[0] / 128.0)
@@ -304,7 +325,7 @@ class Compositor:
             return frame if out is None else out
         if options.color_match in ("global", "local"):
             small = at_crop_size(swapped, size)
-            transfer = self._colour(job, small, mask, frame.shape, options)
+            transfer = self._colour(job, small, mask, frame.shape, options, eyes)
             swap = transfer.apply_resized(small, swap)
         if options.detail > 0:
             # The target at the work size, its borders replicated: what is pasted back is the
@@ -324,7 +345,7 @@ class Compositor:
         return paste_back(frame, swap, matrix, mask, out=out)
 
     def _colour(self, job: FaceJob, small: np.ndarray, mask: np.ndarray,
-                frame_shape: tuple, options: SwapOptions):
+                frame_shape: tuple, options: SwapOptions, eyes: np.ndarray | None = None):
         """The colour correction, fitted on the generator's own crop size (``small`` against
         ``job.crop``, S pixels): statistics and the local chroma field are smooth, and fitting
         them on a work crop k times larger costs k^2 times more for the same correction."""
@@ -334,8 +355,21 @@ class Compositor:
         weights = weights * inside_frame(job.matrix, size, frame_shape)
         if float(weights.sum()) < 1.0:
             return identity_transfer()
-        sigma = LOCAL_COLOR_SIGMA * size if options.color_match == "local" else None
-        return fit_colour(small, job.crop, weights, local_sigma=sigma)
+        if options.color_match != "local":
+            return fit_colour(small, job.crop, weights)
+        similar = None
+        if LOCAL_COLOR_SIMILAR_SIGMA > 0 and LOCAL_COLOR_LIGHTNESS_RANGE > 0:
+            similar = (LOCAL_COLOR_SIMILAR_SIGMA * size, LOCAL_COLOR_LIGHTNESS_RANGE)
+        # The eyes' inside only (iris and white: the outline eroded by a pixel of the 128 px
+        # crop), softly: the lash line and lids take the chroma of their lightness.
+        keep = None
+        if eyes is not None:
+            radius = max(1, int(round(size / 128.0)))
+            inner = cv2.erode(eyes.astype(np.uint8), cv2.getStructuringElement(
+                cv2.MORPH_ELLIPSE, (2 * radius + 1,) * 2))
+            keep = masks.gaussian_blur(inner.astype(np.float32), 0.5 * radius)
+        return fit_colour(small, job.crop, weights, local_sigma=LOCAL_COLOR_SIGMA * size,
+                          similar=similar, keep_plain=keep)
 
 
 def at_crop_size(image: np.ndarray, size: int) -> np.ndarray:
