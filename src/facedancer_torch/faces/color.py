@@ -123,7 +123,27 @@ def similar_lightness_chroma(lightness: np.ndarray, lab_target: np.ndarray,
     guided by the swap's L, computed at :data:`LIGHTNESS_LEVELS` levels and interpolated.
     Returns ``(chroma (S, S, 2), confidence (S, S))``: confidence 1 where the target has
     enough such pixels nearby (a twentieth of the plain neighbourhood's weight), less where it
-    has few."""
+    has few. Computed on a copy of about 64 px (the result is a smooth field: 2 instead of 6.5
+    ms for a 128 px crop) and resized back."""
+    full = lightness.shape
+    factor = max(1, min(full) // 64)
+    if factor == 1:
+        return _similar_lightness_chroma(lightness, lab_target, weights, sigma, lightness_range)
+    small = (full[1] // factor, full[0] // factor)
+    chroma, confidence = _similar_lightness_chroma(
+        cv2.resize(lightness, small, interpolation=cv2.INTER_AREA),
+        cv2.resize(lab_target, small, interpolation=cv2.INTER_AREA),
+        cv2.resize(np.asarray(weights, np.float32), small, interpolation=cv2.INTER_AREA),
+        sigma / factor, lightness_range)
+    size = (full[1], full[0])
+    return (cv2.resize(chroma, size, interpolation=cv2.INTER_LINEAR),
+            cv2.resize(confidence, size, interpolation=cv2.INTER_LINEAR))
+
+
+def _similar_lightness_chroma(lightness: np.ndarray, lab_target: np.ndarray,
+                              weights: np.ndarray, sigma: float, lightness_range: float
+                              ) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`similar_lightness_chroma` at the given size."""
     light_t = lab_target[..., 0]
     levels = np.linspace(0.0, 100.0, LIGHTNESS_LEVELS, dtype=np.float32)
     step = float(levels[1] - levels[0])
