@@ -58,7 +58,8 @@ from facedancer_torch.evaluate.dlib_face import get_dlib_face  # noqa: E402
 from facedancer_torch.evaluate.pose import pose_error_deg  # noqa: E402
 from facedancer_torch.faces import masks  # noqa: E402
 from facedancer_torch.faces.detect import full_first_pass  # noqa: E402
-from facedancer_torch.faces.align import align_face, invert_affine, transform_points  # noqa
+from facedancer_torch.faces.align import (align_face, alignment_matrix, invert_affine,  # noqa
+                                          transform_points)
 from facedancer_torch.faces.landmarks68 import get_landmarks68  # noqa: E402
 from facedancer_torch.io.images import read_image, write_image  # noqa: E402
 from facedancer_torch.io.video import read_frames  # noqa: E402
@@ -384,7 +385,7 @@ def size_class(swapper: Swapper, regions: list) -> str:
     if not regions:
         return "none"
     largest = max(regions, key=lambda r: r.height)
-    matrix = swapper.align(np.zeros((8, 8, 3), np.uint8), largest.landmarks5)[1]
+    matrix = alignment_matrix(largest.landmarks5, swapper.image_size, swapper.crop_shrink)
     factor = compose.work_factor(matrix, swapper.image_size)
     return SIZE_CLASSES[min(factor, len(SIZE_CLASSES)) - 1]
 

@@ -288,20 +288,20 @@ class Compositor:
                 continue
             nearer = [box for j, box in enumerate(everyone)
                       if j != index and box_area(box) >= job.area * _SAME_DEPTH]
-            eyes = None if points is None else masks.eye_zone(points[index], job.crop.shape[0],
-                                                              grow=0.0)
             out = self._paste_one(frame if out is None else out, job, swapped[index],
-                                  crop_masks[index] * weight, nearer, options, out, eyes)
+                                  crop_masks[index] * weight, nearer, options, out,
+                                  None if points is None else points[index])
         return frame if out is None else out
 
     def _paste_one(self, frame: np.ndarray, job: FaceJob, swapped: np.ndarray,
                    mask_s: np.ndarray, nearer: Sequence[np.ndarray],
                    options: SwapOptions, out: np.ndarray | None = None,
-                   eyes: np.ndarray | None = None) -> np.ndarray:
+                   points: np.ndarray | None = None) -> np.ndarray:
         """Paste one face into ``frame``: into ``out`` when given (the composite's own copy of
         the frame, ``frame`` itself then), else into a new copy; returns the frame pasted
-        into (``frame`` when the face's mask is empty). ``eyes``: the target's eye outlines
-        on the crop (bool ``(S, S)``), where the colour keeps the target's chroma in place."""
+        into (``frame`` when the face's mask is empty). ``points``: the target's 68 landmarks
+        on the crop, when the mask read them (the colour keeps the target's chroma in place
+        inside the eyes)."""
         size = job.crop.shape[0]
         if SWAP_SHARPEN > 0:
             swapped = sharpen(swapped, SWAP_SHARPEN, SWAP_SHARPEN_SIGMA * swapped.shape[0] / 128.0)
@@ -325,7 +325,7 @@ class Compositor:
             return frame if out is None else out
         if options.color_match in ("global", "local"):
             small = at_crop_size(swapped, size)
-            transfer = self._colour(job, small, mask, frame.shape, options, eyes)
+            transfer = self._colour(job, small, mask, frame.shape, options, points)
             swap = transfer.apply_resized(small, swap)
         if options.detail > 0:
             # The target at the work size, its borders replicated: what is pasted back is the
@@ -345,7 +345,7 @@ class Compositor:
         return paste_back(frame, swap, matrix, mask, out=out)
 
     def _colour(self, job: FaceJob, small: np.ndarray, mask: np.ndarray,
-                frame_shape: tuple, options: SwapOptions, eyes: np.ndarray | None = None):
+                frame_shape: tuple, options: SwapOptions, points: np.ndarray | None = None):
         """The colour correction, fitted on the generator's own crop size (``small`` against
         ``job.crop``, S pixels): statistics and the local chroma field are smooth, and fitting
         them on a work crop k times larger costs k^2 times more for the same correction."""
@@ -360,10 +360,12 @@ class Compositor:
         similar = None
         if LOCAL_COLOR_SIMILAR_SIGMA > 0 and LOCAL_COLOR_LIGHTNESS_RANGE > 0:
             similar = (LOCAL_COLOR_SIMILAR_SIGMA * size, LOCAL_COLOR_LIGHTNESS_RANGE)
-        # The eyes' inside only (iris and white: the outline eroded by a pixel of the 128 px
-        # crop), softly: the lash line and lids take the chroma of their lightness.
+        # The eyes' outlines (iris and white), softly: the lash line and lids take the chroma
+        # of their lightness. eye_zone grows an outline by at least a pixel even at grow 0;
+        # eroding by a pixel of the 128 px crop takes that back (a closing of the outline).
         keep = None
-        if eyes is not None:
+        if points is not None:
+            eyes = masks.eye_zone(points, size, grow=0.0)
             radius = max(1, int(round(size / 128.0)))
             inner = cv2.erode(eyes.astype(np.uint8), cv2.getStructuringElement(
                 cv2.MORPH_ELLIPSE, (2 * radius + 1,) * 2))
