@@ -119,6 +119,7 @@ KNOBS = {
     "detail-shading": "DETAIL_SHADING_SIGMA",  # 0: the plain lightness gate (before session 10)
     "color-similar": "LOCAL_COLOR_SIMILAR_SIGMA",  # 0: the target's chroma in place (before)
     "color-range": "LOCAL_COLOR_LIGHTNESS_RANGE",
+    "color-carry": "LOCAL_COLOR_CARRY",  # 0: the brows keep only the swap's lightness (before)
     "occl-weak": ("OCCLUDER_HYSTERESIS", 0),
     "occl-strong": ("OCCLUDER_HYSTERESIS", 1),
     "swap-sharpen": "SWAP_SHARPEN",

@@ -60,16 +60,25 @@ def test_eye_aspect_ratio_and_zone():
     assert right[50, 100] > 0.99 and left.max() <= 1.0
 
 
-def test_a_blink_is_kept_and_open_eyes_are_untouched(demo, videos_dir):
+def test_a_blink_is_kept_and_open_eyes_are_untouched(demo, videos_dir, monkeypatch):
+    from facedancer_torch.swap import compose
+
     closed = _frame(videos_dir, 13)  # the speaker blinks: both eyes' ratio about 0.17
     target = _ratios(closed)
     assert target.max() < 0.2
+    # dlib fits brows and eyes together: the brows kept dark (LOCAL_COLOR_CARRY) move its
+    # reading of the image-right closed lid from 0.20 to 0.12 (looked at: the same closed
+    # eyes, taken from the target). The ratio is compared without them ...
+    kept_with_brows = _ratios(_swap(demo, closed))
+    monkeypatch.setattr(compose, "LOCAL_COLOR_CARRY", 0.0)
     without = _ratios(_swap(demo, closed, blinks=False))
     kept = _ratios(_swap(demo, closed))
     # The generator keeps the source's eyes open (what the option is for) ...
     assert (without - target).min() > 0.06, (target, without)
-    # ... and the composite shows the target's closed eyes.
+    # ... and the composite shows the target's closed eyes ...
     assert np.abs(kept - target).max() < 0.04, (target, kept)
+    # ... also with the brows: no eye reads more open than the target's.
+    assert (kept_with_brows - target).max() < 0.04, (target, kept_with_brows)
 
     open_eyes = _frame(videos_dir, 0)
     assert _ratios(open_eyes).min() > 0.3

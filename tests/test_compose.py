@@ -581,3 +581,39 @@ def test_no_lavender_lids_where_the_target_wears_dark_make_up(demo, photos_dir, 
                                              inside)
     plain, similar = casts[0.0], casts[compose.LOCAL_COLOR_SIMILAR_SIGMA]
     assert plain > 2e-4 and similar < 0.6 * plain, casts
+
+
+def test_brows_the_generator_paints_grey_blue_do_not_vanish(demo, photos_dir, monkeypatch):
+    """Biden into Obama (fr_two_people.jpg): the demo generator paints Biden's brows grey-blue
+    and only a little darker than the skin; with the skin's chroma alone (the local colour
+    field) they all but vanish. Carried into lightness (compose.LOCAL_COLOR_CARRY) they stay
+    darker than the forehead above them, while the rest of the face is the same."""
+    from facedancer_torch.faces import masks
+    from facedancer_torch.faces.color import to_lab
+    from facedancer_torch.io.images import read_image
+    from facedancer_torch.swap import compose
+    from facedancer_torch.swap.options import SwapOptions
+
+    image = read_image(photos_dir / "fr_two_people.jpg")
+    plan = demo.plan([photos_dir / "fr_biden.jpg"])
+    jobs = demo.jobs_for(image, demo.detect(image), plan)
+    job = min(jobs, key=lambda j: j.box[0])  # Obama, on the left
+    size = job.crop.shape[0]
+    points = demo.compositor.landmarks68().on_crop(job.crop, demo.compositor.crop_shrink)
+    brows = masks.brow_zone(points, size) > 0.5
+    above = np.roll(brows, -int(round(0.08 * size)), axis=0) & ~brows  # forehead just above
+    lightness, crops = {}, {}
+    for carry in (0.0, compose.LOCAL_COLOR_CARRY):
+        monkeypatch.setattr(compose, "LOCAL_COLOR_CARRY", carry)
+        out = demo.swap_image(image, plan, SwapOptions())
+        crops[carry] = cv2.warpAffine(out, job.matrix, (size, size), flags=cv2.INTER_LINEAR)
+        light = to_lab(crops[carry])[..., 0]
+        # The brow itself: the darkest tenth of the zone (the zone holds skin around it too).
+        lightness[carry] = (float(np.percentile(light[brows], 10)), float(light[above].mean()))
+    (plain_brow, plain_above), (brow, forehead) = lightness[0.0], lightness[compose.LOCAL_COLOR_CARRY]
+    assert compose.LOCAL_COLOR_CARRY > 0
+    assert forehead - brow > (plain_above - plain_brow) + 3.0, lightness
+    far = masks.gaussian_blur(brows.astype(np.float32), 0.1 * size) < 1e-3
+    difference = np.abs(crops[0.0].astype(int) - crops[compose.LOCAL_COLOR_CARRY])
+    assert difference[far].mean() < 0.3, difference[far].mean()
+

@@ -37,6 +37,7 @@ def _two_band_detail(monkeypatch):
     monkeypatch.setattr(compose, "DETAIL_GATE", frozen_compose.DETAIL_GATE)
     monkeypatch.setattr(compose, "DETAIL_SHADING_SIGMA", 0.0)
     monkeypatch.setattr(compose, "LOCAL_COLOR_SIMILAR_SIGMA", 0.0)  # chroma in place, as then
+    monkeypatch.setattr(compose, "LOCAL_COLOR_CARRY", 0.0)  # no lightness carried, as then
 
 
 @pytest.fixture(scope="module")

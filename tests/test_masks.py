@@ -145,3 +145,35 @@ def test_chroma_by_lightness_does_not_paint_dark_make_up_onto_a_lighter_lid(face
     kept = color.fit_colour(swap, target, mask, local_sigma=sigma, similar=(0.05 * 256, 12.0),
                             keep_plain=keep).apply(swap)
     assert abs(float(color.to_lab(kept)[..., 2][patch].mean()) - b_plain) < 1.0
+
+
+def test_carried_lightness_keeps_a_cool_brow_visible_once_it_takes_the_skins_colour(face_crop):
+    """The generator paints a brow as a grey-blue stripe only a little darker than the skin;
+    the local colour field gives it the skin's chroma and it all but vanishes. ``carry`` gives
+    the chroma contrast that was taken back as darkness, only to pixels darker than their
+    neighbourhood, only where ``carry_where`` allows; skin away from it is left alone."""
+    swap_lab = color.to_lab(face_crop)
+    dark, light = (slice(60, 68), slice(70, 120)), (slice(60, 68), slice(140, 190))
+    for stripe, shift in ((dark, -6.0), (light, 6.0)):
+        swap_lab[..., 0][stripe] += shift
+        swap_lab[..., 1][stripe], swap_lab[..., 2][stripe] = -2.0, -8.0  # grey-blue
+    swap = color.from_lab(swap_lab)
+    mask, sigma = masks.box_mask(256), 0.02 * 256
+    kwargs = dict(local_sigma=sigma, similar=(0.05 * 256, 12.0))
+    plain = color.to_lab(color.fit_colour(swap, face_crop, mask, **kwargs).apply(swap))
+    band = np.zeros((256, 256), np.float32)
+    band[50:78] = 1.0  # the brows' zone (compose uses masks.brow_zone)
+    carried = color.to_lab(color.fit_colour(swap, face_crop, mask, carry=(1.0, 0.05 * 256),
+                                            carry_where=band, **kwargs).apply(swap))
+    nowhere = color.to_lab(color.fit_colour(swap, face_crop, mask, carry=(1.0, 0.05 * 256),
+                                            carry_where=np.zeros((256, 256), np.float32),
+                                            **kwargs).apply(swap))
+    skin_b = float(plain[..., 2][40:56, 70:120].mean())
+    assert float(plain[..., 2][dark].mean()) > skin_b - 6.0  # the stripe took the skin's colour
+    drop = float(plain[..., 0][dark].mean() - carried[..., 0][dark].mean())
+    assert drop > 7.0, drop  # ... and came back darker (more than its own 6 L again)
+    assert abs(float(plain[..., 0][light].mean() - carried[..., 0][light].mean())) < 1.0
+    np.testing.assert_allclose(carried[80:], plain[80:], atol=1e-3)  # outside the zone
+    np.testing.assert_allclose(nowhere, plain, atol=1e-3)
+    zone = masks.brow_zone(np.zeros((68, 2)) + 128, 256)  # degenerate points: no crash
+    assert zone.shape == (256, 256)

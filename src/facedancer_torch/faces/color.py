@@ -16,7 +16,10 @@ A small generator shifts colours in two ways, and each needs its own fix:
   ``similar``, the chroma comes from target pixels nearby of about the swap pixel's lightness
   (:func:`similar_lightness_chroma`), so a lid or brow the generator made lighter than the
   target's dark make-up or brows takes the chroma of skin of its lightness, not of the
-  make-up.
+  make-up. With ``carry``, the chroma contrast the correction takes from a dark feature goes
+  into its lightness (:func:`carried_lightness`): the demo generator paints brows and lash
+  lines mostly as a cool colour on warm skin, with little darkening, and once they take the
+  skin's chroma they all but vanish.
 
 All functions take ``(S, S, 3)`` uint8 RGB and a ``(S, S)`` float weight in ``[0, 1]`` that
 says where the statistics may be taken from (the blend mask times the part of the crop that lies
@@ -58,18 +61,20 @@ class ColourTransfer:
 
     Lab ``lab * scale + offset`` per channel (the global transfer), plus ``chroma``: an
     ``(s, s, 2)`` float32 a*/b* correction field on the crop it was fitted on, or None (global
-    only). Both are smooth, so fitting at the generator's resolution and applying at the work
+    only), and ``lightness``: an ``(s, s)`` L* change (the chroma contrast carried into
+    lightness, :func:`carried_lightness`), or None. Both are smooth, so fitting at the generator's resolution and applying at the work
     crop's gives the work-size result for a fraction of the cost (see :meth:`apply_resized`).
     """
 
     scale: np.ndarray
     offset: np.ndarray
     chroma: np.ndarray | None = None
+    lightness: np.ndarray | None = None  # (s, s) float32 L* change (``carry``), or None
 
     @property
     def is_identity(self) -> bool:
-        return self.chroma is None and bool(np.all(self.scale == 1.0)) and \
-            bool(np.all(self.offset == 0.0))
+        return self.chroma is None and self.lightness is None and \
+            bool(np.all(self.scale == 1.0)) and bool(np.all(self.offset == 0.0))
 
     def apply(self, rgb: np.ndarray) -> np.ndarray:
         """``(H, W, 3)`` uint8 RGB corrected (one Lab round trip; the identity returns a copy)."""
@@ -85,6 +90,12 @@ class ColourTransfer:
             if field.shape[:2] != (height, width):
                 field = cv2.resize(field, (width, height), interpolation=cv2.INTER_LINEAR)
             lab[..., 1:] += field
+        if self.lightness is not None:
+            height, width = lab.shape[:2]
+            light = self.lightness
+            if light.shape[:2] != (height, width):
+                light = cv2.resize(light, (width, height), interpolation=cv2.INTER_LINEAR)
+            lab[..., 0] += light
         return from_lab(lab)
 
     def apply_resized(self, small: np.ndarray, large: np.ndarray) -> np.ndarray:
@@ -168,10 +179,57 @@ def _similar_lightness_chroma(lightness: np.ndarray, lab_target: np.ndarray,
     return chroma.astype(np.float32), confidence.astype(np.float32)
 
 
+# A pixel counts fully as a dark feature (a brow, a lash line) once it is this many L* units
+# darker than its neighbourhood's mean, not at all when it is as light (:func:`carried_lightness`).
+CARRY_DARKER: float = 4.0
+
+
+def carried_lightness(lightness: np.ndarray, chroma_before: np.ndarray,
+                      chroma_after: np.ndarray, weights: np.ndarray, amount: float,
+                      sigma: float) -> np.ndarray:
+    """The L* change ``(S, S)`` that gives the chroma contrast a correction took from dark
+    features back as darkness.
+
+    Contrast is a pixel's chroma distance from its neighbourhood's mean chroma (a
+    ``weights``-weighted, normalised Gaussian of ``sigma`` pixels), before
+    (``chroma_before``, ``(S, S, 2)``) and after the correction; where it shrank, the pixel is
+    darkened by ``amount`` times the loss, in proportion to how much darker than its
+    neighbourhood it already is (fully from :data:`CARRY_DARKER` L* units darker;
+    ``lightness`` is the swap's, after the global transfer). A grey-blue brow on warm skin that
+    took the skin's chroma stays a brow; skin, whose chroma contrast the correction does not
+    change, and lighter features are left alone.
+    """
+    weights = np.asarray(weights, np.float32)
+    height, width = weights.shape
+    # The five weighted channels and the weight in one blur (one pass instead of six).
+    stack = np.empty((height, width, 6), np.float32)
+    np.multiply(chroma_before, weights[..., None], out=stack[..., 0:2])
+    np.multiply(chroma_after, weights[..., None], out=stack[..., 2:4])
+    np.multiply(lightness, weights, out=stack[..., 4])
+    stack[..., 5] = weights
+    if min(height, width) >= 96 and sigma >= 2.0:
+        # The means are smooth: blurred on a half-size copy (a third of the time at 128 px).
+        half = cv2.resize(stack, (width // 2, height // 2), interpolation=cv2.INTER_AREA)
+        sums = cv2.resize(gaussian_blur(half, sigma / 2.0), (width, height),
+                          interpolation=cv2.INTER_LINEAR)
+    else:
+        sums = gaussian_blur(stack, sigma)
+    norm = sums[..., 5]
+    inverse = np.divide(1.0, norm, out=np.zeros_like(norm), where=norm > 1e-3)
+    sums *= inverse[..., None]  # the local means (0 where no weight is near)
+    before = cv2.magnitude(*(np.asarray(chroma_before, np.float32) - sums[..., 0:2]).transpose(2, 0, 1))
+    after = cv2.magnitude(*(np.asarray(chroma_after, np.float32) - sums[..., 2:4]).transpose(2, 0, 1))
+    lost = np.maximum(before - after, 0.0)
+    darker = np.clip((sums[..., 4] - lightness) * (1.0 / CARRY_DARKER), 0.0, 1.0)
+    return (-float(amount) * lost * darker).astype(np.float32)
+
+
 def fit_colour(swapped: np.ndarray, target: np.ndarray, mask: np.ndarray, *,
                local_sigma: float | None = None, strength: float = 1.0,
                max_gain: float = 2.0, similar: tuple[float, float] | None = None,
-               keep_plain: np.ndarray | None = None) -> ColourTransfer:
+               keep_plain: np.ndarray | None = None,
+               carry: tuple[float, float] | None = None,
+               carry_where: np.ndarray | None = None) -> ColourTransfer:
     """Fit the correction of a swapped crop towards its target crop inside ``mask``.
 
     Global (Reinhard et al. 2001): per CIE-Lab channel, the mask-weighted mean and standard
@@ -191,6 +249,11 @@ def fit_colour(swapped: np.ndarray, target: np.ndarray, mask: np.ndarray, *,
     feature's chroma, which reads as a purple lid or a grey-blue brow next to warm skin.
     ``keep_plain``: an ``(S, S)`` weight where the plain field is kept (the eyes: an iris has
     about the skin's lightness and would take the skin's colour).
+
+    ``carry`` ``(amount, sigma)`` (with ``local_sigma``): the chroma contrast the local field
+    takes from dark features goes into their lightness (:func:`carried_lightness`), weighted
+    by ``carry_where`` (an ``(S, S)`` weight, e.g. the brows; everywhere when None) and not
+    where ``keep_plain`` keeps the plain field.
     """
     swapped = np.asarray(swapped)
     target = np.asarray(target)
@@ -220,14 +283,21 @@ def fit_colour(swapped: np.ndarray, target: np.ndarray, mask: np.ndarray, *,
     # Both chroma channels blurred in one call (OpenCV blurs each channel alike).
     difference = gaussian_blur((lab_t[..., 1:] - matched) * weights[..., None], local_sigma)
     field = np.where(valid[..., None], difference / np.maximum(norm, 1e-3)[..., None], 0.0)
+    light = lab_s[..., 0] * transfer.scale[0] + transfer.offset[0]
     if similar is not None:
-        light = lab_s[..., 0] * transfer.scale[0] + transfer.offset[0]
         chroma, confidence = similar_lightness_chroma(light, lab_t, weights, *similar)
         if keep_plain is not None:
             confidence = confidence * (1.0 - np.asarray(keep_plain, np.float32))
         confidence = confidence[..., None]
         field = confidence * (chroma - matched) + (1.0 - confidence) * field
     transfer.chroma = (field * strength).astype(np.float32)
+    if carry is not None and carry[0] > 0:
+        change = carried_lightness(light, matched, matched + field, weights, *carry)
+        if carry_where is not None:
+            change *= np.asarray(carry_where, np.float32)
+        if keep_plain is not None:
+            change *= 1.0 - np.asarray(keep_plain, np.float32)
+        transfer.lightness = (change * strength).astype(np.float32)
     return transfer
 
 

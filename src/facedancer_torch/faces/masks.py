@@ -153,6 +153,28 @@ def eye_zone(landmarks68: np.ndarray, size: int, grow: float = EYE_ZONE_GROW) ->
     return zone.astype(bool)
 
 
+# The brow zone: each brow's line (68-point landmarks 17-21, 22-26) drawn this thick, as a
+# fraction of the distance from the brow to its eye's centre: the brow and a little skin on
+# either side, not the upper lid below it.
+BROW_ZONE_THICKNESS: float = 0.6
+
+
+def brow_zone(landmarks68: np.ndarray, size: int,
+              thickness: float = BROW_ZONE_THICKNESS) -> np.ndarray:
+    """Soft ``(size, size)`` float32 mask of both brows: each brow's line drawn ``thickness``
+    times its brow-to-eye distance thick, the edge blurred over a tenth of that distance."""
+    points = np.asarray(landmarks68, np.float64).reshape(68, 2)
+    zone = np.zeros((size, size), np.uint8)
+    gaps = []
+    for brow, eye in ((slice(17, 22), slice(36, 42)), (slice(22, 27), slice(42, 48))):
+        gap = float(np.linalg.norm(points[brow].mean(axis=0) - points[eye].mean(axis=0)))
+        gaps.append(gap)
+        line = np.rint(points[brow] * 4).astype(np.int32)  # 2 fractional bits
+        cv2.polylines(zone, [line], False, 1, thickness=max(1, int(round(thickness * gap))),
+                      lineType=cv2.LINE_8, shift=2)
+    return gaussian_blur(zone.astype(np.float32), max(0.5, 0.1 * float(np.mean(gaps))))
+
+
 def eye_aspect_ratios(landmarks68: np.ndarray) -> np.ndarray:
     """``(2,)`` eye aspect ratio (lid opening over eye width: Soukupova & Cech 2016) of the
     image-left and image-right eye of 68 landmarks: about 0.3 open, under 0.2 closing."""

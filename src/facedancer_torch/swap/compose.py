@@ -56,6 +56,12 @@ LOCAL_COLOR_SIGMA: float = 0.02
 # lightness and would take its colour). Measured: docs/swap.md "Colour by lightness".
 LOCAL_COLOR_SIMILAR_SIGMA: float = 0.05
 LOCAL_COLOR_LIGHTNESS_RANGE: float = 12.0
+# ... and in the brows, the chroma contrast that correction takes away comes back as darkness
+# (this amount of it, contrast measured against LOCAL_COLOR_CARRY_SIGMA of the crop; 0 = off):
+# the demo generator paints brows mostly as a cool grey-blue on warm skin, and once they take
+# the skin's chroma they all but vanish (faces/color.py, carried_lightness).
+LOCAL_COLOR_CARRY: float = 1.0
+LOCAL_COLOR_CARRY_SIGMA: float = 0.05
 # The generator's crop carries detail up to about half its own resolution (measured on the
 # shipped 128 px model: its output's Laplacian variance is a fraction of its input's); the band
 # below this fraction of S is always the swap's.
@@ -363,7 +369,10 @@ class Compositor:
         # The eyes' outlines (iris and white), softly: the lash line and lids take the chroma
         # of their lightness. eye_zone grows an outline by at least a pixel even at grow 0;
         # eroding by a pixel of the 128 px crop takes that back (a closing of the outline).
-        keep = None
+        keep = carry = brows = None
+        if points is not None and LOCAL_COLOR_CARRY > 0:
+            carry = (LOCAL_COLOR_CARRY, LOCAL_COLOR_CARRY_SIGMA * size)
+            brows = masks.brow_zone(points, size)
         if points is not None:
             eyes = masks.eye_zone(points, size, grow=0.0)
             radius = max(1, int(round(size / 128.0)))
@@ -371,7 +380,7 @@ class Compositor:
                 cv2.MORPH_ELLIPSE, (2 * radius + 1,) * 2))
             keep = masks.gaussian_blur(inner.astype(np.float32), 0.5 * radius)
         return fit_colour(small, job.crop, weights, local_sigma=LOCAL_COLOR_SIGMA * size,
-                          similar=similar, keep_plain=keep)
+                          similar=similar, keep_plain=keep, carry=carry, carry_where=brows)
 
 
 def at_crop_size(image: np.ndarray, size: int) -> np.ndarray:
