@@ -29,6 +29,9 @@ photo's largest face against the generator's crop (``compose.work_factor``: 1 = 
 crops across, where the generator's resolution is about the face's; 2-3 = up to 3.25; 4 and
 more).
 ``--photos all`` swaps every photo of the shared folder (82) instead of the fixed 17.
+``--null-generator copy`` (or ``soft``) is a control: the generator returns the target's own
+crop (or that crop low-passed to half its resolution, about what the demo model keeps), so each
+measure shows what the compositing alone does to a face whose identity did not change.
 
 Per video: ``flicker`` (mean absolute frame-to-frame change in the face regions, output /
 input: 1 = as steady as the input), ``ghost %`` (pixels changed where the detector sees
@@ -440,6 +443,21 @@ def write_crops(outputs: dict, names: list[str], configs: list[str], folder: Pat
                                   "benchmarks/quality.py"})
 
 
+def null_generator(soft: bool):
+    """A stand-in for ``Swapper.generate`` that returns the crops it gets (``soft``: each
+    area-averaged to half its size and back up, bicubic)."""
+    def generate(crops: np.ndarray, embeddings: np.ndarray, batch_size: int = 8) -> np.ndarray:
+        out = np.array(crops, copy=True)
+        if soft:
+            size = crops.shape[1]
+            for k, crop in enumerate(crops):
+                small = cv2.resize(crop, (size // 2, size // 2), interpolation=cv2.INTER_AREA)
+                out[k] = cv2.resize(small, (size, size), interpolation=cv2.INTER_CUBIC)
+        return out
+
+    return generate
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default=None)
@@ -460,6 +478,9 @@ def main() -> None:
                         "df_img25.jpg,fr_obama_and_biden.jpg")
     parser.add_argument("--figure-configs", default="reference,default",
                         help="the figure's columns after the target (those also run)")
+    parser.add_argument("--null-generator", choices=["copy", "soft"], default=None,
+                        help="a control: the generator returns the target crop itself (copy) "
+                        "or low-passed to half its resolution (soft)")
     parser.add_argument("--crops", type=Path, default=None,
                         help="write the figure photos' face squares at full resolution, per "
                         "config, into this folder")
@@ -471,6 +492,9 @@ def main() -> None:
     for config in configs:
         config_settings(config)  # an unknown name fails now, not after the first photos
     swapper = Swapper(args.model)
+    if args.null_generator:
+        swapper.generate = null_generator(args.null_generator == "soft")
+        print(f"control: a null generator ({args.null_generator}): no face changes identity\n")
     plan = swapper.plan([args.source])
     source_descriptor = dlib_descriptor_at(read_image(args.source),
                                            swapper.detect(read_image(args.source))[0].landmarks)

@@ -617,3 +617,16 @@ def test_brows_the_generator_paints_grey_blue_do_not_vanish(demo, photos_dir, mo
     difference = np.abs(crops[0.0].astype(int) - crops[compose.LOCAL_COLOR_CARRY])
     assert difference[far].mean() < 0.3, difference[far].mean()
 
+
+def test_the_quality_benchmarks_null_generator_is_the_target():
+    """benchmarks/quality.py --null-generator: the control returns the crops it gets (copy),
+    or the same crops with only their coarse half of the resolution (soft)."""
+    quality = _quality()
+    rng = np.random.default_rng(0)
+    crops = rng.integers(0, 256, (2, 64, 64, 3), dtype=np.uint8)
+    embeddings = np.zeros((2, 512), np.float32)
+    np.testing.assert_array_equal(quality.null_generator(False)(crops, embeddings), crops)
+    smooth = cv2.GaussianBlur(crops[0], (0, 0), 4.0)
+    soft = quality.null_generator(True)(np.stack([smooth, crops[1]]), embeddings)
+    assert np.abs(soft[0].astype(int) - smooth).mean() < 2.0  # smooth content passes
+    assert np.abs(soft[1].astype(int) - crops[1]).mean() > 30.0  # pixel noise does not
