@@ -17,9 +17,9 @@ A small generator shifts colours in two ways, and each needs its own fix:
   (:func:`similar_lightness_chroma`), so a lid or brow the generator made lighter than the
   target's dark make-up or brows takes the chroma of skin of its lightness, not of the
   make-up. With ``carry``, the chroma contrast the correction takes from a dark feature goes
-  into its lightness (:func:`carried_lightness`): the demo generator paints brows and lash
-  lines mostly as a cool colour on warm skin, with little darkening, and once they take the
-  skin's chroma they all but vanish.
+  into its lightness (:func:`carried_lightness`): the demo generator paints brows mostly as a
+  cool colour on warm skin, with little darkening, and once they take the skin's chroma they
+  all but vanish.
 
 All functions take ``(S, S, 3)`` uint8 RGB and a ``(S, S)`` float weight in ``[0, 1]`` that
 says where the statistics may be taken from (the blend mask times the part of the crop that lies
@@ -62,8 +62,9 @@ class ColourTransfer:
     Lab ``lab * scale + offset`` per channel (the global transfer), plus ``chroma``: an
     ``(s, s, 2)`` float32 a*/b* correction field on the crop it was fitted on, or None (global
     only), and ``lightness``: an ``(s, s)`` L* change (the chroma contrast carried into
-    lightness, :func:`carried_lightness`), or None. Both are smooth, so fitting at the generator's resolution and applying at the work
-    crop's gives the work-size result for a fraction of the cost (see :meth:`apply_resized`).
+    lightness, :func:`carried_lightness`), or None. All are smooth, so fitting at the
+    generator's resolution and applying at the work crop's gives the work-size result for a
+    fraction of the cost (see :meth:`apply_resized`).
     """
 
     scale: np.ndarray
@@ -184,6 +185,13 @@ def _similar_lightness_chroma(lightness: np.ndarray, lab_target: np.ndarray,
 CARRY_DARKER: float = 4.0
 
 
+def _distance(chroma: np.ndarray, mean: np.ndarray) -> np.ndarray:
+    """Per-pixel a*b* distance of two ``(S, S, 2)`` chroma images."""
+    difference = np.asarray(chroma, np.float32) - mean
+    return cv2.magnitude(np.ascontiguousarray(difference[..., 0]),
+                         np.ascontiguousarray(difference[..., 1]))
+
+
 def carried_lightness(lightness: np.ndarray, chroma_before: np.ndarray,
                       chroma_after: np.ndarray, weights: np.ndarray, amount: float,
                       sigma: float) -> np.ndarray:
@@ -217,8 +225,8 @@ def carried_lightness(lightness: np.ndarray, chroma_before: np.ndarray,
     norm = sums[..., 5]
     inverse = np.divide(1.0, norm, out=np.zeros_like(norm), where=norm > 1e-3)
     sums *= inverse[..., None]  # the local means (0 where no weight is near)
-    before = cv2.magnitude(*(np.asarray(chroma_before, np.float32) - sums[..., 0:2]).transpose(2, 0, 1))
-    after = cv2.magnitude(*(np.asarray(chroma_after, np.float32) - sums[..., 2:4]).transpose(2, 0, 1))
+    before = _distance(chroma_before, sums[..., 0:2])
+    after = _distance(chroma_after, sums[..., 2:4])
     lost = np.maximum(before - after, 0.0)
     darker = np.clip((sums[..., 4] - lightness) * (1.0 / CARRY_DARKER), 0.0, 1.0)
     return (-float(amount) * lost * darker).astype(np.float32)

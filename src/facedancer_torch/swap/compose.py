@@ -366,19 +366,19 @@ class Compositor:
         similar = None
         if LOCAL_COLOR_SIMILAR_SIGMA > 0 and LOCAL_COLOR_LIGHTNESS_RANGE > 0:
             similar = (LOCAL_COLOR_SIMILAR_SIGMA * size, LOCAL_COLOR_LIGHTNESS_RANGE)
-        # The eyes' outlines (iris and white), softly: the lash line and lids take the chroma
-        # of their lightness. eye_zone grows an outline by at least a pixel even at grow 0;
-        # eroding by a pixel of the 128 px crop takes that back (a closing of the outline).
         keep = carry = brows = None
-        if points is not None and LOCAL_COLOR_CARRY > 0:
-            carry = (LOCAL_COLOR_CARRY, LOCAL_COLOR_CARRY_SIGMA * size)
-            brows = masks.brow_zone(points, size)
         if points is not None:
+            # The eyes' outlines (iris and white), softly: the lash line and lids take the
+            # chroma of their lightness. eye_zone grows an outline by at least a pixel even at
+            # grow 0; eroding by a pixel of the 128 px crop takes that back (a closing).
             eyes = masks.eye_zone(points, size, grow=0.0)
             radius = max(1, int(round(size / 128.0)))
             inner = cv2.erode(eyes.astype(np.uint8), cv2.getStructuringElement(
                 cv2.MORPH_ELLIPSE, (2 * radius + 1,) * 2))
             keep = masks.gaussian_blur(inner.astype(np.float32), 0.5 * radius)
+            if LOCAL_COLOR_CARRY > 0:
+                carry = (LOCAL_COLOR_CARRY, LOCAL_COLOR_CARRY_SIGMA * size)
+                brows = masks.brow_zone(points, size)
         return fit_colour(small, job.crop, weights, local_sigma=LOCAL_COLOR_SIGMA * size,
                           similar=similar, keep_plain=keep, carry=carry, carry_where=brows)
 
