@@ -29,9 +29,12 @@ from .swap.options import SwapOptions
 from .swap.pipeline import DEMO_MODEL, Swapper, check_output
 
 EXAMPLES_DIR: Path = Path(__file__).resolve().parent / "assets" / "examples"
-# Eileen Collins (NASA) gives her identity to Grace Hopper (US Navy): both public domain.
-DEFAULT_SOURCE: Path = EXAMPLES_DIR / "astronaut.jpg"
-DEFAULT_TARGET: Path = EXAMPLES_DIR / "grace_hopper.jpg"
+# Grace Hopper (US Navy) gives her identity to Eileen Collins (NASA): both public domain. The
+# other way round, the demo model's swap kept so much of Grace Hopper's glasses, wrinkles and
+# face that it read as the target (identity cosine to the source 0.43, to the target 0.81);
+# this way it reads as the source (0.67 / 0.55).
+DEFAULT_SOURCE: Path = EXAMPLES_DIR / "grace_hopper.jpg"
+DEFAULT_TARGET: Path = EXAMPLES_DIR / "astronaut.jpg"
 CAPTIONS: tuple[str, str, str] = ("source (identity)", "target (pose, expression)",
                                   "swap (synthetic)")
 

@@ -23,7 +23,7 @@ facedancer demo -o mine.png --source me.jpg --target friend.jpg -m facedancer-c-
 def register(app: typer.Typer) -> None:
     @app.command("demo", help="Swap a face in the example photos shipped with the package and "
                  "write source | target | swap side by side.\n\n"
-                 "Default photos: Eileen Collins (NASA) as the source, Grace Hopper (US Navy) as "
+                 "Default photos: Grace Hopper (US Navy) as the source, Eileen Collins (NASA) as "
                  "the target, both public domain. The grid is synthetic media: it carries the "
                  "provenance tag and the invisible watermark like every swap output.\n\n"
                  + EXAMPLES)
@@ -33,9 +33,9 @@ def register(app: typer.Typer) -> None:
         model: str = typer.Option(None, "--model", "-m", help="Model directory or catalogue "
                                   "name (default: the embedded demo model)."),
         source: Path = typer.Option(None, "--source", "-s", help="Photo whose identity is put "
-                                    "in (default: the shipped astronaut.jpg)."),
+                                    "in (default: the shipped grace_hopper.jpg)."),
         target: Path = typer.Option(None, "--target", "-t", help="Photo whose largest face is "
-                                    "swapped (default: the shipped grace_hopper.jpg)."),
+                                    "swapped (default: the shipped astronaut.jpg)."),
         device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
         backend: str = typer.Option("auto", "--backend", help="Generator runtime: auto "
                                     "(CUDA fp16; CPU bf16 where native, else ONNX Runtime "
