@@ -610,7 +610,8 @@ def test_brows_the_generator_paints_grey_blue_do_not_vanish(demo, photos_dir, mo
         light = to_lab(crops[carry])[..., 0]
         # The brow itself: the darkest tenth of the zone (the zone holds skin around it too).
         lightness[carry] = (float(np.percentile(light[brows], 10)), float(light[above].mean()))
-    (plain_brow, plain_above), (brow, forehead) = lightness[0.0], lightness[compose.LOCAL_COLOR_CARRY]
+    plain_brow, plain_above = lightness[0.0]
+    brow, forehead = lightness[compose.LOCAL_COLOR_CARRY]
     assert compose.LOCAL_COLOR_CARRY > 0
     assert forehead - brow > (plain_above - plain_brow) + 3.0, lightness
     far = masks.gaussian_blur(brows.astype(np.float32), 0.1 * size) < 1e-3

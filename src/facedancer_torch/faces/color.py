@@ -86,17 +86,9 @@ class ColourTransfer:
         lab *= self.scale
         lab += self.offset
         if self.chroma is not None:
-            height, width = lab.shape[:2]
-            field = self.chroma
-            if field.shape[:2] != (height, width):
-                field = cv2.resize(field, (width, height), interpolation=cv2.INTER_LINEAR)
-            lab[..., 1:] += field
+            lab[..., 1:] += _fitted_to(self.chroma, lab)
         if self.lightness is not None:
-            height, width = lab.shape[:2]
-            light = self.lightness
-            if light.shape[:2] != (height, width):
-                light = cv2.resize(light, (width, height), interpolation=cv2.INTER_LINEAR)
-            lab[..., 0] += light
+            lab[..., 0] += _fitted_to(self.lightness, lab)
         return from_lab(lab)
 
     def apply_resized(self, small: np.ndarray, large: np.ndarray) -> np.ndarray:
@@ -114,6 +106,14 @@ class ColourTransfer:
         # uint8 + float32 -> uint8, rounded (ties to even) and saturated by OpenCV: the same
         # pixels as np.clip(np.rint(large + change), 0, 255) without two float copies.
         return cv2.add(np.asarray(large, np.uint8), change, dtype=cv2.CV_8U)
+
+
+def _fitted_to(field: np.ndarray, image: np.ndarray) -> np.ndarray:
+    """A correction field fitted on the crop, resized (bilinear) to ``image``'s size."""
+    height, width = image.shape[:2]
+    if field.shape[:2] == (height, width):
+        return field
+    return cv2.resize(field, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
 def identity_transfer() -> ColourTransfer:
