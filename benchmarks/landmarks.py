@@ -4,6 +4,7 @@
     python benchmarks/landmarks.py --refine 0 480 960 full --photos df_img1.jpg fr_obama.jpg
     python benchmarks/landmarks.py --refine 0 1024 2048whole 2048crop0 2048 --sizes
     python benchmarks/landmarks.py --refine 0 2048 2048crop640 2048crop576
+    python benchmarks/landmarks.py --refine 0 2048 2048crop640 --upscale 1.5 --repeat 1
 
 The reference is detection at full resolution (``max_side=0``), the way the authors align
 their datasets. For each setting and photo the largest face found is aligned to a 256 px crop
@@ -22,10 +23,11 @@ and cutting the graph for the refinement by level, about 0.7 CPU s once per proc
 refinement crops never downscaled; a suffix ``whole`` (``2048whole``) refines through the
 whole network instead of only the anchor levels a face's size needs (``REFINE_FIRST_LEVEL``),
 and ``cropN`` (``2048crop0``, ``2048crop576``) sets the largest crop of a face refined on the
-stride-32 level alone (``REFINE_MAX_CROP``; 0 = box plus context); ``firstF``
+stride-32 level alone (``REFINE_MAX_CROP``, the side of its square; 0 = box plus context); ``firstF``
 (``2048first0.8``) runs the first pass at F times the 640 px max side when refining
 (``REFINE_FIRST_PASS``, 1 by default: the same copy as without refinement). ``--sizes`` adds the mean
-grey difference by the face's eye distance in the 640 px copy (does a large face need refining?).
+grey difference by the face's eye distance in the 640 px copy (does a large face need refining?);
+``--upscale F`` enlarges every photo first (larger faces than the shared photos hold).
 """
 
 from __future__ import annotations
@@ -50,6 +52,8 @@ def main() -> None:
                         help="photos whose longest side is at least this (default 641)")
     parser.add_argument("--repeat", type=int, default=3,
                         help="timed runs per photo and setting; the least counts (default 3)")
+    parser.add_argument("--upscale", type=float, default=1.0,
+                        help="enlarge every photo by this factor first (bicubic): larger faces")
     parser.add_argument("--sizes", action="store_true",
                         help="also the grey difference by eye distance in the 640 px copy")
     args = parser.parse_args()
@@ -68,6 +72,11 @@ def main() -> None:
     images = {}
     for name in names:
         image = read_image(root / name)
+        if args.upscale != 1.0:
+            import cv2
+
+            image = cv2.resize(image, None, fx=args.upscale, fy=args.upscale,
+                               interpolation=cv2.INTER_CUBIC)
         if max(image.shape[:2]) >= args.min_side:
             images[name] = image
     reference = get_detector(device="cpu", threads=1, max_side=0, rotate="off")

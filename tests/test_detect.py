@@ -116,7 +116,7 @@ def test_refinement_gives_full_resolution_landmarks(detector, photos_dir, name):
 
 @pytest.mark.parametrize("name, levels", [("df_img1.jpg", [2]), ("if_t1.jpg", [1])])
 def test_refinement_runs_only_the_levels_a_face_needs(photos_dir, name, levels):
-    # df_img1: one 683 px face, refined on the stride-32 level only, in a 704 px crop (its box
+    # df_img1: one 683 px face, refined on the stride-32 level only, in a 704 px square (its box
     # plus context would be 875 px); if_t1: six faces of 122-147 px, on the stride-16 and -32
     # levels. Same landmarks as the whole network's pass on the whole crop.
     image = read_image(photos_dir / name)
@@ -130,6 +130,18 @@ def test_refinement_runs_only_the_levels_a_face_needs(photos_dir, name, levels):
         np.testing.assert_allclose(a.landmarks, b.landmarks, atol=1e-3)
         np.testing.assert_allclose(a.box, b.box, atol=1e-3)
         assert a.score == b.score
+
+
+def test_refinement_gives_a_stride_32_face_a_square_crop(photos_dir):
+    # df_img53: a 262 x 352 px face, refined on the stride-32 level alone. Its box plus context
+    # (454 x 544 px) left too little room at the sides for that level's square receptive field:
+    # the landmarks came out 2 px from full-resolution detection's (4.9 grey levels on the
+    # aligned crop); the square crop reproduces them.
+    image = read_image(photos_dir / "df_img53.jpg")
+    full = largest_face(get_detector(device="cpu", max_side=0, rotate="off").detect(image))
+    refined = largest_face(get_detector(device="cpu", rotate="off").detect(image))
+    assert np.abs(refined.landmarks - full.landmarks).max() < 0.5
+    assert np.abs(refined.box - full.box).max() < 0.5
 
 
 def test_refinement_keeps_the_best_scoring_face_not_a_false_one_beside_it(photos_dir):

@@ -75,12 +75,17 @@ _GRID: int = 32  # the coarsest anchor stride
 # 113 px). The levels left out (the FPN's finer outputs, their SSH modules and heads) are half
 # of the network's time on a crop; the backbone's finer stages stay, the coarse ones need them.
 REFINE_FIRST_LEVEL: tuple[tuple[float, int], ...] = ((256.0, 2), (64.0, 1))
-# A face refined on the stride-32 level alone gets a crop of at most this many pixels a side
-# around its centre instead of its box plus REFINE_CONTEXT (0 = no limit): what that level
-# computes at the face's centre depends on about 300 px around it. Measured on the 71 photos
-# (benchmarks/landmarks.py): 640 and 768 px give every photo's crop exactly, 576 px moves 4 of
-# them by 0.5-13 grey levels; on the same photos upscaled 1.5x and 2x (faces up to 1,900 px)
-# 704 px leaves as many faces off full-resolution detection as uncapped crops, 640 px one more.
+# A face refined on the stride-32 level alone gets a square crop of its longest box side plus
+# 2 REFINE_CONTEXT, at most this many pixels a side (0 = no limit), its corner on the grid point
+# nearest to the square centred on the face: what that level computes at the face's centre
+# depends on a square of about 300 px around it (its receptive field, ~500 px, and the spread of
+# the anchors that compete for the face). Box-shaped crops left a 262 x 352 px face
+# (df_img53.jpg) 2 px off full-resolution detection, too narrow at the sides. Measured on the 71
+# photos (benchmarks/landmarks.py): 640 and 704 px reproduce every photo, 608 px moves one by
+# 9 grey levels; on the same photos upscaled 1.5x and 2x (faces up to 1,900 px, some beyond the
+# largest anchors, where full-resolution detection itself is unstable) 704 px leaves 2 and 2
+# photos over 3 grey levels (640 px: 1 and 3; box-shaped 704 px crops: 2 and 2, with a higher
+# mean).
 REFINE_MAX_CROP: int = 704
 # The first pass's copy, as a fraction of max_side, when refinement follows (the refinement
 # replaces every box and landmark, so that pass only has to find the faces). 1: the same 640 px
@@ -537,9 +542,10 @@ class RetinaFaceDetector(FaceDetector):
     def _refine(self, image: np.ndarray, face: Face) -> Face:
         """The same face re-detected on a crop around it (see ``DEFAULT_REFINE_MAX_SIDE``).
 
-        The crop adds ``REFINE_CONTEXT`` pixels on each side of the box (at most
-        ``refine_max_crop`` a side for a face refined on the stride-32 level alone), its
-        top-left corner on the full image's 32 px grid; up to ``refine_max_side`` it keeps full
+        The crop adds ``REFINE_CONTEXT`` pixels on each side of the box (a face refined on
+        the stride-32 level alone: a square of its longest side plus that, at most
+        ``refine_max_crop``), its top-left corner on the full image's 32 px grid; up to
+        ``refine_max_side`` it keeps full
         resolution, and then the result equals full-resolution detection. Only the anchor
         levels the face's size needs run (:data:`REFINE_FIRST_LEVEL`). Of the faces found
         there that overlap the first-pass box (IoU > 0.3) the highest-scoring one supplies box
@@ -554,12 +560,17 @@ class RetinaFaceDetector(FaceDetector):
         half_h = (y2 - y1) / 2 + REFINE_CONTEXT
         first_level = self._first_level(max(x2 - x1, y2 - y1))
         if first_level == len(self.config.steps) - 1 and self.refine_max_crop:
-            half_w = min(half_w, self.refine_max_crop / 2)
-            half_h = min(half_h, self.refine_max_crop / 2)
-        left = max(int(math.floor(cx - half_w)), 0) // _GRID * _GRID
-        top = max(int(math.floor(cy - half_h)), 0) // _GRID * _GRID
-        right = min(int(math.ceil(cx + half_w)), width)
-        bottom = min(int(math.ceil(cy + half_h)), height)
+            # A square: the level's receptive field is; its corner on the grid point
+            # nearest to where the square centred on the face would start.
+            side = int(min(2 * max(half_w, half_h), self.refine_max_crop))
+            left = max(int(round((cx - side / 2) / _GRID)) * _GRID, 0)
+            top = max(int(round((cy - side / 2) / _GRID)) * _GRID, 0)
+            right, bottom = min(left + side, width), min(top + side, height)
+        else:
+            left = max(int(math.floor(cx - half_w)), 0) // _GRID * _GRID
+            top = max(int(math.floor(cy - half_h)), 0) // _GRID * _GRID
+            right = min(int(math.ceil(cx + half_w)), width)
+            bottom = min(int(math.ceil(cy + half_h)), height)
         if right - left < 16 or bottom - top < 16:
             return face
         crop = image[top:bottom, left:right]
