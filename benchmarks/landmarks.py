@@ -59,6 +59,8 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+    import cv2
+
     from facedancer_torch.faces.align import align_face
     from facedancer_torch.faces.detect import get_detector, largest_face
     from facedancer_torch.faces.tracking import box_iou
@@ -73,8 +75,6 @@ def main() -> None:
     for name in names:
         image = read_image(root / name)
         if args.upscale != 1.0:
-            import cv2
-
             image = cv2.resize(image, None, fx=args.upscale, fy=args.upscale,
                                interpolation=cv2.INTER_CUBIC)
         if max(image.shape[:2]) >= args.min_side:

@@ -545,13 +545,13 @@ class RetinaFaceDetector(FaceDetector):
         The crop adds ``REFINE_CONTEXT`` pixels on each side of the box (a face refined on
         the stride-32 level alone: a square of its longest side plus that, at most
         ``refine_max_crop``), its top-left corner on the full image's 32 px grid; up to
-        ``refine_max_side`` it keeps full
-        resolution, and then the result equals full-resolution detection. Only the anchor
-        levels the face's size needs run (:data:`REFINE_FIRST_LEVEL`). Of the faces found
-        there that overlap the first-pass box (IoU > 0.3) the highest-scoring one supplies box
-        and landmarks, as full-resolution detection's NMS would keep it (the best-overlapping
-        one was at times a false face beside a large face, whose first-pass box is loose); the
-        first-pass score is kept so thresholds mean the same with and without refinement.
+        ``refine_max_side`` it keeps full resolution, and then the result equals
+        full-resolution detection. Only the anchor levels the face's size needs run
+        (:data:`REFINE_FIRST_LEVEL`). Of the faces found there that overlap the first-pass
+        box (IoU > 0.3) the highest-scoring one supplies box and landmarks, as
+        full-resolution detection's NMS would keep it (the best-overlapping one was at times a
+        false face beside a large face, whose first-pass box is loose); the first-pass score
+        is kept so thresholds mean the same with and without refinement.
         """
         height, width = image.shape[:2]
         x1, y1, x2, y2 = (float(v) for v in face.box)
@@ -560,7 +560,7 @@ class RetinaFaceDetector(FaceDetector):
         half_h = (y2 - y1) / 2 + REFINE_CONTEXT
         first_level = self._first_level(max(x2 - x1, y2 - y1))
         if first_level == len(self.config.steps) - 1 and self.refine_max_crop:
-            # A square: the level's receptive field is; its corner on the grid point
+            # A square, as the level's receptive field is, its corner on the grid point
             # nearest to where the square centred on the face would start.
             side = int(min(2 * max(half_w, half_h), self.refine_max_crop))
             left = max(int(round((cx - side / 2) / _GRID)) * _GRID, 0)
