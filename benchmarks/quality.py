@@ -127,6 +127,10 @@ KNOBS = {
     "occl-strong": ("OCCLUDER_HYSTERESIS", 1),
     "swap-sharpen": "SWAP_SHARPEN",
     "spare-inside": "SPARE_INSIDE",  # > 1: occluders inside the eyes kept too (as before)
+    "eye-dark": "EYE_DARKNESS",  # 0: eyes keep the swap's lightness (before session 14)
+    "eye-dark-from": ("EYE_DARKNESS_GATE", 0),
+    "eye-dark-full": ("EYE_DARKNESS_GATE", 1),
+    "eye-dark-margin": "EYE_DARKNESS_MARGIN",
 }
 # SwapOptions fields a ``knob-value`` part can set the same way (``id-strength-0.3``,
 # ``id-strength-0.3+detail-res-0.75``).

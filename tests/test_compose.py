@@ -631,3 +631,43 @@ def test_the_quality_benchmarks_null_generator_is_the_target():
     soft = quality.null_generator(True)(np.stack([smooth, crops[1]]), embeddings)
     assert np.abs(soft[0].astype(int) - smooth).mean() < 2.0  # smooth content passes
     assert np.abs(soft[1].astype(int) - crops[1]).mean() > 30.0  # pixel noise does not
+
+
+def test_an_eye_that_lost_its_dark_core_gets_the_targets_back(demo, demo_plan, photos_dir,
+                                                             monkeypatch):
+    """The astronaut into df_img20.jpg: the demo generator paints the image-left eye as a grey
+    iris without its pupil (the darkest tenth of the eye opening about 14 L* units lighter
+    than the target's after colour correction), the other eye as dark as the target's. With
+    compose.EYE_DARKNESS the washed-out eye takes the target's dark core back; the healthy eye
+    and everything away from the eyes stay the same."""
+    from facedancer_torch.faces import masks
+    from facedancer_torch.faces.color import to_lab
+    from facedancer_torch.io.images import read_image
+    from facedancer_torch.swap import compose
+    from facedancer_torch.swap.options import SwapOptions
+
+    image = read_image(photos_dir / "df_img20.jpg")
+    jobs = demo.jobs_for(image, demo.detect(image), demo_plan)
+    assert len(jobs) == 1
+    job = jobs[0]
+    size = job.crop.shape[0]
+    points = demo.compositor.landmarks68().on_crop(job.crop, demo.compositor.crop_shrink)
+    target = to_lab(job.crop)[..., 0]
+    crops, core = {}, {}
+    for amount in (0.0, compose.EYE_DARKNESS):
+        monkeypatch.setattr(compose, "EYE_DARKNESS", amount)
+        out = demo.swap_image(image, demo_plan, SwapOptions())
+        crops[amount] = cv2.warpAffine(out, job.matrix, (size, size), flags=cv2.INTER_LINEAR)
+        light = to_lab(crops[amount])[..., 0]
+        # Each eye's darkest tenth of its opening, output minus target.
+        core[amount] = [float(np.percentile(light[opening], 10) -
+                              np.percentile(target[opening], 10))
+                        for opening in (masks.eye_opening(points, eye, size) for eye in (0, 1))]
+    assert compose.EYE_DARKNESS > 0
+    assert core[0.0][0] > 8.0, core  # washed out without it
+    assert core[compose.EYE_DARKNESS][0] < 4.0, core  # its dark core back
+    difference = np.abs(crops[0.0].astype(int) - crops[compose.EYE_DARKNESS]).mean(axis=-1)
+    healthy = masks.one_eye_zone(points, 1, size, compose.EYE_DARKNESS_GROW) > 0.5
+    assert difference[healthy].mean() < 0.3, difference[healthy].mean()
+    far = masks.gaussian_blur(masks.eye_zone(points, size).astype(np.float32), 0.05 * size) < 1e-3
+    assert difference[far].mean() < 0.3, difference[far].mean()

@@ -177,3 +177,40 @@ def test_carried_lightness_keeps_a_cool_brow_visible_once_it_takes_the_skins_col
     np.testing.assert_allclose(nowhere, plain, atol=1e-3)
     zone = masks.brow_zone(np.zeros((68, 2)) + 128, 256)  # degenerate points: no crash
     assert zone.shape == (256, 256)
+
+
+def test_eye_darkness_brings_back_a_lost_dark_core_and_leaves_a_healthy_eye(face_crop):
+    """``eye_darkness``: an eye whose darkest tenth is much lighter than the target's takes
+    the target's darker pixels (to within the margin) inside its zone; an eye as dark as the
+    target's, and everything outside the zones, keep the swap's lightness."""
+    target_lab = color.to_lab(face_crop)
+    eye, core = (slice(96, 112), slice(70, 100)), (slice(100, 108), slice(80, 88))
+    target_lab[eye] = (75.0, 0.0, 0.0)  # the eye's white (neutral: in gamut) ...
+    target_lab[..., 0][core] = 10.0  # ... with a dark pupil in the target
+    target = color.from_lab(target_lab)
+    swap_lab = target_lab.copy()
+    swap_lab[..., 0][core] = 45.0  # the swap painted it grey
+    swap = color.from_lab(swap_lab)
+    opening = np.zeros((256, 256), bool)
+    opening[eye] = True
+    around = masks.gaussian_blur(opening.astype(np.float32), 2.0)
+    plain = color.identity_transfer()
+    out = color.eye_darkness(color.identity_transfer(), swap, target, [(opening, around)],
+                             (0.0, 10.0), 4.0).apply(swap)
+    light = color.to_lab(out)[..., 0]
+    assert float(light[core].mean()) < 15.0, float(light[core].mean())  # within the margin
+    away = np.ones((256, 256), bool)
+    away[80:130, 50:120] = False
+    round_trip = color.from_lab(color.to_lab(swap))  # what apply() does to any pixel
+    assert np.abs(out.astype(int) - round_trip)[away].max() == 0
+    # The same eye with the swap as dark as the target: nothing changes.
+    same = color.eye_darkness(color.identity_transfer(), target, target, [(opening, around)],
+                              (0.0, 10.0), 4.0)
+    assert same.lightness is None and same.is_identity
+    # A gap under the gate's start leaves it alone; half way gets half the darkness.
+    assert color.eye_darkness(color.identity_transfer(), swap, target, [(opening, around)],
+                              (40.0, 60.0), 4.0).lightness is None
+    half = color.eye_darkness(color.identity_transfer(), swap, target, [(opening, around)],
+                              (0.0, 2 * 35.0), 4.0).apply(swap)
+    assert 20.0 < float(color.to_lab(half)[..., 0][core].mean()) < 35.0
+    assert plain.is_identity

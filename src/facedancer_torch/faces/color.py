@@ -19,7 +19,9 @@ A small generator shifts colours in two ways, and each needs its own fix:
   make-up. With ``carry``, the chroma contrast the correction takes from a dark feature goes
   into its lightness (:func:`carried_lightness`): the demo generator paints brows mostly as a
   cool colour on warm skin, with little darkening, and once they take the skin's chroma they
-  all but vanish.
+  all but vanish. :func:`eye_darkness` does the same for an eye the generator painted without
+  its dark core (a grey iris with no pupil, the eyeliner gone): the target's darkness comes
+  back there, and only there.
 
 All functions take ``(S, S, 3)`` uint8 RGB and a ``(S, S)`` float weight in ``[0, 1]`` that
 says where the statistics may be taken from (the blend mask times the part of the crop that lies
@@ -306,6 +308,46 @@ def fit_colour(swapped: np.ndarray, target: np.ndarray, mask: np.ndarray, *,
         if keep_plain is not None:
             change *= 1.0 - np.asarray(keep_plain, np.float32)
         transfer.lightness = (change * strength).astype(np.float32)
+    return transfer
+
+
+def eye_darkness(transfer: ColourTransfer, swapped: np.ndarray, target: np.ndarray,
+                 eyes: list[tuple[np.ndarray, np.ndarray]], gate: tuple[float, float],
+                 margin: float, amount: float = 1.0) -> ColourTransfer:
+    """``transfer`` with the target's dark eye features carried into the swap's lightness.
+
+    A small generator paints some eyes without their dark core: a grey iris with no pupil, a
+    washed-out eye behind a lens, the eyeliner and lash line gone, and the colour correction
+    cannot bring back darkness it never changes. ``eyes`` holds, per eye, its opening (a bool
+    ``(S, S)`` mask: iris, pupil and white) and a soft zone around it (lids and lash line).
+    An eye is judged by the darkest tenth of its opening: where the corrected swap's is
+    lighter than the target's by ``gate[0]`` L* units it starts to take, and from ``gate[1]``
+    fully takes, the target's darkness inside its zone: each pixel darker in the target than
+    in the corrected swap by more than ``margin`` is brought down to within ``margin`` of it
+    (times ``amount``). Lighter pixels keep the swap's lightness, and an eye whose core is as
+    dark as the target's is left alone, so healthy eyes (and their identity) stay the swap's.
+    ``swapped`` and ``target`` are the ``(S, S, 3)`` uint8 RGB crops ``transfer`` was fitted
+    on; the transfer is changed in place and returned.
+    """
+    if amount <= 0 or not eyes:
+        return transfer
+    corrected = to_lab(transfer.apply(swapped))[..., 0]
+    reference = to_lab(target)[..., 0]
+    low, high = gate
+    zone = None
+    for opening, around in eyes:
+        if int(np.count_nonzero(opening)) < 4:  # an eye a few pixels across: nothing to judge
+            continue
+        gap = float(np.percentile(corrected[opening], 10) - np.percentile(reference[opening], 10))
+        weight = float(gap >= low) if high <= low else \
+            float(np.clip((gap - low) / (high - low), 0.0, 1.0))
+        if weight > 0.0:
+            zone = weight * around if zone is None else np.maximum(zone, weight * around)
+    if zone is None:
+        return transfer
+    change = -float(amount) * zone * np.maximum(corrected - reference - float(margin), 0.0)
+    transfer.lightness = (change if transfer.lightness is None
+                          else transfer.lightness + change).astype(np.float32)
     return transfer
 
 

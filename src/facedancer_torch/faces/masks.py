@@ -187,6 +187,13 @@ def eye_aspect_ratios(landmarks68: np.ndarray) -> np.ndarray:
     return np.asarray(out)
 
 
+def eye_opening(landmarks68: np.ndarray, eye: int, size: int) -> np.ndarray:
+    """A hard ``(size, size)`` bool mask of one eye's opening (0: image-left, 1: image-right):
+    the polygon of its six 68-point landmarks, iris, pupil and white, no lid."""
+    points = np.asarray(landmarks68, np.float32).reshape(68, 2)[36 + 6 * eye:42 + 6 * eye]
+    return polygon_mask(points, size) > 0.5
+
+
 def one_eye_zone(landmarks68: np.ndarray, eye: int, size: int,
                  grow: float = EYE_ZONE_GROW) -> np.ndarray:
     """Soft ``(size, size)`` float32 mask of one eye (0: image-left, 1: image-right): its

@@ -17,7 +17,8 @@ a 400 px face is visibly softer than the photo around it. Per face, this module:
 3. corrects **colour** (``SwapOptions.color_match``): ``global`` Lab mean/std transfer, or
    ``local`` (global, then the chroma moved to the target's pixel by pixel over a small
    neighbourhood, from target pixels of about the swap pixel's lightness where the generator
-   changed it: no teal brows or purple eye rims; see ``faces/color.py``);
+   changed it: no teal brows or purple eye rims; the darkness a brow, or an eye that lost its
+   dark core, should have comes back as lightness; see ``faces/color.py``);
 4. restores **detail** above the generator's resolution from the target (a Laplacian split:
    the swap gives the band the generator can produce and, on faces twice its size or more, the
    band just above it, which carries the target's identity; the target the finest band: skin
@@ -39,7 +40,7 @@ import numpy as np
 from ..errors import FacedancerError
 from ..faces import masks
 from ..faces.align import invert_affine, paste_back, transform_points
-from ..faces.color import fit_colour, identity_transfer, to_lab
+from ..faces.color import eye_darkness, fit_colour, identity_transfer, to_lab
 from .options import SwapOptions, mask_parts
 
 # Largest work crop: a 1080p close-up stays sharp, a 4K one is resampled once to this size.
@@ -62,6 +63,18 @@ LOCAL_COLOR_LIGHTNESS_RANGE: float = 12.0
 # the skin's chroma they all but vanish (faces/color.py, carried_lightness).
 LOCAL_COLOR_CARRY: float = 1.0
 LOCAL_COLOR_CARRY_SIGMA: float = 0.05
+# ... and in an eye whose dark core the generator lost (a grey iris without a pupil, a washed-out
+# eye behind a lens, the eyeliner gone: the 128 px demo model's commonest visible fault), the
+# target's darkness comes back (faces/color.py, eye_darkness): judged per eye by the darkest
+# tenth of its opening, swap (corrected) minus target, from EYE_DARKNESS_GATE[0] L* units
+# lighter in part and from [1] fully, inside the eye's outline grown by EYE_DARKNESS_GROW of
+# its width, every pixel darker in the target by more than EYE_DARKNESS_MARGIN is brought down
+# to that margin (times EYE_DARKNESS; 0 = off). Eyes as dark as the target's stay the swap's.
+# Measured: docs/swap.md "Eyes kept defined".
+EYE_DARKNESS: float = 1.0
+EYE_DARKNESS_GATE: tuple[float, float] = (0.0, 10.0)
+EYE_DARKNESS_MARGIN: float = 4.0
+EYE_DARKNESS_GROW: float = 0.35
 # The generator's crop carries detail up to about half its own resolution (measured on the
 # shipped 128 px model: its output's Laplacian variance is a fraction of its input's); the band
 # below this fraction of S is always the swap's.
@@ -379,8 +392,14 @@ class Compositor:
             if LOCAL_COLOR_CARRY > 0:
                 carry = (LOCAL_COLOR_CARRY, LOCAL_COLOR_CARRY_SIGMA * size)
                 brows = masks.brow_zone(points, size)
-        return fit_colour(small, job.crop, weights, local_sigma=LOCAL_COLOR_SIGMA * size,
-                          similar=similar, keep_plain=keep, carry=carry, carry_where=brows)
+        transfer = fit_colour(small, job.crop, weights, local_sigma=LOCAL_COLOR_SIGMA * size,
+                              similar=similar, keep_plain=keep, carry=carry, carry_where=brows)
+        if points is not None and EYE_DARKNESS > 0:
+            eyes = [(masks.eye_opening(points, eye, size),
+                     masks.one_eye_zone(points, eye, size, EYE_DARKNESS_GROW)) for eye in (0, 1)]
+            transfer = eye_darkness(transfer, small, job.crop, eyes, EYE_DARKNESS_GATE,
+                                    EYE_DARKNESS_MARGIN, EYE_DARKNESS)
+        return transfer
 
 
 def at_crop_size(image: np.ndarray, size: int) -> np.ndarray:
