@@ -81,7 +81,8 @@ def register(app: typer.Typer) -> None:
                                         "global (Lab mean/std), none."),
         detail: float = typer.Option(1.0, "--detail", help="0..1: how much of the target's "
                                      "detail above the model's resolution is kept (sharpness "
-                                     "at the output size; 0 = the model's output only)."),
+                                     "at the output size; a face the photo shows out of focus "
+                                     "stays out of focus; 0 = the model's output only)."),
         pixel_boost: int = typer.Option(1, "--pixel-boost", help="1..4: run the model on "
                                         "N x N sub-pixel samplings of a face N times its crop "
                                         "and interleave them (more of the model's own detail, "

@@ -115,6 +115,15 @@ DETAIL_MID_MIN_WORK: float = 2.0
 # crispness that comes from the swap, not from the target.
 SWAP_SHARPEN: float = 0.0
 SWAP_SHARPEN_SIGMA: float = 1.0
+# Focus: a face the photo shows out of focus (a blurred background face) gets the generator's
+# crisp eyes and edges painted in and looks pasted on. The swap is blurred, at the model's S
+# pixels, until its Laplacian variance inside the mask is at most FOCUS_MATCH times the target
+# crop's (the Gaussian sigma interpolated between FOCUS_SIGMAS, in pixels of a 128 px crop);
+# a face in focus, which the generator paints softer than the photo, is never blurred. Part of
+# matching the target's detail: off with --detail 0 (the model's output only), and 0 = off.
+# Measured: docs/swap.md "Focus".
+FOCUS_MATCH: float = 1.0
+FOCUS_SIGMAS: tuple[float, ...] = (0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0)
 # Occluders are kept by hysteresis, as edges are in Canny's detector: a pixel whose occluder
 # probability is above the first value belongs to the occluder when its 8-connected region of
 # such pixels reaches above the second value somewhere. A glasses frame is found with
@@ -324,6 +333,11 @@ class Compositor:
         size = job.crop.shape[0]
         if SWAP_SHARPEN > 0:
             swapped = sharpen(swapped, SWAP_SHARPEN, SWAP_SHARPEN_SIGMA * swapped.shape[0] / 128.0)
+        if FOCUS_MATCH > 0 and options.detail > 0:  # the other side of matching the detail
+            sigma = focus_sigma(at_crop_size(swapped, size), job.crop, mask_s > 0.5)
+            if sigma > 0:
+                sigma *= swapped.shape[0] / size  # a pixel-boosted swap is k times larger
+                swapped = cv2.GaussianBlur(swapped, (0, 0), sigmaX=sigma, sigmaY=sigma)
         factor = work_factor(job.matrix, size)
         work = size * factor
         matrix = scale_affine(job.matrix, factor) if factor > 1 else np.asarray(job.matrix)
@@ -519,6 +533,36 @@ def gate_gap(swap_small: np.ndarray, target_small: np.ndarray) -> np.ndarray:
         sigma = DETAIL_SHADING_SIGMA * swap_small.shape[0]
         gap -= cv2.GaussianBlur(gap, (0, 0), sigmaX=sigma, sigmaY=sigma)
     return np.abs(gap)
+
+
+def _laplacian_variance(image: np.ndarray, where: np.ndarray) -> float:
+    """Variance of the grey image's 3 x 3 Laplacian over the pixels ``where`` is True."""
+    grey = cv2.cvtColor(np.asarray(image, np.uint8), cv2.COLOR_RGB2GRAY).astype(np.float32)
+    return float(cv2.Laplacian(grey, cv2.CV_32F, ksize=1)[where].var())
+
+
+def focus_sigma(swap: np.ndarray, target: np.ndarray, where: np.ndarray) -> float:
+    """The Gaussian sigma (pixels of the ``(S, S)`` crops) that blurs ``swap`` to the focus of
+    ``target`` inside ``where``: 0 when the swap is no sharper than ``FOCUS_MATCH`` times the
+    target (a face in focus); else the sigma at which its Laplacian variance falls to that,
+    interpolated (in log variance) between the two :data:`FOCUS_SIGMAS` around it, so that the
+    blur changes smoothly with the target's focus from frame to frame; at most the largest."""
+    if int(np.count_nonzero(where)) < 64:  # too little face to judge
+        return 0.0
+    goal = FOCUS_MATCH * _laplacian_variance(target, where)
+    scale = swap.shape[0] / 128.0
+    previous_sigma, previous = 0.0, _laplacian_variance(swap, where)
+    if previous <= goal:
+        return 0.0
+    for sigma in FOCUS_SIGMAS:
+        blurred = cv2.GaussianBlur(swap, (0, 0), sigmaX=sigma * scale, sigmaY=sigma * scale)
+        current = _laplacian_variance(blurred, where)
+        if current <= goal:
+            low, high = math.log(max(previous, 1e-6)), math.log(max(current, 1e-6))
+            share = (low - math.log(max(goal, 1e-6))) / max(low - high, 1e-6)
+            return (previous_sigma + share * (sigma - previous_sigma)) * scale
+        previous_sigma, previous = sigma, current
+    return FOCUS_SIGMAS[-1] * scale
 
 
 def sharpen(image: np.ndarray, amount: float, sigma: float) -> np.ndarray:
