@@ -131,6 +131,7 @@ KNOBS = {
     "eye-dark-from": ("EYE_DARKNESS_GATE", 0),
     "eye-dark-full": ("EYE_DARKNESS_GATE", 1),
     "eye-dark-margin": "EYE_DARKNESS_MARGIN",
+    "eye-dark-grow": "EYE_DARKNESS_GROW",
     "focus": "FOCUS_MATCH",  # 0: the swap keeps the generator's focus (before session 14)
 }
 # SwapOptions fields a ``knob-value`` part can set the same way (``id-strength-0.3``,
