@@ -409,9 +409,11 @@ class Compositor:
         transfer = fit_colour(small, job.crop, weights, local_sigma=LOCAL_COLOR_SIGMA * size,
                               similar=similar, keep_plain=keep, carry=carry, carry_where=brows)
         if points is not None and EYE_DARKNESS > 0:
-            eyes = [(masks.eye_opening(points, eye, size),
-                     masks.one_eye_zone(points, eye, size, EYE_DARKNESS_GROW)) for eye in (0, 1)]
-            transfer = eye_darkness(transfer, small, job.crop, eyes, EYE_DARKNESS_GATE,
+            # Judged and carried on the corrected swap: the global transfer moves lightness too.
+            per_eye = [(masks.eye_opening(points, eye, size),
+                        masks.one_eye_zone(points, eye, size, EYE_DARKNESS_GROW))
+                       for eye in (0, 1)]
+            transfer = eye_darkness(transfer, small, job.crop, per_eye, EYE_DARKNESS_GATE,
                                     EYE_DARKNESS_MARGIN, EYE_DARKNESS)
         return transfer
 
