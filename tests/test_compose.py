@@ -736,3 +736,46 @@ def test_a_face_out_of_focus_in_the_photo_stays_out_of_focus(demo, demo_plan, ph
     difference = np.abs(outputs[0.0][y0:y1, x0:x1].astype(int) -
                         outputs[compose.FOCUS_MATCH][y0:y1, x0:x1])
     assert difference.max() == 0, difference.max()
+
+
+def test_ease_moves_part_of_the_way_and_keeps_what_was_not_measured():
+    """``compose.ease``: the first frame is taken as it is, later ones move ``rate`` of the
+    way from the previous eased value, a NaN (an eye too small to judge this frame) keeps
+    the previous value, and an entry first measured later starts from its own value."""
+    from facedancer_torch.swap import compose
+
+    memory: dict = {}
+    np.testing.assert_allclose(compose.ease(memory, "k", np.array([1.0, np.nan]), 0.3),
+                               [1.0, np.nan])
+    np.testing.assert_allclose(compose.ease(memory, "k", np.array([0.0, 0.5]), 0.3), [0.7, 0.5])
+    np.testing.assert_allclose(compose.ease(memory, "k", np.array([np.nan, 1.0]), 0.3),
+                               [0.7, 0.65])
+    # Alternating raw gates (as a generator's iris flickers) come out within a narrow band.
+    eased = [compose.ease(memory, "j", np.array([v]), 0.3)[0] for v in [1.0, 0.0] * 20]
+    assert max(eased[10:]) - min(eased[10:]) < 0.35
+
+
+def test_a_tracked_face_keeps_one_memory_through_a_video(demo, demo_plan, videos_dir,
+                                                         monkeypatch):
+    """swap_stream hands the compositor the same per-track dict on every frame of a track (the
+    eye darkness eases its gate there, compose.EYE_DARKNESS_EASE); a still image gets none."""
+    from facedancer_torch.io.video import read_frames
+    from facedancer_torch.swap.options import SwapOptions
+    from facedancer_torch.swap.video import swap_stream
+
+    frames = [f.rgb for f in read_frames(videos_dir / "talking_1face_512.mp4", max_frames=8)]
+    seen: list = []
+    composite = demo.compositor.composite
+
+    def recording(frame, jobs, swapped, options, others=()):
+        seen.append([job.memory for job in jobs])
+        return composite(frame, jobs, swapped, options, others)
+
+    monkeypatch.setattr(demo.compositor, "composite", recording)
+    list(swap_stream(demo, iter(frames), demo_plan, SwapOptions(batch_size=4)))
+    memories = [m for frame in seen for m in frame]
+    assert len(memories) >= 5 and all(m is memories[0] for m in memories)
+    assert "eye_darkness" in memories[0] and memories[0]["eye_darkness"].shape == (2,)
+    seen.clear()
+    demo.swap_image(frames[0], demo_plan, SwapOptions())
+    assert seen == [[None]]

@@ -120,6 +120,8 @@ def test_live_swapper_changes_only_the_face(swapper, videos_dir, photos_dir):
             out = [live.swap(rgb) for rgb in frames]
     finally:
         live.close()
+    # One memory for the one tracked face (the compositor eases its eye gate there).
+    assert len(live._memories) == 1
     for rgb, frame in zip(frames, out):
         assert frame.faces == 1 and frame.rgb.shape == rgb.shape
         box = swapper.detector.detect(rgb)[0].box

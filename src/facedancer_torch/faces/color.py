@@ -313,7 +313,7 @@ def fit_colour(swapped: np.ndarray, target: np.ndarray, mask: np.ndarray, *,
 
 def eye_darkness(transfer: ColourTransfer, swapped: np.ndarray, target: np.ndarray,
                  eyes: list[tuple[np.ndarray, np.ndarray]], gate: tuple[float, float],
-                 margin: float, amount: float = 1.0) -> ColourTransfer:
+                 margin: float, amount: float = 1.0, smooth=None) -> ColourTransfer:
     """``transfer`` with the target's dark eye features carried into the swap's lightness.
 
     A small generator paints some eyes without their dark core: a grey iris with no pupil, a
@@ -327,21 +327,27 @@ def eye_darkness(transfer: ColourTransfer, swapped: np.ndarray, target: np.ndarr
     (times ``amount``). Lighter pixels keep the swap's lightness, and an eye whose core is as
     dark as the target's is left alone, so healthy eyes (and their identity) stay the swap's.
     ``swapped`` and ``target`` are the ``(S, S, 3)`` uint8 RGB crops ``transfer`` was fitted
-    on; the transfer is changed in place and returned.
+    on; the transfer is changed in place and returned. ``smooth`` (optional) maps the eyes'
+    gate weights, an array with NaN for an eye too small to judge, to the ones used (a video
+    eases them from frame to frame).
     """
     if amount <= 0 or not eyes:
         return transfer
     corrected = to_lab(transfer.apply(swapped))[..., 0]
     reference = to_lab(target)[..., 0]
     low, high = gate
-    zone = None
-    for opening, around in eyes:
+    weights = np.full(len(eyes), np.nan)
+    for index, (opening, _) in enumerate(eyes):
         if int(np.count_nonzero(opening)) < 4:  # an eye a few pixels across: nothing to judge
             continue
         gap = float(np.percentile(corrected[opening], 10) - np.percentile(reference[opening], 10))
-        weight = float(gap >= low) if high <= low else \
+        weights[index] = float(gap >= low) if high <= low else \
             float(np.clip((gap - low) / (high - low), 0.0, 1.0))
-        if weight > 0.0:
+    if smooth is not None:
+        weights = smooth(weights)
+    zone = None
+    for weight, (_, around) in zip(weights, eyes):
+        if weight > 0.0:  # False for NaN
             zone = weight * around if zone is None else np.maximum(zone, weight * around)
     if zone is None:
         return transfer

@@ -75,6 +75,11 @@ EYE_DARKNESS: float = 1.0
 EYE_DARKNESS_GATE: tuple[float, float] = (0.0, 10.0)
 EYE_DARKNESS_MARGIN: float = 4.0
 EYE_DARKNESS_GROW: float = 0.35
+# In a video or live stream the gate follows the generator's own frame-to-frame changes (the
+# gap's standard deviation is up to 11 L* over a clip), so an iris would flicker between the
+# swap's and the target's darkness: per track, each eye's gate moves this fraction of the way
+# to the frame's own value (about 3 frames' memory at 25 frames/s).
+EYE_DARKNESS_EASE: float = 0.3
 # The generator's crop carries detail up to about half its own resolution (measured on the
 # shipped 128 px model: its output's Laplacian variance is a fraction of its input's); the band
 # below this fraction of S is always the swap's.
@@ -161,6 +166,9 @@ class FaceJob:
     matrix: np.ndarray
     landmarks: np.ndarray
     box: np.ndarray
+    # What the compositor keeps from frame to frame for this face's track (a video's, a live
+    # stream's: the same dict on every frame of the track); None for a still image.
+    memory: dict | None = None
 
     @property
     def area(self) -> float:
@@ -413,9 +421,27 @@ class Compositor:
             per_eye = [(masks.eye_opening(points, eye, size),
                         masks.one_eye_zone(points, eye, size, EYE_DARKNESS_GROW))
                        for eye in (0, 1)]
+            smooth = None
+            if job.memory is not None and 0.0 < EYE_DARKNESS_EASE < 1.0:
+                def smooth(weights: np.ndarray, memory: dict = job.memory) -> np.ndarray:
+                    return ease(memory, "eye_darkness", weights, EYE_DARKNESS_EASE)
             transfer = eye_darkness(transfer, small, job.crop, per_eye, EYE_DARKNESS_GATE,
-                                    EYE_DARKNESS_MARGIN, EYE_DARKNESS)
+                                    EYE_DARKNESS_MARGIN, EYE_DARKNESS, smooth=smooth)
         return transfer
+
+
+def ease(memory: dict, key: str, values: np.ndarray, rate: float) -> np.ndarray:
+    """``values`` moved only ``rate`` of the way from what ``memory[key]`` held (the previous
+    frame's eased values), which they replace; NaN entries (not measured this frame) keep
+    the previous value, and entries with no previous value are taken as they are."""
+    values = np.asarray(values, np.float64)
+    previous = memory.get(key)
+    if previous is not None and previous.shape == values.shape:
+        known = ~np.isnan(previous)
+        values = np.where(np.isnan(values), previous,
+                          np.where(known, previous + rate * (values - previous), values))
+    memory[key] = values
+    return values
 
 
 def at_crop_size(image: np.ndarray, size: int) -> np.ndarray:

@@ -255,6 +255,7 @@ class LiveSwapper:
         self.settings = settings
         self.label = label
         self.tracker = RoiTracker(swapper.detector, settings, fps=fps, timer=swapper.timer)
+        self._memories: dict[int, dict] = {}  # what the compositor keeps per track
 
     def swap(self, rgb: np.ndarray, captured: float | None = None) -> LiveFrame:
         """Swap the selected faces of one frame (labelled when ``label``; no watermark)."""
@@ -262,6 +263,10 @@ class LiveSwapper:
         rgb = np.ascontiguousarray(rgb)
         faces = self.tracker.update(rgb)
         jobs = self.swapper.jobs_for(rgb, faces, self.plan) if faces else []
+        for job in jobs:
+            track = getattr(faces[job.index], "track_id", None)
+            if track is not None and track >= 0:
+                job.memory = self._memories.setdefault(track, {})
         jobs, _ = split_profiles(jobs, self.options)
         out = rgb
         if jobs:

@@ -315,6 +315,7 @@ def swap_stream(swapper, frames: Iterable, source, options: SwapOptions, tracker
     window: deque[_Window] = deque()
     tracks: dict[int, _TrackState] = {}
     identities: dict[int, _TrackIdentity] = {}
+    memories: dict[int, dict] = {}  # what the compositor keeps per track (compose.FaceJob)
     pending: list[_Pending] = []
     waiting = 0
     index = 0
@@ -325,6 +326,10 @@ def swap_stream(swapper, frames: Iterable, source, options: SwapOptions, tracker
         units = _track_units(swapper, plan, entry.frame, faces, identities,
                              wanted=swapper.identity_strength_for(options) > 0)
         jobs = swapper.jobs_for(entry.frame, faces, plan, units, track_ids) if faces else []
+        for job in jobs:
+            track = track_ids[job.index]
+            if track is not None and track >= 0:
+                job.memory = memories.setdefault(track, {})
         jobs, turned = split_profiles(jobs, options)
         chosen = {job.index for job in jobs}
         others = others + [np.asarray(f.box) for i, f in enumerate(faces) if i not in chosen]
