@@ -139,7 +139,7 @@ def _grown_eye(landmarks68: np.ndarray, eye: int, size: int, grow: float
     hard ``(size, size)`` uint8 0/1 mask, and the eye's width in pixels."""
     points = np.asarray(landmarks68, np.float32).reshape(68, 2)[36 + 6 * eye:42 + 6 * eye]
     width = float(np.linalg.norm(points[3] - points[0]))
-    inside = (polygon_mask(points, size) > 0.5).astype(np.uint8)
+    inside = eye_opening(landmarks68, eye, size).astype(np.uint8)
     radius = max(1, int(round(grow * width)))
     disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1,) * 2)
     return cv2.dilate(inside, disc), width

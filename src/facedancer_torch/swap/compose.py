@@ -33,6 +33,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import cv2
 import numpy as np
@@ -423,8 +424,7 @@ class Compositor:
                        for eye in (0, 1)]
             smooth = None
             if job.memory is not None and 0.0 < EYE_DARKNESS_EASE < 1.0:
-                def smooth(weights: np.ndarray, memory: dict = job.memory) -> np.ndarray:
-                    return ease(memory, "eye_darkness", weights, EYE_DARKNESS_EASE)
+                smooth = partial(ease, job.memory, "eye_darkness", rate=EYE_DARKNESS_EASE)
             transfer = eye_darkness(transfer, small, job.crop, per_eye, EYE_DARKNESS_GATE,
                                     EYE_DARKNESS_MARGIN, EYE_DARKNESS, smooth=smooth)
         return transfer

@@ -262,11 +262,8 @@ class LiveSwapper:
         captured = time.perf_counter() if captured is None else captured
         rgb = np.ascontiguousarray(rgb)
         faces = self.tracker.update(rgb)
-        jobs = self.swapper.jobs_for(rgb, faces, self.plan) if faces else []
-        for job in jobs:
-            track = getattr(faces[job.index], "track_id", None)
-            if track is not None and track >= 0:
-                job.memory = self._memories.setdefault(track, {})
+        jobs = self.swapper.jobs_for(rgb, faces, self.plan,
+                                     memories=self._memories) if faces else []
         jobs, _ = split_profiles(jobs, self.options)
         out = rgb
         if jobs:

@@ -380,11 +380,12 @@ class Swapper:
             return self.detector.detect(image)
 
     def jobs_for(self, image: np.ndarray, faces: Sequence, plan: SelectionPlan,
-                 units: np.ndarray | None = None, track_ids: Sequence[int | None] | None = None
-                 ) -> list[_Job]:
+                 units: np.ndarray | None = None, track_ids: Sequence[int | None] | None = None,
+                 memories: dict[int, dict] | None = None) -> list[_Job]:
         """Select the faces to swap in one image and align them (``faces`` have ``.box`` and
         ``.landmarks``; ``units`` are their unit embeddings when already known; ``track_ids``
-        the tracker's person ids in a video)."""
+        the tracker's person ids in a video). ``memories``: a stream's per-track dicts; a face
+        with a ``track_id`` gets its track's as ``memory`` (``compose.FaceJob``)."""
         if plan.needs_identity and units is None and faces:
             units = self.identify(image, [f.landmarks for f in faces])
         areas = [box_area(f.box) for f in faces]
@@ -395,10 +396,13 @@ class Swapper:
                 crop, matrix = self.align(image, face.landmarks)
             landmarks = np.asarray(face.landmarks, np.float32)
             box = np.asarray(face.box, np.float32)
+            track = getattr(face, "track_id", None)
+            memory = memories.setdefault(track, {}) \
+                if memories is not None and track is not None and track >= 0 else None
             jobs.append(_Job(crop=crop, matrix=matrix, landmarks=landmarks, box=box,
                              index=index, face=SwappedFace(landmarks=landmarks, box=box, matrix=matrix,
                                               source=identity),
-                             target_unit=None if units is None else units[index]))
+                             target_unit=None if units is None else units[index], memory=memory))
         return jobs
 
     def swap_image_detailed(self, image: np.ndarray, source, options: SwapOptions | None = None

@@ -325,11 +325,8 @@ def swap_stream(swapper, frames: Iterable, source, options: SwapOptions, tracker
         track_ids = [getattr(f, "track_id", None) for f in faces]
         units = _track_units(swapper, plan, entry.frame, faces, identities,
                              wanted=swapper.identity_strength_for(options) > 0)
-        jobs = swapper.jobs_for(entry.frame, faces, plan, units, track_ids) if faces else []
-        for job in jobs:
-            track = track_ids[job.index]
-            if track is not None and track >= 0:
-                job.memory = memories.setdefault(track, {})
+        jobs = swapper.jobs_for(entry.frame, faces, plan, units, track_ids,
+                                memories) if faces else []
         jobs, turned = split_profiles(jobs, options)
         chosen = {job.index for job in jobs}
         others = others + [np.asarray(f.box) for i, f in enumerate(faces) if i not in chosen]
