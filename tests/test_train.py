@@ -70,6 +70,45 @@ def test_three_steps_give_finite_losses_and_move_the_weights(straight_run):
     assert trainer.generator.config.identity_encoder == trainer.encoder.contract.name
 
 
+def test_fp16_skips_the_overflowing_first_steps_instead_of_calling_them_divergence(
+        aligned_faces, tmp_path):
+    """Under amp=fp16 R1 at step 0 is computed on logits scaled by 65536 and overflows: the
+    GradScaler skips that update and lowers its scale. This stopped every fp16 run on the H200
+    at step 1 as "diverged"; now the skipped steps are counted and training goes on."""
+    from facedancer_torch.train.trainer import SKIPPED, Trainer
+
+    trainer = Trainer(_config(aligned_faces, tmp_path / "f16", "amp=fp16", "steps=6",
+                              "schedule.log_every=2"), progress=False, record_history=True)
+    before = _params(trainer)
+    trainer.run()
+    assert trainer.step == 6
+    skipped = [bool(s[SKIPPED]) for s in trainer.history]
+    assert skipped[0]  # R1 at the initial scale
+    assert not all(skipped)
+    for stats in trainer.history:  # a step the scaler kept has finite losses
+        if not stats[SKIPPED]:
+            assert all(torch.isfinite(torch.tensor(v)) for v in stats.values())
+    records = [json.loads(line) for line in (trainer.run_dir / "stats.jsonl").open()]
+    train = [r for r in records if r["kind"] == "train"]
+    assert sum(r[SKIPPED] for r in train) == sum(skipped)
+    assert all(torch.isfinite(torch.tensor(r["g/total"])) for r in train if "g/total" in r)
+    after = _params(trainer)
+    assert any(not torch.equal(after[k], before[k]) for k in after if k.startswith("g."))
+
+
+def test_fp16_that_overflows_every_step_is_divergence(aligned_faces, tmp_path, monkeypatch):
+    from facedancer_torch.train import trainer as trainer_module
+
+    monkeypatch.setattr(trainer_module, "MAX_SKIPPED_IN_A_ROW", 2)
+    monkeypatch.setattr(trainer_module, "r1_penalty",
+                        lambda logits, *a, **k: logits.float().sum() * float("nan"))
+    trainer = trainer_module.Trainer(
+        _config(aligned_faces, tmp_path / "nan", "amp=fp16", "steps=6", "loss.r1_interval=1"),
+        progress=False)
+    with pytest.raises(FacedancerError, match="overflowed 3 steps in a row"):
+        trainer.run()
+
+
 def test_logs_checkpoints_and_images(straight_run):
     trainer, _ = straight_run
     run = trainer.run_dir

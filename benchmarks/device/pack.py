@@ -84,8 +84,8 @@ def train_summary(stats: Path, rows: int = 8) -> str:
     val = [r for r in records if r.get("kind") == "val"]
     if not train:
         return "(no training records)"
-    keys = ["step", "g/total", "g/identity", "g/reconstruction", "d/total", "it_per_s",
-            "img_per_s"]
+    keys = ["step", "g/total", "g/identity", "g/reconstruction", "d/total",
+            "amp/skipped_steps", "it_per_s", "img_per_s"]
     out = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
     for r in train[-rows:]:
         out.append("| " + " | ".join(_cell(r.get(k)) for k in keys) + " |")

@@ -91,6 +91,27 @@ def open_training_data(config: TrainConfig) -> tuple[FaceIndex, FaceIndex | None
     return train, None
 
 
+# A step the fp16 GradScaler skipped (its gradients overflowed) is logged under this key and
+# left out of the loss means: the first steps of every fp16 run overflow while the scaler
+# finds its scale (R1 at step 0 is computed on logits scaled by 65536), and a NaN there is the
+# scaler working, not the model diverging. Only this many skipped steps in a row is divergence
+# (the scale has then halved 2^25 times from 65536).
+SKIPPED = "amp/skipped_steps"
+MAX_SKIPPED_IN_A_ROW = 25
+
+
+def _scaled_step(scaler: torch.amp.GradScaler, optimizer: torch.optim.Optimizer) -> bool:
+    """Step ``optimizer`` through ``scaler``; True when the scaler skipped the step (inf/NaN
+    gradients lower its scale). A disabled scaler (bf16 / fp32) never skips."""
+    if not scaler.is_enabled():
+        optimizer.step()
+        return False
+    before = scaler.get_scale()
+    scaler.step(optimizer)
+    scaler.update()
+    return scaler.get_scale() < before
+
+
 def _luma(images: torch.Tensor) -> torch.Tensor:
     """RGB -> the mean of the channels, repeated on three: grey images whose gradient is grey
     too. (Rec. 601 weights would make it (0.3, 0.59, 0.11): a green-or-magenta tint.)"""
@@ -268,8 +289,6 @@ class Trainer:
         if amp == "auto":
             amp = "bf16" if self.device.type == "cuda" and torch.cuda.is_bf16_supported() \
                 else "off"
-        if amp == "fp16" and self.device.type != "cuda":
-            raise FacedancerError("amp=fp16 needs a CUDA device (use amp=bf16 or amp=off on CPU)")
         self.amp = amp
         self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(amp)
         fp16 = amp == "fp16"
@@ -434,8 +453,7 @@ class Trainer:
         self.opt_g.zero_grad(set_to_none=True)
         self.scaler_g.scale(g_total).backward()
         average_gradients(G.parameters(), self.ctx)
-        self.scaler_g.step(self.opt_g)
-        self.scaler_g.update()
+        skipped_g = _scaled_step(self.scaler_g, self.opt_g)
         self.update_ema()
         D.requires_grad_(True)
 
@@ -457,14 +475,14 @@ class Trainer:
         self.opt_d.zero_grad(set_to_none=True)
         self.scaler_d.scale(d_total).backward()
         average_gradients(D.parameters(), self.ctx)
-        self.scaler_d.step(self.opt_d)
-        self.scaler_d.update()
+        skipped_d = _scaled_step(self.scaler_d, self.opt_d)
 
         self.step += 1
         stats = {f"g/{k}": v.detach() for k, v in weighted.items()}
         stats.update({"g/total": g_total.detach(), "d/real": d_real.detach(),
                       "d/fake": d_fake.detach(), "d/r1": r1.detach(),
-                      "d/total": d_total.detach(), "lr": torch.tensor(lr)})
+                      "d/total": d_total.detach(), "lr": torch.tensor(lr),
+                      SKIPPED: torch.tensor(float(skipped_g or skipped_d))})
         stats.update({f"ifsr_distance/{b}": v for b, v in distances.items()})
         if keep_images:
             self._last_images = (x.detach(), s.detach(), y.detach())
@@ -537,35 +555,49 @@ class Trainer:
         bar = tqdm(total=cfg.steps, initial=self.step, unit="step", dynamic_ncols=True,
                    disable=not (self.progress and self.ctx.is_main), desc="train")
         sums: dict[str, torch.Tensor] = {}
-        count, t0, last = 0, time.perf_counter(), {}
+        count, skipped, in_a_row, t0, last = 0, 0, 0, time.perf_counter(), {}
+        diverged = ("training diverged at step {} ({}); resume from the last checkpoint with "
+                    "a lower optim.lr")
         try:
             for batch in self.data_loader():
                 if batch["batch"] != self.step:  # the data position must follow the step
                     raise RuntimeError(f"data batch {batch['batch']} at step {self.step}")
                 want_images = self.ctx.is_main and (self.step + 1) % sched.image_every == 0
                 stats = self.train_step(batch, keep_images=want_images)
-                for key, value in stats.items():
-                    sums[key] = sums.get(key, 0) + value
-                count += 1
+                # every rank skips the same steps: the gradients are averaged before the check
+                was_skipped = self.amp == "fp16" and bool(stats[SKIPPED])
+                if was_skipped:
+                    skipped, in_a_row = skipped + 1, in_a_row + 1
+                    if in_a_row > MAX_SKIPPED_IN_A_ROW:
+                        raise FacedancerError(diverged.format(
+                            self.step, f"fp16 gradients overflowed {in_a_row} steps in a row"))
+                else:
+                    in_a_row = 0
+                    for key, value in stats.items():
+                        sums[key] = sums.get(key, 0) + value
+                    count += 1
                 if self.record_history:
                     self.history.append({k: float(v) for k, v in stats.items()})
                 step = self.step
                 bar.update(1)
                 if (step % sched.log_every == 0 or step % sched.checkpoint_every == 0
-                        or step == cfg.steps) and not all(
+                        or step == cfg.steps) and not was_skipped and not all(
                             math.isfinite(float(v)) for v in stats.values()):
-                    raise FacedancerError(f"training diverged at step {step} (non-finite loss); "
-                                          "resume from the last checkpoint with a lower optim.lr")
-                if step % sched.log_every == 0 or step == cfg.steps:
+                    raise FacedancerError(diverged.format(step, "non-finite loss"))
+                if (step % sched.log_every == 0 or step == cfg.steps) and count + skipped:
+                    # a window of skipped steps only is logged too (the count, no losses)
                     means = all_reduce_mean({k: float(v) / count for k, v in sums.items()},
-                                            self.ctx)
+                                            self.ctx) if count else {}
                     elapsed = time.perf_counter() - t0
-                    means["it_per_s"] = count / elapsed if elapsed > 0 else 0.0
+                    steps_done = count + skipped
+                    means[SKIPPED] = float(skipped)
+                    means["it_per_s"] = steps_done / elapsed if elapsed > 0 else 0.0
                     means["img_per_s"] = means["it_per_s"] * cfg.batch_size * self.ctx.world_size
                     self.logger.scalars(step, "train", means)
-                    bar.set_postfix({"G": f"{means['g/total']:.3f}",
-                                     "D": f"{means['d/total']:.3f}"}, refresh=False)
-                    last, sums, count, t0 = means, {}, 0, time.perf_counter()
+                    if count:
+                        bar.set_postfix({"G": f"{means['g/total']:.3f}",
+                                         "D": f"{means['d/total']:.3f}"}, refresh=False)
+                    last, sums, count, skipped, t0 = means, {}, 0, 0, time.perf_counter()
                 if want_images:
                     self.logger.image(step, "train", image_grid(list(self._last_images)))
                 if self.ctx.is_main and (step % sched.val_every == 0 or step == cfg.steps):
