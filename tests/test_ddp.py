@@ -18,7 +18,7 @@ def test_two_gloo_processes_keep_identical_parameters(aligned_faces, tmp_path): 
            f"out={out}", "steps=2", "--quiet"]
     result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "2 process(es) on cpu" in result.stderr
+    assert "2 process(es) on cpu (gloo)" in result.stderr
     meta = json.loads((out / "checkpoints" / "step_000000002" / "meta.json").read_text())
     assert meta["world_size"] == 2
     digests = meta["rank_parameter_digests"]
@@ -28,3 +28,47 @@ def test_two_gloo_processes_keep_identical_parameters(aligned_faces, tmp_path): 
     train = [r for r in records if r["kind"] == "train"]
     assert [r["step"] for r in train] == [1, 2]
     assert all(r["img_per_s"] == r["it_per_s"] * 2 * 2 for r in train)  # batch 2 x 2 ranks
+
+
+def test_one_torchrun_process_runs_the_collectives_too(aligned_faces, tmp_path):  # noqa: F811
+    """torchrun --nproc-per-node 1 sets up the process group (Gloo here, NCCL on a GPU), so a
+    one-GPU smoke test exercises the same all-reduces as N processes."""
+    out = tmp_path / "one"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "1",
+           "-m", "facedancer_torch", "train", "--config", "tiny", f"data={aligned_faces}",
+           f"out={out}", "steps=1", "--quiet"]
+    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "1 process(es) on cpu (gloo)" in result.stderr
+    meta = json.loads((out / "checkpoints" / "step_000000001" / "meta.json").read_text())
+    assert meta["world_size"] == 1 and len(meta["rank_parameter_digests"]) == 1
+
+
+def test_sigterm_to_the_process_group_stops_training_without_a_worker_traceback(
+        aligned_faces, tmp_path):  # noqa: F811
+    """``timeout``, Ctrl-C and ``docker stop`` signal the whole process group, loader workers
+    included; a worker that died of it made the main process print "DataLoader worker ... is
+    killed by signal: Terminated" with a traceback (seen when the H200 session's time box
+    stopped training). Workers leave the signal to the main process now."""
+    import signal
+    import time
+
+    out = tmp_path / "term"
+    cmd = [sys.executable, "-m", "facedancer_torch", "train", "--config", "tiny",
+           f"data={aligned_faces}", f"out={out}", "steps=100000", "loader.workers=2",
+           "schedule.log_every=1", "--quiet"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    stats = out / "stats.jsonl"
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and proc.poll() is None:
+        if stats.exists() and '"train"' in stats.read_text():
+            break
+        time.sleep(0.2)
+    assert proc.poll() is None, proc.communicate()[1][-3000:]
+    os.killpg(proc.pid, signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM, err[-3000:]
+    assert err.strip().splitlines()[-1] == "interrupted"
+    assert "Traceback" not in err and "killed by signal" not in err, err[-3000:]

@@ -62,7 +62,8 @@ def register(app: typer.Typer) -> None:
             if ctx.is_main:
                 typer.echo(f"training {cfg.name}: {len(trainer.train_index)} faces "
                            f"({trainer.train_index.num_identities} identities), "
-                           f"{ctx.world_size} process(es) on {ctx.device}, from step "
+                           f"{ctx.world_size} process(es) on {ctx.device}"
+                           f"{f' ({ctx.backend})' if ctx.backend else ''}, from step "
                            f"{trainer.step} to {cfg.steps}; run dir {trainer.run_dir}", err=True)
             trainer.run()
         finally:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -327,13 +328,23 @@ class PairBatches(IterableDataset):
             batch += workers
 
 
+def _leave_signals_to_the_main_process(worker_id: int) -> None:
+    """Loader workers ignore SIGINT and SIGTERM. ``timeout``, Ctrl-C and ``docker stop`` signal
+    the whole process group; a worker that died of it made the main process print a
+    "DataLoader worker is killed by signal" traceback while it was checkpointing and exiting
+    cleanly. The main process stops the workers itself (and they exit when it dies)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 def pair_loader(dataset: PairBatches, workers: int = 0, prefetch: int = 2,
                 pin_memory: bool = False) -> DataLoader:
     """A DataLoader over ready-made batches (``batch_size=None``); order is worker-independent.
     ``pin_memory`` for CUDA training (asynchronous host-to-device copies)."""
     kwargs = {}
     if workers > 0:
-        kwargs = {"prefetch_factor": prefetch, "persistent_workers": False}
+        kwargs = {"prefetch_factor": prefetch, "persistent_workers": False,
+                  "worker_init_fn": _leave_signals_to_the_main_process}
     return DataLoader(dataset, batch_size=None, num_workers=workers, pin_memory=pin_memory,
                       **kwargs)
 

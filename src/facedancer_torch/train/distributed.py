@@ -44,7 +44,8 @@ class DistributedContext:
 
     @property
     def distributed(self) -> bool:
-        return self.world_size > 1
+        """A process group is up (under torchrun, also for one process)."""
+        return self.backend is not None
 
 
 def _env_int(name: str, default: int) -> int:
@@ -61,14 +62,17 @@ def init_distributed(device: str = "auto") -> DistributedContext:
     """Set up this process from torchrun's environment (single process when absent).
 
     CUDA: rank ``r`` uses ``cuda:LOCAL_RANK`` and NCCL. CPU: Gloo, with the cores split among
-    the processes of a node when ``OMP_NUM_THREADS`` is not set.
+    the processes of a node when ``OMP_NUM_THREADS`` is not set. Under torchrun the process
+    group is set up for one process too, so ``--nproc-per-node 1`` runs the same collectives
+    as N processes (before, it skipped them, and a one-GPU smoke test of NCCL tested nothing).
     """
     world = _env_int("WORLD_SIZE", 1)
     rank = _env_int("RANK", 0)
     local_rank = _env_int("LOCAL_RANK", 0)
     local_world = _env_int("LOCAL_WORLD_SIZE", world)
     base = resolve_device(device)
-    if world <= 1:
+    # torchrun sets MASTER_ADDR for env:// rendezvous; a bare WORLD_SIZE=1 stays one process
+    if world <= 1 and "MASTER_ADDR" not in os.environ:
         return DistributedContext(device=base)
     if base.type == "cuda":
         if local_rank >= torch.cuda.device_count():
