@@ -10,14 +10,20 @@ import sys
 from test_train import aligned_faces  # noqa: F401 (module fixture: 24 aligned LFW faces)
 
 
-def test_two_gloo_processes_keep_identical_parameters(aligned_faces, tmp_path):  # noqa: F811
-    out = tmp_path / "ddp"
+def _torchrun_tiny(data, out, processes: int, steps: int) -> subprocess.CompletedProcess:
+    """``facedancer train --config tiny`` under torchrun with ``processes`` CPU processes."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-           "-m", "facedancer_torch", "train", "--config", "tiny", f"data={aligned_faces}",
-           f"out={out}", "steps=2", "--quiet"]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node",
+           str(processes), "-m", "facedancer_torch", "train", "--config", "tiny", f"data={data}",
+           f"out={out}", f"steps={steps}", "--quiet"]
     result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def test_two_gloo_processes_keep_identical_parameters(aligned_faces, tmp_path):  # noqa: F811
+    out = tmp_path / "ddp"
+    result = _torchrun_tiny(aligned_faces, out, 2, steps=2)
     assert "2 process(es) on cpu (gloo)" in result.stderr
     meta = json.loads((out / "checkpoints" / "step_000000002" / "meta.json").read_text())
     assert meta["world_size"] == 2
@@ -34,12 +40,7 @@ def test_one_torchrun_process_runs_the_collectives_too(aligned_faces, tmp_path):
     """torchrun --nproc-per-node 1 sets up the process group (Gloo here, NCCL on a GPU), so a
     one-GPU smoke test exercises the same all-reduces as N processes."""
     out = tmp_path / "one"
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "1",
-           "-m", "facedancer_torch", "train", "--config", "tiny", f"data={aligned_faces}",
-           f"out={out}", "steps=1", "--quiet"]
-    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
+    result = _torchrun_tiny(aligned_faces, out, 1, steps=1)
     assert "1 process(es) on cpu (gloo)" in result.stderr
     meta = json.loads((out / "checkpoints" / "step_000000001" / "meta.json").read_text())
     assert meta["world_size"] == 1 and len(meta["rank_parameter_digests"]) == 1
