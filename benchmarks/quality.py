@@ -133,6 +133,7 @@ KNOBS = {
     "eye-dark-margin": "EYE_DARKNESS_MARGIN",
     "eye-dark-grow": "EYE_DARKNESS_GROW",
     "focus": "FOCUS_MATCH",  # 0: the swap keeps the generator's focus (before session 14)
+    "color-fit": "COLOR_FIT_SIZE",  # 0: colour fitted at the generator's S (before session 15)
 }
 # SwapOptions fields a ``knob-value`` part can set the same way (``id-strength-0.3``,
 # ``id-strength-0.3+detail-res-0.75``).
