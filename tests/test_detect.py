@@ -304,3 +304,40 @@ def test_a_smaller_first_pass_and_the_full_one_for_videos(photos_dir):
     a, b = detector.detect(image), video.detect(image)
     assert len(a) == len(b) == 1
     np.testing.assert_allclose(a[0].landmarks, b[0].landmarks, atol=0.5)
+
+
+@pytest.mark.parametrize("name", ["df_img1.jpg", "if_t1.jpg"])
+def test_the_torch_executor_finds_the_same_faces(detector, photos_dir, name):
+    """executor="torch" runs the embedded ONNX graph (and its refinement cuts) in torch, for a
+    GPU whose onnxruntime has no CUDA provider; on the CPU it must find what onnxruntime finds.
+    df_img1 (1868 px) is refined by level, if_t1 holds six faces."""
+    image = read_image(photos_dir / name)
+    torch_detector = get_detector(device="cpu", executor="torch")
+    assert torch_detector.providers == ["torch:cpu"]
+    expected, found = detector.detect(image), torch_detector.detect(image)
+    assert len(found) == len(expected) >= 1
+    for a, b in zip(expected, found, strict=True):
+        assert abs(a.score - b.score) < 1e-4
+        assert np.abs(a.box - b.box).max() < 0.01
+        assert np.abs(a.landmarks - b.landmarks).max() < 0.01
+    if name == "df_img1.jpg":  # the refinement ran through a cut graph, in torch too
+        assert torch_detector._level_sessions
+        assert all(type(s).__name__ == "_TorchSession"
+                   for s in torch_detector._level_sessions.values())
+
+
+def test_an_unknown_executor_is_a_user_error():
+    with pytest.raises(FacedancerError, match="unknown detector executor 'tensorrt'"):
+        get_detector(executor="tensorrt")
+
+
+def test_a_swapper_can_run_its_detector_in_torch(tiny_model, photos_dir):
+    from facedancer_torch.swap.pipeline import Swapper
+
+    swapper = Swapper(tiny_model, device="cpu", backend="fused", detector_executor="torch")
+    assert swapper.detector.providers == ["torch:cpu"]
+    image = read_image(photos_dir / "fr_two_people.jpg")
+    result = swapper.swap_image_detailed(image, swapper.plan(photos_dir / "df_img1.jpg"))
+    assert len(result.faces) == 2 and not np.array_equal(result.image, image)
+    with pytest.raises(FacedancerError, match="unknown detector executor"):
+        Swapper(tiny_model, device="cpu", detector_executor="tensorrt")

@@ -287,6 +287,34 @@ def _as_rgb(image: np.ndarray) -> np.ndarray:
     return image
 
 
+class _TorchSession:
+    """An ONNX graph run by torch (``models/onnx_torch.OnnxModule``) behind onnxruntime's
+    ``run(output_names, feeds)``: the detector's executor on a GPU where onnxruntime has no
+    CUDA provider (the plain ``onnxruntime`` wheel has none; the H200 session of 2026-12-04
+    ran RetinaFace on the CPU next to the GPU generator, 59-84 ms per 720p-1080p frame)."""
+
+    def __init__(self, model: bytes, device) -> None:
+        import torch
+
+        from ..models.onnx_torch import OnnxModule  # the generic ONNX executor
+
+        self._torch = torch
+        self.device = torch.device(device)
+        self.module = OnnxModule(model).to(self.device).eval()
+
+    def get_providers(self) -> list[str]:
+        return [f"torch:{self.device}"]
+
+    def run(self, output_names, feeds: dict) -> list[np.ndarray]:
+        torch = self._torch
+        inputs = [torch.from_numpy(np.ascontiguousarray(feeds[name])).to(self.device)
+                  for name in self.module.input_names]
+        with torch.inference_mode():
+            outputs = dict(zip(self.module.output_names, self.module(*inputs), strict=True))
+        names = self.module.output_names if output_names is None else output_names
+        return [outputs[name].float().cpu().numpy() for name in names]
+
+
 class RetinaFaceDetector(FaceDetector):
     """RetinaFace run with onnxruntime; see :func:`get_detector` for the options."""
 
@@ -296,9 +324,16 @@ class RetinaFaceDetector(FaceDetector):
                  nms_iou: float = DEFAULT_NMS_IOU, min_face_size: float = 0.0,
                  max_side: int = DEFAULT_MAX_SIDE, device: str = "auto", threads: int = 0,
                  pre_nms_top_k: int = 5000, refine_max_side: int = DEFAULT_REFINE_MAX_SIDE,
-                 rotate: str | int = DEFAULT_ROTATE, refine_by_level: bool = False):
+                 rotate: str | int = DEFAULT_ROTATE, refine_by_level: bool = False,
+                 executor: str = "onnxruntime"):
         """``refine_by_level``: refine through the network cut after the levels a face's size
-        needs (:data:`REFINE_FIRST_LEVEL`, measured on the embedded weights only)."""
+        needs (:data:`REFINE_FIRST_LEVEL`, measured on the embedded weights only).
+        ``executor``: ``onnxruntime`` (with ``device``'s providers) or ``torch`` (the graph
+        run by torch on ``device``, e.g. a GPU whose onnxruntime has no CUDA provider)."""
+        if executor not in DETECTOR_EXECUTORS:
+            raise FacedancerError(f"unknown detector executor '{executor}' (use "
+                                  f"{' or '.join(DETECTOR_EXECUTORS)})")
+        self.executor = executor
         if not 0.0 <= score_threshold <= 1.0:
             raise FacedancerError(f"score threshold must be in [0, 1], got {score_threshold}")
         if not 0.0 < nms_iou <= 1.0:
@@ -327,6 +362,17 @@ class RetinaFaceDetector(FaceDetector):
 
     def _open(self, model: bytes | str | Path, device: str, threads: int) -> None:
         """Load the network (here an ONNX session; other backends override this)."""
+        if self.executor == "torch":
+            from ..device import resolve_device
+
+            if isinstance(model, (str, Path)):
+                if not Path(model).is_file():
+                    raise ModelError("detector model file does not exist", Path(model))
+                model = Path(model).read_bytes()
+            self.session = _TorchSession(model, resolve_device(device))
+            self.providers = self.session.get_providers()
+            self._onnx_model, self._session_options = model, None
+            return
         import onnxruntime as ort
 
         options = ort.SessionOptions()
@@ -504,16 +550,20 @@ class RetinaFaceDetector(FaceDetector):
         session = self._level_sessions.get(first_level)
         if session is None:
             import onnx
-            import onnxruntime as ort
 
             model = onnx.shape_inference.infer_shapes(onnx.load_from_string(self._onnx_model))
             outputs = [f"/{head}/Reshape{f'_{level}' if level else ''}_output_0"
                        for level in range(first_level, len(self.config.steps))
                        for head in ("bbox_head", "class_head", "landmark_head")]
             cut = onnx.utils.Extractor(model).extract_model([self.config.input_name], outputs)
-            session = ort.InferenceSession(cut.SerializeToString(),
-                                           sess_options=self._session_options,
-                                           providers=self.providers)
+            if self.executor == "torch":
+                session = _TorchSession(cut.SerializeToString(), self.session.device)
+            else:
+                import onnxruntime as ort
+
+                session = ort.InferenceSession(cut.SerializeToString(),
+                                               sess_options=self._session_options,
+                                               providers=self.providers)
             self._level_sessions[first_level] = session
         return session
 
@@ -668,6 +718,9 @@ def _build_retinaface_r50(model_path: str | Path | None, **options) -> FaceDetec
     return RetinaFaceR50Detector(model_path, **options)
 
 
+# How the embedded (ONNX) detector's graph is run; see RetinaFaceDetector.
+DETECTOR_EXECUTORS = ("onnxruntime", "torch")
+
 DETECTOR_BACKENDS: dict[str, Callable[..., FaceDetector]] = {
     "retinaface": _build_retinaface,
     "retinaface-r50": _build_retinaface_r50,
@@ -707,7 +760,8 @@ def get_detector(name: str = "retinaface", *,
                  max_side: int = DEFAULT_MAX_SIDE, device: str = "auto",
                  model_path: str | Path | None = None, threads: int = 0,
                  refine_max_side: int = DEFAULT_REFINE_MAX_SIDE,
-                 rotate: str | int = DEFAULT_ROTATE) -> FaceDetector:
+                 rotate: str | int = DEFAULT_ROTATE,
+                 executor: str = "onnxruntime") -> FaceDetector:
     """Build a face detector.
 
     Args:
@@ -732,9 +786,12 @@ def get_detector(name: str = "retinaface", *,
             no confident face is found upright; the best-scoring turn wins), ``"all"`` (always
             compare the four turns), ``"off"``, or one angle to search only (``"90"``...); a
             face's ``rotation`` says which turn found it.
+        executor: how an ONNX detector's graph runs: ``onnxruntime`` (``device`` picks its
+            provider), or ``torch`` on ``device`` (``cuda`` without onnxruntime-gpu). The
+            converted RetinaFace-R50 always runs in torch.
     """
     name, model_path = detector_backend(name, model_path)
     return DETECTOR_BACKENDS[name](
         model_path, score_threshold=score_threshold, nms_iou=nms_iou,
         min_face_size=min_face_size, max_side=max_side, device=device, threads=threads,
-        refine_max_side=refine_max_side, rotate=rotate)
+        refine_max_side=refine_max_side, rotate=rotate, executor=executor)

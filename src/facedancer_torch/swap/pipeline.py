@@ -178,12 +178,19 @@ class Swapper:
             CPU: bf16 on CPUs with native bf16, else ONNX Runtime when ``onnx`` is installed,
             else fused), ``fused``, ``bf16``,
             ``eager``, ``onnxruntime``, ``fp16``.
+        detector_executor: how the embedded detector runs: ``auto`` (onnxruntime: its CUDA
+            provider on a GPU when installed, else the CPU), ``onnxruntime``, or ``torch`` (the
+            same graph in torch on ``device``: a GPU without onnxruntime-gpu; the same faces
+            to 1e-3 px, speed on a GPU not yet measured, docs/device.md).
     """
 
     def __init__(self, model: str | Path | None = None, *,
                  identity_encoder: str | Path | None = None, detector: str = "retinaface",
                  device: str | torch.device = "auto", score_threshold: float | None = None,
-                 backend: str = "auto") -> None:
+                 backend: str = "auto", detector_executor: str = "auto") -> None:
+        if detector_executor not in ("auto", "onnxruntime", "torch"):
+            raise FacedancerError(f"unknown detector executor '{detector_executor}' (use auto, "
+                                  "onnxruntime or torch)")
         self.device = resolve_device(device)
         self.model_dir = resolve_model_dir(model)
         # Recorded in every output: a catalogue name as typed, a directory by its own name
@@ -211,7 +218,10 @@ class Swapper:
         # On a GPU the detector uses onnxruntime's CUDA provider when installed, else the CPU
         # (onnxruntime-gpu is a separate wheel; a CPU detector still works next to a GPU).
         detector_device = "cpu"
-        if self.device.type == "cuda":
+        if detector_executor == "torch":
+            detector_device = str(self.device)
+            options["executor"] = "torch"
+        elif self.device.type == "cuda":
             import onnxruntime  # only here: which providers exist matters only on CUDA
 
             if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
