@@ -73,3 +73,15 @@ def test_sigterm_to_the_process_group_stops_training_without_a_worker_traceback(
     assert proc.returncode == 128 + signal.SIGTERM, err[-3000:]
     assert err.strip().splitlines()[-1] == "interrupted"
     assert "Traceback" not in err and "killed by signal" not in err, err[-3000:]
+
+
+def test_a_plain_process_stays_plain_without_torchruns_environment(monkeypatch):
+    """Only WORLD_SIZE + MASTER_ADDR + MASTER_PORT (what torchrun sets) make one process set
+    up a group: a cluster that exports MASTER_ADDR alone must not break a plain run."""
+    from facedancer_torch.train.distributed import init_distributed
+
+    for name in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MASTER_ADDR", "10.0.0.1")
+    ctx = init_distributed("cpu")
+    assert ctx.backend is None and not ctx.distributed and ctx.world_size == 1

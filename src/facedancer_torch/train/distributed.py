@@ -71,8 +71,11 @@ def init_distributed(device: str = "auto") -> DistributedContext:
     local_rank = _env_int("LOCAL_RANK", 0)
     local_world = _env_int("LOCAL_WORLD_SIZE", world)
     base = resolve_device(device)
-    # torchrun sets MASTER_ADDR for env:// rendezvous; a bare WORLD_SIZE=1 stays one process
-    if world <= 1 and "MASTER_ADDR" not in os.environ:
+    # torchrun sets WORLD_SIZE and the env:// rendezvous (MASTER_ADDR, MASTER_PORT); without
+    # all three (a cluster that only exports MASTER_ADDR, a bare WORLD_SIZE=1) one process
+    # stays a plain process
+    launched = all(os.environ.get(k) for k in ("WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"))
+    if world <= 1 and not launched:
         return DistributedContext(device=base)
     if base.type == "cuda":
         if local_rank >= torch.cuda.device_count():
