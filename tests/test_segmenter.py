@@ -189,28 +189,52 @@ def test_train_command_runs(lfw_dir, tmp_path):
     assert face.shape == (1, 256, 256)
 
 
+def _augmented_pairs(lfw_dir, count: int, **augment):
+    """(plain, augmented) samples of the same draws; asserts that the augmentation kept the
+    face and occluder labels, up to the left-right flip drawn after it."""
+    from facedancer_torch.train.segmenter import prepare_faces, synthesize
+
+    files = sorted((lfw_dir / "images").glob("*/*.jpg"))[:4]
+    faces = prepare_faces(files, 128)
+    assert len(faces.crops) >= 2
+    pairs = []
+    for index in range(count):
+        plain = synthesize(faces, index % len(faces.crops), np.random.default_rng(index))
+        other = synthesize(faces, index % len(faces.crops), np.random.default_rng(index),
+                           **augment)
+        flip = not np.array_equal(plain[1], other[1])
+        for a, b in ((plain[1], other[1]), (plain[2], other[2])):
+            np.testing.assert_array_equal(a, b[:, ::-1] if flip else b)
+        pairs.append((plain, other))
+    return pairs
+
+
 def test_sharpened_samples_keep_their_labels(lfw_dir):
     """`--sharpen-prob`: a sharpened sample has the same face and occluder labels as without,
     up to the random mirroring (only the picture is crisper: sharp skin folds are still face); 0 draws nothing, so runs
     without it keep their exact samples (tests/test_augment_targets.py pins those)."""
     import cv2
 
-    from facedancer_torch.train.segmenter import prepare_faces, synthesize
-
-    files = sorted((lfw_dir / "images").glob("*/*.jpg"))[:4]
-    faces = prepare_faces(files, 128)
-    assert len(faces.crops) >= 2
     crisper = 0
-    for index in range(8):
-        plain = synthesize(faces, index % len(faces.crops), np.random.default_rng(index))
-        sharp = synthesize(faces, index % len(faces.crops), np.random.default_rng(index),
-                           sharpen_prob=1.0)
-        # the same painting; the left-right flip drawn after the sharpening may differ
-        flip = not np.array_equal(plain[1], sharp[1])
-        for a, b in ((plain[1], sharp[1]), (plain[2], sharp[2])):
-            np.testing.assert_array_equal(a, b[:, ::-1] if flip else b)
+    for plain, sharp in _augmented_pairs(lfw_dir, 8, sharpen_prob=1.0):
         assert not np.array_equal(plain[0], sharp[0])
         lap = [cv2.Laplacian(cv2.cvtColor(x[0], cv2.COLOR_RGB2GRAY), cv2.CV_32F).var()
                for x in (plain, sharp)]
         crisper += lap[1] > lap[0]
     assert crisper >= 6
+
+
+def test_cast_shadows_darken_part_of_a_sample_and_keep_its_labels(lfw_dir):
+    """`--shadow-prob`: a cast shadow (hair, a hat) darkens one side of the sample to 25-65 %
+    with a soft edge while the face and occluder labels stay (shadowed skin is face); 0 draws
+    nothing, so runs without it keep their exact samples."""
+    from facedancer_torch.train.segmenter import cast_shadow
+
+    for plain, shaded in _augmented_pairs(lfw_dir, 6, shadow_prob=1.0):
+        assert not np.array_equal(plain[0], shaded[0])
+    image = np.full((128, 128, 3), 200.0, np.float32)
+    for seed in range(20):
+        ratio = cast_shadow(image, np.random.default_rng(seed)).mean(axis=2) / 200.0
+        assert ratio.max() <= 1.0 + 1e-6 and ratio.min() >= 0.2
+        dark = ratio < 0.7
+        assert 0.0 < dark.mean() < 1.0, seed  # a part of the sample, not all or nothing

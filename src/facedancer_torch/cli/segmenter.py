@@ -44,6 +44,10 @@ def register(app: typer.Typer) -> None:
             0.0, "--sharpen-prob", min=0.0, max=1.0,
             help="Chance that a sample is sharpened whole, so that crisp skin folds and teeth "
                  "of sharp photos are learnt as face."),
+        shadow_prob: float = typer.Option(
+            0.0, "--shadow-prob", min=0.0, max=1.0,
+            help="Chance that a sample gets a cast shadow (hair, a hat), so that shadowed skin "
+                 "is learnt as face."),
         init: Path = typer.Option(None, "--init",
                                   help="Start from this model folder (fine-tuning)."),
         quiet: bool = typer.Option(False, "--quiet", help="No progress output."),
@@ -54,6 +58,6 @@ def register(app: typer.Typer) -> None:
         config = SegmenterTrainConfig(lfw_images=lfw, out=out, steps=steps, batch_size=batch_size,
                                       lr=lr, images=images, seed=seed, threads=threads,
                                       edge_prob=edge_prob, sharpen_prob=sharpen_prob,
-                                      init=init)
+                                      shadow_prob=shadow_prob, init=init)
         model_dir = run(config, progress=not quiet, log=typer.echo)
         typer.echo(f"model: {model_dir}")
