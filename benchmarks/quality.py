@@ -134,9 +134,6 @@ KNOBS = {
     "eye-dark-grow": "EYE_DARKNESS_GROW",
     "focus": "FOCUS_MATCH",  # 0: the swap keeps the generator's focus (before session 14)
     "color-fit": "COLOR_FIT_SIZE",  # 0: colour fitted at the generator's S (before session 15)
-    "shadow": "SHADOW_CARRY",  # 0: the swap keeps its own even light (before session 15)
-    "shadow-sigma": "SHADOW_SIGMA",
-    "shadow-beyond": "SHADOW_BEYOND",
 }
 # SwapOptions fields a ``knob-value`` part can set the same way (``id-strength-0.3``,
 # ``id-strength-0.3+detail-res-0.75``).

@@ -40,7 +40,6 @@ def _two_band_detail(monkeypatch):
     monkeypatch.setattr(compose, "LOCAL_COLOR_CARRY", 0.0)  # no lightness carried, as then
     monkeypatch.setattr(compose, "EYE_DARKNESS", 0.0)  # no eye darkness carried, as then
     monkeypatch.setattr(compose, "FOCUS_MATCH", 0.0)  # the swap's own focus, as then
-    monkeypatch.setattr(compose, "SHADOW_CARRY", 0.0)  # the swap's own light, as then
 
 
 @pytest.fixture(scope="module")

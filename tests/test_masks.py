@@ -214,27 +214,3 @@ def test_eye_darkness_brings_back_a_lost_dark_core_and_leaves_a_healthy_eye(face
                               (0.0, 2 * 35.0), 4.0).apply(swap)
     assert 20.0 < float(color.to_lab(half)[..., 0][core].mean()) < 35.0
     assert plain.is_identity
-
-
-def test_carried_shadows_darken_only_where_the_target_is_much_darker():
-    """faces/color.carried_shadows: the target's hard shadow (here 30 L* over the top half) is
-    carried into the swap's lightness, less the ``beyond`` margin; small differences and a
-    lighter target leave the swap's lightness alone."""
-    from facedancer_torch.faces.color import carried_shadows, identity_transfer, to_lab
-
-    size = 64
-    swap = np.full((size, size, 3), 170, np.uint8)
-    target = swap.copy()
-    target[: size // 2] = 90  # a shadow over the top half
-    target[size // 2:, : size // 4] = 178  # a little lighter: not a shadow
-    weights = np.ones((size, size), np.float32)
-    transfer = carried_shadows(identity_transfer(), swap, target, weights, sigma=2.0, beyond=4.0)
-    change = transfer.lightness
-    gap = float(to_lab(swap)[0, 0, 0] - to_lab(target)[0, 0, 0])
-    assert gap > 25
-    assert np.allclose(change[:size // 4], -(gap - 4.0), atol=0.5)  # deep in the shadow
-    assert np.abs(change[3 * size // 4:]).max() < 1e-4  # lit, and the lighter strip too
-    corrected = to_lab(transfer.apply(swap))[..., 0]
-    assert abs(corrected[: size // 4].mean() - (to_lab(target)[0, 0, 0] + 4.0)) < 1.0
-    unchanged = carried_shadows(identity_transfer(), swap, swap, weights, 2.0, 4.0)
-    assert np.abs(unchanged.lightness).max() == 0.0

@@ -357,36 +357,6 @@ def eye_darkness(transfer: ColourTransfer, swapped: np.ndarray, target: np.ndarr
     return transfer
 
 
-def carried_shadows(transfer: ColourTransfer, swapped: np.ndarray, target: np.ndarray,
-                    weights: np.ndarray, sigma: float, beyond: float,
-                    amount: float = 1.0) -> ColourTransfer:
-    """``transfer`` with the target's shadows carried into the swap's lightness.
-
-    The generator paints an evenly lit face; the colour correction matches its lightness to
-    the target's on average, so a face half in a hard shadow (hair, a hat, side light) came
-    out lit where the target is dark, and where the segmenter kept some of the shadowed skin
-    the swap was a patchwork of kept shadow and lit skin. Here the local mean lightness (a
-    ``weights``-weighted, normalised Gaussian of ``sigma`` pixels) of the corrected swap is
-    compared with the target's; where the target is darker by more than ``beyond`` L* units,
-    the swap is darkened by the excess (times ``amount``). Smaller differences (the face's
-    own modelling) and places where the target is lighter keep the swap's lightness.
-    ``swapped`` and ``target`` are the ``(S, S, 3)`` uint8 RGB crops ``transfer`` was fitted
-    on; the transfer is changed in place and returned.
-    """
-    if amount <= 0:
-        return transfer
-    weights = np.asarray(weights, np.float32)
-    corrected = to_lab(transfer.apply(swapped))[..., 0]
-    reference = to_lab(target)[..., 0]
-    norm = gaussian_blur(weights, sigma)
-    difference = gaussian_blur((reference - corrected) * weights, sigma)
-    local = np.where(norm > 1e-3, difference / np.maximum(norm, 1e-3), 0.0)
-    change = float(amount) * np.minimum(local + float(beyond), 0.0)
-    transfer.lightness = (change if transfer.lightness is None
-                          else transfer.lightness + change).astype(np.float32)
-    return transfer
-
-
 def color_match(swapped: np.ndarray, target: np.ndarray, mask: np.ndarray,
                 strength: float = 1.0, local_sigma: float | None = None) -> np.ndarray:
     """:func:`fit_colour` applied to the same crop: ``(S, S, 3)`` uint8 RGB."""

@@ -41,8 +41,7 @@ import numpy as np
 from ..errors import FacedancerError
 from ..faces import masks
 from ..faces.align import invert_affine, paste_back, transform_points
-from ..faces.color import (carried_shadows, eye_darkness, fit_colour, identity_transfer,
-                           to_lab)
+from ..faces.color import eye_darkness, fit_colour, identity_transfer, to_lab
 from .options import SwapOptions, mask_parts
 
 # Largest work crop: a 1080p close-up stays sharp, a 4K one is resampled once to this size.
@@ -88,13 +87,6 @@ EYE_DARKNESS_GROW: float = 0.35
 # swap's and the target's darkness: per track, each eye's gate moves this fraction of the way
 # to the frame's own value (about 3 frames' memory at 25 frames/s).
 EYE_DARKNESS_EASE: float = 0.3
-# Shadows (faces/color.carried_shadows): where the target's local mean lightness (a Gaussian
-# of SHADOW_SIGMA of the crop) is darker than the corrected swap's by more than SHADOW_BEYOND
-# L* units, the swap takes the excess (times SHADOW_CARRY; 0 = off): a face in a hard shadow
-# stays in it instead of coming out evenly lit or patched. Measured: docs/swap.md "Shadows".
-SHADOW_CARRY: float = 1.0
-SHADOW_SIGMA: float = 0.06
-SHADOW_BEYOND: float = 6.0
 # The generator's crop carries detail up to about half its own resolution (measured on the
 # shipped 128 px model: its output's Laplacian variance is a fraction of its input's); the band
 # below this fraction of S is always the swap's.
@@ -450,9 +442,6 @@ class Compositor:
                 smooth = partial(ease, job.memory, "eye_darkness", rate=EYE_DARKNESS_EASE)
             transfer = eye_darkness(transfer, small, target, per_eye, EYE_DARKNESS_GATE,
                                     EYE_DARKNESS_MARGIN, EYE_DARKNESS, smooth=smooth)
-        if SHADOW_CARRY > 0 and not transfer.is_identity:
-            transfer = carried_shadows(transfer, small, target, weights, SHADOW_SIGMA * size,
-                                       SHADOW_BEYOND, SHADOW_CARRY)
         return transfer
 
 
