@@ -583,6 +583,21 @@ def test_no_lavender_lids_where_the_target_wears_dark_make_up(demo, photos_dir, 
     assert plain > 2e-4 and similar < 0.6 * plain, casts
 
 
+def _crops_with(demo, image, plan, job, monkeypatch, name: str, values) -> dict:
+    """The default swap of ``image``, warped onto ``job``'s crop, for each value of the
+    ``swap/compose.py`` constant ``name`` (left at the last value)."""
+    from facedancer_torch.swap import compose
+    from facedancer_torch.swap.options import SwapOptions
+
+    size = job.crop.shape[0]
+    crops = {}
+    for value in values:
+        monkeypatch.setattr(compose, name, value)
+        out = demo.swap_image(image, plan, SwapOptions())
+        crops[value] = cv2.warpAffine(out, job.matrix, (size, size), flags=cv2.INTER_LINEAR)
+    return crops
+
+
 def test_brows_the_generator_paints_grey_blue_do_not_vanish(demo, photos_dir, monkeypatch):
     """Biden into Obama (fr_two_people.jpg): the demo generator paints Biden's brows grey-blue
     and only a little darker than the skin; with the skin's chroma alone (the local colour
@@ -592,7 +607,6 @@ def test_brows_the_generator_paints_grey_blue_do_not_vanish(demo, photos_dir, mo
     from facedancer_torch.faces.color import to_lab
     from facedancer_torch.io.images import read_image
     from facedancer_torch.swap import compose
-    from facedancer_torch.swap.options import SwapOptions
 
     image = read_image(photos_dir / "fr_two_people.jpg")
     plan = demo.plan([photos_dir / "fr_biden.jpg"])
@@ -602,12 +616,11 @@ def test_brows_the_generator_paints_grey_blue_do_not_vanish(demo, photos_dir, mo
     points = demo.compositor.landmarks68().on_crop(job.crop, demo.compositor.crop_shrink)
     brows = masks.brow_zone(points, size) > 0.5
     above = np.roll(brows, -int(round(0.08 * size)), axis=0) & ~brows  # forehead just above
-    lightness, crops = {}, {}
-    for carry in (0.0, compose.LOCAL_COLOR_CARRY):
-        monkeypatch.setattr(compose, "LOCAL_COLOR_CARRY", carry)
-        out = demo.swap_image(image, plan, SwapOptions())
-        crops[carry] = cv2.warpAffine(out, job.matrix, (size, size), flags=cv2.INTER_LINEAR)
-        light = to_lab(crops[carry])[..., 0]
+    crops = _crops_with(demo, image, plan, job, monkeypatch, "LOCAL_COLOR_CARRY",
+                        (0.0, compose.LOCAL_COLOR_CARRY))
+    lightness = {}
+    for carry, crop in crops.items():
+        light = to_lab(crop)[..., 0]
         # The brow itself: the darkest tenth of the zone (the zone holds skin around it too).
         lightness[carry] = (float(np.percentile(light[brows], 10)), float(light[above].mean()))
     plain_brow, plain_above = lightness[0.0]
@@ -644,7 +657,6 @@ def test_an_eye_that_lost_its_dark_core_gets_the_targets_back(demo, demo_plan, p
     from facedancer_torch.faces.color import to_lab
     from facedancer_torch.io.images import read_image
     from facedancer_torch.swap import compose
-    from facedancer_torch.swap.options import SwapOptions
 
     image = read_image(photos_dir / "df_img20.jpg")
     jobs = demo.jobs_for(image, demo.detect(image), demo_plan)
@@ -653,12 +665,11 @@ def test_an_eye_that_lost_its_dark_core_gets_the_targets_back(demo, demo_plan, p
     size = job.crop.shape[0]
     points = demo.compositor.landmarks68().on_crop(job.crop, demo.compositor.crop_shrink)
     target = to_lab(job.crop)[..., 0]
-    crops, core = {}, {}
-    for amount in (0.0, compose.EYE_DARKNESS):
-        monkeypatch.setattr(compose, "EYE_DARKNESS", amount)
-        out = demo.swap_image(image, demo_plan, SwapOptions())
-        crops[amount] = cv2.warpAffine(out, job.matrix, (size, size), flags=cv2.INTER_LINEAR)
-        light = to_lab(crops[amount])[..., 0]
+    crops = _crops_with(demo, image, demo_plan, job, monkeypatch, "EYE_DARKNESS",
+                        (0.0, compose.EYE_DARKNESS))
+    core = {}
+    for amount, crop in crops.items():
+        light = to_lab(crop)[..., 0]
         # Each eye's darkest tenth of its opening, output minus target.
         core[amount] = [float(np.percentile(light[opening], 10) -
                               np.percentile(target[opening], 10))
