@@ -35,7 +35,7 @@ import torch
 from ..device import resolve_device
 from ..errors import FacedancerError, ModelError
 from ..faces.align import align_face
-from ..faces.detect import detector_backend, get_detector
+from ..faces.detect import DETECTOR_EXECUTORS, detector_backend, get_detector
 from ..io.provenance import provenance_metadata, provenance_tag
 from ..models.generator import load_generator
 from ..models.identity.registry import available_encoders, load_identity_encoder
@@ -188,9 +188,9 @@ class Swapper:
                  identity_encoder: str | Path | None = None, detector: str = "retinaface",
                  device: str | torch.device = "auto", score_threshold: float | None = None,
                  backend: str = "auto", detector_executor: str = "auto") -> None:
-        if detector_executor not in ("auto", "onnxruntime", "torch"):
+        if detector_executor not in ("auto", *DETECTOR_EXECUTORS):
             raise FacedancerError(f"unknown detector executor '{detector_executor}' (use auto, "
-                                  "onnxruntime or torch)")
+                                  f"{' or '.join(DETECTOR_EXECUTORS)})")
         self.device = resolve_device(device)
         self.model_dir = resolve_model_dir(model)
         # Recorded in every output: a catalogue name as typed, a directory by its own name
