@@ -77,9 +77,10 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as tmp:
-        model = {"demo": None, "reference": None}.get(args.model, args.model)
         if args.model == "reference":
             model = reference_dir(Path(tmp), tiny=False)
+        else:
+            model = None if args.model == "demo" else args.model
         swapper = Swapper(model, device="cpu")
         plan = swapper.plan(args.source)
         options = SwapOptions() if args.mask is None else SwapOptions(mask=args.mask)
