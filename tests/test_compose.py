@@ -684,6 +684,40 @@ def test_an_eye_that_lost_its_dark_core_gets_the_targets_back(demo, demo_plan, p
     assert difference[far].mean() < 0.3, difference[far].mean()
 
 
+def test_an_eye_painted_dull_gets_the_targets_white_back(demo, demo_plan, photos_dir,
+                                                         monkeypatch):
+    """The astronaut into df_img33.jpg: the demo generator paints the image-left eye's white
+    a mid grey (the brightest tenth of the eye opening about 20 L* units darker than the
+    target's after colour correction). With compose.EYE_WHITES it takes the target's light
+    back; the eye's darkest tenth (iris, pupil) and everything away from the eyes stay."""
+    from facedancer_torch.faces import masks
+    from facedancer_torch.faces.color import to_lab
+    from facedancer_torch.io.images import read_image
+    from facedancer_torch.swap import compose
+
+    image = read_image(photos_dir / "df_img33.jpg")
+    jobs = demo.jobs_for(image, demo.detect(image), demo_plan)
+    assert len(jobs) == 1
+    job = jobs[0]
+    size = job.crop.shape[0]
+    points = demo.compositor.landmarks68().on_crop(job.crop, demo.compositor.crop_shrink)
+    target = to_lab(job.crop)[..., 0]
+    crops = _crops_with(demo, image, demo_plan, job, monkeypatch, "EYE_WHITES",
+                        (0.0, compose.EYE_WHITES))
+    opening = masks.eye_opening(points, 0, size)
+    light = {amount: to_lab(crop)[..., 0][opening] for amount, crop in crops.items()}
+    bright = {amount: float(np.percentile(values, 90) - np.percentile(target[opening], 90))
+              for amount, values in light.items()}
+    dark = {amount: float(np.percentile(values, 10)) for amount, values in light.items()}
+    assert compose.EYE_WHITES > 0
+    assert bright[0.0] < -15.0, bright  # dull without it (-24)
+    assert bright[compose.EYE_WHITES] > -10.0, bright  # its white back (-7; the margin is 4)
+    assert abs(dark[compose.EYE_WHITES] - dark[0.0]) < 3.0, dark  # the iris stays the swap's
+    difference = np.abs(crops[0.0].astype(int) - crops[compose.EYE_WHITES]).mean(axis=-1)
+    far = masks.gaussian_blur(masks.eye_zone(points, size).astype(np.float32), 0.05 * size) < 1e-3
+    assert difference[far].mean() < 0.3, difference[far].mean()
+
+
 def test_focus_blurs_a_swap_only_as_far_as_an_out_of_focus_target(photos_dir):
     """``compose.focus_sigma``: a crisp swap of a face the photo shows blurred is blurred to
     about the target's focus (the sigma that blurred the target is found again, and the
@@ -769,7 +803,8 @@ def test_ease_moves_part_of_the_way_and_keeps_what_was_not_measured():
 def test_a_tracked_face_keeps_one_memory_through_a_video(demo, demo_plan, videos_dir,
                                                          monkeypatch):
     """swap_stream hands the compositor the same per-track dict on every frame of a track (the
-    eye darkness eases its gate there, compose.EYE_DARKNESS_EASE); a still image gets none."""
+    eye darkness and the eye whites ease their gates there, compose.EYE_DARKNESS_EASE); a
+    still image gets none."""
     from facedancer_torch.io.video import read_frames
     from facedancer_torch.swap.options import SwapOptions
     from facedancer_torch.swap.video import swap_stream
@@ -787,6 +822,7 @@ def test_a_tracked_face_keeps_one_memory_through_a_video(demo, demo_plan, videos
     memories = [m for frame in seen for m in frame]
     assert len(memories) >= 5 and all(m is memories[0] for m in memories)
     assert "eye_darkness" in memories[0] and memories[0]["eye_darkness"].shape == (2,)
+    assert "eye_whites" in memories[0] and memories[0]["eye_whites"].shape == (2,)
     seen.clear()
     demo.swap_image(frames[0], demo_plan, SwapOptions())
     assert seen == [[None]]

@@ -214,3 +214,52 @@ def test_eye_darkness_brings_back_a_lost_dark_core_and_leaves_a_healthy_eye(face
                               (0.0, 2 * 35.0), 4.0).apply(swap)
     assert 20.0 < float(color.to_lab(half)[..., 0][core].mean()) < 35.0
     assert plain.is_identity
+    # The whites' pass leaves a grey pupil alone: it only carries lighter target pixels.
+    assert color.eye_whites(color.identity_transfer(), swap, target, [(opening, around)],
+                            (0.0, 10.0), 4.0).lightness is None
+
+
+def test_eye_whites_bring_back_a_dull_white_and_leave_iris_and_bright_eyes(face_crop):
+    """``eye_whites``: an eye whose brightest tenth is much darker than the target's (a grey
+    white) takes the target's lighter pixels (to within the margin) inside its zone; its iris
+    and pupil, darker in the target, keep the swap's lightness; an eye as bright as the
+    target's, and everything outside the zone, are left alone."""
+    target_lab = color.to_lab(face_crop)
+    eye, core = (slice(96, 112), slice(70, 100)), (slice(98, 110), slice(80, 90))
+    target_lab[eye] = (80.0, 0.0, 0.0)  # the white ...
+    target_lab[..., 0][core] = 15.0  # ... and the iris
+    target = color.from_lab(target_lab)
+    swap_lab = target_lab.copy()
+    swap_lab[..., 0][eye] = 55.0  # the swap painted the white grey ...
+    swap_lab[..., 0][core] = 35.0  # ... and its iris a little lighter than the target's
+    swap = color.from_lab(swap_lab)
+    opening = np.zeros((256, 256), bool)
+    opening[eye] = True
+    white = opening.copy()
+    white[core] = False
+    zone = masks.gaussian_blur(opening.astype(np.float32), 0.5)
+    out = color.eye_whites(color.identity_transfer(), swap, target, [(opening, zone)],
+                           (5.0, 15.0), 4.0).apply(swap)
+    light = color.to_lab(out)[..., 0]
+    inner = np.zeros_like(white)
+    inner[98:110, 72:98] = True  # away from the zone's soft edge
+    assert float(light[white & inner].mean()) > 74.0, float(light[white & inner].mean())
+    assert abs(float(light[core].mean()) - 35.0) < 1.0  # the iris is the swap's
+    round_trip = color.from_lab(color.to_lab(swap))  # what apply() does to any pixel
+    away = np.ones((256, 256), bool)
+    away[90:118, 64:106] = False
+    assert np.abs(out.astype(int) - round_trip)[away].max() == 0
+    # As bright as the target: nothing; under the gate's start: nothing; half way: about half.
+    same = color.eye_whites(color.identity_transfer(), target, target, [(opening, zone)],
+                            (5.0, 15.0), 4.0)
+    assert same.lightness is None and same.is_identity
+    assert color.eye_whites(color.identity_transfer(), swap, target, [(opening, zone)],
+                            (30.0, 40.0), 4.0).lightness is None
+    half = color.eye_whites(color.identity_transfer(), swap, target, [(opening, zone)],
+                            (0.0, 50.0), 4.0).apply(swap)
+    assert 60.0 < float(color.to_lab(half)[..., 0][white & inner].mean()) < 70.0
+    # The darkness pass leaves a grey white alone: it only carries darker target pixels
+    # (here the iris's, which the swap painted lighter).
+    dark = color.eye_darkness(color.identity_transfer(), swap, target, [(opening, zone)],
+                              (0.0, 10.0), 4.0).lightness
+    assert np.abs(dark[white & inner]).max() == 0.0 and dark[core].mean() < -10.0
