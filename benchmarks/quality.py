@@ -34,7 +34,8 @@ crop (or that crop low-passed to half its resolution, about what the demo model 
 measure shows what the compositing alone does to a face whose identity did not change.
 
 Per video: ``flicker`` (mean absolute frame-to-frame change in the face regions, output /
-input: 1 = as steady as the input), ``ghost %`` (pixels changed where the detector sees
+input: 1 = as steady as the input), ``eye flicker`` (the same in the eyes alone: each eye's
+outline grown by 35 % of its width), ``ghost %`` (pixels changed where the detector sees
 no face in that input frame: outside its grown face regions), ``faceless`` (frames without a
 detected face), ``swapped`` (frames with a change / frames), ``faces`` (face swaps /
 detections), sharpness and colour casts as above.
@@ -132,6 +133,10 @@ KNOBS = {
     "eye-dark-full": ("EYE_DARKNESS_GATE", 1),
     "eye-dark-margin": "EYE_DARKNESS_MARGIN",
     "eye-dark-grow": "EYE_DARKNESS_GROW",
+    "eye-white": "EYE_WHITES",  # 0: eyes keep the swap's whites (before session 16)
+    "eye-white-from": ("EYE_WHITES_GATE", 0),
+    "eye-white-full": ("EYE_WHITES_GATE", 1),
+    "eye-white-margin": "EYE_WHITES_MARGIN",
     "focus": "FOCUS_MATCH",  # 0: the swap keeps the generator's focus (before session 14)
     "color-fit": "COLOR_FIT_SIZE",  # 0: colour fitted at the generator's S (before session 15)
 }
@@ -235,6 +240,24 @@ def region_mask(regions: list[FaceRegion], shape, grow: float = 0.0) -> np.ndarr
     return mask.astype(bool)
 
 
+def eye_mask(regions: list[FaceRegion], shape, grow: float = 0.35) -> np.ndarray:
+    """Both eyes of every face: the outline of each eye's six landmarks grown by ``grow`` of
+    its width (lids and lash line, as ``compose.EYE_DARKNESS_GROW``)."""
+    mask = np.zeros(shape[:2], np.uint8)
+    for region in regions:
+        for eye in (region.landmarks68[36:42], region.landmarks68[42:48]):
+            width = float(np.linalg.norm(eye[3] - eye[0]))
+            cv2.fillConvexPoly(mask, np.rint(eye).astype(np.int32), 1)
+            radius = int(round(grow * width))
+            if radius > 0:
+                x0, y0 = np.floor(eye.min(axis=0)).astype(int) - radius - 1
+                x1, y1 = np.ceil(eye.max(axis=0)).astype(int) + radius + 2
+                x0, y0 = max(x0, 0), max(y0, 0)
+                mask[y0:y1, x0:x1] = cv2.dilate(mask[y0:y1, x0:x1], cv2.getStructuringElement(
+                    cv2.MORPH_ELLIPSE, (2 * radius + 1,) * 2))
+    return mask.astype(bool)
+
+
 def grey(image: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32)
 
@@ -307,6 +330,7 @@ def video_metrics(swapper: Swapper, path: Path, options: SwapOptions, plan, fram
         regions_cache[path] = [face_regions(swapper, frame, detector) for frame in inputs]
     regions = regions_cache[path]
     flick_in, flick_out, ghost, sharp_num, sharp_den, casts = [], [], [], [], [], []
+    eyes_in, eyes_out = [], []
     swapped = faceless = 0
     for t, (frame, out, faces) in enumerate(zip(inputs, outputs, regions)):
         swapped += bool(changed(frame, out).any())
@@ -324,11 +348,17 @@ def video_metrics(swapper: Swapper, path: Path, options: SwapOptions, plan, fram
         if t and regions[t - 1]:
             flick_in.append(float(np.abs(grey(frame) - grey(inputs[t - 1]))[inner].mean()))
             flick_out.append(float(np.abs(grey(out) - grey(outputs[t - 1]))[inner].mean()))
+            eyes = eye_mask(faces, frame.shape)
+            if eyes.any():
+                eyes_in.append(float(np.abs(grey(frame) - grey(inputs[t - 1]))[eyes].mean()))
+                eyes_out.append(float(np.abs(grey(out) - grey(outputs[t - 1]))[eyes].mean()))
     return {
         "sharp": float(np.sum(sharp_num) / max(np.sum(sharp_den), 1e-6)),
         "cast %": 100.0 * float(np.mean(casts)) if casts else float("nan"),
         "flicker": float(np.mean(flick_out) / max(np.mean(flick_in), 1e-6))
         if flick_in else float("nan"),
+        "eye flicker": float(np.mean(eyes_out) / max(np.mean(eyes_in), 1e-6))
+        if eyes_in else float("nan"),
         "ghost %": 100.0 * float(np.mean(ghost)) if ghost else 0.0,
         "faceless": faceless,
         "swapped": f"{swapped}/{len(inputs)}",
@@ -475,7 +505,13 @@ def main() -> None:
                         help="comma-separated: names of CONFIGS, or +-joined <knob>-<value> "
                         f"parts on the default (knobs: {', '.join([*KNOBS, *OPTION_KNOBS])})")
     parser.add_argument("--frames", type=int, default=60, help="frames per video (0: none)")
-    parser.add_argument("--groups", default="single,occluded,group")
+    parser.add_argument("--groups", default="single,occluded,group",
+                        help="photo groups (comma-separated; '' for videos only)")
+    parser.add_argument("--videos", default=",".join(VIDEOS),
+                        help="clips of the shared videos folder (comma-separated)")
+    parser.add_argument("--video-configs", default="reference,default",
+                        help="the configs also run on the videos (comma-separated; they must "
+                        "be in --configs)")
     parser.add_argument("--photos", default=None,
                         help="swap these photos of the shared folder instead of the groups' "
                         "(comma-separated; to look at others than the 17), or 'all'")
@@ -547,17 +583,20 @@ def main() -> None:
     if args.frames > 0 and videos_dir.is_dir():
         video_rows: list[Row] = []
         cache: dict = {}
-        for name in VIDEOS:
+        video_configs = args.video_configs.split(",")
+        for name in args.videos.split(","):
             for config in configs:
-                if config not in ("reference", "default"):
+                if config not in video_configs:
                     continue
-                values = video_metrics(swapper, videos_dir / name,
-                                       SwapOptions(**CONFIGS[config]), plan, args.frames, cache)
+                kwargs, constants = config_settings(config)
+                with compose_constants(constants):
+                    values = video_metrics(swapper, videos_dir / name, SwapOptions(**kwargs),
+                                           plan, args.frames, cache)
                 video_rows.append(Row(name, "video", config, values))
             print(f"  {name} done ({time.time() - start:.0f} s)", file=sys.stderr)
         print(f"\n## Videos (first {args.frames} frames)\n")
-        print(table(video_rows, ["sharp", "cast %", "flicker", "ghost %", "faceless",
-                                 "swapped", "faces"]))
+        print(table(video_rows, ["sharp", "cast %", "flicker", "eye flicker", "ghost %",
+                                 "faceless", "swapped", "faces"]))
     names = [n for n in args.figure_photos.split(",") if (n, "target") in outputs]
     if args.figure is not None:
         shown = [c for c in args.figure_configs.split(",") if c in configs]
