@@ -598,6 +598,19 @@ def _crops_with(demo, image, plan, job, monkeypatch, name: str, values) -> dict:
     return crops
 
 
+def _one_face(demo, plan, path):
+    """``(image, job, points)``: a photo with one face, its job and the target's 68
+    landmarks on the job's crop."""
+    from facedancer_torch.io.images import read_image
+
+    image = read_image(path)
+    jobs = demo.jobs_for(image, demo.detect(image), plan)
+    assert len(jobs) == 1
+    job = jobs[0]
+    points = demo.compositor.landmarks68().on_crop(job.crop, demo.compositor.crop_shrink)
+    return image, job, points
+
+
 def test_brows_the_generator_paints_grey_blue_do_not_vanish(demo, photos_dir, monkeypatch):
     """Biden into Obama (fr_two_people.jpg): the demo generator paints Biden's brows grey-blue
     and only a little darker than the skin; with the skin's chroma alone (the local colour
@@ -655,15 +668,10 @@ def test_an_eye_that_lost_its_dark_core_gets_the_targets_back(demo, demo_plan, p
     and everything away from the eyes stay the same."""
     from facedancer_torch.faces import masks
     from facedancer_torch.faces.color import to_lab
-    from facedancer_torch.io.images import read_image
     from facedancer_torch.swap import compose
 
-    image = read_image(photos_dir / "df_img20.jpg")
-    jobs = demo.jobs_for(image, demo.detect(image), demo_plan)
-    assert len(jobs) == 1
-    job = jobs[0]
+    image, job, points = _one_face(demo, demo_plan, photos_dir / "df_img20.jpg")
     size = job.crop.shape[0]
-    points = demo.compositor.landmarks68().on_crop(job.crop, demo.compositor.crop_shrink)
     target = to_lab(job.crop)[..., 0]
     crops = _crops_with(demo, image, demo_plan, job, monkeypatch, "EYE_DARKNESS",
                         (0.0, compose.EYE_DARKNESS))
@@ -692,15 +700,10 @@ def test_an_eye_painted_dull_gets_the_targets_white_back(demo, demo_plan, photos
     back; the eye's darkest tenth (iris, pupil) and everything away from the eyes stay."""
     from facedancer_torch.faces import masks
     from facedancer_torch.faces.color import to_lab
-    from facedancer_torch.io.images import read_image
     from facedancer_torch.swap import compose
 
-    image = read_image(photos_dir / "df_img33.jpg")
-    jobs = demo.jobs_for(image, demo.detect(image), demo_plan)
-    assert len(jobs) == 1
-    job = jobs[0]
+    image, job, points = _one_face(demo, demo_plan, photos_dir / "df_img33.jpg")
     size = job.crop.shape[0]
-    points = demo.compositor.landmarks68().on_crop(job.crop, demo.compositor.crop_shrink)
     target = to_lab(job.crop)[..., 0]
     crops = _crops_with(demo, image, demo_plan, job, monkeypatch, "EYE_WHITES",
                         (0.0, compose.EYE_WHITES))

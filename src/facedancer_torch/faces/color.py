@@ -345,12 +345,13 @@ def eye_whites(transfer: ColourTransfer, swapped: np.ndarray, target: np.ndarray
     The demo generator paints many eyes dull: the white a mid grey, the catch light gone, at
     worst a dark almond without a white at all (with one source photo the brightest tenth of
     the eye opening is 10-30 L* units darker than the target's on 89 of the 226 eyes of the
-    shared photos), and such an eye looks dead next to the photo. Judged by the brightest tenth of each eye's opening,
-    corrected swap minus target: from ``gate[0]`` L* units darker in part and from ``gate[1]``
-    fully, each pixel of the eye's zone (here: the opening itself, softly) lighter in the
-    target than in the swap by more than ``margin`` is brought up to within ``margin`` of it
-    (times ``amount``). Darker pixels (iris, pupil, lash line) keep the swap's lightness, and
-    an eye as bright as the target's is left alone. Arguments as for :func:`eye_darkness`.
+    shared photos), and such an eye looks dead next to the photo. Judged by the brightest
+    tenth of each eye's opening, corrected swap minus target: from ``gate[0]`` L* units darker
+    in part and from ``gate[1]`` fully, each pixel of the eye's zone (here: the opening
+    itself, softly) lighter in the target than in the swap by more than ``margin`` is brought
+    up to within ``margin`` of it (times ``amount``). Darker pixels (iris, pupil, lash line)
+    keep the swap's lightness, and an eye as bright as the target's is left alone. Arguments
+    as for :func:`eye_darkness`.
     """
     return _eye_lightness(transfer, swapped, target, eyes, gate, margin, amount, smooth,
                           lighter=True)
