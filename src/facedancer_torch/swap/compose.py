@@ -18,7 +18,8 @@ a 400 px face is visibly softer than the photo around it. Per face, this module:
    ``local`` (global, then the chroma moved to the target's pixel by pixel over a small
    neighbourhood, from target pixels of about the swap pixel's lightness where the generator
    changed it: no teal brows or purple eye rims; the darkness a brow, or an eye that lost its
-   dark core, should have comes back as lightness; see ``faces/color.py``);
+   dark core, should have comes back as lightness, and so does the light of an eye painted
+   dull; see ``faces/color.py``);
 4. restores **detail** above the generator's resolution from the target (a Laplacian split:
    the swap gives the band the generator can produce and, on faces twice its size or more, the
    band just above it, which carries the target's identity; the target the finest band: skin
