@@ -91,13 +91,14 @@ EYE_DARKNESS_EASE: float = 0.3
 # ... and the other way round, an eye the generator painted dull (the white a mid grey, the
 # catch light gone, at worst a dark almond: with gfp_Blake_Lively.jpg as the source the
 # brightest tenth of the opening is 10-30 L* darker than the target's on 89 of the 226 eyes of
-# the shared photos, with astronaut.jpg on 12) takes the target's light back (faces/color.py,
-# eye_whites): judged by the brightest tenth of the opening, from EYE_WHITES_GATE[0] L* units
-# darker in part and from [1] fully, every pixel of the opening (softly) lighter in the target
-# by more than EYE_WHITES_MARGIN is brought up to that margin (times EYE_WHITES; 0 = off). The
-# iris and pupil, darker, stay the swap's. Eased in a video as the darkness is. dlib reads the
-# whites as a little more of the target (-0.010 of identity gain per photo changed), so the
-# gate starts at 10 L*, where an eye looks dead, not at 5 (docs/swap.md "Eye whites").
+# the shared photos, with fr_obama.jpg on 71, with astronaut.jpg on 12) takes the target's
+# light back (faces/color.py, eye_whites): judged by the brightest tenth of the opening, from
+# EYE_WHITES_GATE[0] L* units darker in part and from [1] fully, every pixel of the opening
+# (softly) lighter in the target by more than EYE_WHITES_MARGIN is brought up to that margin
+# (times EYE_WHITES; 0 = off). The iris and pupil, darker, stay the swap's. Eased in a video
+# as the darkness is. dlib reads the whites as a little more of the target (-0.010 of
+# identity gain per photo changed), so the gate starts at 10 L*, where an eye looks dead, not
+# at 5 (docs/swap.md "Eye whites").
 EYE_WHITES: float = 1.0
 EYE_WHITES_GATE: tuple[float, float] = (10.0, 20.0)
 EYE_WHITES_MARGIN: float = 4.0
