@@ -29,6 +29,10 @@ photo's largest face against the generator's crop (``compose.work_factor``: 1 = 
 crops across, where the generator's resolution is about the face's; 2-3 = up to 3.25; 4 and
 more).
 ``--photos all`` swaps every photo of the shared folder (82) instead of the fixed 17.
+``--source`` repeated pools several source faces: every photo is swapped with each, rows are
+named ``photo @ source`` and the per-photo differences pair each photo-source output with
+itself (a change that acts only on some sources' faces, as the eye whites do, is then measured
+on all of them at once).
 ``--null-generator copy`` (or ``soft``) is a control: the generator returns the target's own
 crop (or that crop low-passed to half its resolution, about what the demo model keeps), so each
 measure shows what the compositing alone does to a face whose identity did not change.
@@ -498,9 +502,11 @@ def null_generator(soft: bool):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default=None)
-    parser.add_argument("--source", type=Path, default=SOURCE,
+    parser.add_argument("--source", type=Path, action="append", default=None,
                         help="the source face (default: the example astronaut.jpg); another "
-                        "one checks that a difference between configs is not one source's")
+                        "one checks that a difference between configs is not one source's. "
+                        "Repeat it to pool several: each photo is swapped with each source "
+                        "(rows 'photo @ source'; the figure, crops and videos use the first)")
     parser.add_argument("--configs", default=",".join(CONFIGS),
                         help="comma-separated: names of CONFIGS, or +-joined <knob>-<value> "
                         f"parts on the default (knobs: {', '.join([*KNOBS, *OPTION_KNOBS])})")
@@ -538,9 +544,13 @@ def main() -> None:
     if args.null_generator:
         swapper.generate = null_generator(args.null_generator == "soft")
         print(f"control: a null generator ({args.null_generator}): no face changes identity\n")
-    plan = swapper.plan([args.source])
-    source_descriptor = dlib_descriptor_at(read_image(args.source),
-                                           swapper.detect(read_image(args.source))[0].landmarks)
+    sources = args.source or [SOURCE]
+    plans, descriptors = [], []
+    for source in sources:
+        plans.append(swapper.plan([source]))
+        picture = read_image(source)
+        descriptors.append(dlib_descriptor_at(picture, swapper.detect(picture)[0].landmarks))
+    plan = plans[0]  # the videos' and the figure's
     rows: list[Row] = []
     outputs: dict = {}
     start = time.time()
@@ -556,15 +566,20 @@ def main() -> None:
             target = read_image(photos_dir / name)
             regions = face_regions(swapper, target)
             outputs[(name, "target")], outputs[(name, "regions")] = target, regions
-            sizes[name] = size_class(swapper, regions)
-            for config in configs:
-                kwargs, constants = config_settings(config)
-                options = SwapOptions(**kwargs)
-                with compose_constants(constants):
-                    out = finish_image(swapper.swap_image(target, plan, options), options)
-                outputs[(name, config)] = out
-                rows.append(Row(name, group, config,
-                                photo_metrics(target, out, regions, source_descriptor, name)))
+            for index, (source, source_plan, descriptor) in enumerate(
+                    zip(sources, plans, descriptors)):
+                row_name = name if len(sources) == 1 else f"{name} @ {source.stem}"
+                sizes[row_name] = size_class(swapper, regions)
+                for config in configs:
+                    kwargs, constants = config_settings(config)
+                    options = SwapOptions(**kwargs)
+                    with compose_constants(constants):
+                        out = finish_image(swapper.swap_image(target, source_plan, options),
+                                           options)
+                    if index == 0:
+                        outputs[(name, config)] = out
+                    rows.append(Row(row_name, group, config,
+                                    photo_metrics(target, out, regions, descriptor, name)))
             print(f"  {name} done ({time.time() - start:.0f} s)", file=sys.stderr)
     photo_columns = ["sharp", "cast %", "out %", "occl", "id gain", "pose", "faces"]
     print("## Photos\n")
@@ -577,7 +592,8 @@ def main() -> None:
         for size in dict.fromkeys(SIZE_CLASSES):
             count = sum(1 for v in sizes.values() if v == size)
             if count:
-                print(f"\n### Largest face {size} ({count} photos)\n")
+                unit = "photos" if len(sources) == 1 else "photo-source pairs"
+                print(f"\n### Largest face {size} ({count} {unit})\n")
                 print(paired(rows, ["sharp", "id gain", "pose"], configs,
                              keep=lambda name, size=size: sizes.get(name) == size))
     if args.frames > 0 and videos_dir.is_dir():
