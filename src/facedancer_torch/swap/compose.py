@@ -78,9 +78,13 @@ LOCAL_COLOR_CARRY_SIGMA: float = 0.05
 # lighter in part and from [1] fully, inside the eye's outline grown by EYE_DARKNESS_GROW of
 # its width, every pixel darker in the target by more than EYE_DARKNESS_MARGIN is brought down
 # to that margin (times EYE_DARKNESS; 0 = off). Eyes as dark as the target's stay the swap's.
-# Measured: docs/swap.md "Eyes kept defined".
+# The gate starts at 5 L*: from 0 (session 14, chosen with the astronaut source alone, where it
+# cost nothing) it also carried the target's eyeliner into slightly light eyes, and with
+# fr_obama.jpg / fr_biden.jpg as sources that cost 0.042 / 0.022 of dlib identity gain per
+# photo; from 5 the broken eyes keep their darkness for a third of that (pooled over three
+# sources -0.018 against -0.027, off -0.017). Measured: docs/swap.md "Eyes kept defined".
 EYE_DARKNESS: float = 1.0
-EYE_DARKNESS_GATE: tuple[float, float] = (0.0, 10.0)
+EYE_DARKNESS_GATE: tuple[float, float] = (5.0, 15.0)
 EYE_DARKNESS_MARGIN: float = 4.0
 EYE_DARKNESS_GROW: float = 0.35
 # In a video or live stream the gate follows the generator's own frame-to-frame changes (the
