@@ -451,27 +451,33 @@ class Compositor:
                 brows = masks.brow_zone(points, size)
         transfer = fit_colour(small, target, weights, local_sigma=LOCAL_COLOR_SIGMA * size,
                               similar=similar, keep_plain=keep, carry=carry, carry_where=brows)
-        if points is not None and EYE_DARKNESS > 0:
-            # Judged and carried on the corrected swap: the global transfer moves lightness too.
-            per_eye = [(masks.eye_opening(points, eye, size),
-                        masks.one_eye_zone(points, eye, size, EYE_DARKNESS_GROW))
-                       for eye in (0, 1)]
-            smooth = None
-            if job.memory is not None and 0.0 < EYE_DARKNESS_EASE < 1.0:
-                smooth = partial(ease, job.memory, "eye_darkness", rate=EYE_DARKNESS_EASE)
-            transfer = eye_darkness(transfer, small, target, per_eye, EYE_DARKNESS_GATE,
-                                    EYE_DARKNESS_MARGIN, EYE_DARKNESS, smooth=smooth)
-        if points is not None and EYE_WHITES > 0:
-            # Only inside the opening (softly): the lids around it keep the swap's lightness.
-            soft = max(0.5, 0.5 * size / 128.0)
-            per_eye = [(opening, masks.gaussian_blur(opening.astype(np.float32), soft))
-                       for opening in (masks.eye_opening(points, eye, size) for eye in (0, 1))]
-            smooth = None
-            if job.memory is not None and 0.0 < EYE_DARKNESS_EASE < 1.0:
-                smooth = partial(ease, job.memory, "eye_whites", rate=EYE_DARKNESS_EASE)
-            transfer = eye_whites(transfer, small, target, per_eye, EYE_WHITES_GATE,
-                                  EYE_WHITES_MARGIN, EYE_WHITES, smooth=smooth)
+        if points is not None and (EYE_DARKNESS > 0 or EYE_WHITES > 0):
+            # Both passes judged on the corrected swap (the global transfer moves lightness
+            # too), per eye opening; each eases its own gate along a track.
+            openings = [masks.eye_opening(points, eye, size) for eye in (0, 1)]
+            if EYE_DARKNESS > 0:
+                per_eye = [(opening, masks.one_eye_zone(points, eye, size, EYE_DARKNESS_GROW))
+                           for eye, opening in enumerate(openings)]
+                transfer = eye_darkness(transfer, small, target, per_eye, EYE_DARKNESS_GATE,
+                                        EYE_DARKNESS_MARGIN, EYE_DARKNESS,
+                                        smooth=_eased(job, "eye_darkness"))
+            if EYE_WHITES > 0:
+                # Only inside the opening (softly): the lids around it keep the swap's lightness.
+                soft = max(0.5, 0.5 * size / 128.0)
+                per_eye = [(opening, masks.gaussian_blur(opening.astype(np.float32), soft))
+                           for opening in openings]
+                transfer = eye_whites(transfer, small, target, per_eye, EYE_WHITES_GATE,
+                                      EYE_WHITES_MARGIN, EYE_WHITES,
+                                      smooth=_eased(job, "eye_whites"))
         return transfer
+
+
+def _eased(job: FaceJob, key: str):
+    """How an eye pass smooths its gate for ``job``: :func:`ease` in the track's memory under
+    ``key`` (a video or live stream), None for a still image."""
+    if job.memory is None or not 0.0 < EYE_DARKNESS_EASE < 1.0:
+        return None
+    return partial(ease, job.memory, key, rate=EYE_DARKNESS_EASE)
 
 
 def ease(memory: dict, key: str, values: np.ndarray, rate: float) -> np.ndarray:
