@@ -362,13 +362,15 @@ class RetinaFaceDetector(FaceDetector):
 
     def _open(self, model: bytes | str | Path, device: str, threads: int) -> None:
         """Load the network (here an ONNX session; other backends override this)."""
+        source = None
+        if isinstance(model, (str, Path)):
+            source = Path(model)
+            if not source.is_file():
+                raise ModelError("detector model file does not exist", source)
+            model = source.read_bytes()
         if self.executor == "torch":
             from ..device import resolve_device
 
-            if isinstance(model, (str, Path)):
-                if not Path(model).is_file():
-                    raise ModelError("detector model file does not exist", Path(model))
-                model = Path(model).read_bytes()
             self.session = _TorchSession(model, resolve_device(device))
             self.providers = self.session.get_providers()
             self._onnx_model, self._session_options = model, None
@@ -383,14 +385,6 @@ class RetinaFaceDetector(FaceDetector):
         # Idle onnxruntime threads otherwise spin between the small detector calls, burning
         # cores that decoding, warping or the generator running beside it need.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        if isinstance(model, (str, Path)):
-            path = Path(model)
-            if not path.is_file():
-                raise ModelError("detector model file does not exist", path)
-            model = path.read_bytes()
-            source = path
-        else:
-            source = None
         try:
             self.session = ort.InferenceSession(model, sess_options=options,
                                                 providers=_onnx_providers(device))
