@@ -162,13 +162,9 @@ def detector_rows(clips: dict[str, list[np.ndarray]], device: str) -> list[str]:
     """Full-frame detection alone (first pass and refinement), ms per frame, for the embedded
     detector run by onnxruntime (its CUDA provider when installed, else the CPU: what
     ``Swapper`` picks) and by torch on ``device`` (``Swapper(detector_executor="torch")``)."""
-    from facedancer_torch.faces.detect import get_detector
+    from facedancer_torch.faces.detect import detector_device, get_detector
 
-    import onnxruntime
-
-    ort_device = device if "CUDAExecutionProvider" in onnxruntime.get_available_providers() \
-        else "cpu"
-    detectors = [("onnxruntime", get_detector(device=ort_device)),
+    detectors = [("onnxruntime", get_detector(device=detector_device(device))),
                  ("torch", get_detector(device=device, executor="torch"))]
     rows = []
     for name, frames in clips.items():

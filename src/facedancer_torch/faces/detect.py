@@ -715,6 +715,22 @@ def _build_retinaface_r50(model_path: str | Path | None, **options) -> FaceDetec
 # How the embedded (ONNX) detector's graph is run; see RetinaFaceDetector.
 DETECTOR_EXECUTORS = ("onnxruntime", "torch")
 
+
+def detector_device(device, executor: str = "onnxruntime") -> str:
+    """The device the embedded detector runs on beside a generator on ``device`` (a
+    ``torch.device`` or its name): that device with the torch executor; with onnxruntime its
+    CUDA provider on a GPU when installed (onnxruntime-gpu is a separate wheel), else the CPU
+    (a CPU detector still works next to a GPU)."""
+    spec = str(device)
+    if executor == "torch":
+        return spec
+    if spec.startswith("cuda"):
+        import onnxruntime  # only here: which providers exist matters only on CUDA
+
+        if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+            return spec if ":" in spec else "cuda:0"
+    return "cpu"
+
 DETECTOR_BACKENDS: dict[str, Callable[..., FaceDetector]] = {
     "retinaface": _build_retinaface,
     "retinaface-r50": _build_retinaface_r50,

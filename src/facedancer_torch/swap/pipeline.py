@@ -35,7 +35,8 @@ import torch
 from ..device import resolve_device
 from ..errors import FacedancerError, ModelError
 from ..faces.align import align_face
-from ..faces.detect import DETECTOR_EXECUTORS, detector_backend, get_detector
+from ..faces.detect import (DETECTOR_EXECUTORS, detector_backend, detector_device,
+                             get_detector)
 from ..io.provenance import provenance_metadata, provenance_tag
 from ..models.generator import load_generator
 from ..models.identity.registry import available_encoders, load_identity_encoder
@@ -215,19 +216,9 @@ class Swapper:
                              f"'{self.encoder_name}' gives {embedding_dim}-d ones; pass the "
                              "encoder it was trained with (--identity-encoder)", self.model_dir)
         options = {} if score_threshold is None else {"score_threshold": score_threshold}
-        # On a GPU the detector uses onnxruntime's CUDA provider when installed, else the CPU
-        # (onnxruntime-gpu is a separate wheel; a CPU detector still works next to a GPU).
-        detector_device = "cpu"
-        if detector_executor == "torch":
-            detector_device = str(self.device)
-            options["executor"] = "torch"
-        elif self.device.type == "cuda":
-            import onnxruntime  # only here: which providers exist matters only on CUDA
-
-            if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
-                detector_device = f"cuda:{self.device.index or 0}"
-        self.detector = get_detector(detector_location(detector), device=detector_device,
-                                     **options)
+        executor = "torch" if detector_executor == "torch" else "onnxruntime"  # auto: ORT
+        self.detector = get_detector(detector_location(detector), executor=executor,
+                                     device=detector_device(self.device, executor), **options)
         self.timer = StageTimer()
         self.compositor = Compositor(self.crop_shrink, self.timer)
         self._identities: dict[tuple, Identity] = {}
