@@ -24,7 +24,8 @@ session script skips what needs it:
 
 Without item 6 the session uses a seeded random FaceNet (same speed, no identities) and skips
 training. The aligned LFW faces (``FD_LFW``, default ``/work/data/lfw_aligned_256``) are built
-from the shared LFW photos when that folder does not exist (:func:`ensure_lfw`, JPEG crops). Wheels are downloaded once with the pip command of the device README and cached in
+from the shared LFW photos when that folder does not exist (:func:`ensure_lfw`, JPEG crops).
+Wheels are downloaded once with the pip command of the device README and cached in
 ``~/.cache/facedancer-device``.
 """
 
