@@ -125,6 +125,7 @@ KNOBS = {
     "detail-mid-gate": "DETAIL_MID_GATE",
     "detail-mid-min-work": "DETAIL_MID_MIN_WORK",
     "detail-shading": "DETAIL_SHADING_SIGMA",  # 0: the plain lightness gate (before session 10)
+    "color-sigma": "LOCAL_COLOR_SIGMA",
     "color-similar": "LOCAL_COLOR_SIMILAR_SIGMA",  # 0: the target's chroma in place (before)
     "color-range": "LOCAL_COLOR_LIGHTNESS_RANGE",
     "color-carry": "LOCAL_COLOR_CARRY",  # 0: the brows keep only the swap's lightness (before)
@@ -247,19 +248,10 @@ def region_mask(regions: list[FaceRegion], shape, grow: float = 0.0) -> np.ndarr
 def eye_mask(regions: list[FaceRegion], shape, grow: float = 0.35) -> np.ndarray:
     """Both eyes of every face: the outline of each eye's six landmarks grown by ``grow`` of
     its width (lids and lash line, as ``compose.EYE_DARKNESS_GROW``)."""
-    mask = np.zeros(shape[:2], np.uint8)
+    mask = np.zeros(shape[:2], bool)
     for region in regions:
-        for eye in (region.landmarks68[36:42], region.landmarks68[42:48]):
-            width = float(np.linalg.norm(eye[3] - eye[0]))
-            cv2.fillConvexPoly(mask, np.rint(eye).astype(np.int32), 1)
-            radius = int(round(grow * width))
-            if radius > 0:
-                x0, y0 = np.floor(eye.min(axis=0)).astype(int) - radius - 1
-                x1, y1 = np.ceil(eye.max(axis=0)).astype(int) + radius + 2
-                x0, y0 = max(x0, 0), max(y0, 0)
-                mask[y0:y1, x0:x1] = cv2.dilate(mask[y0:y1, x0:x1], cv2.getStructuringElement(
-                    cv2.MORPH_ELLIPSE, (2 * radius + 1,) * 2))
-    return mask.astype(bool)
+        mask |= masks.eye_zone(region.landmarks68, shape[:2], grow)
+    return mask
 
 
 def grey(image: np.ndarray) -> np.ndarray:

@@ -263,3 +263,21 @@ def test_eye_whites_bring_back_a_dull_white_and_leave_iris_and_bright_eyes(face_
     dark = color.eye_darkness(color.identity_transfer(), swap, target, [(opening, zone)],
                               (0.0, 10.0), 4.0).lightness
     assert np.abs(dark[white & inner]).max() == 0.0 and dark[core].mean() < -10.0
+
+
+def test_eye_zone_on_a_frame_is_the_square_crops_zone_cut_to_its_shape():
+    """The eye masks take an (H, W) canvas (benchmarks/quality.py's eye flicker on whole video
+    frames) and mean the same pixels as on a square one; an eye past the edge is cut off."""
+    points = np.full((68, 2), 64.0, np.float32)
+    for start, cx in ((36, 30.0), (42, 196.0)):  # the image-right eye partly past x = 200
+        points[start:start + 6] = [(cx - 10, 50), (cx - 5, 46), (cx + 5, 46), (cx + 10, 50),
+                                   (cx + 5, 54), (cx - 5, 54)]
+    square = masks.eye_zone(points, 256)
+    frame = masks.eye_zone(points, (100, 200))
+    assert frame.shape == (100, 200)
+    np.testing.assert_array_equal(frame, square[:100, :200])
+    assert frame[50, 30] and frame[50, 199] and not frame[50, 100]
+    # grown by 0.35 of the 20 px eye width (7 px) around the 8 px tall opening, no further
+    assert frame[40, 30] and not frame[36, 30]
+    np.testing.assert_array_equal(masks.eye_opening(points, 0, (100, 200)),
+                                  masks.eye_opening(points, 0, 256)[:100, :200])

@@ -133,21 +133,32 @@ def hull_mask(landmarks68: np.ndarray, size: int, *, brow_lift: float = HULL_BRO
 EYE_ZONE_GROW: float = 0.35
 
 
-def _grown_eye(landmarks68: np.ndarray, eye: int, size: int, grow: float
+def _grown_eye(landmarks68: np.ndarray, eye: int, size: int | tuple[int, int], grow: float
                ) -> tuple[np.ndarray, float]:
     """One eye's outline (0: image-left, 1: image-right) grown by ``grow`` eye widths, as a
-    hard ``(size, size)`` uint8 0/1 mask, and the eye's width in pixels."""
+    hard ``(H, W)`` uint8 0/1 mask (``size``: an int for a square crop), and the eye's width
+    in pixels."""
     points = np.asarray(landmarks68, np.float32).reshape(68, 2)[36 + 6 * eye:42 + 6 * eye]
     width = float(np.linalg.norm(points[3] - points[0]))
     inside = eye_opening(landmarks68, eye, size).astype(np.uint8)
     radius = max(1, int(round(grow * width)))
     disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1,) * 2)
-    return cv2.dilate(inside, disc), width
+    # Only around the eye: the same mask (the rest stays 0) for the cost of the eye's box, not
+    # of the canvas (a whole video frame in benchmarks/quality.py).
+    x0, y0 = np.maximum(np.floor(points.min(axis=0)).astype(int) - radius - 2, 0)
+    x1, y1 = np.ceil(points.max(axis=0)).astype(int) + radius + 3
+    around = inside[y0:y1, x0:x1]
+    if around.size:
+        around[...] = cv2.dilate(around, disc)
+    return inside, width
 
 
-def eye_zone(landmarks68: np.ndarray, size: int, grow: float = EYE_ZONE_GROW) -> np.ndarray:
-    """A hard ``(size, size)`` bool mask of both eyes' outlines grown by ``grow`` eye widths."""
-    zone = np.zeros((size, size), np.uint8)
+def eye_zone(landmarks68: np.ndarray, size: int | tuple[int, int],
+             grow: float = EYE_ZONE_GROW) -> np.ndarray:
+    """A hard ``(H, W)`` bool mask (``size``: an int for a square crop) of both eyes' outlines
+    grown by ``grow`` eye widths."""
+    height, width = (size, size) if isinstance(size, int) else size
+    zone = np.zeros((height, width), np.uint8)
     for eye in (0, 1):
         zone |= _grown_eye(landmarks68, eye, size, grow)[0]
     return zone.astype(bool)
@@ -187,9 +198,10 @@ def eye_aspect_ratios(landmarks68: np.ndarray) -> np.ndarray:
     return np.asarray(out)
 
 
-def eye_opening(landmarks68: np.ndarray, eye: int, size: int) -> np.ndarray:
-    """A hard ``(size, size)`` bool mask of one eye's opening (0: image-left, 1: image-right):
-    the polygon of its six 68-point landmarks, iris, pupil and white, no lid."""
+def eye_opening(landmarks68: np.ndarray, eye: int, size: int | tuple[int, int]) -> np.ndarray:
+    """A hard ``(H, W)`` bool mask (``size``: an int for a square crop) of one eye's opening
+    (0: image-left, 1: image-right): the polygon of its six 68-point landmarks, iris, pupil
+    and white, no lid."""
     points = np.asarray(landmarks68, np.float32).reshape(68, 2)[36 + 6 * eye:42 + 6 * eye]
     return polygon_mask(points, size) > 0.5
 
