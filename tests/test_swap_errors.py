@@ -171,3 +171,17 @@ def test_model_recorded_encoder_missing_then_overridden(photos_dir, tmp_path, ca
     code, err = _in_process(capsys, *args, "--identity-encoder", "default")
     assert code == 0, err
     assert output.exists()
+
+
+def test_group_photo_source_is_one_warning_line(tiny_model, photos_dir, tmp_path):
+    """A source photo with two people framed alike: the swap runs with the larger face and
+    says so in one line (swap/source.py, rival_faces)."""
+    output = tmp_path / "out.png"
+    result = run_cli("swap", "-s", photos_dir / "fr_two_people.jpg", "-t",
+                     photos_dir / "fr_obama.jpg", "-o", output, "-m", tiny_model,
+                     "--no-watermark", "--device", "cpu", "--backend", "fused")
+    assert result.returncode == 0, result.stderr
+    warned = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warned) == 1, result.stderr
+    assert "fr_two_people.jpg: 2 faces in the source image" in warned[0]
+    assert "Traceback" not in result.stderr and output.exists()

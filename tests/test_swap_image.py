@@ -242,3 +242,28 @@ def test_a_generator_returning_its_input_gives_back_the_target(swapper, photos_d
                          - image[y1:y2, x1:x2]).mean()
         # 64 px crops of ~110 px faces blur a little (~2 levels); one pixel off is ~5-6.
         assert same < 3.0 < changed, (same, changed)
+
+
+def test_a_group_photo_as_source_says_which_face_it_took(swapper, photos_dir):
+    """The largest face of a source photo is the person; where others are nearly as large
+    (a group photo) that is a guess, and the warning names the face taken. A portrait with a
+    small bystander, or one face, is taken without a word."""
+    import warnings
+
+    from facedancer_torch.faces.detect import largest_face
+    from facedancer_torch.io.images import read_image
+    from facedancer_torch.swap.source import rival_faces
+
+    path = photos_dir / "fr_two_people.jpg"
+    faces = swapper.detector.detect(read_image(path))
+    largest = largest_face(faces)
+    assert len(faces) == 2 and rival_faces(faces, largest) == 1
+    with pytest.warns(UserWarning, match=r"fr_two_people\.jpg: 2 faces in the source image, 1 of"
+                      r" the others nearly as large") as caught:
+        swapper.embed([path], role="source")
+    x0, y0 = (int(round(float(v))) for v in largest.box[:2])
+    assert f"box {x0},{y0} to" in str(caught[0].message)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        swapper.embed([photos_dir / "df_selfie-many-people.jpg"])  # one face far larger
+        swapper.embed([photos_dir / "fr_obama.jpg"])

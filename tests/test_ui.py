@@ -108,6 +108,22 @@ def test_identity_strength_reaches_the_swap_options():
     assert _options("all", 7, 0.0, "local", identity_strength="0.35").identity_strength == 0.35
 
 
+def test_the_status_carries_the_sources_notes():
+    """A group photo's face chosen by size (swap/source.py) is said in the page, as the CLI
+    warns of it."""
+    import numpy as np
+
+    from facedancer_torch.swap.select import SelectionPlan
+    from facedancer_torch.swap.source import Identity
+    from facedancer_torch.ui.app import _notes
+
+    vector = np.ones(4, np.float32)
+    plain = SelectionPlan(source=Identity(vector, vector / 2))
+    assert _notes(plain) == "" and _notes(SelectionPlan(source=None)) == ""
+    noted = SelectionPlan(source=Identity(vector, vector / 2, notes=("a.jpg: 2 faces", "b.jpg: 3")))
+    assert _notes(noted) == "\n\nNote: a.jpg: 2 faces.\n\nNote: b.jpg: 3."
+
+
 def test_password_from_the_environment(capsys):
     fake = _FakeApp()
     ui_app.launch_app(fake, host="0.0.0.0", block=False, password="s3cret")

@@ -16,8 +16,9 @@ normalised the norm is 1 and nothing changes. Distances between people (``--refe
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +26,7 @@ import torch
 
 from ..errors import InputError
 from ..faces.align import align_face
-from ..faces.detect import largest_face
+from ..faces.detect import Face, largest_face
 from ..io.images import read_image
 
 
@@ -37,11 +38,14 @@ class Identity:
         embedding: ``(D,)`` float32, raw scale (what the generator is conditioned on).
         unit: ``(D,)`` float32, L2-normalised direction (for cosine distances).
         files: names of the photos it was made from (for messages and metadata).
+        notes: what the user should know about how it was made (a group photo's face
+            chosen by size), one line each, naming the photo by its file name.
     """
 
     embedding: np.ndarray
     unit: np.ndarray
     files: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -122,26 +126,51 @@ def steer_identity(source: np.ndarray, targets: np.ndarray, strength: float) -> 
     return (direction * np.linalg.norm(source, axis=1, keepdims=True)).astype(np.float32)
 
 
+# Another face whose box side is at least this fraction of the largest face's makes the choice
+# of the largest one a guess (a group photo, two people framed alike), not a bystander beside
+# the person meant: the user is told which face was taken.
+RIVAL_FACE_SIDE: float = 0.7
+
+
+def rival_faces(faces: Sequence[Face], chosen: Face) -> int:
+    """How many faces other than ``chosen`` are nearly as large (:data:`RIVAL_FACE_SIDE`)."""
+    side = float(np.sqrt(max(chosen.area, 1e-6)))
+    return sum(1 for face in faces if face is not chosen
+               and float(np.sqrt(max(face.area, 0.0))) >= RIVAL_FACE_SIDE * side)
+
+
 def load_identity(photos: Sequence[str | Path | np.ndarray], detector, encoder,
                   role: str = "source") -> Identity:
     """Detect the main face of each photo, embed it and average them into one :class:`Identity`.
 
     The main face is the largest one (a source photo may show bystanders; the person meant
     is the one framed biggest). ``role`` only words the error: a photo without a face raises
-    :class:`InputError` naming the file ("no face found in the source image").
+    :class:`InputError` naming the file ("no face found in the source image"). When other
+    faces in the photo are nearly as large (:func:`rival_faces`), a warning says which face
+    was taken, since the largest of a group photo may not be the person meant (and the
+    identity's ``notes`` keep it, for the web UI).
     """
     if not photos:
         raise InputError(f"no {role} image given")
-    raws, files = [], []
+    raws, files, notes = [], [], []
     for photo in photos:
         if isinstance(photo, np.ndarray):
             image, name, path = photo, "<array>", None
         else:
             path = Path(photo)
             image, name = read_image(path), str(path)
-        face = largest_face(detector.detect(image))
+        faces = detector.detect(image)
+        face = largest_face(faces)
         if face is None:
             raise InputError(f"no face found in the {role} image", path)
+        rivals = rival_faces(faces, face)
+        if rivals:
+            x0, y0, x1, y1 = (int(round(float(v))) for v in face.box)
+            detail = (f"{len(faces)} faces in the {role} image, {rivals} of the others nearly "
+                      f"as large as the largest, which is used (box {x0},{y0} to {x1},{y1}); "
+                      "crop the photo to the person meant to use another")
+            warnings.warn(f"{name}: {detail}", stacklevel=2)
+            notes.append(f"{Path(name).name}: {detail}")
         raws.append(embed_faces(image, [face.landmarks], encoder)[0])
         files.append(name)
-    return average_embeddings(np.stack(raws), files)
+    return replace(average_embeddings(np.stack(raws), files), notes=tuple(notes))

@@ -211,6 +211,12 @@ def _strength(value) -> float | None:
     return float(value)
 
 
+def _notes(plan) -> str:
+    """The source identity's notes (a group photo's face chosen by size) as status lines."""
+    notes = plan.source.notes if plan.source is not None else ()
+    return "".join(f"\n\nNote: {note}." for note in notes)
+
+
 def provenance_summary(path: str | Path) -> str:
     """One Markdown line with the provenance tag found in an output file."""
     tag = read_provenance(path) or {}
@@ -276,14 +282,15 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
             options = _options(faces, mask_blur, mask_padding, color_match, mask=mask,
                                detail=detail, pixel_boost=pixel_boost, blinks=blinks,
                                identity_strength=identity_strength)
-            report = swapper.swap_image_file(target, output, sources, options)
+            plan = swapper.plan(sources, options)
+            report = swapper.swap_image_file(target, output, plan, options)
         except FacedancerError as exc:
             raise gr.Error(str(exc)) from exc
         if report.changed:
             turned = (f" {report.profiles} turned to a profile left as they are."
                       if report.profiles else "")
             status = (f"Swapped {report.swapped} of {report.detected} face(s).{turned}"
-                      + "\n\n" + provenance_summary(output))
+                      + _notes(plan) + "\n\n" + provenance_summary(output))
         else:
             status = ("Nothing was swapped (" + ("no face found" if not report.detected else
                       f"none of the {report.detected} faces was selected, large enough or "
@@ -309,13 +316,14 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
                                detail, pixel_boost, blinks, identity_strength)
             progress(0, desc="swapping frames")
             # swap_video_file reports frames through tqdm; gr.Progress(track_tqdm) shows it.
-            report = swapper.swap_video_file(target, output, sources, options, progress=True)
+            plan = swapper.plan(sources, options)
+            report = swapper.swap_video_file(target, output, plan, options, progress=True)
         except FacedancerError as exc:
             raise gr.Error(str(exc)) from exc
         if report.changed:
             status = (f"{report.frames_swapped} of {report.frames} frames with a swapped face "
-                      f"({report.frames - report.frames_swapped} without).\n\n"
-                      + provenance_summary(output))
+                      f"({report.frames - report.frames_swapped} without)." + _notes(plan)
+                      + "\n\n" + provenance_summary(output))
         else:
             status = ("No face was swapped in any frame: the output is the target video "
                       "unchanged, without the synthetic-media tag and watermark.")
