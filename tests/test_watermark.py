@@ -151,3 +151,20 @@ def test_other_payload_is_not_ours(photos):
     assert not result.found
     assert result.payload == b"XYZ\x07"  # decoded all the same
     assert wm.detect_watermark(other, payload=b"XYZ\x07").found
+
+
+def test_the_luma_change_is_added_rounded_and_clipped_on_each_channel():
+    """embed_watermark adds its change in uint8 arithmetic (io/watermark.py, _added): exactly
+    the rounded, clipped float sum, at the ends of the range too."""
+    from facedancer_torch.io.watermark import _added
+
+    rng = np.random.default_rng(3)
+    band = rng.integers(0, 256, (48, 56, 3), dtype=np.uint8)
+    band[:8] = 0
+    band[8:16] = 255
+    delta = rng.uniform(-20, 20, (48, 56)).astype(np.float32)
+    expected = np.clip(np.rint(band.astype(np.float64) + delta[..., None]), 0, 255)
+    out = _added(band[:, :50], delta[:, :50])  # a column slice, as a band of a ragged frame
+    assert out.dtype == np.uint8
+    np.testing.assert_array_equal(out, expected[:, :50])
+    assert (out[:8] == 0).any() and (out[8:16] == 255).any()
