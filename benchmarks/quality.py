@@ -133,6 +133,9 @@ KNOBS = {
     "occl-strong": ("OCCLUDER_HYSTERESIS", 1),
     "swap-sharpen": "SWAP_SHARPEN",
     "spare-inside": "SPARE_INSIDE",  # > 1: occluders inside the eyes kept too (as before)
+    "shadow": "CAST_SHADOW",  # 0: the swap keeps its own shading (before session 17)
+    "shadow-radius": "CAST_SHADOW_RADIUS",
+    "shadow-margin": "CAST_SHADOW_MARGIN",
     "eye-dark": "EYE_DARKNESS",  # 0: eyes keep the swap's lightness (before session 14)
     "eye-dark-from": ("EYE_DARKNESS_GATE", 0),
     "eye-dark-full": ("EYE_DARKNESS_GATE", 1),

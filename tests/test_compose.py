@@ -875,3 +875,32 @@ def test_a_256_px_models_colour_is_fitted_at_128_px_for_the_same_picture(photos_
     a_target = color.to_lab(image[face])[..., 1:].mean(axis=(0, 1))
     for out in outs.values():
         assert np.abs(color.to_lab(out[face])[..., 1:].mean(axis=(0, 1)) - a_target).max() < 2.0
+
+
+def test_a_face_in_a_hard_shadow_keeps_it(demo, demo_plan, photos_dir, monkeypatch):
+    """fr_obama_and_biden.jpg: the child's upper face lies in her hair's hard shadow; the
+    generator paints it evenly lit, and without the shadow carried (compose.CAST_SHADOW) a lit
+    blob stands over her eyes (8 % of the upper face 15 L* or more lighter than the target).
+    With it the shadow stays; the lower face, out of the shadow, hardly changes."""
+    from facedancer_torch.faces import masks
+    from facedancer_torch.faces.color import to_lab
+    from facedancer_torch.io.images import read_image
+    from facedancer_torch.swap import compose
+
+    image = read_image(photos_dir / "fr_obama_and_biden.jpg")
+    jobs = demo.jobs_for(image, demo.detect(image), demo_plan)
+    job = max(jobs, key=lambda j: j.box[1])  # the child, lowest in the photo
+    size = job.crop.shape[0]
+    points = demo.compositor.landmarks68().on_crop(job.crop, demo.compositor.crop_shrink)
+    hull = masks.hull_mask(points, size) > 0.5
+    upper = hull.copy()
+    upper[int(points[30][1]):] = False  # above the middle of the nose
+    target = to_lab(job.crop)[..., 0]
+    crops = _crops_with(demo, image, demo_plan, job, monkeypatch, "CAST_SHADOW",
+                        (0.0, compose.CAST_SHADOW))
+    lit = {v: float(((to_lab(c)[..., 0] - target)[upper] > 15).mean()) for v, c in crops.items()}
+    assert compose.CAST_SHADOW > 0
+    assert lit[0.0] > 0.04, lit  # the blob (0.079)
+    assert lit[compose.CAST_SHADOW] < 0.01, lit  # gone (0.002)
+    lower = to_lab(crops[0.0])[..., 0] - to_lab(crops[compose.CAST_SHADOW])[..., 0]
+    assert np.abs(lower[hull & ~upper]).mean() < 1.5, np.abs(lower[hull & ~upper]).mean()

@@ -281,3 +281,34 @@ def test_eye_zone_on_a_frame_is_the_square_crops_zone_cut_to_its_shape():
     assert frame[40, 30] and not frame[36, 30]
     np.testing.assert_array_equal(masks.eye_opening(points, 0, (100, 200)),
                                   masks.eye_opening(points, 0, 256)[:100, :200])
+
+
+def test_cast_shadows_carry_a_large_shadow_and_leave_features_and_light_alone():
+    """faces/color.py cast_shadows: a shadow larger than the disc is carried into an evenly
+    lit swap with its depth; brows and an eye (narrower than the disc) are not, nor is a
+    region where the target is lighter than the swap."""
+    size = 128
+    skin = np.zeros((size, size, 3), np.uint8)
+    skin[:] = (200, 150, 125)
+    target = skin.copy()
+    target[:40] = (80, 60, 50)                       # a hard shadow over the top third
+    target[110:] = (235, 200, 180)                   # a lit chin: lighter than the swap
+    cv2.line(target, (20, 70), (50, 66), (60, 45, 40), 4)   # a brow
+    cv2.ellipse(target, (85, 88), (10, 4), 0, 0, 360, (40, 30, 30), -1)  # an eye
+    weights = np.ones((size, size), np.float32)
+    transfer = color.cast_shadows(color.identity_transfer(), skin, target, weights,
+                                  radius=0.16 * size, margin=6.0)
+    change = transfer.lightness
+    gap = color.to_lab(target)[..., 0] - color.to_lab(skin)[..., 0]
+    assert gap[:30].mean() < -30
+    np.testing.assert_allclose(change[:28], gap[:28], atol=2.0)  # the shadow's depth
+    assert np.abs(change[62:100]).max() < 1.0       # brow and eye: features, not shade
+    assert change[112:].max() <= 0.0 and np.abs(change[116:]).max() < 1.0  # no lightening
+    lightness = color.to_lab(transfer.apply(skin))[..., 0]
+    assert np.abs(lightness[:28] - color.to_lab(target)[:28, :, 0]).mean() < 2.0
+    assert np.abs(lightness[50:60] - color.to_lab(skin)[50:60, :, 0]).max() < 1.0  # edge kept
+    # Off (amount 0) and an even target change nothing.
+    assert color.cast_shadows(color.identity_transfer(), skin, target, weights, 20.0, 6.0,
+                              amount=0.0).is_identity
+    assert color.cast_shadows(color.identity_transfer(), skin, skin, weights, 20.0,
+                              6.0).is_identity

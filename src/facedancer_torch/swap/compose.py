@@ -42,7 +42,8 @@ import numpy as np
 from ..errors import FacedancerError
 from ..faces import masks
 from ..faces.align import invert_affine, paste_back, transform_points
-from ..faces.color import eye_darkness, eye_whites, fit_colour, identity_transfer, to_lab
+from ..faces.color import (cast_shadows, eye_darkness, eye_whites, fit_colour,
+                           identity_transfer, to_lab)
 from .options import SwapOptions, mask_parts
 
 # Largest work crop: a 1080p close-up stays sharp, a 4K one is resampled once to this size.
@@ -83,6 +84,20 @@ LOCAL_COLOR_CARRY_SIGMA: float = 0.05
 # fr_obama.jpg / fr_biden.jpg as sources that cost 0.042 / 0.022 of dlib identity gain per
 # photo; from 5 the broken eyes keep their darkness for a third of that (pooled over three
 # sources -0.018 against -0.027, off -0.017). Measured: docs/swap.md "Eyes kept defined".
+# A face in a hard cast shadow (hair over the brow and eyes, a hat's brim) keeps it: the
+# generator paints every face evenly lit, which put a lit blob over a shadowed child's eyes in
+# fr_obama_and_biden.jpg and a lit face over a dark background silhouette (df_img54.jpg).
+# Shading is what stays of the lightness once every dark feature narrower than a disc of
+# CAST_SHADOW_RADIUS of the crop is filled (a closing: brows, eyes, deep eye sockets, lips);
+# where the target's is darker than the corrected swap's by more than CAST_SHADOW_MARGIN L*
+# (fully from twice that), the swap takes the difference (times CAST_SHADOW; 0 = off;
+# faces/color.py, cast_shadows). Smaller discs also carried the darkness of eye sockets and eye
+# make-up (0.08 of the crop: a bruise-like patch around df_img41.jpg's eyes, and the brows of
+# a blink, which moved dlib's reading of the closed lids in tests/test_blinks.py). Measured:
+# docs/swap.md "Shadows kept".
+CAST_SHADOW: float = 1.0
+CAST_SHADOW_RADIUS: float = 0.16
+CAST_SHADOW_MARGIN: float = 6.0
 EYE_DARKNESS: float = 1.0
 EYE_DARKNESS_GATE: tuple[float, float] = (5.0, 15.0)
 EYE_DARKNESS_MARGIN: float = 4.0
@@ -451,6 +466,11 @@ class Compositor:
                 brows = masks.brow_zone(points, size)
         transfer = fit_colour(small, target, weights, local_sigma=LOCAL_COLOR_SIGMA * size,
                               similar=similar, keep_plain=keep, carry=carry, carry_where=brows)
+        if CAST_SHADOW > 0:
+            # Before the eye passes, which judge the eyes on the swap as it is then shaded.
+            inside = at_crop_size(inside_frame(job.matrix, crop, frame_shape), size)
+            transfer = cast_shadows(transfer, small, target, inside,
+                                    CAST_SHADOW_RADIUS * size, CAST_SHADOW_MARGIN, CAST_SHADOW)
         if points is not None and (EYE_DARKNESS > 0 or EYE_WHITES > 0):
             # Both passes judged on the corrected swap (the global transfer moves lightness
             # too), per eye opening; each eases its own gate along a track.
