@@ -185,3 +185,13 @@ def test_group_photo_source_is_one_warning_line(tiny_model, photos_dir, tmp_path
     assert len(warned) == 1, result.stderr
     assert "fr_two_people.jpg: 2 faces in the source image" in warned[0]
     assert "Traceback" not in result.stderr and output.exists()
+
+
+def test_a_face_number_past_the_photos_faces_is_one_line(tiny_model, photos_dir, tmp_path):
+    output = tmp_path / "out.png"
+    result = run_cli("swap", "-s", f"{photos_dir / 'fr_two_people.jpg'}@5", "-t",
+                     photos_dir / "fr_obama.jpg", "-o", output, "-m", tiny_model,
+                     "--no-watermark", "--device", "cpu", "--backend", "fused")
+    _assert_one_line_error(result.returncode, result.stderr, "fr_two_people.jpg",
+                           "the source image has 2 face(s)")
+    assert not output.exists()

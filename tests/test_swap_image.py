@@ -267,3 +267,35 @@ def test_a_group_photo_as_source_says_which_face_it_took(swapper, photos_dir):
         warnings.simplefilter("error")
         swapper.embed([photos_dir / "df_selfie-many-people.jpg"])  # one face far larger
         swapper.embed([photos_dir / "fr_obama.jpg"])
+
+
+def test_photo_at_n_takes_that_face_from_the_left(swapper, photos_dir):
+    """``PHOTO@N`` (swap/source.py, split_face_choice): the N-th face from the left of a group
+    photo, without the warning; the largest one is one of them; a file named with an @ stays
+    a file; N out of range is one InputError naming the photo."""
+    import warnings
+
+    from facedancer_torch.errors import InputError
+    from facedancer_torch.faces.detect import largest_face
+    from facedancer_torch.io.images import read_image
+    from facedancer_torch.swap.source import split_face_choice
+
+    path = photos_dir / "fr_two_people.jpg"
+    faces = swapper.detector.detect(read_image(path))
+    ordered = sorted(faces, key=lambda f: float(f.box[0] + f.box[2]))
+    place = next(i for i, f in enumerate(ordered, 1) if f is largest_face(faces))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a chosen face is not a guess: no warning
+        chosen = [swapper.embed([f"{path}@{n}"]) for n in (1, 2)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the plain name warns (or is cached from a test)
+        largest = swapper.embed([path])
+    np.testing.assert_allclose(chosen[place - 1].embedding, largest.embedding, rtol=1e-5)
+    assert float(chosen[0].unit @ chosen[1].unit) < 0.9  # two different people
+    assert chosen[1].files == (f"{path}@2",)
+    with pytest.raises(InputError, match=r"@3 asks for face 3 from the left, but the source "
+                                         r"image has 2 face\(s\)"):
+        swapper.embed([f"{path}@3"])
+    assert split_face_choice(path) == (path, None)
+    assert split_face_choice(f"{path}@2") == (str(path), 2)
+    assert split_face_choice(photos_dir / "x.jpg@a") == (photos_dir / "x.jpg@a", None)

@@ -49,7 +49,8 @@ def register(app: typer.Typer) -> None:
     def swap(
         source: list[Path] = typer.Option(
             None, "--source", "-s", help="Photo of the face to put in (repeat for several "
-            "photos of one person: their identities are averaged)."),
+            "photos of one person: their identities are averaged). Its largest face, or "
+            "PHOTO@N: the N-th face from the left."),
         target: Path = typer.Option(..., "--target", "-t",
                                     help="Image, video or folder to swap faces in."),
         output: Path = typer.Option(..., "--output", "-o", help="Output file (or folder for a "

@@ -51,7 +51,7 @@ from .compose import Compositor, FaceJob, box_area
 from .options import SwapOptions
 from .select import (DEFAULT_THRESHOLD, SelectionPlan, face_extent, min_face_pixels,
                      split_profiles)
-from .source import Identity, embed_faces, load_identity, steer_identity
+from .source import Identity, embed_faces, load_identity, split_face_choice, steer_identity
 from .threads import apply_thread_budget, plan_threads
 
 
@@ -491,12 +491,13 @@ def _photos_key(photos: list, role: str) -> tuple | None:
     for photo in photos:
         if isinstance(photo, np.ndarray):
             return None
+        photo, choice = split_face_choice(photo)  # PHOTO@N: its N-th face from the left
         path = Path(photo)
         try:
             stat = path.stat()
         except OSError:
             return None  # let load_identity raise the proper error
-        key.append((str(path.resolve()), stat.st_size, stat.st_mtime_ns))
+        key.append((str(path.resolve()), stat.st_size, stat.st_mtime_ns, choice))
     return tuple(key)
 
 

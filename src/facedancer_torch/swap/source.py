@@ -139,6 +139,24 @@ def rival_faces(faces: Sequence[Face], chosen: Face) -> int:
                and float(np.sqrt(max(face.area, 0.0))) >= RIVAL_FACE_SIDE * side)
 
 
+def split_face_choice(photo: str | Path | np.ndarray) -> tuple[str | Path | np.ndarray,
+                                                                 int | None]:
+    """A photo given as ``PHOTO@N`` (``N`` >= 0, digits): ``(PHOTO, N)``, the ``N``-th face from
+    the left of a group photo; anything else (an array, a name without the suffix, a file that
+    exists under the whole name) is ``(photo, None)``: its largest face."""
+    if isinstance(photo, np.ndarray):
+        return photo, None
+    text = str(photo)
+    base, sep, number = text.rpartition("@")
+    if not sep or not base or not number.isdigit() or Path(text).exists():
+        return photo, None
+    return (Path(base) if isinstance(photo, Path) else base), int(number)
+
+
+def _ordinal(n: int) -> str:
+    return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
+
+
 def load_identity(photos: Sequence[str | Path | np.ndarray], detector, encoder,
                   role: str = "source") -> Identity:
     """Detect the main face of each photo, embed it and average them into one :class:`Identity`.
@@ -148,29 +166,43 @@ def load_identity(photos: Sequence[str | Path | np.ndarray], detector, encoder,
     :class:`InputError` naming the file ("no face found in the source image"). When other
     faces in the photo are nearly as large (:func:`rival_faces`), a warning says which face
     was taken, since the largest of a group photo may not be the person meant (and the
-    identity's ``notes`` keep it, for the web UI).
+    identity's ``notes`` keep it, for the web UI). ``PHOTO@N`` takes the ``N``-th face from
+    the left instead (:func:`split_face_choice`).
     """
     if not photos:
         raise InputError(f"no {role} image given")
     raws, files, notes = [], [], []
     for photo in photos:
+        photo, choice = split_face_choice(photo)
         if isinstance(photo, np.ndarray):
             image, name, path = photo, "<array>", None
         else:
             path = Path(photo)
             image, name = read_image(path), str(path)
         faces = detector.detect(image)
-        face = largest_face(faces)
-        if face is None:
+        if not faces:
             raise InputError(f"no face found in the {role} image", path)
-        rivals = rival_faces(faces, face)
-        if rivals:
-            x0, y0, x1, y1 = (int(round(float(v))) for v in face.box)
-            detail = (f"{len(faces)} faces in the {role} image, {rivals} of the others nearly "
-                      f"as large as the largest, which is used (box {x0},{y0} to {x1},{y1}); "
-                      "crop the photo to the person meant to use another")
-            warnings.warn(f"{name}: {detail}", stacklevel=2)
-            notes.append(f"{Path(name).name}: {detail}")
+        # Left to right (box centres): how a person names "the second one" in a group photo.
+        ordered = sorted(faces, key=lambda f: float(f.box[0] + f.box[2]))
+        if choice is not None:
+            if not 1 <= choice <= len(faces):
+                raise InputError(f"@{choice} asks for face {choice} from the left, but the "
+                                 f"{role} image has {len(faces)} face(s)", path)
+            face = ordered[choice - 1]
+        else:
+            face = largest_face(faces)
+            rivals = rival_faces(faces, face)
+            if rivals:
+                x0, y0, x1, y1 = (int(round(float(v))) for v in face.box)
+                place = next(i for i, f in enumerate(ordered, 1) if f is face)
+                detail = (f"{len(faces)} faces in the {role} image, {rivals} of the others "
+                          f"nearly as large as the largest, which is used (the {_ordinal(place)} "
+                          f"from the left, box {x0},{y0} to {x1},{y1})")
+                warnings.warn(f"{name}: {detail}; name another as {Path(name).name}@N, N "
+                              "counted from the left", stacklevel=2)
+                # An uploaded photo cannot be renamed: the web UI's note says what works there.
+                notes.append(f"{Path(name).name}: {detail}; crop the photo to the person meant "
+                             "to use another")
         raws.append(embed_faces(image, [face.landmarks], encoder)[0])
-        files.append(name)
+        files.append(name if choice is None else f"{name}@{choice}")
     return replace(average_embeddings(np.stack(raws), files), notes=tuple(notes))
