@@ -84,20 +84,6 @@ LOCAL_COLOR_CARRY_SIGMA: float = 0.05
 # fr_obama.jpg / fr_biden.jpg as sources that cost 0.042 / 0.022 of dlib identity gain per
 # photo; from 5 the broken eyes keep their darkness for a third of that (pooled over three
 # sources -0.018 against -0.027, off -0.017). Measured: docs/swap.md "Eyes kept defined".
-# A face in a hard cast shadow (hair over the brow and eyes, a hat's brim) keeps it: the
-# generator paints every face evenly lit, which put a lit blob over a shadowed child's eyes in
-# fr_obama_and_biden.jpg and a lit face over a dark background silhouette (df_img54.jpg).
-# Shading is what stays of the lightness once every dark feature narrower than a disc of
-# CAST_SHADOW_RADIUS of the crop is filled (a closing: brows, eyes, deep eye sockets, lips);
-# where the target's is darker than the corrected swap's by more than CAST_SHADOW_MARGIN L*
-# (fully from twice that), the swap takes the difference (times CAST_SHADOW; 0 = off;
-# faces/color.py, cast_shadows). Smaller discs also carried the darkness of eye sockets and eye
-# make-up (0.08 of the crop: a bruise-like patch around df_img41.jpg's eyes, and the brows of
-# a blink, which moved dlib's reading of the closed lids in tests/test_blinks.py). Measured:
-# docs/swap.md "Shadows kept".
-CAST_SHADOW: float = 1.0
-CAST_SHADOW_RADIUS: float = 0.16
-CAST_SHADOW_MARGIN: float = 6.0
 EYE_DARKNESS: float = 1.0
 EYE_DARKNESS_GATE: tuple[float, float] = (5.0, 15.0)
 EYE_DARKNESS_MARGIN: float = 4.0
@@ -121,6 +107,21 @@ EYE_DARKNESS_EASE: float = 0.3
 EYE_WHITES: float = 1.0
 EYE_WHITES_GATE: tuple[float, float] = (10.0, 20.0)
 EYE_WHITES_MARGIN: float = 4.0
+# ... and a face in a hard cast shadow (hair over the brow and eyes, a hat's brim) keeps it
+# (before the eye passes): the generator paints every face evenly lit, which put a lit blob
+# over a shadowed child's eyes in fr_obama_and_biden.jpg and a lit face over a dark background
+# silhouette (df_img54.jpg).
+# Shading is what stays of the lightness once every dark feature narrower than a disc of
+# CAST_SHADOW_RADIUS of the crop is filled (a closing: brows, eyes, deep eye sockets, lips);
+# where the target's is darker than the corrected swap's by more than CAST_SHADOW_MARGIN L*
+# (fully from twice that), the swap takes the difference (times CAST_SHADOW; 0 = off;
+# faces/color.py, cast_shadows). Smaller discs also carried the darkness of eye sockets and eye
+# make-up (0.08 and 0.12 of the crop: a bruise-like patch around df_img41.jpg's eyes; 0.05 also
+# the brows of a blink, which moved dlib's reading of the closed lids in
+# tests/test_blinks.py). Measured: docs/swap.md "Shadows kept".
+CAST_SHADOW: float = 1.0
+CAST_SHADOW_RADIUS: float = 0.16
+CAST_SHADOW_MARGIN: float = 6.0
 # The generator's crop carries detail up to about half its own resolution (measured on the
 # shipped 128 px model: its output's Laplacian variance is a fraction of its input's); the band
 # below this fraction of S is always the swap's.
@@ -439,9 +440,9 @@ class Compositor:
         crop = job.crop.shape[0]
         size = small.shape[0]
         target = at_crop_size(job.crop, size)
-        weights = at_crop_size(mask, size)
         # Where the crop lies outside the frame, alignment filled black: no statistics there.
-        weights = weights * at_crop_size(inside_frame(job.matrix, crop, frame_shape), size)
+        inside = at_crop_size(inside_frame(job.matrix, crop, frame_shape), size)
+        weights = at_crop_size(mask, size) * inside
         if float(weights.sum()) < 1.0:
             return identity_transfer()
         if options.color_match != "local":
@@ -468,7 +469,6 @@ class Compositor:
                               similar=similar, keep_plain=keep, carry=carry, carry_where=brows)
         if CAST_SHADOW > 0:
             # Before the eye passes, which judge the eyes on the swap as it is then shaded.
-            inside = at_crop_size(inside_frame(job.matrix, crop, frame_shape), size)
             transfer = cast_shadows(transfer, small, target, inside,
                                     CAST_SHADOW_RADIUS * size, CAST_SHADOW_MARGIN, CAST_SHADOW)
         if points is not None and (EYE_DARKNESS > 0 or EYE_WHITES > 0):
