@@ -66,3 +66,52 @@ def test_the_iris_behind_a_lens_is_swapped_and_the_frame_kept(photos_dir):
     # The frame: hundreds of kept pixels outside the eyes, all of them still kept.
     outside = plain & ~spare
     assert outside.sum() > 500 and (spared & outside).sum() >= 0.98 * outside.sum()
+
+
+def _brow_landmarks(size: int = 128) -> np.ndarray:
+    """:func:`_eye_landmarks` with the two brows (17-21, 22-26) as arcs 14 px above the eyes."""
+    points = _eye_landmarks(size)
+    for start, cx in ((17, 42.0), (22, 86.0)):
+        points[start:start + 5] = [(cx - 12, 38), (cx - 6, 35), (cx, 34), (cx + 6, 35),
+                                   (cx + 12, 38)]
+    return points
+
+
+def test_an_occluder_inside_a_brow_alone_is_not_kept_and_a_fringe_over_it_is():
+    from facedancer_torch.swap.compose import occluder_weight, spared_zone
+
+    points = _brow_landmarks()
+    spare = spared_zone(points, 128)
+    assert spare[34, 42] and spare[35, 86] and spare[50, 42] and not spare[20, 42]
+    probability = np.zeros((128, 128), np.float32)
+    probability[33:37, 32:52] = 0.95   # the left brow, called an occluder
+    probability[5:37, 78:94] = 0.95    # a fringe from the hairline down over the right brow
+    plain = occluder_weight(probability)
+    spared = occluder_weight(probability, spare)
+    assert plain[35, 42] > 0.5 and spared[35, 42] < 0.05
+    assert spared[35, 86] > 0.5 and spared[10, 86] > 0.5
+    np.testing.assert_array_equal(spared[:, 70:], plain[:, 70:])
+
+
+@pytest.mark.parametrize("name", ["df_img45.jpg", "df_img44.jpg"])
+def test_a_brow_the_segmenter_calls_an_occluder_is_swapped(photos_dir, name):
+    """The segmenter calls one of these two dark, sharply drawn brows an occluder; kept, that
+    brow stayed the target's beside the swap's other one."""
+    from facedancer_torch.faces.align import align_face
+    from facedancer_torch.faces.detect import get_detector, largest_face
+    from facedancer_torch.faces.landmarks68 import get_landmarks68
+    from facedancer_torch.faces.masks import brow_zone, eye_zone
+    from facedancer_torch.faces.occlusion import load_face_segmenter
+    from facedancer_torch.io.images import read_image
+    from facedancer_torch.swap.compose import occluder_weight, spared_zone
+
+    image = read_image(photos_dir / name)
+    face = largest_face(get_detector(device="cpu", threads=1).detect(image))
+    crop, _ = align_face(image, face.landmarks, 128)
+    points = get_landmarks68().on_crop(crop)
+    brows = brow_zone(points, 128) > 0.5
+    _, occluder = load_face_segmenter().predict(crop[None], mirror=True)
+    eyes_only = occluder_weight(occluder[0], eye_zone(points, 128)) > 0.5
+    spared = occluder_weight(occluder[0], spared_zone(points, 128)) > 0.5
+    assert eyes_only[brows].sum() >= 20, int(eyes_only[brows].sum())
+    assert spared[brows].sum() == 0, int(spared[brows].sum())
