@@ -137,6 +137,11 @@ KNOBS = {
     "shadow": "CAST_SHADOW",  # 0: the swap keeps its own shading (before session 17)
     "shadow-radius": "CAST_SHADOW_RADIUS",
     "shadow-margin": "CAST_SHADOW_MARGIN",
+    "brow-depth": "BROW_DEPTH",  # 0: brows keep the swap's depth (before session 18)
+    "brow-depth-gain": "BROW_DEPTH_GAIN",
+    "brow-depth-share": "BROW_DEPTH_SHARE",
+    "brow-depth-margin": "BROW_DEPTH_MARGIN",
+    "brow-depth-radius": "BROW_DEPTH_RADIUS",
     "eye-dark": "EYE_DARKNESS",  # 0: eyes keep the swap's lightness (before session 14)
     "eye-dark-from": ("EYE_DARKNESS_GATE", 0),
     "eye-dark-full": ("EYE_DARKNESS_GATE", 1),

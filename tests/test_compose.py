@@ -806,8 +806,8 @@ def test_ease_moves_part_of_the_way_and_keeps_what_was_not_measured():
 def test_a_tracked_face_keeps_one_memory_through_a_video(demo, demo_plan, videos_dir,
                                                          monkeypatch):
     """swap_stream hands the compositor the same per-track dict on every frame of a track (the
-    eye darkness and the eye whites ease their gates there, compose.EYE_DARKNESS_EASE); a
-    still image gets none."""
+    eye darkness and the eye whites ease their gates there, the brow depth its gains,
+    compose.EYE_DARKNESS_EASE); a still image gets none."""
     from facedancer_torch.io.video import read_frames
     from facedancer_torch.swap.options import SwapOptions
     from facedancer_torch.swap.video import swap_stream
@@ -826,6 +826,7 @@ def test_a_tracked_face_keeps_one_memory_through_a_video(demo, demo_plan, videos
     assert len(memories) >= 5 and all(m is memories[0] for m in memories)
     assert "eye_darkness" in memories[0] and memories[0]["eye_darkness"].shape == (2,)
     assert "eye_whites" in memories[0] and memories[0]["eye_whites"].shape == (2,)
+    assert "brow_depth" in memories[0] and memories[0]["brow_depth"].shape == (2,)
     seen.clear()
     demo.swap_image(frames[0], demo_plan, SwapOptions())
     assert seen == [[None]]
@@ -875,6 +876,43 @@ def test_a_256_px_models_colour_is_fitted_at_128_px_for_the_same_picture(photos_
     a_target = color.to_lab(image[face])[..., 1:].mean(axis=(0, 1))
     for out in outs.values():
         assert np.abs(color.to_lab(out[face])[..., 1:].mean(axis=(0, 1)) - a_target).max() < 2.0
+
+
+def test_brows_the_generator_paints_pale_get_the_targets_depth(demo, demo_plan, photos_dir,
+                                                                monkeypatch):
+    """df_img42.jpg with the astronaut: the demo generator paints both brows about half as
+    deep as the photo's (darkness against the skin around them, 90th percentile over each
+    brow's line); compose.BROW_DEPTH deepens a brow that falls short of BROW_DEPTH_SHARE (0.7)
+    of the target's by more than the margin towards it, and the face away from the brows does
+    not change."""
+    from facedancer_torch.faces import masks
+    from facedancer_torch.faces.color import _shading, to_lab
+    from facedancer_torch.swap import compose
+
+    image, job, points = _one_face(demo, demo_plan, photos_dir / "df_img42.jpg")
+    size = job.crop.shape[0]
+    eyes = masks.eye_zone(points, size)
+    lines = [(masks.one_brow_zone(points, brow, size, 0.8) > 0.5) & ~eyes for brow in (0, 1)]
+
+    def depths(crop):
+        light = to_lab(crop)[..., 0]
+        dark = _shading(light, 0.08 * size) - light
+        return [float(np.percentile(dark[line], 90)) for line in lines]
+
+    target = depths(job.crop)
+    crops = _crops_with(demo, image, demo_plan, job, monkeypatch, "BROW_DEPTH",
+                        (0.0, compose.BROW_DEPTH))
+    pale, deep = depths(crops[0.0]), depths(crops[compose.BROW_DEPTH])
+    assert compose.BROW_DEPTH > 0
+    assert all(p < 0.62 * t for p, t in zip(pale, target)), (pale, target)  # 18 / 21 of 38 / 34
+    # The image-left brow, 0.7 * 38 - 18 = 8.6 L* short of its aim, is deepened by most of
+    # that (24); the other, 3 short, is within the margin (5) and nearly unchanged.
+    assert deep[0] > pale[0] + 4.0 and deep[1] > pale[1] - 0.5, (pale, deep)
+    assert all(d < 0.75 * t for d, t in zip(deep, target)), (deep, target)  # not beyond
+    away = masks.hull_mask(points, size) > 0.5
+    away &= ~(masks.brow_zone(points, size, 1.6) > 0.05)
+    change = np.abs(crops[0.0].astype(int) - crops[compose.BROW_DEPTH]).max(axis=-1)
+    assert float(change[away].mean()) < 0.5, float(change[away].mean())
 
 
 def test_a_face_in_a_hard_shadow_keeps_it(demo, demo_plan, photos_dir, monkeypatch):

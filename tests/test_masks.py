@@ -312,3 +312,34 @@ def test_cast_shadows_carry_a_large_shadow_and_leave_features_and_light_alone():
                               amount=0.0).is_identity
     assert color.cast_shadows(color.identity_transfer(), skin, skin, weights, 20.0,
                               6.0).is_identity
+
+
+def test_brow_depth_deepens_the_swaps_own_pale_brow_to_the_targets_depth():
+    """``brow_depth``: a brow the swap paints pale (8 L* below the skin) where the target's is
+    deep (35) is deepened in the swap's own shape, at most the gain times and never deeper
+    than the target's brow; the target's brow shape is not pasted, skin is left alone, and a
+    brow as deep as the target's is not changed."""
+    skin = np.zeros((128, 128, 3), np.float32)
+    skin[...] = (70.0, 12.0, 16.0)
+    target_lab, swap_lab = skin.copy(), skin.copy()
+    target_lab[60:68, 30:100, 0] = 35.0  # the target's dark brow
+    swap_lab[56:62, 34:104, 0] = 62.0    # the swap's pale brow, a little higher
+    target, swap = color.from_lab(target_lab), color.from_lab(swap_lab)
+    zone = np.zeros((128, 128), np.float32)
+    zone[50:74, 24:110] = 1.0
+    brows = [(zone > 0.5, masks.gaussian_blur(zone, 1.0))]
+    out = color.brow_depth(color.identity_transfer(), swap, target, brows, 10.0, 5.0, 3.0)
+    light = color.to_lab(out.apply(swap))[..., 0]
+    # 8 L* deep times 3 (the gain's cap; 35 / 8 is more): about 24 deep.
+    assert 43.0 < float(np.median(light[57:61, 40:98])) < 50.0, float(np.median(light[57:61, 40:98]))
+    assert abs(float(np.median(light[64:68, 40:98])) - 70.0) < 1.0  # not the target's shape
+    assert abs(float(np.median(light[20:40, 20:110])) - 70.0) < 1.0  # skin
+    # Capped by the target's depth: a gain of 10 stops at 35 below the skin.
+    deep = color.brow_depth(color.identity_transfer(), swap, target, brows, 10.0, 5.0, 10.0)
+    deepest = float(color.to_lab(deep.apply(swap))[..., 0][57:61, 40:98].min())
+    assert deepest > 70.0 - 35.0 - 1.5, deepest
+    # As deep as the target's, or within the margin: nothing to do.
+    same = color.brow_depth(color.identity_transfer(), target, target, brows, 10.0, 5.0, 3.0)
+    assert same.lightness is None
+    assert color.brow_depth(color.identity_transfer(), swap, target, brows, 10.0, 30.0,
+                            3.0).lightness is None

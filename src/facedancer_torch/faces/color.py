@@ -32,6 +32,7 @@ inside the frame: alignment fills the rest with black).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import cv2
@@ -391,6 +392,79 @@ def _eye_lightness(transfer: ColourTransfer, swapped: np.ndarray, target: np.nda
         sign * (corrected - reference) - float(margin), 0.0)
     transfer.lightness = (change if transfer.lightness is None
                           else transfer.lightness + change).astype(np.float32)
+    return transfer
+
+
+def brow_depth(transfer: ColourTransfer, swapped: np.ndarray, target: np.ndarray,
+               brows: list[tuple[np.ndarray, np.ndarray]], radius: float, margin: float,
+               max_gain: float, amount: float = 1.0, share: float = 1.0, smooth=None
+               ) -> ColourTransfer:
+    """``transfer`` with the swap's own brows deepened towards the target's brows' depth.
+
+    The demo generator paints the brows of many faces pale: a grey or blue-grey band barely
+    darker than the skin (once corrected, the colour field takes the cast away and leaves the
+    band), where the photo's brows are dark. Taking the target's brows would paste their shape
+    (its identity); this pass keeps the swap's shape and gives it the target's depth. A brow's
+    *darkness* is how much darker a pixel is than the skin around it: the lightness with every
+    dark feature narrower than a disc of ``radius`` pixels filled (a grey-level closing, as in
+    :func:`cast_shadows`) minus the lightness. ``brows`` holds, per brow, the bool zone it is
+    judged in and the soft zone it is changed in; a brow's depth is the 90th percentile of its
+    darkness over its zone. Where ``share`` of the target brow's depth is deeper than the
+    corrected swap's by more than ``margin`` L* units (in full from twice that), the swap's
+    darkness there is multiplied by the ratio of the two, at most ``max_gain`` (times
+    ``amount``), and no pixel is made darker than that share of the target's depth. Skin keeps its
+    lightness (no darkness to multiply), and a brow as deep as the target's is left alone.
+    ``smooth`` (optional) maps the brows' gains, NaN for a brow too small to judge, to the ones
+    used (a video eases them from frame to frame). Arguments otherwise as for
+    :func:`eye_darkness`.
+    """
+    if amount <= 0 or radius < 1 or not brows:
+        return transfer
+    height, width = swapped.shape[:2]
+    # Only the band of rows around the brows: a closing and its blur reach at most this far
+    # (2 radius + the blur's kernel), so inside the zones the darkness is that of the whole
+    # crop, for a third of the pixels.
+    rows = np.flatnonzero(np.any(np.stack([around for _, around in brows]) > 0, axis=(0, 2)))
+    if rows.size == 0:
+        return transfer
+    reach = int(math.ceil(2.5 * radius)) + 2
+    top, bottom = max(int(rows[0]) - reach, 0), min(int(rows[-1]) + 1 + reach, height)
+    band = slice(top, bottom)
+    corrected = to_lab(swapped[band])[..., 0] * transfer.scale[0] + transfer.offset[0]
+    if transfer.lightness is not None:
+        corrected += _fitted_to(transfer.lightness, swapped[..., 0])[band]
+    reference = to_lab(target[band])[..., 0]
+    swap_dark = np.maximum(_shading(corrected, radius) - corrected, 0.0)
+    target_dark = np.maximum(_shading(reference, radius) - reference, 0.0)
+    brows = [(zone[band], around[band]) for zone, around in brows]
+    gains = np.full(len(brows), np.nan)
+    depths = np.zeros(len(brows))
+    for index, (zone, _) in enumerate(brows):
+        if int(np.count_nonzero(zone)) < 4:  # a brow a few pixels across: nothing to judge
+            continue
+        swap_depth = float(np.percentile(swap_dark[zone], 90))
+        target_depth = float(share) * float(np.percentile(target_dark[zone], 90))
+        weight = float(np.clip((target_depth - swap_depth - margin) / max(margin, 1e-3),
+                               0.0, 1.0))
+        ratio = min(target_depth / max(swap_depth, 1e-3), float(max_gain))
+        depths[index] = target_depth
+        gains[index] = 1.0 + weight * max(ratio - 1.0, 0.0)
+    if smooth is not None:
+        gains = smooth(gains)
+    extra = None
+    for gain, depth, (_, around) in zip(gains, depths, brows):
+        if gain > 1.0:  # False for NaN
+            # Never deeper than the target's brow: an eye socket's or a temple's shadow that
+            # reaches into the zone, already dark, is not multiplied into a blot.
+            part = np.minimum((gain - 1.0) * swap_dark, np.maximum(depth - swap_dark, 0.0))
+            part *= around
+            extra = part if extra is None else np.maximum(extra, part)
+    if extra is None:
+        return transfer
+    change = np.zeros((height, width), np.float32)
+    change[band] = -float(amount) * extra
+    transfer.lightness = (change if transfer.lightness is None
+                          else _fitted_to(transfer.lightness, change) + change).astype(np.float32)
     return transfer
 
 

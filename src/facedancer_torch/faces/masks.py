@@ -170,14 +170,28 @@ def eye_zone(landmarks68: np.ndarray, size: int | tuple[int, int],
 BROW_ZONE_THICKNESS: float = 0.6
 
 
+_BROWS = ((slice(17, 22), slice(36, 42)), (slice(22, 27), slice(42, 48)))  # brow, its eye
+
+
 def brow_zone(landmarks68: np.ndarray, size: int,
               thickness: float = BROW_ZONE_THICKNESS) -> np.ndarray:
     """Soft ``(size, size)`` float32 mask of both brows: each brow's line drawn ``thickness``
     times its brow-to-eye distance thick, the edge blurred over a tenth of that distance."""
+    return _brow_lines(landmarks68, (0, 1), size, thickness)
+
+
+def one_brow_zone(landmarks68: np.ndarray, brow: int, size: int,
+                  thickness: float = BROW_ZONE_THICKNESS) -> np.ndarray:
+    """:func:`brow_zone` of one brow (0: image-left, 1: image-right)."""
+    return _brow_lines(landmarks68, (brow,), size, thickness)
+
+
+def _brow_lines(landmarks68: np.ndarray, which: Sequence[int], size: int, thickness: float
+                ) -> np.ndarray:
     points = np.asarray(landmarks68, np.float64).reshape(68, 2)
     zone = np.zeros((size, size), np.uint8)
     gaps = []
-    for brow, eye in ((slice(17, 22), slice(36, 42)), (slice(22, 27), slice(42, 48))):
+    for brow, eye in (_BROWS[index] for index in which):
         gap = float(np.linalg.norm(points[brow].mean(axis=0) - points[eye].mean(axis=0)))
         gaps.append(gap)
         line = np.rint(points[brow] * 4).astype(np.int32)  # 2 fractional bits

@@ -19,7 +19,8 @@ a 400 px face is visibly softer than the photo around it. Per face, this module:
    neighbourhood, from target pixels of about the swap pixel's lightness where the generator
    changed it: no teal brows or purple eye rims; the darkness a brow, or an eye that lost its
    dark core, should have comes back as lightness, and so does the light of an eye painted
-   dull; see ``faces/color.py``);
+   dull, a hard shadow the target lies in, and the depth of brows painted pale; see
+   ``faces/color.py``);
 4. restores **detail** above the generator's resolution from the target (a Laplacian split:
    the swap gives the band the generator can produce and, on faces twice its size or more, the
    band just above it, which carries the target's identity; the target the finest band: skin
@@ -42,7 +43,7 @@ import numpy as np
 from ..errors import FacedancerError
 from ..faces import masks
 from ..faces.align import invert_affine, paste_back, transform_points
-from ..faces.color import (cast_shadows, eye_darkness, eye_whites, fit_colour,
+from ..faces.color import (brow_depth, cast_shadows, eye_darkness, eye_whites, fit_colour,
                            identity_transfer, to_lab)
 from .options import SwapOptions, mask_parts
 
@@ -122,6 +123,21 @@ EYE_WHITES_MARGIN: float = 4.0
 CAST_SHADOW: float = 1.0
 CAST_SHADOW_RADIUS: float = 0.16
 CAST_SHADOW_MARGIN: float = 6.0
+# ... and brows the generator paints pale (a grey band barely darker than the skin, where the
+# photo's brows are dark: with gfp_10045.png's woman as the source, talking_b.mp4's dark brows
+# came out as faint outlines) keep their own shape and get the target's depth (faces/color.py,
+# brow_depth): darkness is measured against a closing with a disc of BROW_DEPTH_RADIUS of the
+# crop (brows are narrower), per brow over its line drawn BROW_DEPTH_THICKNESS of its
+# brow-to-eye distance thick (the eyes' zones left out); where the target's brow is deeper by
+# more than BROW_DEPTH_MARGIN L* (fully from twice that), the swap's darkness there is
+# multiplied by the ratio of the depths, at most BROW_DEPTH_GAIN (times BROW_DEPTH; 0 = off).
+# Eased along a track as the eye passes are. Measured: docs/swap.md "Brows kept dark".
+BROW_DEPTH: float = 1.0
+BROW_DEPTH_RADIUS: float = 0.08
+BROW_DEPTH_THICKNESS: float = 0.8
+BROW_DEPTH_MARGIN: float = 5.0
+BROW_DEPTH_GAIN: float = 3.0
+BROW_DEPTH_SHARE: float = 0.7
 # The generator's crop carries detail up to about half its own resolution (measured on the
 # shipped 128 px model: its output's Laplacian variance is a fraction of its input's); the band
 # below this fraction of S is always the swap's.
@@ -480,6 +496,18 @@ class Compositor:
             # Before the eye passes, which judge the eyes on the swap as it is then shaded.
             transfer = cast_shadows(transfer, small, target, inside,
                                     CAST_SHADOW_RADIUS * size, CAST_SHADOW_MARGIN, CAST_SHADOW)
+        if points is not None and BROW_DEPTH > 0:
+            # Judged on each brow's line without the eyes' zones (lids, lashes and eye make-up
+            # are the eye passes' business).
+            eyes = masks.eye_zone(points, size)
+            per_brow = []
+            for brow in (0, 1):
+                line = masks.one_brow_zone(points, brow, size, BROW_DEPTH_THICKNESS)
+                line[eyes] = 0.0
+                per_brow.append((line > 0.5, line))
+            transfer = brow_depth(transfer, small, target, per_brow, BROW_DEPTH_RADIUS * size,
+                                  BROW_DEPTH_MARGIN, BROW_DEPTH_GAIN, BROW_DEPTH,
+                                  BROW_DEPTH_SHARE, smooth=_eased(job, "brow_depth"))
         if points is not None and (EYE_DARKNESS > 0 or EYE_WHITES > 0):
             # Both passes judged on the corrected swap (the global transfer moves lightness
             # too), per eye opening; each eases its own gate along a track.
