@@ -1,6 +1,7 @@
-"""Occluders found inside an eye alone (lid creases, eyeliner, a dark iris behind a lens) are
-not kept from the target; what covers an eye and reaches beyond it is (swap/compose.py,
-``occluder_weight(..., spare)``, ``faces/masks.eye_zone``)."""
+"""Occluders found inside an eye alone (lid creases, eyeliner, a dark iris behind a lens), a
+brow alone or the mouth alone (teeth, a nostril's shadow, a smile line) are not kept from the
+target; what covers them and reaches beyond is (swap/compose.py, ``occluder_weight(...,
+spare)``, ``spared_zone``; ``faces/masks.eye_zone``, ``brow_zone``, ``mouth_zone``)."""
 
 from __future__ import annotations
 
@@ -115,3 +116,61 @@ def test_a_brow_the_segmenter_calls_an_occluder_is_swapped(photos_dir, name):
     spared = occluder_weight(occluder[0], spared_zone(points, 128)) > 0.5
     assert eyes_only[brows].sum() >= 20, int(eyes_only[brows].sum())
     assert spared[brows].sum() == 0, int(spared[brows].sum())
+
+
+def _mouth_landmarks(size: int = 128) -> np.ndarray:
+    """:func:`_brow_landmarks` with a mouth (48-59) 32 px wide at y = 96."""
+    points = _brow_landmarks(size)
+    outer = [(48, 96), (53, 92), (59, 91), (64, 92), (69, 91), (75, 92), (80, 96), (75, 101),
+             (69, 103), (64, 104), (59, 103), (53, 101)]
+    points[48:60] = outer
+    return points
+
+
+def test_an_occluder_inside_the_mouth_alone_is_not_kept_and_a_microphone_over_it_is():
+    from facedancer_torch.swap.compose import SPARE_MOUTH_GROW, occluder_weight, spared_zone
+
+    points = _mouth_landmarks()
+    spare = spared_zone(points, 128)
+    assert SPARE_MOUTH_GROW > 0 and spare[96, 64] and spare[88, 64] and not spare[120, 64]
+    probability = np.zeros((128, 128), np.float32)
+    probability[94:99, 52:62] = 0.95   # teeth, called an occluder
+    probability[96:128, 66:76] = 0.95  # a microphone from the lips down past the chin
+    plain = occluder_weight(probability)
+    spared = occluder_weight(probability, spare)
+    assert plain[96, 56] > 0.5 and spared[96, 56] < 0.05
+    assert spared[97, 70] > 0.5 and spared[125, 70] > 0.5
+
+
+def _kept(photos_dir, name, monkeypatch):
+    """``(kept with the eyes and brows spared, kept with the mouth spared too, the mouth's
+    zone)``: the occluder pixels kept on the 128 px crop of the largest face of ``name``."""
+    from facedancer_torch.faces.align import align_face
+    from facedancer_torch.faces.detect import get_detector, largest_face
+    from facedancer_torch.faces.landmarks68 import get_landmarks68
+    from facedancer_torch.faces.masks import mouth_zone
+    from facedancer_torch.faces.occlusion import load_face_segmenter
+    from facedancer_torch.io.images import read_image
+    from facedancer_torch.swap import compose
+
+    image = read_image(photos_dir / name)
+    face = largest_face(get_detector(device="cpu", threads=1).detect(image))
+    crop, _ = align_face(image, face.landmarks, 128, antialias=True)  # as Swapper.align
+    points = get_landmarks68().on_crop(crop)
+    _, occluder = load_face_segmenter().predict(crop[None], mirror=True)
+    mouth = mouth_zone(points, 128, compose.SPARE_MOUTH_GROW)
+    with_mouth = compose.occluder_weight(occluder[0], compose.spared_zone(points, 128)) > 0.5
+    monkeypatch.setattr(compose, "SPARE_MOUTH_GROW", 0.0)
+    without = compose.occluder_weight(occluder[0], compose.spared_zone(points, 128)) > 0.5
+    return without, with_mouth, mouth
+
+
+def test_a_dark_spot_by_the_lips_is_swapped_and_a_hair_strand_kept(photos_dir, monkeypatch):
+    """df_img3.jpg: the segmenter calls a spot beside the lips an occluder (kept, it stayed
+    the target's on the swapped face); the hair strand down her cheek, which reaches into the
+    mouth's zone and far beyond it, stays."""
+    without, with_mouth, mouth = _kept(photos_dir, "df_img3.jpg", monkeypatch)
+    gone = int(without[mouth].sum() - with_mouth[mouth].sum())
+    assert gone >= 100, gone  # the spot (its 8-connected region lies inside the zone)
+    # The hair strand down the cheek reaches into the zone too, and stays: it reaches beyond.
+    assert (with_mouth & ~mouth).sum() >= 0.95 * (without & ~mouth).sum() > 300

@@ -200,6 +200,17 @@ def _brow_lines(landmarks68: np.ndarray, which: Sequence[int], size: int, thickn
     return gaussian_blur(zone.astype(np.float32), max(0.5, 0.1 * float(np.mean(gaps))))
 
 
+def mouth_zone(landmarks68: np.ndarray, size: int, grow: float) -> np.ndarray:
+    """A hard ``(size, size)`` bool mask of the mouth: the outer lip line (68-point landmarks
+    48-59) grown by ``grow`` times the mouth's width (corner to corner)."""
+    mouth = np.asarray(landmarks68, np.float32).reshape(68, 2)[48:60]
+    width = float(np.linalg.norm(mouth[6] - mouth[0]))
+    radius = max(1, int(round(grow * width)))
+    lips = (polygon_mask(mouth, size) > 0.5).astype(np.uint8)
+    return cv2.dilate(lips, cv2.getStructuringElement(
+        cv2.MORPH_ELLIPSE, (2 * radius + 1,) * 2)).astype(bool)
+
+
 def eye_aspect_ratios(landmarks68: np.ndarray) -> np.ndarray:
     """``(2,)`` eye aspect ratio (lid opening over eye width: Soukupova & Cech 2016) of the
     image-left and image-right eye of 68 landmarks: about 0.3 open, under 0.2 closing."""
