@@ -133,8 +133,8 @@ KNOBS = {
     "occl-strong": ("OCCLUDER_HYSTERESIS", 1),
     "swap-sharpen": "SWAP_SHARPEN",
     "spare-inside": "SPARE_INSIDE",  # > 1: occluders inside the eyes kept too (as before)
-    "spare-brow": "SPARE_BROW_THICKNESS",
-    "spare-mouth": "SPARE_MOUTH_GROW",  # 0: occluders inside the mouth kept (before session 18)  # 0: occluders inside a brow kept (before session 18)
+    "spare-brow": "SPARE_BROW_THICKNESS",  # 0: occluders inside a brow kept (before session 18)
+    "spare-mouth": "SPARE_MOUTH_GROW",  # 0: occluders inside the mouth kept (before session 18)
     "shadow": "CAST_SHADOW",  # 0: the swap keeps its own shading (before session 17)
     "shadow-radius": "CAST_SHADOW_RADIUS",
     "shadow-margin": "CAST_SHADOW_MARGIN",

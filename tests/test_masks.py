@@ -331,7 +331,8 @@ def test_brow_depth_deepens_the_swaps_own_pale_brow_to_the_targets_depth():
     out = color.brow_depth(color.identity_transfer(), swap, target, brows, 10.0, 5.0, 3.0)
     light = color.to_lab(out.apply(swap))[..., 0]
     # 8 L* deep times 3 (the gain's cap; 35 / 8 is more): about 24 deep.
-    assert 43.0 < float(np.median(light[57:61, 40:98])) < 50.0, float(np.median(light[57:61, 40:98]))
+    brow = float(np.median(light[57:61, 40:98]))
+    assert 43.0 < brow < 50.0, brow
     assert abs(float(np.median(light[64:68, 40:98])) - 70.0) < 1.0  # not the target's shape
     assert abs(float(np.median(light[20:40, 20:110])) - 70.0) < 1.0  # skin
     # Capped by the target's depth: a gain of 10 stops at 35 below the skin.

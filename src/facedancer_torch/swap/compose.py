@@ -125,13 +125,16 @@ CAST_SHADOW_RADIUS: float = 0.16
 CAST_SHADOW_MARGIN: float = 6.0
 # ... and brows the generator paints pale (a grey band barely darker than the skin, where the
 # photo's brows are dark: with gfp_10045.png's woman as the source, talking_b.mp4's dark brows
-# came out as faint outlines) keep their own shape and get the target's depth (faces/color.py,
-# brow_depth): darkness is measured against a closing with a disc of BROW_DEPTH_RADIUS of the
-# crop (brows are narrower), per brow over its line drawn BROW_DEPTH_THICKNESS of its
-# brow-to-eye distance thick (the eyes' zones left out); where the target's brow is deeper by
-# more than BROW_DEPTH_MARGIN L* (fully from twice that), the swap's darkness there is
-# multiplied by the ratio of the depths, at most BROW_DEPTH_GAIN (times BROW_DEPTH; 0 = off).
-# Eased along a track as the eye passes are. Measured: docs/swap.md "Brows kept dark".
+# came out as faint outlines) keep their own shape and are deepened towards the target's
+# (faces/color.py, brow_depth): darkness is measured against a closing with a disc of
+# BROW_DEPTH_RADIUS of the crop (brows are narrower), per brow over its line drawn
+# BROW_DEPTH_THICKNESS of its brow-to-eye distance thick (the eyes' zones left out); where
+# BROW_DEPTH_SHARE of the target brow's depth is deeper than the swap's by more than
+# BROW_DEPTH_MARGIN L* (fully from twice that), the swap's darkness there is multiplied by the
+# ratio, at most BROW_DEPTH_GAIN and never beyond that share (times BROW_DEPTH; 0 = off).
+# The full depth (share 1) looked heavy and cost 0.0065 of dlib identity gain per photo; 0.7
+# about 0.001. Eased along a track as the eye passes are. Measured: docs/swap.md "Brows kept
+# dark".
 BROW_DEPTH: float = 1.0
 BROW_DEPTH_RADIUS: float = 0.08
 BROW_DEPTH_THICKNESS: float = 0.8
@@ -212,9 +215,9 @@ SPARE_BROW_THICKNESS: float = 0.8
 # width (to the nostrils' shadow above and the smile lines at its corners): the segmenter calls
 # teeth, a lip's edge, a nostril's dark curve or a smile line an occluder now and then, and
 # kept, those stayed the target's (a hard black curve under Biden's nose in
-# fr_obama_and_biden.jpg, a dark spot at the corner of df_img3.jpg's lips). 9 of the 82 largest
-# faces change; a microphone, a hand or a glasses frame reaches beyond and stays (the marked
-# occluders unchanged). Measured: docs/swap.md "Mask".
+# fr_obama_and_biden.jpg, a dark spot at the corner of df_img3.jpg's lips). 9 of the 82 shared
+# photos change; a microphone, a hand or a glasses frame reaches beyond and stays (the marked
+# occluders unchanged). Measured: docs/swap.md "Mask", occlusion.
 SPARE_MOUTH_GROW: float = 0.3
 # Blinks: a small generator keeps its eyes open when the target closes them (on talking_b the
 # swap's eye aspect ratio stayed at 0.28-0.35 in the frames where the target's fell to
@@ -345,9 +348,9 @@ class Compositor:
                 if "segment" in parts:
                     np.minimum(mask, face[index], out=mask)
                 if "occlusion" in parts:
-                    # The eyes and brows are spared where the outline's landmarks are at
-                    # hand; without them (box+occlusion, segment+occlusion) occlusion needs
-                    # no dlib.
+                    # The eyes, brows and mouth are spared where the outline's landmarks are
+                    # at hand; without them (box+occlusion, segment+occlusion) occlusion
+                    # needs no dlib.
                     spare = None if points is None else spared_zone(points[index], size)
                     np.minimum(mask, 1.0 - occluder_weight(occluder[index], spare), out=mask)
         return out, points
@@ -738,7 +741,7 @@ def occluder_weight(probability: np.ndarray, spare: np.ndarray | None = None) ->
     """How much of a pixel is kept from the target for an ``(S, S)`` occluder probability map:
     1 inside the occluder found by :data:`OCCLUDER_HYSTERESIS` (grown by a pixel), 0 elsewhere,
     lightly blurred so the kept region has no hard edge. ``spare``: an ``(S, S)`` bool zone
-    (the eyes and brows, :func:`spared_zone`) where an occluder lying almost wholly inside it
+    (the eyes, brows and mouth, :func:`spared_zone`) where an occluder lying almost wholly inside it
     (:data:`SPARE_INSIDE` of its pixels) is not kept."""
     weak, strong = OCCLUDER_HYSTERESIS
     probability = np.asarray(probability, np.float32)
@@ -751,8 +754,9 @@ def occluder_weight(probability: np.ndarray, spare: np.ndarray | None = None) ->
         # Everything that really covers an eye (a hand, hair, sunglasses, a glasses frame,
         # another head) reaches well beyond it; what the segmenter finds inside an eye alone is
         # the eye's own make-up: lid creases, eyeliner, a dark iris behind a lens (inside a
-        # brow alone, the brow). Kept, the target's lid line sits on the swapped eye (one eye
-        # only, as often as not).
+        # brow alone, the brow; inside the mouth alone, teeth, a nostril's shadow, a smile
+        # line). Kept, the target's lid line sits on the swapped eye (one eye only, as often
+        # as not).
         total = np.bincount(labels.ravel(), minlength=count)
         inside = np.bincount(labels[spare], minlength=count)
         confident &= inside < SPARE_INSIDE * np.maximum(total, 1)
