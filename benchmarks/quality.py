@@ -75,6 +75,7 @@ from facedancer_torch.swap import compose  # noqa: E402
 from facedancer_torch.swap.image import finish_image  # noqa: E402
 from facedancer_torch.swap.options import SwapOptions  # noqa: E402
 from facedancer_torch.swap.pipeline import Swapper  # noqa: E402
+from facedancer_torch.swap.source import source_face, split_face_choice  # noqa: E402
 from facedancer_torch.swap.video import VideoStats, swap_stream  # noqa: E402
 
 SHARED = Path(os.environ.get("FACEDANCER_SHARED", Path(__file__).resolve().parents[2] / "shared"))
@@ -164,6 +165,12 @@ GROW = 0.25  # fraction of the face height the face region is grown by for "outs
 # Largest face of a photo by work factor (1, 2, 3, 4 and more): the detail band and its
 # identity cost depend on how much larger than the generator's crop the face is.
 SIZE_CLASSES = ["k 1", "k 2-3", "k 2-3", "k 4+"]
+
+
+def _label(source: Path) -> str:
+    """A source's name in rows: the photo's stem, with ``@N`` when a face was chosen."""
+    photo, choice = split_face_choice(source)
+    return Path(photo).stem if choice is None else f"{Path(photo).stem}@{choice}"
 
 
 def config_settings(config: str) -> tuple[dict, dict]:
@@ -550,8 +557,12 @@ def main() -> None:
     plans, descriptors = [], []
     for source in sources:
         plans.append(swapper.plan([source]))
-        picture = read_image(source)
-        descriptors.append(dlib_descriptor_at(picture, swapper.detect(picture)[0].landmarks))
+        # The face the swap takes (the largest, or PHOTO@N's): until session 18 this was the
+        # first one detected, which for gfp_Blake_Lively.jpg is the child beside her.
+        photo, choice = split_face_choice(source)
+        picture = read_image(photo)
+        face = source_face(swapper.detect(picture), choice)
+        descriptors.append(dlib_descriptor_at(picture, face.landmarks))
     plan = plans[0]  # the videos' and the figure's
     rows: list[Row] = []
     outputs: dict = {}
@@ -570,7 +581,7 @@ def main() -> None:
             outputs[(name, "target")], outputs[(name, "regions")] = target, regions
             for index, (source, source_plan, descriptor) in enumerate(
                     zip(sources, plans, descriptors)):
-                row_name = name if len(sources) == 1 else f"{name} @ {source.stem}"
+                row_name = name if len(sources) == 1 else f"{name} @ {_label(source)}"
                 sizes[row_name] = size_class(swapper, regions)
                 for config in configs:
                     kwargs, constants = config_settings(config)

@@ -299,3 +299,29 @@ def test_photo_at_n_takes_that_face_from_the_left(swapper, photos_dir):
     assert split_face_choice(path) == (path, None)
     assert split_face_choice(f"{path}@2") == (str(path), 2)
     assert split_face_choice(photos_dir / "x.jpg@a") == (photos_dir / "x.jpg@a", None)
+
+
+def test_source_face_is_the_face_the_swap_takes(swapper, photos_dir):
+    """``source_face`` (swap/source.py), which benchmarks/quality.py measures a swap's identity
+    against: the largest face, not the first one detected (gfp_Blake_Lively.jpg: the child
+    beside her is detected first), or PHOTO@N's N-th from the left; the embedding
+    ``load_identity`` makes is that face's."""
+    import warnings
+
+    from facedancer_torch.io.images import read_image
+    from facedancer_torch.swap.source import embed_faces, source_face
+
+    path = photos_dir / "gfp_Blake_Lively.jpg"
+    image = read_image(path)
+    faces = swapper.detector.detect(image)
+    assert len(faces) == 2
+    largest = source_face(faces)
+    assert largest is not faces[0]  # the child comes first
+    assert float(largest.box[0]) > float(faces[0].box[0])
+    assert source_face(faces, 1) is faces[0] and source_face(faces, 2) is largest
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        identity = swapper.embed([path])
+    raw = embed_faces(image, [largest.landmarks], swapper.encoder)[0]
+    unit = raw / np.linalg.norm(raw)
+    assert float(unit @ identity.unit) > 0.999

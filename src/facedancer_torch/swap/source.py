@@ -153,6 +153,26 @@ def split_face_choice(photo: str | Path | np.ndarray) -> tuple[str | Path | np.n
     return (Path(base) if isinstance(photo, Path) else base), int(number)
 
 
+def _left_to_right(faces: Sequence[Face]) -> list[Face]:
+    """Faces by their box centres, left to right: how a person names "the second one"."""
+    return sorted(faces, key=lambda f: float(f.box[0] + f.box[2]))
+
+
+def source_face(faces: Sequence[Face], choice: int | None = None, role: str = "source",
+                path: Path | None = None) -> Face:
+    """The face a source photo stands for: the ``choice``-th from the left
+    (:func:`split_face_choice`), or the largest when ``choice`` is None. An out-of-range
+    ``choice`` raises :class:`InputError` naming ``path`` (``role`` words it). ``faces`` must
+    not be empty. Whatever measures a swap against its source (benchmarks/quality.py) takes
+    the same face as the swap did."""
+    if choice is None:
+        return largest_face(faces)
+    if not 1 <= choice <= len(faces):
+        raise InputError(f"@{choice} asks for face {choice} from the left, but the "
+                         f"{role} image has {len(faces)} face(s)", path)
+    return _left_to_right(faces)[choice - 1]
+
+
 def _ordinal(n: int) -> str:
     return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
 
@@ -182,19 +202,12 @@ def load_identity(photos: Sequence[str | Path | np.ndarray], detector, encoder,
         faces = detector.detect(image)
         if not faces:
             raise InputError(f"no face found in the {role} image", path)
-        # Left to right (box centres): how a person names "the second one" in a group photo.
-        ordered = sorted(faces, key=lambda f: float(f.box[0] + f.box[2]))
-        if choice is not None:
-            if not 1 <= choice <= len(faces):
-                raise InputError(f"@{choice} asks for face {choice} from the left, but the "
-                                 f"{role} image has {len(faces)} face(s)", path)
-            face = ordered[choice - 1]
-        else:
-            face = largest_face(faces)
+        face = source_face(faces, choice, role, path)
+        if choice is None:
             rivals = rival_faces(faces, face)
             if rivals:
                 x0, y0, x1, y1 = (int(round(float(v))) for v in face.box)
-                place = next(i for i, f in enumerate(ordered, 1) if f is face)
+                place = next(i for i, f in enumerate(_left_to_right(faces), 1) if f is face)
                 detail = (f"{len(faces)} faces in the {role} image, {rivals} of the others "
                           f"nearly as large as the largest, which is used (the {_ordinal(place)} "
                           f"from the left, box {x0},{y0} to {x1},{y1})")
