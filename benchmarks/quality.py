@@ -515,7 +515,8 @@ def main() -> None:
                         help="the source face (default: the example astronaut.jpg); another "
                         "one checks that a difference between configs is not one source's. "
                         "Repeat it to pool several: each photo is swapped with each source "
-                        "(rows 'photo @ source'; the figure, crops and videos use the first)")
+                        "(rows 'photo @ source'; the figure, crops and videos use the first); "
+                        "PHOTO@N takes the N-th face from the left, as the CLI does")
     parser.add_argument("--configs", default=",".join(CONFIGS),
                         help="comma-separated: names of CONFIGS, or +-joined <knob>-<value> "
                         f"parts on the default (knobs: {', '.join([*KNOBS, *OPTION_KNOBS])})")
