@@ -390,9 +390,7 @@ def _eye_lightness(transfer: ColourTransfer, swapped: np.ndarray, target: np.nda
         return transfer
     change = -sign * float(amount) * zone * np.maximum(
         sign * (corrected - reference) - float(margin), 0.0)
-    transfer.lightness = (change if transfer.lightness is None
-                          else transfer.lightness + change).astype(np.float32)
-    return transfer
+    return _add_lightness(transfer, change)
 
 
 def brow_depth(transfer: ColourTransfer, swapped: np.ndarray, target: np.ndarray,
@@ -430,9 +428,7 @@ def brow_depth(transfer: ColourTransfer, swapped: np.ndarray, target: np.ndarray
     reach = int(math.ceil(2.5 * radius)) + 2
     top, bottom = max(int(rows[0]) - reach, 0), min(int(rows[-1]) + 1 + reach, height)
     band = slice(top, bottom)
-    corrected = to_lab(swapped[band])[..., 0] * transfer.scale[0] + transfer.offset[0]
-    if transfer.lightness is not None:
-        corrected += _fitted_to(transfer.lightness, swapped[..., 0])[band]
+    corrected = _corrected_lightness(transfer, swapped, band)
     reference = to_lab(target[band])[..., 0]
     swap_dark = np.maximum(_shading(corrected, radius) - corrected, 0.0)
     target_dark = np.maximum(_shading(reference, radius) - reference, 0.0)
@@ -463,9 +459,7 @@ def brow_depth(transfer: ColourTransfer, swapped: np.ndarray, target: np.ndarray
         return transfer
     change = np.zeros((height, width), np.float32)
     change[band] = -float(amount) * extra
-    transfer.lightness = (change if transfer.lightness is None
-                          else _fitted_to(transfer.lightness, change) + change).astype(np.float32)
-    return transfer
+    return _add_lightness(transfer, change)
 
 
 # The darkness :func:`cast_shadows` carries is opened with a disc of this fraction of its
@@ -493,11 +487,7 @@ def cast_shadows(transfer: ColourTransfer, swapped: np.ndarray, target: np.ndarr
     """
     if amount <= 0 or radius < 1:
         return transfer
-    # The corrected swap's lightness without the RGB round trip of transfer.apply (the same
-    # but where the correction leaves the RGB gamut, which the closing and blur do not see).
-    corrected = to_lab(swapped)[..., 0] * transfer.scale[0] + transfer.offset[0]
-    if transfer.lightness is not None:
-        corrected += _fitted_to(transfer.lightness, corrected)
+    corrected = _corrected_lightness(transfer, swapped)
     reference = to_lab(target)[..., 0]
     # On a half-size copy from 96 px up: the same regions, the change a smooth field (two
     # closings and an opening on 64 px instead of 128: 0.4 instead of 1.3 ms per face).
@@ -523,9 +513,26 @@ def cast_shadows(transfer: ColourTransfer, swapped: np.ndarray, target: np.ndarr
     change = -float(amount) * darkness * np.asarray(weights, np.float32)
     if not np.any(change < -0.5):
         return transfer
+    return _add_lightness(transfer, change)
+
+
+def _add_lightness(transfer: ColourTransfer, change: np.ndarray) -> ColourTransfer:
+    """``transfer`` (changed in place) with the ``(S, S)`` L* ``change`` added to its
+    lightness field: how each pass after the colour fit hands its change on."""
     transfer.lightness = (change if transfer.lightness is None
                           else transfer.lightness + change).astype(np.float32)
     return transfer
+
+
+def _corrected_lightness(transfer: ColourTransfer, swapped: np.ndarray,
+                         rows: slice = slice(None)) -> np.ndarray:
+    """The corrected swap's L* (of ``rows`` of it) without the RGB round trip of
+    ``transfer.apply``: the same but where the correction leaves the RGB gamut, which a
+    closing and a blur do not see."""
+    corrected = to_lab(swapped[rows])[..., 0] * transfer.scale[0] + transfer.offset[0]
+    if transfer.lightness is not None:
+        corrected += _fitted_to(transfer.lightness, swapped[..., 0])[rows]
+    return corrected
 
 
 def _shading(lightness: np.ndarray, radius: float) -> np.ndarray:

@@ -139,11 +139,19 @@ def _grown_eye(landmarks68: np.ndarray, eye: int, size: int | tuple[int, int], g
     hard ``(H, W)`` uint8 0/1 mask (``size``: an int for a square crop), and the eye's width
     in pixels."""
     points = np.asarray(landmarks68, np.float32).reshape(68, 2)[36 + 6 * eye:42 + 6 * eye]
-    width = float(np.linalg.norm(points[3] - points[0]))
-    inside = eye_opening(landmarks68, eye, size).astype(np.uint8)
+    return _grown_outline(points, size, grow)
+
+
+def _grown_outline(points: np.ndarray, size: int | tuple[int, int], grow: float
+                   ) -> tuple[np.ndarray, float]:
+    """A closed outline of landmarks whose two corners are its first point and the one half
+    way round (an eye's six, the mouth's twelve), filled and grown by ``grow`` times the
+    distance between the corners, as a hard ``(H, W)`` uint8 0/1 mask, and that width."""
+    width = float(np.linalg.norm(points[len(points) // 2] - points[0]))
+    inside = (polygon_mask(points, size) > 0.5).astype(np.uint8)
     radius = max(1, int(round(grow * width)))
     disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1,) * 2)
-    # Only around the eye: the same mask (the rest stays 0) for the cost of the eye's box, not
+    # Only around the outline: the same mask (the rest stays 0) for the cost of its box, not
     # of the canvas (a whole video frame in benchmarks/quality.py).
     x0, y0 = np.maximum(np.floor(points.min(axis=0)).astype(int) - radius - 2, 0)
     x1, y1 = np.ceil(points.max(axis=0)).astype(int) + radius + 3
@@ -204,11 +212,7 @@ def mouth_zone(landmarks68: np.ndarray, size: int, grow: float) -> np.ndarray:
     """A hard ``(size, size)`` bool mask of the mouth: the outer lip line (68-point landmarks
     48-59) grown by ``grow`` times the mouth's width (corner to corner)."""
     mouth = np.asarray(landmarks68, np.float32).reshape(68, 2)[48:60]
-    width = float(np.linalg.norm(mouth[6] - mouth[0]))
-    radius = max(1, int(round(grow * width)))
-    lips = (polygon_mask(mouth, size) > 0.5).astype(np.uint8)
-    return cv2.dilate(lips, cv2.getStructuringElement(
-        cv2.MORPH_ELLIPSE, (2 * radius + 1,) * 2)).astype(bool)
+    return _grown_outline(mouth, size, grow)[0].astype(bool)
 
 
 def eye_aspect_ratios(landmarks68: np.ndarray) -> np.ndarray:
