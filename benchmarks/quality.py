@@ -132,6 +132,9 @@ KNOBS = {
     "color-carry": "LOCAL_COLOR_CARRY",  # 0: the brows keep only the swap's lightness (before)
     "occl-weak": ("OCCLUDER_HYSTERESIS", 0),
     "occl-strong": ("OCCLUDER_HYSTERESIS", 1),
+    "occl-guide": "OCCLUDER_GUIDE_RADIUS",  # 0: the kept region's edge a plain blur (before)
+    "occl-guide-eps": "OCCLUDER_GUIDE_EPS",
+    "occl-edge": "OCCLUDER_EDGE",
     "swap-sharpen": "SWAP_SHARPEN",
     "spare-inside": "SPARE_INSIDE",  # > 1: occluders inside the eyes kept too (as before)
     "spare-brow": "SPARE_BROW_THICKNESS",  # 0: occluders inside a brow kept (before session 18)

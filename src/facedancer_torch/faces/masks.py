@@ -46,6 +46,53 @@ def gaussian_blur(mask: np.ndarray, sigma: float) -> np.ndarray:
                             borderType=cv2.BORDER_REFLECT)
 
 
+def guided_filter(mask: np.ndarray, guide: np.ndarray, radius: int, eps: float) -> np.ndarray:
+    """Edge-aware smoothing of ``mask`` ``(H, W)`` by a colour ``guide`` ``(H, W, 3)`` uint8
+    (the guided filter of He, Sun and Tang, 2010): in every ``(2 radius + 1)``-square window
+    the output is a linear function of the guide's colour fitted to the mask, so a mask edge
+    that follows an edge of the image stays as sharp as that edge, and one that crosses a
+    flat area (less colour variance than ``eps``, in squared units of [0, 1]) is smoothed
+    over the window. float32 in ``[0, 1]`` out; pixels farther than ``2 radius`` from every
+    nonzero mask pixel stay 0 (only the box around those is computed)."""
+    mask = np.asarray(mask, np.float32)
+    rows, cols = np.nonzero(mask)
+    out = np.zeros(mask.shape, np.float32)
+    if radius < 1 or not len(rows):
+        return mask.copy() if radius < 1 else out
+    margin = 2 * radius + 2
+    y0, y1 = max(int(rows.min()) - margin, 0), min(int(rows.max()) + margin + 1, mask.shape[0])
+    x0, x1 = max(int(cols.min()) - margin, 0), min(int(cols.max()) + margin + 1, mask.shape[1])
+    p = mask[y0:y1, x0:x1]
+    image = guide[y0:y1, x0:x1].astype(np.float32) * np.float32(1.0 / 255.0)
+    r, g, b = image[..., 0], image[..., 1], image[..., 2]
+    window = (2 * radius + 1, 2 * radius + 1)
+    # Every window mean in one box filter: the guide, the mask, the guide's second moments
+    # and its products with the mask.
+    means = cv2.blur(np.dstack([r, g, b, p, r * r, r * g, r * b, g * g, g * b, b * b,
+                                r * p, g * p, b * p]), window, borderType=cv2.BORDER_REFLECT)
+    mr, mg, mb, mp = (means[..., i] for i in range(4))
+    vrr = means[..., 4] - mr * mr + eps
+    vrg = means[..., 5] - mr * mg
+    vrb = means[..., 6] - mr * mb
+    vgg = means[..., 7] - mg * mg + eps
+    vgb = means[..., 8] - mg * mb
+    vbb = means[..., 9] - mb * mb + eps
+    cr, cg, cb = (means[..., 10 + i] - m * mp for i, m in enumerate((mr, mg, mb)))
+    # (covariance + eps I)^-1 (covariance with the mask), the symmetric 3x3 inverse by cofactors
+    irr, irg, irb = vgg * vbb - vgb * vgb, vgb * vrb - vrg * vbb, vrg * vgb - vgg * vrb
+    igg, igb, ibb = vrr * vbb - vrb * vrb, vrb * vrg - vrr * vgb, vrr * vgg - vrg * vrg
+    det = vrr * irr + vrg * irg + vrb * irb
+    ar = (irr * cr + irg * cg + irb * cb) / det
+    ag = (irg * cr + igg * cg + igb * cb) / det
+    ab = (irb * cr + igb * cg + ibb * cb) / det
+    coefficients = cv2.blur(np.dstack([ar, ag, ab, mp - ar * mr - ag * mg - ab * mb]), window,
+                            borderType=cv2.BORDER_REFLECT)
+    smooth = (coefficients[..., 0] * r + coefficients[..., 1] * g + coefficients[..., 2] * b
+              + coefficients[..., 3])
+    out[y0:y1, x0:x1] = np.clip(smooth, 0.0, 1.0)
+    return out
+
+
 def box_mask(size: int = REFERENCE_SIZE, *, blur: float | None = REFERENCE_BLUR,
              padding: float | Sequence[float] = 0.0) -> np.ndarray:
     """The reference soft box mask on an ``(size, size)`` crop, float32 in ``[0, 1]``.

@@ -197,6 +197,21 @@ FOCUS_SIGMAS: tuple[float, ...] = (0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0)
 # segmenter's isolated soft doubts along eyes, nostrils and lips, which would keep the target's
 # features and with them its identity, touch no confident occluder and stay face.
 OCCLUDER_HYSTERESIS: tuple[float, float] = (0.3, 0.8)
+# The kept region's edge follows the target's own edges. Where the segmenter ends a region in
+# plain skin (a shadow it called hair that reaches into a lit cheek, a blurred background
+# "face" half kept), a hard edge showed as a blotch with a wiggly outline next to the swap's
+# differently lit skin (the child's cheek in fr_obama_and_biden.jpg, a shadow beside
+# df_img59.jpg's nose, a grey square in df_img40.jpg's dark background). The weight is the
+# larger of: the hard region times the target's edge strength there (its Sobel gradient, grey
+# levels per pixel of a 128 px crop, full from OCCLUDER_EDGE: a glasses frame, a hand's
+# outline, a microphone keep their sharp edge), and the region smoothed by a guided filter
+# with the target crop as the guide (masks.guided_filter, windows of OCCLUDER_GUIDE_RADIUS of
+# the crop, eps OCCLUDER_GUIDE_EPS: soft across plain skin). The guided filter alone thinned
+# df_img24/25's frames (6.4 / 9.3 grey levels changed inside the marked frames, from 1.7 /
+# 3.7). Radius 0 = off (the plain half-pixel blur). Measured: docs/swap.md "Occluder edges".
+OCCLUDER_GUIDE_RADIUS: float = 4.0 / 128.0
+OCCLUDER_GUIDE_EPS: float = 1e-3
+OCCLUDER_EDGE: float = 8.0
 # An occluder region with at least this share of its pixels inside the eye zone is the eye's
 # own (lid crease, eyeliner, iris behind a lens) and not kept: measured on the 81 largest faces
 # of the shared photos, only such eye-local regions fall above 0.9 (7 faces, 11-59 pixels of a
@@ -352,7 +367,8 @@ class Compositor:
                     # at hand; without them (box+occlusion, segment+occlusion) occlusion
                     # needs no dlib.
                     spare = None if points is None else spared_zone(points[index], size)
-                    np.minimum(mask, 1.0 - occluder_weight(occluder[index], spare), out=mask)
+                    kept = occluder_weight(occluder[index], spare, jobs[index].crop)
+                    np.minimum(mask, 1.0 - kept, out=mask)
         return out, points
 
     def _keep_closed_eyes(self, mask: np.ndarray, target_points: np.ndarray,
@@ -737,10 +753,13 @@ def spared_zone(points: np.ndarray, size: int) -> np.ndarray:
     return zone
 
 
-def occluder_weight(probability: np.ndarray, spare: np.ndarray | None = None) -> np.ndarray:
+def occluder_weight(probability: np.ndarray, spare: np.ndarray | None = None,
+                    guide: np.ndarray | None = None) -> np.ndarray:
     """How much of a pixel is kept from the target for an ``(S, S)`` occluder probability map:
     1 inside the occluder found by :data:`OCCLUDER_HYSTERESIS` (grown by a pixel), 0 elsewhere,
-    lightly blurred so the kept region has no hard edge. ``spare``: an ``(S, S)`` bool zone
+    lightly blurred so the kept region has no hard edge; with ``guide`` (the target crop, RGB
+    uint8) its edge is as sharp as the target's there and soft across plain skin
+    (:data:`OCCLUDER_GUIDE_RADIUS`, :data:`OCCLUDER_EDGE`). ``spare``: an ``(S, S)`` bool zone
     (the eyes, brows and mouth, :func:`spared_zone`) where an occluder lying almost wholly inside it
     (:data:`SPARE_INSIDE` of its pixels) is not kept."""
     weak, strong = OCCLUDER_HYSTERESIS
@@ -767,4 +786,17 @@ def occluder_weight(probability: np.ndarray, spare: np.ndarray | None = None) ->
     radius = max(1, int(round(weight.shape[0] / 128.0)))
     disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1,) * 2)
     weight = cv2.dilate(weight, disc)
-    return masks.gaussian_blur(weight, max(0.5, weight.shape[0] / 256.0))
+    hard = masks.gaussian_blur(weight, max(0.5, weight.shape[0] / 256.0))
+    guide_radius = int(round(OCCLUDER_GUIDE_RADIUS * weight.shape[0]))
+    if guide is None or guide_radius < 1 or not weight.any():
+        return hard
+    # The target's edge strength: Sobel / 8 is grey levels per pixel; scaled to a 128 px crop
+    # so that OCCLUDER_EDGE means the same on every crop size, and smoothed a little so that
+    # a frame's pixels between its two edges count as edge too.
+    grey = cv2.cvtColor(guide, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    scale = weight.shape[0] / 128.0
+    edge = np.hypot(cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3),
+                    cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3)) * np.float32(scale / 8.0)
+    sharp = np.clip(masks.gaussian_blur(edge, scale) / OCCLUDER_EDGE, 0.0, 1.0)
+    soft = masks.guided_filter(weight, guide, guide_radius, OCCLUDER_GUIDE_EPS)
+    return np.maximum(sharp * hard, soft)
