@@ -55,10 +55,12 @@ def guided_filter(mask: np.ndarray, guide: np.ndarray, radius: int, eps: float) 
     over the window. float32 in ``[0, 1]`` out; pixels farther than ``2 radius`` from every
     nonzero mask pixel stay 0 (only the box around those is computed)."""
     mask = np.asarray(mask, np.float32)
+    if radius < 1:
+        return mask.copy()
     rows, cols = np.nonzero(mask)
     out = np.zeros(mask.shape, np.float32)
-    if radius < 1 or not len(rows):
-        return mask.copy() if radius < 1 else out
+    if not len(rows):
+        return out
     margin = 2 * radius + 2
     y0, y1 = max(int(rows.min()) - margin, 0), min(int(rows.max()) + margin + 1, mask.shape[0])
     x0, x1 = max(int(cols.min()) - margin, 0), min(int(cols.max()) + margin + 1, mask.shape[1])
