@@ -99,6 +99,13 @@ def test_blink_option_reaches_the_swap_options():
     assert _options("all", 7, 0.0, "local", blinks=False).blinks is False
 
 
+def test_exposure_option_reaches_the_swap_options():
+    from facedancer_torch.ui.app import _options
+
+    assert _options("all", 7, 0.0, "local").exposure is True  # the default, as the CLI's
+    assert _options("all", 7, 0.0, "local", exposure=False).exposure is False
+
+
 def test_identity_strength_reaches_the_swap_options():
     from facedancer_torch.ui.app import _options
 

@@ -73,6 +73,11 @@ def register(app: typer.Typer) -> None:
                                         "in `facedancer swap` (default: none, the cheapest)."),
         mask_blur: float = typer.Option(None, "--mask-blur", help="Mask blur sigma in pixels "
                                         "of a 256 crop (default 7)."),
+        no_exposure_gain: bool = typer.Option(False, "--no-exposure-gain", help="Give the "
+                                              "model dark faces as they are (by default a "
+                                              "face darker than its training faces is "
+                                              "brightened for the model and its swap darkened "
+                                              "back)."),
         threads: int = typer.Option(None, "--threads", help="CPU cores to plan threads for "
                                     "(default: all this process may use)."),
         device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
@@ -98,7 +103,7 @@ def register(app: typer.Typer) -> None:
             virtual_camera=virtual_camera, virtual_device=virtual_device, model=model,
             faces=faces, detect_every=detect_every, width=width, height=height,
             every_frame=every_frame, max_frames=max_frames, mask=mask,
-            color_match=color_match, mask_blur=mask_blur,
+            color_match=color_match, mask_blur=mask_blur, exposure=not no_exposure_gain,
             threads=threads, device=device, backend=backend, crf=crf, preset=preset,
             label=not no_label, overwrite=overwrite, quiet=quiet)
 
@@ -109,6 +114,7 @@ def run_live_command(*, sources: list[Path], camera: int | None, input_: str | N
                      detect_every: int, width: int, height: int, every_frame: bool,
                      max_frames: int | None, mask: str, color_match: str,
                      mask_blur: float | None, threads: int | None,
+                     exposure: bool = True,
                      device: str, backend: str, crf: int, preset: str, label: bool,
                      overwrite: bool, quiet: bool) -> None:
     """Open the input and outputs (cheap checks first), load the model, run the loop."""
@@ -119,7 +125,7 @@ def run_live_command(*, sources: list[Path], camera: int | None, input_: str | N
 
     options = live_mod.live_options(faces=faces, mask=mask, color_match=color_match,
                                     mask_blur=mask_blur, crf=crf, preset=preset,
-                                    overwrite=overwrite)
+                                    overwrite=overwrite, exposure=exposure)
     # --every-frame: nothing is dropped, so nothing is gained by detecting in the background;
     # inline, every frame is swapped from the first one on (and the result is reproducible)
     settings = live_mod.LiveSettings(detect_every=detect_every,

@@ -101,6 +101,11 @@ def register(app: typer.Typer) -> None:
                                        "even where the target closes its eyes (by default "
                                        "an eye the target closes further than the swap is "
                                        "kept from the target: blinks survive)."),
+        no_exposure_gain: bool = typer.Option(False, "--no-exposure-gain", help="Give the "
+                                              "model dark faces as they are (by default a "
+                                              "face darker than its training faces is "
+                                              "brightened for the model and its swap darkened "
+                                              "back)."),
         min_face_size: float = typer.Option(None, "--min-face-size", help="Leave faces smaller "
                                             "than this fraction of the frame's shorter side "
                                             "(default: 0 for images, 0.08 for videos)."),
@@ -141,7 +146,7 @@ def register(app: typer.Typer) -> None:
             faces=faces, reference=list(reference or []), mapping=parse_mapping(mapping or []),
             threshold=threshold, mask=mask, mask_blur=mask_blur, mask_padding=mask_padding,
             color_match=color_match, detail=detail, profile_fade=not no_profile_fade,
-            blinks=not no_blinks, pixel_boost=pixel_boost,
+            blinks=not no_blinks, pixel_boost=pixel_boost, exposure=not no_exposure_gain,
             identity_strength=identity_strength, min_face_size=min_face_size,
             confirm_frames=confirm_frames, detect_every=detect_every, crf=crf, preset=preset,
             watermark=not no_watermark, overwrite=overwrite, max_frames=max_frames,

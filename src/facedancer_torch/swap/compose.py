@@ -45,6 +45,7 @@ from ..faces import masks
 from ..faces.align import invert_affine, paste_back, transform_points
 from ..faces.color import (brow_depth, cast_shadows, eye_darkness, eye_whites, fit_colour,
                            identity_transfer, to_lab)
+from .exposure import apply_gain
 from .options import SwapOptions, mask_parts
 
 # Largest work crop: a 1080p close-up stays sharp, a 4K one is resampled once to this size.
@@ -261,6 +262,9 @@ class FaceJob:
     # What the compositor keeps from frame to frame for this face's track (a video's, a live
     # stream's: the same dict on every frame of the track); None for a still image.
     memory: dict | None = None
+    # The exposure gain the generator saw this face at (``swap/exposure.py``; 1 = as it is):
+    # the colour correction is fitted at that brightness too.
+    gain: float = 1.0
 
     @property
     def area(self) -> float:
@@ -460,11 +464,18 @@ class Compositor:
             return frame if out is None else out
         if options.color_match in ("global", "local"):
             small = at_crop_size(swapped, size)
+            if job.gain != 1.0:
+                # A dark face is corrected at the brightness the generator saw it at: the
+                # passes' margins and gates are L* differences of normally exposed faces, and
+                # L* is not proportional to the light (docs/swap.md "Dark faces").
+                small, swap = apply_gain(small, job.gain), apply_gain(swap, job.gain)
             # Fitted at colour_fit_size, applied at S: the global transfer per pixel, the
             # smooth fields resized (ColourTransfer.apply).
             fitted = at_crop_size(small, colour_fit_size(size))
             transfer = self._colour(job, fitted, mask, frame.shape, options, points)
             swap = transfer.apply_resized(small, swap)
+            if job.gain != 1.0:
+                swap = apply_gain(swap, 1.0 / job.gain)
         if options.detail > 0:
             # The target at the work size, its borders replicated: what is pasted back is the
             # change swap - target, and a black border would brighten the frame's edge where a
@@ -491,7 +502,7 @@ class Compositor:
         ``points``: the target's 68 landmarks on the S crop."""
         crop = job.crop.shape[0]
         size = small.shape[0]
-        target = at_crop_size(job.crop, size)
+        target = at_crop_size(apply_gain(job.crop, job.gain), size)
         # Where the crop lies outside the frame, alignment filled black: no statistics there.
         inside = at_crop_size(inside_frame(job.matrix, crop, frame_shape), size)
         weights = at_crop_size(mask, size) * inside

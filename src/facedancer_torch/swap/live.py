@@ -269,7 +269,8 @@ class LiveSwapper:
         if jobs:
             swapped = self.swapper.generate(np.stack([j.crop for j in jobs]),
                                             np.stack([j.face.source.embedding for j in jobs]),
-                                            self.options.batch_size)
+                                            self.options.batch_size,
+                                            self.swapper.exposure_gains(jobs, self.options))
             out = self.swapper.blend(rgb, jobs, swapped, self.options)
         if self.label:
             out = draw_label(out if out is not rgb else rgb.copy())

@@ -69,10 +69,13 @@ class SwapOptions:
     swap does is taken from the target, so blinks and squints survive), ``pixel_boost``
     (``k`` > 1: run the generator on ``k x k`` sub-pixel samplings of a face at least ``k``
     times its crop size and interleave them, ``swap/boost.py``; ``k^2`` generator calls per
-    face; 1 = off), ``identity_strength`` (0 = the source's own embedding, the reference; > 0
-    pushes the identity the generator gets away from the target face's own, which makes up for
-    what the generator and the compositing keep of the target: ``swap/source.steer_identity``;
-    None = what the model's ``config.json`` recommends, 0 where it says nothing).
+    face; 1 = off), ``exposure`` (a face darker than the generator's training faces is
+    brightened for the generator and its swap darkened back by the same gain,
+    ``swap/exposure.py``), ``identity_strength`` (0 = the source's own embedding, the
+    reference; > 0 pushes the identity the generator gets away from the target face's own,
+    which makes up for what the generator and the compositing keep of the target:
+    ``swap/source.steer_identity``; None = what the model's ``config.json`` recommends, 0
+    where it says nothing).
 
     Which faces are worth swapping: ``min_face_size`` (fraction of the frame's shorter side;
     ``None`` = 0 for images and :data:`VIDEO_MIN_FACE` for videos), ``confirm_frames`` (video: a
@@ -100,6 +103,7 @@ class SwapOptions:
     profile_fade: bool = True
     blinks: bool = True
     pixel_boost: int = 1
+    exposure: bool = True
     identity_strength: float | None = None
     min_face_size: float | None = None
     confirm_frames: int = CONFIRM_FRAMES

@@ -34,7 +34,7 @@ import torch
 
 from ..device import resolve_device
 from ..errors import FacedancerError, ModelError
-from ..faces.align import align_face
+from ..faces.align import align_face, transform_points
 from ..faces.detect import (DETECTOR_EXECUTORS, detector_backend, detector_device,
                              get_detector)
 from ..io.provenance import provenance_metadata, provenance_tag
@@ -48,6 +48,7 @@ from . import video as video_swap
 from .checks import check_output, check_target, target_kind  # noqa: F401 - public re-exports
 from .boost import boost_crops, boost_factor, interleave
 from .compose import Compositor, FaceJob, box_area
+from .exposure import apply_gain, exposure_gain
 from .options import SwapOptions
 from .select import (DEFAULT_THRESHOLD, SelectionPlan, face_extent, min_face_pixels,
                      split_profiles)
@@ -289,13 +290,19 @@ class Swapper:
                           shrink_factor=self.crop_shrink, antialias=antialias)
 
     @torch.no_grad()
-    def generate(self, crops: np.ndarray, embeddings: np.ndarray, batch_size: int = 8
-                 ) -> np.ndarray:
+    def generate(self, crops: np.ndarray, embeddings: np.ndarray, batch_size: int = 8,
+                 gains: Sequence[float] | None = None) -> np.ndarray:
         """Swap crops ``(N, S, S, 3)`` uint8 to identities ``(N, D)`` (raw) -> ``(N, S, S, 3)``.
 
         The generator sees ``(pixel - 127.5) / 127.5`` and its output is mapped to pixels with
-        ``(y + 1) / 2`` clipped to [0, 1] (section 2: the generator has no tanh).
+        ``(y + 1) / 2`` clipped to [0, 1] (section 2: the generator has no tanh). ``gains``
+        (one per crop, :meth:`exposure_gains`): each crop is multiplied by its gain for the
+        generator and its swap divided by it after; None = the crops as they are (what
+        ``evaluate`` measures: the model itself).
         """
+        if gains is not None:
+            crops = np.stack([apply_gain(c, g) for c, g in zip(crops, gains)]) \
+                if any(g != 1.0 for g in gains) else crops
         out = np.empty_like(crops)
         for start in range(0, len(crops), max(1, batch_size)):
             stop = min(start + batch_size, len(crops))
@@ -304,26 +311,40 @@ class Swapper:
             with self.timer.measure("generate", stop - start):
                 y = self._forward(x, z)
             out[start:stop] = y
+        if gains is not None:
+            for i, gain in enumerate(gains):
+                if gain != 1.0:
+                    out[i] = apply_gain(out[i], 1.0 / gain)
         return out
+
+    def exposure_gains(self, jobs: Sequence[FaceJob], options: SwapOptions) -> list[float]:
+        """Per job, the gain that shows its face to the generator at the brightness it was
+        trained on (``swap/exposure.py``: 1 for a face that is not dark, or every face with
+        ``options.exposure`` off), also recorded as the job's ``gain`` for the compositor."""
+        for job in jobs:
+            job.gain = exposure_gain(job.crop, transform_points(job.landmarks, job.matrix)) \
+                if options.exposure else 1.0
+        return [job.gain for job in jobs]
 
     def swap_jobs(self, work: Sequence[tuple[np.ndarray, Sequence[_Job]]], options: SwapOptions
                   ) -> list[np.ndarray]:
         """The swapped crop of every job of ``work`` (``(frame, jobs)`` pairs), in order, from
         one batched generator pass: ``(S, S, 3)`` uint8, or ``(k S, k S, 3)`` for a face that
         ``options.pixel_boost`` enlarges by ``k`` (``swap/boost.py``)."""
-        size, crops, embeddings, factors = self.image_size, [], [], []
+        size, crops, embeddings, factors, gains = self.image_size, [], [], [], []
         for frame, jobs in work:
             steered = self.steered_identities(frame, jobs, self.identity_strength_for(options))
-            for job, z in zip(jobs, steered):
+            for job, z, gain in zip(jobs, steered, self.exposure_gains(jobs, options)):
                 k = boost_factor(job.matrix, size, options.pixel_boost)
                 crops.append(job.crop[None] if k == 1 else
                              boost_crops(frame, job.matrix, size, k))
                 embeddings.append(np.repeat(z[None], k * k, axis=0))
+                gains.extend([gain] * (k * k))
                 factors.append(k)
         if not factors:
             return []
         out = self.generate(np.concatenate(crops), np.concatenate(embeddings),
-                            options.batch_size)
+                            options.batch_size, gains)
         swapped, start = [], 0
         for k in factors:
             swapped.append(out[start] if k == 1 else interleave(out[start:start + k * k], k))

@@ -188,7 +188,8 @@ def _paths(files) -> list[str]:
 def _options(faces: str, mask_blur: float, mask_padding: float, color_match: str | bool,
              max_frames: float | None = None, mask: str | None = None,
              detail: float | None = None, pixel_boost: float | None = None,
-             blinks: bool | None = None, identity_strength: float | None = None):
+             blinks: bool | None = None, identity_strength: float | None = None,
+             exposure: bool | None = None):
     frames = int(max_frames) if max_frames else None
     return SwapOptions(faces=faces or "all", mask_blur=float(mask_blur),
                        mask_padding=float(mask_padding),
@@ -197,6 +198,7 @@ def _options(faces: str, mask_blur: float, mask_padding: float, color_match: str
                        detail=1.0 if detail is None else float(detail),
                        pixel_boost=int(pixel_boost or 1),
                        blinks=True if blinks is None else bool(blinks),
+                       exposure=True if exposure is None else bool(exposure),
                        identity_strength=_strength(identity_strength),
                        overwrite=True, max_frames=frames if frames and frames > 0 else None)
 
@@ -270,7 +272,8 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
             raise gr.Error(str(exc)) from exc
 
     def swap_image(sources, target, model, detector, faces, mask_blur, mask_padding,
-                   color_match, mask, detail, pixel_boost, blinks, identity_strength):
+                   color_match, mask, detail, pixel_boost, blinks, identity_strength,
+                   exposure):
         sources = _paths(sources)
         if not sources:
             raise gr.Error("Upload at least one photo of the source face.")
@@ -281,7 +284,7 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
         try:
             options = _options(faces, mask_blur, mask_padding, color_match, mask=mask,
                                detail=detail, pixel_boost=pixel_boost, blinks=blinks,
-                               identity_strength=identity_strength)
+                               identity_strength=identity_strength, exposure=exposure)
             plan = swapper.plan(sources, options)
             report = swapper.swap_image_file(target, output, plan, options)
         except FacedancerError as exc:
@@ -301,7 +304,7 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
 
     def swap_video(sources, target, model, detector, faces, mask_blur, mask_padding,
                    color_match, mask, detail, pixel_boost, blinks, identity_strength,
-                   max_frames,
+                   exposure, max_frames,
                    progress=gr.Progress(track_tqdm=True)):
         sources = _paths(sources)
         if not sources:
@@ -313,7 +316,7 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
         output = new_output(output_dir, ".mp4")
         try:
             options = _options(faces, mask_blur, mask_padding, color_match, max_frames, mask,
-                               detail, pixel_boost, blinks, identity_strength)
+                               detail, pixel_boost, blinks, identity_strength, exposure)
             progress(0, desc="swapping frames")
             # swap_video_file reports frames through tqdm; gr.Progress(track_tqdm) shows it.
             plan = swapper.plan(sources, options)
@@ -371,6 +374,10 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
                                  info="an eye the target closes further than the model's "
                                  "comes from the target (needs 'hull' in the mask)",
                                  elem_id="blinks")
+            exposure = gr.Checkbox(value=True, label="Brighten dark faces for the model",
+                                   info="a face darker than the model's training faces is "
+                                   "swapped brightened and darkened back (dim rooms, night)",
+                                   elem_id="exposure")
             identity_strength = gr.Dropdown([MODEL_STRENGTH, "0", "0.2", "0.35", "0.5",
                                              "0.75", "1"], value=MODEL_STRENGTH,
                                             label="Identity strength",
@@ -433,7 +440,7 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
                     "kept in a temporary folder until the server stops.",
                     elem_id="footer-note")
         options = [model, detector, faces, mask_blur, mask_padding, color_match, mask, detail,
-                   pixel_boost, blinks, identity_strength]
+                   pixel_boost, blinks, identity_strength, exposure]
         # One swap at a time across both tabs: a Swapper is not meant for concurrent calls and
         # the CPU/GPU is saturated by one job anyway; others wait in gradio's queue.
         run.click(swap_image, [sources, target, *options], [result, compare, status, download],

@@ -1,0 +1,99 @@
+"""Dark faces are shown to the generator at the exposure it was trained on.
+
+The demo generator learned from LFW, where the lit part of the inner face (cheeks, nose,
+mouth: the 90th percentile of its luma) is at 109 in the darkest 1 % of faces and 173 in the
+middle one. Given a face darker than that (a dim room, a night shot, an underexposed video),
+it does not keep the exposure: it paints a brightly lit skin with black, teal-rimmed eye
+sockets, and the compositing's colour correction can only turn that into brown blotches over
+the eyes (docs/swap.md, "Dark faces"). A gain is nearly what a darker exposure did to the
+photo (sRGB values scale almost with the light), so the crop is multiplied by ``g`` before
+the generator and its swap divided by ``g`` after: the generator sees a face of its training
+brightness, and the output keeps the target's exposure. Faces at or above the floor are not
+touched (bit for bit).
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+# How bright a face is: this percentile of the inner face's luma (BT.601, 0-255), its lit
+# part. Not the median: a face half in deep shadow under a strong side light (the child in
+# fr_obama_and_biden.jpg: median 38) is lit, not underexposed, and brightening it by its
+# median clipped its lit cheek's red and painted the cheek grey-green.
+EXPOSURE_PERCENTILE: float = 90.0
+# A face whose lit part is darker than this is brightened to it: the 2.5th percentile of
+# 1,500 LFW training faces measured the same way (docs/swap.md "Dark faces"), so the faces of
+# all but the darkest photos of the training set go through bit for bit (and 81 of the 82
+# shared photos). 0 turns it off.
+EXPOSURE_FLOOR: float = 120.0
+# At most this gain: a face darker than a quarter of the floor is mostly sensor noise and
+# quantisation, which a larger gain would only amplify.
+EXPOSURE_MAX_GAIN: float = 4.0
+# ... and never so much that the brightest 1 % of the inner face's channels would pass this
+# level: a clipped channel changes the skin's hue, and the colour correction fitted at the
+# generator's brightness would carry that hue back.
+EXPOSURE_PEAK: float = 250.0
+# The inner face: an ellipse around the mean of the five landmarks, its half-axes these
+# multiples of the eye distance (across, down): cheeks, nose, mouth, not hair or background.
+EXPOSURE_REGION: tuple[float, float] = (0.9, 1.0)
+
+
+def _ellipse(points: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """Centre and half-axes (across, down) of the inner-face ellipse of five landmarks."""
+    points = np.asarray(points, np.float32).reshape(5, 2)
+    eyes = float(np.hypot(*(points[1] - points[0])))
+    across, down = (max(1.0, eyes * r) for r in EXPOSURE_REGION)
+    return points.mean(axis=0), across, down
+
+
+def inner_face(shape: tuple[int, int], points: np.ndarray) -> np.ndarray:
+    """Boolean ``(H, W)`` map of the inner-face ellipse of five landmarks ``points`` (crop
+    pixels: left eye, right eye, nose, left and right mouth corner)."""
+    centre, across, down = _ellipse(points)
+    yy, xx = np.mgrid[0:shape[0], 0:shape[1]].astype(np.float32)
+    return ((xx - centre[0]) / across) ** 2 + ((yy - centre[1]) / down) ** 2 <= 1.0
+
+
+def face_brightness(crop: np.ndarray, points: np.ndarray) -> tuple[float, float]:
+    """``(lit, peak)`` of ``crop``'s inner face (``crop`` RGB uint8, ``points`` in its
+    pixels): the :data:`EXPOSURE_PERCENTILE` of its luma, and the 99th percentile of its
+    brightest channel (NaN, NaN for an empty region). Computed on the ellipse's box only
+    (a third of a ms per 128 px crop)."""
+    centre, across, down = _ellipse(points)
+    height, width = crop.shape[:2]
+    x0, x1 = max(0, int(centre[0] - across)), min(width, int(centre[0] + across) + 2)
+    y0, y1 = max(0, int(centre[1] - down)), min(height, int(centre[1] + down) + 2)
+    if x1 <= x0 or y1 <= y0:
+        return float("nan"), float("nan")
+    yy, xx = np.ogrid[y0:y1, x0:x1]
+    region = ((xx - centre[0]) / across) ** 2 + ((yy - centre[1]) / down) ** 2 <= 1.0
+    if not region.any():
+        return float("nan"), float("nan")
+    box = np.ascontiguousarray(crop[y0:y1, x0:x1])
+    luma = cv2.cvtColor(box, cv2.COLOR_RGB2GRAY)[region]  # BT.601, rounded
+    return (float(np.percentile(luma, EXPOSURE_PERCENTILE)),
+            float(np.percentile(box.max(axis=2)[region], 99)))
+
+
+def exposure_gain(crop: np.ndarray, points: np.ndarray, floor: float | None = None) -> float:
+    """The gain that brings the lit part of ``crop``'s inner face up to the floor: 1 for a
+    face as bright as that or brighter (or an empty face region), at most
+    :data:`EXPOSURE_MAX_GAIN` and never past :data:`EXPOSURE_PEAK` for the brightest
+    channels."""
+    floor = EXPOSURE_FLOOR if floor is None else floor
+    if floor <= 0:
+        return 1.0
+    lit, peak = face_brightness(crop, points)
+    if not np.isfinite(lit) or lit >= floor:
+        return 1.0
+    gain = min(EXPOSURE_MAX_GAIN, floor / max(lit, 1.0), EXPOSURE_PEAK / max(peak, 1.0))
+    return float(max(gain, 1.0))
+
+
+def apply_gain(images: np.ndarray, gain: float) -> np.ndarray:
+    """``images`` (uint8) times ``gain``, rounded and clipped to uint8; the same array back
+    for a gain of 1."""
+    if gain == 1.0:
+        return images
+    return np.clip(np.rint(images.astype(np.float32) * gain), 0, 255).astype(np.uint8)
+
