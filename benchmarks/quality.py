@@ -71,7 +71,7 @@ from facedancer_torch.faces.align import (align_face, alignment_matrix, invert_a
 from facedancer_torch.faces.landmarks68 import get_landmarks68  # noqa: E402
 from facedancer_torch.io.images import read_image, write_image  # noqa: E402
 from facedancer_torch.io.video import read_frames  # noqa: E402
-from facedancer_torch.swap import compose  # noqa: E402
+from facedancer_torch.swap import compose, exposure  # noqa: E402
 from facedancer_torch.swap.image import finish_image  # noqa: E402
 from facedancer_torch.swap.options import SwapOptions  # noqa: E402
 from facedancer_torch.swap.pipeline import Swapper  # noqa: E402
@@ -158,6 +158,9 @@ KNOBS = {
     "eye-white-margin": "EYE_WHITES_MARGIN",
     "focus": "FOCUS_MATCH",  # 0: the swap keeps the generator's focus (before session 14)
     "color-fit": "COLOR_FIT_SIZE",  # 0: colour fitted at the generator's S (before session 15)
+    # swap/exposure.py's (a module name before the dot)
+    "exposure-floor": "exposure.EXPOSURE_FLOOR",  # 0: dark faces given to the model as they are
+    "exposure-max": "exposure.EXPOSURE_MAX_GAIN",
 }
 # SwapOptions fields a ``knob-value`` part can set the same way (``id-strength-0.3``,
 # ``id-strength-0.3+detail-res-0.75``).
@@ -199,7 +202,7 @@ def config_settings(config: str) -> tuple[dict, dict]:
         name = KNOBS[knob]
         if isinstance(name, tuple):  # one end of a pair
             name, index = name
-            pair = list(constants.get(name, getattr(compose, name)))
+            pair = list(constants.get(name, getattr(*_constant(name))))
             pair[index] = number
             constants[name] = tuple(pair)
         else:
@@ -207,20 +210,31 @@ def config_settings(config: str) -> tuple[dict, dict]:
     return options, constants
 
 
+MODULES = {"compose": compose, "exposure": exposure}
+
+
+def _constant(name: str) -> tuple:
+    """``(module, attribute)`` of a knob's constant: ``NAME`` of swap/compose.py, or
+    ``module.NAME`` of another swap module in ``MODULES``."""
+    module, _, attribute = name.rpartition(".")
+    module = MODULES[module or "compose"]
+    if attribute not in vars(module):
+        raise SystemExit(f"error: {module.__name__} has no constant {attribute}")
+    return module, attribute
+
+
 @contextlib.contextmanager
 def compose_constants(constants: dict):
-    """Set swap/compose.py module constants for the block, restore them after."""
-    for name in constants:
-        if name not in vars(compose):
-            raise SystemExit(f"error: swap/compose.py has no constant {name}")
-    saved = {name: getattr(compose, name) for name in constants}
+    """Set swap/compose.py (or ``module.NAME``) constants for the block, restore them after."""
+    places = {name: _constant(name) for name in constants}
+    saved = {name: getattr(*places[name]) for name in constants}
     try:
         for name, value in constants.items():
-            setattr(compose, name, value)
+            setattr(*places[name], value)
         yield
     finally:
         for name, value in saved.items():
-            setattr(compose, name, value)
+            setattr(*places[name], value)
 
 
 @dataclass
@@ -272,6 +286,14 @@ def eye_mask(regions: list[FaceRegion], shape, grow: float = 0.35) -> np.ndarray
     for region in regions:
         mask |= masks.eye_zone(region.landmarks68, shape[:2], grow)
     return mask
+
+
+def expose(image: np.ndarray, factor: float) -> np.ndarray:
+    """``image`` with its values multiplied by ``factor`` (rounded, clipped): about what an
+    exposure ``factor`` times as long makes of a photo in sRGB; ``image`` itself for 1."""
+    if factor == 1.0:
+        return image
+    return np.clip(np.rint(image.astype(np.float32) * factor), 0, 255).astype(np.uint8)
 
 
 def grey(image: np.ndarray) -> np.ndarray:
@@ -335,15 +357,23 @@ def _template_box():
 
 
 def video_metrics(swapper: Swapper, path: Path, options: SwapOptions, plan, frames: int,
-                  regions_cache: dict) -> dict:
+                  regions_cache: dict, exposure_factor: float = 1.0) -> dict:
     inputs = [f if isinstance(f, np.ndarray) else f.rgb
               for f in read_frames(path, max_frames=frames)]
     stats = VideoStats()
-    outputs = [rgb for _, rgb in swap_stream(swapper, iter(inputs), plan, options, stats=stats)]
+    # --exposure: the clip swapped darkened, measured brightened back (both sides), the faces
+    # found on the original frames.
+    dark = [expose(f, exposure_factor) for f in inputs]
+    outputs = [expose(rgb, 1.0 / exposure_factor)
+               for _, rgb in swap_stream(swapper, iter(dark), plan, options, stats=stats)]
+    if exposure_factor != 1.0:
+        inputs, originals = [expose(f, 1.0 / exposure_factor) for f in dark], inputs
+    else:
+        originals = inputs
     if path not in regions_cache:
         # The detector as the video pipeline runs it (its 640 px first pass for frames)
         detector = full_first_pass(swapper.detector)
-        regions_cache[path] = [face_regions(swapper, frame, detector) for frame in inputs]
+        regions_cache[path] = [face_regions(swapper, frame, detector) for frame in originals]
     regions = regions_cache[path]
     flick_in, flick_out, ghost, sharp_num, sharp_den, casts = [], [], [], [], [], []
     eyes_in, eyes_out = [], []
@@ -543,10 +573,16 @@ def main() -> None:
     parser.add_argument("--null-generator", choices=["copy", "soft"], default=None,
                         help="a control: the generator returns the target crop itself (copy) "
                         "or low-passed to half its resolution (soft)")
+    parser.add_argument("--exposure", type=float, default=1.0,
+                        help="swap every photo and frame with its values multiplied by this "
+                        "(0.35: a dark room), and measure output and target brightened back "
+                        "by the same factor (faces found on the originals)")
     parser.add_argument("--crops", type=Path, default=None,
                         help="write the figure photos' face squares at full resolution, per "
                         "config, into this folder")
     args = parser.parse_args()
+    if not 0.0 < args.exposure <= 4.0:
+        sys.exit(f"error: --exposure is a factor in (0, 4], got {args.exposure}")
     photos_dir, videos_dir = SHARED / "data/photos", SHARED / "data/videos"
     if not photos_dir.is_dir():
         sys.exit(f"error: {photos_dir}: shared photos not found (set FACEDANCER_SHARED)")
@@ -582,6 +618,8 @@ def main() -> None:
         for name in names:
             target = read_image(photos_dir / name)
             regions = face_regions(swapper, target)
+            original, dark = target, expose(target, args.exposure)
+            target = expose(dark, 1.0 / args.exposure)  # what the swap had, brightened back
             outputs[(name, "target")], outputs[(name, "regions")] = target, regions
             for index, (source, source_plan, descriptor) in enumerate(
                     zip(sources, plans, descriptors)):
@@ -591,21 +629,33 @@ def main() -> None:
                     kwargs, constants = config_settings(config)
                     options = SwapOptions(**kwargs)
                     with compose_constants(constants):
-                        out = finish_image(swapper.swap_image(target, source_plan, options),
+                        out = finish_image(swapper.swap_image(dark, source_plan, options),
                                            options)
+                        lit = finish_image(swapper.swap_image(original, source_plan, options),
+                                           options) if args.exposure != 1.0 else None
+                    out = expose(out, 1.0 / args.exposure)
                     if index == 0:
                         outputs[(name, config)] = out
-                    rows.append(Row(row_name, group, config,
-                                    photo_metrics(target, out, regions, descriptor, name)))
+                    values = photo_metrics(target, out, regions, descriptor, name)
+                    if lit is not None:
+                        # The same swap of the photo as it was: how far the darkened one,
+                        # brightened back, is from it in the face (0 = exposure changes
+                        # nothing; the target's own quantisation alone is a floor).
+                        values["vs lit"] = float(np.abs(grey(out) - grey(lit))[
+                            region_mask(regions, out.shape)].mean()) if regions else float("nan")
+                    rows.append(Row(row_name, group, config, values))
             print(f"  {name} done ({time.time() - start:.0f} s)", file=sys.stderr)
     photo_columns = ["sharp", "cast %", "out %", "occl", "id gain", "pose", "faces"]
+    if args.exposure != 1.0:
+        photo_columns.insert(-1, "vs lit")
     print("## Photos\n")
     print(table(rows, photo_columns))
     print("\n## Photos, medians over outputs\n")
     print(summary(rows, photo_columns[:-1], configs))
     if len(configs) > 1:
         print(f"\n## Photos, per-photo differences from {configs[0]} (median)\n")
-        print(paired(rows, ["sharp", "occl", "id gain", "pose"], configs))
+        print(paired(rows, ["sharp", "occl", "id gain", "pose",
+                            *(["vs lit"] if args.exposure != 1.0 else [])], configs))
         for size in dict.fromkeys(SIZE_CLASSES):
             count = sum(1 for v in sizes.values() if v == size)
             if count:
@@ -624,7 +674,7 @@ def main() -> None:
                 kwargs, constants = config_settings(config)
                 with compose_constants(constants):
                     values = video_metrics(swapper, videos_dir / name, SwapOptions(**kwargs),
-                                           plan, args.frames, cache)
+                                           plan, args.frames, cache, args.exposure)
                 video_rows.append(Row(name, "video", config, values))
             print(f"  {name} done ({time.time() - start:.0f} s)", file=sys.stderr)
         print(f"\n## Videos (first {args.frames} frames)\n")
