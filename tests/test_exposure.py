@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from swaputil import run_cli  # noqa: E402
 from test_compose import SOURCE, _one_thread, demo, demo_plan  # noqa: E402, F401
 
 from facedancer_torch.faces.align import template_points  # noqa: E402
@@ -134,8 +135,6 @@ def test_exposure_gains_are_recorded_on_the_jobs(demo, demo_plan, photos_dir):
 def test_cli_and_video_use_the_gain(tmp_path, photos_dir, videos_dir, demo):
     """`facedancer swap` on a dark photo differs from `--no-exposure-gain` in the face only,
     and a dark clip's frames (the video pipeline, swap_stream) are swapped with the gain."""
-    import subprocess
-
     import cv2
 
     from facedancer_torch.io.images import read_image
@@ -148,9 +147,8 @@ def test_cli_and_video_use_the_gain(tmp_path, photos_dir, videos_dir, demo):
     outputs = {}
     for name, extra in (("default", []), ("off", ["--no-exposure-gain"])):
         out = tmp_path / f"{name}.png"
-        run = subprocess.run([sys.executable, "-m", "facedancer_torch", "swap", "-s", str(SOURCE),
-                              "-t", str(target), "-o", str(out), "--quiet", *extra],
-                             capture_output=True, text=True, timeout=300)
+        run = run_cli("swap", "-s", SOURCE, "-t", target, "-o", out, "--quiet", *extra,
+                      cache=tmp_path / "cache")
         assert run.returncode == 0, run.stderr
         outputs[name] = cv2.imread(str(out)).astype(np.int16)
     changed = np.abs(outputs["default"] - outputs["off"]).max(axis=2) > 4
