@@ -168,3 +168,19 @@ def test_cli_and_video_use_the_gain(tmp_path, photos_dir, videos_dir, demo):
                                          SwapOptions(confirm_frames=1, exposure=False))]
     # (levels of the dark frames: 10 is 33 once brightened back)
     assert all(np.abs(a.astype(int) - b).max() > 10 for a, b in zip(on, off))
+
+
+def test_identity_of_a_dark_photo_is_the_lit_photos(demo, photos_dir):
+    """Source photos (and --reference / --map / the steering's target faces) are embedded at
+    the same brightness: measured cosine to the lit photo's embedding 0.975 / 0.989 at a
+    quarter exposure, 0.869 / 0.926 without the gain."""
+    from facedancer_torch.io.images import read_image
+    from facedancer_torch.swap import source as source_mod
+
+    for name in ("df_img9.jpg", "fr_obama.jpg"):
+        image = read_image(photos_dir / name)
+        landmarks = [demo.detect(image)[0].landmarks]
+        lit = source_mod.embed_faces(image, landmarks, demo.encoder)[0]
+        dark = source_mod.embed_faces(apply_gain(image, 0.25), landmarks, demo.encoder)[0]
+        cosine = float(lit @ dark / np.linalg.norm(lit) / np.linalg.norm(dark))
+        assert cosine > 0.96, (name, cosine)

@@ -9,7 +9,8 @@ the eyes (docs/swap.md, "Dark faces"). A gain is nearly what a darker exposure d
 photo (sRGB values scale almost with the light), so the crop is multiplied by ``g`` before
 the generator and its swap divided by ``g`` after: the generator sees a face of its training
 brightness, and the output keeps the target's exposure. Faces at or above the floor are not
-touched (bit for bit).
+touched (bit for bit). The identity encoder's crops get the same gain (``source.py``): a
+source photo taken in the dark then gives the identity its lit photo gives.
 """
 from __future__ import annotations
 
