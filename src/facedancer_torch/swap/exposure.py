@@ -97,4 +97,3 @@ def apply_gain(images: np.ndarray, gain: float) -> np.ndarray:
     if gain == 1.0:
         return images
     return np.clip(np.rint(images.astype(np.float32) * gain), 0, 255).astype(np.uint8)
-

@@ -84,8 +84,8 @@ def encoder_crops(image: np.ndarray, landmarks: Sequence[np.ndarray], encoder) -
         # encoder's 112-160 px gives an embedding of its aliased texture.
         crop, matrix = align_face(image, lm, size, shrink_factor=shrink, antialias=True)
         # A dark face at the brightness of a lit one, as the generator sees it (exposure.py):
-        # a photo at a third of its exposure gave an embedding at cosine 0.90-0.95 to the
-        # photo's own, 0.98-0.99 brightened (docs/swap.md "Dark faces").
+        # two photos at a third of their exposure gave embeddings at cosine 0.90 / 0.94 to
+        # the photos' own, 0.97 / 0.98 brightened (docs/swap.md "Dark faces").
         crops.append(apply_gain(crop, exposure_gain(crop, transform_points(lm, matrix))))
     if not crops:
         return torch.zeros((0, 3, size, size))
