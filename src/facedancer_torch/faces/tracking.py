@@ -174,9 +174,10 @@ class FaceTracker:
         self._next_id = 0
 
     def reset(self) -> None:
-        """Forget every track (e.g. at a scene cut)."""
+        """Forget every track (at a shot cut, ``faces/shots.py``). Track ids go on counting:
+        a face of the new shot never takes the id, and so the state kept under it, of a face
+        of the last one."""
         self.tracks = []
-        self._next_id = 0
 
     def update(self, faces: Sequence[Face]) -> list[TrackedFace]:
         """Link this frame's detections to tracks; returns the faces to swap in this frame:

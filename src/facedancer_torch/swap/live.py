@@ -47,6 +47,7 @@ import numpy as np
 
 from ..errors import FacedancerError, InputError
 from ..faces.roi import NEW_FACE_IOU, ROI_SCALE, ROI_SIZE, detect_in_rois
+from ..faces.shots import ShotCuts
 from ..faces.tracking import FaceTracker, box_iou
 from ..io.video import VideoWriter
 from .checks import check_output, check_video_output
@@ -102,6 +103,7 @@ class RoiTracker:
         self.settings = settings
         self.timer = timer
         self.tracker = FaceTracker(fps=fps, max_missing=settings.max_missing)
+        self.shots = ShotCuts()
         self.frame_index = 0
         self.full_detections = 0
         self._faces: list = []  # the last frame's tracked faces (their boxes seed the ROIs)
@@ -120,6 +122,14 @@ class RoiTracker:
             raise self._error
         index = self.frame_index
         self.frame_index += 1
+        if self.shots(frame):
+            # A new shot (a video input's cut): its faces start new tracks, found in the whole
+            # frame now rather than where the last shot's faces were (faces/shots.py).
+            self.tracker.reset()
+            self._faces = []
+            with self._lock:
+                self._seeds = []
+            return self._track(self._full(frame))
         if self.settings.detect_every == 1:
             return self._track(self._full(frame))
         # due, or nothing tracked (then there is no generator work to protect either)

@@ -14,7 +14,8 @@ docs/reference.md §7 applied to every frame, plus what users of video swappers 
 - **Tracking.** Faces are linked across frames by box IoU (``faces/tracking.py``) and their
   landmarks smoothed so that the crops do not jitter. ``--reference``/``--map`` decide per
   track (on the mean identity of its first views), not per frame, so one person does not
-  flicker between swapped and not swapped.
+  flicker between swapped and not swapped. At a shot cut (``faces/shots.py``) every track ends
+  and the whole frame is searched: the next shot's person is never taken for the last one's.
 - **No ghost faces.** Frames wait in a short look-ahead window (``confirm_frames - 1`` frames,
   at least :data:`BRIDGE_FRAMES`) before they are swapped, so each face can be judged on what
   comes next: a track is swapped only once the detector has confirmed it ``confirm_frames``
@@ -45,6 +46,7 @@ from tqdm import tqdm
 
 from ..faces.detect import full_first_pass
 from ..faces.roi import NEW_FACE_IOU, detect_in_rois
+from ..faces.shots import ShotCuts
 from ..faces.tracking import FaceTracker, box_iou
 from ..io import video as video_io
 from ..io.atomic import atomic_path
@@ -104,6 +106,7 @@ class VideoStats:
     swapped: int = 0
     too_small: int = 0
     profiles: int = 0
+    cuts: int = 0  # shot cuts (faces/shots.py): the tracker started afresh there
     record: bool = False
     faces: list = field(default_factory=list)
 
@@ -180,14 +183,18 @@ class _FaceFinder:
         self.recheck = False  # a full detection dropped a face: detect the next frame fully
         self.followed: list[tuple[object, int]] = []  # (last face found, frames missed since)
 
-    def __call__(self, frames: list[np.ndarray]) -> list[list]:
+    def __call__(self, frames: list[np.ndarray], cuts: list[bool] | None = None) -> list[list]:
+        """Faces per frame; ``cuts``: which frames begin a new shot (``faces/shots.py``)."""
         if self.options.detect_every == 1:
             with self.swapper.timer.measure("detect", len(frames)):
                 return self.detector.detect_batch(frames, rotate=_video_rotate(self.swapper))
-        return [self._one(frame) for frame in frames]
+        cuts = cuts or [False] * len(frames)
+        return [self._one(frame, cut) for frame, cut in zip(frames, cuts)]
 
-    def _one(self, frame: np.ndarray) -> list:
+    def _one(self, frame: np.ndarray, cut: bool = False) -> list:
         timer, detector, rotate = self.swapper.timer, self.detector, _video_rotate(self.swapper)
+        if cut:  # the last shot's faces are not where this one's are: search the whole frame
+            self.followed, self.recheck = [], False
         due = self.recheck or self.index % self.options.detect_every == 0 or not self.followed
         self.index += 1
         smallest = min_face_pixels(frame.shape, self.options, video=True) * _SIZE_HYSTERESIS
@@ -257,6 +264,7 @@ def _detected_frames(swapper, options: SwapOptions, frames: Iterable, stop: thre
     """
     try:
         finder = _FaceFinder(swapper, options)
+        shots = ShotCuts()
         iterator = iter(frames)
         finished = False
         while not finished and not stop.is_set():
@@ -273,9 +281,11 @@ def _detected_frames(swapper, options: SwapOptions, frames: Iterable, stop: thre
                 break
             # Upright only: a sideways search of frames the person has left finds faces in
             # blur and wallpaper, and a turned video is already upright after decoding.
-            detections = finder([_rgb(item) for item in chunk])
-            for frame, faces in zip(chunk, detections):
-                if not _put(out, (frame, faces), stop):
+            rgbs = [_rgb(item) for item in chunk]
+            cuts = [shots(rgb) for rgb in rgbs]
+            detections = finder(rgbs, cuts)
+            for frame, faces, cut in zip(chunk, detections, cuts):
+                if not _put(out, (frame, faces, cut), stop):
                     return
     except BaseException as exc:  # handed to the main thread, which re-raises it
         _put(out, _Failure(exc), stop)
@@ -345,9 +355,15 @@ def swap_stream(swapper, frames: Iterable, source, options: SwapOptions, tracker
                 break
             if isinstance(item, _Failure):
                 raise item.error
-            payload, faces = item
+            payload, faces, cut = item
             frame = _rgb(payload)
             stats.detected += len(faces)
+            if cut:
+                # A new shot: its faces start new tracks (their own --reference / --map
+                # decision, smoothing and compositor memory), even where the last shot's were.
+                stats.cuts += 1
+                if tracker is not False:
+                    tracker.reset()
             faces = _tracked(tracker, faces)
             for face in faces:
                 if not getattr(face, "refilled", False) and getattr(face, "track_id", None) \

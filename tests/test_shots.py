@@ -1,0 +1,86 @@
+"""Shot cuts (faces/shots.py): an edited video's cut ends every track, so the person after a
+cut is never taken for the one before it, even where their faces overlap. Real clips."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from facedancer_torch.faces.shots import ShotCuts
+
+
+def _frames(path, count, size=None):
+    from facedancer_torch.io.video import read_frames
+
+    frames = [f.rgb for f in read_frames(path, max_frames=count)]
+    if size is not None:
+        frames = [cv2.resize(f, (size, size), interpolation=cv2.INTER_AREA) for f in frames]
+    return frames
+
+
+@pytest.mark.parametrize("name", ["talking_a.mp4", "talking_b.mp4", "talking_c.mp4",
+                                  "crowd_720p.mp4"])
+def test_a_continuous_shot_has_no_cut(videos_dir, name):
+    shots = ShotCuts()
+    assert not any(shots(frame) for frame in _frames(videos_dir / name, 60))
+    assert shots.cuts == 0
+
+
+def test_a_cut_between_two_clips_is_found_once(videos_dir):
+    a = _frames(videos_dir / "talking_a.mp4", 10, 512)
+    b = _frames(videos_dir / "talking_b.mp4", 10, 512)
+    shots = ShotCuts()
+    cuts = [shots(frame) for frame in a + b]
+    assert cuts == [False] * 10 + [True] + [False] * 9
+
+
+def test_reference_decides_per_shot(swapper, videos_dir, tmp_path):
+    """Two speakers framed alike, joined by a cut: --reference with the first swaps only the
+    frames before the cut, with the second only those after it (before shot cuts: all 20 and
+    none, the second person continued the first one's track)."""
+    from facedancer_torch.swap.options import SwapOptions
+    from facedancer_torch.swap.video import VideoStats, swap_stream
+
+    a = _frames(videos_dir / "talking_a.mp4", 10, 512)
+    b = _frames(videos_dir / "talking_b.mp4", 10, 512)
+    boxes = [swapper.detector.detect(frames[5])[0].box for frames in (a, b)]
+    from facedancer_torch.faces.tracking import box_iou
+
+    assert box_iou(np.asarray([boxes[0]]), np.asarray(boxes[1]))[0, 0] > 0.3  # same place
+    source = tmp_path / "source.png"
+    cv2.imwrite(str(source), a[0][..., ::-1])  # anyone: the selection is what is tested
+    for person, frames in (("a", a), ("b", b)):
+        reference = tmp_path / f"{person}.png"
+        cv2.imwrite(str(reference), frames[5][..., ::-1])
+        options = SwapOptions(reference=[reference], batch_size=4)
+        stats = VideoStats()
+        out = [rgb for _, rgb in swap_stream(swapper, iter(a + b), swapper.plan([source],
+                                                                                 options),
+                                             options, stats=stats)]
+        changed = [not np.array_equal(o, i) for o, i in zip(out, a + b)]
+        expected = [True] * 10 + [False] * 10 if person == "a" else [False] * 10 + [True] * 10
+        assert changed == expected, (person, changed)
+        assert stats.cuts == 1
+
+
+def test_live_tracker_starts_afresh_at_a_cut(swapper, videos_dir):
+    """The live loop's tracker (a video file given to `facedancer live --input`): the face
+    after a cut gets a new track, found by a whole-frame search on the cut frame itself."""
+    from facedancer_torch.swap.live import LiveSettings, RoiTracker
+
+    a = _frames(videos_dir / "talking_a.mp4", 6, 512)
+    b = _frames(videos_dir / "talking_b.mp4", 6, 512)
+    tracker = RoiTracker(swapper.detector, LiveSettings(detect_every=10, background=False))
+    try:
+        ids = []
+        for frame in a + b:
+            before = tracker.full_detections
+            faces = tracker.update(frame)
+            ids.append({f.track_id for f in faces if not f.refilled})
+            if len(ids) == 7:
+                assert tracker.full_detections == before + 1  # the cut frame: searched whole
+    finally:
+        tracker.close()
+    assert all(i == ids[0] for i in ids[:6]) and all(i == ids[6] for i in ids[6:])
+    assert ids[0] and ids[6] and not ids[0] & ids[6]
