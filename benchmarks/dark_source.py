@@ -31,15 +31,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import quality  # noqa: E402 - the photo list and dlib's measure, next to this file
 
+from facedancer_torch.faces.detect import largest_face  # noqa: E402
 from facedancer_torch.io.images import read_image  # noqa: E402
 from facedancer_torch.swap import exposure  # noqa: E402
 from facedancer_torch.swap.exposure import apply_gain, inner_face  # noqa: E402
 from facedancer_torch.swap.options import SwapOptions  # noqa: E402
 from facedancer_torch.swap.pipeline import Swapper  # noqa: E402
-
-
-def largest(faces):
-    return max(faces, key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
 
 
 def main() -> None:
@@ -55,7 +52,7 @@ def main() -> None:
     targets = []
     for name in names:
         image = read_image(photos_dir / name)
-        face = largest(swapper.detect(image))
+        face = largest_face(swapper.detect(image))
         targets.append((image, face, inner_face(image.shape[:2], face.landmarks)))
     options = SwapOptions()
     print("| source | factor | gain | cosine to the lit photo's | swap diff (grey levels) "
@@ -64,7 +61,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for source in args.sources.split(","):
             photo = read_image(photos_dir / source)
-            descriptor = quality.dlib_descriptor_at(photo, largest(swapper.detect(photo)).landmarks)
+            picked = largest_face(swapper.detect(photo))
+            descriptor = quality.dlib_descriptor_at(photo, picked.landmarks)
             lit_plan = swapper.plan([photos_dir / source])
             lit_swaps = [swapper.swap_image(image, lit_plan, options) for image, _, _ in targets]
             lit_dlib = [np.linalg.norm(quality.dlib_descriptor_at(out, face.landmarks) - descriptor)

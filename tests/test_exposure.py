@@ -16,6 +16,7 @@ from swaputil import run_cli  # noqa: E402
 from test_compose import SOURCE, _one_thread, demo, demo_plan  # noqa: E402, F401
 
 from facedancer_torch.faces.align import template_points  # noqa: E402
+from facedancer_torch.faces.detect import largest_face  # noqa: E402
 from facedancer_torch.swap import exposure  # noqa: E402
 from facedancer_torch.swap.exposure import (apply_gain, exposure_gain, face_brightness,  # noqa
                                             inner_face)
@@ -103,7 +104,7 @@ def test_dark_photo_is_swapped_like_the_lit_one(demo, demo_plan, photos_dir, nam
     from facedancer_torch.io.images import read_image
 
     image = read_image(photos_dir / name)
-    face = max(demo.detect(image), key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
+    face = largest_face(demo.detect(image))
     region = _inner(image, face)
     lit = demo.swap_image(image, demo_plan, SwapOptions()).astype(float)
     dark = apply_gain(image, 0.25)
