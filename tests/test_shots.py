@@ -84,3 +84,15 @@ def test_live_tracker_starts_afresh_at_a_cut(swapper, videos_dir):
         tracker.close()
     assert all(i == ids[0] for i in ids[:6]) and all(i == ids[6] for i in ids[6:])
     assert ids[0] and ids[6] and not ids[0] & ids[6]
+
+
+def test_the_video_summary_says_how_many_cuts():
+    from pathlib import Path
+
+    from facedancer_torch.swap.report import FileReport
+
+    report = FileReport(path=Path("out.mp4"), kind="video", detected=80, swapped=40, frames=80,
+                        frames_swapped=40, cuts=1)
+    assert report.summary() == ("out.mp4: 40 of 80 frames with a swapped face (40 without), 40 "
+                                "face swaps in all, 1 shot cut (faces tracked afresh after each)")
+    assert "cut" not in FileReport(path=Path("out.mp4"), kind="video", frames=3).summary()

@@ -24,6 +24,8 @@ class FileReport:
         profiles: faces left alone for being turned to a profile (summed over frames).
         frames: frames written (1 for an image).
         frames_swapped: frames in which at least one face was swapped.
+        cuts: shot cuts found in a video (``faces/shots.py``): each started its faces'
+            tracks, and their ``--reference`` / ``--map`` decisions, afresh.
     """
 
     path: Path
@@ -34,6 +36,7 @@ class FileReport:
     profiles: int = 0
     frames: int = 1
     frames_swapped: int = 0
+    cuts: int = 0
 
     @property
     def changed(self) -> bool:
@@ -46,6 +49,9 @@ class FileReport:
             text = (f"{self.path}: {self.frames_swapped} of {self.frames} frames with a swapped "
                     f"face ({self.frames - self.frames_swapped} without), {self.swapped} face "
                     f"swaps in all")
+            if self.cuts:
+                text += f", {self.cuts} shot cut{'s' if self.cuts != 1 else ''} (faces " \
+                        "tracked afresh after each)"
         else:
             text = f"{self.path}: {self.swapped} of {self.detected} " \
                    f"face{'s' if self.detected != 1 else ''} swapped"

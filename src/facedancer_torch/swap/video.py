@@ -532,7 +532,7 @@ def swap_video_file(swapper, target: str | Path, output: str | Path, source,
     report = FileReport(path=output, kind="video", detected=stats.detected,
                         swapped=stats.swapped, too_small=stats.too_small,
                         profiles=stats.profiles, frames=stats.frames,
-                        frames_swapped=stats.frames_swapped)
+                        frames_swapped=stats.frames_swapped, cuts=stats.cuts)
     if not report.changed:
         # Nothing in it is synthetic: replace the labelled encode with the untouched video.
         if output.suffix.lower() == target.suffix.lower() and options.max_frames is None:
