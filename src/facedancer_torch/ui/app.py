@@ -324,9 +324,11 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
         except FacedancerError as exc:
             raise gr.Error(str(exc)) from exc
         if report.changed:
+            cuts = (f" {report.cuts} shot cut{'s' if report.cuts != 1 else ''}: faces "
+                    "tracked afresh after each." if report.cuts else "")
             status = (f"{report.frames_swapped} of {report.frames} frames with a swapped face "
-                      f"({report.frames - report.frames_swapped} without)." + _notes(plan)
-                      + "\n\n" + provenance_summary(output))
+                      f"({report.frames - report.frames_swapped} without)." + cuts
+                      + _notes(plan) + "\n\n" + provenance_summary(output))
         else:
             status = ("No face was swapped in any frame: the output is the target video "
                       "unchanged, without the synthetic-media tag and watermark.")
