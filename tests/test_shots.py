@@ -96,3 +96,34 @@ def test_the_video_summary_says_how_many_cuts():
     assert report.summary() == ("out.mp4: 40 of 80 frames with a swapped face (40 without), 40 "
                                 "face swaps in all, 1 shot cut (faces tracked afresh after each)")
     assert "cut" not in FileReport(path=Path("out.mp4"), kind="video", frames=3).summary()
+
+
+def test_a_cross_fade_hands_the_track_to_the_next_speaker(swapper, videos_dir, tmp_path):
+    """A cross-fade is no cut (every step is small), so the track carries on through it; the
+    identity re-check every IDENTITY_RECHECK frames finds the other person and decides again.
+    (Without it: --reference with the first speaker swapped the second for the whole shot.)"""
+    from facedancer_torch.swap.options import SwapOptions
+    from facedancer_torch.swap.video import VideoStats, swap_stream
+
+    a = _frames(videos_dir / "talking_a.mp4", 34, 512)
+    b = _frames(videos_dir / "talking_b.mp4", 32, 512)
+    # 20 frames long: each step moves the histograms by at most 0.17 (a 10-frame fade's steps
+    # reach 0.26, and one of them counts as a cut, which ends the track as well)
+    fade = [cv2.addWeighted(a[14 + i], 1 - (i + 1) / 21, b[i], (i + 1) / 21, 0)
+            for i in range(20)]
+    stream = a[:14] + fade + b[20:]  # 46 frames
+    source = tmp_path / "source.png"
+    cv2.imwrite(str(source), a[0][..., ::-1])
+    for person, frames in (("a", a), ("b", b)):
+        reference = tmp_path / f"{person}.png"
+        cv2.imwrite(str(reference), frames[5][..., ::-1])
+        options = SwapOptions(reference=[reference], batch_size=4)
+        stats = VideoStats()
+        out = [rgb for _, rgb in swap_stream(swapper, iter(stream), swapper.plan([source],
+                                                                                 options),
+                                             options, stats=stats)]
+        changed = [not np.array_equal(o, i) for o, i in zip(out, stream)]
+        first, last = changed[:12], changed[-12:]
+        assert stats.cuts == 0
+        assert (all(first) and not any(last)) if person == "a" else \
+            (not any(first) and all(last)), (person, changed)

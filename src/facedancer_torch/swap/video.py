@@ -15,7 +15,9 @@ docs/reference.md §7 applied to every frame, plus what users of video swappers 
   landmarks smoothed so that the crops do not jitter. ``--reference``/``--map`` decide per
   track (on the mean identity of its first views), not per frame, so one person does not
   flicker between swapped and not swapped. At a shot cut (``faces/shots.py``) every track ends
-  and the whole frame is searched: the next shot's person is never taken for the last one's.
+  and the whole frame is searched: the next shot's person is never taken for the last one's;
+  a large face's identity is checked again every IDENTITY_RECHECK frames (a cross-fade is no
+  cut).
 - **No ghost faces.** Frames wait in a short look-ahead window (``confirm_frames - 1`` frames,
   at least :data:`BRIDGE_FRAMES`) before they are swapped, so each face can be judged on what
   comes next: a track is swapped only once the detector has confirmed it ``confirm_frames``
@@ -59,6 +61,16 @@ from .select import face_extent, min_face_pixels, split_profiles
 
 # Faces per track whose identities are averaged before a --reference/--map decision is final.
 IDENTITY_VIEWS: int = 5
+# ... and then, with --reference/--map, every this many frames one more view is embedded: a
+# face further than IDENTITY_CHANGE (cosine distance) from its track's identity is another
+# person who took the track over (a cross-fade between two speakers framed alike, which no cut
+# marks), and the track's identity starts again from it. Only faces whose eyes are at least
+# IDENTITY_RECHECK_EYES pixels apart: on the talking clips (eyes 60-120 px apart) a person's
+# views lie within 0.21 of their track's first ones and two people's 0.7 or more apart, but a
+# crowd's small faces turning away drift up to 0.79 from their own (docs/swap.md "Videos").
+IDENTITY_RECHECK: int = 10
+IDENTITY_CHANGE: float = 0.5
+IDENTITY_RECHECK_EYES: float = 40.0
 # Frames detected per detector call (the detector pads a batch to one size; video frames share
 # one size, so batching costs nothing and saves per-call overhead).
 DETECT_BATCH: int = 4
@@ -75,6 +87,7 @@ class _TrackIdentity:
 
     total: np.ndarray | None = None
     views: int = 0
+    checked: int = -1  # frame index of the latest view embedded
 
     def add(self, unit: np.ndarray) -> None:
         self.total = unit.copy() if self.total is None else self.total + unit
@@ -334,7 +347,8 @@ def swap_stream(swapper, frames: Iterable, source, options: SwapOptions, tracker
         faces, others = _decide(entry, tracks, options, stats, tracker is not False)
         track_ids = [getattr(f, "track_id", None) for f in faces]
         units = _track_units(swapper, plan, entry.frame, faces, identities,
-                             wanted=swapper.identity_strength_for(options) > 0)
+                             wanted=swapper.identity_strength_for(options) > 0,
+                             index=entry.index)
         jobs = swapper.jobs_for(entry.frame, faces, plan, units, track_ids,
                                 memories) if faces else []
         jobs, turned = split_profiles(jobs, options)
@@ -447,18 +461,30 @@ def _tracked(tracker, faces):
 
 
 def _track_units(swapper, plan, frame: np.ndarray, faces, identities: dict[int, _TrackIdentity],
-                 wanted: bool = False) -> np.ndarray | None:
+                 wanted: bool = False, index: int = 0) -> np.ndarray | None:
     """Unit identity per face for ``--reference``/``--map`` (or, ``wanted``, for
     ``--identity-strength``), decided per track: a track's first IDENTITY_VIEWS detections are
     embedded and averaged, later frames reuse that (one encoder pass per face and frame would
-    cost 4x the demo generator's time)."""
+    cost 4x the demo generator's time). With ``--reference``/``--map`` a decided track is
+    checked again every IDENTITY_RECHECK frames (``index``: the frame's) and starts afresh
+    when another person has taken it over."""
     if not (plan.needs_identity or wanted) or not faces:
         return None
     track_ids = [getattr(f, "track_id", None) for f in faces]
-    need = [i for i, (face, tid) in enumerate(zip(faces, track_ids))
-            if tid is None or (identities.get(tid, _TrackIdentity()).views < IDENTITY_VIEWS
-                               and not getattr(face, "refilled", False))
-            ]
+
+    def needed(face, tid) -> bool:
+        if tid is None:
+            return True
+        if getattr(face, "refilled", False):
+            return False
+        state = identities.get(tid, _TrackIdentity())
+        if state.views < IDENTITY_VIEWS:
+            return True
+        points = np.asarray(face.landmarks, np.float64)
+        return plan.needs_identity and index - state.checked >= IDENTITY_RECHECK and \
+            float(np.linalg.norm(points[1] - points[0])) >= IDENTITY_RECHECK_EYES
+
+    need = [i for i, (face, tid) in enumerate(zip(faces, track_ids)) if needed(face, tid)]
     fresh = swapper.identify(frame, [faces[i].landmarks for i in need]) if need else None
     units = []
     for i, tid in enumerate(track_ids):
@@ -467,7 +493,13 @@ def _track_units(swapper, plan, frame: np.ndarray, faces, identities: dict[int, 
             continue
         state = identities.setdefault(tid, _TrackIdentity())
         if i in need:
-            state.add(fresh[need.index(i)])
+            view = fresh[need.index(i)]
+            if state.views >= IDENTITY_VIEWS and \
+                    1.0 - float(view @ state.unit) > IDENTITY_CHANGE:
+                state = identities[tid] = _TrackIdentity()  # another person: start again
+            if state.views < IDENTITY_VIEWS:
+                state.add(view)
+            state.checked = index
         if state.total is None:  # refilled before ever being seen (should not happen)
             units.append(np.zeros(plan_dim(plan), np.float32))
         else:
