@@ -29,7 +29,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from facedancer_torch.faces.shots import ShotCuts
+from facedancer_torch.faces.shots import ShotCuts, picture, picture_jump
 from facedancer_torch.io.video import read_frames
 from facedancer_torch.swap.options import SwapOptions
 from facedancer_torch.swap.pipeline import Swapper
@@ -45,19 +45,6 @@ def frames_of(path: Path, count: int, size: int | None = None) -> list[np.ndarra
     if size is not None:
         frames = [cv2.resize(f, (size, size), interpolation=cv2.INTER_AREA) for f in frames]
     return frames
-
-
-def features(frames: list[np.ndarray]) -> list[tuple]:
-    """Each frame's thumbnail grey image and histogram, as ShotCuts computes them."""
-    shots, out = ShotCuts(), []
-    for frame in frames:
-        shots(frame)
-        out.append(shots._previous)
-    return out
-
-
-def jump(a: tuple, b: tuple) -> tuple[float, float]:
-    return float(np.abs(a[0] - b[0]).mean()), 0.5 * float(np.abs(a[1] - b[1]).sum())
 
 
 def runs(flags: list[bool]) -> str:
@@ -86,15 +73,16 @@ def main() -> None:
     print("|---|---|---|---|---|")
     ends = {}
     for clip in CLIPS:
-        feats = features(frames_of(videos / clip, args.frames))
-        jumps = np.array([jump(feats[i - 1], feats[i]) for i in range(1, len(feats))])
+        frames = frames_of(videos / clip, args.frames)
+        feats = [picture(frame) for frame in frames]
+        jumps = np.array([picture_jump(feats[i - 1], feats[i]) for i in range(1, len(feats))])
         shots = ShotCuts()
-        cuts = sum(shots(f) for f in frames_of(videos / clip, args.frames))
+        cuts = sum(shots(frame) for frame in frames)
         print(f"| {clip} | {len(jumps)} | {jumps[:, 0].max():.1f} | {jumps[:, 1].max():.3f} "
               f"| {cuts} |")
         ends[clip] = (feats[0], feats[-1])
-    cross = np.array([jump(ends[a][i], ends[b][j]) for a, b in itertools.permutations(CLIPS, 2)
-                      for i in (0, 1) for j in (0, 1)])
+    cross = np.array([picture_jump(ends[a][i], ends[b][j])
+                      for a, b in itertools.permutations(CLIPS, 2) for i in (0, 1) for j in (0, 1)])
     print(f"\nBetween the first and last frames of different clips: grey difference at least "
           f"{cross[:, 0].min():.1f}, histogram variation at least {cross[:, 1].min():.3f}.")
 

@@ -32,6 +32,27 @@ SHOT_CUT_GREY: float = 12.0
 SHOT_CUT_HISTOGRAM: float = 0.25
 
 
+def picture(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """What a frame is compared by: its :data:`SHOT_THUMBNAIL` grey thumbnail (float32) and the
+    8 x 8 x 8 colour histogram of that thumbnail (summing to 1)."""
+    # Every few pixels sampled to 4x the thumbnail, then averaged down: 16 samples per
+    # thumbnail pixel (enough against noise) for a fraction of a full-frame average.
+    side = 4 * SHOT_THUMBNAIL
+    sampled = cv2.resize(rgb, (side, side), interpolation=cv2.INTER_NEAREST) \
+        if min(rgb.shape[:2]) > side else rgb
+    thumb = cv2.resize(sampled, (SHOT_THUMBNAIL, SHOT_THUMBNAIL), interpolation=cv2.INTER_AREA)
+    grey = cv2.cvtColor(thumb, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    histogram = cv2.calcHist([thumb], [0, 1, 2], None, [8, 8, 8], [0, 256] * 3).ravel()
+    histogram /= max(float(histogram.sum()), 1.0)
+    return grey, histogram
+
+
+def picture_jump(a: tuple, b: tuple) -> tuple[float, float]:
+    """``(mean absolute grey difference, histogram total variation)`` between two
+    :func:`picture` results."""
+    return float(np.abs(a[0] - b[0]).mean()), 0.5 * float(np.abs(a[1] - b[1]).sum())
+
+
 class ShotCuts:
     """Call once per frame, in order: True for the first frame of a new shot (never for the
     first frame of a stream)."""
@@ -41,20 +62,10 @@ class ShotCuts:
         self.cuts = 0
 
     def __call__(self, rgb: np.ndarray) -> bool:
-        # Every few pixels sampled to 4x the thumbnail, then averaged down: 16 samples per
-        # thumbnail pixel (enough against noise) for a fraction of a full-frame average.
-        side = 4 * SHOT_THUMBNAIL
-        sampled = cv2.resize(rgb, (side, side), interpolation=cv2.INTER_NEAREST) \
-            if min(rgb.shape[:2]) > side else rgb
-        thumb = cv2.resize(sampled, (SHOT_THUMBNAIL, SHOT_THUMBNAIL),
-                           interpolation=cv2.INTER_AREA)
-        grey = cv2.cvtColor(thumb, cv2.COLOR_RGB2GRAY).astype(np.float32)
-        histogram = cv2.calcHist([thumb], [0, 1, 2], None, [8, 8, 8], [0, 256] * 3).ravel()
-        histogram /= max(float(histogram.sum()), 1.0)
-        previous, self._previous = self._previous, (grey, histogram)
+        previous, self._previous = self._previous, picture(rgb)
         if previous is None:
             return False
-        cut = float(np.abs(grey - previous[0]).mean()) >= SHOT_CUT_GREY or \
-            0.5 * float(np.abs(histogram - previous[1]).sum()) >= SHOT_CUT_HISTOGRAM
+        grey, histogram = picture_jump(previous, self._previous)
+        cut = grey >= SHOT_CUT_GREY or histogram >= SHOT_CUT_HISTOGRAM
         self.cuts += cut
         return cut

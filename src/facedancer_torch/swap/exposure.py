@@ -47,12 +47,17 @@ def _ellipse(points: np.ndarray) -> tuple[np.ndarray, float, float]:
     return points.mean(axis=0), across, down
 
 
+def _inside(points: np.ndarray, rows: slice, cols: slice) -> np.ndarray:
+    """Boolean map of the pixels ``rows`` x ``cols`` inside the inner-face ellipse."""
+    centre, across, down = _ellipse(points)
+    yy, xx = np.ogrid[rows, cols]
+    return ((xx - centre[0]) / across) ** 2 + ((yy - centre[1]) / down) ** 2 <= 1.0
+
+
 def inner_face(shape: tuple[int, int], points: np.ndarray) -> np.ndarray:
     """Boolean ``(H, W)`` map of the inner-face ellipse of five landmarks ``points`` (crop
     pixels: left eye, right eye, nose, left and right mouth corner)."""
-    centre, across, down = _ellipse(points)
-    yy, xx = np.mgrid[0:shape[0], 0:shape[1]].astype(np.float32)
-    return ((xx - centre[0]) / across) ** 2 + ((yy - centre[1]) / down) ** 2 <= 1.0
+    return _inside(points, slice(0, shape[0]), slice(0, shape[1]))
 
 
 def face_brightness(crop: np.ndarray, points: np.ndarray) -> tuple[float, float]:
@@ -66,8 +71,7 @@ def face_brightness(crop: np.ndarray, points: np.ndarray) -> tuple[float, float]
     y0, y1 = max(0, int(centre[1] - down)), min(height, int(centre[1] + down) + 2)
     if x1 <= x0 or y1 <= y0:
         return float("nan"), float("nan")
-    yy, xx = np.ogrid[y0:y1, x0:x1]
-    region = ((xx - centre[0]) / across) ** 2 + ((yy - centre[1]) / down) ** 2 <= 1.0
+    region = _inside(points, slice(y0, y1), slice(x0, x1))
     if not region.any():
         return float("nan"), float("nan")
     box = np.ascontiguousarray(crop[y0:y1, x0:x1])
