@@ -99,8 +99,10 @@ def test_detector_backend_chosen_by_folder(detector, authors_dir, tmp_path, phot
     from facedancer_torch.io.images import read_image
 
     folder = detector.save_pretrained(tmp_path / "r50")
+    # random weights: a turn may "score" higher, and "faces" along the edges would get the
+    # padded second pass (faces.detect.at_edge), which refine_max_side=0 turns off
     backend = get_detector(str(folder), device="cpu", score_threshold=0.5, max_side=0,
-                           rotate="off")  # random weights: a turn may "score" higher
+                           rotate="off", refine_max_side=0)
     assert backend.name == "retinaface-r50"
     assert get_detector("retinaface-r50", model_path=folder, device="cpu").name == "retinaface-r50"
     with pytest.raises(ModelError, match="needs its converted model folder"):

@@ -53,6 +53,14 @@ DEFAULT_MAX_SIDE: int = 640
 ROTATE_MODES: tuple[str, ...] = ("auto", "all", "off", "0", "90", "180", "270")
 DEFAULT_ROTATE: str = "auto"
 AUTO_SEARCH_BELOW: float = 0.999
+# ... but a face the image's edge cuts (at_edge) scores lower for what it lacks, and its half
+# read sideways scored a little higher (0.95-0.999 upright, 1.2-10 times less doubt sideways):
+# when the best upright face is at the edge and scores at least EDGE_SEARCH_BELOW, a turned
+# face that is at the edge too replaces it only with EDGE_TURN_ODDS times less doubt
+# (1 - score). A whole face found turned is not at the edge and is taken as before
+# (benchmarks/edge_faces.py --turns).
+EDGE_SEARCH_BELOW: float = 0.95
+EDGE_TURN_ODDS: float = 10.0
 # Landmark refinement (docs/align.md, benchmarks/landmarks.py): RetinaFace's landmark
 # regression depends on the face's scale *and* on where the face falls on the stride-32 anchor
 # grid; a half-pixel landmark shift already moves a 256 px aligned crop by ~3 grey levels. A
@@ -66,6 +74,22 @@ DEFAULT_REFINE_MAX_SIDE: int = 2048
 # (a share of the box size instead fails small faces; 64 px fails one photo in 71).
 REFINE_CONTEXT: int = 96
 _GRID: int = 32  # the coarsest anchor stride
+# Faces the image's edge cuts: the detector sees only the part inside and, with half a face
+# at the border, can read the visible eye as the other one and the ear as an eye, which turns
+# the aligned crop by 50 degrees and the swap into a smear (df_img1.jpg cut through the nose).
+# A face whose box comes within EDGE_MARGIN of its longer side of an edge is re-detected on a
+# crop reaching EDGE_CONTEXT of that side beyond the box, the part outside the image filled
+# with the mean colour (zero network input, as the batch padding): given room, the detector
+# places the hidden landmarks outside the image where they belong (benchmarks/edge_faces.py).
+# 0 = off.
+EDGE_MARGIN: float = 0.15
+EDGE_CONTEXT: float = 0.5
+# ... for at most EDGE_MAX_FACES faces per image, the highest-scoring ones scoring at least
+# EDGE_MIN_SCORE (a face the edge cuts scored 0.95-0.999 on the shared photos; a network with
+# random weights finds dozens of "faces" along a small image's edges, each of which would
+# cost a pass on a crop larger than the face).
+EDGE_MIN_SCORE: float = 0.9
+EDGE_MAX_FACES: int = 2
 # The refinement pass of the embedded detector runs only the anchor levels that hold a face of
 # its size at full resolution: (least box side in px, first level of (stride 8, 16, 32)). Every
 # face of the 71 shared photos longer than 640 px, and of the same photos upscaled 1.5x and 2x
@@ -242,6 +266,31 @@ def _unrotate(face: Face, angle: int, shape: tuple[int, ...]) -> Face:
     box = np.concatenate([corners.min(axis=0), corners.max(axis=0)]).astype(np.float32)
     return Face(box=box, score=face.score, landmarks=back(face.landmarks).astype(np.float32),
                 rotation=angle)
+
+
+def at_edge(face: Face, shape: tuple[int, ...], margin: float | None = None) -> bool:
+    """Whether ``face``'s box comes within ``margin`` (default :data:`EDGE_MARGIN`) of its
+    longer side of an edge of an image of ``shape`` (a face the edge may cut)."""
+    margin = EDGE_MARGIN if margin is None else margin
+    if margin <= 0:
+        return False
+    x1, y1, x2, y2 = (float(v) for v in face.box[:4])
+    gap = margin * max(x2 - x1, y2 - y1)
+    return min(x1, y1) < gap or x2 > shape[1] - gap or y2 > shape[0] - gap
+
+
+def _window(image: np.ndarray, left: int, top: int, right: int, bottom: int,
+            fill: Sequence[float]) -> np.ndarray:
+    """``image[top:bottom, left:right]``, the part outside the image filled with ``fill``."""
+    height, width = image.shape[:2]
+    if left >= 0 and top >= 0 and right <= width and bottom <= height:
+        return image[top:bottom, left:right]
+    out = np.empty((bottom - top, right - left, 3), np.uint8)
+    out[:] = np.round(np.asarray(fill, np.float64)).astype(np.uint8)
+    x0, y0, x1, y1 = max(left, 0), max(top, 0), min(right, width), min(bottom, height)
+    if x1 > x0 and y1 > y0:
+        out[y0 - top:y1 - top, x0 - left:x1 - left] = image[y0:y1, x0:x1]
+    return out
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -472,21 +521,43 @@ class RetinaFaceDetector(FaceDetector):
         def best(faces: list[Face]) -> float:
             return max((f.score for f in faces), default=0.0)
 
+        def cut_face(faces: list[Face], shape: tuple[int, ...]) -> Face | None:
+            top = max(faces, key=lambda f: f.score, default=None)
+            return top if top is not None and top.score >= EDGE_SEARCH_BELOW and \
+                at_edge(top, shape) else None
+
         doubtful = [i for i, faces in enumerate(results)
                     if images[i].shape[0] and images[i].shape[1]
                     and (rotate == "all" or best(faces) < AUTO_SEARCH_BELOW)]
+        # An upright face the edge cuts scores lower for what it lacks, and its half read
+        # sideways, at the edge too, scored a little higher still (EDGE_TURN_ODDS).
+        cut = {i: cut_face(results[i], images[i].shape) for i in doubtful}
+        won: dict[int, tuple[int, np.ndarray, list[Face]]] = {}  # i: the turn that won
         for angle in (90, 180, 270) if doubtful else ():
-            turned = self._detect_upright([_turn(images[i], angle) for i in doubtful])
-            for i, faces in zip(doubtful, turned):
-                if best(faces) > best(results[i]):
-                    results[i] = [_unrotate(face, angle, images[i].shape) for face in faces]
+            turned_images = [_turn(images[i], angle) for i in doubtful]
+            # The padded pass of edge faces only for the turn that wins (below).
+            turned = self._detect_upright(turned_images, edges=False)
+            for i, image, faces in zip(doubtful, turned_images, turned):
+                if best(faces) <= best(won[i][2] if i in won else results[i]):
+                    continue
+                top = max(faces, key=lambda f: f.score)
+                if cut[i] is not None and at_edge(top, image.shape) and \
+                        (1.0 - top.score) * EDGE_TURN_ODDS > 1.0 - cut[i].score:
+                    continue
+                won[i] = (angle, image, faces)
+        for i, (angle, image, faces) in won.items():
+            faces = self._second_pass(image, faces, refine=False)
+            results[i] = [_unrotate(face, angle, images[i].shape) for face in faces
+                          if min(face.width, face.height) >= self.min_face_size]
         return results
 
-    def _detect_upright(self, images: list[np.ndarray]) -> list[list[Face]]:
+    def _detect_upright(self, images: list[np.ndarray], edges: bool = True
+                        ) -> list[list[Face]]:
         """Faces as the network sees them in each RGB image (no rotation search).
 
         Padding goes at the bottom and right with the mean colour (zero network input), so
-        coordinates need no shift.
+        coordinates need no shift. ``edges`` False leaves out the padded pass of faces at the
+        image's edge (:meth:`_second_pass`; the turns searched, until one wins).
         """
         prepared = []
         for image in images:
@@ -507,15 +578,27 @@ class RetinaFaceDetector(FaceDetector):
                 continue
             _, sx, sy = item
             refine = bool(self.refine_max_side) and (sx < 1.0 or sy < 1.0)
-            # With refinement, the minimum size applies to the refined (final) boxes.
+            # With a second pass, the minimum size applies to the final boxes.
             faces = self._decode(loc[k], conf[k], landms[k], height, width, sx, sy,
-                                 min_face_size=0.0 if refine else None)
-            if refine:
-                faces = [self._refine(images[index], face) for face in faces]
-                faces = [f for f in faces if min(f.width, f.height) >= self.min_face_size]
-            results[index] = faces
+                                 min_face_size=0.0)
+            faces = self._second_pass(images[index], faces, refine, edges)
+            results[index] = [f for f in faces if min(f.width, f.height) >= self.min_face_size]
             k += 1
         return results
+
+    def _second_pass(self, image: np.ndarray, faces: list[Face], refine: bool,
+                     edges: bool = True) -> list[Face]:
+        """``faces`` (by score) re-detected on crops around them: every one with ``refine``,
+        and with ``edges`` the :data:`EDGE_MAX_FACES` best of those at the image's edge that
+        score at least :data:`EDGE_MIN_SCORE`, on crops reaching beyond it (:meth:`_refine`)."""
+        cut = [face for face in faces
+               if face.score >= EDGE_MIN_SCORE and at_edge(face, image.shape)]
+        cut = cut[:EDGE_MAX_FACES] if edges and self.refine_max_side else []
+        out = []
+        for face in faces:
+            edge = any(face is other for other in cut)
+            out.append(self._refine(image, face, edge) if refine or edge else face)
+        return out
 
     def _batch(self, images: list[np.ndarray], height: int, width: int) -> np.ndarray:
         """The network input for RGB images padded to ``height`` x ``width``."""
@@ -583,8 +666,13 @@ class RetinaFaceDetector(FaceDetector):
         return (np.concatenate(outputs[0::3], axis=1), conf / conf.sum(axis=-1, keepdims=True),
                 np.concatenate(outputs[2::3], axis=1), config)
 
-    def _refine(self, image: np.ndarray, face: Face) -> Face:
+    def _refine(self, image: np.ndarray, face: Face, edge: bool = False) -> Face:
         """The same face re-detected on a crop around it (see ``DEFAULT_REFINE_MAX_SIDE``).
+
+        ``edge``: the face reaches the image's edge (:func:`at_edge`); its crop reaches
+        ``EDGE_CONTEXT`` of the face's size beyond the box on every side, the part outside the
+        image filled with the network's mean colour (zero input), and the faces found there are
+        matched to the first-pass box by their part inside the image.
 
         The crop adds ``REFINE_CONTEXT`` pixels on each side of the box (a face refined on
         the stride-32 level alone: a square of its longest side plus that, at most
@@ -600,24 +688,31 @@ class RetinaFaceDetector(FaceDetector):
         height, width = image.shape[:2]
         x1, y1, x2, y2 = (float(v) for v in face.box)
         cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
-        half_w = (x2 - x1) / 2 + REFINE_CONTEXT
-        half_h = (y2 - y1) / 2 + REFINE_CONTEXT
+        context = REFINE_CONTEXT
+        if edge:
+            context = max(context, EDGE_CONTEXT * max(x2 - x1, y2 - y1))
+        half_w = (x2 - x1) / 2 + context
+        half_h = (y2 - y1) / 2 + context
+        # Inside the image, unless the crop is to reach beyond its edge (then padded below).
+        low, high_x, high_y = (-math.inf, math.inf, math.inf) if edge else (0, width, height)
         first_level = self._first_level(max(x2 - x1, y2 - y1))
         if first_level == len(self.config.steps) - 1 and self.refine_max_crop:
             # A square, as the level's receptive field is, its corner on the grid point
             # nearest to where the square centred on the face would start.
-            side = int(min(2 * max(half_w, half_h), self.refine_max_crop))
-            left = max(int(round((cx - side / 2) / _GRID)) * _GRID, 0)
-            top = max(int(round((cy - side / 2) / _GRID)) * _GRID, 0)
-            right, bottom = min(left + side, width), min(top + side, height)
+            side = int(2 * max(half_w, half_h))
+            if not edge:  # an edge face's crop needs its room beyond the image
+                side = min(side, self.refine_max_crop)
+            left = int(max(int(round((cx - side / 2) / _GRID)) * _GRID, low))
+            top = int(max(int(round((cy - side / 2) / _GRID)) * _GRID, low))
+            right, bottom = int(min(left + side, high_x)), int(min(top + side, high_y))
         else:
-            left = max(int(math.floor(cx - half_w)), 0) // _GRID * _GRID
-            top = max(int(math.floor(cy - half_h)), 0) // _GRID * _GRID
-            right = min(int(math.ceil(cx + half_w)), width)
-            bottom = min(int(math.ceil(cy + half_h)), height)
+            left = int(max(math.floor(cx - half_w), low)) // _GRID * _GRID
+            top = int(max(math.floor(cy - half_h), low)) // _GRID * _GRID
+            right = int(min(math.ceil(cx + half_w), high_x))
+            bottom = int(min(math.ceil(cy + half_h), high_y))
         if right - left < 16 or bottom - top < 16:
             return face
-        crop = image[top:bottom, left:right]
+        crop = _window(image, left, top, right, bottom, self.config.mean_bgr[::-1])
         scale = min(1.0, self.refine_max_side / max(crop.shape[:2]))
         if scale < 1.0:
             crop = cv2.resize(crop, (max(1, round(crop.shape[1] * scale)),
@@ -634,7 +729,8 @@ class RetinaFaceDetector(FaceDetector):
         best, best_score = None, -1.0
         for candidate in found:  # after NMS, by score: what full-resolution detection keeps
             box = candidate.box + np.tile(offset, 2)
-            if _iou(face.box, box) > 0.3 and candidate.score > best_score:
+            seen = np.clip(box, 0, [width, height, width, height]) if edge else box
+            if _iou(face.box, seen) > 0.3 and candidate.score > best_score:
                 best, best_score = Face(box=box.astype(np.float32), score=face.score,
                                         landmarks=(candidate.landmarks + offset
                                                    ).astype(np.float32)), candidate.score
