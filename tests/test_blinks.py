@@ -76,8 +76,12 @@ def test_a_blink_is_kept_and_open_eyes_are_untouched(demo, videos_dir, monkeypat
     kept = _ratios(_swap(demo, closed))
     # The generator keeps the source's eyes open (what the option is for) ...
     assert (without - target).min() > 0.06, (target, without)
-    # ... and the composite shows the target's closed eyes ...
-    assert np.abs(kept - target).max() < 0.04, (target, kept)
+    # ... and the composite shows the target's closed eyes: no more open than the target's,
+    # and far from the generator's open ones. (dlib's reading of nearly closed lids moves by
+    # 0.03-0.06 with the swap around them: with the crop's border mirrored instead of black,
+    # a few edge pixels of the generator's input, it read these 0.04 more closed.)
+    assert (kept - target).max() < 0.04, (target, kept)
+    assert (without - kept).min() > 0.06, (without, kept)
     # ... also with the brows: no eye reads more open than the target's.
     assert (kept_with_brows - target).max() < 0.04, (target, kept_with_brows)
 

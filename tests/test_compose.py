@@ -308,16 +308,19 @@ def test_profile_fades_back_to_the_target(demo, demo_plan, photos_dir):
 
 
 def test_three_quarter_views_are_swapped_whole(demo, demo_plan, photos_dir):
-    """A face turned by about 30 degrees (df_selfie-many-people's man at the top right, yaw
+    """A face turned by about 30 degrees (df_selfie-many-people's man at the top centre, yaw
     proxy 0.69) swaps as well as a frontal one with the demo model, so it is not faded: the
     default output equals --no-profile-fade's there (the first fade range, 0.35-0.70, left 2 %
-    of his swap)."""
+    of his swap). The man at the top right, whom the photo's edge cuts through his far eye,
+    reads 0.76 since the detector places that eye beyond the edge (faces.detect.at_edge)."""
     from facedancer_torch.faces import masks
+    from facedancer_torch.faces.detect import at_edge
     from facedancer_torch.io.images import read_image
     from facedancer_torch.swap.options import SwapOptions
 
     image = read_image(photos_dir / "df_selfie-many-people.jpg")
-    turned = max(demo.detect(image), key=lambda f: masks.yaw_ratio(f.landmarks))
+    whole = [f for f in demo.detect(image) if not at_edge(f, image.shape)]
+    turned = max(whole, key=lambda f: masks.yaw_ratio(f.landmarks))
     assert 0.6 < masks.yaw_ratio(turned.landmarks) < masks.PROFILE_FADE[0]
     x1, y1, x2, y2 = turned.box.astype(int)
     default = demo.swap_image(image, demo_plan, SwapOptions())
@@ -753,8 +756,9 @@ def test_a_face_out_of_focus_in_the_photo_stays_out_of_focus(demo, demo_plan, ph
                                                             monkeypatch):
     """df_img62.jpg has blurred faces in the background. Without the focus match the
     generator paints the most blurred one crisper than the photo there (Laplacian variance in
-    the middle of the face 1.6 times the photo's); with it about as soft as the photo, and the
-    face in focus is pasted exactly as before."""
+    the middle of the face 3 times the photo's); with it about as soft as the photo, and the
+    face in focus is pasted exactly as before. (That face is cut by the photo's bottom edge
+    below the eyes: measured inside the frame, 3 px from its edge.)"""
     from facedancer_torch.io.images import read_image
     from facedancer_torch.swap import compose
     from facedancer_torch.swap.options import SwapOptions
@@ -768,6 +772,8 @@ def test_a_face_out_of_focus_in_the_photo_stays_out_of_focus(demo, demo_plan, ph
     size = blurred.crop.shape[0]
     where = np.zeros((size, size), bool)
     where[32:104, 32:96] = True  # the middle of the face: eyes, nose, mouth
+    inside = compose.inside_frame(blurred.matrix, size, image.shape).astype(np.uint8)
+    where &= cv2.erode(inside, np.ones((7, 7), np.uint8)) > 0
     outputs, ratios = {}, {}
     for match in (0.0, compose.FOCUS_MATCH):
         monkeypatch.setattr(compose, "FOCUS_MATCH", match)
@@ -778,8 +784,8 @@ def test_a_face_out_of_focus_in_the_photo_stays_out_of_focus(demo, demo_plan, ph
         ratios[match] = compose._laplacian_variance(crop, where) / \
             compose._laplacian_variance(target, where)
     assert compose.FOCUS_MATCH > 0
-    assert ratios[0.0] > 1.4, ratios  # measured 1.57
-    assert ratios[compose.FOCUS_MATCH] < 1.3, ratios  # measured 1.16
+    assert ratios[0.0] > 1.4, ratios  # measured 2.98
+    assert ratios[compose.FOCUS_MATCH] < min(1.5, 0.5 * ratios[0.0]), ratios  # measured 1.33
     x0, y0, x1, y1 = (int(v) for v in sharpest.box)
     difference = np.abs(outputs[0.0][y0:y1, x0:x1].astype(int) -
                         outputs[compose.FOCUS_MATCH][y0:y1, x0:x1])

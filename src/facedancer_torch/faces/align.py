@@ -93,9 +93,13 @@ def alignment_matrix(landmarks5: np.ndarray, size: int, shrink_factor: float = 1
 MAX_SUPERSAMPLE: int = 8
 
 
-def warp_crop(image: np.ndarray, matrix: np.ndarray, size: int, antialias: bool = False
-              ) -> np.ndarray:
-    """``cv2.warpAffine(image, matrix, (size, size))``, bilinear, border 0; with ``antialias``,
+_BORDERS = {"black": cv2.BORDER_CONSTANT, "mirror": cv2.BORDER_REFLECT_101}
+
+
+def warp_crop(image: np.ndarray, matrix: np.ndarray, size: int, antialias: bool = False,
+              border: str = "black") -> np.ndarray:
+    """``cv2.warpAffine(image, matrix, (size, size))``, bilinear, border 0 (``border="mirror"``:
+    the image mirrored at its edges, see :func:`align_face`); with ``antialias``,
     a crop that shrinks the image by more than 1.25x is warped ``k`` times larger (``k`` the
     shrink factor rounded up) and area-averaged down, so each crop pixel averages the image
     pixels it covers instead of sampling four of them.
@@ -113,18 +117,21 @@ def warp_crop(image: np.ndarray, matrix: np.ndarray, size: int, antialias: bool 
         scale = math.sqrt(abs(float(np.linalg.det(matrix[:, :2]))))
         if 0 < scale < 0.8:
             k = min(MAX_SUPERSAMPLE, math.ceil(1.0 / scale - 1e-6))
+    if border not in _BORDERS:
+        raise ValueError(f"border must be one of {', '.join(_BORDERS)}, got {border!r}")
+    mode = _BORDERS[border]
     if k == 1:
         return cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR,
-                              borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+                              borderMode=mode, borderValue=0)
     large = matrix * k
     large[:, 2] += (k - 1) / 2.0
     big = cv2.warpAffine(image, large, (size * k, size * k), flags=cv2.INTER_LINEAR,
-                         borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+                         borderMode=mode, borderValue=0)
     return cv2.resize(big, (size, size), interpolation=cv2.INTER_AREA)
 
 
 def align_face(image: np.ndarray, landmarks5: np.ndarray, size: int,
-               shrink_factor: float = 1.0, antialias: bool = False
+               shrink_factor: float = 1.0, antialias: bool = False, border: str = "black"
                ) -> tuple[np.ndarray, np.ndarray]:
     """Crop and align one face (docs/reference.md §1).
 
@@ -135,13 +142,17 @@ def align_face(image: np.ndarray, landmarks5: np.ndarray, size: int,
         shrink_factor: see :func:`template_points`.
         antialias: area-average a face larger than the crop (:func:`warp_crop`) instead of
             the reference's plain bilinear sampling.
+        border: what the crop shows beyond the image's edge: ``"black"`` (the reference's,
+            and its training data's) or ``"mirror"`` (the image reflected at its edge, as
+            OpenCV's ``BORDER_REFLECT_101``).
 
     Returns:
-        ``(crop, M)``: the ``(size, size, C)`` crop (bilinear, border 0) and the ``(2, 3)``
+        ``(crop, M)``: the ``(size, size, C)`` crop (bilinear; beyond the image as ``border``
+        says) and the ``(2, 3)``
         float64 matrix mapping image pixels to crop pixels.
     """
     matrix = alignment_matrix(landmarks5, size, shrink_factor)
-    return warp_crop(image, matrix, size, antialias), matrix
+    return warp_crop(image, matrix, size, antialias, border), matrix
 
 
 def invert_affine(M: np.ndarray) -> np.ndarray:

@@ -213,6 +213,12 @@ OCCLUDER_HYSTERESIS: tuple[float, float] = (0.3, 0.8)
 OCCLUDER_GUIDE_RADIUS: float = 4.0 / 128.0
 OCCLUDER_GUIDE_EPS: float = 1e-3
 OCCLUDER_EDGE: float = 8.0
+# Beyond the frame's edge (a face the edge cuts) the crop shows the frame mirrored
+# (Swapper.align), and before that showed black: the segmenter read the black border, and a
+# mirrored nose and mouth, as occluders, and kept a strip of the target along the edge. Only
+# occluders inside the frame count (1; 0 = everywhere, as before; docs/swap.md "Faces the
+# frame cuts").
+OCCLUDER_INSIDE_FRAME: float = 1.0
 # An occluder region with at least this share of its pixels inside the eye zone is the eye's
 # own (lid crease, eyeliner, iris behind a lens) and not kept: measured on the 81 largest faces
 # of the shared photos, only such eye-local regions fall above 0.9 (7 faces, 11-59 pixels of a
@@ -330,13 +336,16 @@ class Compositor:
 
     # -- masks -----------------------------------------------------------------------------
     def crop_masks(self, jobs: Sequence[FaceJob], options: SwapOptions,
-                   swapped: Sequence[np.ndarray] | None = None) -> list[np.ndarray]:
+                   swapped: Sequence[np.ndarray] | None = None,
+                   frame_shape: tuple | None = None) -> list[np.ndarray]:
         """The mask of each job on its generator crop ``(S, S)`` before depth and pose
-        (``swapped``, the generator's outputs, lets ``options.blinks`` compare the eyes)."""
-        return self._masks_and_points(jobs, options, swapped)[0]
+        (``swapped``, the generator's outputs, lets ``options.blinks`` compare the eyes;
+        ``frame_shape``, the frame's: occluders count only inside it)."""
+        return self._masks_and_points(jobs, options, swapped, frame_shape)[0]
 
     def _masks_and_points(self, jobs: Sequence[FaceJob], options: SwapOptions,
-                          swapped: Sequence[np.ndarray] | None = None
+                          swapped: Sequence[np.ndarray] | None = None,
+                          frame_shape: tuple | None = None
                           ) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
         """:meth:`crop_masks` and each job's 68 landmarks on its crop (None without the
         ``hull`` part, which is what reads them)."""
@@ -366,6 +375,9 @@ class Compositor:
             for index, mask in enumerate(out):
                 if "segment" in parts:
                     np.minimum(mask, face[index], out=mask)
+                if "occlusion" in parts and frame_shape is not None and OCCLUDER_INSIDE_FRAME:
+                    occluder[index] = occluder[index] * inside_frame(jobs[index].matrix, size,
+                                                                     frame_shape)
                 if "occlusion" in parts:
                     # The eyes, brows and mouth are spared where the outline's landmarks are
                     # at hand; without them (box+occlusion, segment+occlusion) occlusion
@@ -410,7 +422,7 @@ class Compositor:
         """
         if not len(jobs):
             return frame
-        crop_masks, points = self._masks_and_points(jobs, options, swapped)
+        crop_masks, points = self._masks_and_points(jobs, options, swapped, frame.shape)
         everyone = [np.asarray(job.box, np.float64) for job in jobs] + \
             [np.asarray(b, np.float64) for b in others]
         order = sorted(range(len(jobs)), key=lambda i: jobs[i].area)
@@ -440,7 +452,11 @@ class Compositor:
         if SWAP_SHARPEN > 0:
             swapped = sharpen(swapped, SWAP_SHARPEN, SWAP_SHARPEN_SIGMA * swapped.shape[0] / 128.0)
         if FOCUS_MATCH > 0 and options.detail > 0:  # the other side of matching the detail
-            sigma = focus_sigma(at_crop_size(swapped, size), job.crop, mask_s > 0.5)
+            # Measured where the face is pasted: beyond the frame's edge the crop shows the
+            # frame mirrored, whose doubled edges (a collar across a face the edge cuts) read as
+            # focus the photo does not have.
+            where = (mask_s > 0.5) & (inside_frame(job.matrix, size, frame.shape) > 0)
+            sigma = focus_sigma(at_crop_size(swapped, size), job.crop, where)
             if sigma > 0:
                 sigma *= swapped.shape[0] / size  # a pixel-boosted swap is k times larger
                 swapped = cv2.GaussianBlur(swapped, (0, 0), sigmaX=sigma, sigmaY=sigma)
@@ -503,7 +519,8 @@ class Compositor:
         crop = job.crop.shape[0]
         size = small.shape[0]
         target = at_crop_size(apply_gain(job.crop, job.gain), size)
-        # Where the crop lies outside the frame, alignment filled black: no statistics there.
+        # Where the crop lies outside the frame it shows the frame mirrored (Swapper.align):
+        # no statistics there, each target pixel counts once.
         inside = at_crop_size(inside_frame(job.matrix, crop, frame_shape), size)
         weights = at_crop_size(mask, size) * inside
         if float(weights.sum()) < 1.0:
@@ -604,7 +621,7 @@ def at_crop_size(image: np.ndarray, size: int) -> np.ndarray:
 
 def inside_frame(matrix: np.ndarray, size: int, frame_shape: tuple) -> np.ndarray:
     """``(size, size)`` float32: 1 where a pixel of the crop (frame->crop ``matrix``) comes from
-    inside the frame (the nearest frame pixel exists), 0 where alignment filled black."""
+    inside the frame (the nearest frame pixel exists), 0 where it lies beyond the frame's edge."""
     inverse = invert_affine(matrix)
     height, width = frame_shape[:2]
     # The crop's pixel centres map into the parallelogram of its four corners': when those lie

@@ -55,6 +55,10 @@ from .select import (DEFAULT_THRESHOLD, SelectionPlan, face_extent, min_face_pix
 from .source import Identity, embed_faces, load_identity, split_face_choice, steer_identity
 from .threads import apply_thread_budget, plan_threads
 
+# What a generator crop shows beyond the frame's edge (faces.align.align_face): "mirror" (the
+# frame reflected at the edge) or "black" (the reference's). See Swapper.align.
+CROP_BORDER: str = "mirror"
+
 
 class StageTimer:
     """Seconds spent per pipeline stage (decode, detect, align, generate, blend, encode...).
@@ -285,9 +289,17 @@ class Swapper:
         instead of sampled bilinearly, so the generator sees a face like the near-native ones it
         was trained on, not aliased hair and skin texture (measured: the talking clips' face
         flicker 0.88 -> 0.84 of the input's, docs/swap.md "Antialiased crops"). ``antialias``
-        False gives the reference's bilinear crop."""
+        False gives the reference's bilinear crop.
+
+        Beyond the frame's edge the crop shows the frame mirrored, not black: of a face the
+        edge cuts, the face segmenter called the black part's border an occluder and the
+        compositor kept a strip of the target along the edge (half of the target's other eye
+        beside the swap's on df_img1.jpg cut through the nose), and the generator sees a whole
+        face instead of half of one (:data:`CROP_BORDER`; benchmarks/edge_faces.py). Only
+        pixels inside the frame are pasted back."""
         return align_face(image, np.asarray(landmarks, dtype=np.float32), self.image_size,
-                          shrink_factor=self.crop_shrink, antialias=antialias)
+                          shrink_factor=self.crop_shrink, antialias=antialias,
+                          border=CROP_BORDER)
 
     @torch.no_grad()
     def generate(self, crops: np.ndarray, embeddings: np.ndarray, batch_size: int = 8,
