@@ -64,14 +64,14 @@ from occluders import occluder_mask  # noqa: E402 - the benchmark's own data, ne
 from facedancer_torch.evaluate.color import color_cast_fraction  # noqa: E402
 from facedancer_torch.evaluate.dlib_face import get_dlib_face  # noqa: E402
 from facedancer_torch.evaluate.pose import pose_error_deg  # noqa: E402
-from facedancer_torch.faces import masks  # noqa: E402
+from facedancer_torch.faces import detect, masks  # noqa: E402
 from facedancer_torch.faces.detect import full_first_pass  # noqa: E402
 from facedancer_torch.faces.align import (align_face, alignment_matrix, invert_affine,  # noqa
                                           transform_points)
 from facedancer_torch.faces.landmarks68 import get_landmarks68  # noqa: E402
 from facedancer_torch.io.images import read_image, write_image  # noqa: E402
 from facedancer_torch.io.video import read_frames  # noqa: E402
-from facedancer_torch.swap import compose, exposure  # noqa: E402
+from facedancer_torch.swap import compose, exposure, pipeline  # noqa: E402
 from facedancer_torch.swap.image import finish_image  # noqa: E402
 from facedancer_torch.swap.options import SwapOptions  # noqa: E402
 from facedancer_torch.swap.pipeline import Swapper  # noqa: E402
@@ -161,7 +161,14 @@ KNOBS = {
     # swap/exposure.py's (a module name before the dot)
     "exposure-floor": "exposure.EXPOSURE_FLOOR",  # 0: dark faces given to the model as they are
     "exposure-max": "exposure.EXPOSURE_MAX_GAIN",
+    # faces the frame's edge cuts (benchmarks/edge_faces.py): the detector's padded pass (0:
+    # off), the crops' mirrored border (0: black), occluders only inside the frame (0: off)
+    "edge-margin": "detect.EDGE_MARGIN",
+    "crop-mirror": "pipeline.CROP_BORDER",
+    "occl-inside": "OCCLUDER_INSIDE_FRAME",
 }
+# Knobs whose constant is a word: the number picks it.
+WORD_KNOBS = {"crop-mirror": ("black", "mirror")}
 # SwapOptions fields a ``knob-value`` part can set the same way (``id-strength-0.3``,
 # ``id-strength-0.3+detail-res-0.75``).
 OPTION_KNOBS = {"id-strength": "identity_strength", "detail": "detail"}
@@ -205,17 +212,20 @@ def config_settings(config: str) -> tuple[dict, dict]:
             pair = list(constants.get(name, getattr(*_constant(name))))
             pair[index] = number
             constants[name] = tuple(pair)
+        elif knob in WORD_KNOBS:
+            constants[name] = WORD_KNOBS[knob][int(number != 0)]
         else:
             constants[name] = number
     return options, constants
 
 
-MODULES = {"compose": compose, "exposure": exposure}
+MODULES = {"compose": compose, "exposure": exposure, "detect": detect, "pipeline": pipeline}
 
 
 def _constant(name: str) -> tuple:
     """``(module, attribute)`` of a knob's constant: ``NAME`` of swap/compose.py, or
-    ``module.NAME`` of another swap module in ``MODULES``."""
+    ``module.NAME`` of another module in ``MODULES`` (swap/exposure.py, faces/detect.py,
+    swap/pipeline.py)."""
     module, _, attribute = name.rpartition(".")
     module = MODULES[module or "compose"]
     if attribute not in vars(module):
