@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -21,20 +22,13 @@ def detector():
 
 def _cut(image: np.ndarray, face: Face, side: str, fraction: float
          ) -> tuple[np.ndarray, np.ndarray]:
-    """``image`` cut so that its ``side`` edge runs ``fraction`` of the face box into it; the
-    offset of the cut in the image."""
-    x1, y1, x2, y2 = (float(v) for v in face.box)
-    if side == "left":
-        x = int(round(x1 + fraction * (x2 - x1)))
-        return np.ascontiguousarray(image[:, x:]), np.array([x, 0], np.float32)
-    if side == "right":
-        return np.ascontiguousarray(image[:, :int(round(x2 - fraction * (x2 - x1)))]), \
-            np.zeros(2, np.float32)
-    if side == "top":
-        y = int(round(y1 + fraction * (y2 - y1)))
-        return np.ascontiguousarray(image[y:]), np.array([0, y], np.float32)
-    return np.ascontiguousarray(image[:int(round(y2 - fraction * (y2 - y1)))]), \
-        np.zeros(2, np.float32)
+    """The benchmark's cut (``image`` cut so that its ``side`` edge runs ``fraction`` of the
+    face box into it, and the cut's offset), as a contiguous array."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from edge_faces import cut
+
+    part, offset = cut(image, face.box, side, fraction)
+    return np.ascontiguousarray(part), offset
 
 
 def _error(face: Face, truth: np.ndarray) -> float:
