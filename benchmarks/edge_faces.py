@@ -1,8 +1,11 @@
-"""Faces cut by the image's edge: landmarks with and without the padded second pass.
+"""Faces cut by the image's edge: landmarks, the turn search and swaps, with and without the
+edge handling (docs/align.md "Faces at the image's edge", docs/swap.md "Faces the frame cuts").
 
     python benchmarks/edge_faces.py                      # shared photos + 60 LFW faces
-    python benchmarks/edge_faces.py --settings off default context0.25 context1 margin0.3
-    python benchmarks/edge_faces.py --lfw 0 --fractions 0.3 --sides left
+    python benchmarks/edge_faces.py --settings off nosearch default --turns --lfw 30 \
+        --swaps 10 --figure docs/images/edge_faces.jpg  # the docs' tables and figure
+    python benchmarks/edge_faces.py --settings off default context0.25 odds3 margin0.3
+    python benchmarks/edge_faces.py --lfw 0 --fractions 0.3 --sides left --list
 
 A face half outside the picture is common (a photo cropped tightly, a person entering a
 video), and the detector sees only the part inside: with half a face at the border it can
@@ -13,15 +16,19 @@ edge runs through the face, ``--fractions`` of its box from one side (``--sides`
 detected again. Per setting the table gives, over all cuts: cuts where the face is found,
 the mean and 90th percentile of the five landmarks' mean distance from the truth (in eye
 distances of the truth), cuts whose face is broken (landmarks off by more than a quarter of
-the eye distance, or the alignment turned by more than 15 degrees), and the detection CPU
-time relative to the first setting (one onnxruntime thread, least of ``--repeat`` runs).
+the eye distance, or the alignment turned by more than 15 degrees), the detection CPU time
+relative to the first setting (one onnxruntime thread, least of ``--repeat`` runs), and how
+many were found turned by the search for turned faces; then the broken ones by side and depth.
 
 Settings: ``off`` (no edge pass: ``faces.detect.EDGE_MARGIN = 0``), ``default``,
 ``nosearch`` (the edge pass, but a face found turned replaces a cut one as any other:
 ``EDGE_SEARCH_BELOW`` off), ``oddsF`` (``EDGE_TURN_ODDS = F``), ``contextF``
-(``EDGE_CONTEXT = F``), ``marginF``
-(``EDGE_MARGIN = F``). ``--turns`` adds a table: every whole photo turned by 0, 90, 180 and
-270 degrees, how often its largest face is missed or found at another turn.
+(``EDGE_CONTEXT = F``), ``marginF`` (``EDGE_MARGIN = F``). ``--turns`` adds a table: every
+whole photo turned by 90, 180 and 270 degrees (and not turned), how often its largest face is
+missed or found at another turn. ``--swaps N`` swaps the cuts of the first N shared photos
+with the demo model (the example astronaut as the source) and compares each with the whole
+photo's swap cut the same way (``--swap-settings``: also the crops' mirrored border and
+occluders only inside the frame, off and on); ``--figure`` writes target | before | default.
 """
 
 from __future__ import annotations
