@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 
 import cv2
@@ -271,10 +271,20 @@ class FaceJob:
     # The exposure gain the generator saw this face at (``swap/exposure.py``; 1 = as it is):
     # the colour correction is fitted at that brightness too.
     gain: float = 1.0
+    # inside_frame of the crop, kept for the frame shape it was computed for.
+    _inside: tuple | None = field(default=None, repr=False, compare=False)
 
     @property
     def area(self) -> float:
         return box_area(self.box)
+
+    def inside(self, frame_shape: tuple) -> np.ndarray:
+        """:func:`inside_frame` of this job's crop in a frame of ``frame_shape``, computed once
+        (the occlusion mask, the focus match and the colour correction each ask)."""
+        key = tuple(frame_shape[:2])
+        if self._inside is None or self._inside[0] != key:
+            self._inside = (key, inside_frame(self.matrix, self.crop.shape[0], frame_shape))
+        return self._inside[1]
 
 
 def box_area(box) -> float:
@@ -376,8 +386,7 @@ class Compositor:
                 if "segment" in parts:
                     np.minimum(mask, face[index], out=mask)
                 if "occlusion" in parts and frame_shape is not None and OCCLUDER_INSIDE_FRAME:
-                    occluder[index] = occluder[index] * inside_frame(jobs[index].matrix, size,
-                                                                     frame_shape)
+                    occluder[index] = occluder[index] * jobs[index].inside(frame_shape)
                 if "occlusion" in parts:
                     # The eyes, brows and mouth are spared where the outline's landmarks are
                     # at hand; without them (box+occlusion, segment+occlusion) occlusion
@@ -455,7 +464,7 @@ class Compositor:
             # Measured where the face is pasted: beyond the frame's edge the crop shows the
             # frame mirrored, whose doubled edges (a collar across a face the edge cuts) read as
             # focus the photo does not have.
-            where = (mask_s > 0.5) & (inside_frame(job.matrix, size, frame.shape) > 0)
+            where = (mask_s > 0.5) & (job.inside(frame.shape) > 0)
             sigma = focus_sigma(at_crop_size(swapped, size), job.crop, where)
             if sigma > 0:
                 sigma *= swapped.shape[0] / size  # a pixel-boosted swap is k times larger
@@ -521,7 +530,7 @@ class Compositor:
         target = at_crop_size(apply_gain(job.crop, job.gain), size)
         # Where the crop lies outside the frame it shows the frame mirrored (Swapper.align):
         # no statistics there, each target pixel counts once.
-        inside = at_crop_size(inside_frame(job.matrix, crop, frame_shape), size)
+        inside = at_crop_size(job.inside(frame_shape), size)
         weights = at_crop_size(mask, size) * inside
         if float(weights.sum()) < 1.0:
             return identity_transfer()
