@@ -34,6 +34,7 @@ occluders only inside the frame, off and on); ``--figure`` writes target | befor
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import sys
@@ -217,6 +218,9 @@ def main() -> None:
                     wrong[turn] += int(face is None or face.rotation != turn)
             turns.append(f"{setting:>14} | {counted:>6} | " + " | ".join(
                 f"{wrong[t]:>4}" for t in wrong))
+    # The swaps and the figure below run at the defaults, whichever setting came last.
+    (detect.EDGE_MARGIN, detect.EDGE_CONTEXT, detect.EDGE_SEARCH_BELOW,
+     detect.EDGE_TURN_ODDS) = defaults
     if turns:
         print("whole photos turned: largest face missed or found at another turn")
         print(f"{'setting':>14} | {'photos':>6} | " + " | ".join(f"{t:>4}" for t in (0, 90, 180,
@@ -232,45 +236,67 @@ def main() -> None:
                                               for side in args.sides
                                               for fraction in args.fractions))
     print("\n".join(rows))
-    (detect.EDGE_MARGIN, detect.EDGE_CONTEXT, detect.EDGE_SEARCH_BELOW,
-     detect.EDGE_TURN_ODDS) = defaults
+
+
+SOURCE = Path(__file__).resolve().parents[1] / "src/facedancer_torch/assets/examples/astronaut.jpg"
+
+
+@contextlib.contextmanager
+def edge_handling(edge_pass: bool = True, mirror: bool = True, inside: bool = True):
+    """The block's swaps with each part of the edge handling on or off (off: the detector's
+    padded pass, the crops' mirrored border, occluders only inside the frame); restored after."""
+    from facedancer_torch.faces import detect
+    from facedancer_torch.swap import compose, pipeline
+
+    saved = detect.EDGE_MARGIN, pipeline.CROP_BORDER, compose.OCCLUDER_INSIDE_FRAME
+    try:
+        if not edge_pass:
+            detect.EDGE_MARGIN = 0.0
+        if not mirror:
+            pipeline.CROP_BORDER = "black"
+        if not inside:
+            compose.OCCLUDER_INSIDE_FRAME = 0.0
+        yield
+    finally:
+        detect.EDGE_MARGIN, pipeline.CROP_BORDER, compose.OCCLUDER_INSIDE_FRAME = saved
+
+
+def demo_swapper():
+    """The shipped demo model and its plan for the example astronaut as the source."""
+    from facedancer_torch.swap.pipeline import Swapper
+
+    swapper = Swapper()
+    return swapper, swapper.plan([SOURCE])
 
 
 def swap_table(cases: list, paths: list, boxes_of: dict, args) -> None:
     """Each cut of the first ``args.swaps`` shared photos swapped, against the whole photo's
     swap cut the same way: the mean grey difference inside the face box's visible part, and
     in the strip along the cut edge (a tenth of the box), per setting."""
-    from facedancer_torch.faces import detect
     from facedancer_torch.io.images import read_image
-    from facedancer_torch.swap import compose, pipeline
     from facedancer_torch.swap.options import SwapOptions
-    from facedancer_torch.swap.pipeline import Swapper
 
-    source = Path(__file__).resolve().parents[1] / \
-        "src/facedancer_torch/assets/examples/astronaut.jpg"
     chosen = list(dict.fromkeys(c[0].split()[0] for c in cases
                                 if not c[0].split()[0][0].isupper()))[:args.swaps]
     by_name = {p.name: p for p in paths}
-    swapper = Swapper()
-    plan = swapper.plan([source])
+    swapper, plan = demo_swapper()
     options = SwapOptions()
     wholes = {name: read_image(by_name[name]) for name in chosen}
     whole_swaps = {name: swapper.swap_image(image, plan, options)
                    for name, image in wholes.items()}
-    defaults = detect.EDGE_MARGIN, pipeline.CROP_BORDER, compose.OCCLUDER_INSIDE_FRAME
     print(f"\nswaps of {len(chosen)} photos' cuts against the whole photo's swap cut the same "
           "way: mean grey difference in the face box (strip along the cut edge)")
     print(f"{'setting':>14} | {'face box':>8} | {'edge strip':>10} | {'worst box':>9}")
     for setting in args.swap_settings:
-        detect.EDGE_MARGIN = 0.0 if setting == "off" else defaults[0]
-        pipeline.CROP_BORDER = "black" if setting in ("off", "black") else defaults[1]
-        compose.OCCLUDER_INSIDE_FRAME = 0.0 if setting == "off" else defaults[2]
+        parts = dict(edge_pass=setting != "off", mirror=setting not in ("off", "black"),
+                     inside=setting != "off")
         boxes, strips = [], []
         for name, image, truth in cases:
             photo, side, fraction = name.split()
             if photo not in wholes:
                 continue
-            out = swapper.swap_image(image, plan, options)
+            with edge_handling(**parts):
+                out = swapper.swap_image(image, plan, options)
             reference, _ = cut(whole_swaps[photo], boxes_of[photo], side, float(fraction))
             height, width = image.shape[:2]
             x1, y1, x2, y2 = (int(round(v)) for v in truth.box)
@@ -283,7 +309,6 @@ def swap_table(cases: list, paths: list, boxes_of: dict, args) -> None:
             strips.append(float(strip.mean()))
         print(f"{setting:>14} | {np.mean(boxes):8.2f} | {np.mean(strips):10.2f} | "
               f"{np.max(boxes):9.2f}")
-    detect.EDGE_MARGIN, pipeline.CROP_BORDER, compose.OCCLUDER_INSIDE_FRAME = defaults
 
 
 def figure(path: str, specs: str, photos: Path, reference) -> None:
@@ -291,18 +316,11 @@ def figure(path: str, specs: str, photos: Path, reference) -> None:
     (its visible part, grown by a fifth) at 320 px high."""
     import cv2
 
-    from facedancer_torch.faces import detect
     from facedancer_torch.faces.detect import largest_face
     from facedancer_torch.io.images import read_image
-    from facedancer_torch.swap import compose, pipeline
     from facedancer_torch.swap.options import SwapOptions
-    from facedancer_torch.swap.pipeline import Swapper
 
-    source = Path(__file__).resolve().parents[1] / \
-        "src/facedancer_torch/assets/examples/astronaut.jpg"
-    swapper = Swapper()
-    plan = swapper.plan([source])
-    defaults = detect.EDGE_MARGIN, pipeline.CROP_BORDER, compose.OCCLUDER_INSIDE_FRAME
+    swapper, plan = demo_swapper()
     rows = []
     for spec in specs.split(","):
         name, side, fraction = spec.split()
@@ -310,12 +328,9 @@ def figure(path: str, specs: str, photos: Path, reference) -> None:
         face = largest_face(reference.detect(image))
         part, offset = cut(image, face.box, side, float(fraction))
         panels = [part]
-        for off in (True, False):
-            detect.EDGE_MARGIN = 0.0 if off else defaults[0]
-            pipeline.CROP_BORDER = "black" if off else defaults[1]
-            compose.OCCLUDER_INSIDE_FRAME = 0.0 if off else defaults[2]
-            panels.append(swapper.swap_image(part, plan, SwapOptions()))
-        detect.EDGE_MARGIN, pipeline.CROP_BORDER, compose.OCCLUDER_INSIDE_FRAME = defaults
+        for on in (False, True):
+            with edge_handling(on, on, on):
+                panels.append(swapper.swap_image(part, plan, SwapOptions()))
         box = face.box - np.tile(offset, 2)
         grow = 0.2 * max(box[2] - box[0], box[3] - box[1])
         x1, y1 = int(max(box[0] - grow, 0)), int(max(box[1] - grow, 0))
