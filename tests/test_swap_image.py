@@ -269,6 +269,39 @@ def test_a_group_photo_as_source_says_which_face_it_took(swapper, photos_dir):
         swapper.embed([photos_dir / "fr_obama.jpg"])
 
 
+def test_source_photos_of_different_people_warn(swapper, photos_dir):
+    """Several --source photos are averaged as one person; photos of two people would make a
+    face of neither, so the warning names them (two photos) or the odd one out (more), and
+    the identity's notes keep it for the web UI. Photos of one person pass in silence."""
+    import warnings
+
+    from facedancer_torch.swap.source import mixed_people_note, odd_photo
+
+    same = [photos_dir / "df_img20.jpg", photos_dir / "df_img21.jpg"]  # one person (0.10)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert swapper.embed(same).notes == ()
+    with pytest.warns(UserWarning, match=r"^fr_obama\.jpg and df_img5\.jpg look like different "
+                                         r"people \(identity distance 0\.[6-9]"):
+        swapper.embed([photos_dir / "fr_obama.jpg", photos_dir / "df_img5.jpg"])
+    with pytest.warns(UserWarning, match=r"^fr_obama\.jpg looks like another person than the "
+                                         r"other source photos") as caught:
+        mixed = swapper.embed(same + [photos_dir / "fr_obama.jpg"])
+    assert mixed.notes == (str(caught[0].message),)
+
+    # The odd one among several: each photo against the others' mean direction.
+    rng = np.random.default_rng(0)
+    person, other = rng.normal(size=(2, 64))
+    units = np.stack([person + rng.normal(scale=0.3, size=64) for _ in range(3)] + [other])
+    units /= np.linalg.norm(units, axis=1, keepdims=True)
+    index, distance = odd_photo(units)
+    assert index == 3 and distance > 0.8
+    assert odd_photo(units[:3])[1] < 0.2 and odd_photo(units[:1]) is None
+    assert mixed_people_note(["a.jpg", "b.jpg", "c.jpg", "d.jpg"], units, 0.6).startswith(
+        "d.jpg looks like another person than the other source photos (identity distance")
+    assert mixed_people_note(["a.jpg", "b.jpg", "c.jpg"], units[:3], 0.6) is None
+
+
 def test_photo_at_n_takes_that_face_from_the_left(swapper, photos_dir):
     """``PHOTO@N`` (swap/source.py, split_face_choice): the N-th face from the left of a group
     photo, without the warning; the largest one is one of them; a file named with an @ stays

@@ -30,8 +30,8 @@ from ..errors import FacedancerError, InputError, ModelError
 from ..models.identity.anonymizer import (IdentityPopulation, SyntheticIdentitySampler,
                                           default_population_path)
 from .options import SwapOptions
-from .select import DEFAULT_THRESHOLD, SelectionPlan
-from .source import Identity, embed_faces
+from .select import SelectionPlan
+from .source import Identity, embed_faces, same_person_threshold
 
 # Default --strength: the smallest on a 0.05 grid at which the shipped demo model turns >= 95 %
 # of held-out LFW faces into someone dlib does not verify as them and leaves them no more
@@ -167,8 +167,7 @@ def anonymize_plan(swapper, strength: float = DEFAULT_STRENGTH, seed: int | None
     sampler = SyntheticIdentitySampler(load_population(swapper.encoder, population),
                                        strength=float(strength), seed=int(seed),
                                        max_angle=MAX_ANGLE)
-    threshold = float(getattr(swapper.encoder.contract, "verification_threshold", None)
-                      or DEFAULT_THRESHOLD)
+    threshold = same_person_threshold(swapper.encoder)
     return AnonymizePlan(source=None, faces=faces, sampler=sampler, threshold=threshold)
 
 

@@ -50,9 +50,9 @@ from .boost import boost_crops, boost_factor, interleave
 from .compose import Compositor, FaceJob, box_area
 from .exposure import apply_gain, exposure_gain
 from .options import SwapOptions
-from .select import (DEFAULT_THRESHOLD, SelectionPlan, face_extent, min_face_pixels,
-                     split_profiles)
-from .source import Identity, embed_faces, load_identity, split_face_choice, steer_identity
+from .select import SelectionPlan, face_extent, min_face_pixels, split_profiles
+from .source import (Identity, embed_faces, load_identity, same_person_threshold,
+                     split_face_choice, steer_identity)
 from .threads import apply_thread_budget, plan_threads
 
 # What a generator crop shows beyond the frame's edge (faces.align.align_face): "mirror" (the
@@ -269,8 +269,7 @@ class Swapper:
                     self.embed([photo], role="--map source")) for person, photo in options.mapping]
         threshold = options.threshold
         if threshold is None:
-            threshold = float(getattr(self.encoder.contract, "verification_threshold", None)
-                              or DEFAULT_THRESHOLD)
+            threshold = same_person_threshold(self.encoder)
         return SelectionPlan(source=identity, faces=options.faces, reference=reference,
                              mapping=mapping, threshold=threshold)
 

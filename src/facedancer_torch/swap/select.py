@@ -25,11 +25,7 @@ import numpy as np
 
 from ..faces import masks
 from .options import VIDEO_MIN_FACE, SwapOptions
-from .source import Identity
-
-# Fallback when the identity encoder declares no verification threshold: ArcFace-like
-# encoders put the same person around 0.3-0.5 and different people around 0.8-1.0.
-DEFAULT_THRESHOLD: float = 0.6
+from .source import DEFAULT_THRESHOLD, Identity
 
 
 @dataclass
