@@ -5,6 +5,7 @@
     python benchmarks/swap_video.py --tiny --max-frames 0 # pipeline overhead only (all frames)
     python benchmarks/swap_video.py --model facedancer-demo --threads both  # budgets vs not
     python benchmarks/swap_video.py --model facedancer-demo --detect-every 1 5 10
+    python benchmarks/swap_video.py --model facedancer-demo --blend-thread both  # vs in main
     python benchmarks/swap_video.py --tiny --max-frames 100 --detect-every 1 5 \
         --clips talking_a.mp4 talking_b.mp4 talking_c.mp4 crowd_720p.mp4  # quality only
 
@@ -16,7 +17,9 @@ prints frames/s and the seconds each stage spent:
 - detect: full-frame face detection (background thread, overlaps generation);
 - track: re-detection of known faces in crops between full detections (``--detect-every`` N
   > 1: the whole frame is searched every N frames only; same thread);
-- align, generate, blend: main thread; watermark: main thread;
+- align, generate: main thread; blend: a worker thread one batch behind the generator
+  (``--blend-thread off``: the main thread, after each batch is generated);
+- watermark: the encoding thread, before each frame is encoded;
 - encode: H.264 encoding (its own thread, overlaps the rest).
 
 Stages in background threads overlap, so they can sum to more than the wall time. "bare
@@ -199,6 +202,9 @@ def main() -> int:
     parser.add_argument("--clips", nargs="*", default=list(CLIPS))
     parser.add_argument("--threads", choices=("default", "budget", "both"), default="default",
                         help="libraries' default thread pools, swap/threads.py's budget, or both")
+    parser.add_argument("--blend-thread", choices=("on", "off", "both"), default="on",
+                        help="blend in a worker thread one batch behind the generator "
+                             "(swap/video.py BLEND_THREAD), in the main thread, or both")
     parser.add_argument("--detect-every", type=int, nargs="+", default=None,
                         help="full-frame detection every N frames, one row each (default: 1 and "
                              "SwapOptions' default)")
@@ -212,6 +218,7 @@ def main() -> int:
     from facedancer_torch.io.video import probe_video
     from facedancer_torch.swap.options import DETECT_EVERY, SwapOptions
     from facedancer_torch.swap.pipeline import Swapper
+    from facedancer_torch.swap import video as video_swap
     from facedancer_torch.swap.video import VideoStats
 
     every_list = args.detect_every or sorted({1, DETECT_EVERY})
@@ -229,12 +236,20 @@ def main() -> int:
               f" params, batch {args.batch_size}, x264 preset {args.preset}")
         from facedancer_torch.swap.threads import apply_thread_budget, plan_threads
 
-        modes = ["default", "budget"] if args.threads == "both" else [args.threads]
+        threads = ["default", "budget"] if args.threads == "both" else [args.threads]
+        blends = {"on": [True], "off": [False], "both": [False, True]}[args.blend_thread]
+        modes = [(t, b) for t in threads for b in blends]
         rows = []
+        blend_before = video_swap.BLEND_THREAD
         for name in args.clips:
             clip = videos / name
             info = probe_video(clip)
-            for mode in modes:
+            for (mode, blend_thread) in modes:
+                video_swap.BLEND_THREAD = blend_thread
+                if args.blend_thread == "both":
+                    mode_name = f"{mode}, blend {'thread' if blend_thread else 'in main'}"
+                else:
+                    mode_name = mode
                 for every in every_list:  # side by side: they share the machine's load
                     budget = apply_thread_budget(swapper, plan_threads()) \
                         if mode == "budget" else _library_defaults()
@@ -250,10 +265,11 @@ def main() -> int:
                         frames = counts.get("encode", 0)
                         faces = counts.get("generate", 0)
                         bare = _bare_generator(swapper, faces, args.batch_size)
-                    rows.append(dict(clip=f"{name} ({info.width}x{info.height})", mode=mode,
+                    rows.append(dict(clip=f"{name} ({info.width}x{info.height})", mode=mode_name,
                                      every=every, frames=frames, faces=faces, wall=wall,
                                      seconds=seconds, counts=counts, bare=bare, stats=stats,
                                      load=os.getloadavg()[0]))
+        video_swap.BLEND_THREAD = blend_before
 
     header = ["clip", "threads", "detect every", "frames", "faces", "wall s", "frames/s",
               *STAGES, "bare gen s", "ratio", "load"]

@@ -225,6 +225,43 @@ def test_a_failure_midway_leaves_no_output(swapper, plan, videos_dir, tmp_path, 
     assert list(tmp_path.iterdir()) == []  # neither the output nor a temporary file
 
 
+def test_blending_in_its_own_thread_gives_the_same_frames(swapper, plan, videos_dir,
+                                                         monkeypatch):
+    """Blending one batch behind the generator in a worker thread (BLEND_THREAD) changes when
+    the work is done, not what comes out: the same frames to the bit, in order (the
+    compositor's per-track memory is touched by that one worker, batch after batch), and a
+    failure in the worker reaches the caller."""
+    from facedancer_torch.errors import FacedancerError
+    from facedancer_torch.swap import video
+    from facedancer_torch.swap.options import SwapOptions
+    from facedancer_torch.swap.video import swap_frames
+
+    real = _frames(videos_dir / "talking_1face_512.mp4", 14)
+    options = SwapOptions(batch_size=3)
+    outputs = {}
+    for threaded in (False, True):
+        monkeypatch.setattr(video, "BLEND_THREAD", threaded)
+        outputs[threaded] = list(swap_frames(swapper, iter(real), plan, options))
+    assert len(outputs[True]) == len(real)
+    for a, b in zip(outputs[False], outputs[True]):
+        np.testing.assert_array_equal(a, b)
+    assert sum(not np.array_equal(a, b) for a, b in zip(outputs[True], real)) == len(real)
+
+    calls = []
+    blend = swapper.blend
+
+    def failing_blend(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 5:
+            raise FacedancerError("simulated failure while blending")
+        return blend(*args, **kwargs)
+
+    monkeypatch.setattr(swapper, "blend", failing_blend)
+    with pytest.raises(FacedancerError, match="simulated failure while blending"):
+        list(swap_frames(swapper, iter(real), plan, options))
+    assert len(calls) == 5
+
+
 def test_ntsc_rate_odd_size_and_rotation_are_kept(swapper, plan, videos_dir, tmp_path):
     from fractions import Fraction
 

@@ -40,6 +40,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -79,6 +80,12 @@ BRIDGE_FRAMES: int = 4
 # A face that is being swapped stays swapped until it shrinks below this share of the minimum
 # size (hysteresis against blinking at the limit).
 _SIZE_HYSTERESIS: float = 0.8
+# Blend each batch in a worker thread while the main thread generates the next one (False:
+# both in the main thread, one after the other). Compositing costs the demo generator's time
+# 2-3 times over; run one after the other they left one of two cores idle half the time
+# (docs/swap.md "Speed"). The output is the same to the bit: one worker blends the batches in
+# their order, and only it touches the compositor's per-track memory.
+BLEND_THREAD: bool = True
 
 
 @dataclass
@@ -342,6 +349,7 @@ def swap_stream(swapper, frames: Iterable, source, options: SwapOptions, tracker
     pending: list[_Pending] = []
     waiting = 0
     index = 0
+    blender = _Blender(swapper, options)
 
     def leave(entry: _Window) -> _Pending:
         faces, others = _decide(entry, tracks, options, stats, tracker is not False)
@@ -392,13 +400,15 @@ def swap_stream(swapper, frames: Iterable, source, options: SwapOptions, tracker
                 pending.append(ready)
                 waiting += len(ready.jobs)
                 if waiting >= options.batch_size or (waiting == 0 and len(pending) > 0):
-                    yield from _flush(swapper, pending, options)
+                    yield from blender.submit(pending)
                     pending, waiting = [], 0
         while window:
             pending.append(leave(window.popleft()))
-        yield from _flush(swapper, pending, options)
+        yield from blender.submit(pending)
+        yield from blender.finish()
     finally:
         stop.set()
+        blender.close()
         worker.join(timeout=5)
 
 
@@ -433,18 +443,54 @@ def _decide(entry: _Window, tracks: dict[int, _TrackState], options: SwapOptions
     return kept, others
 
 
-def _flush(swapper, pending: list[_Pending], options: SwapOptions
-           ) -> Iterator[tuple[object, np.ndarray]]:
-    swapped = swapper.swap_jobs([(item.frame, item.jobs) for item in pending], options)
-    offset = 0
+def _blend_batch(swapper, pending: list[_Pending], swapped: np.ndarray, options: SwapOptions
+                 ) -> list[tuple[object, np.ndarray]]:
+    """The frames of one generated batch, blended (a frame without jobs as it is)."""
+    out, offset = [], 0
     for item in pending:
         if not item.jobs:
-            yield item.payload, item.frame
+            out.append((item.payload, item.frame))
             continue
         count = len(item.jobs)
-        yield item.payload, swapper.blend(item.frame, item.jobs,
-                                          swapped[offset:offset + count], options, item.others)
+        out.append((item.payload, swapper.blend(item.frame, item.jobs,
+                                                swapped[offset:offset + count], options,
+                                                item.others)))
         offset += count
+    return out
+
+
+class _Blender:
+    """Generation in the calling thread, blending one batch behind it in a worker thread
+    (:data:`BLEND_THREAD`), frames handed on in their order."""
+
+    def __init__(self, swapper, options: SwapOptions) -> None:
+        self.swapper, self.options = swapper, options
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="facedancer-blend") \
+            if BLEND_THREAD else None
+        self.inflight: Future | None = None
+
+    def submit(self, pending: list[_Pending]) -> Iterator[tuple[object, np.ndarray]]:
+        """Generate ``pending``'s faces, start blending them, and yield the previous batch."""
+        if not pending:
+            return
+        swapped = self.swapper.swap_jobs([(item.frame, item.jobs) for item in pending],
+                                         self.options)
+        if self.pool is None:
+            yield from _blend_batch(self.swapper, pending, swapped, self.options)
+            return
+        yield from self.finish()
+        self.inflight = self.pool.submit(_blend_batch, self.swapper, pending, swapped,
+                                         self.options)
+
+    def finish(self) -> Iterator[tuple[object, np.ndarray]]:
+        """The batch being blended, once it is done (a failure in it is raised here)."""
+        inflight, self.inflight = self.inflight, None
+        if inflight is not None:
+            yield from inflight.result()
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _new_tracker(fps: float) -> FaceTracker:
