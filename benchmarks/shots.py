@@ -16,6 +16,13 @@ Prints three tables:
    the mean of its first three, as cosine distances of the identity encoder, with the eye
    distance in pixels: what ``IDENTITY_CHANGE`` and ``IDENTITY_RECHECK_EYES`` in
    ``swap/video.py`` are set from.
+4. **Camera motion** (``--camera``, also alone with ``--only-camera``): each clip moved as a
+   camera would move it (:func:`camera_move`: a zoom to 1.8x and back with a pan between, a
+   static 1.8x close-up, a handheld shake), the cuts found with the grey difference as it is
+   and after the previous picture is moved to fit (``faces/shots.py`` ``moved_difference``),
+   and real cuts into and out of the moving clips; with ``--swap`` the frames swapped of the
+   zoomed ``talking_b.mp4`` (shipped demo model, a face that blinks between swapped and not is
+   what false cuts did).
 """
 
 from __future__ import annotations
@@ -59,13 +66,117 @@ def runs(flags: list[bool]) -> str:
     return ", ".join(spans) or "none"
 
 
+def camera_move(frames: list[np.ndarray], kind: str, seed: int = 0) -> list[np.ndarray]:
+    """``frames`` as a moving camera films them: ``"zoom"`` (still for a sixth of the clip,
+    zoom in to 1.8x over a quarter, pan sideways and back over a quarter, zoom out, still),
+    ``"closeup"`` (a still 1.8x close-up: the person's own movement fills the picture) or
+    ``"shake"`` (a handheld camera: a random walk of 1.5 % of the width per frame, half of it
+    kept, a tilt of 0.5 degrees, 1.15x so the edges stay inside)."""
+    height, width = frames[0].shape[:2]
+    count = len(frames)
+    rng = np.random.default_rng(seed)
+    position = np.zeros(2)
+    moved = []
+    for i, frame in enumerate(frames):
+        if kind == "shake":
+            position = 0.5 * position + rng.normal(scale=0.015 * width, size=2)
+            matrix = cv2.getRotationMatrix2D((width / 2, height / 2), rng.normal(scale=0.5),
+                                             1.15)
+            matrix[:, 2] += position
+        else:
+            zoom, pan = 1.8, 0.0
+            if kind == "zoom":
+                t = i / max(count - 1, 1)
+                a, b, c, d = 1 / 6, 5 / 12, 2 / 3, 5 / 6
+                if t < a or t >= d:
+                    zoom = 1.0
+                elif t < b:
+                    zoom = 1.0 + 0.8 * (t - a) / (b - a)
+                elif t >= c:
+                    zoom = 1.8 - 0.8 * (t - c) / (d - c)
+                else:
+                    pan = 0.25 * np.sin((t - b) / (c - b) * 2 * np.pi)
+            cx, cy = width / 2 + pan * width / zoom / 2, 0.45 * height
+            matrix = np.array([[zoom, 0, width / 2 - zoom * cx], [0, zoom, height / 2 - zoom * cy]],
+                              np.float32)
+        moved.append(cv2.warpAffine(frame, matrix, (width, height), flags=cv2.INTER_LINEAR,
+                                    borderMode=cv2.BORDER_REFLECT))
+    return moved
+
+
+def camera_table(videos: Path, count: int, swap: bool) -> None:
+    """Section 4: false cuts from camera motion, with and without fitting the move."""
+    print("\n## 4. Camera motion: cuts found in one continuous shot (as is / move fitted)\n")
+    print("| clip | still | zoom and pan | 1.8x close-up | handheld shake |")
+    print("|---|---|---|---|---|")
+    moving = {}
+    for clip in CLIPS:
+        frames = frames_of(videos / clip, count)
+        cells = []
+        for kind in ("still", "zoom", "closeup", "shake"):
+            shot = frames if kind == "still" else camera_move(frames, kind)
+            moving[clip, kind] = shot
+            found = []
+            for motion in (False, True):
+                shots = ShotCuts(motion=motion)
+                for frame in shot:
+                    shots(frame)
+                found.append(shots.cuts)
+            cells.append(f"{found[0]} / {found[1]}")
+        print(f"| {clip} ({len(frames)} frames) | " + " | ".join(cells) + " |", flush=True)
+    print("\nReal cuts between two moving shots (the last 20 frames of one, the first 20 of the "
+          "next, both at 512 px), cuts found where 1 is right (as is / move fitted):\n")
+    print("| from | to | cuts |")
+    print("|---|---|---|")
+    size = lambda frames: [cv2.resize(f, (512, 512), interpolation=cv2.INTER_AREA)  # noqa: E731
+                           for f in frames]
+    for (a, ka), (b, kb) in (((CLIPS[1], "zoom"), (CLIPS[2], "shake")),
+                             ((CLIPS[2], "shake"), (CLIPS[3], "zoom")),
+                             ((CLIPS[3], "closeup"), (CLIPS[0], "still")),
+                             ((CLIPS[0], "zoom"), (CLIPS[1], "zoom"))):
+        stream = size(moving[a, ka][-20:]) + size(moving[b, kb][:20])
+        found = []
+        for motion in (False, True):
+            shots = ShotCuts(motion=motion)
+            flags = [shots(frame) for frame in stream]
+            found.append(f"{shots.cuts} (first at {flags.index(True) if any(flags) else '-'})")
+        print(f"| {a} {ka} | {b} {kb} | {found[0]} / {found[1]} |", flush=True)
+    if not swap:
+        return
+    from facedancer_torch.faces import shots as shots_module
+
+    print("\nZoomed and panned talking_b.mp4 swapped (shipped demo model, default options):\n")
+    print("| cut detection | frames swapped | shot cuts counted |")
+    print("|---|---|---|")
+    swapper = Swapper()
+    plan = swapper.plan([videos.parent / "photos" / "if_Tom_Hanks_54745.png"])
+    stream = moving["talking_b.mp4", "zoom"]
+    for motion in (False, True):
+        shots_module.SHOT_MOTION_FIT = motion
+        try:
+            stats = VideoStats()
+            out = [rgb for _, rgb in swap_stream(swapper, iter(stream), plan, SwapOptions(),
+                                                 stats=stats)]
+        finally:
+            shots_module.SHOT_MOTION_FIT = True
+        changed = [not np.array_equal(o, i) for o, i in zip(out, stream)]
+        print(f"| {'move fitted' if motion else 'as is'} | {sum(changed)} of {len(stream)} "
+              f"({runs(changed)}) | {stats.cuts} |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--frames", type=int, default=105, help="frames per clip for 1 and 3")
+    parser.add_argument("--frames", type=int, default=105, help="frames per clip for 1, 3, 4")
+    parser.add_argument("--camera", action="store_true", help="also section 4")
+    parser.add_argument("--only-camera", action="store_true", help="section 4 alone")
+    parser.add_argument("--swap", action="store_true", help="section 4's swapped clip too")
     args = parser.parse_args()
     videos = shared_path("data", "videos")
     if videos is None:
         sys.exit("error: ../shared/data/videos is not here (set FACEDANCER_SHARED)")
+    if args.only_camera:
+        camera_table(videos, args.frames, args.swap)
+        return
 
     print("## 1. Picture jumps between consecutive frames\n")
     print("| clip | frame pairs | largest grey difference | largest histogram variation "
@@ -142,6 +253,8 @@ def main() -> None:
             eyes += [float(np.linalg.norm(lm[1] - lm[0])) for _, lm in views]
         print(f"| {clip} | {used} | {len(distances)} | {min(eyes):.0f}-{max(eyes):.0f} "
               f"| {np.median(distances):.3f} | {max(distances):.3f} |", flush=True)
+    if args.camera:
+        camera_table(videos, args.frames, args.swap)
 
 
 if __name__ == "__main__":

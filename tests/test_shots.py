@@ -127,3 +127,55 @@ def test_a_cross_fade_hands_the_track_to_the_next_speaker(swapper, videos_dir, t
         assert stats.cuts == 0
         assert (all(first) and not any(last)) if person == "a" else \
             (not any(first) and all(last)), (person, changed)
+
+
+def _camera_move(frames, kind):
+    """The benchmark's synthetic camera (benchmarks/shots.py camera_move)."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from shots import camera_move
+
+    return camera_move(frames, kind)
+
+
+@pytest.mark.parametrize("kind", ["zoom", "shake"])
+def test_a_moving_camera_is_no_cut(videos_dir, kind):
+    """A zoom with a pan, or a handheld shake, moves the whole picture as much as a cut changes
+    it (as is, most frames were cuts); fitted to the camera's move, one shot stays one shot."""
+    frames = _camera_move(_frames(videos_dir / "talking_b.mp4", 60), kind)
+    found = {}
+    for motion in (False, True):
+        shots = ShotCuts(motion=motion)
+        for frame in frames:
+            shots(frame)
+        found[motion] = shots.cuts
+    assert found[True] == 0 and found[False] >= 15, found
+
+
+def test_a_cut_between_moving_shots_is_found_once(videos_dir):
+    a = _camera_move(_frames(videos_dir / "talking_a.mp4", 60, 512), "zoom")[-15:]
+    b = _camera_move(_frames(videos_dir / "talking_b.mp4", 15, 512), "shake")
+    shots = ShotCuts()
+    assert [shots(frame) for frame in a + b] == [False] * 15 + [True] + [False] * 14
+
+
+def test_a_zoomed_and_panned_face_stays_swapped(swapper, videos_dir, monkeypatch):
+    """End to end: with false cuts every frame or two, each new track waited to be confirmed
+    and the face blinked between swapped and not; now every frame is swapped."""
+    from facedancer_torch.faces import shots
+    from facedancer_torch.swap.options import SwapOptions
+    from facedancer_torch.swap.video import VideoStats, swap_stream
+
+    frames = _camera_move(_frames(videos_dir / "talking_b.mp4", 48, 384), "zoom")
+    plan = swapper.plan([videos_dir.parent / "photos" / "df_img1.jpg"])
+    unchanged = {}
+    for motion in (False, True):
+        monkeypatch.setattr(shots, "SHOT_MOTION_FIT", motion)
+        stats = VideoStats()
+        out = [rgb for _, rgb in swap_stream(swapper, iter(frames), plan,
+                                             SwapOptions(batch_size=4), stats=stats)]
+        unchanged[motion] = sum(np.array_equal(o, i) for o, i in zip(out, frames))
+    assert unchanged[True] == 0 and stats.cuts == 0
+    assert unchanged[False] >= 5, unchanged

@@ -15,6 +15,16 @@ On the shared clips (682 consecutive frame pairs, talking heads and a walking cr
 difference is at most 8.3 but for three jumps in ``talking_1face_512.mp4`` where frames of the
 same person were edited out (13-15.5: cuts too, by this measure), the histograms' at most
 0.068; between the first and last frames of different clips at least 54 and 0.59.
+
+The camera moves the whole picture too: a pan, a zoom or a handheld shake changes the
+thumbnail's grey levels by as much as a cut (the shared clips panned and zoomed at 2-3 % of the
+frame per frame, or shaken, synthetically: up to 44 grey levels between consecutive frames of
+one shot, so that nearly every frame counted as a cut; each cut ends every track, a new track
+waits to be confirmed, and the face blinked between swapped and not swapped). The grey
+difference therefore counts what is left after the previous thumbnail is moved to fit the new
+one (:func:`moved_difference`: an affine fit, ``cv2.findTransformECC``), unless the fit needs a
+move no camera makes between two frames. The colour histograms do not depend on where things
+are, so they are compared as they are.
 """
 
 from __future__ import annotations
@@ -30,6 +40,17 @@ SHOT_CUT_GREY: float = 12.0
 # ... or the total variation between their colour histograms this (0-1). A false cut in a
 # continuous shot costs little: its faces start new tracks and are swapped as before.
 SHOT_CUT_HISTOGRAM: float = 0.25
+# The grey difference of a jump that reaches SHOT_CUT_GREY is measured again after the previous
+# thumbnail is moved (an affine fit) onto the new one, inside a border of this many thumbnail
+# pixels (what a move brings in at the edges has no counterpart to compare with)...
+SHOT_MOTION_BORDER: int = 6
+# ... if the fit moves it by at most this share of the thumbnail and scales it by at most this
+# factor either way (a camera between two frames; a larger fit is taken for a cut).
+SHOT_MOTION_SHIFT: float = 0.25
+SHOT_MOTION_SCALE: float = 1.4
+# False: the grey difference as it is, the camera's move not fitted (before session 22;
+# benchmarks/shots.py --camera compares both).
+SHOT_MOTION_FIT: bool = True
 
 
 def picture(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -53,19 +74,64 @@ def picture_jump(a: tuple, b: tuple) -> tuple[float, float]:
     return float(np.abs(a[0] - b[0]).mean()), 0.5 * float(np.abs(a[1] - b[1]).sum())
 
 
+def moved_difference(previous: np.ndarray, current: np.ndarray) -> float | None:
+    """Mean absolute grey difference between two :func:`picture` thumbnails after ``previous``
+    is moved to fit ``current`` (affine, coarse to fine: ECC on 32 then 64 px), inside a border
+    of :data:`SHOT_MOTION_BORDER`; None when no fit within a camera's move is found."""
+    criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 1e-3)
+    side = previous.shape[0]
+    warp = np.eye(2, 3, dtype=np.float32)
+    try:
+        half = side // 2
+        small = [cv2.resize(x, (half, half), interpolation=cv2.INTER_AREA)
+                 for x in (previous, current)]
+        _, warp = cv2.findTransformECC(small[1], small[0], warp, cv2.MOTION_AFFINE, criteria,
+                                       None, 3)
+        warp[:, 2] *= side / half
+        _, warp = cv2.findTransformECC(current, previous, warp, cv2.MOTION_AFFINE, criteria,
+                                       None, 3)
+    except cv2.error:  # no convergence (e.g. a flat picture): nothing explains the change
+        return None
+    singular = np.linalg.svd(warp[:, :2], compute_uv=False)
+    if not np.isfinite(warp).all() or singular.max() > SHOT_MOTION_SCALE \
+            or singular.min() < 1.0 / SHOT_MOTION_SCALE \
+            or np.abs(warp[:, 2] - (np.eye(2) - warp[:, :2]) @ [side / 2, side / 2]).max() \
+            > SHOT_MOTION_SHIFT * side:
+        return None
+    moved = cv2.warpAffine(previous, warp, (side, side),
+                           flags=cv2.INTER_LINEAR + cv2.WARP_INVERSE_MAP,
+                           borderMode=cv2.BORDER_REPLICATE)
+    inner = slice(SHOT_MOTION_BORDER, side - SHOT_MOTION_BORDER)
+    return float(np.abs(moved[inner, inner] - current[inner, inner]).mean())
+
+
+def is_cut(previous: tuple, current: tuple, motion: bool | None = None) -> bool:
+    """Whether ``current`` (a :func:`picture`) begins a new shot after ``previous``;
+    ``motion``: fit the camera's move (default :data:`SHOT_MOTION_FIT`)."""
+    grey, histogram = picture_jump(previous, current)
+    if histogram >= SHOT_CUT_HISTOGRAM:
+        return True
+    if grey < SHOT_CUT_GREY:
+        return False
+    if not (SHOT_MOTION_FIT if motion is None else motion):
+        return True
+    moved = moved_difference(previous[0], current[0])
+    return moved is None or moved >= SHOT_CUT_GREY
+
+
 class ShotCuts:
     """Call once per frame, in order: True for the first frame of a new shot (never for the
     first frame of a stream)."""
 
-    def __init__(self) -> None:
+    def __init__(self, motion: bool | None = None) -> None:
         self._previous: tuple[np.ndarray, np.ndarray] | None = None
+        self.motion = motion  # see is_cut
         self.cuts = 0
 
     def __call__(self, rgb: np.ndarray) -> bool:
         previous, self._previous = self._previous, picture(rgb)
         if previous is None:
             return False
-        grey, histogram = picture_jump(previous, self._previous)
-        cut = grey >= SHOT_CUT_GREY or histogram >= SHOT_CUT_HISTOGRAM
+        cut = is_cut(previous, self._previous, self.motion)
         self.cuts += cut
         return cut
