@@ -376,3 +376,39 @@ def test_detect_every_finds_a_new_face_at_the_next_full_detection(swapper, plan,
     out, stats, _ = _recorded(swapper, plan, stream, detect_every=5)
     assert stats.cuts == 2  # in, out
     assert not np.array_equal(out[7][right], stream[7][right]) and stats.swapped == 24 + 11
+
+
+def test_an_hdr_clip_keeps_its_colour_description(swapper, plan, videos_dir, tmp_path):
+    """A 10-bit HEVC clip in BT.2020 with HLG (what phones record as HDR) comes out with the
+    same description, so a player shows it as HDR like the input (before: untagged, shown as
+    SDR BT.709, washed out); the pictures are 8-bit (the pipeline's RGB is)."""
+    import av
+
+    from facedancer_torch.io.probe import ColourTags
+    from facedancer_torch.io.video import probe_video
+    from facedancer_torch.swap.options import SwapOptions
+
+    frames = _frames(videos_dir / "talking_1face_512.mp4", 8)
+    source = tmp_path / "hdr.mp4"
+    with av.open(str(source), "w") as container:
+        stream = container.add_stream("libx265", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 512, 512, "yuv420p10le"
+        stream.options = {"crf": "12", "x265-params": "log-level=error"}
+        context = stream.codec_context
+        context.color_primaries, context.color_trc, context.colorspace = 9, 18, 9
+        context.color_range = 1
+        for rgb in frames:
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(
+                format="yuv420p10le", dst_colorspace=9, dst_color_range=1)
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    assert probe_video(source).colour == ColourTags(9, 18, 9, 1)
+    output = tmp_path / "out.mp4"
+    report = swapper.swap_video_file(source, output, plan,
+                                     SwapOptions(preset="ultrafast", confirm_frames=1),
+                                     progress=False)
+    assert report.frames_swapped > 0
+    info = probe_video(output)
+    assert info.colour == ColourTags(9, 18, 9, 1) and info.pix_fmt == "yuv420p"

@@ -2,7 +2,8 @@
 
 Sizes are upright (displayed) sizes, after the stream's display matrix; ``rotation`` is FFmpeg's
 display-matrix angle, counter-clockwise degrees (see :mod:`facedancer_torch.io.video`).
-Animated WebP goes through Pillow because FFmpeg has no animated-WebP decoder.
+Animated WebP goes through Pillow because FFmpeg has no animated-WebP decoder. ``colour`` is
+the stream's colour description (:class:`ColourTags`), which the writer gives the output.
 """
 
 from __future__ import annotations
@@ -28,6 +29,48 @@ def rotation_quarter_turns(rotation: float) -> int:
 
 
 @dataclass(frozen=True)
+class ColourTags:
+    """A video stream's colour description, FFmpeg's numbering (ISO/IEC 23091-4, as H.264 and
+    HEVC store it): ``primaries`` (1 BT.709, 9 BT.2020), ``transfer`` (1 BT.709, 16 PQ, 18 HLG),
+    ``matrix`` (1 BT.709, 5/6 BT.601, 9 BT.2020), ``range`` (1 limited, 2 full); 2 (0 for the
+    range) means unspecified.
+
+    Decoding to RGB uses the stream's matrix and range (PyAV does), so an output that is to look
+    like its input in a player must be converted back with the same ones and say so: untagged,
+    a player takes an HD picture for BT.709 (and an SD one for BT.601), and HDR (PQ, HLG) for
+    SDR, whatever the pixels were converted with.
+    """
+
+    primaries: int = 2
+    transfer: int = 2
+    matrix: int = 2
+    range: int = 0
+
+    @property
+    def specified(self) -> bool:
+        return (self.primaries, self.transfer, self.matrix, self.range) != (2, 2, 2, 0)
+
+
+def colour_tags(codec_context, frame=None) -> ColourTags:
+    """The colour description of a decoder (its first decoded frame where the stream leaves a
+    field unspecified); unknown values count as unspecified."""
+
+    def value(name: str, unspecified: int) -> int:
+        for source in (codec_context, frame):
+            number = getattr(source, name, None)
+            try:
+                number = int(number)
+            except (TypeError, ValueError):
+                continue
+            if number != unspecified:
+                return number
+        return unspecified
+
+    return ColourTags(primaries=value("color_primaries", 2), transfer=value("color_trc", 2),
+                      matrix=value("colorspace", 2), range=value("color_range", 0))
+
+
+@dataclass(frozen=True)
 class VideoInfo:
     """What :func:`probe_video` finds. Sizes are upright (after ``rotation``)."""
 
@@ -45,6 +88,7 @@ class VideoInfo:
     audio_codec: str | None
     container: str
     metadata: dict[str, str] = field(default_factory=dict)
+    colour: ColourTags = field(default_factory=ColourTags)
 
     @property
     def coded_size(self) -> tuple[int, int]:
@@ -132,7 +176,8 @@ def probe_video(path: str | Path) -> VideoInfo:
             has_audio=audio is not None,
             audio_codec=audio.codec_context.name if audio is not None else None,
             container=container.format.name,
-            metadata={str(k).lower(): str(v) for k, v in container.metadata.items()})
+            metadata={str(k).lower(): str(v) for k, v in container.metadata.items()},
+            colour=colour_tags(stream.codec_context, first))
 
 
 def _count_packets(path: Path) -> int:

@@ -22,7 +22,7 @@ from ..errors import FacedancerError
 from .atomic import atomic_path
 from .audio_mux import AudioCopier
 from .media_meta import gif_insert_comment, webp_insert_xmp, wrap_metadata_json, xmp_packet
-from .probe import check_input_file, rotation_quarter_turns
+from .probe import ColourTags, check_input_file, rotation_quarter_turns
 from .queues import END, put_until_stopped
 
 DEFAULT_CRF: int = 18  # x264 "visually lossless" region; 23 is x264's own default
@@ -158,7 +158,8 @@ class VideoWriter:
                  quality: int = DEFAULT_WEBP_QUALITY, codec: str | None = None,
                  audio_from: str | Path | None = None, metadata: dict[str, str] | None = None,
                  rotation: int = 0, time_base: Fraction | None = None, loop: int = 0,
-                 background: bool = True, trim_audio: bool = False):
+                 background: bool = True, trim_audio: bool = False,
+                 colour: ColourTags | None = None):
         self.path = Path(path)
         self.kind = container_kind(self.path)
         self.fps = as_fraction(fps)
@@ -172,6 +173,9 @@ class VideoWriter:
         self.loop = loop
         self.audio_from = Path(audio_from) if audio_from is not None else None
         self.trim_audio = trim_audio
+        # GIF and WebP are RGB pictures: no colour description to keep.
+        self.colour = colour if colour is not None and colour.specified and \
+            self.kind not in ("gif", "webp") else None
         self._video_end = 0.0  # seconds: where the last encoded frame ends
         self.frames_written = 0
         self._encoded = 0
@@ -220,6 +224,11 @@ class VideoWriter:
             stream.time_base = self.time_base
         if self._turns:
             stream.set_display_rotation(self.rotation)
+        if self.colour is not None:  # the input's description, so players show it the same
+            context = stream.codec_context
+            context.color_primaries, context.color_trc = self.colour.primaries, \
+                self.colour.transfer
+            context.colorspace, context.color_range = self.colour.matrix, self.colour.range
         self._stream = stream
         if self._audio is not None:
             self._audio.attach(self._container)
@@ -273,6 +282,12 @@ class VideoWriter:
             frame = _palette_frame(rgb)
         else:
             frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            if self.colour is not None:
+                # RGB back to YUV with the matrix and range the input was decoded with (PyAV's
+                # own conversion would take BT.601 limited, whatever the stream says).
+                matrix = self.colour.matrix if self.colour.matrix not in (0, 2) else None
+                frame = frame.reformat(format=self._stream.pix_fmt, dst_colorspace=matrix,
+                                       dst_color_range=self.colour.range or None)
         index = self._encoded
         self._encoded += 1
         if pts is not None and self.time_base is not None:
