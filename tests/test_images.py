@@ -142,3 +142,30 @@ def test_one_pixel_image(tmp_path):
 def test_real_rgba_photo(photos_dir):
     image = read_image(photos_dir / "fr_32bit.png")
     assert image.shape == (1200, 626, 3) and image.dtype == np.uint8
+
+
+def test_an_rgb_colour_profile_is_read_and_written(tmp_path, photos_dir, rgb):
+    """df_img14.jpg carries Adobe RGB (1998): read_icc_profile gives it, write_image embeds it
+    in PNG, JPEG, WebP and TIFF (so a colour-managed viewer shows the pixels as the input's),
+    BMP cannot hold one; a grey or CMYK profile does not fit RGB pixels and is not carried."""
+    import io
+
+    from PIL import ImageCms
+
+    from facedancer_torch.io.images import read_icc_profile, write_image
+
+    profile = read_icc_profile(photos_dir / "df_img14.jpg")
+    assert profile is not None and profile[16:20] == b"RGB "
+    description = ImageCms.getProfileDescription(ImageCms.ImageCmsProfile(io.BytesIO(profile)))
+    assert "Adobe RGB" in description
+    for suffix in (".png", ".jpg", ".webp", ".tif"):
+        path = tmp_path / f"out{suffix}"
+        write_image(path, rgb, metadata={"k": "v"}, icc_profile=profile)
+        assert read_icc_profile(path) == profile, suffix
+    write_image(tmp_path / "out.bmp", rgb, icc_profile=profile)
+    assert read_icc_profile(tmp_path / "out.bmp") is None
+    write_image(tmp_path / "plain.png", rgb)
+    assert read_icc_profile(tmp_path / "plain.png") is None
+    grey = ImageCms.ImageCmsProfile(ImageCms.createProfile("LAB")).tobytes()
+    Image.fromarray(rgb[..., 0]).save(tmp_path / "lab.png", icc_profile=grey)
+    assert read_icc_profile(tmp_path / "lab.png") is None

@@ -302,6 +302,27 @@ def test_source_photos_of_different_people_warn(swapper, photos_dir):
     assert mixed_people_note(["a.jpg", "b.jpg", "c.jpg"], units[:3], 0.6) is None
 
 
+@pytest.mark.parametrize("suffix", [".png", ".jpg"])
+def test_the_target_colour_profile_goes_with_the_swap(swapper, photos_dir, tmp_path, suffix):
+    """df_img14.jpg is in Adobe RGB: written without its profile, a colour-managed viewer
+    showed the whole swapped photo as sRGB, paler (pixels the swap did not touch up to 22
+    levels off); the output carries the target's profile, also when nothing was swapped and
+    the format changes."""
+    from facedancer_torch.io.images import read_icc_profile
+    from facedancer_torch.swap.options import SwapOptions
+
+    target = photos_dir / "df_img14.jpg"
+    plan = swapper.plan(photos_dir / "df_img1.jpg")
+    report = swapper.swap_image_file(target, tmp_path / f"out{suffix}", plan,
+                                     SwapOptions(watermark=False))
+    assert report.changed
+    assert read_icc_profile(report.path) == read_icc_profile(target) is not None
+    unchanged = swapper.swap_image_file(target, tmp_path / "none.png", plan,
+                                        SwapOptions(min_face_size=0.99))
+    assert not unchanged.changed
+    assert read_icc_profile(unchanged.path) == read_icc_profile(target)
+
+
 def test_photo_at_n_takes_that_face_from_the_left(swapper, photos_dir):
     """``PHOTO@N`` (swap/source.py, split_face_choice): the N-th face from the left of a group
     photo, without the warning; the largest one is one of them; a file named with an @ stays

@@ -185,6 +185,26 @@ def read_image(path: str | Path) -> np.ndarray:
         raise InputError(f"not a readable image ({exc})", path) from exc
 
 
+def read_icc_profile(path: str | Path) -> bytes | None:
+    """The ICC colour profile embedded in an image file, if it describes RGB pixels (what
+    :func:`read_image` returns), else None.
+
+    Photos often carry one (Adobe RGB from cameras, Display P3 from phones): a colour-managed
+    viewer converts the pixels through it, so an output written without it is shown as sRGB,
+    paler and shifted across the whole picture (measured on shared photos: 9-48 % of the
+    pixels more than 6 grey levels off; docs/media.md "Images"). A profile of another colour
+    space (a CMYK or grey one) no longer fits the RGB pixels and is dropped."""
+    Image = pillow()
+    try:
+        with Image.open(Path(path)) as image:
+            profile = image.info.get("icc_profile")
+    except Exception:  # read_image says what is wrong with the file
+        return None
+    if not isinstance(profile, bytes) or len(profile) < 128 or profile[16:20] != b"RGB ":
+        return None
+    return profile
+
+
 def _check_rgb(rgb: np.ndarray) -> np.ndarray:
     rgb = np.asarray(rgb)
     if rgb.ndim == 2:
@@ -195,7 +215,7 @@ def _check_rgb(rgb: np.ndarray) -> np.ndarray:
 
 
 def write_image(path: str | Path, rgb: np.ndarray, metadata: dict[str, str] | None = None,
-                quality: int = 95) -> None:
+                quality: int = 95, icc_profile: bytes | None = None) -> None:
     """Write an ``(H, W, 3)`` uint8 RGB array atomically; the format follows the suffix.
 
     Supported suffixes: ``.png .jpg .jpeg .webp .bmp .tif .tiff``. ``metadata`` (string keys
@@ -203,6 +223,8 @@ def write_image(path: str | Path, rgb: np.ndarray, metadata: dict[str, str] | No
     JPEG, WebP and TIFF a JSON object in the EXIF ``ImageDescription`` field. BMP cannot carry
     text, so asking for metadata there is an error rather than a silent loss (provenance labels
     on synthetic media must not disappear). ``quality`` applies to JPEG and WebP.
+    ``icc_profile`` (:func:`read_icc_profile` of the input) is embedded where the format can
+    hold one (not BMP), so the pixels are shown in the input's colours.
     """
     path = Path(path)
     fmt = _WRITE_FORMATS.get(path.suffix.lower())
@@ -215,6 +237,8 @@ def write_image(path: str | Path, rgb: np.ndarray, metadata: dict[str, str] | No
         options["compress_level"] = 3  # ~3x faster than Pillow's default 6, ~5% larger files
     elif fmt in ("JPEG", "WEBP"):
         options["quality"] = int(quality)
+    if icc_profile and fmt != "BMP":
+        options["icc_profile"] = icc_profile
     if metadata:
         if fmt == "PNG":
             info = PngInfo()

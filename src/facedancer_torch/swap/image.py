@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..io.atomic import atomic_path
-from ..io.images import read_image, write_image
+from ..io.images import read_icc_profile, read_image, write_image
 from ..io.watermark import embed_watermark
 from .checks import check_image_output, check_output
 from .options import SwapOptions
@@ -30,12 +30,12 @@ def finish_image(rgb: np.ndarray, options: SwapOptions) -> np.ndarray:
 
 def write_unchanged(target: Path, output: Path, rgb: np.ndarray) -> None:
     """Write an untouched target: a byte copy when the format is the same, else re-encoded
-    without any provenance tag (nothing in it is synthetic)."""
+    without any provenance tag (nothing in it is synthetic), with its colour profile."""
     if target.suffix.lower() == output.suffix.lower():
         with atomic_path(output) as tmp:
             shutil.copyfile(target, tmp)
     else:
-        write_image(output, rgb)
+        write_image(output, rgb, icc_profile=read_icc_profile(target))
 
 
 def swap_image_file(swapper, target: str | Path, output: str | Path, source,
@@ -63,5 +63,6 @@ def swap_image_file(swapper, target: str | Path, output: str | Path, source,
         rgb = finish_image(result.image, options)
     metadata = swapper.provenance(plan, faces_swapped=str(len(result.faces)))
     with swapper.timer.measure("encode"):
-        write_image(output, rgb, metadata=metadata)
+        # The target's colour profile goes with its pixels (a viewer shows them through it).
+        write_image(output, rgb, metadata=metadata, icc_profile=read_icc_profile(target))
     return report
