@@ -169,3 +169,23 @@ def test_an_rgb_colour_profile_is_read_and_written(tmp_path, photos_dir, rgb):
     grey = ImageCms.ImageCmsProfile(ImageCms.createProfile("LAB")).tobytes()
     Image.fromarray(rgb[..., 0]).save(tmp_path / "lab.png", icc_profile=grey)
     assert read_icc_profile(tmp_path / "lab.png") is None
+
+
+def test_heic_photos_are_read_upright_with_their_profile(tmp_path, photos_dir):
+    """HEIC (what iPhones save): read like a JPEG, turned upright by its orientation (once),
+    its colour profile available to the output."""
+    from facedancer_torch.io.images import is_image_path, pillow, read_icc_profile, read_image
+
+    pillow()  # registers the HEIF opener (and saver) with Pillow
+    source = Image.open(photos_dir / "df_couple.jpg")
+    profile = source.info["icc_profile"]
+    turned = Image.Exif()
+    turned[0x0112] = 6  # shown turned 90 degrees clockwise
+    source.save(tmp_path / "photo.heic", quality=92, icc_profile=profile,
+                exif=turned.tobytes())
+    source.save(tmp_path / "photo.jpg", quality=92, icc_profile=profile, exif=turned.tobytes())
+    assert is_image_path(tmp_path / "photo.HEIC")
+    heic, jpeg = read_image(tmp_path / "photo.heic"), read_image(tmp_path / "photo.jpg")
+    assert heic.shape == jpeg.shape == (source.width, source.height, 3)
+    assert np.abs(heic.astype(int) - jpeg).mean() < 3.0
+    assert read_icc_profile(tmp_path / "photo.heic") == profile

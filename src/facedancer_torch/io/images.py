@@ -25,9 +25,10 @@ from .atomic import atomic_path
 from .media_meta import unwrap_metadata_json, wrap_metadata_json
 
 # Readable image formats: any of them works as a source, a target or an input to align (AVIF
-# is decoded by Pillow; outputs are written in the formats of _WRITE_FORMATS).
+# is decoded by Pillow, HEIC/HEIF, a phone camera's photos, by pillow-heif's opener; outputs
+# are written in the formats of _WRITE_FORMATS).
 IMAGE_EXTENSIONS: frozenset[str] = frozenset(
-    {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".avif"})
+    {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".avif", ".heic", ".heif"})
 # GIFs are treated as (possibly one-frame) clips: animated GIFs are video in all but name.
 VIDEO_EXTENSIONS: frozenset[str] = frozenset(
     {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".gif"})
@@ -49,7 +50,26 @@ def pillow():
     if Image.MAX_IMAGE_PIXELS != MAX_PIXELS:
         Image.MAX_IMAGE_PIXELS = MAX_PIXELS
         warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+    _register_heif()
     return Image
+
+
+_HEIF_REGISTERED = False
+
+
+def _register_heif() -> None:
+    """Let Pillow open HEIC/HEIF (iPhones save photos so). pillow-heif turns the picture
+    upright as it decodes (and sets the EXIF orientation to 1, so it is not turned twice) and
+    gives its colour profile (Display P3) like any other format's."""
+    global _HEIF_REGISTERED
+    if _HEIF_REGISTERED:
+        return
+    _HEIF_REGISTERED = True
+    try:
+        from pillow_heif import register_heif_opener
+    except ImportError:  # a core dependency; without it HEIC files are "not a readable image"
+        return
+    register_heif_opener()
 
 # EXIF ImageDescription (0x010E): our metadata as ASCII JSON in JPEG, WebP and TIFF files.
 _EXIF_DESCRIPTION = 0x010E
