@@ -406,3 +406,49 @@ def test_an_untagged_input_gives_an_untagged_output_as_before(tmp_path):
         for rgb in frames:
             writer.write(rgb)
     assert (tmp_path / "plain.mp4").read_bytes() == (tmp_path / "again.mp4").read_bytes()
+
+
+def test_every_audio_stream_is_carried(videos_dir, tmp_path):
+    """A file with two audio tracks (an interview's second microphone, a commentary) keeps
+    both, in their order, with their language and title, packet for packet; before only the
+    first was copied."""
+    import av
+
+    source = videos_dir / "talking_a.mp4"
+    two = tmp_path / "two_tracks.mkv"
+    with av.open(str(source)) as original, av.open(str(two), "w") as out:
+        video_in, audio_in = original.streams.video[0], original.streams.audio[0]
+        video_out = out.add_stream_from_template(video_in)
+        tracks = [out.add_stream_from_template(audio_in) for _ in range(2)]
+        for track, (language, title) in zip(tracks, (("eng", "main"), ("fra", "commentary"))):
+            track.metadata["language"], track.metadata["title"] = language, title
+        for packet in original.demux(video_in, audio_in):
+            if packet.dts is None:
+                continue
+            if packet.stream is video_in:
+                packet.stream = video_out
+                out.mux(packet)
+            else:
+                for track in tracks:
+                    copy = av.Packet(bytes(packet))
+                    copy.pts, copy.dts, copy.time_base = packet.pts, packet.dts, packet.time_base
+                    copy.stream = track
+                    out.mux(copy)
+    frames = [f.rgb for f in vio.read_frames(two, max_frames=6)]
+    output = tmp_path / "out.mkv"
+    with vio.VideoWriter(output, vio.probe_video(two).fps, crf=30, preset="ultrafast",
+                         audio_from=two, trim_audio=True) as writer:
+        for rgb in frames:
+            writer.write(rgb)
+    with av.open(str(output)) as result:
+        streams = result.streams.audio
+        assert len(streams) == 2
+        assert [(s.metadata.get("language"), s.metadata.get("title")) for s in streams] == \
+            [("eng", "main"), ("fra", "commentary")]
+    decoded = []
+    for i in range(2):
+        with av.open(str(output)) as result:
+            decoded.append(np.concatenate([f.to_ndarray() for f in result.decode(audio=i)],
+                                          axis=1))
+    np.testing.assert_array_equal(decoded[0], decoded[1])
+    assert decoded[0].shape[1] > 0

@@ -34,9 +34,11 @@ def can_copy_audio(kind: str, audio_codec: str) -> bool:
 
 
 class AudioCopier:
-    """Moves the first audio stream of a source file into an output container, interleaved
-    with the video by time. Packets are copied unchanged when the container can hold the
-    codec, else decoded and re-encoded once."""
+    """Moves every audio stream of a source file into an output container, in their order and
+    interleaved with the video by time (a camera's or an interview's second track, a
+    commentary, other languages: a video editor loses none of them), with each stream's
+    language and title. Packets are copied unchanged when the container can hold the codec,
+    else decoded and re-encoded once."""
 
     def __init__(self, source: Path, kind: str):
         self.source = source
@@ -44,34 +46,48 @@ class AudioCopier:
             self._input = av.open(str(source))
         except (av.FFmpegError, OSError, ValueError) as exc:
             raise InputError(f"cannot read audio ({ffmpeg_reason(exc)})", source) from exc
-        self._in_stream = self._input.streams.audio[0] if self._input.streams.audio else None
+        self._in_streams = list(self._input.streams.audio)
         self._packets: Iterator[Any] | None = None
         self._pending: Any = None
         self._output: Any = None
-        self.copy = True
-        if self._in_stream is None:
+        self._out: dict[int, Any] = {}  # input stream index -> output stream
+        self._copy: dict[int, bool] = {}
+        if not self._in_streams:
             self._input.close()
             return
-        codec = self._in_stream.codec_context.name
-        self.copy = can_copy_audio(kind, codec)
-        self._target = None if self.copy else _AUDIO_REENCODE[kind]
-        if not self.copy:
-            warnings.warn(f"{source}: audio codec '{codec}' cannot be stored in .{kind}; "
-                          f"re-encoding it as {self._target}", stacklevel=4)
+        self._target = _AUDIO_REENCODE.get(kind)
+        for stream in self._in_streams:
+            codec = stream.codec_context.name
+            self._copy[stream.index] = can_copy_audio(kind, codec)
+            if not self._copy[stream.index]:
+                which = f"audio stream {stream.index}" if len(self._in_streams) > 1 else "audio"
+                warnings.warn(f"{source}: {which} codec '{codec}' cannot be stored in .{kind}; "
+                              f"re-encoding it as {self._target}", stacklevel=4)
+
+    @property
+    def copy(self) -> bool:
+        """True when every audio stream is copied as it is."""
+        return all(self._copy.values())
 
     def attach(self, output: Any) -> None:
-        """Add the audio stream to ``output`` (after the video stream, so video stays #0)."""
-        if self._in_stream is None:
+        """Add the audio streams to ``output`` (after the video stream, so video stays #0)."""
+        if not self._in_streams:
             return
-        if self.copy:
-            self._out_stream = output.add_stream_from_template(self._in_stream)
-        else:
-            rate = self._in_stream.rate if self._target == "aac" else 48000
-            self._out_stream = output.add_stream(self._target, rate=rate)
-            with contextlib.suppress(Exception):
-                self._out_stream.layout = self._in_stream.layout
+        for stream in self._in_streams:
+            if self._copy[stream.index]:
+                out = output.add_stream_from_template(stream)
+            else:
+                rate = stream.rate if self._target == "aac" else 48000
+                out = output.add_stream(self._target, rate=rate)
+                with contextlib.suppress(Exception):
+                    out.layout = stream.layout
+            for key in ("language", "title", "handler_name"):  # which track is which
+                if stream.metadata.get(key):
+                    with contextlib.suppress(Exception):
+                        out.metadata[key] = stream.metadata[key]
+            self._out[stream.index] = out
         self._output = output
-        self._packets = self._input.demux(self._in_stream)
+        self._packets = self._input.demux(*self._in_streams)
 
     def mux_until(self, seconds: float) -> None:
         """Write every audio packet that starts before ``seconds``."""
@@ -89,21 +105,23 @@ class AudioCopier:
                     raise InputError(f"cannot read audio ({ffmpeg_reason(exc)})",
                                      self.source) from exc
             packet = self._pending
-            if packet.dts is None:  # the demuxer's final empty flush packet
+            if packet.dts is None:  # a demuxer's final empty flush packet
                 self._pending = None
                 continue
             start = float(packet.pts * packet.time_base) if packet.pts is not None else 0.0
             if start > seconds:
                 return
             self._pending = None
-            if self.copy:
-                packet.stream = self._out_stream
+            index = packet.stream.index
+            out = self._out[index]
+            if self._copy[index]:
+                packet.stream = out
                 self._output.mux(packet)
             else:
                 for frame in packet.decode():
                     frame.pts = None
-                    for out in self._out_stream.encode(frame):
-                        self._output.mux(out)
+                    for encoded in out.encode(frame):
+                        self._output.mux(encoded)
 
     def finish(self, seconds: float) -> None:
         """Write the packets that start before ``seconds``, drop the rest, flush."""
@@ -113,13 +131,13 @@ class AudioCopier:
             self._flush_encoder()
 
     def _flush_encoder(self) -> None:
-        if self._in_stream is not None and not self.copy:
-            for out in self._out_stream.encode(None):
-                self._output.mux(out)
+        for index, out in self._out.items():
+            if not self._copy[index]:
+                for encoded in out.encode(None):
+                    self._output.mux(encoded)
 
     def close(self) -> None:
-        if self._in_stream is not None:
-            self._in_stream = None
+        if self._in_streams:
+            self._in_streams = []
             self._packets = None
             self._input.close()
-

@@ -28,7 +28,7 @@ docs/reference.md §7 applied to every frame, plus what users of video swappers 
   near the limit does not blink).
 - A frame without a face to swap is passed through unchanged (the same array).
 - The output keeps fps exactly, the size, frame count, rotation, colour description, and the
-  audio stream (copied, not re-encoded); it is written to a temporary file and renamed on
+  audio streams (copied, not re-encoded); it is written to a temporary file and renamed on
   success. A video in which no face was swapped at all is written unchanged and unlabelled
   (see ``report.py``).
 """
