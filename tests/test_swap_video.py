@@ -203,20 +203,30 @@ def test_video_watermark_survives_one_reencode(swapper, plan, videos_dir, tmp_pa
     assert not verify_file(videos_dir / "talking_1face_512.mp4").watermark.found
 
 
+def _fail_on_call(monkeypatch, swapper, method: str, failing: int, message: str) -> list:
+    """Make ``swapper.<method>`` raise FacedancerError(``message``) on its ``failing``-th call;
+    returns the list that counts the calls."""
+    from facedancer_torch.errors import FacedancerError
+
+    calls = []
+    original = getattr(swapper, method)
+
+    def wrapper(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == failing:
+            raise FacedancerError(message)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(swapper, method, wrapper)
+    return calls
+
+
 def test_a_failure_midway_leaves_no_output(swapper, plan, videos_dir, tmp_path, monkeypatch):
     from facedancer_torch.errors import FacedancerError
     from facedancer_torch.swap.options import SwapOptions
 
-    calls = []
-    generate = swapper.generate
-
-    def failing_generate(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 3:
-            raise FacedancerError("simulated failure in the middle of the clip")
-        return generate(*args, **kwargs)
-
-    monkeypatch.setattr(swapper, "generate", failing_generate)
+    calls = _fail_on_call(monkeypatch, swapper, "generate", 3,
+                          "simulated failure in the middle of the clip")
     output = tmp_path / "out.mp4"
     with pytest.raises(FacedancerError, match="simulated"):
         swapper.swap_video_file(videos_dir / "talking_1face_512.mp4", output, plan,
@@ -247,16 +257,7 @@ def test_blending_in_its_own_thread_gives_the_same_frames(swapper, plan, videos_
         np.testing.assert_array_equal(a, b)
     assert sum(not np.array_equal(a, b) for a, b in zip(outputs[True], real)) == len(real)
 
-    calls = []
-    blend = swapper.blend
-
-    def failing_blend(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 5:
-            raise FacedancerError("simulated failure while blending")
-        return blend(*args, **kwargs)
-
-    monkeypatch.setattr(swapper, "blend", failing_blend)
+    calls = _fail_on_call(monkeypatch, swapper, "blend", 5, "simulated failure while blending")
     with pytest.raises(FacedancerError, match="simulated failure while blending"):
         list(swap_frames(swapper, iter(real), plan, options))
     assert len(calls) == 5
