@@ -452,3 +452,31 @@ def test_every_audio_stream_is_carried(videos_dir, tmp_path):
                                           axis=1))
     np.testing.assert_array_equal(decoded[0], decoded[1])
     assert decoded[0].shape[1] > 0
+
+
+@pytest.mark.parametrize("suffix", [".mov", ".mp4", ".mkv"])
+def test_the_start_timecode_is_kept(tmp_path, suffix):
+    """A camera's clip starts at a timecode (a MOV tmcd track) that an editor conforms it to
+    the timeline by; the output starts at the same one (before: lost). GIF has none."""
+    import av
+
+    frames = _synthetic(3, 160, 120)
+    source = tmp_path / "camera.mov"
+    with av.open(str(source), "w") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 160, 120, "yuv420p"
+        stream.metadata["timecode"] = "10:20:30:12"
+        for rgb in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    info = vio.probe_video(source)
+    assert info.timecode == "10:20:30:12"
+    for out, expected in ((tmp_path / f"out{suffix}", "10:20:30:12"),
+                          (tmp_path / "out.gif", None)):
+        with vio.VideoWriter(out, info.fps, crf=30, preset="ultrafast",
+                             timecode=info.timecode) as writer:
+            for rgb in frames:
+                writer.write(rgb)
+        assert vio.probe_video(out).timecode == expected

@@ -89,6 +89,9 @@ class VideoInfo:
     container: str
     metadata: dict[str, str] = field(default_factory=dict)
     colour: ColourTags = field(default_factory=ColourTags)
+    # SMPTE start timecode ("01:00:00:00"), as cameras and editors write it (a MOV/MP4 tmcd
+    # track, a stream or container tag); an editor conforms a clip to its timeline by it.
+    timecode: str | None = None
 
     @property
     def coded_size(self) -> tuple[int, int]:
@@ -112,6 +115,17 @@ def ffmpeg_reason(exc: BaseException) -> str:
     """FFmpeg's error text on one line, for an ``error: FILE: problem`` message."""
     text = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
     return " ".join(str(text).split())
+
+
+def _timecode(container) -> str | None:
+    """The start timecode: the video stream's tag, a timecode (data) stream's, or the
+    container's (FFmpeg puts a MOV/MP4 tmcd track's on the video stream and on its own)."""
+    places = [container.streams.video[0], *container.streams, container]
+    for place in places:
+        for key, value in getattr(place, "metadata", {}).items():
+            if str(key).lower() == "timecode" and value:  # Matroska writes TIMECODE
+                return str(value)
+    return None
 
 
 def _is_animated_webp(path: Path) -> bool:
@@ -177,7 +191,7 @@ def probe_video(path: str | Path) -> VideoInfo:
             audio_codec=audio.codec_context.name if audio is not None else None,
             container=container.format.name,
             metadata={str(k).lower(): str(v) for k, v in container.metadata.items()},
-            colour=colour_tags(stream.codec_context, first))
+            colour=colour_tags(stream.codec_context, first), timecode=_timecode(container))
 
 
 def _count_packets(path: Path) -> int:

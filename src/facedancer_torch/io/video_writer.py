@@ -159,7 +159,7 @@ class VideoWriter:
                  audio_from: str | Path | None = None, metadata: dict[str, str] | None = None,
                  rotation: int = 0, time_base: Fraction | None = None, loop: int = 0,
                  background: bool = True, trim_audio: bool = False,
-                 colour: ColourTags | None = None):
+                 colour: ColourTags | None = None, timecode: str | None = None):
         self.path = Path(path)
         self.kind = container_kind(self.path)
         self.fps = as_fraction(fps)
@@ -176,6 +176,8 @@ class VideoWriter:
         # GIF and WebP are RGB pictures: no colour description to keep.
         self.colour = colour if colour is not None and colour.specified and \
             self.kind not in ("gif", "webp") else None
+        # The source's start timecode (VideoInfo.timecode), where the container can hold one.
+        self.timecode = timecode if self.kind in ("mp4", "mov", "mkv") else None
         self._video_end = 0.0  # seconds: where the last encoded frame ends
         self.frames_written = 0
         self._encoded = 0
@@ -224,6 +226,8 @@ class VideoWriter:
             stream.time_base = self.time_base
         if self._turns:
             stream.set_display_rotation(self.rotation)
+        if self.timecode:  # MOV/MP4: the muxer writes a tmcd track; MKV: a stream tag
+            stream.metadata["timecode"] = self.timecode
         if self.colour is not None:  # the input's description, so players show it the same
             context = stream.codec_context
             context.color_primaries, context.color_trc = self.colour.primaries, \

@@ -27,10 +27,10 @@ docs/reference.md §7 applied to every frame, plus what users of video swappers 
   Faces smaller than ``min_face_size`` of the frame are left alone (with a hysteresis, so a face
   near the limit does not blink).
 - A frame without a face to swap is passed through unchanged (the same array).
-- The output keeps fps exactly, the size, frame count, rotation, colour description, and the
-  audio streams (copied, not re-encoded); it is written to a temporary file and renamed on
-  success. A video in which no face was swapped at all is written unchanged and unlabelled
-  (see ``report.py``).
+- The output keeps fps exactly, the size, frame count, rotation, colour description, start
+  timecode and the audio streams (copied, not re-encoded); it is written to a temporary file
+  and renamed on success. A video in which no face was swapped at all is written unchanged and
+  unlabelled (see ``report.py``).
 """
 
 from __future__ import annotations
@@ -642,7 +642,8 @@ def _encode(swapper, target: Path, output: Path, info, options: SwapOptions,
         preset=options.preset, audio_from=target if info.has_audio else None,
         metadata=metadata, rotation=info.rotation,
         time_base=info.time_base if timestamps.time_base else None, background=False,
-        trim_audio=options.max_frames is not None, colour=info.colour)
+        trim_audio=options.max_frames is not None, colour=info.colour,
+        timecode=info.timecode)
 
     def encode() -> None:
         try:
