@@ -480,3 +480,45 @@ def test_the_start_timecode_is_kept(tmp_path, suffix):
             for rgb in frames:
                 writer.write(rgb)
         assert vio.probe_video(out).timecode == expected
+
+
+def test_subtitles_are_carried_where_the_container_holds_them(videos_dir, tmp_path):
+    """An MKV with an SRT subtitle stream: an .mkv output keeps it (the same cues); an .mp4
+    cannot hold SRT, so it is left out with a warning naming it (before: dropped silently)."""
+    import av
+
+    srt = tmp_path / "cues.srt"
+    srt.write_text("1\n00:00:00,000 --> 00:00:00,400\nHello\n\n"
+                   "2\n00:00:00,400 --> 00:00:00,800\nWorld\n\n")
+    source = tmp_path / "subtitled.mkv"
+    with av.open(str(videos_dir / "talking_a.mp4")) as clip, av.open(str(srt)) as cues, \
+            av.open(str(source), "w") as out:
+        video = out.add_stream_from_template(clip.streams.video[0])
+        text = out.add_stream_from_template(cues.streams.subtitles[0])
+        for packet in clip.demux(clip.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = video
+                out.mux(packet)
+        for packet in cues.demux(cues.streams.subtitles[0]):
+            if packet.dts is not None:
+                packet.stream = text
+                out.mux(packet)
+    frames = [f.rgb for f in vio.read_frames(source, max_frames=30)]
+    for suffix in (".mkv", ".mp4"):
+        output = tmp_path / f"out{suffix}"
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with vio.VideoWriter(output, vio.probe_video(source).fps, crf=30,
+                                 preset="ultrafast", audio_from=source,
+                                 trim_audio=True) as writer:
+                for rgb in frames:
+                    writer.write(rgb)
+        with av.open(str(output)) as result:
+            streams = result.streams.subtitles
+            cues = [bytes(p) for p in result.demux(*streams) if p.size] if streams else []
+        messages = [str(w.message) for w in caught]
+        if suffix == ".mkv":
+            assert cues == [b"Hello", b"World"] and not messages
+        else:
+            assert cues == [] and any("subtitle stream 1 (srt) cannot be stored in .mp4" in m
+                                      for m in messages), messages

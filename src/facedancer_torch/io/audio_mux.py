@@ -1,5 +1,6 @@
-"""Audio of a source file carried into an encoded video: stream copy when the output
-container can hold the codec, else one decode and re-encode (AAC, or Opus for WebM)."""
+"""Audio and subtitles of a source file carried into an encoded video: stream copy when the
+output container can hold the codec, else (audio) one decode and re-encode (AAC, or Opus for
+WebM); a subtitle stream the container cannot hold is left out with a warning."""
 
 from __future__ import annotations
 
@@ -24,6 +25,12 @@ _AUDIO_COPY_OK: dict[str, frozenset[str] | None] = {
     "gif": frozenset(), "webp": frozenset(),
 }
 _AUDIO_REENCODE = {"mp4": "aac", "mov": "aac", "mkv": "aac", "webm": "libopus"}
+# Subtitle codecs each container can carry as-is (MP4/MOV: 3GPP timed text only; SRT or ASS
+# would need converting, which is left to the user: write .mkv to keep them).
+_SUBTITLE_COPY_OK: dict[str, frozenset[str] | None] = {
+    "mp4": frozenset({"mov_text"}), "mov": frozenset({"mov_text"}), "mkv": None,
+    "webm": frozenset({"webvtt"}), "gif": frozenset(), "webp": frozenset(),
+}
 
 
 def can_copy_audio(kind: str, audio_codec: str) -> bool:
@@ -32,13 +39,20 @@ def can_copy_audio(kind: str, audio_codec: str) -> bool:
     return True if allowed is None else audio_codec in allowed
 
 
+def can_copy_subtitles(kind: str, codec: str) -> bool:
+    """Whether a subtitle stream of ``codec`` can be stream-copied into ``kind``."""
+    allowed = _SUBTITLE_COPY_OK.get(kind, frozenset())
+    return True if allowed is None else codec in allowed
+
+
 
 class AudioCopier:
     """Moves every audio stream of a source file into an output container, in their order and
     interleaved with the video by time (a camera's or an interview's second track, a
     commentary, other languages: a video editor loses none of them), with each stream's
     language and title. Packets are copied unchanged when the container can hold the codec,
-    else decoded and re-encoded once."""
+    else decoded and re-encoded once. Subtitle streams follow the audio, copied where the
+    container can hold their codec; one it cannot is left out, with a warning saying so."""
 
     def __init__(self, source: Path, kind: str):
         self.source = source
@@ -47,6 +61,14 @@ class AudioCopier:
         except (av.FFmpegError, OSError, ValueError) as exc:
             raise InputError(f"cannot read audio ({ffmpeg_reason(exc)})", source) from exc
         self._in_streams = list(self._input.streams.audio)
+        for stream in self._input.streams.subtitles:
+            codec = stream.codec_context.name
+            if can_copy_subtitles(kind, codec):
+                self._in_streams.append(stream)
+            else:
+                warnings.warn(f"{source}: subtitle stream {stream.index} ({codec}) cannot be "
+                              f"stored in .{kind} and is left out (an .mkv output keeps it)",
+                              stacklevel=4)
         self._packets: Iterator[Any] | None = None
         self._pending: Any = None
         self._output: Any = None
@@ -58,9 +80,13 @@ class AudioCopier:
         self._target = _AUDIO_REENCODE.get(kind)
         for stream in self._in_streams:
             codec = stream.codec_context.name
+            if stream.type == "subtitle":
+                self._copy[stream.index] = True
+                continue
             self._copy[stream.index] = can_copy_audio(kind, codec)
             if not self._copy[stream.index]:
-                which = f"audio stream {stream.index}" if len(self._in_streams) > 1 else "audio"
+                audio = self._input.streams.audio
+                which = f"audio stream {stream.index}" if len(audio) > 1 else "audio"
                 warnings.warn(f"{source}: {which} codec '{codec}' cannot be stored in .{kind}; "
                               f"re-encoding it as {self._target}", stacklevel=4)
 
@@ -70,7 +96,8 @@ class AudioCopier:
         return all(self._copy.values())
 
     def attach(self, output: Any) -> None:
-        """Add the audio streams to ``output`` (after the video stream, so video stays #0)."""
+        """Add the audio (then subtitle) streams to ``output`` (after the video stream, so video
+        stays #0)."""
         if not self._in_streams:
             return
         for stream in self._in_streams:

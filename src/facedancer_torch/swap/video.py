@@ -639,7 +639,7 @@ def _encode(swapper, target: Path, output: Path, info, options: SwapOptions,
     # overlapping generation; timed for the benchmark.
     writer = video_io.VideoWriter(  # opens a temporary file; abort() removes it
         output, info.fps, width=info.width, height=info.height, crf=options.crf,
-        preset=options.preset, audio_from=target if info.has_audio else None,
+        preset=options.preset, audio_from=target,  # its audio and subtitle streams
         metadata=metadata, rotation=info.rotation,
         time_base=info.time_base if timestamps.time_base else None, background=False,
         trim_audio=options.max_frames is not None, colour=info.colour,
