@@ -413,3 +413,34 @@ def test_an_hdr_clip_keeps_its_colour_description(swapper, plan, videos_dir, tmp
     assert report.frames_swapped > 0
     info = probe_video(output)
     assert info.colour == ColourTags(9, 18, 9, 1) and info.pix_fmt == "yuv420p"
+
+
+def test_start_and_end_swap_only_that_part_of_the_clip(swapper, plan, videos_dir):
+    """--start/--end: faces are swapped in the frames from start up to end only; the others
+    pass through as they are (the very same arrays), so the clip keeps its length for an edit;
+    the times parse as seconds, MM:SS or HH:MM:SS and a wrong range is one line."""
+    from facedancer_torch.errors import FacedancerError
+    from facedancer_torch.swap.options import SwapOptions, format_time, parse_time
+    from facedancer_torch.swap.report import FileReport
+    from facedancer_torch.swap.video import VideoStats, swap_stream
+
+    frames = _frames(videos_dir / "talking_1face_512.mp4", 20)  # 25 frames/s
+    options = SwapOptions(batch_size=4, start=0.2, end=0.6)
+    stats = VideoStats()
+    out = [rgb for _, rgb in swap_stream(swapper, iter(frames), plan, options, fps=25.0,
+                                         stats=stats)]
+    changed = [not np.array_equal(o, i) for o, i in zip(out, frames)]
+    assert changed == [False] * 5 + [True] * 10 + [False] * 5, changed
+    assert all(o is i for o, i in zip(out[:5] + out[15:], frames[:5] + frames[15:]))
+    assert stats.frames_swapped == 10
+    report = FileReport(path="out.mp4", kind="video", swapped=10, frames=20, frames_swapped=10,
+                        span=options.span_text())
+    assert report.summary().endswith("(faces swapped only from 0.2 s to 0.6 s)")
+
+    assert [parse_time(t) for t in ("83.5", "1:23.5", "0:01:23.5", None)] == \
+        [83.5, 83.5, 83.5, None]
+    assert format_time(83.5) == "1:23.5" and format_time(3600) == "1:00:00"
+    with pytest.raises(FacedancerError, match="--end is a time"):
+        parse_time("1::2", "--end")
+    with pytest.raises(FacedancerError, match=r"--end \(2 s\) must come after --start \(5 s\)"):
+        SwapOptions(start=5, end=2)

@@ -126,6 +126,11 @@ def register(app: typer.Typer) -> None:
         batch_size: int = typer.Option(8, "--batch-size", help="Faces per generator call."),
         max_frames: int = typer.Option(None, "--max-frames", help="Stop videos after this "
                                        "many frames."),
+        start: str = typer.Option(None, "--start", help="Video: swap faces from this time on "
+                                  "(seconds, MM:SS or HH:MM:SS); the frames before pass "
+                                  "through unchanged and the clip keeps its length."),
+        end: str = typer.Option(None, "--end", help="Video: swap faces up to this time; the "
+                                "frames after pass through unchanged."),
         detector: str = typer.Option("retinaface", "--detector", help="Face detector: "
                                      "retinaface (embedded) or a converted RetinaFace-Res50 "
                                      "folder / catalogue name (facedancer convert)."),
@@ -139,7 +144,7 @@ def register(app: typer.Typer) -> None:
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     ) -> None:
         from ..swap.checks import check_job
-        from ..swap.options import SwapOptions, parse_mapping
+        from ..swap.options import SwapOptions, parse_mapping, parse_time
         from ..swap.pipeline import Swapper
 
         options = SwapOptions(
@@ -150,7 +155,8 @@ def register(app: typer.Typer) -> None:
             identity_strength=identity_strength, min_face_size=min_face_size,
             confirm_frames=confirm_frames, detect_every=detect_every, crf=crf, preset=preset,
             watermark=not no_watermark, overwrite=overwrite, max_frames=max_frames,
-            batch_size=batch_size)
+            batch_size=batch_size, start=parse_time(start, "--start"),
+            end=parse_time(end, "--end"))
         if not source and not options.mapping:
             raise FacedancerError("give a source face with --source (or people with --map)")
         # Cheap checks first: a wrong target or an existing output fails before models load.

@@ -9,6 +9,7 @@ the report says so, so that ``facedancer verify`` never calls an untouched photo
 from __future__ import annotations
 
 import shutil
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +49,8 @@ def swap_image_file(swapper, target: str | Path, output: str | Path, source,
     target, output = Path(target), Path(output)
     check_output(output, options.overwrite, target)
     check_image_output(output)
+    if options.span_text():  # one warning per run (the same words for every image)
+        warnings.warn("--start/--end apply to videos; images are swapped whole", stacklevel=2)
     with swapper.timer.measure("decode"):
         image = read_image(target)
     plan = swapper.plan(source, options)

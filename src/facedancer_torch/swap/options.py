@@ -87,7 +87,10 @@ class SwapOptions:
 
     Output: ``crf``/``preset`` for H.264, ``watermark`` (invisible watermark; the provenance
     metadata tag is always written), ``overwrite`` (replace an existing output),
-    ``max_frames`` (stop a video after this many frames; ``None`` = all),
+    ``max_frames`` (stop a video after this many frames; ``None`` = all), ``start``/``end``
+    (video: swap faces only in frames from ``start`` up to ``end`` seconds; the frames before and
+    after pass through unchanged, so the output keeps the clip's length and timecode and fits
+    back into an edit; ``None`` = from the first / to the last frame),
     ``batch_size`` (faces per generator call; frames are batched together in videos).
     """
 
@@ -114,6 +117,8 @@ class SwapOptions:
     overwrite: bool = False
     max_frames: int | None = None
     batch_size: int = 8
+    start: float | None = None
+    end: float | None = None
 
     def __post_init__(self) -> None:
         self.reference = [Path(p) for p in self.reference]
@@ -165,10 +170,61 @@ class SwapOptions:
                                   f"{self.batch_size}")
         if self.max_frames is not None and self.max_frames < 1:
             raise FacedancerError(f"--max-frames must be >= 1, got {self.max_frames}")
+        for name, value in (("--start", self.start), ("--end", self.end)):
+            if value is not None and not 0.0 <= value < float("inf"):
+                raise FacedancerError(f"{name} is a time in the video, 0 or later, got {value}")
+        if self.start is not None and self.end is not None and not self.end > self.start:
+            raise FacedancerError(f"--end ({self.end:g} s) must come after --start "
+                                  f"({self.start:g} s)")
+
+    def in_span(self, seconds: float) -> bool:
+        """Whether a frame shown at ``seconds`` is inside ``start``..``end`` (end excluded)."""
+        return (self.start is None or seconds >= self.start - 1e-6) and \
+            (self.end is None or seconds < self.end - 1e-6)
+
+    def span_text(self) -> str | None:
+        """``"from 1:02.5 to 1:10"`` for the summary line; None without a range."""
+        if self.start is None and self.end is None:
+            return None
+        parts = []
+        if self.start is not None:
+            parts.append(f"from {format_time(self.start)}")
+        if self.end is not None:
+            parts.append(f"to {format_time(self.end)}")
+        return " ".join(parts)
 
     def replace(self, **changes) -> SwapOptions:
         """A copy with some fields changed (validated again)."""
         return dataclasses.replace(self, **changes)
+
+
+def parse_time(text: str | float | None, name: str = "--start") -> float | None:
+    """``"83.5"``, ``"1:23.5"`` or ``"0:01:23.5"`` (seconds, MM:SS, HH:MM:SS) -> seconds."""
+    if text is None or isinstance(text, (int, float)):
+        return None if text is None else float(text)
+    parts = str(text).strip().split(":")
+    try:
+        if len(parts) > 3 or not all(p.strip() for p in parts):
+            raise ValueError
+        values = [float(p) for p in parts]
+    except ValueError:
+        raise FacedancerError(f"{name} is a time: seconds (83.5), MM:SS (1:23.5) or HH:MM:SS, "
+                              f"not '{text}'") from None
+    seconds = 0.0
+    for value in values:
+        seconds = seconds * 60.0 + value
+    return seconds
+
+
+def format_time(seconds: float) -> str:
+    """``83.5`` -> ``"1:23.5"``; under a minute ``"23.5 s"``."""
+    if seconds < 60:
+        return f"{seconds:g} s"
+    minutes, rest = divmod(seconds, 60.0)
+    hours, minutes = divmod(int(minutes), 60)
+    head = f"{hours}:{minutes:02d}" if hours else f"{minutes}"
+    second = f"{rest:05.2f}".rstrip("0").rstrip(".") if rest % 1 else f"{int(rest):02d}"
+    return f"{head}:{second}"
 
 
 def parse_mapping(items: list[str]) -> list[tuple[Path, Path]]:

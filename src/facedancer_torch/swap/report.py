@@ -26,6 +26,7 @@ class FileReport:
         frames_swapped: frames in which at least one face was swapped.
         cuts: shot cuts found in a video (``faces/shots.py``): each started its faces'
             tracks, and their ``--reference`` / ``--map`` decisions, afresh.
+        span: the time range faces were swapped in (``--start`` / ``--end``), as words.
     """
 
     path: Path
@@ -37,6 +38,7 @@ class FileReport:
     frames: int = 1
     frames_swapped: int = 0
     cuts: int = 0
+    span: str | None = None
 
     @property
     def changed(self) -> bool:
@@ -49,6 +51,8 @@ class FileReport:
             text = (f"{self.path}: {self.frames_swapped} of {self.frames} frames with a swapped "
                     f"face ({self.frames - self.frames_swapped} without), {self.swapped} face "
                     f"swaps in all")
+            if self.span:
+                text += f" (faces swapped only {self.span})"
             if self.cuts:
                 text += f", {self.cuts} shot cut{'s' if self.cuts != 1 else ''} (faces " \
                         "tracked afresh after each)"

@@ -277,16 +277,25 @@ def _overlaps(box, boxes: list) -> bool:
     return _best_overlap(box, boxes) is not None
 
 
+def _frame_time(item, index: int, fps: float) -> float:
+    """When a frame is shown, in seconds: its decoded time, else its index at ``fps``."""
+    seconds = getattr(item, "time", None)
+    return float(seconds) if seconds is not None else index / max(fps, 1e-6)
+
+
 def _detected_frames(swapper, options: SwapOptions, frames: Iterable, stop: threading.Event,
-                     out: queue.Queue) -> None:
+                     out: queue.Queue, fps: float = 25.0) -> None:
     """Background thread: decode and detect, in order, into ``out``; ends with ``END``.
 
     ``frames`` yields arrays or objects with an ``.rgb`` array (``io.video.DecodedFrame``).
+    Frames outside ``options.start``..``options.end`` are not searched (no faces: they pass
+    through unchanged).
     """
     try:
         finder = _FaceFinder(swapper, options)
         shots = ShotCuts()
         iterator = iter(frames)
+        index = 0
         finished = False
         while not finished and not stop.is_set():
             chunk = []
@@ -304,7 +313,12 @@ def _detected_frames(swapper, options: SwapOptions, frames: Iterable, stop: thre
             # blur and wallpaper, and a turned video is already upright after decoding.
             rgbs = [_rgb(item) for item in chunk]
             cuts = [shots(rgb) for rgb in rgbs]
-            detections = finder(rgbs, cuts)
+            inside = [options.in_span(_frame_time(item, index + k, fps))
+                      for k, item in enumerate(chunk)]
+            index += len(chunk)
+            found = iter(finder([r for r, i in zip(rgbs, inside) if i],
+                                [c for c, i in zip(cuts, inside) if i]) if any(inside) else [])
+            detections = [next(found) if i else [] for i in inside]
             for frame, faces, cut in zip(chunk, detections, cuts):
                 if not _put(out, (frame, faces, cut), stop):
                     return
@@ -339,7 +353,7 @@ def swap_stream(swapper, frames: Iterable, source, options: SwapOptions, tracker
     stop = threading.Event()
     detected: queue.Queue = queue.Queue(maxsize=max(2 * options.batch_size, 2 * DETECT_BATCH))
     worker = threading.Thread(target=_detected_frames,
-                              args=(swapper, options, frames, stop, detected),
+                              args=(swapper, options, frames, stop, detected, fps),
                               name="facedancer-detect", daemon=True)
     worker.start()
     lookahead = 0 if tracker is False else max(options.confirm_frames - 1, BRIDGE_FRAMES)
@@ -606,12 +620,14 @@ def swap_video_file(swapper, target: str | Path, output: str | Path, source,
     _encode(swapper, target, output, info, options, total,
             frames=lambda reader: swap_stream(swapper, reader, plan, options,
                                               fps=float(info.fps), stats=stats),
-            metadata=swapper.provenance(plan), watermark=options.watermark,
+            metadata=swapper.provenance(plan, **_span_tag(options)),
+            watermark=options.watermark,
             progress=progress)
     report = FileReport(path=output, kind="video", detected=stats.detected,
                         swapped=stats.swapped, too_small=stats.too_small,
                         profiles=stats.profiles, frames=stats.frames,
-                        frames_swapped=stats.frames_swapped, cuts=stats.cuts)
+                        frames_swapped=stats.frames_swapped, cuts=stats.cuts,
+                        span=options.span_text())
     if not report.changed:
         # Nothing in it is synthetic: replace the labelled encode with the untouched video.
         if output.suffix.lower() == target.suffix.lower() and options.max_frames is None:
@@ -622,6 +638,12 @@ def swap_video_file(swapper, target: str | Path, output: str | Path, source,
                     frames=lambda reader: ((item, _rgb(item)) for item in reader),
                     metadata=None, watermark=False, progress=progress)
     return report
+
+
+def _span_tag(options: SwapOptions) -> dict[str, str]:
+    """The provenance tag's note of a time range (which part of the file is synthetic)."""
+    span = options.span_text()
+    return {"faces_swapped": f"only {span}"} if span else {}
 
 
 def _encode(swapper, target: Path, output: Path, info, options: SwapOptions,
