@@ -179,3 +179,35 @@ def test_a_zoomed_and_panned_face_stays_swapped(swapper, videos_dir, monkeypatch
         unchanged[motion] = sum(np.array_equal(o, i) for o, i in zip(out, frames))
     assert unchanged[True] == 0 and stats.cuts == 0
     assert unchanged[False] >= 5, unchanged
+
+
+@pytest.mark.parametrize("length", [1, 2])
+def test_a_flash_is_no_cut_and_its_frames_stay_swapped(swapper, videos_dir, monkeypatch,
+                                                       length):
+    """A camera flash (the whole frame much brighter for a frame or two) jumps like a cut
+    twice; taken for two cuts, the flash's faces got a track that ended before it was confirmed
+    (3 detections) and the original face showed for the flash's frames. The frame after it goes back to the
+    picture before it, which makes the flash no new shot."""
+    from facedancer_torch.faces import shots
+    from facedancer_torch.swap.options import SwapOptions
+    from facedancer_torch.swap.video import VideoStats, swap_stream
+
+    frames = _frames(videos_dir / "talking_b.mp4", 24, 384)
+    for k in range(12, 12 + length):
+        frames[k] = np.clip(frames[k].astype(np.float32) * 1.7 + 25, 0, 255).astype(np.uint8)
+    plan = swapper.plan([videos_dir.parent / "photos" / "df_img1.jpg"])
+    unchanged = {}
+    for flash_frames in (0, shots.SHOT_FLASH_FRAMES):
+        monkeypatch.setattr(shots, "SHOT_FLASH_FRAMES", flash_frames)
+        cuts = ShotCuts()
+        for frame in frames:
+            cuts(frame)
+        assert (cuts.cuts, cuts.flashes) == ((0, 1) if flash_frames else (2, 0))
+        stats = VideoStats()
+        out = [rgb for _, rgb in swap_stream(swapper, iter(frames), plan,
+                                             SwapOptions(batch_size=4), stats=stats)]
+        unchanged[flash_frames] = [i for i, (o, f) in enumerate(zip(out, frames))
+                                   if np.array_equal(o, f)]
+        assert stats.cuts == (0 if flash_frames else 2)
+    assert unchanged[shots.SHOT_FLASH_FRAMES] == []
+    assert unchanged[0] == list(range(12, 12 + length))

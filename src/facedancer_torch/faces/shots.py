@@ -26,6 +26,10 @@ difference therefore counts what is left after the previous thumbnail is moved t
 one (:func:`moved_difference`: an affine fit, ``cv2.findTransformECC``, compared slightly
 blurred), unless the fit needs a move no camera makes between two frames. The colour histograms do not depend on where things
 are, so they are compared as they are.
+
+A flash (a camera's, a strobe, a dropped frame) jumps away and back within a frame or two: the
+frame that comes back to the picture before the jump is no cut, and the jump's cut is taken
+back from the count (:data:`SHOT_FLASH_FRAMES`).
 """
 
 from __future__ import annotations
@@ -58,6 +62,10 @@ SHOT_MOTION_BLUR: float = 1.0
 # False: the grey difference as it is, the camera's move not fitted (before session 22;
 # benchmarks/shots.py --camera compares both).
 SHOT_MOTION_FIT: bool = True
+# A cut after which the picture comes back, within this many frames, to what it was before
+# the cut was a flash (a camera flash, a strobe, a dropped or corrupt frame), not a new shot:
+# the frame that comes back is no cut, so the faces' tracks that started at the flash go on.
+SHOT_FLASH_FRAMES: int = 3
 
 
 def picture(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -143,16 +151,41 @@ class ShotCuts:
         self._previous: tuple[np.ndarray, np.ndarray] | None = None
         self.motion = motion  # see grey_change
         self._jumped = False  # the last step reached SHOT_CUT_GREY (fitted) or was a cut
+        # the picture before the last cut, while it is at most SHOT_FLASH_FRAMES frames ago
+        self._before_cut: tuple[np.ndarray, np.ndarray] | None = None
+        self._since_cut = 0
         self.cuts = 0
+        self.flashes = 0
+        # True for a frame that took the picture back to where it was before a cut a few
+        # frames earlier: that "cut" was a flash (SHOT_FLASH_FRAMES), no new shot.
+        self.returned = False
 
     def __call__(self, rgb: np.ndarray) -> bool:
         previous, self._previous = self._previous, picture(rgb)
+        self.returned = False
         if previous is None:
             return False
         grey, histogram = grey_change(previous, self._previous, self.motion)
         fitted = SHOT_MOTION_FIT if self.motion is None else self.motion
         jumped = grey >= SHOT_CUT_GREY
         cut = histogram >= SHOT_CUT_HISTOGRAM or (jumped and not (fitted and self._jumped))
+        if cut and self._before_cut is not None:
+            back_grey, back_histogram = grey_change(self._before_cut, self._previous, self.motion)
+            if back_grey < SHOT_CUT_GREY and back_histogram < SHOT_CUT_HISTOGRAM:
+                # A camera flash, a strobe, a dropped or corrupt frame: the picture jumped away
+                # and came back. The frame that comes back continues the shot (its faces
+                # continue the tracks that started at the flash, so the flash's frames are
+                # swapped too), and the flash's cut is taken back from the count.
+                cut, self.returned = False, True
+                self.cuts -= 1
+                self.flashes += 1
+                self._before_cut = None
+        if cut and SHOT_FLASH_FRAMES > 0:  # 0: every jump is a cut, as before session 22
+            self._before_cut, self._since_cut = previous, 0
+        elif self._before_cut is not None:
+            self._since_cut += 1
+            if self._since_cut >= SHOT_FLASH_FRAMES:
+                self._before_cut = None
         self._jumped = jumped or cut
         self.cuts += cut
         return cut

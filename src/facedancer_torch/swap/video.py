@@ -312,15 +312,18 @@ def _detected_frames(swapper, options: SwapOptions, frames: Iterable, stop: thre
             # Upright only: a sideways search of frames the person has left finds faces in
             # blur and wallpaper, and a turned video is already upright after decoding.
             rgbs = [_rgb(item) for item in chunk]
-            cuts = [shots(rgb) for rgb in rgbs]
+            cuts, returns = [], []
+            for rgb in rgbs:
+                cuts.append(shots(rgb))
+                returns.append(shots.returned)
             inside = [options.in_span(_frame_time(item, index + k, fps))
                       for k, item in enumerate(chunk)]
             index += len(chunk)
             found = iter(finder([r for r, i in zip(rgbs, inside) if i],
                                 [c for c, i in zip(cuts, inside) if i]) if any(inside) else [])
             detections = [next(found) if i else [] for i in inside]
-            for frame, faces, cut in zip(chunk, detections, cuts):
-                if not _put(out, (frame, faces, cut), stop):
+            for frame, faces, cut, returned in zip(chunk, detections, cuts, returns):
+                if not _put(out, (frame, faces, cut, returned), stop):
                     return
     except BaseException as exc:  # handed to the main thread, which re-raises it
         _put(out, _Failure(exc), stop)
@@ -392,7 +395,8 @@ def swap_stream(swapper, frames: Iterable, source, options: SwapOptions, tracker
                 break
             if isinstance(item, _Failure):
                 raise item.error
-            payload, faces, cut = item
+            payload, faces, cut, returned = item
+            stats.cuts -= returned  # the last frame's "cut" was a flash (faces/shots.py)
             frame = _rgb(payload)
             stats.detected += len(faces)
             if cut:
