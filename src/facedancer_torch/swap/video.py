@@ -68,7 +68,7 @@ IDENTITY_VIEWS: int = 5
 # person who took the track over (a cross-fade between two speakers framed alike, which no cut
 # marks), and the track's identity starts again from it. Only faces whose eyes are at least
 # IDENTITY_RECHECK_EYES pixels apart: on the talking clips (eyes 88-123 px apart) a person's
-# views lie within 0.21 of their track's first ones and two people's 0.7 or more apart, but a
+# views lie within 0.23 of their track's first ones and two people's 0.7 or more apart, but a
 # crowd's small faces turning away drift up to 0.79 from their own (docs/swap.md "Videos").
 IDENTITY_RECHECK: int = 10
 IDENTITY_CHANGE: float = 0.5
