@@ -396,7 +396,7 @@ def swap_stream(swapper, frames: Iterable, source, options: SwapOptions, tracker
             if isinstance(item, _Failure):
                 raise item.error
             payload, faces, cut, returned = item
-            stats.cuts -= returned  # the last frame's "cut" was a flash (faces/shots.py)
+            stats.cuts -= returned  # a cut a few frames back was a flash (faces/shots.py)
             frame = _rgb(payload)
             stats.detected += len(faces)
             if cut:
