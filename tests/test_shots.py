@@ -186,8 +186,8 @@ def test_a_flash_is_no_cut_and_its_frames_stay_swapped(swapper, videos_dir, monk
                                                        length):
     """A camera flash (the whole frame much brighter for a frame or two) jumps like a cut
     twice; taken for two cuts, the flash's faces got a track that ended before it was confirmed
-    (3 detections) and the original face showed for the flash's frames. The frame after it goes back to the
-    picture before it, which makes the flash no new shot."""
+    (3 detections) and the original face showed for the flash's frames. The frame after it
+    goes back to the picture before it, which makes the flash no new shot."""
     from facedancer_torch.faces import shots
     from facedancer_torch.swap.options import SwapOptions
     from facedancer_torch.swap.video import VideoStats, swap_stream

@@ -24,8 +24,8 @@ one shot, so that nearly every frame counted as a cut; each cut ends every track
 waits to be confirmed, and the face blinked between swapped and not swapped). The grey
 difference therefore counts what is left after the previous thumbnail is moved to fit the new
 one (:func:`moved_difference`: an affine fit, ``cv2.findTransformECC``, compared slightly
-blurred), unless the fit needs a move no camera makes between two frames. The colour histograms do not depend on where things
-are, so they are compared as they are.
+blurred), unless the fit needs a move no camera makes between two frames. The colour
+histograms do not depend on where things are, so they are compared as they are.
 
 A flash (a camera's, a strobe, a dropped frame) jumps away and back within a frame or two: the
 frame that comes back to the picture before the jump is no cut, and the jump's cut is taken
