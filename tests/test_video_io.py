@@ -522,3 +522,18 @@ def test_subtitles_are_carried_where_the_container_holds_them(videos_dir, tmp_pa
         else:
             assert cues == [] and any("subtitle stream 1 (srt) cannot be stored in .mp4" in m
                                       for m in messages), messages
+
+
+def test_an_rgb_matrix_is_not_claimed_for_yuv_pixels(tmp_path):
+    """A source coded as RGB (matrix 0, GBR) gives YUV pixels here: claiming matrix 0 for
+    them would make players read Y, U, V as G, B, R; the output says nothing instead."""
+    from facedancer_torch.io.probe import ColourTags
+
+    red = [np.full((64, 64, 3), (200, 30, 40), np.uint8)] * 3
+    with vio.VideoWriter(tmp_path / "out.mp4", 25, crf=0, preset="ultrafast",
+                         colour=ColourTags(1, 13, 0, 2)) as writer:
+        for rgb in red:
+            writer.write(rgb)
+    assert vio.probe_video(tmp_path / "out.mp4").colour == ColourTags(1, 13, 2, 2)
+    decoded = [f.rgb for f in vio.read_frames(tmp_path / "out.mp4")][0]
+    assert np.abs(decoded.astype(int) - red[0]).max() <= 2

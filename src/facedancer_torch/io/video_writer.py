@@ -232,7 +232,10 @@ class VideoWriter:
             context = stream.codec_context
             context.color_primaries, context.color_trc = self.colour.primaries, \
                 self.colour.transfer
-            context.colorspace, context.color_range = self.colour.matrix, self.colour.range
+            # Matrix 0 is "RGB" (a GBR-coded source): the output is YUV, converted with
+            # BT.601 as PyAV does by default, so it says nothing rather than something wrong.
+            context.colorspace = self.colour.matrix if self.colour.matrix != 0 else 2
+            context.color_range = self.colour.range
         self._stream = stream
         if self._audio is not None:
             self._audio.attach(self._container)
