@@ -115,6 +115,20 @@ def test_identity_strength_reaches_the_swap_options():
     assert _options("all", 7, 0.0, "local", identity_strength="0.35").identity_strength == 0.35
 
 
+def test_the_time_range_reaches_the_swap_options():
+    """The video tab's "Swap from" / "Swap until" boxes: seconds or MM:SS, empty = the whole
+    clip; a wrong time is one line naming the box."""
+    from facedancer_torch.errors import FacedancerError
+    from facedancer_torch.ui.app import _options
+
+    options = _options("all", 7, 0.0, "local", start=" 1:02.5 ", end="70")
+    assert (options.start, options.end) == (62.5, 70.0)
+    assert options.span_text() == "from 1:02.5 to 1:10"
+    assert _options("all", 7, 0.0, "local", start="", end="").span_text() is None
+    with pytest.raises(FacedancerError, match="Swap until is a time"):
+        _options("all", 7, 0.0, "local", end="soon")
+
+
 def test_the_status_carries_the_sources_notes():
     """A group photo's face chosen by size (swap/source.py) is said in the page, as the CLI
     warns of it."""

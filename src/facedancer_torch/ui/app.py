@@ -37,7 +37,7 @@ from ..errors import FacedancerError, ModelError  # noqa: E402
 from ..io.provenance import read_provenance  # noqa: E402
 from ..models.catalogue import CATALOGUE, ModelKind  # noqa: E402
 from ..models.store import ModelStore, model_kind  # noqa: E402
-from ..swap.options import DEFAULT_MASK, SwapOptions  # noqa: E402
+from ..swap.options import DEFAULT_MASK, SwapOptions, parse_time  # noqa: E402
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
@@ -189,7 +189,7 @@ def _options(faces: str, mask_blur: float, mask_padding: float, color_match: str
              max_frames: float | None = None, mask: str | None = None,
              detail: float | None = None, pixel_boost: float | None = None,
              blinks: bool | None = None, identity_strength: float | None = None,
-             exposure: bool | None = None):
+             exposure: bool | None = None, start: str | None = None, end: str | None = None):
     frames = int(max_frames) if max_frames else None
     return SwapOptions(faces=faces or "all", mask_blur=float(mask_blur),
                        mask_padding=float(mask_padding),
@@ -200,7 +200,9 @@ def _options(faces: str, mask_blur: float, mask_padding: float, color_match: str
                        blinks=True if blinks is None else bool(blinks),
                        exposure=True if exposure is None else bool(exposure),
                        identity_strength=_strength(identity_strength),
-                       overwrite=True, max_frames=frames if frames and frames > 0 else None)
+                       overwrite=True, max_frames=frames if frames and frames > 0 else None,
+                       start=parse_time(start.strip() if start else None, "Swap from"),
+                       end=parse_time(end.strip() if end else None, "Swap until"))
 
 
 MODEL_STRENGTH = "model's"  # the identity-strength choice that defers to the model's card
@@ -304,7 +306,7 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
 
     def swap_video(sources, target, model, detector, faces, mask_blur, mask_padding,
                    color_match, mask, detail, pixel_boost, blinks, identity_strength,
-                   exposure, max_frames,
+                   exposure, max_frames, start, end,
                    progress=gr.Progress(track_tqdm=True)):
         sources = _paths(sources)
         if not sources:
@@ -316,7 +318,8 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
         output = new_output(output_dir, ".mp4")
         try:
             options = _options(faces, mask_blur, mask_padding, color_match, max_frames, mask,
-                               detail, pixel_boost, blinks, identity_strength, exposure)
+                               detail, pixel_boost, blinks, identity_strength, exposure,
+                               start, end)
             progress(0, desc="swapping frames")
             # swap_video_file reports frames through tqdm; gr.Progress(track_tqdm) shows it.
             plan = swapper.plan(sources, options)
@@ -326,8 +329,9 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
         if report.changed:
             cuts = (f" {report.cuts} shot cut{'s' if report.cuts != 1 else ''}: faces "
                     "tracked afresh after each." if report.cuts else "")
+            span = f" Faces swapped only {report.span}." if report.span else ""
             status = (f"{report.frames_swapped} of {report.frames} frames with a swapped face "
-                      f"({report.frames - report.frames_swapped} without)." + cuts
+                      f"({report.frames - report.frames_swapped} without)." + span + cuts
                       + _notes(plan) + "\n\n" + provenance_summary(output))
         else:
             status = ("No face was swapped in any frame: the output is the target video "
@@ -421,6 +425,12 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
                         max_frames = gr.Number(0, precision=0, minimum=0,
                                                label="Max frames (0 = whole video)",
                                                elem_id="max-frames")
+                        with gr.Row():
+                            # The rest of the clip passes through: it keeps its length.
+                            span_start = gr.Textbox("", label="Swap from (s or MM:SS; empty = "
+                                                    "start)", elem_id="span-start")
+                            span_end = gr.Textbox("", label="Swap until (s or MM:SS; empty = "
+                                                  "end)", elem_id="span-end")
                         video_run = gr.Button("Swap video", variant="primary",
                                               elem_id="video-swap-button")
                     with gr.Column():
@@ -447,7 +457,8 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
         # the CPU/GPU is saturated by one job anyway; others wait in gradio's queue.
         run.click(swap_image, [sources, target, *options], [result, compare, status, download],
                   concurrency_limit=1, concurrency_id="swap")
-        video_run.click(swap_video, [video_sources, video_target, *options, max_frames],
+        video_run.click(swap_video, [video_sources, video_target, *options, max_frames,
+                                     span_start, span_end],
                         [video_result, video_status, video_download], concurrency_limit=1,
                         concurrency_id="swap")
     app.facedancer_output_dir = output_dir  # launch_app lets gradio serve results from here
