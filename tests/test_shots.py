@@ -211,3 +211,24 @@ def test_a_flash_is_no_cut_and_its_frames_stay_swapped(swapper, videos_dir, monk
         assert stats.cuts == (0 if flash_frames else 2)
     assert unchanged[shots.SHOT_FLASH_FRAMES] == []
     assert unchanged[0] == list(range(12, 12 + length))
+
+
+def test_the_fitted_move_is_where_the_camera_took_the_picture(videos_dir):
+    """ShotCuts.move: a frame shifted and zoomed as a camera would, the affine that takes a
+    point of the previous frame to the current one, within a pixel in a 1280x720 frame; none
+    for a still step or a cut."""
+    frames = _frames(videos_dir / "crowd_720p.mp4", 2)
+    height, width = frames[0].shape[:2]
+    for dx, dy, zoom in ((60, -30, 1.0), (0, 0, 1.15), (-80, 20, 0.95)):
+        matrix = cv2.getRotationMatrix2D((width / 2, height / 2), 0, zoom)
+        matrix[:, 2] += (dx, dy)
+        moved = cv2.warpAffine(frames[0], matrix, (width, height), borderMode=cv2.BORDER_REFLECT)
+        shots = ShotCuts()
+        shots(frames[0])
+        assert not shots(moved) and shots.move is not None
+        for point in ((400, 300, 1), (900, 500, 1)):
+            assert np.abs(shots.move @ point - matrix @ point).max() < 1.0
+    shots = ShotCuts()
+    for frame in frames:
+        shots(frame)
+        assert shots.move is None  # a still step: no jump, nothing fitted

@@ -94,6 +94,13 @@ def moved_difference(previous: np.ndarray, current: np.ndarray) -> float | None:
     is moved to fit ``current`` (affine, coarse to fine: ECC on 32 then 64 px), both blurred
     by :data:`SHOT_MOTION_BLUR`, inside a border of :data:`SHOT_MOTION_BORDER`; None when no
     fit within a camera's move is found."""
+    fitted = fit_move(previous, current)
+    return None if fitted is None else fitted[0]
+
+
+def fit_move(previous: np.ndarray, current: np.ndarray) -> tuple[float, np.ndarray] | None:
+    """:func:`moved_difference` and the fitted ``(2, 3)`` affine, which maps ``current``
+    thumbnail pixels to where they were in ``previous`` (None: no camera's move fits)."""
     criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 1e-3)
     side = previous.shape[0]
     warp = np.eye(2, 3, dtype=np.float32)
@@ -121,19 +128,34 @@ def moved_difference(previous: np.ndarray, current: np.ndarray) -> float | None:
         moved = cv2.GaussianBlur(moved, (0, 0), SHOT_MOTION_BLUR)
         current = cv2.GaussianBlur(current, (0, 0), SHOT_MOTION_BLUR)
     inner = slice(SHOT_MOTION_BORDER, side - SHOT_MOTION_BORDER)
-    return float(np.abs(moved[inner, inner] - current[inner, inner]).mean())
+    return float(np.abs(moved[inner, inner] - current[inner, inner]).mean()), warp
+
+
+def frame_move(warp: np.ndarray, width: int, height: int, side: int = SHOT_THUMBNAIL
+               ) -> np.ndarray:
+    """A thumbnail fit of :func:`fit_move` as the ``(2, 3)`` affine that takes a point of the
+    previous *frame* (``width`` x ``height`` pixels) to where it is in the current one."""
+    scale = np.array([side / width, side / height])
+    offset = 0.5 * scale - 0.5  # pixel centres: x_thumb = (x_frame + 0.5) * scale - 0.5
+    to_thumb = np.array([[scale[0], 0, offset[0]], [0, scale[1], offset[1]], [0, 0, 1]])
+    back = np.vstack([np.asarray(warp, np.float64), [0, 0, 1]])  # current -> previous
+    forward = np.linalg.inv(to_thumb) @ np.linalg.inv(back) @ to_thumb
+    return forward[:2]
 
 
 def grey_change(previous: tuple, current: tuple, motion: bool | None = None
-                ) -> tuple[float, float]:
-    """``(grey difference, histogram variation)`` between two :func:`picture` results, the grey
-    difference after fitting the camera's move where it reaches :data:`SHOT_CUT_GREY`
-    (``motion``: default :data:`SHOT_MOTION_FIT`; infinite where no camera's move fits)."""
+                ) -> tuple[float, float, np.ndarray | None]:
+    """``(grey difference, histogram variation, fitted move)`` between two :func:`picture`
+    results, the grey difference after fitting the camera's move where it reaches
+    :data:`SHOT_CUT_GREY` (``motion``: default :data:`SHOT_MOTION_FIT`; infinite where no
+    camera's move fits); the move is :func:`fit_move`'s affine, None where none was fitted."""
     grey, histogram = picture_jump(previous, current)
+    warp = None
     if grey >= SHOT_CUT_GREY and (SHOT_MOTION_FIT if motion is None else motion):
-        moved = moved_difference(previous[0], current[0])
-        grey = float("inf") if moved is None else min(grey, moved)
-    return grey, histogram
+        fitted = fit_move(previous[0], current[0])
+        grey = float("inf") if fitted is None else min(grey, fitted[0])
+        warp = None if fitted is None else fitted[1]
+    return grey, histogram, warp
 
 
 class ShotCuts:
@@ -159,18 +181,24 @@ class ShotCuts:
         # True for a frame that took the picture back to where it was before a cut a few
         # frames earlier: that "cut" was a flash (SHOT_FLASH_FRAMES), no new shot.
         self.returned = False
+        # Where the camera moved the picture since the last frame, in frame pixels (the
+        # ``(2, 3)`` affine of :func:`frame_move`), when the frame jumped and no cut was found;
+        # else None (a still or slowly moving camera: boxes overlap as they are).
+        self.move: np.ndarray | None = None
 
     def __call__(self, rgb: np.ndarray) -> bool:
         previous, self._previous = self._previous, picture(rgb)
         self.returned = False
+        self.move = None
         if previous is None:
             return False
-        grey, histogram = grey_change(previous, self._previous, self.motion)
+        grey, histogram, warp = grey_change(previous, self._previous, self.motion)
         fitted = SHOT_MOTION_FIT if self.motion is None else self.motion
         jumped = grey >= SHOT_CUT_GREY
         cut = histogram >= SHOT_CUT_HISTOGRAM or (jumped and not (fitted and self._jumped))
         if cut and self._before_cut is not None:
-            back_grey, back_histogram = grey_change(self._before_cut, self._previous, self.motion)
+            back_grey, back_histogram, _ = grey_change(self._before_cut, self._previous,
+                                                       self.motion)
             if back_grey < SHOT_CUT_GREY and back_histogram < SHOT_CUT_HISTOGRAM:
                 # A camera flash, a strobe, a dropped or corrupt frame: the picture jumped away
                 # and came back. The frame that comes back continues the shot (its faces
@@ -188,4 +216,6 @@ class ShotCuts:
                 self._before_cut = None
         self._jumped = jumped or cut
         self.cuts += cut
+        if warp is not None and not cut and not self.returned:
+            self.move = frame_move(warp, rgb.shape[1], rgb.shape[0])
         return cut

@@ -61,6 +61,23 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
 
 
+def move_points(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """``(N, 2)`` points through a ``(2, 3)`` affine (same dtype and shape back)."""
+    points = np.asarray(points)
+    flat = points.reshape(-1, 2).astype(np.float64)
+    moved = flat @ np.asarray(matrix, np.float64)[:, :2].T + np.asarray(matrix, np.float64)[:, 2]
+    return moved.reshape(points.shape).astype(points.dtype)
+
+
+def move_box(box: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """The box around the four moved corners of ``x1, y1, x2, y2``."""
+    box = np.asarray(box)
+    x1, y1, x2, y2 = (float(v) for v in box[:4])
+    corners = move_points(np.array([[x1, y1], [x2, y1], [x1, y2], [x2, y2]]), matrix)
+    moved = np.concatenate([corners.min(axis=0), corners.max(axis=0)])
+    return moved.astype(box.dtype)
+
+
 def greedy_match(iou: np.ndarray, threshold: float) -> list[tuple[int, int]]:
     """Pairs ``(row, col)`` taken from the highest IoU down, each row and column once, only
     pairs with IoU >= ``threshold``."""
@@ -178,6 +195,19 @@ class FaceTracker:
         a face of the new shot never takes the id, and so the state kept under it, of a face
         of the last one."""
         self.tracks = []
+
+    def move(self, matrix: np.ndarray) -> None:
+        """Move every track with the camera (``(2, 3)`` affine, previous frame -> this one;
+        ``faces/shots.py`` ``ShotCuts.move``), before :meth:`update`: a small face the camera
+        shook by more than half its size no longer overlaps its track's last box, and its
+        track ended on every shake (each new track then waits to be confirmed)."""
+        matrix = np.asarray(matrix, np.float64).reshape(2, 3)
+        for track in self.tracks:
+            track.landmarks = move_points(track.landmarks, matrix)
+            track.box = move_box(track.box, matrix)
+            track.last_raw_box = move_box(track.last_raw_box, matrix)
+            if track.filter is not None:
+                track.filter.x = move_points(track.filter.x, matrix)
 
     def update(self, faces: Sequence[Face]) -> list[TrackedFace]:
         """Link this frame's detections to tracks; returns the faces to swap in this frame:

@@ -35,6 +35,7 @@ docs/reference.md §7 applied to every frame, plus what users of video swappers 
 
 from __future__ import annotations
 
+import dataclasses
 import queue
 import shutil
 import threading
@@ -51,7 +52,7 @@ from tqdm import tqdm
 from ..faces.detect import full_first_pass
 from ..faces.roi import NEW_FACE_IOU, detect_in_rois
 from ..faces.shots import ShotCuts
-from ..faces.tracking import FaceTracker, box_iou
+from ..faces.tracking import FaceTracker, box_iou, move_box, move_points
 from ..io import video as video_io
 from ..io.atomic import atomic_path
 from ..io.queues import END, put_until_stopped
@@ -87,6 +88,9 @@ _SIZE_HYSTERESIS: float = 0.8
 # (docs/swap.md "Speed"). The output is the same to the bit: one worker blends the batches in
 # their order, and only it touches the compositor's per-track memory.
 BLEND_THREAD: bool = True
+# Move tracks and followed faces with the camera where it jumped (faces/shots.py fits the
+# move): a shaken crowd's small faces kept their tracks (False: boxes stay where they were).
+CAMERA_MOVE: bool = True
 
 
 @dataclass
@@ -204,18 +208,26 @@ class _FaceFinder:
         self.recheck = False  # a full detection dropped a face: detect the next frame fully
         self.followed: list[tuple[object, int]] = []  # (last face found, frames missed since)
 
-    def __call__(self, frames: list[np.ndarray], cuts: list[bool] | None = None) -> list[list]:
-        """Faces per frame; ``cuts``: which frames begin a new shot (``faces/shots.py``)."""
+    def __call__(self, frames: list[np.ndarray], cuts: list[bool] | None = None,
+                 moves: list | None = None) -> list[list]:
+        """Faces per frame; ``cuts``: which frames begin a new shot, ``moves``: where the
+        camera moved each frame's picture (``faces/shots.py``, None where it did not jump)."""
         if self.options.detect_every == 1:
             with self.swapper.timer.measure("detect", len(frames)):
                 return self.detector.detect_batch(frames, rotate=_video_rotate(self.swapper))
         cuts = cuts or [False] * len(frames)
-        return [self._one(frame, cut) for frame, cut in zip(frames, cuts)]
+        moves = moves or [None] * len(frames)
+        return [self._one(frame, cut, move) for frame, cut, move in zip(frames, cuts, moves)]
 
-    def _one(self, frame: np.ndarray, cut: bool = False) -> list:
+    def _one(self, frame: np.ndarray, cut: bool = False, move=None) -> list:
         timer, detector, rotate = self.swapper.timer, self.detector, _video_rotate(self.swapper)
         if cut:  # the last shot's faces are not where this one's are: search the whole frame
             self.followed, self.recheck = [], False
+        elif move is not None and CAMERA_MOVE:  # look for followed faces where the camera
+            # moved them
+            self.followed = [(dataclasses.replace(face, box=move_box(face.box, move),
+                                                  landmarks=move_points(face.landmarks, move)),
+                              missed) for face, missed in self.followed]
         due = self.recheck or self.index % self.options.detect_every == 0 or not self.followed
         self.index += 1
         smallest = min_face_pixels(frame.shape, self.options, video=True) * _SIZE_HYSTERESIS
@@ -312,18 +324,20 @@ def _detected_frames(swapper, options: SwapOptions, frames: Iterable, stop: thre
             # Upright only: a sideways search of frames the person has left finds faces in
             # blur and wallpaper, and a turned video is already upright after decoding.
             rgbs = [_rgb(item) for item in chunk]
-            cuts, returns = [], []
+            cuts, returns, moves = [], [], []
             for rgb in rgbs:
                 cuts.append(shots(rgb))
                 returns.append(shots.returned)
+                moves.append(shots.move)
             inside = [options.in_span(_frame_time(item, index + k, fps))
                       for k, item in enumerate(chunk)]
             index += len(chunk)
             found = iter(finder([r for r, i in zip(rgbs, inside) if i],
-                                [c for c, i in zip(cuts, inside) if i]) if any(inside) else [])
+                                [c for c, i in zip(cuts, inside) if i],
+                                [m for m, i in zip(moves, inside) if i]) if any(inside) else [])
             detections = [next(found) if i else [] for i in inside]
-            for frame, faces, cut, returned in zip(chunk, detections, cuts, returns):
-                if not _put(out, (frame, faces, cut, returned), stop):
+            for item in zip(chunk, detections, cuts, returns, moves):
+                if not _put(out, item, stop):
                     return
     except BaseException as exc:  # handed to the main thread, which re-raises it
         _put(out, _Failure(exc), stop)
@@ -395,7 +409,7 @@ def swap_stream(swapper, frames: Iterable, source, options: SwapOptions, tracker
                 break
             if isinstance(item, _Failure):
                 raise item.error
-            payload, faces, cut, returned = item
+            payload, faces, cut, returned, move = item
             stats.cuts -= returned  # a cut a few frames back was a flash (faces/shots.py)
             frame = _rgb(payload)
             stats.detected += len(faces)
@@ -405,6 +419,8 @@ def swap_stream(swapper, frames: Iterable, source, options: SwapOptions, tracker
                 stats.cuts += 1
                 if tracker is not False:
                     tracker.reset()
+            if move is not None and CAMERA_MOVE and tracker not in (None, False):
+                tracker.move(move)  # tracks follow the camera (faces/tracking.py)
             faces = _tracked(tracker, faces)
             for face in faces:
                 if not getattr(face, "refilled", False) and getattr(face, "track_id", None) \
