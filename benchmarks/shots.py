@@ -19,7 +19,7 @@ Prints three tables:
 4. **Camera motion** (``--camera``, also alone with ``--only-camera``): each clip moved as a
    camera would move it (:func:`camera_move`: a zoom to 1.8x and back with a pan between, a
    static 1.8x close-up, a handheld shake), the cuts found with the grey difference as it is
-   and after the previous picture is moved to fit (``faces/shots.py`` ``moved_difference``),
+   and after the previous picture is moved to fit (``faces/shots.py`` ``fit_move``),
    and real cuts into and out of the moving clips; with ``--swap`` the frames swapped of the
    zoomed ``talking_b.mp4`` (shipped demo model, a face that blinks between swapped and not is
    what false cuts did).

@@ -23,7 +23,7 @@ frame per frame, or shaken, synthetically: up to 44 grey levels between consecut
 one shot, so that nearly every frame counted as a cut; each cut ends every track, a new track
 waits to be confirmed, and the face blinked between swapped and not swapped). The grey
 difference therefore counts what is left after the previous thumbnail is moved to fit the new
-one (:func:`moved_difference`: an affine fit, ``cv2.findTransformECC``, compared slightly
+one (:func:`fit_move`: an affine fit, ``cv2.findTransformECC``, compared slightly
 blurred), unless the fit needs a move no camera makes between two frames. The colour
 histograms do not depend on where things are, so they are compared as they are.
 
@@ -89,18 +89,12 @@ def picture_jump(a: tuple, b: tuple) -> tuple[float, float]:
     return float(np.abs(a[0] - b[0]).mean()), 0.5 * float(np.abs(a[1] - b[1]).sum())
 
 
-def moved_difference(previous: np.ndarray, current: np.ndarray) -> float | None:
-    """Mean absolute grey difference between two :func:`picture` thumbnails after ``previous``
-    is moved to fit ``current`` (affine, coarse to fine: ECC on 32 then 64 px), both blurred
-    by :data:`SHOT_MOTION_BLUR`, inside a border of :data:`SHOT_MOTION_BORDER`; None when no
-    fit within a camera's move is found."""
-    fitted = fit_move(previous, current)
-    return None if fitted is None else fitted[0]
-
-
 def fit_move(previous: np.ndarray, current: np.ndarray) -> tuple[float, np.ndarray] | None:
-    """:func:`moved_difference` and the fitted ``(2, 3)`` affine, which maps ``current``
-    thumbnail pixels to where they were in ``previous`` (None: no camera's move fits)."""
+    """The mean absolute grey difference between two :func:`picture` thumbnails after
+    ``previous`` is moved to fit ``current`` (affine, coarse to fine: ECC on 32 then 64 px),
+    both blurred by :data:`SHOT_MOTION_BLUR`, inside a border of :data:`SHOT_MOTION_BORDER`,
+    and the fitted ``(2, 3)`` affine, which maps ``current`` thumbnail pixels to where they
+    were in ``previous``; None when no fit within a camera's move is found."""
     criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 1e-3)
     side = previous.shape[0]
     warp = np.eye(2, 3, dtype=np.float32)
@@ -143,6 +137,11 @@ def frame_move(warp: np.ndarray, width: int, height: int, side: int = SHOT_THUMB
     return forward[:2]
 
 
+def _fitting(motion: bool | None) -> bool:
+    """Whether the camera's move is fitted: ``motion``, else :data:`SHOT_MOTION_FIT`."""
+    return SHOT_MOTION_FIT if motion is None else motion
+
+
 def grey_change(previous: tuple, current: tuple, motion: bool | None = None
                 ) -> tuple[float, float, np.ndarray | None]:
     """``(grey difference, histogram variation, fitted move)`` between two :func:`picture`
@@ -151,7 +150,7 @@ def grey_change(previous: tuple, current: tuple, motion: bool | None = None
     camera's move fits); the move is :func:`fit_move`'s affine, None where none was fitted."""
     grey, histogram = picture_jump(previous, current)
     warp = None
-    if grey >= SHOT_CUT_GREY and (SHOT_MOTION_FIT if motion is None else motion):
+    if grey >= SHOT_CUT_GREY and _fitting(motion):
         fitted = fit_move(previous[0], current[0])
         grey = float("inf") if fitted is None else min(grey, fitted[0])
         warp = None if fitted is None else fitted[1]
@@ -193,9 +192,9 @@ class ShotCuts:
         if previous is None:
             return False
         grey, histogram, warp = grey_change(previous, self._previous, self.motion)
-        fitted = SHOT_MOTION_FIT if self.motion is None else self.motion
         jumped = grey >= SHOT_CUT_GREY
-        cut = histogram >= SHOT_CUT_HISTOGRAM or (jumped and not (fitted and self._jumped))
+        cut = histogram >= SHOT_CUT_HISTOGRAM or \
+            (jumped and not (_fitting(self.motion) and self._jumped))
         if cut and self._before_cut is not None:
             back_grey, back_histogram, _ = grey_change(self._before_cut, self._previous,
                                                        self.motion)

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .align import transform_points
 from .detect import Face
 
 
@@ -61,19 +62,11 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
 
 
-def move_points(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
-    """``(N, 2)`` points through a ``(2, 3)`` affine (same dtype and shape back)."""
-    points = np.asarray(points)
-    flat = points.reshape(-1, 2).astype(np.float64)
-    moved = flat @ np.asarray(matrix, np.float64)[:, :2].T + np.asarray(matrix, np.float64)[:, 2]
-    return moved.reshape(points.shape).astype(points.dtype)
-
-
 def move_box(box: np.ndarray, matrix: np.ndarray) -> np.ndarray:
-    """The box around the four moved corners of ``x1, y1, x2, y2``."""
+    """The box around the four corners of ``x1, y1, x2, y2`` moved by a ``(2, 3)`` affine."""
     box = np.asarray(box)
     x1, y1, x2, y2 = (float(v) for v in box[:4])
-    corners = move_points(np.array([[x1, y1], [x2, y1], [x1, y2], [x2, y2]]), matrix)
+    corners = transform_points(np.array([[x1, y1], [x2, y1], [x1, y2], [x2, y2]]), matrix)
     moved = np.concatenate([corners.min(axis=0), corners.max(axis=0)])
     return moved.astype(box.dtype)
 
@@ -203,11 +196,11 @@ class FaceTracker:
         track ended on every shake (each new track then waits to be confirmed)."""
         matrix = np.asarray(matrix, np.float64).reshape(2, 3)
         for track in self.tracks:
-            track.landmarks = move_points(track.landmarks, matrix)
+            track.landmarks = transform_points(track.landmarks, matrix)
             track.box = move_box(track.box, matrix)
             track.last_raw_box = move_box(track.last_raw_box, matrix)
             if track.filter is not None:
-                track.filter.x = move_points(track.filter.x, matrix)
+                track.filter.x = transform_points(track.filter.x, matrix)
 
     def update(self, faces: Sequence[Face]) -> list[TrackedFace]:
         """Link this frame's detections to tracks; returns the faces to swap in this frame:

@@ -52,7 +52,8 @@ from tqdm import tqdm
 from ..faces.detect import full_first_pass
 from ..faces.roi import NEW_FACE_IOU, detect_in_rois
 from ..faces.shots import ShotCuts
-from ..faces.tracking import FaceTracker, box_iou, move_box, move_points
+from ..faces.align import transform_points
+from ..faces.tracking import FaceTracker, box_iou, move_box
 from ..io import video as video_io
 from ..io.atomic import atomic_path
 from ..io.queues import END, put_until_stopped
@@ -225,9 +226,10 @@ class _FaceFinder:
             self.followed, self.recheck = [], False
         elif move is not None and CAMERA_MOVE:  # look for followed faces where the camera
             # moved them
-            self.followed = [(dataclasses.replace(face, box=move_box(face.box, move),
-                                                  landmarks=move_points(face.landmarks, move)),
-                              missed) for face, missed in self.followed]
+            self.followed = [(dataclasses.replace(
+                face, box=move_box(face.box, move),
+                landmarks=transform_points(face.landmarks, move).astype(np.float32)), missed)
+                for face, missed in self.followed]
         due = self.recheck or self.index % self.options.detect_every == 0 or not self.followed
         self.index += 1
         smallest = min_face_pixels(frame.shape, self.options, video=True) * _SIZE_HYSTERESIS
@@ -419,7 +421,7 @@ def swap_stream(swapper, frames: Iterable, source, options: SwapOptions, tracker
                 stats.cuts += 1
                 if tracker is not False:
                     tracker.reset()
-            if move is not None and CAMERA_MOVE and tracker not in (None, False):
+            if move is not None and CAMERA_MOVE and tracker is not False:
                 tracker.move(move)  # tracks follow the camera (faces/tracking.py)
             faces = _tracked(tracker, faces)
             for face in faces:
