@@ -189,3 +189,33 @@ def test_heic_photos_are_read_upright_with_their_profile(tmp_path, photos_dir):
     assert heic.shape == jpeg.shape == (source.width, source.height, 3)
     assert np.abs(heic.astype(int) - jpeg).mean() < 3.0
     assert read_icc_profile(tmp_path / "photo.heic") == profile
+
+
+def test_straight_colours_keeps_what_the_edit_did_not_touch():
+    from facedancer_torch.io.images import straight_colours
+
+    rgba = np.zeros((1, 4, 4), np.uint8)
+    rgba[0, :, :3] = (200, 100, 50)
+    rgba[0, :, 3] = (255, 0, 128, 128)
+    edited = np.full((1, 4, 3), 40, np.uint8)  # every pixel of the composite edited...
+    changed = np.array([[True, True, True, False]])  # ...but the last one not by the swap
+    out = straight_colours(edited, rgba, changed)
+    np.testing.assert_array_equal(out[0, 0], (40, 40, 40))  # opaque: the edit
+    np.testing.assert_array_equal(out[0, 1], (200, 100, 50))  # transparent: its own colour
+    np.testing.assert_array_equal(out[0, 2], (80, 80, 80))  # half: the edit / its opacity
+    np.testing.assert_array_equal(out[0, 3], (200, 100, 50))  # half, untouched: its own
+
+
+def test_animated_webp_and_png_are_clips_stills_are_images(tmp_path):
+    from PIL import Image
+
+    from facedancer_torch.io.images import is_animated, is_image_path, is_video_path
+
+    frames = [Image.new("RGB", (16, 12), (10 * i, 0, 0)) for i in range(3)]
+    for suffix in (".webp", ".png"):
+        moving, still = tmp_path / f"moving{suffix}", tmp_path / f"still{suffix}"
+        frames[0].save(moving, save_all=True, append_images=frames[1:], duration=50)
+        frames[0].save(still)
+        assert is_animated(moving) and is_video_path(moving) and not is_image_path(moving)
+        assert not is_animated(still) and is_image_path(still) and not is_video_path(still)
+    assert is_video_path(tmp_path / "missing.apng") and is_image_path(tmp_path / "missing.png")

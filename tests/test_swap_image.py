@@ -379,3 +379,55 @@ def test_source_face_is_the_face_the_swap_takes(swapper, photos_dir):
     raw = embed_faces(image, [largest.landmarks], swapper.encoder)[0]
     unit = raw / np.linalg.norm(raw)
     assert float(unit @ identity.unit) > 0.999
+
+
+def _cut_out(image: np.ndarray) -> np.ndarray:
+    """``image`` as a cut-out portrait: straight RGBA, opaque inside a soft ellipse around the
+    person, transparent outside, with a hidden colour under the transparent part."""
+    import cv2
+
+    h, w = image.shape[:2]
+    alpha = np.zeros((h, w), np.uint8)
+    cv2.ellipse(alpha, (w // 2, int(h * 0.62)), (int(w * 0.38), int(h * 0.62)), 0, 0, 360, 255,
+                -1)
+    alpha = cv2.GaussianBlur(alpha, (0, 0), 6)
+    colour = image.copy()
+    colour[alpha == 0] = (20, 200, 60)  # what an editor left under the transparent part
+    return np.dstack([colour, alpha])
+
+
+@pytest.mark.parametrize("suffix", [".png", ".webp"])
+def test_a_transparent_target_stays_transparent(swapper, photos_dir, tmp_path, suffix):
+    """A cut-out portrait came back with a black background: the swap read it composited onto
+    black and wrote RGB. Its transparency, and every pixel the swap did not touch, are kept;
+    the face is swapped and labelled."""
+    from PIL import Image
+
+    from facedancer_torch.io.images import read_image, read_image_rgba
+    from facedancer_torch.io.provenance import verify_file
+    from facedancer_torch.swap.options import SwapOptions
+
+    rgba = _cut_out(read_image(photos_dir / "fr_obama.jpg"))
+    target = tmp_path / "cutout.png"
+    Image.fromarray(rgba, "RGBA").save(target)
+    composited, straight = read_image_rgba(target)
+    np.testing.assert_array_equal(straight, rgba)
+    np.testing.assert_array_equal(composited, read_image(target))
+    plan = swapper.plan(photos_dir / "df_img1.jpg")
+    report = swapper.swap_image_file(target, tmp_path / f"out{suffix}", plan, SwapOptions())
+    assert report.swapped == 1
+    out = np.asarray(Image.open(report.path))
+    assert out.shape == rgba.shape  # RGBA, not RGB on black
+    np.testing.assert_array_equal(out[:, :, 3], rgba[:, :, 3])
+    box = swapper.detector.detect(composited)[0].box.astype(int)
+    face = out[box[1]:box[3], box[0]:box[2], :3].astype(int)
+    assert np.abs(face - rgba[box[1]:box[3], box[0]:box[2], :3]).mean() > 5.0
+    hidden = rgba[:, :, 3] == 0
+    if suffix == ".png":  # lossless: the hidden colour is kept too
+        np.testing.assert_array_equal(out[hidden][:, :3], rgba[hidden][:, :3])
+    found = verify_file(report.path)
+    assert found.provenance is not None and found.watermark.found
+    # A JPEG holds no alpha: the picture composited onto black, as it was read.
+    report = swapper.swap_image_file(target, tmp_path / "out.jpg", plan, SwapOptions())
+    dark = read_image(report.path)[hidden]
+    assert dark.mean() < 8.0, dark.mean()

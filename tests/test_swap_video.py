@@ -480,3 +480,73 @@ def test_tracks_follow_a_shaking_camera(swapper, plan, videos_dir, monkeypatch):
         results[False], results[True]
     assert cuts == 0 and frames_swapped == len(shaken), results
     assert swaps > swaps_before and tracks < tracks_before, results
+
+
+@pytest.mark.parametrize("suffix", [".webp", ".png"])
+def test_an_animated_picture_is_swapped_frame_by_frame(swapper, plan, videos_dir, tmp_path,
+                                                        suffix):
+    """An animated WebP or PNG (a sticker, a meme) was swapped as a still: one frame out. It
+    is a clip: every frame swapped, each frame's duration kept, labelled."""
+    from PIL import Image
+
+    from facedancer_torch.io.provenance import read_provenance
+    from facedancer_torch.swap.options import SwapOptions
+
+    frames = [Image.fromarray(f).resize((256, 256), Image.LANCZOS)
+              for f in _frames(videos_dir / "talking_1face_512.mp4", 4)]
+    durations = [40, 120, 40, 80]
+    target = tmp_path / f"sticker{suffix}"
+    frames[0].save(target, save_all=True, append_images=frames[1:], duration=durations, loop=0)
+    output = tmp_path / f"out{suffix}"
+    report = swapper.swap_video_file(target, output, plan, SwapOptions(), progress=False)
+    assert report.kind == "video" and report.frames_swapped == 4
+    with Image.open(output) as image:
+        assert image.n_frames == 4 and image.info.get("loop") == 0
+        got = []
+        for index, frame in enumerate(frames):
+            image.seek(index)
+            image.load()
+            got.append(int(image.info["duration"]))
+            changed = np.abs(np.asarray(image.convert("RGB"), np.int16) - np.asarray(frame))
+            assert changed.mean() > 1.0, (index, changed.mean())
+    assert got == durations
+    tag = read_provenance(output)
+    assert tag is not None and tag["content"] == "synthetic media", tag
+
+
+@pytest.mark.parametrize("suffix", [".webp", ".gif"])
+def test_a_transparent_sticker_stays_transparent(swapper, plan, videos_dir, tmp_path, suffix):
+    """A sticker (an animation cut out of its background) came back opaque: frames were
+    decoded to RGB and the alpha channel lost. WebP keeps the alpha (to a level), GIF as its
+    transparent palette entry; the face is swapped in every frame."""
+    import cv2
+    from PIL import Image
+
+    from facedancer_torch.io.video import probe_video
+    from facedancer_torch.swap.options import SwapOptions
+
+    alpha = np.zeros((256, 256), np.uint8)
+    cv2.ellipse(alpha, (128, 115), (80, 110), 0, 0, 360, 255, -1)
+    alpha = cv2.GaussianBlur(alpha, (0, 0), 3)
+    frames = [Image.fromarray(np.dstack([cv2.resize(f, (256, 256), interpolation=cv2.INTER_AREA),
+                                         alpha]), "RGBA")
+              for f in _frames(videos_dir / "talking_1face_512.mp4", 3)]
+    target = tmp_path / "sticker.webp"
+    frames[0].save(target, save_all=True, append_images=frames[1:], duration=100, loop=0,
+                   quality=95)
+    assert probe_video(target).has_alpha
+    output = tmp_path / f"out{suffix}"
+    report = swapper.swap_video_file(target, output, plan, SwapOptions(), progress=False)
+    assert report.frames_swapped == 3
+    with Image.open(target) as source, Image.open(output) as image:
+        for index in range(3):
+            source.seek(index)
+            image.seek(index)
+            before, after = np.asarray(source.convert("RGBA")), np.asarray(image.convert("RGBA"))
+            if suffix == ".webp":  # FFmpeg's RGBA -> YUVA conversion: alpha within 1 level
+                assert np.abs(after[:, :, 3].astype(int) - before[:, :, 3]).max() <= 1
+            else:
+                np.testing.assert_array_equal(after[:, :, 3] > 127, before[:, :, 3] > 127)
+            face = (slice(70, 170), slice(80, 176))
+            changed = np.abs(after[face][:, :, :3].astype(int) - before[face][:, :, :3]).mean()
+            assert changed > 1.0, (index, changed)

@@ -229,7 +229,7 @@ def test_odd_size_and_ntsc_rate_exact(tmp_path, suffix):
 def test_gif_and_webp_outputs(tmp_path):
     frames = _synthetic(10, 97, 64)
     tags = {"comment": "synthetic media", "description": "made by a test"}
-    for suffix, tolerance in ((".gif", 8.0), (".webp", 4.0)):
+    for suffix, tolerance in ((".gif", 8.0), (".webp", 4.0), (".png", 0.5), (".apng", 0.5)):
         out = tmp_path / f"anim{suffix}"
         with vio.VideoWriter(out, 25, metadata=tags) as writer:
             for f in frames:
@@ -244,7 +244,24 @@ def test_gif_and_webp_outputs(tmp_path):
         assert vio.read_video_metadata(out) == tags
     from PIL import Image
 
-    assert Image.open(tmp_path / "anim.gif").info.get("loop") == 0  # loops forever
+    for name in ("anim.gif", "anim.png", "anim.apng"):  # loop forever (FFmpeg's APNG: once)
+        assert Image.open(tmp_path / name).info.get("loop") == 0, name
+    assert Image.open(tmp_path / "anim.png").n_frames == 10
+
+
+def test_png_text_round_trip():
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    frames = [Image.fromarray(f) for f in _synthetic(3, 40, 30)]
+    frames[0].save(buffer, "PNG", save_all=True, append_images=frames[1:], duration=40)
+    metadata = {"comment": "synthetic media", "model": "Gesicht \u00fcber \u00e9t\u00e9 \u2713"}
+    tagged = vio.png_insert_text(buffer.getvalue(), metadata)
+    assert vio.png_text(tagged) == metadata
+    image = Image.open(io.BytesIO(tagged))  # still a valid APNG with all its frames
+    assert image.n_frames == 3 and image.text == metadata
+    with pytest.raises(ValueError):
+        vio.png_insert_text(b"GIF89a not a png", metadata)
 
 
 @pytest.mark.parametrize("rotation", [-90, 90, 180])
@@ -537,3 +554,26 @@ def test_an_rgb_matrix_is_not_claimed_for_yuv_pixels(tmp_path):
     assert vio.probe_video(tmp_path / "out.mp4").colour == ColourTags(1, 13, 2, 2)
     decoded = [f.rgb for f in vio.read_frames(tmp_path / "out.mp4")][0]
     assert np.abs(decoded.astype(int) - red[0]).max() <= 2
+
+
+@pytest.mark.parametrize("suffix", [".gif", ".webp", ".png"])
+def test_an_animation_keeps_its_last_frame_on_screen(tmp_path, suffix):
+    """FFmpeg's encoders guess the last frame's delay (66 ms for WebP, the previous delay for
+    APNG, 1/fps for GIF): a one-second hold at the end of a loop was lost."""
+    from PIL import Image
+
+    frames = _synthetic(4, 40, 30)
+    out = tmp_path / f"hold{suffix}"
+    with vio.VideoWriter(out, Fraction(5), time_base=Fraction(1, 1000),
+                         metadata={"comment": "synthetic media"}) as writer:
+        for frame, pts, duration in zip(frames, (0, 40, 160, 200), (0.04, 0.12, 0.04, 1.0)):
+            writer.write(frame, pts, duration)
+    with Image.open(out) as image:
+        shown = []
+        for index in range(image.n_frames):
+            image.seek(index)
+            image.load()
+            shown.append(int(image.info["duration"]))
+    assert shown == [40, 120, 40, 1000]
+    assert vio.read_video_metadata(out) == {"comment": "synthetic media"}
+    assert [round(f.duration, 3) for f in vio.read_frames(out)] == [0.04, 0.12, 0.04, 1.0]

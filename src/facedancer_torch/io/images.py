@@ -29,9 +29,14 @@ from .media_meta import unwrap_metadata_json, wrap_metadata_json
 # are written in the formats of _WRITE_FORMATS).
 IMAGE_EXTENSIONS: frozenset[str] = frozenset(
     {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".avif", ".heic", ".heif"})
-# GIFs are treated as (possibly one-frame) clips: animated GIFs are video in all but name.
+# GIFs and APNGs are treated as (possibly one-frame) clips: animations are video in all but
+# name. A .webp or .png file is a still image or an animation depending on what it holds
+# (:func:`is_animated`), and is swapped as one or the other.
 VIDEO_EXTENSIONS: frozenset[str] = frozenset(
-    {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".gif"})
+    {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".gif",
+     ".apng"})
+# Suffixes a still image and an animation share: the file's frame count decides.
+ANIMATABLE_EXTENSIONS: frozenset[str] = frozenset({".webp", ".png"})
 
 # Refuse to decode more pixels than this: decompression bombs must become a reported bad file,
 # not an out-of-memory kill. 100 Mpx (10000 x 10000, a 100 MP camera) is 300 MB as RGB uint8;
@@ -78,14 +83,33 @@ _WRITE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP
                   ".bmp": "BMP", ".tif": "TIFF", ".tiff": "TIFF"}
 
 
+def is_animated(path: str | Path) -> bool:
+    """True if ``path`` is an existing image file holding more than one frame (an animated
+    WebP or PNG); False for a still, a missing or an unreadable file."""
+    Image = pillow()
+    try:
+        with Image.open(Path(path)) as image:
+            return getattr(image, "n_frames", 1) > 1
+    except Exception:  # read_image or the video reader says what is wrong with the file
+        return False
+
+
 def is_image_path(path: str | Path) -> bool:
-    """True if the suffix of ``path`` is one of :data:`IMAGE_EXTENSIONS` (case-insensitive)."""
-    return Path(path).suffix.lower() in IMAGE_EXTENSIONS
+    """True if the suffix of ``path`` is one of :data:`IMAGE_EXTENSIONS` (case-insensitive)
+    and, for a suffix an animation shares (``.webp``, ``.png``), the file is not animated."""
+    suffix = Path(path).suffix.lower()
+    if suffix in ANIMATABLE_EXTENSIONS:
+        return not is_animated(path)
+    return suffix in IMAGE_EXTENSIONS
 
 
 def is_video_path(path: str | Path) -> bool:
-    """True if the suffix of ``path`` is one of :data:`VIDEO_EXTENSIONS` (case-insensitive)."""
-    return Path(path).suffix.lower() in VIDEO_EXTENSIONS
+    """True if the suffix of ``path`` is one of :data:`VIDEO_EXTENSIONS` (case-insensitive),
+    or ``path`` is an animated WebP or PNG (a sticker, a meme: swapped frame by frame)."""
+    suffix = Path(path).suffix.lower()
+    if suffix in ANIMATABLE_EXTENSIONS:
+        return is_animated(path)
+    return suffix in VIDEO_EXTENSIONS
 
 
 def _read_bytes(path: Path) -> bytes:
@@ -102,38 +126,54 @@ def _read_bytes(path: Path) -> bytes:
     return data
 
 
-def _to_rgb_uint8(array: np.ndarray, path: Path) -> np.ndarray:
-    """Any decoded pixel array (gray, gray+alpha, RGB, RGBA; 8/16-bit or float) to RGB uint8.
-
-    Alpha is composited onto black, the same value the aligner uses outside the image.
-    """
+def _to_uint8(array: np.ndarray, path: Path) -> np.ndarray:
+    """Any decoded pixel array (gray, gray+alpha, RGB, RGBA; 8/16-bit or float) as ``(H, W, C)``
+    uint8 with its channels as they are (straight, not premultiplied, alpha last)."""
     if array.ndim == 2:
         array = array[:, :, None]
     if array.ndim != 3 or array.shape[2] not in (1, 2, 3, 4):
         raise InputError(f"unsupported pixel layout {tuple(array.shape)}", path)
     if array.dtype == np.uint8:
-        values = array
-    elif array.dtype in (np.uint16, np.int32, np.uint32, np.int64):
+        return array
+    if array.dtype in (np.uint16, np.int32, np.uint32, np.int64):
         # 16-bit samples keep their high byte, as Pillow does for 16-bit RGB PNGs.
-        values = (np.clip(array, 0, 65535).astype(np.uint16) >> 8).astype(np.uint8)
-    elif np.issubdtype(array.dtype, np.floating):
+        return (np.clip(array, 0, 65535).astype(np.uint16) >> 8).astype(np.uint8)
+    if np.issubdtype(array.dtype, np.floating):
         finite = np.nan_to_num(array.astype(np.float32), nan=0.0, posinf=1.0, neginf=0.0)
         peak = float(finite.max()) if finite.size else 0.0
-        values = np.clip(finite * (255.0 if peak <= 1.0 else 1.0), 0, 255)
-    else:
-        raise InputError(f"unsupported sample type {array.dtype}", path)
-    channels = values.shape[2]
-    if channels in (2, 4):
+        return np.clip(np.rint(finite * (255.0 if peak <= 1.0 else 1.0)), 0, 255).astype(np.uint8)
+    raise InputError(f"unsupported sample type {array.dtype}", path)
+
+
+def _to_rgb_uint8(array: np.ndarray, path: Path) -> np.ndarray:
+    """Any decoded pixel array (gray, gray+alpha, RGB, RGBA; 8/16-bit or float) to RGB uint8.
+
+    Alpha is composited onto black, the same value the aligner uses outside the image.
+    """
+    values = _to_uint8(array, path)
+    if values.shape[2] in (2, 4) and bool((values[:, :, -1] == 255).all()):
+        values = values[:, :, :-1]  # opaque: nothing to composite
+    elif values.shape[2] in (2, 4):
         alpha = values[:, :, -1:].astype(np.float32) / 255.0
-        colour = values[:, :, :-1].astype(np.float32) * alpha
-        values = colour
+        values = np.clip(np.rint(values[:, :, :-1].astype(np.float32) * alpha), 0,
+                         255).astype(np.uint8)
     if values.shape[2] == 1:
         values = np.repeat(values, 3, axis=2)
-    if values.dtype != np.uint8:
-        values = np.clip(np.rint(values), 0, 255).astype(np.uint8)
     values = np.ascontiguousarray(values)
     # Pillow hands out read-only buffers; callers may draw on or blend into the image.
     return values if values.flags.writeable else values.copy()
+
+
+def _to_rgba_uint8(array: np.ndarray, path: Path) -> np.ndarray | None:
+    """The straight RGBA uint8 of a decoded array with an alpha channel that is not opaque
+    everywhere, else None (nothing to keep)."""
+    values = _to_uint8(array, path)
+    if values.shape[2] not in (2, 4) or bool((values[:, :, -1] == 255).all()):
+        return None
+    colour = values[:, :, :-1]
+    if colour.shape[2] == 1:
+        colour = np.repeat(colour, 3, axis=2)
+    return np.ascontiguousarray(np.concatenate([colour, values[:, :, -1:]], axis=2))
 
 
 def _decode_with_pillow(data: bytes, path: Path) -> np.ndarray:
@@ -159,7 +199,7 @@ def _decode_with_pillow(data: bytes, path: Path) -> np.ndarray:
         image = image.convert("L" if mode == "1" else "RGB")
     elif mode in ("RGBa", "La"):  # premultiplied alpha
         image = image.convert("RGBA" if mode == "RGBa" else "LA")
-    return _to_rgb_uint8(np.asarray(image), path)
+    return np.asarray(image)
 
 
 def _decode_with_opencv(data: bytes, path: Path) -> np.ndarray:
@@ -168,7 +208,33 @@ def _decode_with_opencv(data: bytes, path: Path) -> np.ndarray:
         raise InputError("not a readable image (unknown format or corrupt data)", path)
     if array.ndim == 3 and array.shape[2] >= 3:  # OpenCV decodes to BGR(A)
         array = np.concatenate([array[:, :, 2::-1], array[:, :, 3:]], axis=2)
-    return _to_rgb_uint8(array, path)
+    return array
+
+
+def _decode(path: Path) -> np.ndarray:
+    """The decoded pixel array of an image file (any layout :func:`_to_uint8` takes)."""
+    data = _read_bytes(path)
+    try:
+        array = _decode_with_pillow(data, path)
+    except FacedancerError:
+        raise
+    except UnidentifiedImageError:
+        array = None  # maybe a format only OpenCV knows; it raises InputError if not
+    except MemoryError as exc:
+        raise InputError("not enough memory to decode the image", path) from exc
+    except Exception as exc:  # Pillow raises OSError, SyntaxError, ValueError, struct.error...
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        if "truncated" in reason.lower():
+            raise InputError(f"truncated image ({reason})", path) from exc
+        raise InputError(f"corrupt image ({reason})", path) from exc
+    if array is not None:
+        return array
+    try:
+        return _decode_with_opencv(data, path)
+    except FacedancerError:
+        raise
+    except Exception as exc:
+        raise InputError(f"not a readable image ({exc})", path) from exc
 
 
 def read_image(path: str | Path) -> np.ndarray:
@@ -182,27 +248,45 @@ def read_image(path: str | Path) -> np.ndarray:
             :data:`MAX_PIXELS`; the message names the file.
     """
     path = Path(path)
-    data = _read_bytes(path)
+    return _to_rgb_uint8(_decode(path), path)
 
-    try:
-        return _decode_with_pillow(data, path)
-    except FacedancerError:
-        raise
-    except UnidentifiedImageError:
-        pass  # maybe a format only OpenCV knows; it raises InputError if not
-    except MemoryError as exc:
-        raise InputError("not enough memory to decode the image", path) from exc
-    except Exception as exc:  # Pillow raises OSError, SyntaxError, ValueError, struct.error...
-        reason = " ".join(str(exc).split()) or type(exc).__name__
-        if "truncated" in reason.lower():
-            raise InputError(f"truncated image ({reason})", path) from exc
-        raise InputError(f"corrupt image ({reason})", path) from exc
-    try:
-        return _decode_with_opencv(data, path)
-    except FacedancerError:
-        raise
-    except Exception as exc:
-        raise InputError(f"not a readable image ({exc})", path) from exc
+
+def read_image_rgba(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
+    """:func:`read_image`'s RGB (alpha composited onto black: what is detected and swapped)
+    and, for an image with transparency, its straight ``(H, W, 4)`` uint8 RGBA (else None),
+    from one decode. A cut-out portrait or a sticker keeps its transparency through
+    :func:`straight_colours` and ``write_image(alpha=)``."""
+    path = Path(path)
+    array = _decode(path)
+    return _to_rgb_uint8(array, path), _to_rgba_uint8(array, path)
+
+
+def split_alpha(rgba: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """A decoded ``(H, W, 4)`` uint8 RGBA picture (a frame of an animation) as
+    :func:`read_image_rgba` gives a file: RGB composited onto black, and the RGBA itself unless
+    it is opaque everywhere (then None)."""
+    path = Path("(frame)")
+    return _to_rgb_uint8(rgba, path), _to_rgba_uint8(rgba, path)
+
+
+def straight_colours(rgb: np.ndarray, rgba: np.ndarray, changed: np.ndarray) -> np.ndarray:
+    """The straight RGB to write beside ``rgba``'s alpha after ``rgb`` (the composited picture
+    :func:`read_image_rgba` gave, changed) was edited.
+
+    Opaque pixels take ``rgb``; transparent ones keep the file's own colour (invisible, kept
+    as it was); half-transparent ones keep it too unless ``changed`` (``(H, W)`` bool: the
+    edit touched them), where ``rgb`` is divided by their opacity again (the composite was
+    multiplied by it)."""
+    alpha = rgba[:, :, 3]
+    out = rgba[:, :, :3].copy()
+    opaque = alpha == 255
+    out[opaque] = rgb[opaque]
+    partial = changed & (alpha > 0) & ~opaque
+    if partial.any():
+        scale = 255.0 / alpha[partial].astype(np.float32)[:, None]
+        out[partial] = np.clip(np.rint(rgb[partial].astype(np.float32) * scale), 0,
+                               255).astype(np.uint8)
+    return out
 
 
 def read_icc_profile(path: str | Path) -> bytes | None:
@@ -235,7 +319,8 @@ def _check_rgb(rgb: np.ndarray) -> np.ndarray:
 
 
 def write_image(path: str | Path, rgb: np.ndarray, metadata: dict[str, str] | None = None,
-                quality: int = 95, icc_profile: bytes | None = None) -> None:
+                quality: int = 95, icc_profile: bytes | None = None,
+                alpha: np.ndarray | None = None) -> None:
     """Write an ``(H, W, 3)`` uint8 RGB array atomically; the format follows the suffix.
 
     Supported suffixes: ``.png .jpg .jpeg .webp .bmp .tif .tiff``. ``metadata`` (string keys
@@ -244,14 +329,23 @@ def write_image(path: str | Path, rgb: np.ndarray, metadata: dict[str, str] | No
     text, so asking for metadata there is an error rather than a silent loss (provenance labels
     on synthetic media must not disappear). ``quality`` applies to JPEG and WebP.
     ``icc_profile`` (:func:`read_icc_profile` of the input) is embedded where the format can
-    hold one (not BMP), so the pixels are shown in the input's colours.
+    hold one (not BMP), so the pixels are shown in the input's colours. ``alpha`` (``(H, W)``
+    uint8, with ``rgb`` straight colours: :func:`straight_colours`) is kept in PNG, WebP and
+    TIFF; JPEG and BMP hold none, and get the picture composited onto black as it was read.
     """
     path = Path(path)
     fmt = _WRITE_FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise FacedancerError(f"cannot write images with suffix '{path.suffix}' (use one of "
                               f"{', '.join(sorted(_WRITE_FORMATS))})", path)
-    image = Image.fromarray(_check_rgb(rgb), mode="RGB")
+    rgb = _check_rgb(rgb)
+    if alpha is not None and fmt in ("PNG", "WEBP", "TIFF"):
+        image = Image.fromarray(np.dstack([rgb, np.asarray(alpha, np.uint8)]), mode="RGBA")
+    elif alpha is not None:
+        image = Image.fromarray(_to_rgb_uint8(np.dstack([rgb, np.asarray(alpha, np.uint8)]),
+                                              path), mode="RGB")
+    else:
+        image = Image.fromarray(rgb, mode="RGB")
     options: dict = {}
     if fmt == "PNG":
         options["compress_level"] = 3  # ~3x faster than Pillow's default 6, ~5% larger files

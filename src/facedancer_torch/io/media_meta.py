@@ -1,4 +1,5 @@
-"""Our metadata inside media bytes: the JSON wrapper, GIF comment extensions, WebP XMP chunks.
+"""Our metadata inside media bytes: the JSON wrapper, GIF comment extensions, WebP XMP chunks,
+PNG text chunks (of an animated PNG written by FFmpeg).
 
 Files this tool writes carry a small dict of provenance strings (``synthetic``, the model...).
 Where a format has no key/value tags (EXIF ImageDescription, GIF comments, XMP) the dict is
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import json
 import struct
+import zlib
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from xml.sax.saxutils import escape
@@ -47,8 +49,9 @@ def gif_insert_comment(data: bytes, text: str) -> bytes:
     return b"GIF89a" + data[6:offset] + b"\x21\xfe" + blocks + b"\x00" + data[offset:]
 
 
-def gif_comments(data: bytes) -> list[str]:
-    """Every Comment Extension of a GIF file, walking its block structure."""
+def _gif_extensions(data: bytes) -> Iterator[tuple[int, int, bytes]]:
+    """(label, offset of its ``0x21`` byte, payload) of each extension block of a GIF file,
+    walking its block structure."""
     if data[:6] not in (b"GIF87a", b"GIF89a") or len(data) < 13:
         raise ValueError("not a GIF file")
 
@@ -62,23 +65,26 @@ def gif_comments(data: bytes) -> list[str]:
 
     flags = data[10]
     pos = 13 + (3 * 2 ** ((flags & 7) + 1) if flags & 0x80 else 0)
-    comments = []
     while pos < len(data):
         block = data[pos]
         if block == 0x3B:  # trailer
             break
         if block == 0x21:  # extension
-            label = data[pos + 1]
+            start, label = pos, data[pos + 1]
             pos, payload = skip_sub_blocks(pos + 2)
-            if label == 0xFE:
-                comments.append(payload.decode("utf-8", "replace"))
+            yield label, start, payload
         elif block == 0x2C:  # image descriptor (+ local colour table) + LZW data
             local = data[pos + 9]
             pos += 10 + (3 * 2 ** ((local & 7) + 1) if local & 0x80 else 0)
             pos, _ = skip_sub_blocks(pos + 1)  # +1: LZW minimum code size
         else:
             break  # corrupt: stop rather than loop
-    return comments
+
+
+def gif_comments(data: bytes) -> list[str]:
+    """Every Comment Extension of a GIF file."""
+    return [payload.decode("utf-8", "replace") for label, _, payload in _gif_extensions(data)
+            if label == 0xFE]
 
 
 def xmp_packet(metadata: dict[str, str]) -> bytes:
@@ -138,3 +144,91 @@ def webp_xmp(data: bytes) -> bytes | None:
             return data[offset:offset + size]
     return None
 
+
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _png_chunk(kind: bytes, payload: bytes) -> bytes:
+    return (struct.pack(">I", len(payload)) + kind + payload
+            + struct.pack(">I", zlib.crc32(kind + payload) & 0xFFFFFFFF))
+
+
+def png_insert_text(data: bytes, metadata: dict[str, str]) -> bytes:
+    """Insert one text chunk per key right after a PNG's ``IHDR`` chunk: ``tEXt`` for ASCII
+    text, ``iTXt`` (UTF-8) otherwise, as Pillow writes a still PNG's metadata, so that every
+    PNG reader (Pillow's ``text``, exiftool) lists it. Works on animated PNGs too: text chunks
+    may stand anywhere before the image data."""
+    if data[:8] != _PNG_SIGNATURE or data[12:16] != b"IHDR":
+        raise ValueError("not a PNG file")
+    end_of_header = 8 + 12 + struct.unpack(">I", data[8:12])[0]
+    chunks = []
+    for key, value in metadata.items():
+        key_bytes, text = str(key).encode("latin-1", "replace")[:79], str(value)
+        if text.isascii():
+            chunks.append(_png_chunk(b"tEXt", key_bytes + b"\x00" + text.encode("ascii")))
+        else:  # iTXt: uncompressed, no language tag, no translated key
+            chunks.append(_png_chunk(b"iTXt", key_bytes + b"\x00\x00\x00\x00\x00"
+                                     + text.encode("utf-8")))
+    return data[:end_of_header] + b"".join(chunks) + data[end_of_header:]
+
+
+def png_text(data: bytes) -> dict[str, str]:
+    """The uncompressed ``tEXt`` and ``iTXt`` chunks of a PNG file (as
+    :func:`png_insert_text` writes them), walking its chunks."""
+    if data[:8] != _PNG_SIGNATURE:
+        raise ValueError("not a PNG file")
+    found: dict[str, str] = {}
+    pos = 8
+    while pos + 8 <= len(data):
+        size, kind = struct.unpack(">I", data[pos:pos + 4])[0], data[pos + 4:pos + 8]
+        payload = data[pos + 8:pos + 8 + size]
+        if kind == b"tEXt" and b"\x00" in payload:
+            key, _, value = payload.partition(b"\x00")
+            found[key.decode("latin-1")] = value.decode("latin-1")
+        elif kind == b"iTXt" and payload.count(b"\x00") >= 3:
+            key, _, rest = payload.partition(b"\x00")
+            if rest[:1] == b"\x00":  # not compressed
+                _, _, rest = rest[2:].partition(b"\x00")  # language tag
+                _, _, value = rest.partition(b"\x00")  # translated keyword
+                found[key.decode("latin-1")] = value.decode("utf-8", "replace")
+        elif kind == b"IEND":
+            break
+        pos += 12 + size
+    return found
+
+
+def set_last_frame_duration(data: bytes, seconds: float) -> bytes:
+    """An animated GIF, WebP or PNG with its last frame shown for ``seconds``.
+
+    A frame's time on screen is the gap to the next one; for the last frame FFmpeg's encoders
+    guess (one frame at the stream's rate, or the previous frame's delay), which turned a
+    sticker's one-second hold at the end of its loop into 66 ms. The source's own duration is
+    written into the last frame's delay field: a GIF Graphic Control Extension (1/100 s), a
+    WebP ``ANMF`` chunk (ms), an APNG ``fcTL`` chunk (a fraction, its CRC redone)."""
+    out = bytearray(data)
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        controls = [start for label, start, _ in _gif_extensions(data) if label == 0xF9]
+        if controls:  # 0x21 0xF9, size 4, flags, then the delay
+            found = controls[-1]
+            out[found + 4:found + 6] = struct.pack("<H", max(1, min(65535, round(seconds * 100))))
+    elif data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        frames = [offset for fourcc, offset, _ in _riff_chunks(data) if fourcc == b"ANMF"]
+        if frames:
+            ms = max(0, min(0xFFFFFF, round(seconds * 1000)))
+            out[frames[-1] + 12:frames[-1] + 15] = ms.to_bytes(3, "little")
+    elif data[:8] == _PNG_SIGNATURE:
+        found = None
+        pos = 8
+        while pos + 8 <= len(data):
+            size = struct.unpack(">I", data[pos:pos + 4])[0]
+            if data[pos + 4:pos + 8] == b"fcTL":
+                found = pos
+            pos += 12 + size
+        if found is not None:
+            payload = bytearray(data[found + 8:found + 8 + 26])
+            payload[20:24] = struct.pack(">HH", max(0, min(65535, round(seconds * 1000))), 1000)
+            out[found:found + 12 + 26] = _png_chunk(b"fcTL", bytes(payload))
+    else:
+        raise ValueError("not an animated GIF, WebP or PNG")
+    return bytes(out)

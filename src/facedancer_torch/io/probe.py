@@ -16,7 +16,7 @@ import av
 from PIL import Image
 
 from ..errors import FacedancerError, InputError
-from .media_meta import gif_comments, parse_xmp, unwrap_metadata_json, webp_xmp
+from .media_meta import gif_comments, parse_xmp, png_text, unwrap_metadata_json, webp_xmp
 
 
 def rotation_quarter_turns(rotation: float) -> int:
@@ -94,11 +94,28 @@ class VideoInfo:
     timecode: str | None = None
 
     @property
+    def has_alpha(self) -> bool:
+        """Whether the pictures carry an alpha channel (a sticker, an overlay): GIF, an APNG
+        or WebP with transparency, ProRes 4444, PNG in MOV..."""
+        return pixel_format_has_alpha(self.pix_fmt)
+
+    @property
     def coded_size(self) -> tuple[int, int]:
         """(width, height) of the pictures as stored, before rotation."""
         if rotation_quarter_turns(self.rotation) % 2:
             return self.height, self.width
         return self.width, self.height
+
+
+def pixel_format_has_alpha(pix_fmt: str | None) -> bool:
+    """Whether an FFmpeg pixel format has an alpha component (``rgba``, ``bgra``,
+    ``yuva420p``...)."""
+    if not pix_fmt:
+        return False
+    try:
+        return any(component.is_alpha for component in av.VideoFormat(pix_fmt).components)
+    except (ValueError, av.FFmpegError):
+        return False
 
 
 def check_input_file(path: Path) -> None:
@@ -211,6 +228,7 @@ def _probe_webp(path: Path) -> VideoInfo:
                 image.load()  # Pillow fills in the frame's duration on load
                 durations.append(int(image.info.get("duration") or 0))
             width, height = image.size
+            alpha = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
     except Exception as exc:
         raise InputError(f"not a readable animated WebP ({exc})", path) from exc
     total_ms = sum(durations)
@@ -220,14 +238,15 @@ def _probe_webp(path: Path) -> VideoInfo:
     if xmp:
         metadata = {k.lower(): v for k, v in parse_xmp(xmp).items()}
     return VideoInfo(path=path, width=width, height=height, fps=fps, frame_count=n,
-                     duration=total_ms / 1000, rotation=0, codec="webp", pix_fmt=None,
+                     duration=total_ms / 1000, rotation=0, codec="webp",
+                     pix_fmt="rgba" if alpha else "rgb24",
                      time_base=Fraction(1, 1000), has_audio=False, audio_codec=None,
                      container="webp", metadata=metadata)
 
 
 def read_video_metadata(path: str | Path) -> dict[str, str]:
-    """Container metadata (keys lower-cased); for GIF and WebP the dict that
-    :class:`VideoWriter` stored in a GIF comment / WebP XMP chunk."""
+    """Container metadata (keys lower-cased); for GIF, WebP and APNG the dict that
+    :class:`VideoWriter` stored in a GIF comment / WebP XMP chunk / PNG text chunks."""
     path = Path(path)
     check_input_file(path)
     with path.open("rb") as handle:  # 16 bytes tell the format; the file may be gigabytes
@@ -241,6 +260,8 @@ def read_video_metadata(path: str | Path) -> dict[str, str]:
         if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
             xmp = webp_xmp(path.read_bytes())
             return {k.lower(): v for k, v in parse_xmp(xmp).items()} if xmp else {}
+        if head[:8] == b"\x89PNG\r\n\x1a\n":  # an animated PNG: a text chunk per key
+            return {k.lower(): v for k, v in png_text(path.read_bytes()).items()}
     except ValueError as exc:
         raise InputError(f"corrupt file ({exc})", path) from exc
     try:

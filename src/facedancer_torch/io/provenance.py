@@ -30,8 +30,8 @@ import numpy as np
 
 from .. import __version__
 from ..errors import InputError
-from .images import (IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, pillow, read_image, read_image_metadata,
-                     write_image)
+from .images import (IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, is_animated, read_image,
+                     read_image_metadata, write_image)
 from .probe import probe_video, read_video_metadata
 from .video_reader import sample_frames
 from .watermark import detect_watermark
@@ -137,8 +137,8 @@ def read_file_metadata(path: str | Path) -> dict[str, str]:
     """
     path = Path(path)
     suffix = path.suffix.lower()
-    if suffix in IMAGE_EXTENSIONS and suffix != ".webp":
-        return read_image_metadata(path)
+    if (suffix in IMAGE_EXTENSIONS and suffix != ".webp") or suffix == ".apng":
+        return read_image_metadata(path)  # PNG text chunks, of a still or an animation
     if suffix in VIDEO_EXTENSIONS:
         return read_video_metadata(path)
     # .webp: EXIF (a still written by write_image) or XMP (an animation); unknown suffixes:
@@ -214,7 +214,7 @@ def verify_file(path: str | Path, frames: int = VERIFY_FRAMES) -> Verification:
     path = Path(path)
     tag = read_provenance(path)
     image = None
-    if path.suffix.lower() in IMAGE_EXTENSIONS and not _is_animation(path):
+    if path.suffix.lower() in IMAGE_EXTENSIONS and not is_animated(path):
         image = read_image(path)
     if image is not None:
         return Verification(path, "image", tag, detect_watermark(image), 1)
@@ -222,12 +222,3 @@ def verify_file(path: str | Path, frames: int = VERIFY_FRAMES) -> Verification:
     sampled = [f.rgb for f in sample_frames(path, frames)]
     mark = detect_watermark(sampled) if sampled else None
     return Verification(path, "video", tag, mark, len(sampled))
-
-
-def _is_animation(path: Path) -> bool:
-    Image = pillow()
-    try:
-        with Image.open(path) as image:
-            return getattr(image, "n_frames", 1) > 1
-    except Exception:
-        return False

@@ -12,7 +12,7 @@ Conventions:
   ``rotation`` degrees. Phone portrait clips usually carry ``-90``.
 
 Writing (:class:`VideoWriter`): H.264 (libx264) in MP4/MOV/MKV by default, VP9 in WebM,
-animated GIF and animated WebP. Outputs appear atomically (a temporary file renamed on
+animated GIF, WebP and PNG. Outputs appear atomically (a temporary file renamed on
 success). Odd frame sizes are kept exactly: yuv420p cannot represent them in H.264 (its
 chroma planes and cropping work in 2-pixel units), so odd sizes are encoded as yuv444p
 (High 4:4:4 profile), which FFmpeg, VLC and mpv play; some hardware/browser decoders don't.
@@ -23,14 +23,14 @@ This module gathers the public names of the modules that do each job, so callers
 one place: :mod:`.probe` (:func:`probe_video`, :class:`VideoInfo`), :mod:`.video_reader`
 (:class:`VideoReader`, :func:`read_frames`, :func:`sample_frames`), :mod:`.video_writer`
 (:class:`VideoWriter` and its codec/muxer option builders), :mod:`.audio_mux` (audio copy) and
-:mod:`.media_meta` (our metadata in GIF comments and WebP XMP).
+:mod:`.media_meta` (our metadata in GIF comments, WebP XMP and PNG text chunks).
 """
 
 from __future__ import annotations
 
 from .audio_mux import can_copy_audio
-from .media_meta import (gif_comments, gif_insert_comment, parse_xmp, webp_insert_xmp,
-                         webp_xmp, xmp_packet)
+from .media_meta import (gif_comments, gif_insert_comment, parse_xmp, png_insert_text, png_text,
+                         webp_insert_xmp, webp_xmp, xmp_packet)
 from .probe import VideoInfo, probe_video, read_video_metadata, rotation_quarter_turns
 from .video_reader import DecodedFrame, VideoReader, read_frames, sample_frames
 from .video_writer import (DEFAULT_CRF, DEFAULT_PRESET, DEFAULT_WEBP_QUALITY,
@@ -42,7 +42,8 @@ __all__ = [
     "DEFAULT_CRF", "DEFAULT_PRESET", "DEFAULT_WEBP_QUALITY", "VIDEO_OUTPUT_SUFFIXES",
     "X264_PRESETS", "DecodedFrame", "VideoInfo", "VideoReader", "VideoWriter", "as_fraction",
     "can_copy_audio", "container_kind", "default_video_codec", "gif_comments",
-    "gif_insert_comment", "muxer_options", "parse_xmp", "pixel_format_for", "probe_video",
+    "gif_insert_comment", "muxer_options", "parse_xmp", "pixel_format_for", "png_insert_text",
+    "png_text", "probe_video",
     "read_frames", "read_video_metadata", "rotation_quarter_turns", "sample_frames",
     "video_codec_options", "webp_insert_xmp", "webp_xmp", "xmp_packet",
 ]

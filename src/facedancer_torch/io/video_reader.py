@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import InputError
+from .images import split_alpha
 from .probe import ffmpeg_reason, probe_video, rotation_quarter_turns
 from .queues import END, put_until_stopped
 
@@ -30,6 +31,10 @@ class DecodedFrame:
     pts: int | None  # presentation timestamp in the stream's time base
     time: float  # seconds
     rgb: np.ndarray
+    duration: float | None = None  # seconds the frame is shown, where the file says it
+    # A transparent frame's straight (H, W, 4) RGBA (rgb is then composited onto black, as
+    # read_image gives a transparent image); None for an opaque one.
+    rgba: np.ndarray | None = None
 
 
 
@@ -72,6 +77,7 @@ class VideoReader:
             yield from self._webp_frames()
             return
         turns = rotation_quarter_turns(self.info.rotation)
+        alpha = self.info.has_alpha
         yielded = 0
         with av.open(str(self.path)) as container:
             stream = container.streams.video[0]
@@ -85,14 +91,20 @@ class VideoReader:
                         return
                     if not self._wanted(index):
                         continue
-                    rgb = frame.to_ndarray(format="rgb24")
+                    rgb = frame.to_ndarray(format="rgba" if alpha else "rgb24")
                     rotation = frame.rotation
                     k = rotation_quarter_turns(rotation) if rotation else turns
                     if k:
                         rgb = np.ascontiguousarray(np.rot90(rgb, k))
+                    rgba = None
+                    if alpha:
+                        rgb, rgba = split_alpha(rgb)
                     time = float(frame.time) if frame.time is not None else index / float(
                         self.info.fps)
-                    yield DecodedFrame(index=index, pts=frame.pts, time=time, rgb=rgb)
+                    shown = float(frame.duration * frame.time_base) \
+                        if frame.duration and frame.time_base else None
+                    yield DecodedFrame(index=index, pts=frame.pts, time=time, rgb=rgb,
+                                       duration=shown, rgba=rgba)
                     yielded += 1
             except (av.FFmpegError, ValueError) as exc:
                 raise InputError(f"cannot decode frame {index + 1} "
@@ -116,8 +128,14 @@ class VideoReader:
                     continue
                 image.load()
                 ms = int(image.info.get("timestamp", 0))
-                rgb = np.asarray(image.convert("RGB"))
-                yield DecodedFrame(index=index, pts=ms, time=ms / 1000, rgb=rgb)
+                rgba = None
+                if self.info.has_alpha:
+                    rgb, rgba = split_alpha(np.asarray(image.convert("RGBA")))
+                else:
+                    rgb = np.asarray(image.convert("RGB"))
+                shown = int(image.info.get("duration") or 0) / 1000 or None
+                yield DecodedFrame(index=index, pts=ms, time=ms / 1000, rgb=rgb, duration=shown,
+                                   rgba=rgba)
                 yielded += 1
 
     def _worker(self) -> None:

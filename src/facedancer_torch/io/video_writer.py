@@ -21,7 +21,8 @@ from PIL import Image
 from ..errors import FacedancerError
 from .atomic import atomic_path
 from .audio_mux import AudioCopier
-from .media_meta import gif_insert_comment, webp_insert_xmp, wrap_metadata_json, xmp_packet
+from .media_meta import (gif_insert_comment, png_insert_text, set_last_frame_duration,
+                         webp_insert_xmp, wrap_metadata_json, xmp_packet)
 from .probe import ColourTags, check_input_file, rotation_quarter_turns
 from .queues import END, put_until_stopped
 
@@ -35,14 +36,18 @@ X264_PRESETS: tuple[str, ...] = ("ultrafast", "superfast", "veryfast", "faster",
 _KINDS: dict[str, tuple[str, str]] = {
     "mp4": ("mp4", "libx264"), "mov": ("mov", "libx264"), "mkv": ("matroska", "libx264"),
     "webm": ("webm", "libvpx-vp9"), "gif": ("gif", "gif"), "webp": ("webp", "libwebp_anim"),
+    "apng": ("apng", "apng"),
 }
 _SUFFIX_KIND = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "mkv", ".webm": "webm",
-                ".gif": "gif", ".webp": "webp"}
+                ".gif": "gif", ".webp": "webp", ".png": "apng", ".apng": "apng"}
+# Animated pictures: RGB frames, no audio, no rotation tag, no colour description; they loop.
+_PICTURE_KINDS = frozenset({"gif", "webp", "apng"})
 VIDEO_OUTPUT_SUFFIXES: tuple[str, ...] = tuple(sorted(_SUFFIX_KIND))  # what VideoWriter writes
 
 
 def container_kind(path: str | Path) -> str:
-    """Output container kind from the suffix: mp4 (.mp4/.m4v), mov, mkv, webm, gif or webp."""
+    """Output container kind from the suffix: mp4 (.mp4/.m4v), mov, mkv, webm, gif, webp or
+    apng (.png/.apng: an animated PNG)."""
     suffix = Path(path).suffix.lower()
     kind = _SUFFIX_KIND.get(suffix)
     if kind is None:
@@ -52,12 +57,15 @@ def container_kind(path: str | Path) -> str:
 
 
 def default_video_codec(kind: str) -> str:
-    """The FFmpeg encoder used for a container kind (libx264, libvpx-vp9, gif, libwebp_anim)."""
+    """The FFmpeg encoder used for a container kind (libx264, libvpx-vp9, gif, libwebp_anim,
+    apng)."""
     return _KINDS[kind][1]
 
 
-def pixel_format_for(codec: str, width: int, height: int) -> str:
-    """Encoder pixel format that keeps ``width x height`` exactly.
+def pixel_format_for(codec: str, width: int, height: int, alpha: bool = False) -> str:
+    """Encoder pixel format that keeps ``width x height`` exactly (and, with ``alpha``, an
+    alpha channel where the codec has one: WebP, APNG; GIF keeps it as a transparent palette
+    entry).
 
     H.264 yuv420p needs even sizes (chroma and SPS cropping are in 2-pixel units), so odd
     sizes go to yuv444p rather than being padded or cropped.
@@ -66,6 +74,10 @@ def pixel_format_for(codec: str, width: int, height: int) -> str:
         return "yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p"
     if codec == "gif":
         return "pal8"
+    if codec == "apng":
+        return "rgba" if alpha else "rgb24"  # lossless, as the frames are
+    if codec == "libwebp_anim" and alpha:
+        return "yuva420p"
     return "yuv420p"  # VP9 and WebP store odd sizes in 4:2:0 natively
 
 
@@ -94,12 +106,14 @@ def video_codec_options(codec: str, crf: int = DEFAULT_CRF, preset: str = DEFAUL
 
 
 def muxer_options(kind: str, loop: int = 0) -> dict[str, str]:
-    """Container (muxer) options: MP4/MOV get ``faststart``; GIF/WebP loop ``loop`` times (0 =
-    forever)."""
+    """Container (muxer) options: MP4/MOV get ``faststart``; GIF/WebP/APNG loop ``loop`` times
+    (0 = forever)."""
     if kind in ("mp4", "mov"):
         return {"movflags": "+faststart"}  # index first: plays while downloading
     if kind in ("gif", "webp"):
         return {"loop": str(int(loop))}
+    if kind == "apng":  # FFmpeg's APNG muxer counts plays (0 = forever) and plays once by default
+        return {"plays": str(int(loop))}
     return {}
 
 
@@ -128,26 +142,30 @@ class VideoWriter:
 
     Args:
         path: output file; the suffix picks the container (``.mp4 .m4v .mov .mkv .webm .gif
-            .webp``).
+            .webp``, and ``.png .apng`` for an animated PNG).
         fps: exact frame rate (pass ``VideoInfo.fps`` to keep the source's).
         width, height: upright frame size; taken from the first frame when omitted.
         crf, preset: quality (x264 scale 0..51, lower is better) and x264 speed preset.
         quality: WebP quality 0..100.
         audio_from: a file whose first audio stream is copied packet by packet (no
             re-encode). When the output container cannot hold that codec it is re-encoded
-            (AAC/Opus) with a warning; GIF and WebP have no audio.
+            (AAC/Opus) with a warning; GIF, WebP and APNG have no audio.
         metadata: container tags. MP4/MOV keep the standard keys (``title``, ``comment``,
             ``description``, ``copyright``, ``artist``...); MKV/WebM keep any key; GIF and WebP
-            get the whole dict as JSON in a comment extension / XMP chunk.
+            get the whole dict as JSON in a comment extension / XMP chunk, APNG a text chunk
+            per key (as a still PNG).
         rotation: ``0`` (default) writes frames as given (rotation baked in, right in every
             player). A source's ``VideoInfo.rotation`` instead stores the frames turned back to
             the source's coded orientation plus the same display matrix, so the file is laid
-            out like the source; players show both the same. Ignored (baked) for GIF/WebP.
+            out like the source; players show both the same. Ignored (baked) for GIF/WebP/APNG.
         time_base: with ``pts`` passed to :meth:`write`, the time base of those timestamps
             (``VideoInfo.time_base``), to keep variable frame timing exactly.
         background: encode in a worker thread so the caller's next frame overlaps encoding.
         trim_audio: stop the copied audio where the last written frame ends (for a video
             cut short, e.g. ``--max-frames``); by default the whole audio stream is copied.
+        alpha: keep the ``alpha`` passed to :meth:`write` (a transparent source): WebP and
+            APNG store it, GIF as a transparent palette entry (below half opacity); other
+            containers have none and are written the RGB given.
 
     On an exception inside the ``with`` block nothing is left at ``path``.
     """
@@ -159,7 +177,8 @@ class VideoWriter:
                  audio_from: str | Path | None = None, metadata: dict[str, str] | None = None,
                  rotation: int = 0, time_base: Fraction | None = None, loop: int = 0,
                  background: bool = True, trim_audio: bool = False,
-                 colour: ColourTags | None = None, timecode: str | None = None):
+                 colour: ColourTags | None = None, timecode: str | None = None,
+                 alpha: bool = False):
         self.path = Path(path)
         self.kind = container_kind(self.path)
         self.fps = as_fraction(fps)
@@ -167,18 +186,20 @@ class VideoWriter:
         self.codec_options = video_codec_options(self.codec, crf, preset, quality)
         self.width, self.height = width, height
         self.metadata = {str(k): str(v) for k, v in (metadata or {}).items()}
-        self.rotation = 0 if self.kind in ("gif", "webp") else int(rotation)
+        self.rotation = 0 if self.kind in _PICTURE_KINDS else int(rotation)
+        self.alpha = alpha and self.kind in _PICTURE_KINDS
         self._turns = rotation_quarter_turns(self.rotation)
         self.time_base = Fraction(time_base) if time_base is not None else None
         self.loop = loop
         self.audio_from = Path(audio_from) if audio_from is not None else None
         self.trim_audio = trim_audio
-        # GIF and WebP are RGB pictures: no colour description to keep.
+        # GIF, WebP and APNG are RGB pictures: no colour description to keep.
         self.colour = colour if colour is not None and colour.specified and \
-            self.kind not in ("gif", "webp") else None
+            self.kind not in _PICTURE_KINDS else None
         # The source's start timecode (VideoInfo.timecode), where the container can hold one.
         self.timecode = timecode if self.kind in ("mp4", "mov", "mkv") else None
         self._video_end = 0.0  # seconds: where the last encoded frame ends
+        self._last_duration: float | None = None  # seconds the last frame is shown, if known
         self.frames_written = 0
         self._encoded = 0
         self._stack = contextlib.ExitStack()
@@ -189,7 +210,7 @@ class VideoWriter:
         self._error: BaseException | None = None
         self._queue: queue.Queue | None = queue.Queue(maxsize=8) if background else None
         self._thread: threading.Thread | None = None
-        if self.audio_from is not None and self.kind not in ("gif", "webp"):
+        if self.audio_from is not None and self.kind not in _PICTURE_KINDS:
             check_input_file(self.audio_from)
             self._audio = AudioCopier(self.audio_from, self.kind)  # warns here if re-encoding
         try:
@@ -208,7 +229,7 @@ class VideoWriter:
         except BaseException:
             self._stack.close()
             raise
-        if self.kind not in ("gif", "webp"):
+        if self.kind not in _PICTURE_KINDS:
             self._container.metadata.update(self.metadata)
         if self._queue is not None:
             self._thread = threading.Thread(target=self._worker, name="video-encode",
@@ -220,7 +241,7 @@ class VideoWriter:
         stream = self._container.add_stream(self.codec, rate=self.fps,
                                             options=self.codec_options)
         stream.width, stream.height = coded_w, coded_h
-        stream.pix_fmt = pixel_format_for(self.codec, coded_w, coded_h)
+        stream.pix_fmt = pixel_format_for(self.codec, coded_w, coded_h, self.alpha)
         if self.time_base is not None:
             stream.codec_context.time_base = self.time_base
             stream.time_base = self.time_base
@@ -241,9 +262,13 @@ class VideoWriter:
             self._audio.attach(self._container)
 
     # -- writing
-    def write(self, rgb: np.ndarray, pts: int | None = None) -> None:
+    def write(self, rgb: np.ndarray, pts: int | None = None,
+              duration: float | None = None, alpha: np.ndarray | None = None) -> None:
         """Append one upright ``(H, W, 3)`` uint8 RGB frame; ``pts`` in ``time_base`` units
-        (default: the frame number in ``1/fps``)."""
+        (default: the frame number in ``1/fps``). ``duration`` (seconds, the source frame's
+        ``DecodedFrame.duration``) is kept for the last frame of a GIF, WebP or APNG, whose
+        time on screen no next frame gives. ``alpha`` (``(H, W)`` uint8, ``rgb`` then being
+        straight colours) is kept by a writer made with ``alpha=True``; None is opaque."""
         if self._closed:
             raise RuntimeError("write() after close()")
         self._raise_worker_error()
@@ -259,9 +284,10 @@ class VideoWriter:
                              f"{self.width}x{self.height}")
         self.frames_written += 1
         if self._queue is None:
-            self._encode(rgb, pts)
+            self._encode(rgb, pts, duration, alpha)
             return
-        put_until_stopped(self._queue, (rgb, pts), poll=0.2, on_full=self._raise_worker_error)
+        put_until_stopped(self._queue, (rgb, pts, duration, alpha), poll=0.2,
+                          on_full=self._raise_worker_error)
 
     def _raise_worker_error(self) -> None:
         if self._error is not None:
@@ -280,13 +306,21 @@ class VideoWriter:
             except BaseException as exc:
                 self._error = exc
 
-    def _encode(self, rgb: np.ndarray, pts: int | None) -> None:
+    def _encode(self, rgb: np.ndarray, pts: int | None, duration: float | None = None,
+                alpha: np.ndarray | None = None) -> None:
+        self._last_duration = duration
         if self._stream is None:
             self._setup_stream(rgb.shape[1], rgb.shape[0])
         if self._turns:
             rgb = np.ascontiguousarray(np.rot90(rgb, -self._turns))
+        if not self.alpha:
+            alpha = None
         if self.kind == "gif":
-            frame = _palette_frame(rgb)
+            frame = _palette_frame(rgb, alpha)
+        elif self.alpha:
+            opacity = alpha if alpha is not None else np.full(rgb.shape[:2], 255, np.uint8)
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(np.dstack([rgb, opacity])),
+                                               format="rgba")
         else:
             frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
             if self.colour is not None:
@@ -324,12 +358,17 @@ class VideoWriter:
                 self._audio.finish(self._video_end if self.trim_audio else float("inf"))
                 self._audio.close()
             self._container.close()
+            if self.kind in _PICTURE_KINDS and self._last_duration:
+                self._tmp.write_bytes(set_last_frame_duration(self._tmp.read_bytes(),
+                                                              self._last_duration))
             if self.kind == "gif" and self.metadata:
                 self._tmp.write_bytes(gif_insert_comment(self._tmp.read_bytes(),
                                                          wrap_metadata_json(self.metadata)))
             elif self.kind == "webp" and self.metadata:
                 self._tmp.write_bytes(webp_insert_xmp(self._tmp.read_bytes(),
                                                       xmp_packet(self.metadata)))
+            elif self.kind == "apng" and self.metadata:
+                self._tmp.write_bytes(png_insert_text(self._tmp.read_bytes(), self.metadata))
         except BaseException as exc:
             self._abort()
             self._stack.__exit__(type(exc), exc, exc.__traceback__)
@@ -371,14 +410,21 @@ class VideoWriter:
             self.abort()
 
 
-def _palette_frame(rgb: np.ndarray) -> Any:
+def _palette_frame(rgb: np.ndarray, alpha: np.ndarray | None = None) -> Any:
     """A pal8 frame with its own 256-colour palette (Pillow's octree quantiser): much better
-    colour than FFmpeg's fixed rgb8 conversion, without a two-pass palettegen."""
-    image = Image.fromarray(rgb).quantize(256, method=Image.Quantize.FASTOCTREE,
+    colour than FFmpeg's fixed rgb8 conversion, without a two-pass palettegen. With ``alpha``,
+    255 colours and the last entry transparent, for the pixels below half opacity (GIF has
+    no partial transparency)."""
+    colours_wanted = 256 if alpha is None else 255
+    image = Image.fromarray(rgb).quantize(colours_wanted, method=Image.Quantize.FASTOCTREE,
                                           dither=Image.Dither.FLOYDSTEINBERG)
     palette = np.zeros((256, 4), np.uint8)
-    colours = np.asarray(image.getpalette()[:768], np.uint8).reshape(-1, 3)
+    colours = np.asarray(image.getpalette()[:3 * colours_wanted], np.uint8).reshape(-1, 3)
     palette[:, 0] = 255  # PyAV takes the palette as ARGB rows
     palette[:len(colours), 1:] = colours
-    return av.VideoFrame.from_ndarray((np.asarray(image), palette), format="pal8")
+    indices = np.asarray(image)
+    if alpha is not None:
+        palette[255] = 0
+        indices = np.where(alpha < 128, np.uint8(255), indices).astype(np.uint8)
+    return av.VideoFrame.from_ndarray((np.ascontiguousarray(indices), palette), format="pal8")
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..io.atomic import atomic_path
-from ..io.images import read_icc_profile, read_image, write_image
+from ..io.images import read_icc_profile, read_image_rgba, straight_colours, write_image
 from ..io.watermark import embed_watermark
 from .checks import check_image_output, check_output
 from .options import SwapOptions
@@ -29,12 +29,17 @@ def finish_image(rgb: np.ndarray, options: SwapOptions) -> np.ndarray:
     return embed_watermark(rgb)
 
 
-def write_unchanged(target: Path, output: Path, rgb: np.ndarray) -> None:
+def write_unchanged(target: Path, output: Path, rgb: np.ndarray,
+                    rgba: np.ndarray | None = None) -> None:
     """Write an untouched target: a byte copy when the format is the same, else re-encoded
-    without any provenance tag (nothing in it is synthetic), with its colour profile."""
+    without any provenance tag (nothing in it is synthetic), with its colour profile and its
+    transparency (``rgba``: :func:`~facedancer_torch.io.images.read_image_rgba`'s)."""
     if target.suffix.lower() == output.suffix.lower():
         with atomic_path(output) as tmp:
             shutil.copyfile(target, tmp)
+    elif rgba is not None:
+        write_image(output, rgba[:, :, :3], icc_profile=read_icc_profile(target),
+                    alpha=rgba[:, :, 3])
     else:
         write_image(output, rgb, icc_profile=read_icc_profile(target))
 
@@ -52,7 +57,7 @@ def swap_image_file(swapper, target: str | Path, output: str | Path, source,
     if options.span_text():  # one warning per run (the same words for every image)
         warnings.warn("--start/--end apply to videos; images are swapped whole", stacklevel=2)
     with swapper.timer.measure("decode"):
-        image = read_image(target)
+        image, rgba = read_image_rgba(target)  # rgba: a transparent target's own pixels
     plan = swapper.plan(source, options)
     result = swapper.swap_image_detailed(image, plan, options)
     report = FileReport(path=output, kind="image", detected=result.detected,
@@ -60,12 +65,17 @@ def swap_image_file(swapper, target: str | Path, output: str | Path, source,
                         profiles=result.profiles, frames_swapped=int(result.changed))
     if not result.changed:
         with swapper.timer.measure("encode"):
-            write_unchanged(target, output, image)
+            write_unchanged(target, output, image, rgba)
         return report
     with swapper.timer.measure("watermark"):
         rgb = finish_image(result.image, options)
     metadata = swapper.provenance(plan, faces_swapped=str(len(result.faces)))
+    alpha = None
+    if rgba is not None:  # a cut-out or a sticker stays transparent where it was
+        rgb = straight_colours(rgb, rgba, np.any(result.image != image, axis=2))
+        alpha = rgba[:, :, 3]
     with swapper.timer.measure("encode"):
         # The target's colour profile goes with its pixels (a viewer shows them through it).
-        write_image(output, rgb, metadata=metadata, icc_profile=read_icc_profile(target))
+        write_image(output, rgb, metadata=metadata, icc_profile=read_icc_profile(target),
+                    alpha=alpha)
     return report

@@ -56,6 +56,7 @@ from ..faces.align import transform_points
 from ..faces.tracking import FaceTracker, box_iou, move_box
 from ..io import video as video_io
 from ..io.atomic import atomic_path
+from ..io.images import straight_colours
 from ..io.queues import END, put_until_stopped
 from .checks import check_output, check_video_output
 from .image import finish_image
@@ -687,7 +688,7 @@ def _encode(swapper, target: Path, output: Path, info, options: SwapOptions,
         metadata=metadata, rotation=info.rotation,
         time_base=info.time_base if timestamps.time_base else None, background=False,
         trim_audio=options.max_frames is not None, colour=info.colour,
-        timecode=info.timecode)
+        timecode=info.timecode, alpha=info.has_alpha)
 
     def encode() -> None:
         try:
@@ -698,12 +699,18 @@ def _encode(swapper, target: Path, output: Path, info, options: SwapOptions,
                     continue
                 if item is END:
                     return
-                frame, pts = item
+                decoded, frame, pts = item
+                swapped = frame
                 if watermark:  # here, so that it overlaps the generator too
                     with swapper.timer.measure("watermark"):
                         frame = finish_image(frame, options)
+                rgba, alpha = getattr(decoded, "rgba", None), None
+                if rgba is not None and writer.alpha:  # transparent stays transparent
+                    # (an output without alpha, MP4, gets the frame composited onto black)
+                    frame = straight_colours(frame, rgba, np.any(swapped != decoded.rgb, axis=2))
+                    alpha = rgba[:, :, 3]
                 with swapper.timer.measure("encode"):
-                    writer.write(frame, pts)
+                    writer.write(frame, pts, getattr(decoded, "duration", None), alpha)
         except BaseException as exc:
             errors.append(exc)
             stop.set()
@@ -712,7 +719,7 @@ def _encode(swapper, target: Path, output: Path, info, options: SwapOptions,
     thread.start()
     try:
         for decoded, frame in frames(reader):
-            if not _put(encode_queue, (frame, timestamps(decoded)), stop):
+            if not _put(encode_queue, (decoded, frame, timestamps(decoded)), stop):
                 break
             if bar is not None:
                 bar.update(1)
