@@ -195,3 +195,15 @@ def test_a_face_number_past_the_photos_faces_is_one_line(tiny_model, photos_dir,
     _assert_one_line_error(result.returncode, result.stderr, "fr_two_people.jpg",
                            "the source image has 2 face(s)")
     assert not output.exists()
+
+
+def test_a_codec_the_output_cannot_hold_is_one_line(tiny_model, photos_dir, videos_dir, tmp_path,
+                                                     capsys):
+    base = ["swap", "-s", photos_dir / "df_img1.jpg", "-t", videos_dir / "talking_b.mp4",
+            "-m", tiny_model]
+    for extra, words in ((["-o", tmp_path / "o.mp4", "--codec", "prores"], ("o.mp4", ".mov")),
+                         (["-o", tmp_path / "o.gif", "--codec", "h264"], ("o.gif",)),
+                         (["-o", tmp_path / "o.mkv", "--codec", "xvid"], ("--codec",))):
+        code, err = _in_process(capsys, *base, *extra)
+        _assert_one_line_error(code, err, *words)
+    assert not list(tmp_path.glob("o.*"))

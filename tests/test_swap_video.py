@@ -550,3 +550,32 @@ def test_a_transparent_sticker_stays_transparent(swapper, plan, videos_dir, tmp_
             face = (slice(70, 170), slice(80, 176))
             changed = np.abs(after[face][:, :, :3].astype(int) - before[face][:, :, :3]).mean()
             assert changed > 1.0, (index, changed)
+
+
+def test_a_prores_clip_comes_back_as_prores_with_its_alpha(swapper, plan, videos_dir, tmp_path):
+    """An editor's ProRes 4444 overlay came back as 8-bit 4:2:0 H.264 without its alpha
+    channel; --codec auto keeps the intermediate, its profile, alpha and timecode."""
+    import cv2
+
+    from facedancer_torch.io.video import VideoWriter, probe_video, read_frames
+    from facedancer_torch.swap.options import SwapOptions
+
+    alpha = np.zeros((256, 256), np.uint8)
+    cv2.ellipse(alpha, (128, 115), (80, 110), 0, 0, 360, 255, -1)
+    target = tmp_path / "overlay.mov"
+    frames = [cv2.resize(f, (256, 256), interpolation=cv2.INTER_AREA)
+              for f in _frames(videos_dir / "talking_1face_512.mp4", 3)]
+    with VideoWriter(target, 25, codec="prores_ks", profile="4444", alpha=True,
+                     timecode="01:00:10:00") as writer:
+        for frame in frames:
+            writer.write(frame, alpha=alpha)
+    output = tmp_path / "out.mov"
+    report = swapper.swap_video_file(target, output, plan, SwapOptions(), progress=False)
+    assert report.frames_swapped == 3
+    info = probe_video(output)
+    assert (info.codec, info.profile, info.has_alpha, info.timecode) == \
+        ("prores", "4444", True, "01:00:10:00")
+    for before, after in zip(read_frames(target), read_frames(output)):
+        np.testing.assert_array_equal(after.rgba[:, :, 3] > 127, alpha > 127)
+        face = (slice(70, 170), slice(80, 176))
+        assert np.abs(after.rgb[face].astype(int) - before.rgb[face]).mean() > 1.0

@@ -577,3 +577,58 @@ def test_an_animation_keeps_its_last_frame_on_screen(tmp_path, suffix):
     assert shown == [40, 120, 40, 1000]
     assert vio.read_video_metadata(out) == {"comment": "synthetic media"}
     assert [round(f.duration, 3) for f in vio.read_frames(out)] == [0.04, 0.12, 0.04, 1.0]
+
+
+def test_the_codec_an_output_gets():
+    """auto keeps an editor's intermediate (ProRes, DNxHR, FFV1) with its profile; delivery
+    codecs get the container's default; a container that cannot hold a choice is refused."""
+    from facedancer_torch.io.codecs import choose_codec, encoder_keeps_alpha
+
+    assert choose_codec("mov", "auto", "prores", "HQ") == ("prores_ks", "hq")
+    assert choose_codec("mkv", "auto", "prores", "XQ") == ("prores_ks", "4444xq")
+    assert choose_codec("mov", "auto", "prores", "LT", alpha=True) == ("prores_ks", "4444")
+    assert choose_codec("mp4", "auto", "prores", "HQ") == ("libx264", None)  # MP4 holds none
+    assert choose_codec("mov", "auto", "dnxhd", "DNXHR HQX") == ("dnxhd", "dnxhr_hqx")
+    assert choose_codec("mov", "auto", "dnxhd", "DNXHD") == ("dnxhd", "dnxhr_hq")
+    assert choose_codec("mkv", "auto", "ffv1") == ("ffv1", None)
+    assert choose_codec("mov", "auto", "hevc", "Main 10") == ("libx264", None)
+    assert choose_codec("webm", "auto", "h264") == ("libvpx-vp9", None)
+    assert choose_codec("mp4", "h265", "h264") == ("libx265", None)
+    assert choose_codec("mov", "prores", "h264") == ("prores_ks", "hq")
+    assert choose_codec("gif", "auto", "prores", "HQ") == ("gif", None)
+    for kind, choice in (("mp4", "prores"), ("mov", "ffv1"), ("gif", "h264"), ("mp4", "x")):
+        with pytest.raises(FacedancerError):
+            choose_codec(kind, choice)
+    assert encoder_keeps_alpha("prores_ks", "4444", "mov")
+    assert not encoder_keeps_alpha("prores_ks", "hq", "mov")
+    assert not encoder_keeps_alpha("libx264", None, "mp4")
+    assert encoder_keeps_alpha("libvpx-vp9", None, "webm")
+
+
+@pytest.mark.parametrize("suffix,codec,profile,expected", [
+    (".mov", "prores_ks", "4444", ("prores", "4444", True)),
+    (".mkv", "ffv1", None, ("ffv1", None, True)),
+    (".mp4", "libx265", None, ("hevc", "Main", False)),
+    (".mov", "dnxhd", "dnxhr_sq", ("dnxhd", "DNXHR SQ", False)),
+])
+def test_intermediate_codecs_round_trip(tmp_path, suffix, codec, profile, expected):
+    frames = _synthetic(3, 256, 144)
+    alpha = np.zeros((144, 256), np.uint8)
+    alpha[20:120, 40:200] = 255
+    out = tmp_path / f"clip{suffix}"
+    with vio.VideoWriter(out, 25, codec=codec, profile=profile, alpha=True) as writer:
+        for frame in frames:
+            writer.write(frame, alpha=alpha)
+    info = vio.probe_video(out)
+    assert (info.codec, info.profile, info.has_alpha) == expected
+    decoded = list(vio.read_frames(out))
+    # the picture came back (4:2:2 and 4:2:0 blur the synthetic frames' saturated edges)
+    assert len(decoded) == 3 and _mean_abs(decoded[1].rgb[20:120, 40:200],
+                                           frames[1][20:120, 40:200]) < 10.0
+    if expected[2]:  # the alpha channel came back
+        np.testing.assert_array_equal(decoded[1].rgba[:, :, 3] > 127, alpha > 127)
+    if codec == "libx265":
+        import av
+
+        with av.open(str(out)) as container:  # QuickTime plays HEVC tagged hvc1 only
+            assert container.streams.video[0].codec_tag == "hvc1"

@@ -123,6 +123,10 @@ def register(app: typer.Typer) -> None:
         crf: int = typer.Option(18, "--crf", help="H.264 quality (0 lossless .. 51 worst)."),
         preset: str = typer.Option("medium", "--preset", help="H.264 speed preset "
                                    "(ultrafast .. veryslow)."),
+        codec: str = typer.Option("auto", "--codec", help="Video codec: auto (a ProRes, "
+                                  "DNxHR or FFV1 source keeps its codec and profile, "
+                                  "anything else H.264; VP9 in .webm), h264, h265, prores, "
+                                  "dnxhr, ffv1, vp9."),
         batch_size: int = typer.Option(8, "--batch-size", help="Faces per generator call."),
         max_frames: int = typer.Option(None, "--max-frames", help="Stop videos after this "
                                        "many frames."),
@@ -154,13 +158,13 @@ def register(app: typer.Typer) -> None:
             blinks=not no_blinks, pixel_boost=pixel_boost, exposure=not no_exposure_gain,
             identity_strength=identity_strength, min_face_size=min_face_size,
             confirm_frames=confirm_frames, detect_every=detect_every, crf=crf, preset=preset,
-            watermark=not no_watermark, overwrite=overwrite, max_frames=max_frames,
+            codec=codec, watermark=not no_watermark, overwrite=overwrite, max_frames=max_frames,
             batch_size=batch_size, start=parse_time(start, "--start"),
             end=parse_time(end, "--end"))
         if not source and not options.mapping:
             raise FacedancerError("give a source face with --source (or people with --map)")
         # Cheap checks first: a wrong target or an existing output fails before models load.
-        kind = check_job(target, output, overwrite)
+        kind = check_job(target, output, overwrite, options.codec)
         check_writable(output, folder=kind == "folder")  # not after the whole video encoded
         with _one_line_warnings():
             swapper = Swapper(model, identity_encoder=identity_encoder, device=device,

@@ -92,6 +92,7 @@ class VideoInfo:
     # SMPTE start timecode ("01:00:00:00"), as cameras and editors write it (a MOV/MP4 tmcd
     # track, a stream or container tag); an editor conforms a clip to its timeline by it.
     timecode: str | None = None
+    profile: str | None = None  # the codec's profile as FFmpeg names it ("HQ" for ProRes HQ)
 
     @property
     def has_alpha(self) -> bool:
@@ -208,7 +209,8 @@ def probe_video(path: str | Path) -> VideoInfo:
             audio_codec=audio.codec_context.name if audio is not None else None,
             container=container.format.name,
             metadata={str(k).lower(): str(v) for k, v in container.metadata.items()},
-            colour=colour_tags(stream.codec_context, first), timecode=_timecode(container))
+            colour=colour_tags(stream.codec_context, first), timecode=_timecode(container),
+            profile=stream.codec_context.profile or None)
 
 
 def _count_packets(path: Path) -> int:

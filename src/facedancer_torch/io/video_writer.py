@@ -1,5 +1,6 @@
 """Encoding RGB frames into a video file, atomically: H.264 (libx264) in MP4/MOV/MKV, VP9 in
-WebM, animated GIF and animated WebP, with the source's audio carried over.
+WebM, animated GIF, WebP and PNG, with the source's audio carried over; on request (or to keep
+an editor's intermediate, :mod:`.codecs`) HEVC, ProRes, DNxHR or FFV1.
 
 Codec and muxer options are built by the small pure functions below; see
 :mod:`facedancer_torch.io.video` for the conventions (odd sizes, exact frame rates, rotation).
@@ -21,6 +22,7 @@ from PIL import Image
 from ..errors import FacedancerError
 from .atomic import atomic_path
 from .audio_mux import AudioCopier
+from .codecs import encoder_keeps_alpha
 from .media_meta import (gif_insert_comment, png_insert_text, set_last_frame_duration,
                          webp_insert_xmp, wrap_metadata_json, xmp_packet)
 from .probe import ColourTags, check_input_file, rotation_quarter_turns
@@ -62,16 +64,28 @@ def default_video_codec(kind: str) -> str:
     return _KINDS[kind][1]
 
 
-def pixel_format_for(codec: str, width: int, height: int, alpha: bool = False) -> str:
+def pixel_format_for(codec: str, width: int, height: int, alpha: bool = False,
+                     profile: str | None = None) -> str:
     """Encoder pixel format that keeps ``width x height`` exactly (and, with ``alpha``, an
-    alpha channel where the codec has one: WebP, APNG; GIF keeps it as a transparent palette
-    entry).
+    alpha channel where the codec has one: WebP, APNG, ProRes 4444, FFV1, VP9; GIF keeps it
+    as a transparent palette entry). ``profile``: ProRes's or DNxHR's (``io.codecs``).
 
-    H.264 yuv420p needs even sizes (chroma and SPS cropping are in 2-pixel units), so odd
-    sizes go to yuv444p rather than being padded or cropped.
+    H.264 and HEVC yuv420p need even sizes (chroma and SPS cropping are in 2-pixel units), so
+    odd sizes go to yuv444p rather than being padded or cropped.
     """
-    if codec == "libx264":
+    if codec in ("libx264", "libx265"):
         return "yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p"
+    if codec == "prores_ks":  # 10-bit 4:2:2, or 4:4:4 (with alpha) for the 4444 profiles
+        if profile in ("4444", "4444xq"):
+            return "yuva444p10le" if alpha else "yuv444p10le"
+        return "yuv422p10le"
+    if codec == "dnxhd":
+        return {"dnxhr_hqx": "yuv422p10le", "dnxhr_444": "yuv444p10le"}.get(profile or "",
+                                                                           "yuv422p")
+    if codec == "ffv1":
+        return "yuva444p" if alpha else "yuv444p"
+    if codec == "libvpx-vp9" and alpha:
+        return "yuva420p"
     if codec == "gif":
         return "pal8"
     if codec == "apng":
@@ -82,11 +96,14 @@ def pixel_format_for(codec: str, width: int, height: int, alpha: bool = False) -
 
 
 def video_codec_options(codec: str, crf: int = DEFAULT_CRF, preset: str = DEFAULT_PRESET,
-                        quality: int = DEFAULT_WEBP_QUALITY) -> dict[str, str]:
+                        quality: int = DEFAULT_WEBP_QUALITY,
+                        profile: str | None = None) -> dict[str, str]:
     """Private encoder options (FFmpeg ``-crf``/``-preset`` style) for ``codec``.
 
-    ``crf`` is on x264's 0..51 scale for every codec (VP9's 0..63 scale is mapped linearly);
-    ``quality`` (0..100) applies to WebP only. Bad values raise :class:`FacedancerError`.
+    ``crf`` is on x264's 0..51 scale for every codec that takes one (x265 the same scale,
+    VP9's 0..63 scale is mapped linearly); ProRes and DNxHR take their quality from
+    ``profile``, FFV1 is lossless; ``quality`` (0..100) applies to WebP only. Bad values raise
+    :class:`FacedancerError`.
     """
     if not 0 <= int(crf) <= 51:
         raise FacedancerError(f"--crf must be between 0 and 51, got {crf}")
@@ -95,6 +112,18 @@ def video_codec_options(codec: str, crf: int = DEFAULT_CRF, preset: str = DEFAUL
             raise FacedancerError(f"--preset must be one of {', '.join(X264_PRESETS)}, "
                                   f"got '{preset}'")
         return {"crf": str(int(crf)), "preset": preset}
+    if codec == "libx265":
+        if preset not in X264_PRESETS:  # x265 has the same preset names
+            raise FacedancerError(f"--preset must be one of {', '.join(X264_PRESETS)}, "
+                                  f"got '{preset}'")
+        # x265 prints a page of settings to stderr on every open: errors only
+        return {"crf": str(int(crf)), "preset": preset, "x265-params": "log-level=error"}
+    if codec == "prores_ks":  # vendor apl0: what Apple's own encoder writes; some apps look
+        return {"profile": profile or "hq", "vendor": "apl0"}
+    if codec == "dnxhd":
+        return {"profile": profile or "dnxhr_hq"}
+    if codec == "ffv1":  # version 3: sliced (both cores), with a CRC per slice, as archives use
+        return {"level": "3", "slicecrc": "1"}
     if codec == "libvpx-vp9":
         # constant-quality mode needs b=0; row-mt uses both cores at no quality cost
         return {"crf": str(round(int(crf) * 63 / 51)), "b": "0", "row-mt": "1"}
@@ -163,9 +192,12 @@ class VideoWriter:
         background: encode in a worker thread so the caller's next frame overlaps encoding.
         trim_audio: stop the copied audio where the last written frame ends (for a video
             cut short, e.g. ``--max-frames``); by default the whole audio stream is copied.
-        alpha: keep the ``alpha`` passed to :meth:`write` (a transparent source): WebP and
-            APNG store it, GIF as a transparent palette entry (below half opacity); other
-            containers have none and are written the RGB given.
+        codec, profile: the FFmpeg encoder and its profile (``io.codecs.choose_codec``);
+            by default the container's own (H.264, VP9 in WebM, the picture encoders).
+        alpha: keep the ``alpha`` passed to :meth:`write` (a transparent source): WebP,
+            APNG, ProRes 4444, FFV1 and VP9 in WebM store it, GIF as a transparent palette
+            entry (below half opacity); other codecs have none and are written the RGB
+            given.
 
     On an exception inside the ``with`` block nothing is left at ``path``.
     """
@@ -178,16 +210,17 @@ class VideoWriter:
                  rotation: int = 0, time_base: Fraction | None = None, loop: int = 0,
                  background: bool = True, trim_audio: bool = False,
                  colour: ColourTags | None = None, timecode: str | None = None,
-                 alpha: bool = False):
+                 alpha: bool = False, profile: str | None = None):
         self.path = Path(path)
         self.kind = container_kind(self.path)
         self.fps = as_fraction(fps)
         self.codec = codec or default_video_codec(self.kind)
-        self.codec_options = video_codec_options(self.codec, crf, preset, quality)
+        self.profile = profile
+        self.codec_options = video_codec_options(self.codec, crf, preset, quality, profile)
         self.width, self.height = width, height
         self.metadata = {str(k): str(v) for k, v in (metadata or {}).items()}
         self.rotation = 0 if self.kind in _PICTURE_KINDS else int(rotation)
-        self.alpha = alpha and self.kind in _PICTURE_KINDS
+        self.alpha = alpha and encoder_keeps_alpha(self.codec, profile, self.kind)
         self._turns = rotation_quarter_turns(self.rotation)
         self.time_base = Fraction(time_base) if time_base is not None else None
         self.loop = loop
@@ -241,7 +274,10 @@ class VideoWriter:
         stream = self._container.add_stream(self.codec, rate=self.fps,
                                             options=self.codec_options)
         stream.width, stream.height = coded_w, coded_h
-        stream.pix_fmt = pixel_format_for(self.codec, coded_w, coded_h, self.alpha)
+        stream.pix_fmt = pixel_format_for(self.codec, coded_w, coded_h, self.alpha,
+                                          self.profile)
+        if self.codec == "libx265" and self.kind in ("mp4", "mov"):
+            stream.codec_tag = "hvc1"  # QuickTime and Apple devices refuse HEVC tagged hev1
         if self.time_base is not None:
             stream.codec_context.time_base = self.time_base
             stream.time_base = self.time_base
@@ -317,12 +353,13 @@ class VideoWriter:
             alpha = None
         if self.kind == "gif":
             frame = _palette_frame(rgb, alpha)
-        elif self.alpha:
-            opacity = alpha if alpha is not None else np.full(rgb.shape[:2], 255, np.uint8)
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(np.dstack([rgb, opacity])),
-                                               format="rgba")
         else:
-            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            if self.alpha:
+                opacity = alpha if alpha is not None else np.full(rgb.shape[:2], 255, np.uint8)
+                frame = av.VideoFrame.from_ndarray(
+                    np.ascontiguousarray(np.dstack([rgb, opacity])), format="rgba")
+            else:
+                frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
             if self.colour is not None:
                 # RGB back to YUV with the matrix and range the input was decoded with (PyAV's
                 # own conversion would take BT.601 limited, whatever the stream says).

@@ -11,8 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import FacedancerError, InputError
+from ..io.codecs import choose_codec
 from ..io.images import is_image_path, is_video_path, read_image
-from ..io.video import VIDEO_OUTPUT_SUFFIXES, probe_video  # noqa: F401 - re-exported
+from ..io.video import (VIDEO_OUTPUT_SUFFIXES, container_kind,  # noqa: F401 - re-exported
+                        probe_video)
 
 # write_image() can carry the provenance tag in these; BMP cannot carry text, so it is refused.
 IMAGE_OUTPUT_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff")
@@ -70,11 +72,14 @@ def check_video_output(output: Path) -> None:
                               f"(use one of {' '.join(VIDEO_OUTPUT_SUFFIXES)})", output)
 
 
-def check_job(target: str | Path, output: str | Path, overwrite: bool) -> str:
+def check_job(target: str | Path, output: str | Path, overwrite: bool,
+              codec: str = "auto") -> str:
     """Every check of one ``swap`` job that needs no model; returns the target kind."""
     kind = target_kind(target)
     if kind != "folder":
         check_output(output, overwrite, target)
         (check_image_output if kind == "image" else check_video_output)(Path(output))
         check_target(target, kind)
+        if kind == "video":  # a codec the output's container cannot hold, in one line
+            choose_codec(container_kind(output), codec, path=output)
     return kind

@@ -15,7 +15,9 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ..errors import FacedancerError, InputError
+from ..io.codecs import CODEC_FAMILIES
 from ..io.images import is_image_path, is_video_path
+from ..io.video import container_kind
 from .checks import IMAGE_OUTPUT_SUFFIXES, VIDEO_OUTPUT_SUFFIXES
 from .options import SwapOptions
 
@@ -75,7 +77,7 @@ def swap_folder(swapper, target: str | Path, output: str | Path, source,
                    leave=False)
     try:
         for path in files:
-            destination = mirrored_path(path, target, output)
+            destination = mirrored_path(path, target, output, options.codec)
             if destination.exists() and not options.overwrite:
                 report.skipped.append(destination)
             else:
@@ -103,14 +105,20 @@ def swap_folder(swapper, target: str | Path, output: str | Path, source,
     return report
 
 
-def mirrored_path(path: Path, target: Path, output: Path) -> Path:
+def mirrored_path(path: Path, target: Path, output: Path, codec: str = "auto") -> Path:
     """Where the output of ``path`` goes: same relative path; a suffix that cannot carry the
-    provenance tag (``.bmp``) or be encoded (``.avi``, ``.wmv``...) becomes ``.png``/``.mp4``."""
+    provenance tag (``.bmp``) or be encoded (``.avi``, ``.wmv``...) becomes ``.png``/``.mp4``,
+    and one whose container cannot hold ``--codec`` (ProRes in ``.mp4``) ``.mov`` (``.mkv``
+    for FFV1)."""
     destination = output / path.relative_to(target)
     suffix = path.suffix.lower()
     if _is_video(path):
         if suffix not in VIDEO_OUTPUT_SUFFIXES:
             destination = destination.with_suffix(".mp4")
+        family = CODEC_FAMILIES.get(codec)
+        kind = container_kind(destination)
+        if family is not None and kind not in family[1] and kind not in ("gif", "webp", "apng"):
+            destination = destination.with_suffix(".mov" if "mov" in family[1] else ".mkv")
     elif suffix not in IMAGE_OUTPUT_SUFFIXES:
         destination = destination.with_suffix(".png")
     return destination

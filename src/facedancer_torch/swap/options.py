@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Literal
 
 from ..errors import FacedancerError
+from ..io.codecs import CODEC_CHOICES
 
 FaceMode = Literal["all", "largest"]
 MAX_MASK_BLUR: float = 64.0  # a quarter of a 256 crop: beyond it the mask is a flat haze
@@ -113,6 +114,7 @@ class SwapOptions:
     detect_every: int = DETECT_EVERY
     crf: int = 18
     preset: str = "medium"
+    codec: str = "auto"  # io.codecs: auto keeps an editor's ProRes, DNxHR, FFV1; else H.264
     watermark: bool = True
     overwrite: bool = False
     max_frames: int | None = None
@@ -165,6 +167,9 @@ class SwapOptions:
                                   f"got {self.mask_padding}")
         if not 0 <= self.crf <= 51:
             raise FacedancerError(f"--crf must be in 0..51, got {self.crf}")
+        if self.codec not in CODEC_CHOICES:
+            raise FacedancerError(f"--codec must be one of {', '.join(CODEC_CHOICES)}, got "
+                                  f"'{self.codec}'")
         if not 1 <= self.batch_size <= MAX_BATCH_SIZE:
             raise FacedancerError(f"--batch-size must be in 1..{MAX_BATCH_SIZE}, got "
                                   f"{self.batch_size}")

@@ -56,6 +56,7 @@ from ..faces.align import transform_points
 from ..faces.tracking import FaceTracker, box_iou, move_box
 from ..io import video as video_io
 from ..io.atomic import atomic_path
+from ..io.codecs import choose_codec
 from ..io.images import straight_colours
 from ..io.queues import END, put_until_stopped
 from .checks import check_output, check_video_output
@@ -623,7 +624,9 @@ def swap_video_file(swapper, target: str | Path, output: str | Path, source,
     """Swap ``target`` (a video file) into ``output``; returns what was done.
 
     H.264 (yuv420p; yuv444p for odd sizes) with ``options.crf``/``options.preset`` for
-    MP4/MOV/MKV, VP9 for WebM, or GIF/WebP, by the output suffix. The source's fps, size,
+    MP4/MOV/MKV, VP9 for WebM, or GIF/WebP/APNG, by the output suffix; a ProRes, DNxHR or
+    FFV1 source keeps its codec, and ``options.codec`` picks another (``io.codecs``). A
+    transparent source keeps its alpha where the output can hold it. The source's fps, size,
     frame count, timestamps and rotation are kept and its audio copied unchanged. The
     invisible watermark goes into every frame unless switched off and the provenance tag into
     the container metadata. With ``options.max_frames`` the video stops early and the audio is
@@ -635,6 +638,8 @@ def swap_video_file(swapper, target: str | Path, output: str | Path, source,
     check_output(output, options.overwrite, target)
     check_video_output(output)
     info = video_io.probe_video(target)
+    codec = choose_codec(video_io.container_kind(output), options.codec, info.codec,
+                         info.profile, info.has_alpha, path=output)  # (encoder, profile)
     plan = swapper.plan(source, options)
     total = info.frame_count or None
     if options.max_frames is not None:
@@ -644,8 +649,7 @@ def swap_video_file(swapper, target: str | Path, output: str | Path, source,
             frames=lambda reader: swap_stream(swapper, reader, plan, options,
                                               fps=float(info.fps), stats=stats),
             metadata=swapper.provenance(plan, **_span_tag(options)),
-            watermark=options.watermark,
-            progress=progress)
+            watermark=options.watermark, progress=progress, codec=codec)
     report = FileReport(path=output, kind="video", detected=stats.detected,
                         swapped=stats.swapped, too_small=stats.too_small,
                         profiles=stats.profiles, frames=stats.frames,
@@ -659,7 +663,7 @@ def swap_video_file(swapper, target: str | Path, output: str | Path, source,
         else:
             _encode(swapper, target, output, info, options, total,
                     frames=lambda reader: ((item, _rgb(item)) for item in reader),
-                    metadata=None, watermark=False, progress=progress)
+                    metadata=None, watermark=False, progress=progress, codec=codec)
     return report
 
 
@@ -671,9 +675,10 @@ def _span_tag(options: SwapOptions) -> dict[str, str]:
 
 def _encode(swapper, target: Path, output: Path, info, options: SwapOptions,
             total: int | None, frames, metadata: dict | None, watermark: bool,
-            progress: bool) -> None:
+            progress: bool, codec: tuple[str, str | None]) -> None:
     """Decode ``target``, pass the frames through ``frames(reader)`` (yielding ``(decoded,
-    rgb)``), watermark (if asked) and encode them into ``output`` atomically."""
+    rgb)``), watermark (if asked) and encode them into ``output`` atomically with ``codec``
+    (``io.codecs.choose_codec``'s encoder and profile)."""
     timestamps = _Timestamps(info)
     bar = _progress(total, target.name, progress)
     encode_queue: queue.Queue = queue.Queue(maxsize=8)
@@ -688,7 +693,7 @@ def _encode(swapper, target: Path, output: Path, info, options: SwapOptions,
         metadata=metadata, rotation=info.rotation,
         time_base=info.time_base if timestamps.time_base else None, background=False,
         trim_audio=options.max_frames is not None, colour=info.colour,
-        timecode=info.timecode, alpha=info.has_alpha)
+        timecode=info.timecode, alpha=info.has_alpha, codec=codec[0], profile=codec[1])
 
     def encode() -> None:
         try:
