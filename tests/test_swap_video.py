@@ -382,7 +382,8 @@ def test_detect_every_finds_a_new_face_at_the_next_full_detection(swapper, plan,
 def test_an_hdr_clip_keeps_its_colour_description(swapper, plan, videos_dir, tmp_path):
     """A 10-bit HEVC clip in BT.2020 with HLG (what phones record as HDR) comes out with the
     same description, so a player shows it as HDR like the input (before: untagged, shown as
-    SDR BT.709, washed out); the pictures are 8-bit (the pipeline's RGB is)."""
+    SDR BT.709, washed out), and as HEVC Main 10 (before session 23: 8-bit H.264, where HDR
+    bands); --codec h264 gives 8-bit H.264 with the same description."""
     import av
 
     from facedancer_torch.io.probe import ColourTags
@@ -412,7 +413,13 @@ def test_an_hdr_clip_keeps_its_colour_description(swapper, plan, videos_dir, tmp
                                      progress=False)
     assert report.frames_swapped > 0
     info = probe_video(output)
-    assert info.colour == ColourTags(9, 18, 9, 1) and info.pix_fmt == "yuv420p"
+    assert info.colour == ColourTags(9, 18, 9, 1)
+    assert (info.codec, info.pix_fmt) == ("hevc", "yuv420p10le")
+    swapper.swap_video_file(source, output, plan, SwapOptions(
+        preset="ultrafast", confirm_frames=1, codec="h264", overwrite=True), progress=False)
+    info = probe_video(output)
+    assert info.colour == ColourTags(9, 18, 9, 1)
+    assert (info.codec, info.pix_fmt) == ("h264", "yuv420p")
 
 
 def test_start_and_end_swap_only_that_part_of_the_clip(swapper, plan, videos_dir):
@@ -577,5 +584,36 @@ def test_a_prores_clip_comes_back_as_prores_with_its_alpha(swapper, plan, videos
         ("prores", "4444", True, "01:00:10:00")
     for before, after in zip(read_frames(target), read_frames(output)):
         np.testing.assert_array_equal(after.rgba[:, :, 3] > 127, alpha > 127)
+        face = (slice(70, 170), slice(80, 176))
+        assert np.abs(after.rgb[face].astype(int) - before.rgb[face]).mean() > 1.0
+
+
+def test_a_ten_bit_source_keeps_its_precision_where_nothing_changed(swapper, plan, videos_dir,
+                                                                     tmp_path):
+    """A 10-bit intermediate came back rounded to 8 bits everywhere (a smooth gradient kept a
+    quarter of its levels, banding once graded); the pixels the swap leaves are the source's
+    own to the bit, the face is swapped."""
+    import cv2
+
+    from facedancer_torch.io.video import VideoReader, VideoWriter, probe_video, to_8_bits
+    from facedancer_torch.swap.options import SwapOptions
+
+    frames = [cv2.resize(f, (256, 256), interpolation=cv2.INTER_AREA)
+              for f in _frames(videos_dir / "talking_1face_512.mp4", 3)]
+    gradient = np.linspace(20000, 24000, 256)[None, :, None] * np.ones((40, 1, 3))
+    target = tmp_path / "graded.mkv"
+    with VideoWriter(target, 25, codec="ffv1", deep=True) as writer:
+        for frame in frames:
+            deep = frame.astype(np.uint16) * 257
+            deep[:40] = gradient.astype(np.uint16)
+            writer.write(to_8_bits(deep), deep=deep)
+    output = tmp_path / "out.mkv"
+    report = swapper.swap_video_file(target, output, plan, SwapOptions(watermark=False),
+                                     progress=False)
+    assert report.frames_swapped == 3
+    assert (probe_video(output).codec, probe_video(output).bit_depth) == ("ffv1", 10)
+    for before, after in zip(VideoReader(target, deep=True), VideoReader(output, deep=True)):
+        np.testing.assert_array_equal(after.deep[:40], before.deep[:40])
+        assert len(np.unique(after.deep[:40, :, 1])) > 40  # 8 bits leave 16 levels there
         face = (slice(70, 170), slice(80, 176))
         assert np.abs(after.rgb[face].astype(int) - before.rgb[face]).mean() > 1.0

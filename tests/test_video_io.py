@@ -596,6 +596,9 @@ def test_the_codec_an_output_gets():
     assert choose_codec("mp4", "h265", "h264") == ("libx265", None)
     assert choose_codec("mov", "prores", "h264") == ("prores_ks", "hq")
     assert choose_codec("gif", "auto", "prores", "HQ") == ("gif", None)
+    # HDR from a phone (HEVC Main 10, HLG): 8 bits would band, H.264 High 10 plays nowhere
+    assert choose_codec("mov", "auto", "hevc", "Main 10", hdr=True) == ("libx265", None)
+    assert choose_codec("webm", "auto", "hevc", "Main 10", hdr=True) == ("libvpx-vp9", None)
     for kind, choice in (("mp4", "prores"), ("mov", "ffv1"), ("gif", "h264"), ("mp4", "x")):
         with pytest.raises(FacedancerError):
             choose_codec(kind, choice)
@@ -632,3 +635,29 @@ def test_intermediate_codecs_round_trip(tmp_path, suffix, codec, profile, expect
 
         with av.open(str(out)) as container:  # QuickTime plays HEVC tagged hvc1 only
             assert container.streams.video[0].codec_tag == "hvc1"
+
+
+def test_ten_bit_frames_round_trip_at_ten_bits(tmp_path):
+    """A 16-bit gradient through a 10-bit writer and a deep reader keeps 10-bit steps (the
+    8-bit frames round it to a quarter of the levels)."""
+    from facedancer_torch.io.codecs import encoder_keeps_depth
+
+    assert encoder_keeps_depth("ffv1", None) and encoder_keeps_depth("prores_ks", "hq")
+    assert not encoder_keeps_depth("libx264", None)
+    assert not encoder_keeps_depth("dnxhd", "dnxhr_hq") and encoder_keeps_depth("dnxhd",
+                                                                                "dnxhr_hqx")
+    deep = np.repeat(np.linspace(20000, 21000, 96)[None, :, None], 48, axis=0)
+    deep = np.repeat(deep, 3, axis=2).astype(np.uint16)
+    eight = ((deep.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+    out = tmp_path / "deep.mkv"
+    with vio.VideoWriter(out, 25, codec="ffv1", deep=True) as writer:
+        writer.write(eight, deep=deep)
+    info = vio.probe_video(out)
+    assert (info.pix_fmt, info.bit_depth) == ("yuv444p10le", 10)
+    decoded = next(iter(vio.VideoReader(out, deep=True)))
+    assert decoded.deep.dtype == np.uint16
+    np.testing.assert_array_equal(decoded.rgb, vio.to_8_bits(decoded.deep))
+    error = np.abs(decoded.deep.astype(int) - deep)
+    assert error.max() <= 64, error.max()  # within one 10-bit step
+    assert len(np.unique(decoded.deep[:, :, 1])) > 2 * len(np.unique(eight[:, :, 1]))
+    assert next(iter(vio.VideoReader(out))).deep is None  # only on request

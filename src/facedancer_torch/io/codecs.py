@@ -4,9 +4,10 @@ An editor hands over an intermediate (ProRes from Final Cut or Premiere, DNxHR f
 Resolve, FFV1 from an archive) and conforms what comes back into the same timeline; a swap
 that returns 8-bit 4:2:0 H.264 instead loses the intermediate's quality and its alpha channel.
 ``auto`` therefore keeps those families (and their profile: ProRes HQ stays HQ, 4444 stays
-4444); every delivery codec (H.264, HEVC from phones, VP9, AV1...) gets the container's
-default, H.264 (VP9 in WebM), which every player plays and which x264 encodes fastest on a CPU.
-``h265`` (x265) is there on request: smaller files, slower to encode.
+4444); every delivery codec (H.264, SDR HEVC, VP9, AV1...) gets the container's default,
+H.264 (VP9 in WebM), which every player plays and which x264 encodes fastest on a CPU, except
+a phone's 10-bit HDR clip, which stays HEVC Main 10. ``h265`` (x265) is there on request:
+smaller files, slower to encode.
 
 Pure functions, no FFmpeg calls: :func:`choose_codec` is what :class:`~.video_writer.
 VideoWriter` is given (``codec=``, ``profile=``).
@@ -44,13 +45,16 @@ PRORES_ALPHA_PROFILES = frozenset({"4444", "4444xq"})
 
 def choose_codec(kind: str, choice: str = "auto", source_codec: str | None = None,
                  source_profile: str | None = None, alpha: bool = False,
-                 path: str | Path | None = None) -> tuple[str, str | None]:
+                 path: str | Path | None = None, hdr: bool = False) -> tuple[str, str | None]:
     """``(encoder, profile)`` for an output container ``kind`` (``io.video.container_kind``).
 
     ``choice`` is ``auto`` or a family of :data:`CODEC_FAMILIES`; ``source_codec`` and
     ``source_profile`` are the input's decoder and profile names (``VideoInfo.codec``,
     ``VideoInfo.profile``); with ``alpha`` (a transparent source) ProRes is written as 4444,
-    whose alpha channel the writer keeps. ``profile`` is None where the encoder takes none.
+    whose alpha channel the writer keeps. With ``hdr`` (an HDR source of more than 8 bits,
+    what phones record) ``auto`` writes HEVC at 10 bits where the container holds it: HDR in
+    8 bits bands, and H.264 at 10 bits plays on almost no phone or browser. ``profile`` is
+    None where the encoder takes none.
 
     Raises:
         FacedancerError: an unknown choice, or a codec the container cannot hold (naming
@@ -66,7 +70,7 @@ def choose_codec(kind: str, choice: str = "auto", source_codec: str | None = Non
         return _PICTURE_ENCODERS[kind], None
     family = choice
     if choice == "auto":
-        family = _KEPT_BY_AUTO.get(source_codec or "", "")
+        family = _KEPT_BY_AUTO.get(source_codec or "", "") or ("h265" if hdr else "")
         if not family or kind not in CODEC_FAMILIES[family][1]:
             family = _DEFAULT_FAMILY[kind]
     encoder, containers = CODEC_FAMILIES[family]
@@ -95,3 +99,12 @@ def encoder_keeps_alpha(encoder: str, profile: str | None, kind: str) -> bool:
     if encoder == "prores_ks":
         return profile in PRORES_ALPHA_PROFILES
     return encoder == "ffv1" or (encoder == "libvpx-vp9" and kind == "webm")
+
+
+def encoder_keeps_depth(encoder: str, profile: str | None) -> bool:
+    """Whether ``encoder`` (with ``profile``) is written with more than 8 bits per sample, so
+    that a 10-bit source keeps its precision: ProRes, DNxHR HQX / 444, FFV1, HEVC. H.264
+    stays 8-bit (High 10 plays on almost no phone or browser), as VP9 and the pictures."""
+    if encoder == "dnxhd":
+        return profile in ("dnxhr_hqx", "dnxhr_444")
+    return encoder in ("prores_ks", "ffv1", "libx265")

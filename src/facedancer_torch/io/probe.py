@@ -95,6 +95,16 @@ class VideoInfo:
     profile: str | None = None  # the codec's profile as FFmpeg names it ("HQ" for ProRes HQ)
 
     @property
+    def bit_depth(self) -> int:
+        """Bits per sample of the pictures (8; 10 for ProRes, HDR HEVC, DNxHR HQX...)."""
+        return pixel_format_depth(self.pix_fmt)
+
+    @property
+    def hdr(self) -> bool:
+        """Whether the colour description says HDR: the PQ (16) or HLG (18) transfer."""
+        return self.colour.transfer in (16, 18)
+
+    @property
     def has_alpha(self) -> bool:
         """Whether the pictures carry an alpha channel (a sticker, an overlay): GIF, an APNG
         or WebP with transparency, ProRes 4444, PNG in MOV..."""
@@ -117,6 +127,16 @@ def pixel_format_has_alpha(pix_fmt: str | None) -> bool:
         return any(component.is_alpha for component in av.VideoFormat(pix_fmt).components)
     except (ValueError, av.FFmpegError):
         return False
+
+
+def pixel_format_depth(pix_fmt: str | None) -> int:
+    """The largest bits per sample of an FFmpeg pixel format (8 where unknown)."""
+    if not pix_fmt:
+        return 8
+    try:
+        return max(component.bits for component in av.VideoFormat(pix_fmt).components)
+    except (ValueError, av.FFmpegError):
+        return 8
 
 
 def check_input_file(path: Path) -> None:

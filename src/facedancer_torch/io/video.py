@@ -32,7 +32,7 @@ from .audio_mux import can_copy_audio
 from .media_meta import (gif_comments, gif_insert_comment, parse_xmp, png_insert_text, png_text,
                          webp_insert_xmp, webp_xmp, xmp_packet)
 from .probe import VideoInfo, probe_video, read_video_metadata, rotation_quarter_turns
-from .video_reader import DecodedFrame, VideoReader, read_frames, sample_frames
+from .video_reader import DecodedFrame, VideoReader, read_frames, sample_frames, to_8_bits
 from .video_writer import (DEFAULT_CRF, DEFAULT_PRESET, DEFAULT_WEBP_QUALITY,
                            VIDEO_OUTPUT_SUFFIXES, X264_PRESETS, VideoWriter, as_fraction,
                            container_kind, default_video_codec, muxer_options,
@@ -44,6 +44,6 @@ __all__ = [
     "can_copy_audio", "container_kind", "default_video_codec", "gif_comments",
     "gif_insert_comment", "muxer_options", "parse_xmp", "pixel_format_for", "png_insert_text",
     "png_text", "probe_video",
-    "read_frames", "read_video_metadata", "rotation_quarter_turns", "sample_frames",
+    "read_frames", "read_video_metadata", "rotation_quarter_turns", "sample_frames", "to_8_bits",
     "video_codec_options", "webp_insert_xmp", "webp_xmp", "xmp_packet",
 ]

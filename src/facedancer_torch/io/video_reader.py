@@ -35,6 +35,9 @@ class DecodedFrame:
     # A transparent frame's straight (H, W, 4) RGBA (rgb is then composited onto black, as
     # read_image gives a transparent image); None for an opaque one.
     rgba: np.ndarray | None = None
+    # VideoReader(deep=True) on a source of more than 8 bits: its straight RGB as (H, W, 3)
+    # uint16 (0..65535), of which rgb / rgba are the rounded 8-bit versions.
+    deep: np.ndarray | None = None
 
 
 
@@ -47,17 +50,21 @@ class VideoReader:
     work on frame ``i`` overlaps decoding of ``i+1...``; FFmpeg's own frame threading is on too.
 
     Use as a context manager (or call :meth:`close`) to stop the thread when breaking early.
-    Decode errors raise :class:`InputError` naming the file and the frame.
+    Decode errors raise :class:`InputError` naming the file and the frame. With ``deep`` a
+    source of more than 8 bits per sample (ProRes, HDR HEVC) also gives each frame at 16 bits
+    (``DecodedFrame.deep``), so that a writer can keep the precision of what was not changed.
     """
 
     def __init__(self, path: str | Path, *, stride: int = 1, start: int = 0,
-                 max_frames: int | None = None, prefetch: int = 8, threads: int = 0):
+                 max_frames: int | None = None, prefetch: int = 8, threads: int = 0,
+                 deep: bool = False):
         if stride < 1 or start < 0 or (max_frames is not None and max_frames < 0):
             raise ValueError("stride must be >= 1, start and max_frames >= 0")
         self.path = Path(path)
         self.info = probe_video(self.path)
         self.stride, self.start, self.max_frames = stride, start, max_frames
         self.prefetch, self.threads = max(1, prefetch), threads
+        self.deep = deep and self.info.bit_depth > 8 and self.info.container != "webp"
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._queue: queue.Queue = queue.Queue(maxsize=self.prefetch)
@@ -91,20 +98,25 @@ class VideoReader:
                         return
                     if not self._wanted(index):
                         continue
-                    rgb = frame.to_ndarray(format="rgba" if alpha else "rgb24")
+                    if self.deep:
+                        pixels = frame.to_ndarray(format="rgba64le" if alpha else "rgb48le")
+                    else:
+                        pixels = frame.to_ndarray(format="rgba" if alpha else "rgb24")
                     rotation = frame.rotation
                     k = rotation_quarter_turns(rotation) if rotation else turns
                     if k:
-                        rgb = np.ascontiguousarray(np.rot90(rgb, k))
-                    rgba = None
-                    if alpha:
-                        rgb, rgba = split_alpha(rgb)
+                        pixels = np.ascontiguousarray(np.rot90(pixels, k))
+                    deep = None
+                    if self.deep:
+                        deep = np.ascontiguousarray(pixels[:, :, :3])
+                        pixels = to_8_bits(pixels)
+                    rgb, rgba = split_alpha(pixels) if alpha else (pixels, None)
                     time = float(frame.time) if frame.time is not None else index / float(
                         self.info.fps)
                     shown = float(frame.duration * frame.time_base) \
                         if frame.duration and frame.time_base else None
                     yield DecodedFrame(index=index, pts=frame.pts, time=time, rgb=rgb,
-                                       duration=shown, rgba=rgba)
+                                       duration=shown, rgba=rgba, deep=deep)
                     yielded += 1
             except (av.FFmpegError, ValueError) as exc:
                 raise InputError(f"cannot decode frame {index + 1} "
@@ -177,6 +189,11 @@ class VideoReader:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def to_8_bits(pixels: np.ndarray) -> np.ndarray:
+    """16-bit samples (0..65535) rounded to 8 bits (0..255)."""
+    return ((pixels.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
 
 
 def read_frames(path: str | Path, *, stride: int = 1, start: int = 0,

@@ -22,7 +22,7 @@ from PIL import Image
 from ..errors import FacedancerError
 from .atomic import atomic_path
 from .audio_mux import AudioCopier
-from .codecs import encoder_keeps_alpha
+from .codecs import encoder_keeps_alpha, encoder_keeps_depth
 from .media_meta import (gif_insert_comment, png_insert_text, set_last_frame_duration,
                          webp_insert_xmp, wrap_metadata_json, xmp_packet)
 from .probe import ColourTags, check_input_file, rotation_quarter_turns
@@ -65,16 +65,18 @@ def default_video_codec(kind: str) -> str:
 
 
 def pixel_format_for(codec: str, width: int, height: int, alpha: bool = False,
-                     profile: str | None = None) -> str:
+                     profile: str | None = None, deep: bool = False) -> str:
     """Encoder pixel format that keeps ``width x height`` exactly (and, with ``alpha``, an
     alpha channel where the codec has one: WebP, APNG, ProRes 4444, FFV1, VP9; GIF keeps it
     as a transparent palette entry). ``profile``: ProRes's or DNxHR's (``io.codecs``).
+    ``deep``: 10 bits per sample for HEVC and FFV1 (ProRes and DNxHR HQX are always 10).
 
     H.264 and HEVC yuv420p need even sizes (chroma and SPS cropping are in 2-pixel units), so
     odd sizes go to yuv444p rather than being padded or cropped.
     """
     if codec in ("libx264", "libx265"):
-        return "yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p"
+        layout = "yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p"
+        return layout + "10le" if deep and codec == "libx265" else layout
     if codec == "prores_ks":  # 10-bit 4:2:2, or 4:4:4 (with alpha) for the 4444 profiles
         if profile in ("4444", "4444xq"):
             return "yuva444p10le" if alpha else "yuv444p10le"
@@ -83,7 +85,7 @@ def pixel_format_for(codec: str, width: int, height: int, alpha: bool = False,
         return {"dnxhr_hqx": "yuv422p10le", "dnxhr_444": "yuv444p10le"}.get(profile or "",
                                                                            "yuv422p")
     if codec == "ffv1":
-        return "yuva444p" if alpha else "yuv444p"
+        return ("yuva444p" if alpha else "yuv444p") + ("10le" if deep else "")
     if codec == "libvpx-vp9" and alpha:
         return "yuva420p"
     if codec == "gif":
@@ -194,6 +196,8 @@ class VideoWriter:
             cut short, e.g. ``--max-frames``); by default the whole audio stream is copied.
         codec, profile: the FFmpeg encoder and its profile (``io.codecs.choose_codec``);
             by default the container's own (H.264, VP9 in WebM, the picture encoders).
+        deep: keep the 16-bit ``deep`` frames passed to :meth:`write` (a source of more than
+            8 bits) at 10 bits where the codec has them (``io.codecs.encoder_keeps_depth``).
         alpha: keep the ``alpha`` passed to :meth:`write` (a transparent source): WebP,
             APNG, ProRes 4444, FFV1 and VP9 in WebM store it, GIF as a transparent palette
             entry (below half opacity); other codecs have none and are written the RGB
@@ -210,7 +214,7 @@ class VideoWriter:
                  rotation: int = 0, time_base: Fraction | None = None, loop: int = 0,
                  background: bool = True, trim_audio: bool = False,
                  colour: ColourTags | None = None, timecode: str | None = None,
-                 alpha: bool = False, profile: str | None = None):
+                 alpha: bool = False, profile: str | None = None, deep: bool = False):
         self.path = Path(path)
         self.kind = container_kind(self.path)
         self.fps = as_fraction(fps)
@@ -221,6 +225,7 @@ class VideoWriter:
         self.metadata = {str(k): str(v) for k, v in (metadata or {}).items()}
         self.rotation = 0 if self.kind in _PICTURE_KINDS else int(rotation)
         self.alpha = alpha and encoder_keeps_alpha(self.codec, profile, self.kind)
+        self.deep = deep and encoder_keeps_depth(self.codec, profile)
         self._turns = rotation_quarter_turns(self.rotation)
         self.time_base = Fraction(time_base) if time_base is not None else None
         self.loop = loop
@@ -275,7 +280,7 @@ class VideoWriter:
                                             options=self.codec_options)
         stream.width, stream.height = coded_w, coded_h
         stream.pix_fmt = pixel_format_for(self.codec, coded_w, coded_h, self.alpha,
-                                          self.profile)
+                                          self.profile, self.deep)
         if self.codec == "libx265" and self.kind in ("mp4", "mov"):
             stream.codec_tag = "hvc1"  # QuickTime and Apple devices refuse HEVC tagged hev1
         if self.time_base is not None:
@@ -298,13 +303,15 @@ class VideoWriter:
             self._audio.attach(self._container)
 
     # -- writing
-    def write(self, rgb: np.ndarray, pts: int | None = None,
-              duration: float | None = None, alpha: np.ndarray | None = None) -> None:
+    def write(self, rgb: np.ndarray, pts: int | None = None, duration: float | None = None,
+              alpha: np.ndarray | None = None, deep: np.ndarray | None = None) -> None:
         """Append one upright ``(H, W, 3)`` uint8 RGB frame; ``pts`` in ``time_base`` units
         (default: the frame number in ``1/fps``). ``duration`` (seconds, the source frame's
         ``DecodedFrame.duration``) is kept for the last frame of a GIF, WebP or APNG, whose
         time on screen no next frame gives. ``alpha`` (``(H, W)`` uint8, ``rgb`` then being
-        straight colours) is kept by a writer made with ``alpha=True``; None is opaque."""
+        straight colours) is kept by a writer made with ``alpha=True``; None is opaque.
+        ``deep`` (``(H, W, 3)`` uint16, the same picture at 16 bits) is what a writer made with
+        ``deep=True`` encodes instead of ``rgb``."""
         if self._closed:
             raise RuntimeError("write() after close()")
         self._raise_worker_error()
@@ -320,9 +327,9 @@ class VideoWriter:
                              f"{self.width}x{self.height}")
         self.frames_written += 1
         if self._queue is None:
-            self._encode(rgb, pts, duration, alpha)
+            self._encode(rgb, pts, duration, alpha, deep)
             return
-        put_until_stopped(self._queue, (rgb, pts, duration, alpha), poll=0.2,
+        put_until_stopped(self._queue, (rgb, pts, duration, alpha, deep), poll=0.2,
                           on_full=self._raise_worker_error)
 
     def _raise_worker_error(self) -> None:
@@ -343,23 +350,30 @@ class VideoWriter:
                 self._error = exc
 
     def _encode(self, rgb: np.ndarray, pts: int | None, duration: float | None = None,
-                alpha: np.ndarray | None = None) -> None:
+                alpha: np.ndarray | None = None, deep: np.ndarray | None = None) -> None:
         self._last_duration = duration
         if self._stream is None:
             self._setup_stream(rgb.shape[1], rgb.shape[0])
-        if self._turns:
-            rgb = np.ascontiguousarray(np.rot90(rgb, -self._turns))
         if not self.alpha:
             alpha = None
+        if self.deep and deep is not None:  # the 16-bit picture is the one encoded
+            rgb = deep
+            alpha = None if alpha is None else alpha.astype(np.uint16) * 257
+        if self._turns:
+            rgb = np.ascontiguousarray(np.rot90(rgb, -self._turns))
+            alpha = None if alpha is None else np.ascontiguousarray(np.rot90(alpha, -self._turns))
         if self.kind == "gif":
             frame = _palette_frame(rgb, alpha)
         else:
+            wide = rgb.dtype == np.uint16
             if self.alpha:
-                opacity = alpha if alpha is not None else np.full(rgb.shape[:2], 255, np.uint8)
+                opacity = alpha if alpha is not None else np.full(
+                    rgb.shape[:2], 65535 if wide else 255, rgb.dtype)
                 frame = av.VideoFrame.from_ndarray(
-                    np.ascontiguousarray(np.dstack([rgb, opacity])), format="rgba")
+                    np.ascontiguousarray(np.dstack([rgb, opacity])),
+                    format="rgba64le" if wide else "rgba")
             else:
-                frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+                frame = av.VideoFrame.from_ndarray(rgb, format="rgb48le" if wide else "rgb24")
             if self.colour is not None:
                 # RGB back to YUV with the matrix and range the input was decoded with (PyAV's
                 # own conversion would take BT.601 limited, whatever the stream says).

@@ -639,7 +639,8 @@ def swap_video_file(swapper, target: str | Path, output: str | Path, source,
     check_video_output(output)
     info = video_io.probe_video(target)
     codec = choose_codec(video_io.container_kind(output), options.codec, info.codec,
-                         info.profile, info.has_alpha, path=output)  # (encoder, profile)
+                         info.profile, info.has_alpha, path=output,
+                         hdr=info.hdr and info.bit_depth > 8)  # (encoder, profile)
     plan = swapper.plan(source, options)
     total = info.frame_count or None
     if options.max_frames is not None:
@@ -684,7 +685,6 @@ def _encode(swapper, target: Path, output: Path, info, options: SwapOptions,
     encode_queue: queue.Queue = queue.Queue(maxsize=8)
     stop = threading.Event()
     errors: list[BaseException] = []
-    reader = video_io.VideoReader(target, max_frames=options.max_frames)
     # Watermarking and encoding run in their own thread (numpy and FFmpeg release the GIL),
     # overlapping generation; timed for the benchmark.
     writer = video_io.VideoWriter(  # opens a temporary file; abort() removes it
@@ -693,7 +693,17 @@ def _encode(swapper, target: Path, output: Path, info, options: SwapOptions,
         metadata=metadata, rotation=info.rotation,
         time_base=info.time_base if timestamps.time_base else None, background=False,
         trim_audio=options.max_frames is not None, colour=info.colour,
-        timecode=info.timecode, alpha=info.has_alpha, codec=codec[0], profile=codec[1])
+        timecode=info.timecode, alpha=info.has_alpha, codec=codec[0], profile=codec[1],
+        deep=info.bit_depth > 8)
+    # A 10-bit source written by a 10-bit codec: frames also come at 16 bits, and what the
+    # swap did not change keeps the source's precision (_deep_frame).
+    try:
+        reader = video_io.VideoReader(target, max_frames=options.max_frames, deep=writer.deep)
+    except BaseException:
+        writer.abort()
+        if bar is not None:
+            bar.close()
+        raise
 
     def encode() -> None:
         try:
@@ -710,12 +720,18 @@ def _encode(swapper, target: Path, output: Path, info, options: SwapOptions,
                     with swapper.timer.measure("watermark"):
                         frame = finish_image(frame, options)
                 rgba, alpha = getattr(decoded, "rgba", None), None
+                base = getattr(decoded, "rgb", swapped)  # the 8-bit frame as decoded
                 if rgba is not None and writer.alpha:  # transparent stays transparent
                     # (an output without alpha, MP4, gets the frame composited onto black)
-                    frame = straight_colours(frame, rgba, np.any(swapped != decoded.rgb, axis=2))
-                    alpha = rgba[:, :, 3]
+                    frame = straight_colours(frame, rgba, np.any(swapped != base, axis=2))
+                    alpha, base = rgba[:, :, 3], rgba[:, :, :3]
+                deep = getattr(decoded, "deep", None)
+                if deep is not None and (rgba is None or writer.alpha):
+                    deep = _deep_frame(deep, base, frame)
+                else:
+                    deep = None
                 with swapper.timer.measure("encode"):
-                    writer.write(frame, pts, getattr(decoded, "duration", None), alpha)
+                    writer.write(frame, pts, getattr(decoded, "duration", None), alpha, deep)
         except BaseException as exc:
             errors.append(exc)
             stop.set()
@@ -743,6 +759,15 @@ def _encode(swapper, target: Path, output: Path, info, options: SwapOptions,
         reader.close()
         if bar is not None:
             bar.close()
+
+
+def _deep_frame(deep: np.ndarray, base: np.ndarray, frame: np.ndarray) -> np.ndarray:
+    """The 16-bit picture to encode: the source's own ``deep`` pixels plus the change made to
+    their 8-bit version ``base`` (``frame - base``, the swap and the watermark), so that a
+    pixel nothing changed keeps every bit of a 10-bit source and a changed one keeps its
+    fraction below 8 bits (no banding where the watermark touched a smooth gradient)."""
+    change = frame.astype(np.int32) - base.astype(np.int32)
+    return np.clip(deep.astype(np.int32) + change * 257, 0, 65535).astype(np.uint16)
 
 
 def _progress(total: int | None, name: str, enabled: bool):
