@@ -207,3 +207,22 @@ def test_a_codec_the_output_cannot_hold_is_one_line(tiny_model, photos_dir, vide
         code, err = _in_process(capsys, *base, *extra)
         _assert_one_line_error(code, err, *words)
     assert not list(tmp_path.glob("o.*"))
+
+
+def test_frame_pattern_errors_are_one_line(tiny_model, photos_dir, tmp_path, capsys):
+    from PIL import Image
+
+    Image.new("RGB", (64, 48)).save(tmp_path / "f_0001.png")
+    (tmp_path / "out").mkdir()
+    Image.new("RGB", (64, 48)).save(tmp_path / "out" / "o_0001.png")
+    base = ["swap", "-s", photos_dir / "df_img1.jpg", "-m", tiny_model]
+    for extra, words in (
+            (["-t", tmp_path / "none_%04d.png", "-o", tmp_path / "x_%04d.png"],
+             ("none_%04d.png", "no frames match")),
+            (["-t", tmp_path / "f_%04d.png", "-o", tmp_path / "out" / "o_%04d.png"],
+             ("o_%04d.png", "--overwrite")),
+            (["-t", tmp_path / "f_%04d.png", "-o", tmp_path / "x_%04d.bmp"], ("x_%04d.bmp",)),
+            (["-t", tmp_path / "f_%04d.png", "-o", tmp_path / "f_%04d.png"], ("f_%04d.png",))):
+        code, err = _in_process(capsys, *base, *extra)
+        _assert_one_line_error(code, err, *words)
+    assert not list(tmp_path.glob("x_*"))

@@ -617,3 +617,43 @@ def test_a_ten_bit_source_keeps_its_precision_where_nothing_changed(swapper, pla
         assert len(np.unique(after.deep[:40, :, 1])) > 40  # 8 bits leave 16 levels there
         face = (slice(70, 170), slice(80, 176))
         assert np.abs(after.rgb[face].astype(int) - before.rgb[face]).mean() > 1.0
+
+
+def test_an_image_sequence_is_swapped_as_a_clip(swapper, plan, videos_dir, tmp_path):
+    """Numbered frames (a render, a VFX plate) were only swappable one image at a time; a
+    frame pattern is a clip (tracked, confirmed), written as frames numbered like the input's,
+    labelled and watermarked where a face was swapped only, or as a video."""
+    import cv2
+    from PIL import Image
+
+    from facedancer_torch.io.images import read_image
+    from facedancer_torch.io.provenance import read_provenance
+    from facedancer_torch.io.video import probe_video
+    from facedancer_torch.swap.options import SwapOptions
+
+    frames = [cv2.resize(f, (256, 256), interpolation=cv2.INTER_AREA)
+              for f in _frames(videos_dir / "talking_1face_512.mp4", 5)]
+    frames[4] = _faceless(swapper, frames[4], frames[3])  # the person has left
+    plate = tmp_path / "plate"
+    plate.mkdir()
+    for number, frame in enumerate(frames, start=101):
+        Image.fromarray(frame).save(plate / f"shot_{number:04d}.png")
+    output = tmp_path / "out" / "shot_%04d.png"
+    report = swapper.swap_video_file(plate / "shot_%04d.png", output, plan,
+                                     SwapOptions(), progress=False)
+    assert (report.frames, report.frames_swapped) == (5, 4)
+    written = sorted(p.name for p in output.parent.iterdir())
+    assert written == [f"shot_{n:04d}.png" for n in range(101, 106)]
+    for number, frame in enumerate(frames, start=101):
+        out = output.parent / f"shot_{number:04d}.png"
+        if number < 105:
+            assert read_provenance(out)["content"] == "synthetic media"
+            assert np.abs(read_image(out).astype(int) - frame).mean() > 1.0
+        else:  # nothing swapped in it: the frame as it was, unlabelled
+            assert read_provenance(out) is None
+            np.testing.assert_array_equal(read_image(out), frame)
+    video = tmp_path / "plate.mp4"
+    swapper.swap_video_file(plate / "shot_%04d.png", video, plan,
+                            SwapOptions(fps=24, preset="ultrafast"), progress=False)
+    info = probe_video(video)
+    assert (info.frame_count, info.fps, info.has_audio) == (5, 24, False)

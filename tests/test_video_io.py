@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import warnings
 from fractions import Fraction
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -661,3 +662,47 @@ def test_ten_bit_frames_round_trip_at_ten_bits(tmp_path):
     assert error.max() <= 64, error.max()  # within one 10-bit step
     assert len(np.unique(decoded.deep[:, :, 1])) > 2 * len(np.unique(eight[:, :, 1]))
     assert next(iter(vio.VideoReader(out))).deep is None  # only on request
+
+
+def test_frame_patterns(tmp_path):
+    from PIL import Image
+
+    from facedancer_torch.io import sequence as seq
+
+    assert seq.is_sequence_pattern("plate/shot_%04d.png") and seq.is_sequence_pattern("f%d.jpg")
+    assert not seq.is_sequence_pattern("shot.png") and not seq.is_sequence_pattern("a_%d.mp4")
+    assert seq.frame_path("plate/shot_%04d.png", 7) == Path("plate/shot_0007.png")
+    for name in ("s_0001.png", "s_0002.png", "s_0010.png", "s_12345.png", "s_0003.jpg",
+                 "t_0004.png"):
+        Image.new("RGB", (8, 6)).save(tmp_path / name)
+    assert [n for n, _ in seq.sequence_files(tmp_path / "s_%04d.png")] == [1, 2, 10]
+    assert [n for n, _ in seq.sequence_files(tmp_path / "s_%d.png")] == [1, 2, 10, 12345]
+    info = seq.probe_sequence(tmp_path / "s_%04d.png", 24)
+    assert (info.width, info.height, info.frame_count, info.fps) == (8, 6, 3, 24)
+    with pytest.raises(InputError, match="no frames match"):
+        seq.probe_sequence(tmp_path / "none_%04d.png")
+    Image.new("RGB", (9, 6)).save(tmp_path / "s_0011.png")
+    with pytest.raises(InputError, match="s_0011.png"):
+        list(seq.SequenceReader(tmp_path / "s_%04d.png"))
+
+
+def test_sequence_writer_labels_changed_frames_and_leaves_nothing_on_failure(tmp_path):
+    from facedancer_torch.io.images import read_image, read_image_metadata
+    from facedancer_torch.io.sequence import SequenceWriter
+
+    frames = _synthetic(3, 32, 24)
+    pattern = tmp_path / "out" / "f_%03d.png"
+    with SequenceWriter(pattern, start_number=5, metadata={"comment": "synthetic media"}) as w:
+        for index, frame in enumerate(frames):
+            w.write(frame, changed=index != 1)
+    assert sorted(p.name for p in pattern.parent.iterdir()) == ["f_005.png", "f_006.png",
+                                                               "f_007.png"]
+    np.testing.assert_array_equal(read_image(pattern.parent / "f_006.png"), frames[1])
+    assert read_image_metadata(pattern.parent / "f_005.png") == {"comment": "synthetic media"}
+    assert read_image_metadata(pattern.parent / "f_006.png") == {}  # not changed, not labelled
+    failed = tmp_path / "failed" / "f_%03d.png"
+    with pytest.raises(RuntimeError):
+        with SequenceWriter(failed) as writer:
+            writer.write(frames[0])
+            raise RuntimeError("interrupted")
+    assert list(failed.parent.iterdir()) == []  # no partial sequence, no hidden folder

@@ -28,6 +28,8 @@ facedancer swap -s me.jpg -t clip.mp4 -o out.mp4 --reference actor.jpg
 facedancer swap --map alice.jpg=me.jpg --map bob.jpg=you.jpg -t party.mp4 -o out.mp4
 
 facedancer swap -s me.jpg -t photos/ -o swapped/ --faces largest
+
+facedancer swap -s me.jpg -t plate/shot_%04d.png -o out/shot_%04d.png --fps 24
 """
 
 
@@ -52,9 +54,11 @@ def register(app: typer.Typer) -> None:
             "photos of one person: their identities are averaged). Its largest face, or "
             "PHOTO@N: the N-th face from the left."),
         target: Path = typer.Option(..., "--target", "-t",
-                                    help="Image, video or folder to swap faces in."),
+                                    help="Image, video, folder, or image sequence "
+                                    "(shot_%04d.png: swapped as a clip) to swap faces in."),
         output: Path = typer.Option(..., "--output", "-o", help="Output file (or folder for a "
-                                    "folder target); the suffix picks the format."),
+                                    "folder target, or out_%04d.png for frames); the suffix "
+                                    "picks the format."),
         model: str = typer.Option(None, "--model", "-m", help="Model directory or catalogue "
                                   "name (default: the embedded demo model)."),
         faces: str = typer.Option("all", "--faces", help="Which faces are candidates: 'all' "
@@ -127,6 +131,8 @@ def register(app: typer.Typer) -> None:
                                   "DNxHR or FFV1 source keeps its codec and profile, "
                                   "anything else H.264; VP9 in .webm), h264, h265, prores, "
                                   "dnxhr, ffv1, vp9."),
+        fps: float = typer.Option(None, "--fps", help="Frame rate of an image sequence "
+                                  "target (shot_%04d.png; default 25)."),
         batch_size: int = typer.Option(8, "--batch-size", help="Faces per generator call."),
         max_frames: int = typer.Option(None, "--max-frames", help="Stop videos after this "
                                        "many frames."),
@@ -158,7 +164,7 @@ def register(app: typer.Typer) -> None:
             blinks=not no_blinks, pixel_boost=pixel_boost, exposure=not no_exposure_gain,
             identity_strength=identity_strength, min_face_size=min_face_size,
             confirm_frames=confirm_frames, detect_every=detect_every, crf=crf, preset=preset,
-            codec=codec, watermark=not no_watermark, overwrite=overwrite, max_frames=max_frames,
+            codec=codec, fps=fps, watermark=not no_watermark, overwrite=overwrite, max_frames=max_frames,
             batch_size=batch_size, start=parse_time(start, "--start"),
             end=parse_time(end, "--end"))
         if not source and not options.mapping:

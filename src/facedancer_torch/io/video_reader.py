@@ -65,6 +65,9 @@ class VideoReader:
         self.stride, self.start, self.max_frames = stride, start, max_frames
         self.prefetch, self.threads = max(1, prefetch), threads
         self.deep = deep and self.info.bit_depth > 8 and self.info.container != "webp"
+        self._init_thread()
+
+    def _init_thread(self) -> None:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._queue: queue.Queue = queue.Queue(maxsize=self.prefetch)

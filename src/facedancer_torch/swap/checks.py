@@ -13,6 +13,8 @@ from pathlib import Path
 from ..errors import FacedancerError, InputError
 from ..io.codecs import choose_codec
 from ..io.images import is_image_path, is_video_path, read_image
+from ..io.sequence import (SEQUENCE_OUTPUT_SUFFIXES, existing_frames, is_sequence_pattern,
+                           probe_clip)
 from ..io.video import (VIDEO_OUTPUT_SUFFIXES, container_kind,  # noqa: F401 - re-exported
                         probe_video)
 
@@ -21,8 +23,11 @@ IMAGE_OUTPUT_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".webp", ".ti
 
 
 def target_kind(target: str | Path) -> str:
-    """``"folder"``, ``"video"`` or ``"image"``; :class:`InputError` if missing or unsupported."""
+    """``"folder"``, ``"video"`` (also a frame pattern, ``shot_%04d.png``: an image sequence is
+    a clip) or ``"image"``; :class:`InputError` if missing or unsupported."""
     target = Path(target)
+    if is_sequence_pattern(target) and not target.exists():
+        return "video"
     if target.is_dir():
         return "folder"
     if not target.exists():
@@ -42,12 +47,22 @@ def check_target(target: str | Path, kind: str | None = None) -> None:
     if kind == "image":
         read_image(target)
     elif kind == "video":
-        probe_video(target)
+        probe_clip(target)
 
 
 def check_output(output: str | Path, overwrite: bool, target: str | Path | None = None) -> Path:
     """Refuse to clobber an existing output (without ``overwrite``) or the target itself."""
     output = Path(output)
+    if is_sequence_pattern(output) and not output.exists():
+        if target is not None and Path(target).parent.resolve() / Path(target).name == \
+                output.parent.resolve() / output.name:
+            raise FacedancerError("output frames are the target's own; choose another --output",
+                                  output)
+        found = existing_frames(output)
+        if found and not overwrite:
+            raise FacedancerError(f"{len(found)} output frames already exist ({found[0].name}"
+                                  f"...; pass --overwrite to replace them)", output)
+        return output
     if target is not None and output.exists() and Path(target).exists() \
             and output.resolve() == Path(target).resolve():
         raise FacedancerError("output is the target itself; choose another --output", output)
@@ -65,7 +80,13 @@ def check_image_output(output: Path) -> None:
 
 
 def check_video_output(output: Path) -> None:
-    """Refuse an output suffix no video can be written as (before any work is done)."""
+    """Refuse an output suffix no video (or frame of an image sequence) can be written as
+    (before any work is done)."""
+    if is_sequence_pattern(output):
+        if Path(output).suffix.lower() not in SEQUENCE_OUTPUT_SUFFIXES:
+            raise FacedancerError(f"cannot write frames as '{Path(output).suffix}' (use one "
+                                  f"of {' '.join(SEQUENCE_OUTPUT_SUFFIXES)})", output)
+        return
     if Path(output).suffix.lower() not in VIDEO_OUTPUT_SUFFIXES:
         raise FacedancerError(f"cannot write a swapped video as "
                               f"'{Path(output).suffix or '(none)'}' "
@@ -81,5 +102,17 @@ def check_job(target: str | Path, output: str | Path, overwrite: bool,
         (check_image_output if kind == "image" else check_video_output)(Path(output))
         check_target(target, kind)
         if kind == "video":  # a codec the output's container cannot hold, in one line
-            choose_codec(container_kind(output), codec, path=output)
+            check_codec(output, codec)
     return kind
+
+
+def check_codec(output: str | Path, codec: str) -> None:
+    """Refuse a ``--codec`` the output cannot be written with: a container that cannot hold it,
+    or any codec but ``auto`` for the frames of an image sequence (their format is the
+    suffix's)."""
+    if is_sequence_pattern(output):
+        if codec != "auto":
+            raise FacedancerError(f"--codec {codec} applies to video files; frames are written "
+                                  f"as their suffix says ({Path(output).suffix})", output)
+        return
+    choose_codec(container_kind(output), codec, path=output)

@@ -115,6 +115,7 @@ class SwapOptions:
     crf: int = 18
     preset: str = "medium"
     codec: str = "auto"  # io.codecs: auto keeps an editor's ProRes, DNxHR, FFV1; else H.264
+    fps: float | None = None  # an image sequence's frame rate (io.sequence; default 25)
     watermark: bool = True
     overwrite: bool = False
     max_frames: int | None = None
@@ -167,6 +168,8 @@ class SwapOptions:
                                   f"got {self.mask_padding}")
         if not 0 <= self.crf <= 51:
             raise FacedancerError(f"--crf must be in 0..51, got {self.crf}")
+        if self.fps is not None and not 0.0 < self.fps <= 1000.0:
+            raise FacedancerError(f"--fps must be in (0, 1000], got {self.fps}")
         if self.codec not in CODEC_CHOICES:
             raise FacedancerError(f"--codec must be one of {', '.join(CODEC_CHOICES)}, got "
                                   f"'{self.codec}'")

@@ -40,6 +40,7 @@ import queue
 import shutil
 import threading
 import time
+import warnings
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -58,8 +59,10 @@ from ..io import video as video_io
 from ..io.atomic import atomic_path
 from ..io.codecs import choose_codec
 from ..io.images import straight_colours
+from ..io.sequence import (SequenceWriter, clip_reader, is_sequence_pattern, probe_clip,
+                           sequence_files)
 from ..io.queues import END, put_until_stopped
-from .checks import check_output, check_video_output
+from .checks import check_codec, check_output, check_video_output
 from .image import finish_image
 from .options import SwapOptions
 from .report import FileReport
@@ -632,15 +635,22 @@ def swap_video_file(swapper, target: str | Path, output: str | Path, source,
     the container metadata. With ``options.max_frames`` the video stops early and the audio is
     cut where the last frame ends. A video in which no face was swapped is written unchanged
     (a byte copy, or re-encoded without tag and watermark when the format or length differs).
-    ``stats`` (optional) is filled in as :func:`swap_stream` does.
+    ``target`` and ``output`` may be frame patterns (``shot_%04d.png``, ``io.sequence``): an
+    image sequence is read as a clip at ``options.fps``, and frames written as one carry the
+    tag and watermark only where a face was swapped. ``stats`` (optional) is filled in as
+    :func:`swap_stream` does.
     """
     target, output = Path(target), Path(output)
     check_output(output, options.overwrite, target)
     check_video_output(output)
-    info = video_io.probe_video(target)
-    codec = choose_codec(video_io.container_kind(output), options.codec, info.codec,
-                         info.profile, info.has_alpha, path=output,
-                         hdr=info.hdr and info.bit_depth > 8)  # (encoder, profile)
+    check_codec(output, options.codec)
+    info = probe_clip(target, options.fps)
+    codec = (None, None) if is_sequence_pattern(output) else choose_codec(
+        video_io.container_kind(output), options.codec, info.codec, info.profile,
+        info.has_alpha, path=output, hdr=info.hdr and info.bit_depth > 8)  # (encoder, profile)
+    if info.has_audio and is_sequence_pattern(output):
+        warnings.warn(f"{target.name}: its sound is not kept in an image sequence",
+                      stacklevel=2)
     plan = swapper.plan(source, options)
     total = info.frame_count or None
     if options.max_frames is not None:
@@ -656,9 +666,10 @@ def swap_video_file(swapper, target: str | Path, output: str | Path, source,
                         profiles=stats.profiles, frames=stats.frames,
                         frames_swapped=stats.frames_swapped, cuts=stats.cuts,
                         span=options.span_text())
-    if not report.changed:
+    if not report.changed and not is_sequence_pattern(output):  # (frames: labelled one by one)
         # Nothing in it is synthetic: replace the labelled encode with the untouched video.
-        if output.suffix.lower() == target.suffix.lower() and options.max_frames is None:
+        if output.suffix.lower() == target.suffix.lower() and options.max_frames is None \
+                and not is_sequence_pattern(target):
             with atomic_path(output) as tmp:
                 shutil.copyfile(target, tmp)
         else:
@@ -687,18 +698,25 @@ def _encode(swapper, target: Path, output: Path, info, options: SwapOptions,
     errors: list[BaseException] = []
     # Watermarking and encoding run in their own thread (numpy and FFmpeg release the GIL),
     # overlapping generation; timed for the benchmark.
-    writer = video_io.VideoWriter(  # opens a temporary file; abort() removes it
-        output, info.fps, width=info.width, height=info.height, crf=options.crf,
-        preset=options.preset, audio_from=target,  # its audio and subtitle streams
-        metadata=metadata, rotation=info.rotation,
-        time_base=info.time_base if timestamps.time_base else None, background=False,
-        trim_audio=options.max_frames is not None, colour=info.colour,
-        timecode=info.timecode, alpha=info.has_alpha, codec=codec[0], profile=codec[1],
-        deep=info.bit_depth > 8)
+    if is_sequence_pattern(output):  # numbered stills, moved into place by close()
+        first = sequence_files(target)[0][0] if is_sequence_pattern(target) else 1
+        writer = SequenceWriter(output, start_number=first, metadata=metadata,
+                                alpha=info.has_alpha)
+    else:
+        writer = video_io.VideoWriter(  # opens a temporary file; abort() removes it
+            output, info.fps, width=info.width, height=info.height, crf=options.crf,
+            preset=options.preset,
+            audio_from=None if is_sequence_pattern(target) else target,  # audio, subtitles
+            metadata=metadata, rotation=info.rotation,
+            time_base=info.time_base if timestamps.time_base else None, background=False,
+            trim_audio=options.max_frames is not None, colour=info.colour,
+            timecode=info.timecode, alpha=info.has_alpha, codec=codec[0], profile=codec[1],
+            deep=info.bit_depth > 8)
     # A 10-bit source written by a 10-bit codec: frames also come at 16 bits, and what the
     # swap did not change keeps the source's precision (_deep_frame).
     try:
-        reader = video_io.VideoReader(target, max_frames=options.max_frames, deep=writer.deep)
+        reader = clip_reader(target, options.fps, max_frames=options.max_frames,
+                             deep=writer.deep)
     except BaseException:
         writer.abort()
         if bar is not None:
@@ -716,11 +734,14 @@ def _encode(swapper, target: Path, output: Path, info, options: SwapOptions,
                     return
                 decoded, frame, pts = item
                 swapped = frame
-                if watermark:  # here, so that it overlaps the generator too
+                base = getattr(decoded, "rgb", swapped)  # the 8-bit frame as decoded
+                # Numbered stills are labelled (and watermarked) one by one: where changed.
+                changed = not getattr(writer, "labels_each_frame", False) \
+                    or not np.array_equal(swapped, base)
+                if watermark and changed:  # here, so that it overlaps the generator too
                     with swapper.timer.measure("watermark"):
                         frame = finish_image(frame, options)
                 rgba, alpha = getattr(decoded, "rgba", None), None
-                base = getattr(decoded, "rgb", swapped)  # the 8-bit frame as decoded
                 if rgba is not None and writer.alpha:  # transparent stays transparent
                     # (an output without alpha, MP4, gets the frame composited onto black)
                     frame = straight_colours(frame, rgba, np.any(swapped != base, axis=2))
@@ -731,7 +752,10 @@ def _encode(swapper, target: Path, output: Path, info, options: SwapOptions,
                 else:
                     deep = None
                 with swapper.timer.measure("encode"):
-                    writer.write(frame, pts, getattr(decoded, "duration", None), alpha, deep)
+                    if getattr(writer, "labels_each_frame", False):
+                        writer.write(frame, alpha=alpha, changed=changed)
+                    else:
+                        writer.write(frame, pts, getattr(decoded, "duration", None), alpha, deep)
         except BaseException as exc:
             errors.append(exc)
             stop.set()
