@@ -120,7 +120,7 @@ def video_codec_options(codec: str, crf: int = DEFAULT_CRF, preset: str = DEFAUL
                                   f"got '{preset}'")
         # x265 prints a page of settings to stderr on every open: errors only
         return {"crf": str(int(crf)), "preset": preset, "x265-params": "log-level=error"}
-    if codec == "prores_ks":  # vendor apl0: what Apple's own encoder writes; some apps look
+    if codec == "prores_ks":  # vendor apl0: what Apple's encoder writes (some apps check)
         return {"profile": profile or "hq", "vendor": "apl0"}
     if codec == "dnxhd":
         return {"profile": profile or "dnxhr_hq"}

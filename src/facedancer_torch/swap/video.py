@@ -733,29 +733,7 @@ def _encode(swapper, target: Path, output: Path, info, options: SwapOptions,
                 if item is END:
                     return
                 decoded, frame, pts = item
-                swapped = frame
-                base = getattr(decoded, "rgb", swapped)  # the 8-bit frame as decoded
-                # Numbered stills are labelled (and watermarked) one by one: where changed.
-                changed = not getattr(writer, "labels_each_frame", False) \
-                    or not np.array_equal(swapped, base)
-                if watermark and changed:  # here, so that it overlaps the generator too
-                    with swapper.timer.measure("watermark"):
-                        frame = finish_image(frame, options)
-                rgba, alpha = getattr(decoded, "rgba", None), None
-                if rgba is not None and writer.alpha:  # transparent stays transparent
-                    # (an output without alpha, MP4, gets the frame composited onto black)
-                    frame = straight_colours(frame, rgba, np.any(swapped != base, axis=2))
-                    alpha, base = rgba[:, :, 3], rgba[:, :, :3]
-                deep = getattr(decoded, "deep", None)
-                if deep is not None and (rgba is None or writer.alpha):
-                    deep = _deep_frame(deep, base, frame)
-                else:
-                    deep = None
-                with swapper.timer.measure("encode"):
-                    if getattr(writer, "labels_each_frame", False):
-                        writer.write(frame, alpha=alpha, changed=changed)
-                    else:
-                        writer.write(frame, pts, getattr(decoded, "duration", None), alpha, deep)
+                _write_frame(swapper, writer, decoded, frame, pts, watermark, options)
         except BaseException as exc:
             errors.append(exc)
             stop.set()
@@ -783,6 +761,33 @@ def _encode(swapper, target: Path, output: Path, info, options: SwapOptions,
         reader.close()
         if bar is not None:
             bar.close()
+
+
+def _write_frame(swapper, writer, decoded, swapped: np.ndarray, pts: int | None,
+                 watermark: bool, options: SwapOptions) -> None:
+    """Watermark (if asked) and write one swapped frame as the source's ``decoded`` frame was:
+    with its alpha (straight colours, where the writer keeps alpha), at its bit depth (where
+    the writer is 10-bit), and, for numbered stills, labelled only if the swap changed it."""
+    frame = swapped
+    base = getattr(decoded, "rgb", swapped)  # the 8-bit frame as decoded
+    per_frame = getattr(writer, "labels_each_frame", False)
+    changed = not per_frame or not np.array_equal(swapped, base)
+    if watermark and changed:  # in the encode thread, so that it overlaps the generator too
+        with swapper.timer.measure("watermark"):
+            frame = finish_image(frame, options)
+    rgba, alpha = getattr(decoded, "rgba", None), None
+    if rgba is not None and writer.alpha:  # transparent stays transparent (an output
+        # without alpha, MP4, gets the frame composited onto black as decoded)
+        frame = straight_colours(frame, rgba, np.any(swapped != base, axis=2))
+        alpha, base = rgba[:, :, 3], rgba[:, :, :3]
+    deep = getattr(decoded, "deep", None)
+    deep = _deep_frame(deep, base, frame) if deep is not None and (
+        rgba is None or writer.alpha) else None
+    with swapper.timer.measure("encode"):
+        if per_frame:
+            writer.write(frame, alpha=alpha, changed=changed)
+        else:
+            writer.write(frame, pts, getattr(decoded, "duration", None), alpha, deep)
 
 
 def _deep_frame(deep: np.ndarray, base: np.ndarray, frame: np.ndarray) -> np.ndarray:
