@@ -219,3 +219,42 @@ def test_animated_webp_and_png_are_clips_stills_are_images(tmp_path):
         assert is_animated(moving) and is_video_path(moving) and not is_image_path(moving)
         assert not is_animated(still) and is_image_path(still) and not is_video_path(still)
     assert is_video_path(tmp_path / "missing.apng") and is_image_path(tmp_path / "missing.png")
+
+
+@pytest.mark.parametrize("suffix", [".png", ".tif"])
+def test_sixteen_bit_images_round_trip_with_tag_profile_and_alpha(tmp_path, suffix):
+    """Pillow reads and writes 16-bit RGB as 8-bit; read_image_deep / write_image(deep=) keep
+    the 16 bits, with the metadata, the colour profile and the alpha channel."""
+    from facedancer_torch.io.images import (read_icc_profile, read_image_deep,
+                                            read_image_metadata, read_image_rgba, write_image)
+    from PIL import ImageCms
+
+    deep = np.random.default_rng(0).integers(0, 65536, (24, 40, 3)).astype(np.uint16)
+    alpha = np.full((24, 40), 255, np.uint8)
+    alpha[:, :10] = 0
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    out = tmp_path / f"deep{suffix}"
+    eight = ((deep.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+    write_image(out, eight, metadata={"comment": "synthetic media"}, icc_profile=profile,
+                alpha=alpha, deep=deep)
+    np.testing.assert_array_equal(read_image_deep(out), deep)
+    assert read_image_metadata(out) == {"comment": "synthetic media"}
+    assert read_icc_profile(out) == profile
+    np.testing.assert_array_equal(read_image_rgba(out)[1][:, :, 3], alpha)
+    write_image(tmp_path / "eight.png", eight)
+    assert read_image_deep(tmp_path / "eight.png") is None  # 8-bit files: nothing more to keep
+
+
+def test_a_sixteen_bit_tiff_is_turned_upright_like_read_image(tmp_path):
+    import tifffile
+
+    from facedancer_torch.io.images import read_image, read_image_deep
+
+    deep = np.zeros((20, 30, 3), np.uint16)
+    deep[:5, :10] = 60000  # a bright block top-left as stored
+    path = tmp_path / "turned.tif"
+    tifffile.imwrite(path, deep, photometric="rgb", metadata=None,
+                     extratags=[(274, "H", 1, 6, True)])  # EXIF orientation: turn clockwise
+    upright = read_image_deep(path)
+    assert upright.shape == read_image(path).shape == (30, 20, 3)
+    np.testing.assert_array_equal(upright[:, :, 0] > 30000, read_image(path)[:, :, 0] > 117)

@@ -431,3 +431,34 @@ def test_a_transparent_target_stays_transparent(swapper, photos_dir, tmp_path, s
     report = swapper.swap_image_file(target, tmp_path / "out.jpg", plan, SwapOptions())
     dark = read_image(report.path)[hidden]
     assert dark.mean() < 8.0, dark.mean()
+
+
+def test_a_sixteen_bit_photo_keeps_its_bits_where_nothing_changed(swapper, photos_dir,
+                                                                   tmp_path):
+    """A photographer's 16-bit PNG or TIFF came back at 8 bits everywhere (a smooth gradient
+    kept 17 of its 800 levels); now the untouched pixels are the source's to the bit."""
+    import cv2
+
+    from facedancer_torch.io.images import read_image, read_image_deep
+    from facedancer_torch.io.provenance import read_provenance
+    from facedancer_torch.swap.options import SwapOptions
+
+    photo = read_image(photos_dir / "fr_obama.jpg")
+    deep = photo.astype(np.uint16) * 257
+    deep[:60] = (np.linspace(20000, 24000, photo.shape[1])[None, :, None]
+                 * np.ones((60, 1, 3))).astype(np.uint16)
+    target = tmp_path / "sixteen.png"
+    cv2.imwrite(str(target), deep[:, :, ::-1])
+    plan = swapper.plan(photos_dir / "df_img1.jpg")
+    for suffix in (".png", ".tif"):
+        report = swapper.swap_image_file(target, tmp_path / f"out{suffix}", plan,
+                                         SwapOptions(watermark=False))
+        assert report.swapped == 1
+        out = read_image_deep(report.path)
+        np.testing.assert_array_equal(out[:60], deep[:60])
+        box = swapper.detector.detect(photo)[0].box.astype(int)
+        face = (slice(box[1], box[3]), slice(box[0], box[2]))
+        assert np.abs(out[face].astype(int) - deep[face]).mean() > 5 * 257
+        assert read_provenance(report.path)["content"] == "synthetic media"
+    report = swapper.swap_image_file(target, tmp_path / "out.jpg", plan, SwapOptions())
+    assert read_image_deep(report.path) is None  # JPEG is 8-bit

@@ -21,8 +21,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from PIL.PngImagePlugin import PngInfo
 
 from ..errors import FacedancerError, InputError
-from .atomic import atomic_path
-from .media_meta import unwrap_metadata_json, wrap_metadata_json
+from .atomic import atomic_path, atomic_write_bytes
+from .media_meta import png_insert_iccp, png_insert_text, unwrap_metadata_json, wrap_metadata_json
 
 # Readable image formats: any of them works as a source, a target or an input to align (AVIF
 # is decoded by Pillow, HEIC/HEIF, a phone camera's photos, by pillow-heif's opener; outputs
@@ -289,6 +289,68 @@ def straight_colours(rgb: np.ndarray, rgba: np.ndarray, changed: np.ndarray) -> 
     return out
 
 
+# Pillow's EXIF orientation transposes, as numpy: Pillow reads 16-bit RGB as 8-bit, so the
+# 16-bit pixels come from OpenCV.
+_ORIENT = {2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
+           5: lambda a: a.transpose(1, 0, 2), 6: lambda a: np.rot90(a, -1),
+           7: lambda a: np.rot90(a.transpose(1, 0, 2), 2), 8: lambda a: np.rot90(a, 1)}
+
+
+def read_image_deep(path: str | Path) -> np.ndarray | None:
+    """The straight ``(H, W, 3)`` uint16 RGB of a 16-bit PNG or TIFF (what a photographer's
+    editor exports), upright like :func:`read_image`; None for any other image. Pillow hands
+    such files out at 8 bits; a swap keeps the other bits where it changes nothing
+    (:func:`deep_with_change`, ``write_image(deep=)``)."""
+    path = Path(path)
+    Image = pillow()
+    try:
+        with Image.open(path) as image:
+            if image.format == "PNG":
+                with path.open("rb") as handle:
+                    head = handle.read(26)
+                sixteen = head[12:16] == b"IHDR" and head[24] == 16
+            elif image.format == "TIFF":
+                bits = image.tag_v2.get(258, (8,))
+                sixteen = max(bits if isinstance(bits, tuple) else (bits,)) == 16
+            else:
+                return None
+            orientation = int(image.getexif().get(0x0112, 1) or 1)
+    except Exception:
+        return None  # read_image says what is wrong with the file
+    if not sixteen:
+        return None
+    array = cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_UNCHANGED)
+    if array is None or array.dtype != np.uint16:
+        return None
+    if array.ndim == 2:
+        array = np.repeat(array[:, :, None], 3, axis=2)
+    elif array.shape[2] == 2:  # grey + alpha
+        array = np.repeat(array[:, :, :1], 3, axis=2)
+    else:
+        array = array[:, :, 2::-1]  # BGR(A) -> RGB
+    if orientation not in _ORIENT:
+        return np.ascontiguousarray(array)
+    # OpenCV turns some formats by their orientation itself (TIFF, whatever the flags say):
+    # of the picture as decoded and turned, keep the one that is Pillow's upright picture.
+    upright = read_image(path).astype(np.int32)
+    best = None
+    for candidate in (array, _ORIENT[orientation](array)):
+        if candidate.shape == upright.shape:
+            error = float(np.abs((candidate >> 8).astype(np.int32) - upright).mean())
+            if best is None or error < best[0]:
+                best = (error, candidate)
+    return None if best is None else np.ascontiguousarray(best[1])
+
+
+def deep_with_change(deep: np.ndarray, base: np.ndarray, changed: np.ndarray) -> np.ndarray:
+    """The 16-bit picture to write: the source's own ``deep`` pixels plus the change made to
+    their 8-bit version ``base`` (``changed - base``: a swap, the watermark), so that a pixel
+    nothing changed keeps every bit of the source and a changed one keeps its fraction below
+    8 bits (no banding where the watermark touched a smooth gradient)."""
+    change = changed.astype(np.int32) - base.astype(np.int32)
+    return np.clip(deep.astype(np.int32) + change * 257, 0, 65535).astype(np.uint16)
+
+
 def read_icc_profile(path: str | Path) -> bytes | None:
     """The ICC colour profile embedded in an image file, if it describes RGB pixels (what
     :func:`read_image` returns), else None.
@@ -320,7 +382,7 @@ def _check_rgb(rgb: np.ndarray) -> np.ndarray:
 
 def write_image(path: str | Path, rgb: np.ndarray, metadata: dict[str, str] | None = None,
                 quality: int = 95, icc_profile: bytes | None = None,
-                alpha: np.ndarray | None = None) -> None:
+                alpha: np.ndarray | None = None, deep: np.ndarray | None = None) -> None:
     """Write an ``(H, W, 3)`` uint8 RGB array atomically; the format follows the suffix.
 
     Supported suffixes: ``.png .jpg .jpeg .webp .bmp .tif .tiff``. ``metadata`` (string keys
@@ -332,12 +394,17 @@ def write_image(path: str | Path, rgb: np.ndarray, metadata: dict[str, str] | No
     hold one (not BMP), so the pixels are shown in the input's colours. ``alpha`` (``(H, W)``
     uint8, with ``rgb`` straight colours: :func:`straight_colours`) is kept in PNG, WebP and
     TIFF; JPEG and BMP hold none, and get the picture composited onto black as it was read.
+    ``deep`` (``(H, W, 3)`` uint16, the same picture at 16 bits: :func:`deep_with_change`) is
+    written instead of ``rgb`` as a 16-bit PNG or TIFF; other formats take ``rgb``.
     """
     path = Path(path)
     fmt = _WRITE_FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise FacedancerError(f"cannot write images with suffix '{path.suffix}' (use one of "
                               f"{', '.join(sorted(_WRITE_FORMATS))})", path)
+    if deep is not None and fmt in ("PNG", "TIFF"):
+        _write_sixteen_bit(path, fmt, deep, metadata, icc_profile, alpha)
+        return
     rgb = _check_rgb(rgb)
     if alpha is not None and fmt in ("PNG", "WEBP", "TIFF"):
         image = Image.fromarray(np.dstack([rgb, np.asarray(alpha, np.uint8)]), mode="RGBA")
@@ -369,6 +436,34 @@ def write_image(path: str | Path, rgb: np.ndarray, metadata: dict[str, str] | No
             options["exif"] = exif.tobytes()
     with atomic_path(path) as tmp:
         image.save(tmp, format=fmt, **options)
+
+
+def _write_sixteen_bit(path: Path, fmt: str, deep: np.ndarray, metadata: dict[str, str] | None,
+                       icc_profile: bytes | None, alpha: np.ndarray | None) -> None:
+    """A 16-bit PNG (OpenCV, our text and iCCP chunks inserted) or TIFF (tifffile, the metadata
+    JSON in ImageDescription as Pillow's TIFFs hold it): Pillow writes neither at 16 bits."""
+    pixels = np.asarray(deep, np.uint16)
+    if alpha is not None:
+        pixels = np.dstack([pixels, np.asarray(alpha, np.uint16) * 257])
+    if fmt == "PNG":
+        ok, encoded = cv2.imencode(".png", np.ascontiguousarray(pixels[:, :, [2, 1, 0, 3][
+            :pixels.shape[2]]]), [cv2.IMWRITE_PNG_COMPRESSION, 3])
+        if not ok:
+            raise FacedancerError("could not encode the 16-bit PNG", path)
+        data = encoded.tobytes()
+        if icc_profile:
+            data = png_insert_iccp(data, icc_profile)
+        if metadata:
+            data = png_insert_text(data, {str(k): str(v) for k, v in metadata.items()})
+        atomic_write_bytes(path, data)
+        return
+    import tifffile
+
+    with atomic_path(path) as tmp:
+        tifffile.imwrite(tmp, pixels, photometric="rgb", compression="zlib", metadata=None,
+                         extrasamples=("unassalpha",) if alpha is not None else None,
+                         description=wrap_metadata_json(metadata) if metadata else None,
+                         iccprofile=icc_profile)
 
 
 def read_image_metadata(path: str | Path) -> dict[str, str]:

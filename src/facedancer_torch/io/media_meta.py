@@ -173,6 +173,16 @@ def png_insert_text(data: bytes, metadata: dict[str, str]) -> bytes:
     return data[:end_of_header] + b"".join(chunks) + data[end_of_header:]
 
 
+def png_insert_iccp(data: bytes, profile: bytes) -> bytes:
+    """Insert an ``iCCP`` chunk (the colour profile, deflated) right after a PNG's ``IHDR``
+    (it must come before the image data)."""
+    if data[:8] != _PNG_SIGNATURE or data[12:16] != b"IHDR":
+        raise ValueError("not a PNG file")
+    end_of_header = 8 + 12 + struct.unpack(">I", data[8:12])[0]
+    chunk = _png_chunk(b"iCCP", b"ICC Profile\x00\x00" + zlib.compress(profile))
+    return data[:end_of_header] + chunk + data[end_of_header:]
+
+
 def png_text(data: bytes) -> dict[str, str]:
     """The uncompressed ``tEXt`` and ``iTXt`` chunks of a PNG file (as
     :func:`png_insert_text` writes them), walking its chunks."""

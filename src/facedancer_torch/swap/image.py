@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from ..io.atomic import atomic_path
-from ..io.images import read_icc_profile, read_image_rgba, straight_colours, write_image
+from ..io.images import (deep_with_change, read_icc_profile, read_image_deep, read_image_rgba,
+                         straight_colours, write_image)
 from ..io.watermark import embed_watermark
 from .checks import check_image_output, check_output
 from .options import SwapOptions
@@ -32,16 +33,16 @@ def finish_image(rgb: np.ndarray, options: SwapOptions) -> np.ndarray:
 def write_unchanged(target: Path, output: Path, rgb: np.ndarray,
                     rgba: np.ndarray | None = None) -> None:
     """Write an untouched target: a byte copy when the format is the same, else re-encoded
-    without any provenance tag (nothing in it is synthetic), with its colour profile and its
-    transparency (``rgba``: :func:`~facedancer_torch.io.images.read_image_rgba`'s)."""
+    without any provenance tag (nothing in it is synthetic), with its colour profile, its
+    transparency (``rgba``: :func:`~facedancer_torch.io.images.read_image_rgba`'s) and its 16
+    bits where it had them."""
     if target.suffix.lower() == output.suffix.lower():
         with atomic_path(output) as tmp:
             shutil.copyfile(target, tmp)
-    elif rgba is not None:
-        write_image(output, rgba[:, :, :3], icc_profile=read_icc_profile(target),
-                    alpha=rgba[:, :, 3])
-    else:
-        write_image(output, rgb, icc_profile=read_icc_profile(target))
+        return
+    colour, alpha = (rgb, None) if rgba is None else (rgba[:, :, :3], rgba[:, :, 3])
+    write_image(output, colour, icc_profile=read_icc_profile(target), alpha=alpha,
+                deep=read_image_deep(target))
 
 
 def swap_image_file(swapper, target: str | Path, output: str | Path, source,
@@ -70,12 +71,16 @@ def swap_image_file(swapper, target: str | Path, output: str | Path, source,
     with swapper.timer.measure("watermark"):
         rgb = finish_image(result.image, options)
     metadata = swapper.provenance(plan, faces_swapped=str(len(result.faces)))
-    alpha = None
+    alpha, base = None, image
     if rgba is not None:  # a cut-out or a sticker stays transparent where it was
         rgb = straight_colours(rgb, rgba, np.any(result.image != image, axis=2))
-        alpha = rgba[:, :, 3]
+        alpha, base = rgba[:, :, 3], rgba[:, :, :3]
+    deep = read_image_deep(target) if output.suffix.lower() in (".png", ".tif", ".tiff") \
+        else None
+    if deep is not None:  # a 16-bit photo keeps its bits where the swap changed nothing
+        deep = deep_with_change(deep, base, rgb)
     with swapper.timer.measure("encode"):
         # The target's colour profile goes with its pixels (a viewer shows them through it).
         write_image(output, rgb, metadata=metadata, icc_profile=read_icc_profile(target),
-                    alpha=alpha)
+                    alpha=alpha, deep=deep)
     return report

@@ -58,7 +58,7 @@ from ..faces.tracking import FaceTracker, box_iou, move_box
 from ..io import video as video_io
 from ..io.atomic import atomic_path
 from ..io.codecs import choose_codec
-from ..io.images import straight_colours
+from ..io.images import deep_with_change, straight_colours
 from ..io.sequence import (SequenceWriter, clip_reader, is_sequence_pattern, probe_clip,
                            sequence_files)
 from ..io.queues import END, put_until_stopped
@@ -713,7 +713,7 @@ def _encode(swapper, target: Path, output: Path, info, options: SwapOptions,
             timecode=info.timecode, alpha=info.has_alpha, codec=codec[0], profile=codec[1],
             deep=info.bit_depth > 8)
     # A 10-bit source written by a 10-bit codec: frames also come at 16 bits, and what the
-    # swap did not change keeps the source's precision (_deep_frame).
+    # swap did not change keeps the source's precision (io.images.deep_with_change).
     try:
         reader = clip_reader(target, options.fps, max_frames=options.max_frames,
                              deep=writer.deep)
@@ -781,22 +781,13 @@ def _write_frame(swapper, writer, decoded, swapped: np.ndarray, pts: int | None,
         frame = straight_colours(frame, rgba, np.any(swapped != base, axis=2))
         alpha, base = rgba[:, :, 3], rgba[:, :, :3]
     deep = getattr(decoded, "deep", None)
-    deep = _deep_frame(deep, base, frame) if deep is not None and (
+    deep = deep_with_change(deep, base, frame) if deep is not None and (
         rgba is None or writer.alpha) else None
     with swapper.timer.measure("encode"):
         if per_frame:
             writer.write(frame, alpha=alpha, changed=changed)
         else:
             writer.write(frame, pts, getattr(decoded, "duration", None), alpha, deep)
-
-
-def _deep_frame(deep: np.ndarray, base: np.ndarray, frame: np.ndarray) -> np.ndarray:
-    """The 16-bit picture to encode: the source's own ``deep`` pixels plus the change made to
-    their 8-bit version ``base`` (``frame - base``, the swap and the watermark), so that a
-    pixel nothing changed keeps every bit of a 10-bit source and a changed one keeps its
-    fraction below 8 bits (no banding where the watermark touched a smooth gradient)."""
-    change = frame.astype(np.int32) - base.astype(np.int32)
-    return np.clip(deep.astype(np.int32) + change * 257, 0, 65535).astype(np.uint16)
 
 
 def _progress(total: int | None, name: str, enabled: bool):
