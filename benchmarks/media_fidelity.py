@@ -5,7 +5,7 @@
 Builds targets from the shared clips and photos in a temporary folder (an animated WebP and
 PNG with a one-second hold at the end, a cut-out portrait, a transparent sticker, a ProRes 4444
 clip with alpha and timecode, a 10-bit FFV1 clip with a smooth 16-bit gradient, an HLG HEVC
-Main 10 clip, a numbered image sequence), swaps each with the shipped demo model (or
+Main 10 clip, a 16-bit PNG with a smooth gradient, a numbered image sequence), swaps each with the shipped demo model (or
 ``--model``) as ``facedancer swap`` does, and prints one table row per measure. Where the
 project wrote something else before (session 23), a row with the setting that still writes
 it (``--codec h264``: 8-bit H.264; a JPEG output: no alpha) is measured beside the default.
@@ -182,6 +182,26 @@ def hlg(swapper, plan, frames, tmp: Path) -> None:
             f"{info.codec} {info.pix_fmt}; {np.mean(errors):.2f}")
 
 
+def sixteen_bit(swapper, plan, photos: Path, tmp: Path) -> None:
+    from facedancer_torch.io.images import read_image_deep
+
+    photo = read_image(photos / "fr_obama.jpg")
+    deep = photo.astype(np.uint16) * 257
+    deep[:60] = (np.linspace(20000, 24000, photo.shape[1])[None, :, None]
+                 * np.ones((60, 1, 3))).astype(np.uint16)
+    target = tmp / "sixteen.png"
+    cv2.imwrite(str(target), deep[:, :, ::-1])
+    for suffix in (".png", ".tif", ".jpg"):
+        out = tmp / f"sixteen_out{suffix}"
+        swapper.swap_path(target, out, plan, SwapOptions(watermark=False), progress=False)
+        got = read_image_deep(out)
+        got = got[:60] if got is not None else read_image(out)[:60].astype(int) * 257
+        error = np.abs(got.astype(int) - deep[:60]).max() / 256
+        row(f"16-bit PNG gradient -> {suffix[1:].upper()}",
+            "untouched gradient: levels (source's) / max error (8-bit levels)",
+            f"{len(np.unique(got[:, :, 1]))} ({len(np.unique(deep[:60, :, 1]))}) / {error:.2f}")
+
+
 def sequence(swapper, plan, frames, tmp: Path) -> None:
     plate = tmp / "plate"
     plate.mkdir()
@@ -219,6 +239,7 @@ def main() -> None:
         prores(swapper, plan, frames, tmp)
         ten_bit(swapper, plan, frames, tmp)
         hlg(swapper, plan, frames, tmp)
+        sixteen_bit(swapper, plan, photos, tmp)
         sequence(swapper, plan, frames, tmp)
 
 
