@@ -462,3 +462,21 @@ def test_a_sixteen_bit_photo_keeps_its_bits_where_nothing_changed(swapper, photo
         assert read_provenance(report.path)["content"] == "synthetic media"
     report = swapper.swap_image_file(target, tmp_path / "out.jpg", plan, SwapOptions())
     assert read_image_deep(report.path) is None  # JPEG is 8-bit
+
+
+def test_a_folder_writes_each_file_where_its_codec_fits(tmp_path):
+    """--codec prores over a folder: an .mp4 (which cannot hold ProRes) is written as .mov, an
+    FFV1 one as .mkv; animations keep their own format and codec."""
+    from PIL import Image
+
+    from facedancer_torch.swap.folder import mirrored_path
+
+    target, output = tmp_path / "in", tmp_path / "out"
+    target.mkdir()
+    frames = [Image.new("RGB", (8, 8), (i, 0, 0)) for i in (0, 50)]
+    frames[0].save(target / "loop.webp", save_all=True, append_images=frames[1:])
+    assert mirrored_path(target / "clip.mp4", target, output, "prores") == output / "clip.mov"
+    assert mirrored_path(target / "clip.mp4", target, output, "ffv1") == output / "clip.mkv"
+    assert mirrored_path(target / "clip.mov", target, output, "prores") == output / "clip.mov"
+    assert mirrored_path(target / "clip.avi", target, output) == output / "clip.mp4"
+    assert mirrored_path(target / "loop.webp", target, output, "prores") == output / "loop.webp"

@@ -83,9 +83,13 @@ def swap_folder(swapper, target: str | Path, output: str | Path, source,
             else:
                 try:
                     if _is_video(path):
-                        result = swapper.swap_video_file(path, destination, plan,
-                                                         options.replace(overwrite=True),
-                                                         progress=False)
+                        # --codec is for the video files; an animation keeps its own codec
+                        own = container_kind(destination) in ("gif", "webp", "apng")
+                        result = swapper.swap_video_file(
+                            path, destination, plan,
+                            options.replace(overwrite=True,
+                                            codec="auto" if own else options.codec),
+                            progress=False)
                     else:
                         result = swapper.swap_image_file(path, destination, plan,
                                                          options.replace(overwrite=True))
