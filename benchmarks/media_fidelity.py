@@ -149,24 +149,13 @@ def ten_bit(swapper, plan, frames, tmp: Path) -> None:
 
 
 def hlg(swapper, plan, frames, tmp: Path) -> None:
-    import av
+    from facedancer_torch.io.probe import ColourTags
 
-    target = tmp / "hlg.mp4"
-    with av.open(str(target), "w") as container:
-        stream = container.add_stream("libx265", rate=25)
-        height, width = frames[0].shape[:2]
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p10le"
-        stream.options = {"crf": "4", "x265-params": "log-level=error"}
-        context = stream.codec_context
-        context.color_primaries, context.color_trc, context.colorspace = 9, 18, 9
-        context.color_range = 1
+    target = tmp / "hlg.mp4"  # HEVC Main 10, BT.2020 with HLG: what a phone records as HDR
+    with VideoWriter(target, 25, codec="libx265", crf=4, colour=ColourTags(9, 18, 9, 1),
+                     deep=True) as writer:
         for rgb in frames:
-            picture = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(
-                format="yuv420p10le", dst_colorspace=9, dst_color_range=1)
-            for packet in stream.encode(picture):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
+            writer.write(rgb, deep=rgb.astype(np.uint16) * 257)
     source = [f.deep for f in VideoReader(target, deep=True)]
     for codec in ("auto", "h264"):
         out = tmp / f"hlg_{codec}.mp4"

@@ -384,29 +384,18 @@ def test_an_hdr_clip_keeps_its_colour_description(swapper, plan, videos_dir, tmp
     same description, so a player shows it as HDR like the input (before: untagged, shown as
     SDR BT.709, washed out), and as HEVC Main 10 (before session 23: 8-bit H.264, where HDR
     bands); --codec h264 gives 8-bit H.264 with the same description."""
-    import av
-
     from facedancer_torch.io.probe import ColourTags
-    from facedancer_torch.io.video import probe_video
+    from facedancer_torch.io.video import VideoWriter, probe_video
     from facedancer_torch.swap.options import SwapOptions
 
     frames = _frames(videos_dir / "talking_1face_512.mp4", 8)
     source = tmp_path / "hdr.mp4"
-    with av.open(str(source), "w") as container:
-        stream = container.add_stream("libx265", rate=25)
-        stream.width, stream.height, stream.pix_fmt = 512, 512, "yuv420p10le"
-        stream.options = {"crf": "12", "x265-params": "log-level=error"}
-        context = stream.codec_context
-        context.color_primaries, context.color_trc, context.colorspace = 9, 18, 9
-        context.color_range = 1
+    with VideoWriter(source, 25, codec="libx265", crf=12, colour=ColourTags(9, 18, 9, 1),
+                     deep=True) as writer:  # HEVC Main 10, BT.2020 with HLG, limited range
         for rgb in frames:
-            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(
-                format="yuv420p10le", dst_colorspace=9, dst_color_range=1)
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
+            writer.write(rgb, deep=rgb.astype(np.uint16) * 257)
     assert probe_video(source).colour == ColourTags(9, 18, 9, 1)
+    assert probe_video(source).pix_fmt == "yuv420p10le"
     output = tmp_path / "out.mp4"
     report = swapper.swap_video_file(source, output, plan,
                                      SwapOptions(preset="ultrafast", confirm_frames=1),
