@@ -258,3 +258,31 @@ def test_a_sixteen_bit_tiff_is_turned_upright_like_read_image(tmp_path):
     upright = read_image_deep(path)
     assert upright.shape == read_image(path).shape == (30, 20, 3)
     np.testing.assert_array_equal(upright[:, :, 0] > 30000, read_image(path)[:, :, 0] > 117)
+
+
+def test_a_jpeg_is_written_again_with_its_own_tables(photos_dir, tmp_path):
+    """A JPEG written at a fixed quality 95 with 4:2:0 chroma moved a 4:4:4 photo's pixels
+    (df_img1.jpg: 14 % of them more than 4 levels) and shrank it to a third; with its own
+    tables and subsampling it comes back nearly as decoded. A very coarse JPEG's tables are
+    refined to quality 50, where the watermark survives."""
+    from PIL import Image
+
+    from facedancer_torch.io.images import (JPEG_FLOOR_QUALITY, read_image, read_jpeg_settings,
+                                            write_image)
+
+    source = photos_dir / "df_img1.jpg"
+    rgb = read_image(source)
+    settings = read_jpeg_settings(source)
+    assert settings is not None and settings["subsampling"] == 0  # 4:4:4
+    write_image(tmp_path / "same.jpg", rgb, jpeg=settings)
+    write_image(tmp_path / "fixed.jpg", rgb)
+    same = np.abs(read_image(tmp_path / "same.jpg").astype(int) - rgb)
+    fixed = np.abs(read_image(tmp_path / "fixed.jpg").astype(int) - rgb)
+    assert same.mean() < 0.3 and (same.max(axis=2) > 4).mean() < 0.001, same.mean()
+    assert fixed.mean() > 4 * same.mean()
+    assert read_jpeg_settings(photos_dir / "fr_32bit.png") is None
+    Image.fromarray(rgb).save(tmp_path / "coarse.jpg", quality=20)
+    Image.fromarray(rgb).save(tmp_path / "floor.jpg", quality=JPEG_FLOOR_QUALITY)
+    coarse = read_jpeg_settings(tmp_path / "coarse.jpg")["qtables"]
+    floor = Image.open(tmp_path / "floor.jpg").quantization
+    assert all(list(coarse[k]) == list(floor[k]) for k in (0, 1))

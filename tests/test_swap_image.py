@@ -480,3 +480,19 @@ def test_a_folder_writes_each_file_where_its_codec_fits(tmp_path):
     assert mirrored_path(target / "clip.mov", target, output, "prores") == output / "clip.mov"
     assert mirrored_path(target / "clip.avi", target, output) == output / "clip.mp4"
     assert mirrored_path(target / "loop.webp", target, output, "prores") == output / "loop.webp"
+
+
+def test_a_jpeg_target_keeps_its_quality_outside_the_face(swapper, photos_dir, tmp_path):
+    from facedancer_torch.io.images import read_image
+    from facedancer_torch.swap.options import SwapOptions
+
+    target = photos_dir / "df_img1.jpg"  # a large 4:4:4 JPEG
+    options = SwapOptions(watermark=False)
+    plan = swapper.plan(photos_dir / "df_img10.jpg", options)
+    report = swapper.swap_image_file(target, tmp_path / "out.jpg", plan, options)
+    original, swapped = read_image(target), read_image(report.path)
+    detail = swapper.swap_image_detailed(original, plan, options)
+    inside = warped_masks_union(original.shape[:2], detail.faces, swapper.mask(options))
+    outside = np.abs(swapped.astype(int) - original)[~inside]
+    assert outside.mean() < 0.3 and (outside.max(axis=1) > 4).mean() < 0.005, outside.mean()
+    assert 0.7 < report.path.stat().st_size / target.stat().st_size < 1.4

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps, JpegImagePlugin, UnidentifiedImageError
 from PIL.PngImagePlugin import PngInfo
 
 from ..errors import FacedancerError, InputError
@@ -351,6 +351,55 @@ def deep_with_change(deep: np.ndarray, base: np.ndarray, changed: np.ndarray) ->
     return np.clip(deep.astype(np.int32) + change * 257, 0, 65535).astype(np.uint16)
 
 
+# The coarsest JPEG a swap writes with a JPEG target's own tables (see read_jpeg_settings).
+JPEG_FLOOR_QUALITY: int = 50
+_FLOOR_TABLES: dict | None = None
+
+
+def _floor_tables() -> dict:
+    """libjpeg's tables at :data:`JPEG_FLOOR_QUALITY` (luma 0, chroma 1), as Pillow writes
+    and reads them back (the same order as a file's ``quantization``)."""
+    global _FLOOR_TABLES
+    if _FLOOR_TABLES is None:
+        buffer = io.BytesIO()
+        Image.new("RGB", (8, 8)).save(buffer, "JPEG", quality=JPEG_FLOOR_QUALITY)
+        with Image.open(buffer) as image:
+            _FLOOR_TABLES = {k: list(v) for k, v in image.quantization.items()}
+    return _FLOOR_TABLES
+
+
+def read_jpeg_settings(path: str | Path) -> dict | None:
+    """A colour JPEG's own quantization tables (no coarser than quality
+    :data:`JPEG_FLOOR_QUALITY`) and chroma subsampling, for ``write_image(jpeg=)``; None for
+    anything else.
+
+    Written again with them, a JPEG's pixels come back nearly as decoded (on 40 shared photos
+    0.05 grey levels mean, 0.05 % of pixels more than 4 off); written at a fixed quality 95 with
+    4:2:0 chroma they moved 0.48 levels on average and up to 14 % of a high-quality 4:4:4
+    photo's pixels more than 4 levels, and such a photo shrank to a third of its size: the
+    whole photo lost quality where the swap touched only the face."""
+    Image = pillow()
+    try:
+        with Image.open(Path(path)) as image:
+            if image.format != "JPEG" or image.mode != "RGB":
+                return None
+            tables = getattr(image, "quantization", None)
+            sampling = JpegImagePlugin.get_sampling(image)
+    except Exception:  # read_image says what is wrong with the file
+        return None
+    if not tables or len(tables) < 2:
+        return None
+    # Never coarser than JPEG_FLOOR_QUALITY: the watermark must survive our own output (a
+    # quality 25 photo's tables lost it: z = 8 against the threshold 10; at 40, z = 130).
+    floor = _floor_tables()
+    settings: dict = {"qtables": {
+        k: [min(int(a), int(b)) for a, b in zip(v, floor[min(k, 1)], strict=True)]
+        if len(v) == 64 else list(v) for k, v in tables.items()}}
+    if sampling in (0, 1, 2):
+        settings["subsampling"] = sampling
+    return settings
+
+
 def read_icc_profile(path: str | Path) -> bytes | None:
     """The ICC colour profile embedded in an image file, if it describes RGB pixels (what
     :func:`read_image` returns), else None.
@@ -382,7 +431,8 @@ def _check_rgb(rgb: np.ndarray) -> np.ndarray:
 
 def write_image(path: str | Path, rgb: np.ndarray, metadata: dict[str, str] | None = None,
                 quality: int = 95, icc_profile: bytes | None = None,
-                alpha: np.ndarray | None = None, deep: np.ndarray | None = None) -> None:
+                alpha: np.ndarray | None = None, deep: np.ndarray | None = None,
+                jpeg: dict | None = None) -> None:
     """Write an ``(H, W, 3)`` uint8 RGB array atomically; the format follows the suffix.
 
     Supported suffixes: ``.png .jpg .jpeg .webp .bmp .tif .tiff``. ``metadata`` (string keys
@@ -395,7 +445,9 @@ def write_image(path: str | Path, rgb: np.ndarray, metadata: dict[str, str] | No
     uint8, with ``rgb`` straight colours: :func:`straight_colours`) is kept in PNG, WebP and
     TIFF; JPEG and BMP hold none, and get the picture composited onto black as it was read.
     ``deep`` (``(H, W, 3)`` uint16, the same picture at 16 bits: :func:`deep_with_change`) is
-    written instead of ``rgb`` as a 16-bit PNG or TIFF; other formats take ``rgb``.
+    written instead of ``rgb`` as a 16-bit PNG or TIFF; other formats take ``rgb``. ``jpeg``
+    (:func:`read_jpeg_settings` of a JPEG input) writes a JPEG with the input's own
+    quantization and chroma subsampling instead of ``quality``.
     """
     path = Path(path)
     fmt = _WRITE_FORMATS.get(path.suffix.lower())
@@ -416,6 +468,8 @@ def write_image(path: str | Path, rgb: np.ndarray, metadata: dict[str, str] | No
     options: dict = {}
     if fmt == "PNG":
         options["compress_level"] = 3  # ~3x faster than Pillow's default 6, ~5% larger files
+    elif fmt == "JPEG" and jpeg:
+        options.update(jpeg)  # the input's tables: its quality, not a fixed one
     elif fmt in ("JPEG", "WEBP"):
         options["quality"] = int(quality)
     if icc_profile and fmt != "BMP":

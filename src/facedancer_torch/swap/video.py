@@ -58,7 +58,8 @@ from ..faces.tracking import FaceTracker, box_iou, move_box
 from ..io import video as video_io
 from ..io.atomic import atomic_path
 from ..io.codecs import choose_codec
-from ..io.images import deep_with_change, straight_colours
+from ..io.images import (deep_with_change, read_icc_profile, read_jpeg_settings,
+                         straight_colours)
 from ..io.sequence import (SequenceWriter, clip_reader, is_sequence_pattern, probe_clip,
                            sequence_files)
 from ..io.queues import END, put_until_stopped
@@ -699,9 +700,13 @@ def _encode(swapper, target: Path, output: Path, info, options: SwapOptions,
     # Watermarking and encoding run in their own thread (numpy and FFmpeg release the GIL),
     # overlapping generation; timed for the benchmark.
     if is_sequence_pattern(output):  # numbered stills, moved into place by close()
-        first = sequence_files(target)[0][0] if is_sequence_pattern(target) else 1
+        first, like = 1, None
+        if is_sequence_pattern(target):  # numbered, profiled and compressed like the input's
+            first, like = sequence_files(target)[0]
         writer = SequenceWriter(output, start_number=first, metadata=metadata,
-                                alpha=info.has_alpha)
+                                alpha=info.has_alpha,
+                                icc_profile=None if like is None else read_icc_profile(like),
+                                jpeg=None if like is None else read_jpeg_settings(like))
     else:
         writer = video_io.VideoWriter(  # opens a temporary file; abort() removes it
             output, info.fps, width=info.width, height=info.height, crf=options.crf,
