@@ -267,22 +267,42 @@ def test_a_jpeg_is_written_again_with_its_own_tables(photos_dir, tmp_path):
     refined to quality 50, where the watermark survives."""
     from PIL import Image
 
-    from facedancer_torch.io.images import (JPEG_FLOOR_QUALITY, read_image, read_jpeg_settings,
+    from facedancer_torch.io.images import (JPEG_FLOOR_QUALITY, read_image, read_save_settings,
                                             write_image)
 
     source = photos_dir / "df_img1.jpg"
     rgb = read_image(source)
-    settings = read_jpeg_settings(source)
+    settings = read_save_settings(source)
     assert settings is not None and settings["subsampling"] == 0  # 4:4:4
-    write_image(tmp_path / "same.jpg", rgb, jpeg=settings)
+    write_image(tmp_path / "same.jpg", rgb, like=settings)
     write_image(tmp_path / "fixed.jpg", rgb)
     same = np.abs(read_image(tmp_path / "same.jpg").astype(int) - rgb)
     fixed = np.abs(read_image(tmp_path / "fixed.jpg").astype(int) - rgb)
     assert same.mean() < 0.3 and (same.max(axis=2) > 4).mean() < 0.001, same.mean()
     assert fixed.mean() > 4 * same.mean()
-    assert read_jpeg_settings(photos_dir / "fr_32bit.png") is None
+    assert read_save_settings(photos_dir / "fr_32bit.png") is None
     Image.fromarray(rgb).save(tmp_path / "coarse.jpg", quality=20)
     Image.fromarray(rgb).save(tmp_path / "floor.jpg", quality=JPEG_FLOOR_QUALITY)
-    coarse = read_jpeg_settings(tmp_path / "coarse.jpg")["qtables"]
+    coarse = read_save_settings(tmp_path / "coarse.jpg")["qtables"]
     floor = Image.open(tmp_path / "floor.jpg").quantization
     assert all(list(coarse[k]) == list(floor[k]) for k in (0, 1))
+
+
+def test_a_lossless_webp_and_a_compressed_tiff_are_written_so_again(photos_dir, tmp_path):
+    from PIL import Image
+
+    from facedancer_torch.io.images import read_image, read_save_settings, write_image
+
+    rgb = read_image(photos_dir / "fr_obama.jpg")[:200, :300]
+    Image.fromarray(rgb).save(tmp_path / "shot.webp", lossless=True)
+    Image.fromarray(rgb).save(tmp_path / "lossy.webp", quality=80)
+    Image.fromarray(rgb).save(tmp_path / "scan.tif", compression="tiff_lzw")
+    assert read_save_settings(tmp_path / "lossy.webp") is None
+    like = read_save_settings(tmp_path / "shot.webp")
+    assert like == {"format": "WEBP", "lossless": True}
+    write_image(tmp_path / "out.webp", rgb, like=like)
+    np.testing.assert_array_equal(read_image(tmp_path / "out.webp"), rgb)  # was lossy q95
+    like = read_save_settings(tmp_path / "scan.tif")
+    write_image(tmp_path / "out.tif", rgb, like=like)
+    assert Image.open(tmp_path / "out.tif").info["compression"] == "tiff_lzw"
+    write_image(tmp_path / "other.png", rgb, like=like)  # another format: its own settings

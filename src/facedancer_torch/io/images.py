@@ -22,7 +22,8 @@ from PIL.PngImagePlugin import PngInfo
 
 from ..errors import FacedancerError, InputError
 from .atomic import atomic_path, atomic_write_bytes
-from .media_meta import png_insert_iccp, png_insert_text, unwrap_metadata_json, wrap_metadata_json
+from .media_meta import (png_insert_iccp, png_insert_text, unwrap_metadata_json, webp_is_lossless,
+                         wrap_metadata_json)
 
 # Readable image formats: any of them works as a source, a target or an input to align (AVIF
 # is decoded by Pillow, HEIC/HEIF, a phone camera's photos, by pillow-heif's opener; outputs
@@ -351,7 +352,7 @@ def deep_with_change(deep: np.ndarray, base: np.ndarray, changed: np.ndarray) ->
     return np.clip(deep.astype(np.int32) + change * 257, 0, 65535).astype(np.uint16)
 
 
-# The coarsest JPEG a swap writes with a JPEG target's own tables (see read_jpeg_settings).
+# The coarsest JPEG a swap writes with a JPEG target's own tables (see read_save_settings).
 JPEG_FLOOR_QUALITY: int = 50
 _FLOOR_TABLES: dict | None = None
 
@@ -368,20 +369,36 @@ def _floor_tables() -> dict:
     return _FLOOR_TABLES
 
 
-def read_jpeg_settings(path: str | Path) -> dict | None:
-    """A colour JPEG's own quantization tables (no coarser than quality
-    :data:`JPEG_FLOOR_QUALITY`) and chroma subsampling, for ``write_image(jpeg=)``; None for
-    anything else.
+# TIFF compressions a swap keeps (lossless ones; a JPEG-in-TIFF is written as Pillow's default)
+_TIFF_COMPRESSIONS = frozenset({"raw", "tiff_lzw", "tiff_adobe_deflate", "tiff_deflate",
+                                "packbits"})
 
-    Written again with them, a JPEG's pixels come back nearly as decoded (on 40 shared photos
-    0.05 grey levels mean, 0.05 % of pixels more than 4 off); written at a fixed quality 95 with
-    4:2:0 chroma they moved 0.48 levels on average and up to 14 % of a high-quality 4:4:4
-    photo's pixels more than 4 levels, and such a photo shrank to a third of its size: the
-    whole photo lost quality where the swap touched only the face."""
+
+def read_save_settings(path: str | Path) -> dict | None:
+    """How an image file was compressed, as ``write_image(like=)`` options for an output of
+    the same format (``"format"`` says which): a colour JPEG's own quantization tables (no
+    coarser than quality :data:`JPEG_FLOOR_QUALITY`) and chroma subsampling; a lossless WebP's
+    ``lossless``; a TIFF's lossless compression. None for anything else (PNG is lossless
+    anyway).
+
+    Written again with its own tables, a JPEG's pixels come back nearly as decoded (on 40
+    shared photos 0.05 grey levels mean, 0.05 % of pixels more than 4 off); written at a fixed
+    quality 95 with 4:2:0 chroma they moved 0.48 levels on average and up to 14 % of a
+    high-quality 4:4:4 photo's pixels more than 4 levels, and such a photo shrank to a third
+    of its size: the whole photo lost quality where the swap touched only the face. A lossless
+    WebP (a screenshot, a graphic) was written lossy."""
     Image = pillow()
     try:
         with Image.open(Path(path)) as image:
-            if image.format != "JPEG" or image.mode != "RGB":
+            fmt = image.format
+            if fmt == "WEBP":
+                lossless = webp_is_lossless(Path(path).read_bytes())
+                return {"format": "WEBP", "lossless": True} if lossless else None
+            if fmt == "TIFF":
+                compression = image.info.get("compression")
+                return {"format": "TIFF", "compression": compression} \
+                    if compression in _TIFF_COMPRESSIONS else None
+            if fmt != "JPEG" or image.mode != "RGB":
                 return None
             tables = getattr(image, "quantization", None)
             sampling = JpegImagePlugin.get_sampling(image)
@@ -392,7 +409,7 @@ def read_jpeg_settings(path: str | Path) -> dict | None:
     # Never coarser than JPEG_FLOOR_QUALITY: the watermark must survive our own output (a
     # quality 25 photo's tables lost it: z = 8 against the threshold 10; at 40, z = 130).
     floor = _floor_tables()
-    settings: dict = {"qtables": {
+    settings: dict = {"format": "JPEG", "qtables": {
         k: [min(int(a), int(b)) for a, b in zip(v, floor[min(k, 1)], strict=True)]
         if len(v) == 64 else list(v) for k, v in tables.items()}}
     if sampling in (0, 1, 2):
@@ -432,7 +449,7 @@ def _check_rgb(rgb: np.ndarray) -> np.ndarray:
 def write_image(path: str | Path, rgb: np.ndarray, metadata: dict[str, str] | None = None,
                 quality: int = 95, icc_profile: bytes | None = None,
                 alpha: np.ndarray | None = None, deep: np.ndarray | None = None,
-                jpeg: dict | None = None) -> None:
+                like: dict | None = None) -> None:
     """Write an ``(H, W, 3)`` uint8 RGB array atomically; the format follows the suffix.
 
     Supported suffixes: ``.png .jpg .jpeg .webp .bmp .tif .tiff``. ``metadata`` (string keys
@@ -445,9 +462,10 @@ def write_image(path: str | Path, rgb: np.ndarray, metadata: dict[str, str] | No
     uint8, with ``rgb`` straight colours: :func:`straight_colours`) is kept in PNG, WebP and
     TIFF; JPEG and BMP hold none, and get the picture composited onto black as it was read.
     ``deep`` (``(H, W, 3)`` uint16, the same picture at 16 bits: :func:`deep_with_change`) is
-    written instead of ``rgb`` as a 16-bit PNG or TIFF; other formats take ``rgb``. ``jpeg``
-    (:func:`read_jpeg_settings` of a JPEG input) writes a JPEG with the input's own
-    quantization and chroma subsampling instead of ``quality``.
+    written instead of ``rgb`` as a 16-bit PNG or TIFF; other formats take ``rgb``. ``like``
+    (:func:`read_save_settings` of the input) compresses an output of the input's format as
+    the input was: a JPEG with its own tables and chroma subsampling instead of ``quality``, a
+    lossless WebP lossless, a TIFF with its compression.
     """
     path = Path(path)
     fmt = _WRITE_FORMATS.get(path.suffix.lower())
@@ -468,10 +486,12 @@ def write_image(path: str | Path, rgb: np.ndarray, metadata: dict[str, str] | No
     options: dict = {}
     if fmt == "PNG":
         options["compress_level"] = 3  # ~3x faster than Pillow's default 6, ~5% larger files
-    elif fmt == "JPEG" and jpeg:
-        options.update(jpeg)  # the input's tables: its quality, not a fixed one
     elif fmt in ("JPEG", "WEBP"):
         options["quality"] = int(quality)
+    if like and like.get("format") == fmt:  # compressed as the input was, not a fixed way
+        if fmt == "JPEG":
+            del options["quality"]  # its own tables instead
+        options.update({k: v for k, v in like.items() if k != "format"})
     if icc_profile and fmt != "BMP":
         options["icc_profile"] = icc_profile
     if metadata:

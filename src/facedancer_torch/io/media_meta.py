@@ -125,6 +125,12 @@ def _riff_chunks(data: bytes) -> Iterator[tuple[bytes, int, int]]:
         pos += 8 + size + (size & 1)
 
 
+def webp_is_lossless(data: bytes) -> bool:
+    """Whether a (still) WebP file's picture is coded lossless: a ``VP8L`` bitstream chunk
+    (a lossy one is ``VP8 ``)."""
+    return any(fourcc == b"VP8L" for fourcc, _, _ in _riff_chunks(data))
+
+
 def webp_insert_xmp(data: bytes, xmp: bytes) -> bytes:
     """Append an ``XMP `` chunk to an extended (VP8X) WebP file and set its XMP flag."""
     chunks = list(_riff_chunks(data))

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..io.atomic import atomic_path
 from ..io.images import (deep_with_change, read_icc_profile, read_image_deep, read_image_rgba,
-                         read_jpeg_settings, straight_colours, write_image)
+                         read_save_settings, straight_colours, write_image)
 from ..io.watermark import embed_watermark
 from .checks import check_image_output, check_output
 from .options import SwapOptions
@@ -42,7 +42,7 @@ def write_unchanged(target: Path, output: Path, rgb: np.ndarray,
         return
     colour, alpha = (rgb, None) if rgba is None else (rgba[:, :, :3], rgba[:, :, 3])
     write_image(output, colour, icc_profile=read_icc_profile(target), alpha=alpha,
-                deep=read_image_deep(target), jpeg=read_jpeg_settings(target))
+                deep=read_image_deep(target), like=read_save_settings(target))
 
 
 def swap_image_file(swapper, target: str | Path, output: str | Path, source,
@@ -81,7 +81,7 @@ def swap_image_file(swapper, target: str | Path, output: str | Path, source,
         deep = deep_with_change(deep, base, rgb)
     with swapper.timer.measure("encode"):
         # The target's colour profile goes with its pixels (a viewer shows them through it);
-        # a JPEG target's own tables keep the rest of the photo as it was.
+        # compressed as the target was (a JPEG's own tables): the rest of the photo stays.
         write_image(output, rgb, metadata=metadata, icc_profile=read_icc_profile(target),
-                    alpha=alpha, deep=deep, jpeg=read_jpeg_settings(target))
+                    alpha=alpha, deep=deep, like=read_save_settings(target))
     return report

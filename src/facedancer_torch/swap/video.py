@@ -58,7 +58,7 @@ from ..faces.tracking import FaceTracker, box_iou, move_box
 from ..io import video as video_io
 from ..io.atomic import atomic_path
 from ..io.codecs import choose_codec
-from ..io.images import (deep_with_change, read_icc_profile, read_jpeg_settings,
+from ..io.images import (deep_with_change, read_icc_profile, read_save_settings,
                          straight_colours)
 from ..io.sequence import (SequenceWriter, clip_reader, is_sequence_pattern, probe_clip,
                            sequence_files)
@@ -706,7 +706,7 @@ def _encode(swapper, target: Path, output: Path, info, options: SwapOptions,
         writer = SequenceWriter(output, start_number=first, metadata=metadata,
                                 alpha=info.has_alpha,
                                 icc_profile=None if like is None else read_icc_profile(like),
-                                jpeg=None if like is None else read_jpeg_settings(like))
+                                like=None if like is None else read_save_settings(like))
     else:
         writer = video_io.VideoWriter(  # opens a temporary file; abort() removes it
             output, info.fps, width=info.width, height=info.height, crf=options.crf,
