@@ -5,10 +5,12 @@
 Builds targets from the shared clips and photos in a temporary folder (an animated WebP and
 PNG with a one-second hold at the end, a cut-out portrait, a transparent sticker, a ProRes 4444
 clip with alpha and timecode, a 10-bit FFV1 clip with a smooth 16-bit gradient, an HLG HEVC
-Main 10 clip, a 16-bit PNG with a smooth gradient, a numbered image sequence), swaps each with the shipped demo model (or
-``--model``) as ``facedancer swap`` does, and prints one table row per measure. Where the
-project wrote something else before (session 23), a row with the setting that still writes
-it (``--codec h264``: 8-bit H.264; a JPEG output: no alpha) is measured beside the default.
+Main 10 clip, a 16-bit PNG with a smooth gradient, JPEG photos, a numbered image sequence),
+swaps each with the shipped demo model (or ``--model``) as ``facedancer swap`` does, and
+prints one table row per measure. Where the project wrote something else before (session
+23), the setting that still writes it (``--codec h264``: 8-bit H.264; a JPEG output: no
+alpha; ``write_image`` without ``like``: a JPEG at quality 95, 4:2:0) is measured beside the
+default.
 """
 
 from __future__ import annotations
@@ -191,6 +193,28 @@ def sixteen_bit(swapper, plan, photos: Path, tmp: Path) -> None:
             f"{len(np.unique(got[:, :, 1]))} ({len(np.unique(deep[:60, :, 1]))}) / {error:.2f}")
 
 
+def jpeg(swapper, plan, photos: Path, tmp: Path) -> None:
+    from facedancer_torch.io.images import write_image
+
+    options = SwapOptions(watermark=False)
+    for name in ("df_img1.jpg", "fr_obama.jpg", "df_img14.jpg"):
+        target = photos / name
+        original = read_image(target)
+        detail = swapper.swap_image_detailed(original, plan, options)
+        untouched = np.all(detail.image == original, axis=2)  # pixels the swap left alone
+        out = tmp / f"kept_{name}"
+        swapper.swap_path(target, out, plan, options, progress=False)
+        fixed = tmp / f"fixed_{name}"
+        write_image(fixed, detail.image)  # what every JPEG output was: quality 95, 4:2:0
+        cells = []
+        for path in (out, fixed):
+            moved = np.abs(read_image(path).astype(int) - original)[untouched]
+            cells.append(f"{moved.mean():.3f}, {(moved.max(axis=1) > 4).mean() * 100:.2f} %, "
+                         f"{path.stat().st_size / target.stat().st_size:.2f}x")
+        row(f"JPEG {name} -> JPEG: own tables / fixed q95",
+            "untouched pixels: mean change, > 4 levels; size", " / ".join(cells))
+
+
 def sequence(swapper, plan, frames, tmp: Path) -> None:
     plate = tmp / "plate"
     plate.mkdir()
@@ -229,6 +253,7 @@ def main() -> None:
         ten_bit(swapper, plan, frames, tmp)
         hlg(swapper, plan, frames, tmp)
         sixteen_bit(swapper, plan, photos, tmp)
+        jpeg(swapper, plan, photos, tmp)
         sequence(swapper, plan, frames, tmp)
 
 
