@@ -174,7 +174,7 @@ def hlg(swapper, plan, frames, tmp: Path) -> None:
 
 
 def sixteen_bit(swapper, plan, photos: Path, tmp: Path) -> None:
-    from facedancer_torch.io.images import read_image_deep
+    from facedancer_torch.io.fidelity import read_image_deep
 
     photo = read_image(photos / "fr_obama.jpg")
     deep = photo.astype(np.uint16) * 257

@@ -192,7 +192,7 @@ def test_heic_photos_are_read_upright_with_their_profile(tmp_path, photos_dir):
 
 
 def test_straight_colours_keeps_what_the_edit_did_not_touch():
-    from facedancer_torch.io.images import straight_colours
+    from facedancer_torch.io.fidelity import straight_colours
 
     rgba = np.zeros((1, 4, 4), np.uint8)
     rgba[0, :, :3] = (200, 100, 50)
@@ -225,8 +225,9 @@ def test_animated_webp_and_png_are_clips_stills_are_images(tmp_path):
 def test_sixteen_bit_images_round_trip_with_tag_profile_and_alpha(tmp_path, suffix):
     """Pillow reads and writes 16-bit RGB as 8-bit; read_image_deep / write_image(deep=) keep
     the 16 bits, with the metadata, the colour profile and the alpha channel."""
-    from facedancer_torch.io.images import (read_icc_profile, read_image_deep,
-                                            read_image_metadata, read_image_rgba, write_image)
+    from facedancer_torch.io.fidelity import read_image_deep
+    from facedancer_torch.io.images import (read_icc_profile, read_image_metadata,
+                                            read_image_rgba, write_image)
     from PIL import ImageCms
 
     deep = np.random.default_rng(0).integers(0, 65536, (24, 40, 3)).astype(np.uint16)
@@ -248,7 +249,8 @@ def test_sixteen_bit_images_round_trip_with_tag_profile_and_alpha(tmp_path, suff
 def test_a_sixteen_bit_tiff_is_turned_upright_like_read_image(tmp_path):
     import tifffile
 
-    from facedancer_torch.io.images import read_image, read_image_deep
+    from facedancer_torch.io.fidelity import read_image_deep
+    from facedancer_torch.io.images import read_image
 
     deep = np.zeros((20, 30, 3), np.uint16)
     deep[:5, :10] = 60000  # a bright block top-left as stored
@@ -267,8 +269,8 @@ def test_a_jpeg_is_written_again_with_its_own_tables(photos_dir, tmp_path):
     refined to quality 50, where the watermark survives."""
     from PIL import Image
 
-    from facedancer_torch.io.images import (JPEG_FLOOR_QUALITY, read_image, read_save_settings,
-                                            write_image)
+    from facedancer_torch.io.fidelity import JPEG_FLOOR_QUALITY, read_save_settings
+    from facedancer_torch.io.images import read_image, write_image
 
     source = photos_dir / "df_img1.jpg"
     rgb = read_image(source)
@@ -291,7 +293,8 @@ def test_a_jpeg_is_written_again_with_its_own_tables(photos_dir, tmp_path):
 def test_a_lossless_webp_and_a_compressed_tiff_are_written_so_again(photos_dir, tmp_path):
     from PIL import Image
 
-    from facedancer_torch.io.images import read_image, read_save_settings, write_image
+    from facedancer_torch.io.fidelity import read_save_settings
+    from facedancer_torch.io.images import read_image, write_image
 
     rgb = read_image(photos_dir / "fr_obama.jpg")[:200, :300]
     Image.fromarray(rgb).save(tmp_path / "shot.webp", lossless=True)

@@ -439,7 +439,8 @@ def test_a_sixteen_bit_photo_keeps_its_bits_where_nothing_changed(swapper, photo
     kept 17 of its 800 levels); now the untouched pixels are the source's to the bit."""
     import cv2
 
-    from facedancer_torch.io.images import read_image, read_image_deep
+    from facedancer_torch.io.fidelity import read_image_deep
+    from facedancer_torch.io.images import read_image
     from facedancer_torch.io.provenance import read_provenance
     from facedancer_torch.swap.options import SwapOptions
 

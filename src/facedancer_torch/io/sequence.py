@@ -33,7 +33,7 @@ from .atomic import current_umask, write_error
 from .images import IMAGE_EXTENSIONS, pillow, read_image_rgba, write_image
 from .probe import VideoInfo, probe_video
 from .video_reader import DecodedFrame, VideoReader
-from .video_writer import VideoWriter, as_fraction
+from .video_writer import as_fraction
 
 DEFAULT_SEQUENCE_FPS: Fraction = Fraction(25)
 _NUMBER = re.compile(r"%(0?)(\d*)d")
@@ -150,7 +150,7 @@ class SequenceWriter:
     ``metadata`` (the provenance tag) goes into the frames written with ``changed=True`` only:
     each frame is its own file, and an untouched one must not claim to be a swap. ``alpha``
     keeps a transparent source's alpha (PNG, WebP, TIFF); ``icc_profile`` and ``like``
-    (``io.images.read_save_settings``) are the source frames' profile and compression. Frames
+    (``io.fidelity.read_save_settings``) are the source frames' profile and compression. Frames
     are numbered from ``start_number``. Nothing appears at the pattern until :meth:`close`.
     """
 

@@ -15,8 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from ..io.atomic import atomic_path
-from ..io.images import (deep_with_change, read_icc_profile, read_image_deep, read_image_rgba,
-                         read_save_settings, straight_colours, write_image)
+from ..io.fidelity import (deep_with_change, read_image_deep, read_save_settings,
+                           straight_colours)
+from ..io.images import read_icc_profile, read_image_rgba, write_image
 from ..io.watermark import embed_watermark
 from .checks import check_image_output, check_output
 from .options import SwapOptions

@@ -58,8 +58,8 @@ from ..faces.tracking import FaceTracker, box_iou, move_box
 from ..io import video as video_io
 from ..io.atomic import atomic_path
 from ..io.codecs import choose_codec
-from ..io.images import (deep_with_change, read_icc_profile, read_save_settings,
-                         straight_colours)
+from ..io.fidelity import deep_with_change, read_save_settings, straight_colours
+from ..io.images import read_icc_profile
 from ..io.sequence import (SequenceWriter, clip_reader, is_sequence_pattern, probe_clip,
                            sequence_files)
 from ..io.queues import END, put_until_stopped
@@ -718,7 +718,7 @@ def _encode(swapper, target: Path, output: Path, info, options: SwapOptions,
             timecode=info.timecode, alpha=info.has_alpha, codec=codec[0], profile=codec[1],
             deep=info.bit_depth > 8)
     # A 10-bit source written by a 10-bit codec: frames also come at 16 bits, and what the
-    # swap did not change keeps the source's precision (io.images.deep_with_change).
+    # swap did not change keeps the source's precision (io.fidelity.deep_with_change).
     try:
         reader = clip_reader(target, options.fps, max_frames=options.max_frames,
                              deep=writer.deep)
