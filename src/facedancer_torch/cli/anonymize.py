@@ -41,7 +41,8 @@ def register(app: typer.Typer) -> None:
                  "carries an invisible watermark (facedancer verify reads both).\n\n" + EXAMPLES)
     def anonymize(
         target: Path = typer.Option(..., "--target", "-t",
-                                    help="Image, video or folder to anonymize."),
+                                    help="Image, video, folder or image sequence "
+                                    "(shot_%04d.png) to anonymize."),
         output: Path = typer.Option(..., "--output", "-o", help="Output file (or folder for a "
                                     "folder target); the suffix picks the format."),
         strength: float = typer.Option(None, "--strength", help="How far each face moves "
