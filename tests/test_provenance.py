@@ -173,3 +173,24 @@ def test_format_verification_text(tmp_path, tag, photo):
     text = format_verification(result)
     assert "(tag)" in text and "tiny-test-model" in text
     assert io.StringIO(text).readline().strip() == str(out)
+
+
+def test_verify_a_frame_sequence_frame_by_frame(tmp_path, tag, photo):
+    """Frames of a sequence are labelled one by one (only where a face was swapped): verify
+    counts them; no frame matching is one error line."""
+    from facedancer_torch.io.images import write_image
+    from facedancer_torch.io.watermark import embed_watermark
+
+    small = np.ascontiguousarray(photo[:256, :256])
+    write_image(tmp_path / "f_0001.png", small)
+    for number in (2, 3):
+        prov.write_image_with_provenance(tmp_path / f"f_{number:04d}.png",
+                                         embed_watermark(small), tag)
+    out = _verify(tmp_path / "f_%04d.png")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "3 frames" in out.stdout
+    assert "synthetic      : 2 (f_0002.png .. f_0003.png" in out.stdout
+    assert "in 2 of 3 frames" in out.stdout
+    report = json.loads(_verify(tmp_path / "f_%04d.png", "--json").stdout)
+    assert [frame["synthetic"] for frame in report["frames"]] == [False, True, True]
+    assert _verify(tmp_path / "f_%02d.png").returncode == 2  # nothing has two digits

@@ -201,6 +201,19 @@ class Verification:
 VERIFY_FRAMES: int = 16
 
 
+def verify_sequence(pattern: str | Path) -> list[Verification]:
+    """:func:`verify_file` of every frame of an image sequence (``out_%04d.png``), in frame
+    order: each frame is its own file, labelled only if a face was swapped in it.
+
+    Raises:
+        InputError: no file matches the pattern, or a frame is unreadable.
+    """
+    from .sequence import probe_sequence, sequence_files
+
+    probe_sequence(pattern)  # one line naming the pattern when nothing matches
+    return [verify_file(path) for _, path in sequence_files(pattern)]
+
+
 def verify_file(path: str | Path, frames: int = VERIFY_FRAMES) -> Verification:
     """Read the provenance tag and look for the watermark in an image or video file.
 
