@@ -203,7 +203,8 @@ def test_a_codec_the_output_cannot_hold_is_one_line(tiny_model, photos_dir, vide
             "-m", tiny_model]
     for extra, words in ((["-o", tmp_path / "o.mp4", "--codec", "prores"], ("o.mp4", ".mov")),
                          (["-o", tmp_path / "o.gif", "--codec", "h264"], ("o.gif",)),
-                         (["-o", tmp_path / "o.mkv", "--codec", "xvid"], ("--codec",))):
+                         (["-o", tmp_path / "o.mkv", "--codec", "xvid"], ("--codec",)),
+                         (["-o", tmp_path / "o.png"], ("o.png", "out_%04d.png"))):
         code, err = _in_process(capsys, *base, *extra)
         _assert_one_line_error(code, err, *words)
     assert not list(tmp_path.glob("o.*"))

@@ -104,7 +104,7 @@ def register(app: typer.Typer) -> None:
             else:
                 from ..swap.video import check_video_output
 
-                check_video_output(output)
+                check_video_output(output, target)
             check_target(target, kind)
         if population is not None and not population.is_file():
             raise FacedancerError("identity population file does not exist", population)

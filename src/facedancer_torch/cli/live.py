@@ -132,7 +132,7 @@ def run_live_command(*, sources: list[Path], camera: int | None, input_: str | N
                                      background=camera is not None or not every_frame)
     if output is not None:  # before anything slow
         check_output(output, overwrite)
-        check_video_output(output)
+        check_video_output(output, frames=False)
     window_out = live_mod.WindowOutput() if window else None
     outputs: list = []
     source = None

@@ -79,18 +79,30 @@ def check_image_output(output: Path) -> None:
                               f"(use one of {' '.join(IMAGE_OUTPUT_SUFFIXES)})", output)
 
 
-def check_video_output(output: Path) -> None:
+def check_video_output(output: Path, target: str | Path | None = None,
+                       frames: bool = True) -> None:
     """Refuse an output suffix no video (or frame of an image sequence) can be written as
-    (before any work is done)."""
+    (before any work is done). ``.png`` is an animated PNG only for an animated PNG
+    ``target`` (a clip written as one lossless PNG was more likely meant as frames); live
+    recordings (``frames=False``) are one file."""
+    suffix = Path(output).suffix.lower()
     if is_sequence_pattern(output):
-        if Path(output).suffix.lower() not in SEQUENCE_OUTPUT_SUFFIXES:
+        if not frames:
+            raise FacedancerError("a recording is one video file (.mp4, .mkv...), not "
+                                  "numbered frames", output)
+        if suffix not in SEQUENCE_OUTPUT_SUFFIXES:
             raise FacedancerError(f"cannot write frames as '{Path(output).suffix}' (use one "
                                   f"of {' '.join(SEQUENCE_OUTPUT_SUFFIXES)})", output)
         return
-    if Path(output).suffix.lower() not in VIDEO_OUTPUT_SUFFIXES:
+    if suffix not in VIDEO_OUTPUT_SUFFIXES:
         raise FacedancerError(f"cannot write a swapped video as "
                               f"'{Path(output).suffix or '(none)'}' "
                               f"(use one of {' '.join(VIDEO_OUTPUT_SUFFIXES)})", output)
+    if suffix == ".png" and not (target is not None and Path(target).suffix.lower() == ".png"
+                                 and is_video_path(target)):
+        raise FacedancerError("a video is written as .png only from an animated PNG: give "
+                              "out_%04d.png for numbered frames, or .apng, .gif or .webp for "
+                              "an animation", output)
 
 
 def check_job(target: str | Path, output: str | Path, overwrite: bool,
@@ -99,7 +111,10 @@ def check_job(target: str | Path, output: str | Path, overwrite: bool,
     kind = target_kind(target)
     if kind != "folder":
         check_output(output, overwrite, target)
-        (check_image_output if kind == "image" else check_video_output)(Path(output))
+        if kind == "image":
+            check_image_output(Path(output))
+        else:
+            check_video_output(Path(output), target)
         check_target(target, kind)
         if kind == "video":  # a codec the output's container cannot hold, in one line
             check_codec(output, codec)

@@ -548,7 +548,7 @@ class FileOutput(Output):
         self.path = Path(path)
         self.name = str(self.path)
         check_output(self.path, overwrite)
-        check_video_output(self.path)
+        check_video_output(self.path, frames=False)
         self._fps = fps
         self._start: float | None = None
         self._last = -1

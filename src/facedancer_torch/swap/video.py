@@ -643,7 +643,7 @@ def swap_video_file(swapper, target: str | Path, output: str | Path, source,
     """
     target, output = Path(target), Path(output)
     check_output(output, options.overwrite, target)
-    check_video_output(output)
+    check_video_output(output, target)
     check_codec(output, options.codec)
     info = probe_clip(target, options.fps)
     codec = (None, None) if is_sequence_pattern(output) else choose_codec(
