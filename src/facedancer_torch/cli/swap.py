@@ -128,9 +128,10 @@ def register(app: typer.Typer) -> None:
         preset: str = typer.Option("medium", "--preset", help="H.264 speed preset "
                                    "(ultrafast .. veryslow)."),
         codec: str = typer.Option("auto", "--codec", help="Video codec: auto (a ProRes, "
-                                  "DNxHR or FFV1 source keeps its codec and profile, "
-                                  "anything else H.264; VP9 in .webm), h264, h265, prores, "
-                                  "dnxhr, ffv1, vp9."),
+                                  "DNxHR or FFV1 source keeps its codec and profile, a "
+                                  "10-bit HDR clip becomes HEVC Main 10, anything else "
+                                  "H.264; VP9 in .webm), h264, h265, prores, dnxhr, ffv1, "
+                                  "vp9."),
         fps: float = typer.Option(None, "--fps", help="Frame rate of an image sequence "
                                   "target (shot_%04d.png; default 25)."),
         batch_size: int = typer.Option(8, "--batch-size", help="Faces per generator call."),
