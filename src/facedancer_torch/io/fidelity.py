@@ -104,6 +104,28 @@ def deep_with_change(deep: np.ndarray, base: np.ndarray, changed: np.ndarray) ->
     return np.clip(deep.astype(np.int32) + change * 257, 0, 65535).astype(np.uint16)
 
 
+def keep_source(result: np.ndarray, edited: np.ndarray, decoded: np.ndarray,
+                rgba: np.ndarray | None = None, deep: np.ndarray | None = None,
+                keep_alpha: bool = True
+                ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """``(rgb, alpha, deep)`` to write for a picture ``decoded`` (8-bit, transparency
+    composited onto black) that an edit turned into ``edited`` and that, watermarked, is
+    ``result``: for a transparent source (``rgba``) with ``keep_alpha``, straight colours and
+    its alpha (:func:`straight_colours`); for a 16-bit source (``deep``), the 16-bit picture
+    with the change (:func:`deep_with_change`; None where the output gets the composite of a
+    transparent source, which ``deep``'s straight colours are not). A still and a video frame
+    go through this alike."""
+    alpha, base = None, decoded
+    if rgba is not None and keep_alpha:
+        result = straight_colours(result, rgba, np.any(edited != decoded, axis=2))
+        alpha, base = rgba[:, :, 3], rgba[:, :, :3]
+    elif rgba is not None:
+        deep = None
+    if deep is not None:
+        deep = deep_with_change(deep, base, result)
+    return result, alpha, deep
+
+
 # The coarsest JPEG a swap writes with a JPEG target's own tables (see read_save_settings).
 JPEG_FLOOR_QUALITY: int = 50
 _FLOOR_TABLES: dict | None = None

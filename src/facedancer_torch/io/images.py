@@ -83,6 +83,12 @@ _WRITE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP
                   ".bmp": "BMP", ".tif": "TIFF", ".tiff": "TIFF"}
 
 
+def pillow_has_alpha(image) -> bool:
+    """Whether an opened Pillow image carries transparency (an alpha band, or a palette or grey
+    image's transparent colour)."""
+    return image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info
+
+
 def is_animated(path: str | Path) -> bool:
     """True if ``path`` is an existing image file holding more than one frame (an animated
     WebP or PNG); False for a still, a missing or an unreadable file."""

@@ -16,6 +16,7 @@ import av
 from PIL import Image
 
 from ..errors import FacedancerError, InputError
+from .images import pillow_has_alpha
 from .media_meta import gif_comments, parse_xmp, png_text, unwrap_metadata_json, webp_xmp
 
 
@@ -250,7 +251,7 @@ def _probe_webp(path: Path) -> VideoInfo:
                 image.load()  # Pillow fills in the frame's duration on load
                 durations.append(int(image.info.get("duration") or 0))
             width, height = image.size
-            alpha = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
+            alpha = pillow_has_alpha(image)
     except Exception as exc:
         raise InputError(f"not a readable animated WebP ({exc})", path) from exc
     total_ms = sum(durations)

@@ -30,7 +30,7 @@ import numpy as np
 
 from ..errors import FacedancerError, InputError
 from .atomic import current_umask, write_error
-from .images import IMAGE_EXTENSIONS, pillow, read_image_rgba, write_image
+from .images import IMAGE_EXTENSIONS, pillow, pillow_has_alpha, read_image_rgba, write_image
 from .probe import VideoInfo, probe_video
 from .video_reader import DecodedFrame, VideoReader
 from .video_writer import as_fraction
@@ -77,15 +77,17 @@ def sequence_files(pattern: str | Path) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
-def probe_sequence(pattern: str | Path, fps: Fraction | float | None = None) -> VideoInfo:
+def probe_sequence(pattern: str | Path, fps: Fraction | float | None = None,
+                   files: list[tuple[int, Path]] | None = None) -> VideoInfo:
     """A :class:`VideoInfo` for a frame pattern: size and transparency from its first frame,
-    ``fps`` (default :data:`DEFAULT_SEQUENCE_FPS`); no audio, no timestamps.
+    ``fps`` (default :data:`DEFAULT_SEQUENCE_FPS`); no audio, no timestamps. ``files``: its
+    :func:`sequence_files`, where the caller has them.
 
     Raises:
         InputError: no file matches, or the first frame is not a readable image.
     """
     pattern = Path(pattern)
-    files = sequence_files(pattern)
+    files = sequence_files(pattern) if files is None else files
     if not files:
         raise InputError("no frames match this pattern (e.g. shot_%04d.png for "
                          "shot_0001.png, shot_0002.png...)", pattern)
@@ -95,7 +97,7 @@ def probe_sequence(pattern: str | Path, fps: Fraction | float | None = None) -> 
     try:
         with Image.open(first) as image:
             width, height = image.size
-            alpha = image.mode in ("RGBA", "LA", "PA", "RGBa") or "transparency" in image.info
+            alpha = pillow_has_alpha(image)
     except Exception as exc:
         raise InputError(f"not a readable image ({exc})", first) from exc
     return VideoInfo(path=pattern, width=width, height=height, fps=rate,
@@ -112,20 +114,14 @@ class SequenceReader(VideoReader):
 
     def __init__(self, pattern: str | Path, fps: Fraction | float | None = None, *,
                  stride: int = 1, start: int = 0, max_frames: int | None = None,
-                 prefetch: int = 4, deep: bool = False):
-        if stride < 1 or start < 0 or (max_frames is not None and max_frames < 0):
-            raise ValueError("stride must be >= 1, start and max_frames >= 0")
-        self.path = Path(pattern)
-        self.info = probe_sequence(self.path, fps)
-        self.files = sequence_files(self.path)
-        self.stride, self.start, self.max_frames = stride, start, max_frames
-        self.prefetch, self.threads, self.deep = max(1, prefetch), 0, False
-        self._init_thread()
+                 prefetch: int = 4):
+        self._fps = fps
+        super().__init__(pattern, stride=stride, start=start, max_frames=max_frames,
+                         prefetch=prefetch)
 
-    @property
-    def first_number(self) -> int:
-        """The number of the pattern's first frame (output frames are numbered from it)."""
-        return self.files[0][0]
+    def _probe(self) -> VideoInfo:
+        self.files = sequence_files(self.path)
+        return probe_sequence(self.path, self._fps, self.files)
 
     def _frames(self) -> Iterator[DecodedFrame]:
         yielded = 0

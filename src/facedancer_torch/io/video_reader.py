@@ -19,7 +19,7 @@ from PIL import Image
 
 from ..errors import InputError
 from .images import split_alpha
-from .probe import ffmpeg_reason, probe_video, rotation_quarter_turns
+from .probe import VideoInfo, ffmpeg_reason, probe_video, rotation_quarter_turns
 from .queues import END, put_until_stopped
 
 
@@ -61,16 +61,17 @@ class VideoReader:
         if stride < 1 or start < 0 or (max_frames is not None and max_frames < 0):
             raise ValueError("stride must be >= 1, start and max_frames >= 0")
         self.path = Path(path)
-        self.info = probe_video(self.path)
+        self.info = self._probe()
         self.stride, self.start, self.max_frames = stride, start, max_frames
         self.prefetch, self.threads = max(1, prefetch), threads
-        self.deep = deep and self.info.bit_depth > 8 and self.info.container != "webp"
-        self._init_thread()
-
-    def _init_thread(self) -> None:
+        self.deep = deep and self.info.bit_depth > 8
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._queue: queue.Queue = queue.Queue(maxsize=self.prefetch)
+
+    def _probe(self) -> VideoInfo:
+        """What the frames will be (``io.sequence.SequenceReader`` probes a frame pattern)."""
+        return probe_video(self.path)
 
     def __len__(self) -> int:
         """Number of frames this reader yields (from the container's frame count)."""

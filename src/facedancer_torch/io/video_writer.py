@@ -206,6 +206,8 @@ class VideoWriter:
     On an exception inside the ``with`` block nothing is left at ``path``.
     """
 
+    labels_each_frame = False  # one file, labelled as a whole (as io.sequence.SequenceWriter)
+
     def __init__(self, path: str | Path, fps: Fraction | float | int, *,
                  width: int | None = None, height: int | None = None,
                  crf: int = DEFAULT_CRF, preset: str = DEFAULT_PRESET,
@@ -304,14 +306,16 @@ class VideoWriter:
 
     # -- writing
     def write(self, rgb: np.ndarray, pts: int | None = None, duration: float | None = None,
-              alpha: np.ndarray | None = None, deep: np.ndarray | None = None) -> None:
+              alpha: np.ndarray | None = None, deep: np.ndarray | None = None,
+              changed: bool = True) -> None:
         """Append one upright ``(H, W, 3)`` uint8 RGB frame; ``pts`` in ``time_base`` units
         (default: the frame number in ``1/fps``). ``duration`` (seconds, the source frame's
         ``DecodedFrame.duration``) is kept for the last frame of a GIF, WebP or APNG, whose
         time on screen no next frame gives. ``alpha`` (``(H, W)`` uint8, ``rgb`` then being
         straight colours) is kept by a writer made with ``alpha=True``; None is opaque.
         ``deep`` (``(H, W, 3)`` uint16, the same picture at 16 bits) is what a writer made with
-        ``deep=True`` encodes instead of ``rgb``."""
+        ``deep=True`` encodes instead of ``rgb``. ``changed`` is accepted and unused: a video
+        file is labelled as a whole (``io.sequence.SequenceWriter`` labels frame by frame)."""
         if self._closed:
             raise RuntimeError("write() after close()")
         self._raise_worker_error()

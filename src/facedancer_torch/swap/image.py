@@ -15,8 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..io.atomic import atomic_path
-from ..io.fidelity import (deep_with_change, read_image_deep, read_save_settings,
-                           straight_colours)
+from ..io.fidelity import keep_source, read_image_deep, read_save_settings
 from ..io.images import read_icc_profile, read_image_rgba, write_image
 from ..io.watermark import embed_watermark
 from .checks import check_image_output, check_output
@@ -72,14 +71,11 @@ def swap_image_file(swapper, target: str | Path, output: str | Path, source,
     with swapper.timer.measure("watermark"):
         rgb = finish_image(result.image, options)
     metadata = swapper.provenance(plan, faces_swapped=str(len(result.faces)))
-    alpha, base = None, image
-    if rgba is not None:  # a cut-out or a sticker stays transparent where it was
-        rgb = straight_colours(rgb, rgba, np.any(result.image != image, axis=2))
-        alpha, base = rgba[:, :, 3], rgba[:, :, :3]
+    # A cut-out or a sticker stays transparent where it was, a 16-bit photo keeps its bits
+    # where the swap changed nothing.
     deep = read_image_deep(target) if output.suffix.lower() in (".png", ".tif", ".tiff") \
         else None
-    if deep is not None:  # a 16-bit photo keeps its bits where the swap changed nothing
-        deep = deep_with_change(deep, base, rgb)
+    rgb, alpha, deep = keep_source(rgb, result.image, image, rgba, deep)
     with swapper.timer.measure("encode"):
         # The target's colour profile goes with its pixels (a viewer shows them through it);
         # compressed as the target was (a JPEG's own tables): the rest of the photo stays.

@@ -58,7 +58,7 @@ from ..faces.tracking import FaceTracker, box_iou, move_box
 from ..io import video as video_io
 from ..io.atomic import atomic_path
 from ..io.codecs import choose_codec
-from ..io.fidelity import deep_with_change, read_save_settings, straight_colours
+from ..io.fidelity import keep_source, read_save_settings
 from ..io.images import read_icc_profile
 from ..io.sequence import (SequenceWriter, clip_reader, is_sequence_pattern, probe_clip,
                            sequence_files)
@@ -771,28 +771,18 @@ def _encode(swapper, target: Path, output: Path, info, options: SwapOptions,
 def _write_frame(swapper, writer, decoded, swapped: np.ndarray, pts: int | None,
                  watermark: bool, options: SwapOptions) -> None:
     """Watermark (if asked) and write one swapped frame as the source's ``decoded`` frame was:
-    with its alpha (straight colours, where the writer keeps alpha), at its bit depth (where
-    the writer is 10-bit), and, for numbered stills, labelled only if the swap changed it."""
+    with its alpha where the writer keeps alpha, at its bit depth where the writer is 10-bit
+    (``io.fidelity.keep_source``), and, for numbered stills, labelled only if the swap
+    changed it."""
+    changed = not writer.labels_each_frame or not np.array_equal(swapped, decoded.rgb)
     frame = swapped
-    base = getattr(decoded, "rgb", swapped)  # the 8-bit frame as decoded
-    per_frame = getattr(writer, "labels_each_frame", False)
-    changed = not per_frame or not np.array_equal(swapped, base)
     if watermark and changed:  # in the encode thread, so that it overlaps the generator too
         with swapper.timer.measure("watermark"):
             frame = finish_image(frame, options)
-    rgba, alpha = getattr(decoded, "rgba", None), None
-    if rgba is not None and writer.alpha:  # transparent stays transparent (an output
-        # without alpha, MP4, gets the frame composited onto black as decoded)
-        frame = straight_colours(frame, rgba, np.any(swapped != base, axis=2))
-        alpha, base = rgba[:, :, 3], rgba[:, :, :3]
-    deep = getattr(decoded, "deep", None)
-    deep = deep_with_change(deep, base, frame) if deep is not None and (
-        rgba is None or writer.alpha) else None
+    frame, alpha, deep = keep_source(frame, swapped, decoded.rgb, decoded.rgba, decoded.deep,
+                                     keep_alpha=writer.alpha)
     with swapper.timer.measure("encode"):
-        if per_frame:
-            writer.write(frame, alpha=alpha, changed=changed)
-        else:
-            writer.write(frame, pts, getattr(decoded, "duration", None), alpha, deep)
+        writer.write(frame, pts, decoded.duration, alpha, deep, changed=changed)
 
 
 def _progress(total: int | None, name: str, enabled: bool):
