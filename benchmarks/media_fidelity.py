@@ -5,7 +5,8 @@
 Builds targets from the shared clips and photos in a temporary folder (an animated WebP and
 PNG with a one-second hold at the end, a cut-out portrait, a transparent sticker, a ProRes 4444
 clip with alpha and timecode, a 10-bit FFV1 clip with a smooth 16-bit gradient, an HLG HEVC
-Main 10 clip, a 16-bit PNG with a smooth gradient, JPEG photos, a numbered image sequence),
+Main 10 clip, a 16-bit PNG with a smooth gradient, JPEG photos, a black-and-white photo and
+frames, a numbered image sequence),
 swaps each with the shipped demo model (or ``--model``) as ``facedancer swap`` does, and
 prints one table row per measure. Where the project wrote something else before (session
 23), the setting that still writes it (``--codec h264``: 8-bit H.264; a JPEG output: no
@@ -215,6 +216,41 @@ def jpeg(swapper, plan, photos: Path, tmp: Path) -> None:
             "untouched pixels: mean change, > 4 levels; size", " / ".join(cells))
 
 
+def black_and_white(swapper, plan, photos: Path, frames, tmp: Path) -> None:
+    """A black-and-white photo (a one-channel JPEG) and black-and-white frames: the largest
+    difference between channels of the swapped picture, the JPEG output's mode; with the rule
+    switched off (swap/monochrome.py's tolerance below zero) beside it."""
+    from facedancer_torch.swap import monochrome
+
+    grey = cv2.cvtColor(read_image(photos / "df_img1.jpg"), cv2.COLOR_RGB2GRAY)
+    photo = tmp / "bw.jpg"
+    Image.fromarray(grey).save(photo, quality=90)
+    picture = read_image(photo)
+    bw_frames = [np.repeat(cv2.cvtColor(f, cv2.COLOR_RGB2GRAY)[:, :, None], 3, 2)
+                 for f in frames]
+    options = SwapOptions(watermark=False)
+    cells: dict[str, list[str]] = {"photo": [], "frames": []}
+    saved = monochrome.MONOCHROME_TOLERANCE
+    try:
+        for tolerance in (saved, -1):
+            monochrome.MONOCHROME_TOLERANCE = tolerance
+            swapped = swapper.swap_image(picture, plan, options).astype(int)
+            out = tmp / f"bw_{tolerance}.jpg"
+            swapper.swap_path(photo, out, plan, SwapOptions(), progress=False)
+            with Image.open(out) as image:
+                mode = image.mode
+            cells["photo"].append(f"{int(np.abs(swapped - swapped[:, :, :1]).max())}, {mode}")
+            spread = [np.abs(s - s[:, :, :1]).max() for s in
+                      (swapper.swap_image(f, plan, options).astype(int) for f in bw_frames)]
+            cells["frames"].append(str(int(max(spread))))
+    finally:
+        monochrome.MONOCHROME_TOLERANCE = saved
+    row("black-and-white JPEG -> JPEG: default / off", "largest channel difference; output mode",
+        " / ".join(cells["photo"]))
+    row("black-and-white frames: default / off", "largest channel difference",
+        " / ".join(cells["frames"]))
+
+
 def sequence(swapper, plan, frames, tmp: Path) -> None:
     plate = tmp / "plate"
     plate.mkdir()
@@ -254,6 +290,7 @@ def main() -> None:
         hlg(swapper, plan, frames, tmp)
         sixteen_bit(swapper, plan, photos, tmp)
         jpeg(swapper, plan, photos, tmp)
+        black_and_white(swapper, plan, photos, frames, tmp)
         sequence(swapper, plan, frames, tmp)
 
 

@@ -497,3 +497,53 @@ def test_a_jpeg_target_keeps_its_quality_outside_the_face(swapper, photos_dir, t
     outside = np.abs(swapped.astype(int) - original)[~inside]
     assert outside.mean() < 0.3 and (outside.max(axis=1) > 4).mean() < 0.005, outside.mean()
     assert 0.7 < report.path.stat().st_size / target.stat().st_size < 1.4
+
+
+def test_a_black_and_white_photo_stays_black_and_white(swapper, photos_dir, tmp_path,
+                                                       monkeypatch):
+    """The generator paints in colour: on a black-and-white photo the swapped face is grey
+    (R = G = B), and the file stays one grey channel (a JPEG with its own single table, a
+    16-bit PNG at 16 bits), labelled like any swap."""
+    import cv2
+    from PIL import Image
+
+    from facedancer_torch.io.images import read_image
+    from facedancer_torch.io.provenance import read_provenance
+    from facedancer_torch.io.watermark import detect_watermark
+    from facedancer_torch.swap import monochrome
+    from facedancer_torch.swap.options import SwapOptions
+
+    grey = cv2.cvtColor(read_image(photos_dir / "fr_obama.jpg"), cv2.COLOR_RGB2GRAY)
+    target = tmp_path / "bw.jpg"
+    Image.fromarray(grey).save(target, quality=80)
+    photo = read_image(target)
+    assert monochrome.is_monochrome(photo)
+    assert not monochrome.is_monochrome(read_image(photos_dir / "fr_obama.jpg"))
+    options = SwapOptions(watermark=False)
+    plan = swapper.plan(photos_dir / "df_img1.jpg", options)
+    swapped = swapper.swap_image_detailed(photo, plan, options).image
+    assert np.abs(swapped.astype(int) - photo).max() > 20  # the face changed ...
+    assert (swapped == swapped[:, :, :1]).all()  # ... and is grey
+    with monkeypatch.context() as patch:  # without the rule, the swap has colour
+        patch.setattr(monochrome, "MONOCHROME_TOLERANCE", -1)
+        coloured = swapper.swap_image_detailed(photo, plan, options).image
+        assert np.abs(coloured[:, :, 0].astype(int) - coloured[:, :, 1]).max() > 5
+
+    for suffix in (".jpg", ".png"):
+        report = swapper.swap_image_file(target, tmp_path / f"out{suffix}", plan, SwapOptions())
+        with Image.open(report.path) as image:
+            assert image.mode == "L", suffix
+            if suffix == ".jpg":
+                assert len(image.quantization) == 1
+        assert read_provenance(report.path)["content"] == "synthetic media"
+        assert detect_watermark(read_image(report.path)).found
+
+    deep = grey.astype(np.uint16) * 257
+    target16 = tmp_path / "bw16.png"
+    cv2.imwrite(str(target16), deep)
+    report = swapper.swap_image_file(target16, tmp_path / "out16.png", plan, options)
+    with Image.open(report.path) as image:
+        assert image.mode.startswith("I;16") or image.mode == "I", image.mode
+    out = cv2.imread(str(report.path), cv2.IMREAD_UNCHANGED)
+    assert out.dtype == np.uint16 and out.ndim == 2
+    assert (out == deep).mean() > 0.5  # untouched pixels keep their 16 bits

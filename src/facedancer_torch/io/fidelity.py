@@ -150,10 +150,11 @@ _TIFF_COMPRESSIONS = frozenset({"raw", "tiff_lzw", "tiff_adobe_deflate", "tiff_d
 
 def read_save_settings(path: str | Path) -> dict | None:
     """How an image file was compressed, as ``write_image(like=)`` options for an output of
-    the same format (``"format"`` says which): a colour JPEG's own quantization tables (no
-    coarser than quality :data:`JPEG_FLOOR_QUALITY`) and chroma subsampling; a lossless WebP's
-    ``lossless``; a TIFF's lossless compression. None for anything else (PNG is lossless
-    anyway).
+    the same format (``"format"`` says which): a JPEG's own quantization tables (no
+    coarser than quality :data:`JPEG_FLOOR_QUALITY`) and a colour one's chroma subsampling (a
+    black-and-white one has a single table, written grey: ``write_image(grey=True)``); a
+    lossless WebP's ``lossless``; a TIFF's lossless compression. None for anything else (PNG
+    is lossless anyway).
 
     Written again with its own tables, a JPEG's pixels come back nearly as decoded (on 40
     shared photos 0.05 grey levels mean, 0.05 % of pixels more than 4 off); written at a fixed
@@ -172,13 +173,14 @@ def read_save_settings(path: str | Path) -> dict | None:
                 compression = image.info.get("compression")
                 return {"format": "TIFF", "compression": compression} \
                     if compression in _TIFF_COMPRESSIONS else None
-            if fmt != "JPEG" or image.mode != "RGB":
+            if fmt != "JPEG" or image.mode not in ("RGB", "L"):
                 return None
+            grey = image.mode == "L"
             tables = getattr(image, "quantization", None)
             sampling = JpegImagePlugin.get_sampling(image)
     except Exception:  # read_image says what is wrong with the file
         return None
-    if not tables or len(tables) < 2:
+    if not tables or len(tables) < (1 if grey else 2):
         return None
     # Never coarser than JPEG_FLOOR_QUALITY: the watermark must survive our own output (a
     # quality 25 photo's tables lost it: z = 8 against the threshold 10; at 40, z = 130).
@@ -186,6 +188,6 @@ def read_save_settings(path: str | Path) -> dict | None:
     settings: dict = {"format": "JPEG", "qtables": {
         k: [min(int(a), int(b)) for a, b in zip(v, floor[min(k, 1)], strict=True)]
         if len(v) == 64 else list(v) for k, v in tables.items()}}
-    if sampling in (0, 1, 2):
+    if sampling in (0, 1, 2) and not grey:
         settings["subsampling"] = sampling
     return settings

@@ -275,22 +275,39 @@ def split_alpha(rgba: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     return _to_rgb_uint8(rgba, path), _to_rgba_uint8(rgba, path)
 
 
-def read_icc_profile(path: str | Path) -> bytes | None:
+# Pillow modes of a picture with one grey channel (and alpha): bilevel, 8, 16 and 32 bits.
+GREY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N"})
+
+
+def is_greyscale_file(path: str | Path) -> bool:
+    """Whether ``path`` is a black-and-white image file: one grey channel (and alpha), which a
+    swap writes back as such (``write_image(grey=True)``); False for anything unreadable."""
+    try:
+        with pillow().open(Path(path)) as image:
+            return image.mode in GREY_MODES
+    except Exception:  # read_image says what is wrong with the file
+        return False
+
+
+def read_icc_profile(path: str | Path, grey: bool = False) -> bytes | None:
     """The ICC colour profile embedded in an image file, if it describes RGB pixels (what
-    :func:`read_image` returns), else None.
+    :func:`read_image` returns), else None; with ``grey``, a grey profile instead (for an
+    output written grey, ``write_image(grey=True)``).
 
     Photos often carry one (Adobe RGB from cameras, Display P3 from phones): a colour-managed
     viewer converts the pixels through it, so an output written without it is shown as sRGB,
     paler and shifted across the whole picture (measured on shared photos: of the pixels a
-    swap did not touch, 4-46 % more than 6 grey levels off; docs/media.md "Images"). A profile of another colour
-    space (a CMYK or grey one) no longer fits the RGB pixels and is dropped."""
+    swap did not touch, 4-46 % more than 6 grey levels off; docs/media.md "Images"). A
+    profile of another colour space (a CMYK one, or a grey one unless ``grey``) no longer fits
+    the RGB pixels and is dropped."""
     Image = pillow()
     try:
         with Image.open(Path(path)) as image:
             profile = image.info.get("icc_profile")
     except Exception:  # read_image says what is wrong with the file
         return None
-    if not isinstance(profile, bytes) or len(profile) < 128 or profile[16:20] != b"RGB ":
+    space = b"GRAY" if grey else b"RGB "
+    if not isinstance(profile, bytes) or len(profile) < 128 or profile[16:20] != space:
         return None
     return profile
 
@@ -307,7 +324,7 @@ def _check_rgb(rgb: np.ndarray) -> np.ndarray:
 def write_image(path: str | Path, rgb: np.ndarray, metadata: dict[str, str] | None = None,
                 quality: int = 95, icc_profile: bytes | None = None,
                 alpha: np.ndarray | None = None, deep: np.ndarray | None = None,
-                like: dict | None = None) -> None:
+                like: dict | None = None, grey: bool = False) -> None:
     """Write an ``(H, W, 3)`` uint8 RGB array atomically; the format follows the suffix.
 
     Supported suffixes: ``.png .jpg .jpeg .webp .bmp .tif .tiff``. ``metadata`` (string keys
@@ -323,7 +340,9 @@ def write_image(path: str | Path, rgb: np.ndarray, metadata: dict[str, str] | No
     instead of ``rgb`` as a 16-bit PNG or TIFF; ``like`` (``read_save_settings`` of the
     input) compresses an output of the input's format as the input was: a JPEG with its own
     tables and chroma subsampling instead of ``quality``, a lossless WebP lossless, a TIFF
-    with its compression.
+    with its compression. ``grey`` (a black-and-white input, :func:`is_greyscale_file`; the
+    pixels grey, R = G = B) writes one grey channel (and alpha) where the format holds one
+    (PNG, JPEG, TIFF, BMP; a 16-bit PNG or TIFF without alpha).
     """
     path = Path(path)
     fmt = _WRITE_FORMATS.get(path.suffix.lower())
@@ -331,7 +350,7 @@ def write_image(path: str | Path, rgb: np.ndarray, metadata: dict[str, str] | No
         raise FacedancerError(f"cannot write images with suffix '{path.suffix}' (use one of "
                               f"{', '.join(sorted(_WRITE_FORMATS))})", path)
     if deep is not None and fmt in ("PNG", "TIFF"):
-        _write_sixteen_bit(path, fmt, deep, metadata, icc_profile, alpha)
+        _write_sixteen_bit(path, fmt, deep, metadata, icc_profile, alpha, grey)
         return
     rgb = _check_rgb(rgb)
     if alpha is not None and fmt in ("PNG", "WEBP", "TIFF"):
@@ -341,6 +360,9 @@ def write_image(path: str | Path, rgb: np.ndarray, metadata: dict[str, str] | No
                                               path), mode="RGB")
     else:
         image = Image.fromarray(rgb, mode="RGB")
+    if grey and fmt in ("PNG", "JPEG", "TIFF", "BMP"):
+        # ITU-R 601 luma: exactly the value of a grey pixel.
+        image = image.convert("LA" if image.mode == "RGBA" else "L")
     options: dict = {}
     if fmt == "PNG":
         options["compress_level"] = 3  # ~3x faster than Pillow's default 6, ~5% larger files
@@ -371,15 +393,20 @@ def write_image(path: str | Path, rgb: np.ndarray, metadata: dict[str, str] | No
 
 
 def _write_sixteen_bit(path: Path, fmt: str, deep: np.ndarray, metadata: dict[str, str] | None,
-                       icc_profile: bytes | None, alpha: np.ndarray | None) -> None:
+                       icc_profile: bytes | None, alpha: np.ndarray | None,
+                       grey: bool = False) -> None:
     """A 16-bit PNG (OpenCV, our text and iCCP chunks inserted) or TIFF (tifffile, the metadata
-    JSON in ImageDescription as Pillow's TIFFs hold it): Pillow writes neither at 16 bits."""
+    JSON in ImageDescription as Pillow's TIFFs hold it): Pillow writes neither at 16 bits.
+    ``grey`` without alpha: one grey channel (OpenCV writes no 16-bit grey with alpha)."""
     pixels = np.asarray(deep, np.uint16)
-    if alpha is not None:
+    grey = grey and alpha is None
+    if grey:
+        pixels = np.ascontiguousarray(pixels[:, :, 0])
+    elif alpha is not None:
         pixels = np.dstack([pixels, np.asarray(alpha, np.uint16) * 257])
     if fmt == "PNG":
-        ok, encoded = cv2.imencode(".png", np.ascontiguousarray(pixels[:, :, [2, 1, 0, 3][
-            :pixels.shape[2]]]), [cv2.IMWRITE_PNG_COMPRESSION, 3])
+        ok, encoded = cv2.imencode(".png", pixels if grey else np.ascontiguousarray(
+            pixels[:, :, [2, 1, 0, 3][:pixels.shape[2]]]), [cv2.IMWRITE_PNG_COMPRESSION, 3])
         if not ok:
             raise FacedancerError("could not encode the 16-bit PNG", path)
         data = encoded.tobytes()
@@ -392,7 +419,8 @@ def _write_sixteen_bit(path: Path, fmt: str, deep: np.ndarray, metadata: dict[st
     import tifffile
 
     with atomic_path(path) as tmp:
-        tifffile.imwrite(tmp, pixels, photometric="rgb", compression="zlib", metadata=None,
+        tifffile.imwrite(tmp, pixels, photometric="minisblack" if grey else "rgb",
+                         compression="zlib", metadata=None,
                          extrasamples=("unassalpha",) if alpha is not None else None,
                          description=wrap_metadata_json(metadata) if metadata else None,
                          iccprofile=icc_profile)

@@ -146,7 +146,8 @@ class SequenceWriter:
     ``metadata`` (the provenance tag) goes into the frames written with ``changed=True`` only:
     each frame is its own file, and an untouched one must not claim to be a swap. ``alpha``
     keeps a transparent source's alpha (PNG, WebP, TIFF); ``icc_profile`` and ``like``
-    (``io.fidelity.read_save_settings``) are the source frames' profile and compression. Frames
+    (``io.fidelity.read_save_settings``) are the source frames' profile and compression;
+    ``grey`` writes black-and-white frames as one grey channel, as the source's were. Frames
     are numbered from ``start_number``. Nothing appears at the pattern until :meth:`close`.
     """
 
@@ -155,14 +156,15 @@ class SequenceWriter:
 
     def __init__(self, pattern: str | Path, *, start_number: int = 1,
                  metadata: dict[str, str] | None = None, alpha: bool = False,
-                 icc_profile: bytes | None = None, like: dict | None = None):
+                 icc_profile: bytes | None = None, like: dict | None = None,
+                 grey: bool = False):
         self.path = Path(pattern)
         if self.path.suffix.lower() not in SEQUENCE_OUTPUT_SUFFIXES:
             raise FacedancerError(f"cannot write frames as '{self.path.suffix}' (use one of "
                                   f"{' '.join(SEQUENCE_OUTPUT_SUFFIXES)})", self.path)
         self.metadata = dict(metadata or {})
         self.alpha = alpha and self.path.suffix.lower() in (".png", ".webp", ".tif", ".tiff")
-        self.icc_profile, self.like = icc_profile, like
+        self.icc_profile, self.like, self.grey = icc_profile, like, grey
         self.start_number = int(start_number)
         self.frames_written = 0
         self._closed = False
@@ -185,7 +187,7 @@ class SequenceWriter:
         try:
             write_image(self._tmp / name, rgb, metadata=self.metadata if changed else None,
                         icc_profile=self.icc_profile, alpha=alpha if self.alpha else None,
-                        like=self.like)
+                        like=self.like, grey=self.grey)
         except OSError as exc:
             raise write_error(exc, self.path) from None
         self.frames_written += 1

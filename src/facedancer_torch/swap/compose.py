@@ -46,6 +46,7 @@ from ..faces.align import invert_affine, paste_back, transform_points
 from ..faces.color import (brow_depth, cast_shadows, eye_darkness, eye_whites, fit_colour,
                            identity_transfer, to_lab)
 from .exposure import apply_gain
+from .monochrome import keep_monochrome
 from .options import SwapOptions, mask_parts
 
 # Largest work crop: a 1080p close-up stays sharp, a 4K one is resampled once to this size.
@@ -446,7 +447,10 @@ class Compositor:
             out = self._paste_one(frame if out is None else out, job, swapped[index],
                                   crop_masks[index] * weight, nearer, options, out,
                                   None if points is None else points[index])
-        return frame if out is None else out
+        if out is None:
+            return frame
+        # A black-and-white picture gets a grey face, not the generator's faint colours.
+        return keep_monochrome(out, frame)
 
     def _paste_one(self, frame: np.ndarray, job: FaceJob, swapped: np.ndarray,
                    mask_s: np.ndarray, nearer: Sequence[np.ndarray],

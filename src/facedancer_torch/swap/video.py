@@ -59,7 +59,7 @@ from ..io import video as video_io
 from ..io.atomic import atomic_path
 from ..io.codecs import choose_codec
 from ..io.fidelity import keep_source, read_save_settings
-from ..io.images import read_icc_profile
+from ..io.images import is_greyscale_file, read_icc_profile
 from ..io.sequence import (SequenceWriter, clip_reader, is_sequence_pattern, probe_clip,
                            sequence_files)
 from ..io.queues import END, put_until_stopped
@@ -703,10 +703,12 @@ def _encode(swapper, target: Path, output: Path, info, options: SwapOptions,
         first, like = 1, None
         if is_sequence_pattern(target):  # numbered, profiled and compressed like the input's
             first, like = sequence_files(target)[0]
+        grey = like is not None and is_greyscale_file(like)  # black-and-white frames stay so
         writer = SequenceWriter(output, start_number=first, metadata=metadata,
                                 alpha=info.has_alpha,
-                                icc_profile=None if like is None else read_icc_profile(like),
-                                like=None if like is None else read_save_settings(like))
+                                icc_profile=None if like is None else read_icc_profile(like, grey),
+                                like=None if like is None else read_save_settings(like),
+                                grey=grey)
     else:
         writer = video_io.VideoWriter(  # opens a temporary file; abort() removes it
             output, info.fps, width=info.width, height=info.height, crf=options.crf,
