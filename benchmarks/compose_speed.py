@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clips", nargs="+", default=["crowd_720p.mp4", "talking_1face_512.mp4"])
     parser.add_argument("--frames", type=int, default=12, help="first frames of each clip")
     parser.add_argument("--mask", default=None, help="--mask of the swap (default: the default)")
-    parser.add_argument("--knob", default="COLOR_FIT_SIZE=0,128",
+    parser.add_argument("--knob", default="COLOR_FIT_SIZE=0,128",  # or grain.GRAIN=0,1
                         help="NAME=v1,v2,...: a swap/compose.py constant and its values")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--source", type=Path, default=SHARED / "photos" / "df_img1.jpg")
@@ -67,9 +67,17 @@ def main(argv: list[str] | None = None) -> int:
     from facedancer_torch.swap.pipeline import Swapper
     from speed import read_clip, reference_dir
 
+    import importlib
+
     name, _, values_text = args.knob.partition("=")
+    module_name, _, name = name.rpartition(".")  # MODULE.NAME: a constant of swap/MODULE.py
+    if module_name:
+        try:
+            compose = importlib.import_module(f"facedancer_torch.swap.{module_name}")
+        except ImportError:
+            parser.error(f"--knob: no module swap/{module_name}.py")
     if not hasattr(compose, name) or not values_text:
-        parser.error(f"--knob: no constant {name!r} in swap/compose.py, or no values")
+        parser.error(f"--knob: no constant {name!r} in {compose.__name__}, or no values")
     kind = type(getattr(compose, name))
     values = [kind(float(v)) for v in values_text.split(",")]
     cv2.setNumThreads(1)

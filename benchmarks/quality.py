@@ -12,6 +12,14 @@ options; the others are ablations of the default). The watermark is applied as i
 Per photo (face region = the target's 68-landmark face outline, found on the *target*):
 
 - ``sharp``: Laplacian variance in the face region, swap / target (1 = as sharp as the photo);
+- ``grain``: the photo's noise in the face region, swap / target: the robust deviation (1.4826
+  median absolute deviations) of the grey image minus its Gaussian blur of ``GRAIN_BLUR`` px,
+  which counts the many small values of grain and noise and not the few large ones of edges;
+  ``grain feat`` the same in the features alone (eyes grown by 35 % of their width, and the
+  mouth), where the detail gate gives the swap the finest band (1 = as grainy as the photo).
+  With ``--noise S`` every target gets noise of S grey levels per channel first (seeded per
+  photo; Gaussian, blurred by ``NOISE_GRAIN`` px and brought back to S: grain a couple of
+  pixels across, as a phone's sensor noise after demosaicing): a photo of a dark room;
 - ``cast %``: colour-cast pixels of the face region (``evaluate/color.py``);
 - ``out %``: pixels changed by more than ``CHANGE_LEVEL`` grey levels outside the face regions
   grown by ``GROW`` of the face height (the watermark alone changes none);
@@ -42,7 +50,8 @@ input: 1 = as steady as the input), ``eye flicker`` (the same in the eyes alone:
 outline grown by 35 % of its width), ``ghost %`` (pixels changed where the detector sees
 no face in that input frame: outside its grown face regions), ``faceless`` (frames without a
 detected face), ``swapped`` (frames with a change / frames), ``faces`` (face swaps /
-detections), sharpness and colour casts as above.
+detections), sharpness and colour casts as above, ``grain`` the median over frames of the
+photos' measure (``--noise`` gives every frame its own noise).
 """
 
 from __future__ import annotations
@@ -52,6 +61,7 @@ import contextlib
 import os
 import sys
 import time
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -71,7 +81,7 @@ from facedancer_torch.faces.align import (align_face, alignment_matrix, invert_a
 from facedancer_torch.faces.landmarks68 import get_landmarks68  # noqa: E402
 from facedancer_torch.io.images import read_image, write_image  # noqa: E402
 from facedancer_torch.io.video import read_frames  # noqa: E402
-from facedancer_torch.swap import compose, exposure, pipeline  # noqa: E402
+from facedancer_torch.swap import compose, exposure, grain, pipeline  # noqa: E402
 from facedancer_torch.swap.image import finish_image  # noqa: E402
 from facedancer_torch.swap.options import SwapOptions  # noqa: E402
 from facedancer_torch.swap.pipeline import Swapper  # noqa: E402
@@ -166,6 +176,9 @@ KNOBS = {
     "edge-margin": "detect.EDGE_MARGIN",
     "crop-mirror": "pipeline.CROP_BORDER",
     "occl-inside": "OCCLUDER_INSIDE_FRAME",
+    "grain": "grain.GRAIN",  # 0: no grain where the swap's band replaced the target's (before)
+    "grain-lowest": "grain.GRAIN_LOWEST",  # the lowest frequency with grain (cycles/px)
+    "grain-swap-min": "grain.GRAIN_SWAP_BAND_MIN",
 }
 # Knobs whose constant is a word: the number picks it.
 WORD_KNOBS = {"crop-mirror": ("black", "mirror")}
@@ -174,6 +187,12 @@ WORD_KNOBS = {"crop-mirror": ("black", "mirror")}
 OPTION_KNOBS = {"id-strength": "identity_strength", "detail": "detail"}
 CHANGE_LEVEL = 10  # grey levels: the DCT watermark changes pixels by less than this
 PAIRED_TIE = 0.002  # per-photo differences this small count as neither up nor down
+# The grain measure's high-pass: the grey image minus its Gaussian blur of this many pixels. At
+# 1 px it sees the frame's finest grain, which a swap keeps anyway where the face is larger in
+# the frame than its work crop (the change is smooth at that scale); grain a few pixels across
+# is what a swapped face loses, and what the eye misses on lips and eyes.
+GRAIN_BLUR = 2.0
+NOISE_GRAIN = 0.7  # --noise: the grain's blur (px)
 GROW = 0.25  # fraction of the face height the face region is grown by for "outside"
 # Largest face of a photo by work factor (1, 2, 3, 4 and more): the detail band and its
 # identity cost depend on how much larger than the generator's crop the face is.
@@ -219,7 +238,8 @@ def config_settings(config: str) -> tuple[dict, dict]:
     return options, constants
 
 
-MODULES = {"compose": compose, "exposure": exposure, "detect": detect, "pipeline": pipeline}
+MODULES = {"compose": compose, "exposure": exposure, "detect": detect, "pipeline": pipeline,
+           "grain": grain}
 
 
 def _constant(name: str) -> tuple:
@@ -306,6 +326,41 @@ def expose(image: np.ndarray, factor: float) -> np.ndarray:
     return np.clip(np.rint(image.astype(np.float32) * factor), 0, 255).astype(np.uint8)
 
 
+def add_noise(image: np.ndarray, sigma: float, seed: str) -> np.ndarray:
+    """``image`` with noise of ``sigma`` grey levels per channel, seeded by ``seed`` (a photo's
+    name: every config gets the same noisy photo): Gaussian, blurred by ``NOISE_GRAIN`` px and
+    scaled back to ``sigma``; ``image`` itself for 0."""
+    if sigma <= 0:
+        return image
+    rng = np.random.default_rng(zlib.crc32(seed.encode()))
+    noise = cv2.GaussianBlur(rng.standard_normal(image.shape).astype(np.float32), (0, 0),
+                             NOISE_GRAIN)
+    noise *= sigma / max(float(noise.std()), 1e-6)
+    return np.clip(np.rint(image.astype(np.float32) + noise), 0, 255).astype(np.uint8)
+
+
+def grain_level(image: np.ndarray, region: np.ndarray) -> float:
+    """The robust deviation of ``image``'s grey high-pass (minus a Gaussian blur) over
+    ``region``: grain and noise, not the few large values of edges."""
+    if not region.any():
+        return float("nan")
+    data = grey(image)
+    values = (data - cv2.GaussianBlur(data, (0, 0), GRAIN_BLUR))[region]
+    return 1.4826 * float(np.median(np.abs(values - np.median(values))))
+
+
+def mouth_mask(regions: list[FaceRegion], shape, grow: float = 0.15) -> np.ndarray:
+    """Every face's mouth: the outline of its 12 outer lip landmarks grown by ``grow`` of the
+    face height."""
+    mask = np.zeros(shape[:2], np.uint8)
+    for region in regions:
+        layer = (masks.polygon_mask(region.landmarks68[48:60], shape[:2]) > 0.5).astype(np.uint8)
+        radius = max(1, int(round(grow * region.height)))
+        mask |= cv2.dilate(layer, cv2.getStructuringElement(cv2.MORPH_ELLIPSE,
+                                                            (2 * radius + 1,) * 2))
+    return mask.astype(bool)
+
+
 def grey(image: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32)
 
@@ -334,10 +389,13 @@ def photo_metrics(target: np.ndarray, out: np.ndarray, regions: list[FaceRegion]
     grown = region_mask(regions, target.shape, GROW)
     values = {
         "sharp": laplacian_variance(out, eroded) / max(laplacian_variance(target, eroded), 1e-6),
+        "grain": grain_level(out, eroded) / max(grain_level(target, eroded), 1e-6),
         "cast %": 100.0 * color_cast_fraction(target, out, inner),
         "out %": 100.0 * float(changed(target, out)[~grown].mean()),
     }
     occluders = occluder_mask(name, target.shape)
+    features = (eye_mask(regions, target.shape) | mouth_mask(regions, target.shape)) & eroded
+    values["grain feat"] = grain_level(out, features) / max(grain_level(target, features), 1e-6)
     values["occl"] = float(np.abs(grey(out) - grey(target))[occluders].mean()) \
         if occluders.any() else float("nan")
     gains, poses = [], []
@@ -367,12 +425,14 @@ def _template_box():
 
 
 def video_metrics(swapper: Swapper, path: Path, options: SwapOptions, plan, frames: int,
-                  regions_cache: dict, exposure_factor: float = 1.0) -> dict:
+                  regions_cache: dict, exposure_factor: float = 1.0, noise: float = 0.0) -> dict:
     inputs = [f if isinstance(f, np.ndarray) else f.rgb
               for f in read_frames(path, max_frames=frames)]
     stats = VideoStats()
     # --exposure: the clip swapped darkened, measured brightened back (both sides), the faces
     # found on the original frames.
+    # --noise: every frame its own grain (seeded by clip and frame), as a camera's.
+    inputs = [add_noise(f, noise, f"{path.name}:{t}") for t, f in enumerate(inputs)]
     dark = [expose(f, exposure_factor) for f in inputs]
     outputs = [expose(rgb, 1.0 / exposure_factor)
                for _, rgb in swap_stream(swapper, iter(dark), plan, options, stats=stats)]
@@ -386,6 +446,7 @@ def video_metrics(swapper: Swapper, path: Path, options: SwapOptions, plan, fram
         regions_cache[path] = [face_regions(swapper, frame, detector) for frame in originals]
     regions = regions_cache[path]
     flick_in, flick_out, ghost, sharp_num, sharp_den, casts = [], [], [], [], [], []
+    grains: list[float] = []
     eyes_in, eyes_out = [], []
     swapped = faceless = 0
     for t, (frame, out, faces) in enumerate(zip(inputs, outputs, regions)):
@@ -401,6 +462,7 @@ def video_metrics(swapper: Swapper, path: Path, options: SwapOptions, plan, fram
         casts.append(color_cast_fraction(frame, out, inner))
         sharp_num.append(laplacian_variance(out, inner))
         sharp_den.append(laplacian_variance(frame, inner))
+        grains.append(grain_level(out, inner) / max(grain_level(frame, inner), 1e-6))
         if t and regions[t - 1]:
             flick_in.append(float(np.abs(grey(frame) - grey(inputs[t - 1]))[inner].mean()))
             flick_out.append(float(np.abs(grey(out) - grey(outputs[t - 1]))[inner].mean()))
@@ -410,6 +472,7 @@ def video_metrics(swapper: Swapper, path: Path, options: SwapOptions, plan, fram
                 eyes_out.append(float(np.abs(grey(out) - grey(outputs[t - 1]))[eyes].mean()))
     return {
         "sharp": float(np.sum(sharp_num) / max(np.sum(sharp_den), 1e-6)),
+        "grain": float(np.median(grains)) if grains else float("nan"),
         "cast %": 100.0 * float(np.mean(casts)) if casts else float("nan"),
         "flicker": float(np.mean(flick_out) / max(np.mean(flick_in), 1e-6))
         if flick_in else float("nan"),
@@ -587,6 +650,10 @@ def main() -> None:
                         help="swap every photo and frame with its values multiplied by this "
                         "(0.35: a dark room), and measure output and target brightened back "
                         "by the same factor (faces found on the originals)")
+    parser.add_argument("--noise", type=float, default=0.0,
+                        help="add noise of this many grey levels per channel to every photo and "
+                        "video frame first (seeded per photo and frame; 8-15: a dark room's "
+                        "sensor noise)")
     parser.add_argument("--crops", type=Path, default=None,
                         help="write the figure photos' face squares at full resolution, per "
                         "config, into this folder")
@@ -628,6 +695,7 @@ def main() -> None:
         for name in names:
             target = read_image(photos_dir / name)
             regions = face_regions(swapper, target)
+            target = add_noise(target, args.noise, name)
             original, dark = target, expose(target, args.exposure)
             target = expose(dark, 1.0 / args.exposure)  # what the swap had, brightened back
             outputs[(name, "target")], outputs[(name, "regions")] = target, regions
@@ -655,7 +723,8 @@ def main() -> None:
                             region_mask(regions, out.shape)].mean()) if regions else float("nan")
                     rows.append(Row(row_name, group, config, values))
             print(f"  {name} done ({time.time() - start:.0f} s)", file=sys.stderr)
-    photo_columns = ["sharp", "cast %", "out %", "occl", "id gain", "pose", "faces"]
+    photo_columns = ["sharp", "grain", "grain feat", "cast %", "out %", "occl", "id gain",
+                     "pose", "faces"]
     if args.exposure != 1.0:
         photo_columns.insert(-1, "vs lit")
     print("## Photos\n")
@@ -664,7 +733,7 @@ def main() -> None:
     print(summary(rows, photo_columns[:-1], configs))
     if len(configs) > 1:
         print(f"\n## Photos, per-photo differences from {configs[0]} (median)\n")
-        print(paired(rows, ["sharp", "occl", "id gain", "pose",
+        print(paired(rows, ["sharp", "grain", "grain feat", "occl", "id gain", "pose",
                             *(["vs lit"] if args.exposure != 1.0 else [])], configs))
         for size in dict.fromkeys(SIZE_CLASSES):
             count = sum(1 for v in sizes.values() if v == size)
@@ -684,11 +753,11 @@ def main() -> None:
                 kwargs, constants = config_settings(config)
                 with compose_constants(constants):
                     values = video_metrics(swapper, videos_dir / name, SwapOptions(**kwargs),
-                                           plan, args.frames, cache, args.exposure)
+                                           plan, args.frames, cache, args.exposure, args.noise)
                 video_rows.append(Row(name, "video", config, values))
             print(f"  {name} done ({time.time() - start:.0f} s)", file=sys.stderr)
         print(f"\n## Videos (first {args.frames} frames)\n")
-        print(table(video_rows, ["sharp", "cast %", "flicker", "eye flicker", "ghost %",
+        print(table(video_rows, ["sharp", "grain", "cast %", "flicker", "eye flicker", "ghost %",
                                  "faceless", "swapped", "faces"]))
     names = [n for n in args.figure_photos.split(",") if (n, "target") in outputs]
     if args.figure is not None:

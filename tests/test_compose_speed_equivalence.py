@@ -30,7 +30,7 @@ def _two_band_detail(monkeypatch):
     the old constants, and the old gate (plain lightness, no shading removed:
     DETAIL_SHADING_SIGMA 0); tests/test_compose.py checks the three-band form against its bands
     and the structure gate."""
-    from facedancer_torch.swap import compose
+    from facedancer_torch.swap import compose, grain
 
     monkeypatch.setattr(compose, "DETAIL_RESOLUTION", frozen_compose.DETAIL_RESOLUTION)
     monkeypatch.setattr(compose, "DETAIL_FINE_RESOLUTION", frozen_compose.DETAIL_RESOLUTION)
@@ -44,6 +44,7 @@ def _two_band_detail(monkeypatch):
     monkeypatch.setattr(compose, "SPARE_MOUTH_GROW", 0.0)  # occluders in the mouth kept, as then
     monkeypatch.setattr(compose, "OCCLUDER_GUIDE_RADIUS", 0.0)  # occluder edges a plain blur
     monkeypatch.setattr(compose, "FOCUS_MATCH", 0.0)  # the swap's own focus, as then
+    monkeypatch.setattr(grain, "GRAIN", 0.0)  # no grain made, as then
 
 
 @pytest.fixture(scope="module")

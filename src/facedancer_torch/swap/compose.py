@@ -45,6 +45,7 @@ from ..faces import masks
 from ..faces.align import invert_affine, paste_back, transform_points
 from ..faces.color import (brow_depth, cast_shadows, eye_darkness, eye_whites, fit_colour,
                            identity_transfer, to_lab)
+from . import grain
 from .exposure import apply_gain
 from .monochrome import keep_monochrome
 from .options import SwapOptions, mask_parts
@@ -518,7 +519,15 @@ class Compositor:
             # the frame keeps its own pixels' detail. Pasting the pixels would resample that
             # detail twice (frame -> work crop -> frame, bilinear), which measured to halve the
             # face's Laplacian variance even with all of the target's band kept.
-            change = detail_change(swap, target, size, options.detail)
+            change, gate, bands = detail_change(swap, target, size, options.detail,
+                                                with_gate=True)
+            if gate is not None and grain.GRAIN > 0:
+                # Where the swap's band replaced the target's (the finest one where the gate
+                # closed: eyes, brows, lips; the middle one of a large face everywhere), the
+                # photo's grain went with it: put grain of the photo's own kind back.
+                extra = grain.missing_grain(target, swap, gate, mask, *bands)
+                if extra is not None:
+                    change += np.rint(extra)
             return paste_back(frame, change, matrix, mask, change=True, out=out)
         return paste_back(frame, swap, matrix, mask, out=out)
 
@@ -653,8 +662,8 @@ def inside_frame(matrix: np.ndarray, size: int, frame_shape: tuple) -> np.ndarra
     return ok.reshape(size, size).astype(np.float32)
 
 
-def detail_change(swap: np.ndarray, target: np.ndarray, size: int, strength: float = 1.0
-                  ) -> np.ndarray:
+def detail_change(swap: np.ndarray, target: np.ndarray, size: int, strength: float = 1.0,
+                  with_gate: bool = False):
     """The change to paste for a swap with the target's detail above the generator's resolution
     restored: float32 ``(W, W, 3)``, whole grey levels (``swap`` and ``target`` are ``(W, W, 3)``
     uint8 at the work size; ``size`` is the generator's crop size S).
@@ -677,6 +686,11 @@ def detail_change(swap: np.ndarray, target: np.ndarray, size: int, strength: flo
     (``DETAIL_MID_GATE`` on the same coarse lightness gap; 0, the default, closes it: that band
     is the swap's), the finest band ``g``, and the change is ``d + g (low2(d) - d) + m (low(d) -
     low2(d))`` (``low2 = low`` is the two-band form; the frozen copy keeps that form only).
+
+    ``with_gate``: return ``(change, gate, bands)`` instead, ``gate`` the finest band's gate
+    ``g`` (float32 ``(W, W)``, times ``strength``; None when the crop has no such band) and
+    ``bands`` the sizes in pixels where the bands start, ``(coarse, fine)`` (equal for two
+    bands): swap/grain.py puts the target's grain back where the swap's band replaced it.
     """
     work = swap.shape[0]
     coarse = max(8, int(round(size * DETAIL_RESOLUTION)))
@@ -685,7 +699,7 @@ def detail_change(swap: np.ndarray, target: np.ndarray, size: int, strength: flo
         fine = coarse  # the two-band split
     change = cv2.subtract(swap, target, dtype=cv2.CV_32F)
     if coarse >= work:
-        return change
+        return (change, None, (coarse, fine)) if with_gate else change
     # Area-averaged from float: the gate truncates these coarse images to uint8 (a uint8
     # resize would round them instead, a different gate).
     swap_small = cv2.resize(swap.astype(np.float32), (coarse, coarse),
@@ -713,20 +727,26 @@ def detail_change(swap: np.ndarray, target: np.ndarray, size: int, strength: flo
         if DETAIL_MID_GATE > 0:
             low -= low2
             low *= gate_of(DETAIL_MID_GATE)  # m (low(d) - low2(d))
+        finest = None
         if low2 is not change:
+            finest = gate_of(DETAIL_GATE)
             low2 -= change
-            low2 *= gate_of(DETAIL_GATE)  # g (low2(d) - d)
+            low2 *= finest  # g (low2(d) - d)
             change += low2
         if DETAIL_MID_GATE > 0:
             change += low
     else:
         # (1 - g) d + g low(d) = d + g (low(d) - d), in place
+        finest = gate_of(DETAIL_GATE)
         low -= change
-        low *= gate_of(DETAIL_GATE)
+        low *= finest
         change += low
     # The detailed swap in uint8: target + change rounded (ties to even) and saturated.
     out = cv2.add(target, change, dtype=cv2.CV_8U)
-    return cv2.subtract(out, target, dtype=cv2.CV_32F)
+    change = cv2.subtract(out, target, dtype=cv2.CV_32F)
+    if with_gate:
+        return change, None if finest is None else finest[..., 0], (coarse, fine)
+    return change
 
 
 def gate_gap(swap_small: np.ndarray, target_small: np.ndarray) -> np.ndarray:
