@@ -113,3 +113,16 @@ def test_a_grainy_photo_gets_its_grain_back_where_the_swap_took_it(demo, photos_
     clean = ratios(photo)
     change = np.abs(clean[1.0][1].astype(int) - clean[0.0][1])[inner].mean()
     assert change < 1.0, change  # a clean photo: next to none
+
+
+def test_a_clean_track_is_measured_again_every_few_frames():
+    """A video's face that got no grain rests GRAIN_RECHECK - 1 frames before it is measured
+    again; a still image (no track memory) is measured every time."""
+    from facedancer_torch.swap import grain
+
+    assert all(grain.due(None) for _ in range(3))
+    memory: dict = {}
+    assert grain.due(memory)
+    grain.rest(memory)
+    resting = [grain.due(memory) for _ in range(grain.GRAIN_RECHECK)]
+    assert resting == [False] * (grain.GRAIN_RECHECK - 1) + [True]

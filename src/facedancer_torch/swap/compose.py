@@ -521,12 +521,14 @@ class Compositor:
             # face's Laplacian variance even with all of the target's band kept.
             change, gate, bands = detail_change(swap, target, size, options.detail,
                                                 with_gate=True)
-            if gate is not None and grain.GRAIN > 0:
-                # Where the swap's band replaced the target's (the finest one where the gate
-                # closed: eyes, brows, lips; the middle one of a large face everywhere), the
-                # photo's grain went with it: put grain of the photo's own kind back.
+            if gate is not None and grain.GRAIN > 0 and grain.due(job.memory):
+                # Where the swap's bands replaced the target's (below the split everywhere,
+                # the finest one where the gate closed: eyes, brows, lips), the photo's grain
+                # went with them: put grain of the photo's own kind back.
                 extra = grain.missing_grain(target, swap, gate, mask, *bands)
-                if extra is not None:
+                if extra is None:
+                    grain.rest(job.memory)
+                else:
                     change += np.rint(extra)
             return paste_back(frame, change, matrix, mask, change=True, out=out)
         return paste_back(frame, swap, matrix, mask, out=out)

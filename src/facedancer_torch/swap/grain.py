@@ -65,6 +65,11 @@ GRAIN_SWAP_BAND_MIN: float = 1.5
 # Grain of a smaller deviation than this (grey levels, after the soft threshold) is not made:
 # it would round away, for the cost of the field (20 ms a face of a compressed video).
 GRAIN_MIN_ADD: float = 0.5
+# A track (a video's face, a live stream's) that got no grain is measured again only every
+# GRAIN_RECHECK frames (compose.py): the bands' noise floors that tell a clean clip cost 3 ms
+# a face of the 512 px talking clip, for nothing on a clean clip, where grain is rarely wanted;
+# a clip that turns grainy gets it within that many frames.
+GRAIN_RECHECK: int = 10
 # The noise floor (noise_floor): the band's level per block of this many pixels of the work
 # crop, the given percentile over the blocks, leaving out those this close to black or white
 # (clipped: no noise left there).
@@ -285,3 +290,21 @@ def _best_window(where: np.ndarray, tile: int) -> tuple[int, int]:
             if inside > best:
                 best, place = int(inside), (top, left)
     return place
+
+
+def due(memory: dict | None) -> bool:
+    """Whether a face is measured for grain on this frame: always for a still image (no
+    ``memory``); for a track, unless it rests (:func:`rest`), counting its rest down."""
+    if memory is None:
+        return True
+    resting = int(memory.get("grain_rest", 0))
+    if resting > 0:
+        memory["grain_rest"] = resting - 1
+        return False
+    return True
+
+
+def rest(memory: dict | None) -> None:
+    """A track's face got no grain: measure it again in :data:`GRAIN_RECHECK` frames."""
+    if memory is not None:
+        memory["grain_rest"] = GRAIN_RECHECK - 1
