@@ -171,6 +171,7 @@ KNOBS = {
     # swap/exposure.py's (a module name before the dot)
     "exposure-floor": "exposure.EXPOSURE_FLOOR",  # 0: dark faces given to the model as they are
     "exposure-max": "exposure.EXPOSURE_MAX_GAIN",
+    "skin-distance": "exposure.SKIN_DISTANCE",  # 0: faces under coloured light as they are
     # faces the frame's edge cuts (benchmarks/edge_faces.py): the detector's padded pass (0:
     # off), the crops' mirrored border (0: black), occluders only inside the frame (0: off)
     "edge-margin": "detect.EDGE_MARGIN",
@@ -318,12 +319,14 @@ def eye_mask(regions: list[FaceRegion], shape, grow: float = 0.35) -> np.ndarray
     return mask
 
 
-def expose(image: np.ndarray, factor: float) -> np.ndarray:
-    """``image`` with its values multiplied by ``factor`` (rounded, clipped): about what an
-    exposure ``factor`` times as long makes of a photo in sRGB; ``image`` itself for 1."""
-    if factor == 1.0:
+def expose(image: np.ndarray, factor) -> np.ndarray:
+    """``image`` with its values multiplied by ``factor`` (a number, or one per RGB channel:
+    coloured light; rounded, clipped): about what an exposure ``factor`` times as long, or a
+    light of that colour, makes of a photo in sRGB; ``image`` itself for 1."""
+    if np.all(np.asarray(factor) == 1.0):
         return image
-    return np.clip(np.rint(image.astype(np.float32) * factor), 0, 255).astype(np.uint8)
+    scale = np.asarray(factor, np.float32)
+    return np.clip(np.rint(image.astype(np.float32) * scale), 0, 255).astype(np.uint8)
 
 
 def add_noise(image: np.ndarray, sigma: float, seed: str) -> np.ndarray:
@@ -425,7 +428,7 @@ def _template_box():
 
 
 def video_metrics(swapper: Swapper, path: Path, options: SwapOptions, plan, frames: int,
-                  regions_cache: dict, exposure_factor: float = 1.0, noise: float = 0.0) -> dict:
+                  regions_cache: dict, exposure_factor=1.0, noise: float = 0.0) -> dict:
     inputs = [f if isinstance(f, np.ndarray) else f.rgb
               for f in read_frames(path, max_frames=frames)]
     stats = VideoStats()
@@ -436,7 +439,7 @@ def video_metrics(swapper: Swapper, path: Path, options: SwapOptions, plan, fram
     dark = [expose(f, exposure_factor) for f in inputs]
     outputs = [expose(rgb, 1.0 / exposure_factor)
                for _, rgb in swap_stream(swapper, iter(dark), plan, options, stats=stats)]
-    if exposure_factor != 1.0:
+    if not np.all(np.asarray(exposure_factor) == 1.0):
         inputs, originals = [expose(f, 1.0 / exposure_factor) for f in dark], inputs
     else:
         originals = inputs
@@ -650,6 +653,10 @@ def main() -> None:
                         help="swap every photo and frame with its values multiplied by this "
                         "(0.35: a dark room), and measure output and target brightened back "
                         "by the same factor (faces found on the originals)")
+    parser.add_argument("--light", default="1,1,1",
+                        help="R,G,B: multiply every photo and frame by these per channel (a "
+                        "coloured light: 0.45,0.55,1.25 a blue one, 1.2,0.45,0.7 a magenta "
+                        "one), measured as --exposure (output and target divided back)")
     parser.add_argument("--noise", type=float, default=0.0,
                         help="add noise of this many grey levels per channel to every photo and "
                         "video frame first (seeded per photo and frame; 8-15: a dark room's "
@@ -660,6 +667,14 @@ def main() -> None:
     args = parser.parse_args()
     if not 0.0 < args.exposure <= 4.0:
         sys.exit(f"error: --exposure is a factor in (0, 4], got {args.exposure}")
+    try:
+        light = np.array([float(v) for v in args.light.split(",")], np.float64)
+    except ValueError:
+        light = np.zeros(0)
+    if light.shape != (3,) or not np.all((light > 0) & (light <= 4)):
+        sys.exit(f"error: --light is three factors in (0, 4] (R,G,B), got {args.light!r}")
+    factor = args.exposure * light  # the light on every photo and frame
+    lit_change = not np.all(factor == 1.0)
     photos_dir, videos_dir = SHARED / "data/photos", SHARED / "data/videos"
     if not photos_dir.is_dir():
         sys.exit(f"error: {photos_dir}: shared photos not found (set FACEDANCER_SHARED)")
@@ -696,8 +711,8 @@ def main() -> None:
             target = read_image(photos_dir / name)
             regions = face_regions(swapper, target)
             target = add_noise(target, args.noise, name)
-            original, dark = target, expose(target, args.exposure)
-            target = expose(dark, 1.0 / args.exposure)  # what the swap had, brightened back
+            original, dark = target, expose(target, factor)
+            target = expose(dark, 1.0 / factor)  # what the swap had, brightened back
             outputs[(name, "target")], outputs[(name, "regions")] = target, regions
             for index, (source, source_plan, descriptor) in enumerate(
                     zip(sources, plans, descriptors)):
@@ -710,8 +725,8 @@ def main() -> None:
                         out = finish_image(swapper.swap_image(dark, source_plan, options),
                                            options)
                         lit = finish_image(swapper.swap_image(original, source_plan, options),
-                                           options) if args.exposure != 1.0 else None
-                    out = expose(out, 1.0 / args.exposure)
+                                           options) if lit_change else None
+                    out = expose(out, 1.0 / factor)
                     if index == 0:
                         outputs[(name, config)] = out
                     values = photo_metrics(target, out, regions, descriptor, name)
@@ -725,7 +740,7 @@ def main() -> None:
             print(f"  {name} done ({time.time() - start:.0f} s)", file=sys.stderr)
     photo_columns = ["sharp", "grain", "grain feat", "cast %", "out %", "occl", "id gain",
                      "pose", "faces"]
-    if args.exposure != 1.0:
+    if lit_change:
         photo_columns.insert(-1, "vs lit")
     print("## Photos\n")
     print(table(rows, photo_columns))
@@ -734,7 +749,7 @@ def main() -> None:
     if len(configs) > 1:
         print(f"\n## Photos, per-photo differences from {configs[0]} (median)\n")
         print(paired(rows, ["sharp", "grain", "grain feat", "occl", "id gain", "pose",
-                            *(["vs lit"] if args.exposure != 1.0 else [])], configs))
+                            *(["vs lit"] if lit_change else [])], configs))
         for size in dict.fromkeys(SIZE_CLASSES):
             count = sum(1 for v in sizes.values() if v == size)
             if count:
@@ -753,7 +768,7 @@ def main() -> None:
                 kwargs, constants = config_settings(config)
                 with compose_constants(constants):
                     values = video_metrics(swapper, videos_dir / name, SwapOptions(**kwargs),
-                                           plan, args.frames, cache, args.exposure, args.noise)
+                                           plan, args.frames, cache, factor, args.noise)
                 video_rows.append(Row(name, "video", config, values))
             print(f"  {name} done ({time.time() - start:.0f} s)", file=sys.stderr)
         print(f"\n## Videos (first {args.frames} frames)\n")

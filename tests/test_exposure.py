@@ -215,3 +215,61 @@ def test_live_loop_swaps_a_dim_webcam_like_a_lit_one(demo, videos_dir):
 
     with_gain, without = error(run(dark)), error(run(dark, exposure=False))
     assert with_gain < 0.7 * without, (with_gain, without)
+
+
+MAGENTA = np.array([1.2, 0.45, 0.7])  # a stage light: red and blue up, green down
+
+
+def test_white_balance_brings_a_coloured_face_back_to_skin(demo, photos_dir):
+    """Under a magenta light the face's skin is far outside the training photos' skin colours;
+    the gains move it to SKIN_DISTANCE, keep its luma, and leave lit and grey faces alone."""
+    import cv2
+
+    from facedancer_torch.faces.align import transform_points
+    from facedancer_torch.io.images import read_image
+    from facedancer_torch.swap.exposure import skin_chroma, white_balance
+
+    image = read_image(photos_dir / "df_img29.jpg")
+    face = largest_face(demo.detect(image))
+    crop, matrix = demo.align(image, face.landmarks)
+    points = transform_points(face.landmarks, matrix)
+    assert white_balance(crop, points) is None  # an ordinary photo: untouched
+    grey = np.repeat(cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)[:, :, None], 3, axis=2)
+    assert white_balance(grey, points) is None
+    tinted = apply_gain(crop, MAGENTA)
+    gains = white_balance(tinted, points)
+    assert gains is not None and gains.shape == (3,)
+    assert gains[1] > gains[0] and gains[1] > gains[2]  # green back up against red and blue
+    balanced = apply_gain(tinted, gains)
+    mean = np.asarray(exposure.SKIN_MEAN)
+    inverse = np.linalg.inv(np.asarray(exposure.SKIN_COVARIANCE))
+
+    def distance(picture):
+        offset = skin_chroma(picture, points) - mean
+        return float(np.sqrt(offset @ inverse @ offset))
+
+    assert distance(tinted) > 8.0
+    assert abs(distance(balanced) - exposure.SKIN_DISTANCE) < 0.5  # rounding and clipping
+    region = inner_face(crop.shape[:2], points)
+    luma = [float(cv2.cvtColor(p, cv2.COLOR_RGB2GRAY)[region].mean()) for p in (tinted, balanced)]
+    assert abs(luma[1] - luma[0]) < 0.06 * luma[0], luma
+
+
+def test_a_face_under_coloured_light_is_swapped_like_the_lit_one(demo, demo_plan, photos_dir):
+    """df_img29.jpg under a magenta light, swapped and the light divided out again, against the
+    swap of the photo itself, in the inner face: closer with the white balance than with the
+    generator given the magenta face (its maroon brows, cyan eyes and red cheek blotches)."""
+    from facedancer_torch.io.images import read_image
+
+    image = read_image(photos_dir / "df_img29.jpg")
+    region = _inner(image, largest_face(demo.detect(image)))
+    lit = demo.swap_image(image, demo_plan, SwapOptions()).astype(float)
+    tinted = apply_gain(image, MAGENTA)
+
+    def error(**options):
+        out = demo.swap_image(tinted, demo_plan, SwapOptions(**options)).astype(float)
+        back = np.clip(out / MAGENTA, 0, 255)
+        return float(np.abs(back - lit)[region].mean())
+
+    balanced, as_is = error(), error(exposure=False)
+    assert balanced < 0.8 * as_is, (balanced, as_is)

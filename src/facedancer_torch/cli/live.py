@@ -74,10 +74,10 @@ def register(app: typer.Typer) -> None:
         mask_blur: float = typer.Option(None, "--mask-blur", help="Mask blur sigma in pixels "
                                         "of a 256 crop (default 7)."),
         no_exposure_gain: bool = typer.Option(False, "--no-exposure-gain", help="Give the "
-                                              "model dark faces as they are (by default a "
-                                              "face darker than its training faces is "
-                                              "brightened for the model and its swap darkened "
-                                              "back)."),
+                                              "model dark faces and faces under coloured "
+                                              "light as they are (by default such a face is "
+                                              "brightened or white-balanced for the model and "
+                                              "its swap given the light back)."),
         threads: int = typer.Option(None, "--threads", help="CPU cores to plan threads for "
                                     "(default: all this process may use)."),
         device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),

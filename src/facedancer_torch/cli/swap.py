@@ -106,10 +106,10 @@ def register(app: typer.Typer) -> None:
                                        "an eye the target closes further than the swap is "
                                        "kept from the target: blinks survive)."),
         no_exposure_gain: bool = typer.Option(False, "--no-exposure-gain", help="Give the "
-                                              "model dark faces as they are (by default a "
-                                              "face darker than its training faces is "
-                                              "brightened for the model and its swap darkened "
-                                              "back)."),
+                                              "model dark faces and faces under coloured "
+                                              "light as they are (by default such a face is "
+                                              "brightened or white-balanced for the model and "
+                                              "its swap given the light back)."),
         min_face_size: float = typer.Option(None, "--min-face-size", help="Leave faces smaller "
                                             "than this fraction of the frame's shorter side "
                                             "(default: 0 for images, 0.08 for videos)."),

@@ -46,7 +46,7 @@ from ..faces.align import invert_affine, paste_back, transform_points
 from ..faces.color import (brow_depth, cast_shadows, eye_darkness, eye_whites, fit_colour,
                            identity_transfer, to_lab)
 from . import grain
-from .exposure import apply_gain
+from .exposure import apply_gain, inverse_gain, is_unit
 from .monochrome import keep_monochrome
 from .options import SwapOptions, mask_parts
 
@@ -270,9 +270,10 @@ class FaceJob:
     # What the compositor keeps from frame to frame for this face's track (a video's, a live
     # stream's: the same dict on every frame of the track); None for a still image.
     memory: dict | None = None
-    # The exposure gain the generator saw this face at (``swap/exposure.py``; 1 = as it is):
-    # the colour correction is fitted at that brightness too.
-    gain: float = 1.0
+    # The gain the generator saw this face at (``swap/exposure.py``: a number for a dark
+    # face, one per RGB channel for a face under coloured light; 1 = as it is): the colour
+    # correction is fitted at that brightness and colour too.
+    gain: float | np.ndarray = 1.0
     # inside_frame of the crop, kept for the frame shape it was computed for.
     _inside: tuple | None = field(default=None, repr=False, compare=False)
 
@@ -494,18 +495,19 @@ class Compositor:
             return frame if out is None else out
         if options.color_match in ("global", "local"):
             small = at_crop_size(swapped, size)
-            if job.gain != 1.0:
-                # A dark face is corrected at the brightness the generator saw it at: the
-                # passes' margins and gates are L* differences of normally exposed faces, and
-                # L* is not proportional to the light (docs/swap.md "Dark faces").
+            if not is_unit(job.gain):
+                # A dark face (or one under coloured light) is corrected at the brightness
+                # and colour the generator saw it at: the passes' margins and gates are L*
+                # differences of normally exposed faces, and L* is not proportional to the
+                # light (docs/swap.md "Dark faces", "Coloured light").
                 small, swap = apply_gain(small, job.gain), apply_gain(swap, job.gain)
             # Fitted at colour_fit_size, applied at S: the global transfer per pixel, the
             # smooth fields resized (ColourTransfer.apply).
             fitted = at_crop_size(small, colour_fit_size(size))
             transfer = self._colour(job, fitted, mask, frame.shape, options, points)
             swap = transfer.apply_resized(small, swap)
-            if job.gain != 1.0:
-                swap = apply_gain(swap, 1.0 / job.gain)
+            if not is_unit(job.gain):
+                swap = apply_gain(swap, inverse_gain(job.gain))
         if options.detail > 0:
             # The target at the work size, its borders replicated: what is pasted back is the
             # change swap - target, and a black border would brighten the frame's edge where a

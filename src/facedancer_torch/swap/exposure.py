@@ -1,4 +1,4 @@
-"""Dark faces are shown to the generator at the exposure it was trained on.
+"""Dark faces, and faces under coloured light, are shown to the generator as it was trained.
 
 The demo generator learned from LFW, where the lit part of the inner face (cheeks, nose,
 mouth: the 90th percentile of its luma) is at 109 in the darkest 1 % of faces and 173 in the
@@ -11,6 +11,13 @@ the generator and its swap divided by ``g`` after: the generator sees a face of 
 brightness, and the output keeps the target's exposure. Faces at or above the floor are not
 touched (bit for bit). The identity encoder's crops get the same gain (``source.py``): a
 source photo taken in the dark then gives the identity its lit photo gives.
+
+Coloured light is the same problem in colour: under a stage's magenta light the generator
+paints maroon brows, cyan eyes and red blotches. A light of one colour multiplies each
+channel by about its own factor, so a face whose lit skin is far from the training photos'
+skin colours is balanced back towards them by per-channel gains (:func:`white_balance`) and
+its swap divided by them after (:func:`face_gain` combines both; docs/swap.md "Coloured
+light").
 """
 from __future__ import annotations
 
@@ -34,6 +41,17 @@ EXPOSURE_MAX_GAIN: float = 4.0
 # level: a clipped channel changes the skin's hue, and the colour correction fitted at the
 # generator's brightness would carry that hue back.
 EXPOSURE_PEAK: float = 250.0
+# The colour of lit skin (skin_chroma: log R/G, log B/G) in the generator's training photos:
+# mean and covariance over 1,500 LFW faces (python benchmarks/skin_colour.py), and the
+# Mahalanobis distance from that mean beyond which a face is under coloured light (a stage, a
+# club, a sunset, a badly white-balanced camera) and is balanced back to it for the generator
+# (white_balance). LFW's faces: median 1.04, 99th percentile 3.82; the shared photos at most
+# 2.22 (fr_johnsnow_test1.jpg's grey-green grade), so all of them go through bit for bit. 0
+# turns it off.
+SKIN_MEAN: tuple[float, float] = (0.2867, -0.1947)
+SKIN_COVARIANCE: tuple[tuple[float, float], tuple[float, float]] = (
+    (0.01103, -0.00453), (-0.00453, 0.01574))
+SKIN_DISTANCE: float = 3.0
 # The inner face: an ellipse around the mean of the five landmarks, its half-axes these
 # multiples of the eye distance (across, down): cheeks, nose, mouth, not hair or background.
 EXPOSURE_REGION: tuple[float, float] = (0.9, 1.0)
@@ -95,9 +113,86 @@ def exposure_gain(crop: np.ndarray, points: np.ndarray, floor: float | None = No
     return float(max(gain, 1.0))
 
 
-def apply_gain(images: np.ndarray, gain: float) -> np.ndarray:
-    """``images`` (uint8) times ``gain``, rounded and clipped to uint8; the same array back
-    for a gain of 1."""
-    if gain == 1.0:
+def is_unit(gain) -> bool:
+    """Whether ``gain`` (a number, or one per RGB channel) changes nothing."""
+    return bool(np.all(np.asarray(gain, np.float64) == 1.0))
+
+
+def apply_gain(images: np.ndarray, gain) -> np.ndarray:
+    """``images`` (uint8, RGB last) times ``gain`` (a number, or one per channel), rounded and
+    clipped to uint8; the same array back for a gain of 1."""
+    if is_unit(gain):
         return images
-    return np.clip(np.rint(images.astype(np.float32) * gain), 0, 255).astype(np.uint8)
+    factor = np.asarray(gain, np.float32)
+    return np.clip(np.rint(images.astype(np.float32) * factor), 0, 255).astype(np.uint8)
+
+
+def inverse_gain(gain):
+    """The gain that undoes ``gain`` (a number, or one per channel)."""
+    return 1.0 / gain if np.ndim(gain) == 0 else 1.0 / np.asarray(gain, np.float64)
+
+
+def skin_chroma(crop: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """The colour of ``crop``'s lit skin as log-chromaticity ``(log R/G, log B/G)``: the mean
+    RGB of the inner-face ellipse's pixels between the 50th and 95th percentile of luma (the
+    lit skin, not shadows, nostrils or highlights); NaN for an empty region."""
+    centre, across, down = _ellipse(points)
+    height, width = crop.shape[:2]
+    x0, x1 = max(0, int(centre[0] - across)), min(width, int(centre[0] + across) + 2)
+    y0, y1 = max(0, int(centre[1] - down)), min(height, int(centre[1] + down) + 2)
+    if x1 <= x0 or y1 <= y0:
+        return np.full(2, np.nan)
+    region = _inside(points, slice(y0, y1), slice(x0, x1))
+    if int(region.sum()) < 16:
+        return np.full(2, np.nan)
+    box = np.ascontiguousarray(crop[y0:y1, x0:x1])
+    luma = cv2.cvtColor(box, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    low, high = np.percentile(luma[region], (50, 95))
+    lit = region & (luma >= low) & (luma <= high)
+    red, green, blue = (np.maximum(box[..., c][lit].astype(np.float64).mean(), 1.0)
+                        for c in range(3))
+    return np.array([np.log(red / green), np.log(blue / green)])
+
+
+def white_balance(crop: np.ndarray, points: np.ndarray) -> np.ndarray | None:
+    """Per-channel gains (RGB, ``(3,)``) that bring the colour of ``crop``'s lit skin
+    (:func:`skin_chroma`) back within :data:`SKIN_DISTANCE` of the training photos' skin
+    (Mahalanobis distance in log-chromaticity from :data:`SKIN_MEAN`), keeping its luma; None
+    for skin within it (every shared photo), a grey crop or an empty face region. The skin is
+    moved along the straight line to the mean, to the limit: a face under coloured light keeps
+    as much of the light's colour as the training photos' most strongly tinted faces had.
+    Never so far that the brightest 1 % of the inner face's channels would pass
+    :data:`EXPOSURE_PEAK`, and no channel by more than :data:`EXPOSURE_MAX_GAIN`."""
+    if SKIN_DISTANCE <= 0:
+        return None
+    chroma = skin_chroma(crop, points)
+    if not np.all(np.isfinite(chroma)) or float(np.abs(chroma).max()) < 1e-3:
+        return None  # no face region, or a grey picture (swap/monochrome.py greys the swap)
+    mean = np.asarray(SKIN_MEAN, np.float64)
+    inverse = np.linalg.inv(np.asarray(SKIN_COVARIANCE, np.float64))
+    offset = chroma - mean
+    distance = float(np.sqrt(offset @ inverse @ offset))
+    if distance <= SKIN_DISTANCE:
+        return None
+    moved = mean + offset * (SKIN_DISTANCE / distance)
+    ratio = np.exp(moved - chroma)  # R and B against G
+    gains = np.array([ratio[0], 1.0, ratio[1]])
+    # the lit skin's luma kept: its mean colour is (R, G, B) = G (e^c0, 1, e^c1)
+    colour = np.array([np.exp(chroma[0]), 1.0, np.exp(chroma[1])])
+    weights = np.array([0.299, 0.587, 0.114])
+    gains *= float(weights @ colour) / float(weights @ (colour * gains))
+    gains = np.minimum(gains, EXPOSURE_MAX_GAIN)
+    _, peak = face_brightness(apply_gain(crop, gains), points)
+    if np.isfinite(peak) and peak > EXPOSURE_PEAK:
+        gains *= EXPOSURE_PEAK / peak
+    return gains
+
+
+def face_gain(crop: np.ndarray, points: np.ndarray):
+    """What ``crop`` is multiplied by for the generator (and its swap divided by after): the
+    white balance (:func:`white_balance`) times the exposure gain (:func:`exposure_gain`) of
+    the balanced crop; a number (1 for most faces) or one per RGB channel."""
+    balance = white_balance(crop, points)
+    if balance is None:
+        return exposure_gain(crop, points)
+    return balance * exposure_gain(apply_gain(crop, balance), points)

@@ -48,7 +48,7 @@ from . import video as video_swap
 from .checks import check_output, check_target, target_kind  # noqa: F401 - public re-exports
 from .boost import boost_crops, boost_factor, interleave
 from .compose import Compositor, FaceJob, box_area
-from .exposure import apply_gain, exposure_gain
+from .exposure import apply_gain, face_gain, inverse_gain, is_unit
 from .options import SwapOptions
 from .select import SelectionPlan, face_extent, min_face_pixels, split_profiles
 from .source import (Identity, embed_faces, load_identity, same_person_threshold,
@@ -302,7 +302,7 @@ class Swapper:
 
     @torch.no_grad()
     def generate(self, crops: np.ndarray, embeddings: np.ndarray, batch_size: int = 8,
-                 gains: Sequence[float] | None = None) -> np.ndarray:
+                 gains: Sequence | None = None) -> np.ndarray:
         """Swap crops ``(N, S, S, 3)`` uint8 to identities ``(N, D)`` (raw) -> ``(N, S, S, 3)``.
 
         The generator sees ``(pixel - 127.5) / 127.5`` and its output is mapped to pixels with
@@ -313,7 +313,7 @@ class Swapper:
         """
         if gains is not None:
             crops = np.stack([apply_gain(c, g) for c, g in zip(crops, gains)]) \
-                if any(g != 1.0 for g in gains) else crops
+                if not all(is_unit(g) for g in gains) else crops
         out = np.empty_like(crops)
         for start in range(0, len(crops), max(1, batch_size)):
             stop = min(start + batch_size, len(crops))
@@ -324,16 +324,18 @@ class Swapper:
             out[start:stop] = y
         if gains is not None:
             for i, gain in enumerate(gains):
-                if gain != 1.0:
-                    out[i] = apply_gain(out[i], 1.0 / gain)
+                if not is_unit(gain):
+                    out[i] = apply_gain(out[i], inverse_gain(gain))
         return out
 
-    def exposure_gains(self, jobs: Sequence[FaceJob], options: SwapOptions) -> list[float]:
-        """Per job, the gain that shows its face to the generator at the brightness it was
-        trained on (``swap/exposure.py``: 1 for a face that is not dark, or every face with
-        ``options.exposure`` off), also recorded as the job's ``gain`` for the compositor."""
+    def exposure_gains(self, jobs: Sequence[FaceJob], options: SwapOptions) -> list:
+        """Per job, the gain that shows its face to the generator at the brightness and colour
+        it was trained on (``swap/exposure.py`` ``face_gain``: 1 for a face that is neither
+        dark nor under coloured light, or every face with ``options.exposure`` off; one per
+        RGB channel for coloured light), also recorded as the job's ``gain`` for the
+        compositor."""
         for job in jobs:
-            job.gain = exposure_gain(job.crop, transform_points(job.landmarks, job.matrix)) \
+            job.gain = face_gain(job.crop, transform_points(job.landmarks, job.matrix)) \
                 if options.exposure else 1.0
         return [job.gain for job in jobs]
 

@@ -28,7 +28,7 @@ from ..errors import InputError
 from ..faces.align import align_face, transform_points
 from ..faces.detect import Face, largest_face
 from ..io.images import read_image
-from .exposure import apply_gain, exposure_gain
+from .exposure import apply_gain, face_gain
 
 # Fallback when the identity encoder declares no verification threshold: ArcFace-like
 # encoders put the same person around 0.3-0.5 and different people around 0.8-1.0.
@@ -98,7 +98,7 @@ def encoder_crops(image: np.ndarray, landmarks: Sequence[np.ndarray], encoder) -
         # A dark face at the brightness of a lit one, as the generator sees it (exposure.py):
         # two photos at a third of their exposure gave embeddings at cosine 0.90 / 0.94 to
         # the photos' own, 0.97 / 0.98 brightened (docs/swap.md "Dark faces").
-        crops.append(apply_gain(crop, exposure_gain(crop, transform_points(lm, matrix))))
+        crops.append(apply_gain(crop, face_gain(crop, transform_points(lm, matrix))))
     if not crops:
         return torch.zeros((0, 3, size, size))
     batch = torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).float()

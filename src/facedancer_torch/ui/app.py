@@ -380,9 +380,12 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
                                  info="an eye the target closes further than the model's "
                                  "comes from the target (needs 'hull' in the mask)",
                                  elem_id="blinks")
-            exposure = gr.Checkbox(value=True, label="Brighten dark faces for the model",
-                                   info="a face darker than the model's training faces is "
-                                   "swapped brightened and darkened back (dim rooms, night)",
+            exposure = gr.Checkbox(value=True, label="Show the model dark and coloured-lit "
+                                   "faces as it was trained",
+                                   info="a face darker than the model's training faces, or "
+                                   "under coloured light, is swapped brightened or "
+                                   "white-balanced and given its light back (dim rooms, "
+                                   "night, stage lights)",
                                    elem_id="exposure")
             identity_strength = gr.Dropdown([MODEL_STRENGTH, "0", "0.2", "0.35", "0.5",
                                              "0.75", "1"], value=MODEL_STRENGTH,
