@@ -78,21 +78,31 @@ def inner_face(shape: tuple[int, int], points: np.ndarray) -> np.ndarray:
     return _inside(points, slice(0, shape[0]), slice(0, shape[1]))
 
 
-def face_brightness(crop: np.ndarray, points: np.ndarray) -> tuple[float, float]:
-    """``(lit, peak)`` of ``crop``'s inner face (``crop`` RGB uint8, ``points`` in its
-    pixels): the :data:`EXPOSURE_PERCENTILE` of its luma, and the 99th percentile of its
-    brightest channel (NaN, NaN for an empty region). Computed on the ellipse's box only
-    (a third of a ms per 128 px crop)."""
+def _inner_box(crop: np.ndarray, points: np.ndarray, least: int = 1
+               ) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(box, region)``: the part of ``crop`` around the inner-face ellipse and the ellipse's
+    pixels in it (bool), or None where fewer than ``least`` pixels of it lie in the crop.
+    Measuring on the box only costs a third of a ms per 128 px crop."""
     centre, across, down = _ellipse(points)
     height, width = crop.shape[:2]
     x0, x1 = max(0, int(centre[0] - across)), min(width, int(centre[0] + across) + 2)
     y0, y1 = max(0, int(centre[1] - down)), min(height, int(centre[1] + down) + 2)
     if x1 <= x0 or y1 <= y0:
-        return float("nan"), float("nan")
+        return None
     region = _inside(points, slice(y0, y1), slice(x0, x1))
-    if not region.any():
+    if int(np.count_nonzero(region)) < least:
+        return None
+    return np.ascontiguousarray(crop[y0:y1, x0:x1]), region
+
+
+def face_brightness(crop: np.ndarray, points: np.ndarray) -> tuple[float, float]:
+    """``(lit, peak)`` of ``crop``'s inner face (``crop`` RGB uint8, ``points`` in its
+    pixels): the :data:`EXPOSURE_PERCENTILE` of its luma, and the 99th percentile of its
+    brightest channel (NaN, NaN for an empty region)."""
+    found = _inner_box(crop, points)
+    if found is None:
         return float("nan"), float("nan")
-    box = np.ascontiguousarray(crop[y0:y1, x0:x1])
+    box, region = found
     luma = cv2.cvtColor(box, cv2.COLOR_RGB2GRAY)[region]  # BT.601, rounded
     return (float(np.percentile(luma, EXPOSURE_PERCENTILE)),
             float(np.percentile(box.max(axis=2)[region], 99)))
@@ -136,16 +146,10 @@ def skin_chroma(crop: np.ndarray, points: np.ndarray) -> np.ndarray:
     """The colour of ``crop``'s lit skin as log-chromaticity ``(log R/G, log B/G)``: the mean
     RGB of the inner-face ellipse's pixels between the 50th and 95th percentile of luma (the
     lit skin, not shadows, nostrils or highlights); NaN for an empty region."""
-    centre, across, down = _ellipse(points)
-    height, width = crop.shape[:2]
-    x0, x1 = max(0, int(centre[0] - across)), min(width, int(centre[0] + across) + 2)
-    y0, y1 = max(0, int(centre[1] - down)), min(height, int(centre[1] + down) + 2)
-    if x1 <= x0 or y1 <= y0:
+    found = _inner_box(crop, points, least=16)
+    if found is None:
         return np.full(2, np.nan)
-    region = _inside(points, slice(y0, y1), slice(x0, x1))
-    if int(region.sum()) < 16:
-        return np.full(2, np.nan)
-    box = np.ascontiguousarray(crop[y0:y1, x0:x1])
+    box, region = found
     luma = cv2.cvtColor(box, cv2.COLOR_RGB2GRAY).astype(np.float32)
     low, high = np.percentile(luma[region], (50, 95))
     lit = region & (luma >= low) & (luma <= high)
