@@ -52,6 +52,11 @@ no face in that input frame: outside its grown face regions), ``faceless`` (fram
 detected face), ``swapped`` (frames with a change / frames), ``faces`` (face swaps /
 detections), sharpness and colour casts as above, ``grain`` the median over frames of the
 photos' measure (``--noise`` gives every frame its own noise).
+
+``--exposure F`` and ``--light R,G,B`` multiply every photo and frame by ``F`` (a dim room) or
+by a factor per channel (a coloured light) before the swap; output and target are divided by
+it again for the measures, and ``vs lit`` is the mean grey difference in the face from the
+same config's swap of the photo as it was (0 = the light changes nothing).
 """
 
 from __future__ import annotations
