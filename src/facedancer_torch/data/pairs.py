@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import os
 import signal
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -332,9 +333,23 @@ def _leave_signals_to_the_main_process(worker_id: int) -> None:
     """Loader workers ignore SIGINT and SIGTERM. ``timeout``, Ctrl-C and ``docker stop`` signal
     the whole process group; a worker that died of it made the main process print a
     "DataLoader worker is killed by signal" traceback while it was checkpointing and exiting
-    cleanly. The main process stops the workers itself (and they exit when it dies)."""
+    cleanly. The main process stops the workers itself (and they exit when it dies).
+
+    A worker hands its batches over through multiprocessing's resource-sharer thread; when the
+    main process exits on the signal mid-handover, that thread failed with a connection error
+    and printed its traceback into the main process's stderr after the closing "interrupted"
+    (seen once in CI). Such errors of a worker whose main process is gone, or of a handover
+    the main process no longer takes, are not reported; anything else still is."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    parent, report = os.getppid(), sys.excepthook
+
+    def quiet_when_orphaned(kind, value, trace):
+        if os.getppid() != parent or isinstance(value, (EOFError, ConnectionError)):
+            return
+        report(kind, value, trace)
+
+    sys.excepthook = quiet_when_orphaned
 
 
 def pair_loader(dataset: PairBatches, workers: int = 0, prefetch: int = 2,
