@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 from PIL import Image, JpegImagePlugin
 
-from .images import pillow, read_image
+from .images import is_greyscale_file, pillow, read_icc_profile, read_image
 from .media_meta import webp_is_lossless
 
 
@@ -124,6 +124,15 @@ def keep_source(result: np.ndarray, edited: np.ndarray, decoded: np.ndarray,
     if deep is not None:
         deep = deep_with_change(deep, base, result)
     return result, alpha, deep
+
+
+def written_like(path: str | Path) -> dict:
+    """``write_image`` keyword arguments that write a picture as the image file ``path`` was
+    written: its colour profile (a grey one for a black-and-white file), its compression
+    (:func:`read_save_settings`) and its single grey channel where it had one."""
+    grey = is_greyscale_file(path)
+    return {"icc_profile": read_icc_profile(path, grey), "like": read_save_settings(path),
+            "grey": grey}
 
 
 # The coarsest JPEG a swap writes with a JPEG target's own tables (see read_save_settings).

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from ..io.atomic import atomic_path
-from ..io.fidelity import keep_source, read_image_deep, read_save_settings
-from ..io.images import is_greyscale_file, read_icc_profile, read_image_rgba, write_image
+from ..io.fidelity import keep_source, read_image_deep, written_like
+from ..io.images import read_image_rgba, write_image
 from ..io.watermark import embed_watermark
 from .checks import check_image_output, check_output
 from .options import SwapOptions
@@ -41,9 +41,8 @@ def write_unchanged(target: Path, output: Path, rgb: np.ndarray,
             shutil.copyfile(target, tmp)
         return
     colour, alpha = (rgb, None) if rgba is None else (rgba[:, :, :3], rgba[:, :, 3])
-    grey = is_greyscale_file(target)
-    write_image(output, colour, icc_profile=read_icc_profile(target, grey), alpha=alpha,
-                deep=read_image_deep(target), like=read_save_settings(target), grey=grey)
+    write_image(output, colour, alpha=alpha, deep=read_image_deep(target),
+                **written_like(target))
 
 
 def swap_image_file(swapper, target: str | Path, output: str | Path, source,
@@ -81,7 +80,6 @@ def swap_image_file(swapper, target: str | Path, output: str | Path, source,
         # The target's colour profile goes with its pixels (a viewer shows them through it);
         # compressed as the target was (a JPEG's own tables): the rest of the photo stays. A
         # black-and-white photo stays one grey channel (the swap made its face grey).
-        grey = is_greyscale_file(target)
-        write_image(output, rgb, metadata=metadata, icc_profile=read_icc_profile(target, grey),
-                    alpha=alpha, deep=deep, like=read_save_settings(target), grey=grey)
+        write_image(output, rgb, metadata=metadata, alpha=alpha, deep=deep,
+                    **written_like(target))
     return report

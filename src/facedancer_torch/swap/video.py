@@ -58,8 +58,7 @@ from ..faces.tracking import FaceTracker, box_iou, move_box
 from ..io import video as video_io
 from ..io.atomic import atomic_path
 from ..io.codecs import choose_codec
-from ..io.fidelity import keep_source, read_save_settings
-from ..io.images import is_greyscale_file, read_icc_profile
+from ..io.fidelity import keep_source, written_like
 from ..io.sequence import (SequenceWriter, clip_reader, is_sequence_pattern, probe_clip,
                            sequence_files)
 from ..io.queues import END, put_until_stopped
@@ -700,15 +699,12 @@ def _encode(swapper, target: Path, output: Path, info, options: SwapOptions,
     # Watermarking and encoding run in their own thread (numpy and FFmpeg release the GIL),
     # overlapping generation; timed for the benchmark.
     if is_sequence_pattern(output):  # numbered stills, moved into place by close()
-        first, like = 1, None
+        first, like = 1, {}
         if is_sequence_pattern(target):  # numbered, profiled and compressed like the input's
-            first, like = sequence_files(target)[0]
-        grey = like is not None and is_greyscale_file(like)  # black-and-white frames stay so
+            first, source = sequence_files(target)[0]
+            like = written_like(source)  # black-and-white frames stay so
         writer = SequenceWriter(output, start_number=first, metadata=metadata,
-                                alpha=info.has_alpha,
-                                icc_profile=None if like is None else read_icc_profile(like, grey),
-                                like=None if like is None else read_save_settings(like),
-                                grey=grey)
+                                alpha=info.has_alpha, **like)
     else:
         writer = video_io.VideoWriter(  # opens a temporary file; abort() removes it
             output, info.fps, width=info.width, height=info.height, crf=options.crf,
