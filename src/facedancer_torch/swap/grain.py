@@ -117,15 +117,6 @@ def random_phase_spectrum(sample: np.ndarray, rng: np.random.Generator) -> np.nd
     return spectrum * phase[..., None]
 
 
-def random_phase(sample: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Random-phase noise of ``sample`` (float32 ``(H, W, C)``): zero mean, the sample's
-    spectrum and colour correlation, none of its structure (:func:`random_phase_spectrum`
-    transformed back)."""
-    height, width = sample.shape[:2]
-    return np.fft.irfft2(random_phase_spectrum(sample, rng), s=(height, width),
-                         axes=(0, 1)).astype(np.float32)
-
-
 def seed_of(image: np.ndarray) -> int:
     """A seed from ``image``'s pixels: the same input makes the same grain (reruns, resumed
     folders and tests give the same output), a video's next frame other grain, as a camera's."""
