@@ -48,6 +48,10 @@ def register(app: typer.Typer) -> None:
             0.0, "--shadow-prob", min=0.0, max=1.0,
             help="Chance that a sample gets a cast shadow (hair, a hat), so that shadowed skin "
                  "is learnt as face."),
+        text_prob: float = typer.Option(
+            0.0, "--text-prob", min=0.0, max=1.0,
+            help="Chance that words are laid over a sample (a caption, a subtitle, a meme's "
+                 "line), learnt as an occluder so that a swap keeps them."),
         init: Path = typer.Option(None, "--init",
                                   help="Start from this model folder (fine-tuning)."),
         quiet: bool = typer.Option(False, "--quiet", help="No progress output."),
@@ -58,6 +62,6 @@ def register(app: typer.Typer) -> None:
         config = SegmenterTrainConfig(lfw_images=lfw, out=out, steps=steps, batch_size=batch_size,
                                       lr=lr, images=images, seed=seed, threads=threads,
                                       edge_prob=edge_prob, sharpen_prob=sharpen_prob,
-                                      shadow_prob=shadow_prob, init=init)
+                                      shadow_prob=shadow_prob, text_prob=text_prob, init=init)
         model_dir = run(config, progress=not quiet, log=typer.echo)
         typer.echo(f"model: {model_dir}")

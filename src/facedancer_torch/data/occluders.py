@@ -318,6 +318,117 @@ def paint_hair(image, landmarks, others, rng):
     return alpha
 
 
+_LETTERS = "ABCDEFGHIJKLMNOPRSTUVWYabcdeghiklmnoprstuvwy0123456789!?'.,:#@"
+_HERSHEY = (cv2.FONT_HERSHEY_SIMPLEX, cv2.FONT_HERSHEY_DUPLEX, cv2.FONT_HERSHEY_TRIPLEX,
+            cv2.FONT_HERSHEY_COMPLEX)
+
+
+def _words(rng: np.random.Generator) -> str:
+    words = ["".join(_LETTERS[int(i)] for i in rng.integers(0, len(_LETTERS),
+                                                            int(rng.integers(1, 9))))
+             for _ in range(int(rng.integers(1, 5)))]
+    text = " ".join(words)
+    return text.upper() if rng.random() < 0.4 else text
+
+
+def _text_mask(text: str, height: float, bold: float, grow: float, font: int | None
+               ) -> np.ndarray:
+    """The letters of ``text`` ``height`` px high as a uint8 mask on a tight canvas (2x, for
+    anti-aliasing after the downsample), thickened by ``bold`` and grown by ``grow`` px (an
+    outline). ``font``: one of OpenCV's, or None for Pillow's own (a sans serif, in every
+    Pillow)."""
+    if font is None:
+        from PIL import Image, ImageDraw, ImageFont
+
+        font = ImageFont.load_default(size=max(4.0, 2 * height * 1.35))
+        stroke = int(round(2 * (bold + grow)))
+        left, top, right, bottom = font.getbbox(text, stroke_width=stroke)
+        canvas = Image.new("L", (right - left + 4, bottom - top + 4), 0)
+        ImageDraw.Draw(canvas).text((2 - left, 2 - top), text, font=font, fill=255,
+                                    stroke_width=stroke, stroke_fill=255)
+        return np.asarray(canvas)
+    base, _ = cv2.getTextSize("A", font, 1.0, 1)
+    scale = 2 * height / max(base[1], 1)
+    thickness = max(1, int(round(scale * (1.0 + bold))) + int(round(4 * grow)))
+    (width, tall), below = cv2.getTextSize(text, font, scale, thickness)
+    canvas = np.zeros((tall + below + 2 * thickness + 4, width + 2 * thickness + 4), np.uint8)
+    cv2.putText(canvas, text, (thickness + 2, tall + thickness + 2), font, scale, 255,
+                thickness, cv2.LINE_AA)
+    return canvas
+
+
+def paint_text(image, landmarks, others, rng):
+    """Words laid over the picture: a caption, a subtitle burned into a clip, a meme's top or
+    bottom line, a channel's banner. One or two lines of random letters 7-30 % of the face's
+    width high anywhere across the face (memes cover the brows as often as the mouth), in
+    Pillow's sans serif or one of OpenCV's fonts, white, yellow, black or a strong colour, with
+    a contrasting outline, a drop shadow (hard or soft) or neither, turned a little as the
+    crop is. Letters, outline and shadow are the occluder: an edit on top of the photo, not
+    part of the face. The segmenter had never seen text and called it face, so a swap painted
+    skin over the letters where they crossed the face."""
+    size = image.shape[0]
+    face_w = float(np.ptp(landmarks[:, 0]))
+    top, chin = float(landmarks[17:27, 1].min()), float(landmarks[8, 1])
+    fill_kind = rng.choice(4, p=[0.45, 0.2, 0.15, 0.2])
+    fill = [np.array([255.0, 255.0, 255.0]), np.array([250.0, 225.0, 40.0]),
+            np.array([12.0, 12.0, 12.0]), rng.uniform(0, 255, 3)][fill_kind]
+    fill = fill * rng.uniform(0.92, 1.0) if fill_kind != 2 else fill + rng.uniform(0, 25)
+    dark_fill = fill.mean() < 110
+    decoration = rng.choice(3, p=[0.4, 0.25, 0.35])  # outline, drop shadow, none
+    contrast = np.full(3, 245.0 if dark_fill and rng.random() < 0.8 else 10.0)
+    angle = rng.normal(0, 6)
+    union = np.zeros((size, size), np.float32)
+    lines = 1 if rng.random() < 0.8 else 2
+    height = face_w * rng.uniform(0.07, 0.3)
+    y = rng.uniform(top - 0.1 * (chin - top), chin + 0.1 * (chin - top))
+    y = float(np.clip(y, 0.6 * height, size - 0.6 * height))  # a chin below the crop's edge
+    for _ in range(lines):
+        text = _words(rng)
+        font = None if rng.random() < 0.6 else _HERSHEY[int(rng.integers(len(_HERSHEY)))]
+        bold = rng.uniform(0.0, 0.12) * height
+        grow = rng.uniform(0.06, 0.16) * height if decoration == 0 else 0.0
+        letters = _text_mask(text, height, bold, 0.0, font)
+        outer = _text_mask(text, height, bold, grow, font) if grow else letters
+        # the outline's mask is larger: both centred on one canvas
+        shape = np.maximum(letters.shape, outer.shape)
+
+        def centred(mask):
+            canvas = np.zeros(shape, np.uint8)
+            dy, dx = (shape - mask.shape) // 2
+            canvas[dy:dy + mask.shape[0], dx:dx + mask.shape[1]] = mask
+            return canvas
+
+        letters, outer = centred(letters), centred(outer)
+        centre_x = float(np.clip(rng.uniform(landmarks[:, 0].min(), landmarks[:, 0].max()),
+                                 0, size))
+        matrix = cv2.getRotationMatrix2D((outer.shape[1] / 2, outer.shape[0] / 2), angle, 1.0)
+        matrix[:, 2] += (2 * centre_x - outer.shape[1] / 2, 2 * y - outer.shape[0] / 2)
+
+        def place(mask):
+            big = cv2.warpAffine(mask, matrix, (2 * size, 2 * size), flags=cv2.INTER_LINEAR)
+            return cv2.resize(big, (size, size), interpolation=cv2.INTER_AREA) \
+                .astype(np.float32) / 255
+
+        fill_alpha = place(letters)
+        opacity = rng.uniform(0.85, 1.0)
+        edge = np.zeros_like(fill_alpha)
+        if decoration == 0:
+            edge = place(outer)
+        elif decoration == 1:
+            shift = rng.uniform(0.05, 0.14) * height
+            matrix[:, 2] += 2 * shift
+            edge = place(letters)
+            matrix[:, 2] -= 2 * shift
+            if rng.random() < 0.4:  # a soft shadow, as subtitles and titles often have
+                edge = cv2.GaussianBlur(edge, (0, 0), max(0.3, shift * 0.5))
+        edge_colour = contrast if decoration == 0 else np.full(3, 10.0)
+        _blend(image, np.ones(image.shape, np.float32) * edge_colour, edge * opacity)
+        _blend(image, np.ones(image.shape, np.float32) * fill, fill_alpha * opacity)
+        union = np.maximum(union, np.maximum(fill_alpha, edge) * opacity)
+        y += height * rng.uniform(1.3, 1.8)
+    return union
+
+
 PAINTERS = {
     "object": (paint_object, 0.22),
     "hand": (paint_hand, 0.26),

@@ -34,7 +34,7 @@ import numpy as np
 
 from ..data.occluders import (EDGE_KINDS, PAINTERS, paint_face_mask, paint_glasses,  # noqa: F401
                               paint_hair, paint_hand, paint_microphone, paint_object,
-                              paint_occluders)
+                              paint_occluders, paint_text)
 from ..errors import InputError
 from ..faces.occlusion import face_region_mask
 
@@ -202,7 +202,7 @@ def cast_shadow(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def synthesize(faces: PreparedFaces, index: int, rng: np.random.Generator,
                occlusion_prob: float = 0.8, kind: str | None = None, edge_prob: float = 0.0,
-               sharpen_prob: float = 0.0, shadow_prob: float = 0.0
+               sharpen_prob: float = 0.0, shadow_prob: float = 0.0, text_prob: float = 0.0
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One training sample from prepared face ``index``: ``(image (S, S, 3) uint8,
     face (S, S) float32 {0, 1}, occluder (S, S) float32 {0, 1})``. ``kind`` (a key of
@@ -210,18 +210,25 @@ def synthesize(faces: PreparedFaces, index: int, rng: np.random.Generator,
     that an object, hand or microphone is held at the crop's edge (:func:`_edge_point`);
     ``sharpen_prob``: chance that the whole sample is sharpened (:func:`_photometric`);
     ``shadow_prob``: chance of a cast shadow over face and occluders alike (:func:`cast_shadow`,
-    drawn only when asked, so runs without it keep their exact samples)."""
+    drawn only when asked, so runs without it keep their exact samples); ``text_prob``: chance
+    of words laid over the sample on top of everything (:func:`..data.occluders.paint_text`;
+    ``kind="text"`` paints only them)."""
     crop, points = _jitter_geometry(faces.crops[index], faces.landmarks[index], rng)
     size = crop.shape[0]
     face = face_region_mask(points, (size, size)).astype(np.float32)
     image = crop.astype(np.float32)
     occluder = np.zeros((size, size), np.float32)
-    if kind is not None or rng.random() < occlusion_prob:
+    if kind != "text" and (kind is not None or rng.random() < occlusion_prob):
         alpha = paint_occluders(image, points, faces.crops, rng, kind=kind,
                                 edge_prob=edge_prob, other_landmarks=faces.landmarks)
         occluder = (alpha > 0.5).astype(np.float32)
     if shadow_prob > 0 and rng.random() < shadow_prob:
         image = cast_shadow(image, rng)
+    # Text is laid over the finished photo (a caption, a subtitle), so after its shadows; it
+    # is drawn only when asked, so that runs without it keep their exact samples.
+    if kind == "text" or (kind is None and text_prob > 0 and rng.random() < text_prob):
+        text = paint_text(image, points, faces.crops, rng)
+        occluder = np.maximum(occluder, (text > 0.5).astype(np.float32))
     image = _photometric(image, rng, sharpen_prob)
     if rng.random() < 0.5:
         image, face, occluder = image[:, ::-1], face[:, ::-1], occluder[:, ::-1]
@@ -230,10 +237,12 @@ def synthesize(faces: PreparedFaces, index: int, rng: np.random.Generator,
 
 def synthesize_batch(faces: PreparedFaces, indices, rng: np.random.Generator,
                      occlusion_prob: float = 0.8, edge_prob: float = 0.0,
-                     sharpen_prob: float = 0.0, shadow_prob: float = 0.0):
+                     sharpen_prob: float = 0.0, shadow_prob: float = 0.0,
+                     text_prob: float = 0.0):
     """:func:`synthesize` for each index: ``(B, S, S, 3)`` uint8, two ``(B, S, S)`` float32."""
     samples = [synthesize(faces, int(i), rng, occlusion_prob, edge_prob=edge_prob,
-                          sharpen_prob=sharpen_prob, shadow_prob=shadow_prob)
+                          sharpen_prob=sharpen_prob, shadow_prob=shadow_prob,
+                          text_prob=text_prob)
                for i in indices]
     return tuple(np.stack(parts) for parts in zip(*samples))
 
@@ -274,6 +283,7 @@ class SegmenterTrainConfig:
     edge_prob: float = 0.3
     sharpen_prob: float = 0.0  # share of samples sharpened whole (crisp skin that is face)
     shadow_prob: float = 0.0  # share of samples with a cast shadow (shadowed skin is face)
+    text_prob: float = 0.0  # share of samples with words laid over them (captions: occluder)
     init: Path | None = None  # start from these weights (fine-tuning) instead of random
 
 
@@ -301,7 +311,8 @@ def train_segmenter(config: SegmenterTrainConfig, progress: bool = True, log=pri
                 "held_out_identities": f"crc32(name) % {HELD_OUT_MODULO} == 0",
                 "steps": config.steps, "batch_size": config.batch_size, "lr": config.lr,
                 "seed": config.seed, "occluders": list(PAINTERS), "edge_prob": config.edge_prob,
-                "sharpen_prob": config.sharpen_prob, "shadow_prob": config.shadow_prob}
+                "sharpen_prob": config.sharpen_prob, "shadow_prob": config.shadow_prob,
+                "text_prob": config.text_prob}
     if config.init is not None:
         from ..faces.occlusion import load_face_segmenter
 
@@ -331,7 +342,8 @@ def train_segmenter(config: SegmenterTrainConfig, progress: bool = True, log=pri
             indices = rng.integers(0, len(faces.crops), config.batch_size)
             images, face, occ = synthesize_batch(faces, indices, rng, edge_prob=config.edge_prob,
                                                  sharpen_prob=config.sharpen_prob,
-                                                 shadow_prob=config.shadow_prob)
+                                                 shadow_prob=config.shadow_prob,
+                                                 text_prob=config.text_prob)
             x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1.0
             loss = segmentation_loss(net(x), torch.from_numpy(face), torch.from_numpy(occ))
             optimizer.zero_grad(set_to_none=True)
