@@ -25,6 +25,10 @@ Per photo (face region = the target's 68-landmark face outline, found on the *ta
   grown by ``GROW`` of the face height (the watermark alone changes none);
 - ``occl``: mean absolute grey change inside the hand-marked occluders
   (``benchmarks/data/occluders.json``);
+- ``text`` (with ``--captions``, which first lays a line of text across each photo's largest
+  face: a meme's outlined capitals, a yellow subtitle with a drop shadow, white letters with a
+  soft shadow or none, in a font the segmenter was not trained with): mean absolute grey change
+  inside the letters where they cross a face (0 = the caption came through the swap whole);
 - ``id gain``: dlib distance target-source minus swap-source (independent of the generator's
   FaceNet; higher = more of the source's identity), on antialiased crops (a bilinear crop of a
   large face aliases its fine texture into noise the descriptor reads);
@@ -41,6 +45,7 @@ more).
 named ``photo @ source`` and the per-photo differences pair each photo-source output with
 itself (a change that acts only on some sources' faces, as the eye whites do, is then measured
 on all of them at once).
+``--segmenter DIR`` swaps with another face segmenter (a fine-tune's model folder).
 ``--null-generator copy`` (or ``soft``) is a control: the generator returns the target's own
 crop (or that crop low-passed to half its resolution, about what the demo model keeps), so each
 measure shows what the compositing alone does to a face whose identity did not change.
@@ -154,6 +159,7 @@ KNOBS = {
     "spare-inside": "SPARE_INSIDE",  # > 1: occluders inside the eyes kept too (as before)
     "spare-brow": "SPARE_BROW_THICKNESS",  # 0: occluders inside a brow kept (before session 18)
     "spare-mouth": "SPARE_MOUTH_GROW",  # 0: occluders inside the mouth kept (before session 18)
+    "spare-sure": "SPARE_SURE_CORE",  # 1e9: sure occluders inside eyes/brows/mouth spared too
     "shadow": "CAST_SHADOW",  # 0: the swap keeps its own shading (before session 17)
     "shadow-radius": "CAST_SHADOW_RADIUS",
     "shadow-margin": "CAST_SHADOW_MARGIN",
@@ -347,6 +353,64 @@ def add_noise(image: np.ndarray, sigma: float, seed: str) -> np.ndarray:
     return np.clip(np.rint(image.astype(np.float32) + noise), 0, 255).astype(np.uint8)
 
 
+CAPTION_FONTS = ("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf",
+                 "/usr/share/fonts/truetype/liberation/LiberationSans-Bold.ttf")
+CAPTION_WORDS = ("I never said that", "WHEN YOU FINALLY", "me on monday", "BREAKING NEWS",
+                 "nobody: absolutely", "GET IT RIGHT", "live from the studio", "NOT AGAIN")
+
+
+def caption_font(size: int):
+    """A bold sans serif that the segmenter's training never used (its text is Pillow's own
+    font and OpenCV's), so the measure is of text it has not seen; Pillow's font where neither
+    is installed."""
+    from PIL import ImageFont
+
+    for path in CAPTION_FONTS:
+        if Path(path).is_file():
+            return ImageFont.truetype(path, size)
+    return ImageFont.load_default(size=size)
+
+
+def add_caption(image: np.ndarray, regions: list[FaceRegion], seed: str
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """``image`` with a line of text across its largest face, and the text's mask: a meme's
+    white capitals with a black outline, a yellow subtitle with a drop shadow, white letters
+    alone, or white letters with a soft shadow (chosen by ``seed``, a photo's name), across
+    the eyes, the cheeks or the mouth, 12-16 % of the face's width high."""
+    from PIL import Image, ImageDraw, ImageFilter
+
+    if not regions:
+        return image, np.zeros(image.shape[:2], bool)
+    rng = np.random.default_rng(zlib.crc32(seed.encode()))
+    region = max(regions, key=lambda r: r.height)
+    left, top = region.polygon.min(axis=0)
+    right, bottom = region.polygon.max(axis=0)
+    width = right - left
+    style = int(rng.integers(4))
+    font = caption_font(max(6, int(width * rng.uniform(0.12, 0.16))))
+    text = str(rng.choice(CAPTION_WORDS))
+    across = float(rng.choice([0.3, 0.55, 0.75]))  # eyes, cheeks, mouth
+    stroke = max(2, font.size // 10) if style == 0 else 0
+    box = font.getbbox(text, stroke_width=stroke)
+    x = (left + right) / 2 - (box[2] - box[0]) / 2 - box[0]
+    y = top + across * (bottom - top) - (box[3] - box[1]) / 2 - box[1]
+    picture = Image.fromarray(image)
+    mask = Image.new("L", picture.size, 0)
+    draw, marks = ImageDraw.Draw(picture), ImageDraw.Draw(mask)
+    shift = max(2, font.size // 14)
+    if style == 1 or style == 3:
+        shadow = Image.new("L", picture.size, 0)
+        ImageDraw.Draw(shadow).text((x + shift, y + shift), text, font=font, fill=255)
+        if style == 3:
+            shadow = shadow.filter(ImageFilter.GaussianBlur(shift))
+        picture.paste((12, 12, 12), (0, 0), shadow.point(lambda v: int(v * 0.85)))
+        marks.bitmap((0, 0), shadow.point(lambda v: 255 if v > 96 else 0), fill=255)
+    fill = (250, 225, 40) if style == 1 else (250, 250, 250)
+    draw.text((x, y), text, font=font, fill=fill, stroke_width=stroke, stroke_fill=(0, 0, 0))
+    marks.text((x, y), text, font=font, fill=255, stroke_width=stroke, stroke_fill=255)
+    return np.asarray(picture).copy(), np.asarray(mask) > 127
+
+
 def grain_level(image: np.ndarray, region: np.ndarray) -> float:
     """The robust deviation of ``image``'s grey high-pass (minus a Gaussian blur) over
     ``region``: grain and noise, not the few large values of edges."""
@@ -391,7 +455,8 @@ def dlib_descriptor_at(image: np.ndarray, landmarks5: np.ndarray) -> np.ndarray:
 
 
 def photo_metrics(target: np.ndarray, out: np.ndarray, regions: list[FaceRegion],
-                  source_descriptor: np.ndarray, name: str) -> dict:
+                  source_descriptor: np.ndarray, name: str, text: np.ndarray | None = None
+                  ) -> dict:
     inner = region_mask(regions, target.shape)
     eroded = cv2.erode(inner.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
     grown = region_mask(regions, target.shape, GROW)
@@ -406,6 +471,11 @@ def photo_metrics(target: np.ndarray, out: np.ndarray, regions: list[FaceRegion]
     values["grain feat"] = grain_level(out, features) / max(grain_level(target, features), 1e-6)
     values["occl"] = float(np.abs(grey(out) - grey(target))[occluders].mean()) \
         if occluders.any() else float("nan")
+    if text is not None:
+        # the caption where it crosses a face (where the swap writes)
+        inside = text & inner
+        values["text"] = float(np.abs(grey(out) - grey(target))[inside].mean()) \
+            if inside.any() else float("nan")
     gains, poses = [], []
     dlib = get_dlib_face()
     for region in regions:
@@ -666,6 +736,13 @@ def main() -> None:
                         help="add noise of this many grey levels per channel to every photo and "
                         "video frame first (seeded per photo and frame; 8-15: a dark room's "
                         "sensor noise)")
+    parser.add_argument("--segmenter", type=Path, default=None,
+                        help="a face segmenter's model folder instead of the shipped one (a "
+                        "fine-tune's, to see what it changes in the swaps)")
+    parser.add_argument("--captions", action="store_true",
+                        help="lay a line of text (a meme's, a subtitle's) across each photo's "
+                        "largest face first; 'text' is the mean grey change inside its letters "
+                        "where they cross a face (0 = the caption came through the swap whole)")
     parser.add_argument("--crops", type=Path, default=None,
                         help="write the figure photos' face squares at full resolution, per "
                         "config, into this folder")
@@ -687,6 +764,11 @@ def main() -> None:
     for config in configs:
         config_settings(config)  # an unknown name fails now, not after the first photos
     swapper = Swapper(args.model)
+    if args.segmenter is not None:
+        from facedancer_torch.faces.occlusion import load_face_segmenter
+
+        swapper.compositor._segmenter = load_face_segmenter(args.segmenter)
+        print(f"segmenter: {args.segmenter}\n")
     if args.null_generator:
         swapper.generate = null_generator(args.null_generator == "soft")
         print(f"control: a null generator ({args.null_generator}): no face changes identity\n")
@@ -716,6 +798,9 @@ def main() -> None:
             target = read_image(photos_dir / name)
             regions = face_regions(swapper, target)
             target = add_noise(target, args.noise, name)
+            text = None
+            if args.captions:
+                target, text = add_caption(target, regions, name)
             original, dark = target, expose(target, factor)
             target = expose(dark, 1.0 / factor)  # what the swap had, brightened back
             outputs[(name, "target")], outputs[(name, "regions")] = target, regions
@@ -734,7 +819,7 @@ def main() -> None:
                     out = expose(out, 1.0 / factor)
                     if index == 0:
                         outputs[(name, config)] = out
-                    values = photo_metrics(target, out, regions, descriptor, name)
+                    values = photo_metrics(target, out, regions, descriptor, name, text)
                     if lit is not None:
                         # The same swap of the photo as it was: how far the darkened one,
                         # brightened back, is from it in the face (0 = exposure changes
@@ -747,13 +832,16 @@ def main() -> None:
                      "pose", "faces"]
     if lit_change:
         photo_columns.insert(-1, "vs lit")
+    if args.captions:
+        photo_columns.insert(photo_columns.index("occl") + 1, "text")
     print("## Photos\n")
     print(table(rows, photo_columns))
     print("\n## Photos, medians over outputs\n")
     print(summary(rows, photo_columns[:-1], configs))
     if len(configs) > 1:
         print(f"\n## Photos, per-photo differences from {configs[0]} (median)\n")
-        print(paired(rows, ["sharp", "grain", "grain feat", "occl", "id gain", "pose",
+        print(paired(rows, ["sharp", "grain", "grain feat", "occl",
+                            *(["text"] if args.captions else []), "id gain", "pose",
                             *(["vs lit"] if lit_change else [])], configs))
         for size in dict.fromkeys(SIZE_CLASSES):
             count = sum(1 for v in sizes.values() if v == size)
