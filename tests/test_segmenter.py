@@ -133,7 +133,7 @@ def _marked_in_crop(name, labels, photos_dir):
 def test_glasses_frame_is_occluder(segmenter, photos_dir):
     crop, marked = _marked_in_crop("df_img24.jpg", ("glasses",), photos_dir)
     face, occluder = segmenter.predict(crop[None])
-    # Measured 0.74 of the frame pixels with the shipped weights (benchmarks/segmenter.py).
+    # Measured 0.75 of the frame pixels with the shipped weights (benchmarks/segmenter.py).
     assert (occluder[0][marked] > 0.5).mean() > 0.6
     skin = (face[0] > 0.5) & ~marked
     assert (occluder[0][skin] > 0.5).mean() < 0.08  # measured 0.04
@@ -144,16 +144,15 @@ def test_microphone_gets_occluder_probability(segmenter, photos_dir):
     assert marked.sum() > 200  # the microphone's head reaches into the swapper's crop
     face, occluder = segmenter.predict(crop[None])
     skin = (face[0] > 0.5) & ~marked
-    # Measured: mean p(occluder) 0.27 on the microphone (a sliver at the crop's bottom
-    # edge; 0.11 before the shadow fine-tune), 0.000 on the rest of the face.
+    # Measured: mean p(occluder) 0.56 on the microphone (a sliver at the crop's bottom
+    # edge; 0.27 with run 3, 0.11 with run 2), 0.000 on the rest of the face.
     assert occluder[0][marked].mean() > 0.05
     assert occluder[0][skin].mean() < 0.01
 
 
-@pytest.mark.xfail(strict=True, reason="known limit (docs/segmenter.md): in the swapper's "
-                   "crop the microphone is an 8 px sliver at the bottom edge; 25 % of its "
-                   "pixels are called occluder")
 def test_microphone_is_mostly_occluder(segmenter, photos_dir):
+    """In the swapper's crop the microphone is an 8 px sliver at the bottom edge: run 3 called
+    25 % of it occluder (a known limit until session 25), run 4 58 %."""
     crop, marked = _marked_in_crop("fr_lin-manuel-miranda.png", ("microphone",), photos_dir)
     _, occluder = segmenter.predict(crop[None])
     assert (occluder[0][marked] > 0.5).mean() > 0.5
@@ -180,11 +179,12 @@ def test_train_command_runs(lfw_dir, tmp_path):
     out = tmp_path / "run"
     result = CliRunner().invoke(app, ["train-segmenter", "--lfw", str(lfw_dir / "images"),
                                       "--out", str(out), "--steps", "3", "--images", "6",
-                                      "--batch-size", "2", "--quiet"])
+                                      "--batch-size", "2", "--text-prob", "1", "--quiet"])
     assert result.exit_code == 0, result.output
     assert (out / "log.jsonl").read_text().count("\n") == 1
     loaded = load_face_segmenter(out / "model")
     assert loaded.net.config.training["steps_done"] == 3
+    assert loaded.net.config.training["text_prob"] == 1.0
     face, occluder = loaded.predict(np.zeros((1, 256, 256, 3), np.uint8))
     assert face.shape == (1, 256, 256)
 
@@ -238,3 +238,48 @@ def test_cast_shadows_darken_part_of_a_sample_and_keep_its_labels(lfw_dir):
         assert ratio.max() <= 1.0 + 1e-6 and ratio.min() >= 0.2
         dark = ratio < 0.7
         assert 0.0 < dark.mean() < 1.0, seed  # a part of the sample, not all or nothing
+
+
+def test_text_painter_draws_words_it_labels(lfw_dir):
+    """`--text-prob`: words laid over a sample (a caption, a subtitle) are its occluder: every
+    pixel the painter changed lies under its alpha, the letters cross the face, and they are
+    drawn in light or dark (white, yellow, black letters; outlines)."""
+    from facedancer_torch.data.occluders import paint_text
+    from facedancer_torch.train.segmenter import prepare_faces
+
+    files = sorted((lfw_dir / "images").glob("*/*.jpg"))[:2]
+    faces = prepare_faces(files, 128)
+    face = face_region_mask(faces.landmarks[0], (128, 128))
+    crossing = 0
+    for seed in range(16):
+        image = faces.crops[0].astype(np.float32)
+        before = image.copy()
+        alpha = paint_text(image, faces.landmarks[0], faces.crops, np.random.default_rng(seed))
+        changed = (image != before).any(-1)
+        assert alpha.min() >= 0 and alpha.max() <= 1
+        assert not changed[alpha == 0].any(), seed
+        letters = alpha > 0.5
+        crossing += (letters & face).sum() >= 20
+        # what is labelled is what a viewer sees as text: far from the face's own pixels
+        assert np.abs(image - before).max(-1)[letters].mean() > 25, seed
+    assert crossing >= 12
+
+
+def test_text_samples_are_labelled_and_off_by_default(lfw_dir):
+    """``kind="text"`` gives a sample whose only occluder is the words; ``text_prob`` 1 adds
+    them to every sample; 0 draws nothing, so runs without it keep their exact samples."""
+    from facedancer_torch.train.segmenter import prepare_faces, synthesize
+
+    files = sorted((lfw_dir / "images").glob("*/*.jpg"))[:4]
+    faces = prepare_faces(files, 128)
+    for index in range(4):
+        image, face, occluder = synthesize(faces, index, np.random.default_rng(index),
+                                           kind="text")
+        assert occluder.any() and occluder.mean() < 0.5
+        plain = synthesize(faces, index, np.random.default_rng(index))
+        off = synthesize(faces, index, np.random.default_rng(index), text_prob=0.0)
+        for a, b in zip(plain, off):
+            np.testing.assert_array_equal(a, b)
+    labelled = [synthesize(faces, i % 4, np.random.default_rng(100 + i), occlusion_prob=0.0,
+                           text_prob=1.0)[2].any() for i in range(8)]
+    assert all(labelled)

@@ -243,6 +243,13 @@ SPARE_BROW_THICKNESS: float = 0.8
 # photos change; a microphone, a hand or a glasses frame reaches beyond and stays (the marked
 # occluders unchanged). Measured: docs/swap.md "Mask", occlusion.
 SPARE_MOUTH_GROW: float = 0.3
+# ... unless the segmenter is sure of it: a region whose largest sure core (8-connected pixels
+# above the strong threshold) has at least this many pixels of a 128 px crop is kept wherever
+# it lies. The face's own features it takes for occluders are doubts sure in a few pixels
+# (cores of at most 29 on the 82 shared photos' largest faces, segmenter run 4); words laid over
+# a mouth (a caption, a meme's line) are sure over whole letters (median 170; 43 of 52 captions
+# drawn across the shared faces' mouths reach 40), and were swapped over, letters painted skin.
+SPARE_SURE_CORE: float = 40.0
 # Blinks: a small generator keeps its eyes open when the target closes them (on talking_b the
 # swap's eye aspect ratio stayed at 0.28-0.35 in the frames where the target's fell to
 # 0.16-0.20: every blink and squint lost). Where a target eye's aspect ratio is under
@@ -388,14 +395,17 @@ class Compositor:
             for index, mask in enumerate(out):
                 if "segment" in parts:
                     np.minimum(mask, face[index], out=mask)
+                outside = None
                 if "occlusion" in parts and frame_shape is not None and OCCLUDER_INSIDE_FRAME:
-                    occluder[index] = occluder[index] * jobs[index].inside(frame_shape)
+                    inside = jobs[index].inside(frame_shape)
+                    occluder[index] = occluder[index] * inside
+                    outside = inside < 0.5
                 if "occlusion" in parts:
                     # The eyes, brows and mouth are spared where the outline's landmarks are
                     # at hand; without them (box+occlusion, segment+occlusion) occlusion
                     # needs no dlib.
                     spare = None if points is None else spared_zone(points[index], size)
-                    kept = occluder_weight(occluder[index], spare, jobs[index].crop)
+                    kept = occluder_weight(occluder[index], spare, jobs[index].crop, outside)
                     np.minimum(mask, 1.0 - kept, out=mask)
         return out, points
 
@@ -819,14 +829,17 @@ def spared_zone(points: np.ndarray, size: int) -> np.ndarray:
 
 
 def occluder_weight(probability: np.ndarray, spare: np.ndarray | None = None,
-                    guide: np.ndarray | None = None) -> np.ndarray:
+                    guide: np.ndarray | None = None,
+                    outside: np.ndarray | None = None) -> np.ndarray:
     """How much of a pixel is kept from the target for an ``(S, S)`` occluder probability map:
     1 inside the occluder found by :data:`OCCLUDER_HYSTERESIS` (grown by a pixel), 0 elsewhere,
     lightly blurred so the kept region has no hard edge; with ``guide`` (the target crop, RGB
     uint8) its edge is as sharp as the target's there and soft across plain skin
     (:data:`OCCLUDER_GUIDE_RADIUS`, :data:`OCCLUDER_EDGE`). ``spare``: an ``(S, S)`` bool zone
     (the eyes, brows and mouth, :func:`spared_zone`) where an occluder lying almost wholly inside it
-    (:data:`SPARE_INSIDE` of its pixels) is not kept."""
+    (:data:`SPARE_INSIDE` of its pixels) is not kept, unless the segmenter is sure of it
+    (:data:`SPARE_SURE_CORE`) and it does not touch ``outside`` (an ``(S, S)`` bool: the
+    crop beyond the frame's edge)."""
     weak, strong = OCCLUDER_HYSTERESIS
     probability = np.asarray(probability, np.float32)
     count, labels = cv2.connectedComponents((probability > weak).astype(np.uint8),
@@ -843,7 +856,24 @@ def occluder_weight(probability: np.ndarray, spare: np.ndarray | None = None,
         # as not).
         total = np.bincount(labels.ravel(), minlength=count)
         inside = np.bincount(labels[spare], minlength=count)
-        confident &= inside < SPARE_INSIDE * np.maximum(total, 1)
+        # Each region's largest sure core: letters are sure over whole strokes, the doubts at
+        # teeth, lids and brows only in specks (SPARE_SURE_CORE).
+        cores_n, cores = cv2.connectedComponents((probability > strong).astype(np.uint8),
+                                                 connectivity=8)
+        core_size = np.bincount(cores.ravel(), minlength=cores_n)
+        region_of = np.zeros(cores_n, np.int64)
+        region_of[cores.ravel()] = labels.ravel()  # a core lies inside one region
+        largest = np.zeros(count, np.int64)
+        np.maximum.at(largest, region_of[1:], core_size[1:])
+        sure = largest >= SPARE_SURE_CORE * (probability.shape[0] / 128.0) ** 2
+        if outside is not None and outside.any():
+            # Beyond a frame's cut edge the crop shows the frame mirrored, which folds a mouth
+            # or an eye at the seam into a shape the segmenter is sure of (df_img1.jpg cut
+            # through the face: the lips at the cut kept, 8.5 grey levels from the whole
+            # photo's swap along the edge instead of 5.9). Captions seldom meet a cut edge.
+            seam = cv2.dilate(outside.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+            sure[np.unique(labels[seam])] = False
+        confident &= (inside < SPARE_INSIDE * np.maximum(total, 1)) | sure
     weight = confident[labels].astype(np.float32)
     # Grown by one pixel of a 128 px crop before the blur: the segmenter's edge lies inside
     # the occluder's (a 2-3 px glasses frame lost its rim to the blend: 5.3 / 6.8 grey levels
