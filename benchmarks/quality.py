@@ -594,7 +594,7 @@ def paired(rows: list[Row], columns: list[str], configs: list[str], keep=None) -
     and how many photos are higher / lower by more than ``PAIRED_TIE`` (medians over photos
     move when the median photo changes; these do not). ``keep(name)``: only those photos."""
     base = configs[0]
-    lines = [f"| config | " + " | ".join(f"{c} - {base} (up / down)" for c in columns) + " |",
+    lines = ["| config | " + " | ".join(f"{c} - {base} (up / down)" for c in columns) + " |",
              "|" + "---|" * (1 + len(columns))]
     by_key = {(r.name, r.config): r.values for r in rows}
     names = list(dict.fromkeys(r.name for r in rows))

@@ -69,7 +69,6 @@ def test_the_iris_behind_a_lens_is_swapped_and_the_frame_kept(demo, photos_dir):
     the segmenter called the image-left one an occluder, a region inside the eye that the eye
     zone spared; run 4 no longer finds it), and the glasses frame, which reaches far beyond
     the eyes, stays the target's."""
-    import cv2
     from occluders import occluder_mask
 
     from facedancer_torch.io.images import read_image
