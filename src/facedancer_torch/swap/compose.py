@@ -856,24 +856,29 @@ def occluder_weight(probability: np.ndarray, spare: np.ndarray | None = None,
         # as not).
         total = np.bincount(labels.ravel(), minlength=count)
         inside = np.bincount(labels[spare], minlength=count)
-        # Each region's largest sure core: letters are sure over whole strokes, the doubts at
-        # teeth, lids and brows only in specks (SPARE_SURE_CORE).
-        cores_n, cores = cv2.connectedComponents((probability > strong).astype(np.uint8),
-                                                 connectivity=8)
-        core_size = np.bincount(cores.ravel(), minlength=cores_n)
-        region_of = np.zeros(cores_n, np.int64)
-        region_of[cores.ravel()] = labels.ravel()  # a core lies inside one region
-        largest = np.zeros(count, np.int64)
-        np.maximum.at(largest, region_of[1:], core_size[1:])
-        sure = largest >= SPARE_SURE_CORE * (probability.shape[0] / 128.0) ** 2
-        if outside is not None and outside.any():
-            # Beyond a frame's cut edge the crop shows the frame mirrored, which folds a mouth
-            # or an eye at the seam into a shape the segmenter is sure of (df_img1.jpg cut
-            # through the face: the lips at the cut kept, 8.5 grey levels from the whole
-            # photo's swap along the edge instead of 5.9). Captions seldom meet a cut edge.
-            seam = cv2.dilate(outside.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
-            sure[np.unique(labels[seam])] = False
-        confident &= (inside < SPARE_INSIDE * np.maximum(total, 1)) | sure
+        within = confident & (inside >= SPARE_INSIDE * np.maximum(total, 1))
+        if within.any():
+            # ... unless it is sure of it: each region's largest sure core. Letters are sure
+            # over whole strokes, the doubts at teeth, lids and brows only in specks
+            # (SPARE_SURE_CORE). Measured only when a region would be spared (most faces have
+            # none).
+            cores_n, cores = cv2.connectedComponents((probability > strong).astype(np.uint8),
+                                                     connectivity=8)
+            core_size = np.bincount(cores.ravel(), minlength=cores_n)
+            region_of = np.zeros(cores_n, np.int64)
+            region_of[cores.ravel()] = labels.ravel()  # a core lies inside one region
+            largest = np.zeros(count, np.int64)
+            np.maximum.at(largest, region_of[1:], core_size[1:])
+            sure = largest >= SPARE_SURE_CORE * (probability.shape[0] / 128.0) ** 2
+            if outside is not None and outside.any():
+                # Beyond a frame's cut edge the crop shows the frame mirrored, which folds a
+                # mouth or an eye at the seam into a shape the segmenter is sure of
+                # (df_img1.jpg cut through the face: the lips at the cut kept, 8.5 grey levels
+                # from the whole photo's swap along the edge instead of 5.9). Captions seldom
+                # meet a cut edge.
+                seam = cv2.dilate(outside.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+                sure[np.unique(labels[seam])] = False
+            confident &= ~within | sure
     weight = confident[labels].astype(np.float32)
     # Grown by one pixel of a 128 px crop before the blur: the segmenter's edge lies inside
     # the occluder's (a 2-3 px glasses frame lost its rim to the blend: 5.3 / 6.8 grey levels
