@@ -46,6 +46,17 @@ def gaussian_blur(mask: np.ndarray, sigma: float) -> np.ndarray:
                             borderType=cv2.BORDER_REFLECT)
 
 
+def low_pass(image: np.ndarray, size: int) -> np.ndarray:
+    """``image`` (float32 ``(W, W, C)``) low-passed at ``size`` pixels: area-averaged down to
+    ``size``, bicubic back up (the compositor's detail split, which keeps frequencies up to
+    about ``size / 2W`` cycles per pixel); ``image`` itself when ``size`` reaches ``W``."""
+    work = image.shape[0]
+    if size >= work:
+        return image
+    small = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
+    return cv2.resize(small, (work, work), interpolation=cv2.INTER_CUBIC)
+
+
 def guided_filter(mask: np.ndarray, guide: np.ndarray, radius: int, eps: float) -> np.ndarray:
     """Edge-aware smoothing of ``mask`` ``(H, W)`` by a colour ``guide`` ``(H, W, 3)`` uint8
     (the guided filter of He, Sun and Tang, 2010): in every ``(2 radius + 1)``-square window

@@ -735,9 +735,7 @@ def detail_change(swap: np.ndarray, target: np.ndarray, size: int, strength: flo
         # Three bands: low2(d) from d itself (area averaging is linear, as low's); no finest
         # band on a work crop no larger than fine (low2 = d). In place, and a closed middle
         # gate costs nothing.
-        low2 = change if fine >= work else cv2.resize(
-            cv2.resize(change, (fine, fine), interpolation=cv2.INTER_AREA), (work, work),
-            interpolation=cv2.INTER_CUBIC)
+        low2 = masks.low_pass(change, fine)
         if DETAIL_MID_GATE > 0:
             low -= low2
             low *= gate_of(DETAIL_MID_GATE)  # m (low(d) - low2(d))

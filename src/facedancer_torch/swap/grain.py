@@ -35,6 +35,8 @@ import zlib
 import cv2
 import numpy as np
 
+from ..faces import masks
+
 # How much of the missing grain is put back (0 = off).
 GRAIN: float = 1.0
 # Grain is made in the bands above this frequency (cycles per pixel of the work crop, about the
@@ -123,17 +125,6 @@ def seed_of(image: np.ndarray) -> int:
     return zlib.crc32(np.ascontiguousarray(image[::5, ::5]).tobytes())
 
 
-def _low(image: np.ndarray, size: int) -> np.ndarray:
-    """``image`` (float32 ``(W, W, C)``) low-passed at ``size`` pixels: area down, bicubic up
-    (the detail split's low-pass, which keeps frequencies up to about ``size / 2W`` cycles per
-    pixel)."""
-    work = image.shape[0]
-    if size >= work:
-        return image
-    small = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
-    return cv2.resize(small, (work, work), interpolation=cv2.INTER_CUBIC)
-
-
 def _soft(level: np.ndarray, threshold: float) -> np.ndarray:
     """``level`` less ``threshold`` in variance: ``sqrt(max(0, level^2 - threshold^2))``."""
     return np.sqrt(np.maximum(np.square(level) - threshold * threshold, 0.0)).astype(np.float32)
@@ -180,7 +171,7 @@ def missing_grain(target: np.ndarray, swap: np.ndarray, gate: np.ndarray, mask: 
     edges = sorted({size for size in (lowest, coarse, fine) if lowest <= size < work})
     bands = list(zip(edges, [*edges[1:], None], strict=True))
     target_f = target.astype(np.float32)
-    lows = {size: _low(target_f, size) for size in edges}
+    lows = {size: masks.low_pass(target_f, size) for size in edges}
     target_bands = [target_f - lows[low] if high is None else lows[high] - lows[low]
                     for low, high in bands]
     # The floors first (whole-crop resizes): a clean picture, most video, stops here.
@@ -192,7 +183,7 @@ def missing_grain(target: np.ndarray, swap: np.ndarray, gate: np.ndarray, mask: 
     if not any(wanted):
         return None
     swap_f = swap.astype(np.float32)
-    swap_lows = {size: _low(swap_f, size) for size in edges}
+    swap_lows = {size: masks.low_pass(swap_f, size) for size in edges}
     partly = (gate < GRAIN_OPEN) & face
     closed = np.clip(1.0 - gate, 0.0, 1.0)[..., None]
     deviations: list = []
