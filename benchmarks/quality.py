@@ -334,10 +334,7 @@ def expose(image: np.ndarray, factor) -> np.ndarray:
     """``image`` with its values multiplied by ``factor`` (a number, or one per RGB channel:
     coloured light; rounded, clipped): about what an exposure ``factor`` times as long, or a
     light of that colour, makes of a photo in sRGB; ``image`` itself for 1."""
-    if np.all(np.asarray(factor) == 1.0):
-        return image
-    scale = np.asarray(factor, np.float32)
-    return np.clip(np.rint(image.astype(np.float32) * scale), 0, 255).astype(np.uint8)
+    return exposure.apply_gain(image, factor)  # the swap's own gain, applied to the scene
 
 
 def add_noise(image: np.ndarray, sigma: float, seed: str) -> np.ndarray:
@@ -442,6 +439,11 @@ def laplacian_variance(image: np.ndarray, region: np.ndarray) -> float:
     return float(lap[region].var()) if region.any() else float("nan")
 
 
+def grey_change(a: np.ndarray, b: np.ndarray, region: np.ndarray) -> float:
+    """Mean absolute grey difference of ``a`` and ``b`` over ``region`` (NaN where empty)."""
+    return float(np.abs(grey(a) - grey(b))[region].mean()) if region.any() else float("nan")
+
+
 def changed(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.abs(a.astype(np.int16) - b.astype(np.int16)).max(axis=2) > CHANGE_LEVEL
 
@@ -469,13 +471,10 @@ def photo_metrics(target: np.ndarray, out: np.ndarray, regions: list[FaceRegion]
     occluders = occluder_mask(name, target.shape)
     features = (eye_mask(regions, target.shape) | mouth_mask(regions, target.shape)) & eroded
     values["grain feat"] = grain_level(out, features) / max(grain_level(target, features), 1e-6)
-    values["occl"] = float(np.abs(grey(out) - grey(target))[occluders].mean()) \
-        if occluders.any() else float("nan")
+    values["occl"] = grey_change(out, target, occluders)
     if text is not None:
         # the caption where it crosses a face (where the swap writes)
-        inside = text & inner
-        values["text"] = float(np.abs(grey(out) - grey(target))[inside].mean()) \
-            if inside.any() else float("nan")
+        values["text"] = grey_change(out, target, text & inner)
     gains, poses = [], []
     dlib = get_dlib_face()
     for region in regions:
@@ -514,7 +513,7 @@ def video_metrics(swapper: Swapper, path: Path, options: SwapOptions, plan, fram
     dark = [expose(f, exposure_factor) for f in inputs]
     outputs = [expose(rgb, 1.0 / exposure_factor)
                for _, rgb in swap_stream(swapper, iter(dark), plan, options, stats=stats)]
-    if not np.all(np.asarray(exposure_factor) == 1.0):
+    if not exposure.is_unit(exposure_factor):
         inputs, originals = [expose(f, 1.0 / exposure_factor) for f in dark], inputs
     else:
         originals = inputs
@@ -542,12 +541,12 @@ def video_metrics(swapper: Swapper, path: Path, options: SwapOptions, plan, fram
         sharp_den.append(laplacian_variance(frame, inner))
         grains.append(grain_level(out, inner) / max(grain_level(frame, inner), 1e-6))
         if t and regions[t - 1]:
-            flick_in.append(float(np.abs(grey(frame) - grey(inputs[t - 1]))[inner].mean()))
-            flick_out.append(float(np.abs(grey(out) - grey(outputs[t - 1]))[inner].mean()))
+            flick_in.append(grey_change(frame, inputs[t - 1], inner))
+            flick_out.append(grey_change(out, outputs[t - 1], inner))
             eyes = eye_mask(faces, frame.shape)
             if eyes.any():
-                eyes_in.append(float(np.abs(grey(frame) - grey(inputs[t - 1]))[eyes].mean()))
-                eyes_out.append(float(np.abs(grey(out) - grey(outputs[t - 1]))[eyes].mean()))
+                eyes_in.append(grey_change(frame, inputs[t - 1], eyes))
+                eyes_out.append(grey_change(out, outputs[t - 1], eyes))
     return {
         "sharp": float(np.sum(sharp_num) / max(np.sum(sharp_den), 1e-6)),
         "grain": float(np.median(grains)) if grains else float("nan"),
@@ -756,7 +755,7 @@ def main() -> None:
     if light.shape != (3,) or not np.all((light > 0) & (light <= 4)):
         sys.exit(f"error: --light is three factors in (0, 4] (R,G,B), got {args.light!r}")
     factor = args.exposure * light  # the light on every photo and frame
-    lit_change = not np.all(factor == 1.0)
+    lit_change = not exposure.is_unit(factor)
     photos_dir, videos_dir = SHARED / "data/photos", SHARED / "data/videos"
     if not photos_dir.is_dir():
         sys.exit(f"error: {photos_dir}: shared photos not found (set FACEDANCER_SHARED)")
@@ -824,8 +823,8 @@ def main() -> None:
                         # The same swap of the photo as it was: how far the darkened one,
                         # brightened back, is from it in the face (0 = exposure changes
                         # nothing; the target's own quantisation alone is a floor).
-                        values["vs lit"] = float(np.abs(grey(out) - grey(lit))[
-                            region_mask(regions, out.shape)].mean()) if regions else float("nan")
+                        values["vs lit"] = grey_change(out, lit, region_mask(regions,
+                                                                            out.shape))
                     rows.append(Row(row_name, group, config, values))
             print(f"  {name} done ({time.time() - start:.0f} s)", file=sys.stderr)
     photo_columns = ["sharp", "grain", "grain feat", "cast %", "out %", "occl", "id gain",
