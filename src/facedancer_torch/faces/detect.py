@@ -51,7 +51,10 @@ DEFAULT_MAX_SIDE: int = 640
 # right turn (the other two are cut by the edge: EDGE_TURN_ODDS), and 133 of 143 faces in
 # collages of photos at different turns (one turn per image: 430 and 63). "all" searches
 # always (4x the detection time), "off" never, and an angle looks only at that turn.
-ROTATE_MODES: tuple[str, ...] = ("auto", "all", "off", "0", "90", "180", "270")
+# "turned" searches only an image with a face that looks turned, as video frames and the crops
+# around followed faces do: a frame the person has left, or a face scoring a little low, must
+# not be searched sideways (it finds "faces" there), but a face lying on its side is read right.
+ROTATE_MODES: tuple[str, ...] = ("auto", "all", "turned", "off", "0", "90", "180", "270")
 DEFAULT_ROTATE: str = "auto"
 AUTO_SEARCH_BELOW: float = 0.999
 # ... but a face the image's edge cuts (at_edge) scores lower for what it lacks, and its half
@@ -291,14 +294,18 @@ def _unrotate(face: Face, angle: int, shape: tuple[int, ...]) -> Face:
 
 
 def looks_turned(face: Face, min_score: float = 0.0) -> bool:
-    """Whether ``face`` (scoring at least ``min_score``) may be a face read sideways or
-    upside down: its box less than :data:`TURNED_ASPECT` times as tall as wide, or its eye
-    line more than :data:`TURNED_ROLL` degrees off level."""
-    if face.score < min_score or face.width <= 0:
+    """Whether ``face`` (scoring at least ``min_score``) may be a face read at the wrong turn:
+    seen at its own turn (``face.rotation``), its box less than :data:`TURNED_ASPECT` times
+    as tall as wide, or its eye line more than :data:`TURNED_ROLL` degrees off level."""
+    if face.score < min_score or face.width <= 0 or face.height <= 0:
         return False
     eyes = face.landmarks[1] - face.landmarks[0]
-    roll = math.degrees(math.atan2(float(eyes[1]), float(eyes[0])))
-    return face.height < TURNED_ASPECT * face.width or abs(roll) > TURNED_ROLL
+    # a face found at turn r has its eye line r degrees clockwise of level in the image
+    roll = math.degrees(math.atan2(float(eyes[1]), float(eyes[0]))) - face.rotation
+    roll = (roll + 180.0) % 360.0 - 180.0
+    tall, wide = (face.height, face.width) if face.rotation % 180 == 0 else \
+        (face.width, face.height)
+    return tall < TURNED_ASPECT * wide or abs(roll) > TURNED_ROLL
 
 
 def _overlap(a: np.ndarray, b: np.ndarray) -> float:
@@ -553,8 +560,9 @@ class RetinaFaceDetector(FaceDetector):
         With ``rotate="auto"`` an image where nothing is found upright, whose best face
         scores below ``AUTO_SEARCH_BELOW``, or with a face that looks read sideways
         (:func:`looks_turned`), is searched again turned by 90, 180 and 270 degrees, and each
-        face is kept at the turn that reads it best (``"all"``: every image; see
-        :data:`TURN_MATCH`); with an angle, only that turn is searched. Coordinates are always those of the image
+        face is kept at the turn that reads it best (``"all"``: every image; ``"turned"``:
+        only an image with a face that looks read sideways; see :data:`TURN_MATCH`); with an
+        angle, only that turn is searched. Coordinates are always those of the image
         as given; each face's ``rotation`` says which turn found it. ``rotate``
         overrides the detector's setting for this call (video frames use ``"off"``: a frame
         in which the person has left must not be searched sideways for a face).
@@ -565,7 +573,7 @@ class RetinaFaceDetector(FaceDetector):
         if rotate not in ROTATE_MODES:
             raise FacedancerError(f"unknown rotation '{rotate}' (use {', '.join(ROTATE_MODES)})")
         images = [_as_rgb(image) for image in images]
-        if rotate not in ("auto", "all", "off"):
+        if rotate not in ("auto", "all", "turned", "off"):
             angle = int(rotate)
             turned = self._detect_upright([_turn(image, angle) for image in images])
             return [[_unrotate(face, angle, image.shape) for face in faces]
@@ -584,7 +592,8 @@ class RetinaFaceDetector(FaceDetector):
 
         doubtful = [i for i, faces in enumerate(results)
                     if images[i].shape[0] and images[i].shape[1]
-                    and (rotate == "all" or best(faces) < AUTO_SEARCH_BELOW
+                    and (rotate == "all"
+                         or (rotate == "auto" and best(faces) < AUTO_SEARCH_BELOW)
                          or any(looks_turned(face, self.score_threshold) for face in faces))]
         # An upright face the edge cuts scores lower for what it lacks, and its half read
         # sideways, at the edge too, scored a little higher still (EDGE_TURN_ODDS).

@@ -174,9 +174,11 @@ def _rgb(item) -> np.ndarray:
 
 
 def _video_rotate(swapper) -> str:
-    """Rotation search for video frames: off, unless the detector was set to one angle."""
+    """Rotation search for video frames: only for a face that looks read sideways
+    (``"turned"``: a frame without faces is not searched sideways), unless the detector was
+    set otherwise than ``"auto"`` (one angle, every turn, none)."""
     rotate = str(getattr(swapper.detector, "rotate", "off"))
-    return rotate if rotate not in ("auto",) else "off"
+    return "turned" if rotate == "auto" else rotate
 
 
 class _FaceFinder:
@@ -246,7 +248,8 @@ class _FaceFinder:
             with timer.measure("track"):
                 # small faces at their native resolution: half the cost on a crowd
                 found = detect_in_rois(detector, frame, [face.box for face, _ in followed],
-                                       rotate=rotate, upscale=False)
+                                       rotate=rotate, upscale=False,
+                                       turns=[face.rotation for face, _ in followed])
         if due:
             with timer.measure("detect"):
                 full = detector.detect_batch([frame], rotate=rotate)[0]
@@ -328,8 +331,9 @@ def _detected_frames(swapper, options: SwapOptions, frames: Iterable, stop: thre
             swapper.timer.add("decode", time.perf_counter() - start, len(chunk))
             if not chunk:
                 break
-            # Upright only: a sideways search of frames the person has left finds faces in
-            # blur and wallpaper, and a turned video is already upright after decoding.
+            # Turned faces are searched only where a face looks read sideways (_video_rotate):
+            # a sideways search of frames the person has left finds faces in blur and
+            # wallpaper, and a video with a rotation tag is already upright after decoding.
             rgbs = [_rgb(item) for item in chunk]
             cuts, returns, moves = [], [], []
             for rgb in rgbs:
