@@ -111,6 +111,25 @@ def test_roi_tracker_follows_the_face(swapper, videos_dir):
     assert np.mean(errors) < 0.10 and max(errors) < 0.2
 
 
+def test_roi_tracker_reads_a_face_on_its_side_at_its_turn(swapper, videos_dir):
+    """A camera held sideways: the full-frame detection searches the other turns where a face
+    looks read sideways, and the crops that follow the face read it at its turn."""
+    frames = [np.ascontiguousarray(np.rot90(f, -1))  # clockwise: upright again at 90
+              for f in _frames(videos_dir / "talking_1face_512.mp4", 12)]
+    tracker = live_mod.RoiTracker(swapper.detector, live_mod.LiveSettings(
+        detect_every=8, background=False))
+    errors = []
+    for rgb in frames:
+        faces = tracker.update(rgb)
+        right = swapper.detector.detect_batch([rgb], rotate="90")[0][0]
+        assert len(faces) == 1 and faces[0].rotation == 90
+        eyes = np.linalg.norm(right.landmarks[0] - right.landmarks[1])
+        errors.append(np.linalg.norm(faces[0].raw_landmarks - right.landmarks,
+                                     axis=1).mean() / eyes)
+    tracker.close()
+    assert tracker.full_detections == 2 and max(errors) < 0.1, errors
+
+
 def test_live_swapper_changes_only_the_face(swapper, videos_dir, photos_dir):
     frames = _frames(videos_dir / "talking_c.mp4", 6)
     live = live_mod.LiveSwapper(swapper, photos_dir / "fr_obama.jpg", live_mod.live_options(),

@@ -308,6 +308,15 @@ def looks_turned(face: Face, min_score: float = 0.0) -> bool:
     return tall < TURNED_ASPECT * wide or abs(roll) > TURNED_ROLL
 
 
+def frame_rotate(detector) -> str:
+    """The turn search for the frames of a video or a live stream and the crops that follow
+    their faces: ``"turned"`` (only where a face looks read sideways: a frame the person has
+    left must not be searched sideways) for a detector set to ``"auto"``, else its own
+    setting (one angle, every turn, none)."""
+    rotate = str(getattr(detector, "rotate", "off"))
+    return "turned" if rotate == "auto" else rotate
+
+
 def _overlap(a: np.ndarray, b: np.ndarray) -> float:
     """Intersection of two ``x1, y1, x2, y2`` boxes over the smaller one's area (readings of
     one face at different turns have boxes of different shapes, so IoU undercounts)."""

@@ -154,6 +154,7 @@ class _Track:
     hits: int = 1
     missing: int = 0
     last_raw_box: np.ndarray = field(default_factory=lambda: np.zeros(4))
+    rotation: int = 0  # the turn the face was last found at (Face.rotation)
 
 
 class FaceTracker:
@@ -223,12 +224,13 @@ class FaceTracker:
             else:
                 track = self._new_track(landmarks, box, float(face.score))
             track.score = float(face.score)
+            track.rotation = int(getattr(face, "rotation", 0))
             track.last_raw_box = box.copy()
             seen.add(track.track_id)
             out.append(TrackedFace(box=track.box.astype(np.float32), score=track.score,
                                    landmarks=track.landmarks.astype(np.float32),
-                                   track_id=track.track_id, refilled=False,
-                                   raw_landmarks=landmarks.astype(np.float32)))
+                                   rotation=track.rotation, track_id=track.track_id,
+                                   refilled=False, raw_landmarks=landmarks.astype(np.float32)))
         kept: list[_Track] = []
         for track in self.tracks:
             if track.track_id in seen:
@@ -239,8 +241,8 @@ class FaceTracker:
                 kept.append(track)
                 out.append(TrackedFace(box=track.box.astype(np.float32), score=track.score,
                                        landmarks=track.landmarks.astype(np.float32),
-                                       track_id=track.track_id, refilled=True,
-                                       raw_landmarks=None))
+                                       rotation=track.rotation, track_id=track.track_id,
+                                       refilled=True, raw_landmarks=None))
         self.tracks = kept
         return out
 

@@ -46,6 +46,7 @@ import cv2
 import numpy as np
 
 from ..errors import FacedancerError, InputError
+from ..faces.detect import frame_rotate
 from ..faces.roi import NEW_FACE_IOU, ROI_SCALE, ROI_SIZE, detect_in_rois
 from ..faces.shots import ShotCuts
 from ..faces.tracking import FaceTracker, box_iou
@@ -107,7 +108,8 @@ class RoiTracker:
         self.frame_index = 0
         self.full_detections = 0
         self._faces: list = []  # the last frame's tracked faces (their boxes seed the ROIs)
-        self._seeds: list[np.ndarray] = []  # boxes of new faces from a full-frame detection
+        # boxes of new faces from a full-frame detection, with the turn each was found at
+        self._seeds: list[tuple[np.ndarray, int]] = []
         self._lock = threading.Lock()
         self._request: queue.Queue = queue.Queue(maxsize=1)
         self._busy = False
@@ -141,10 +143,12 @@ class RoiTracker:
         with self._lock:
             seeds, self._seeds = self._seeds, []
         boxes = [np.asarray(f.box, np.float64) for f in self._faces]
-        for seed in seeds:
+        turns = [int(f.rotation) for f in self._faces]
+        for seed, turn in seeds:
             if not boxes or _iou(np.stack(boxes), seed).max() < NEW_FACE_IOU:
                 boxes.append(seed)
-        faces = self._roi_detect(frame, boxes) if boxes else []
+                turns.append(turn)
+        faces = self._roi_detect(frame, boxes, turns) if boxes else []
         return self._track(faces)
 
     def close(self) -> None:
@@ -163,9 +167,10 @@ class RoiTracker:
 
     def _full(self, frame: np.ndarray) -> list:
         start = time.perf_counter()
-        # Upright only, as in swap/video.py: a live frame is never searched sideways (the
-        # rotation search would run 4 detections whenever the best score is below 0.999).
-        faces = self.detector.detect_batch([frame], rotate="off")[0]
+        # As in swap/video.py: searched at the other turns only where a face looks read
+        # sideways ("turned"; "auto" would run 4 detections whenever the best score is below
+        # 0.999, and search frames without a face).
+        faces = self.detector.detect_batch([frame], rotate=frame_rotate(self.detector))[0]
         self.full_detections += 1
         if self.timer is not None:
             self.timer.add("detect", time.perf_counter() - start)
@@ -173,7 +178,8 @@ class RoiTracker:
 
     def _add_seeds(self, faces: Sequence) -> None:
         with self._lock:
-            self._seeds.extend(np.asarray(f.box, np.float64)[:4] for f in faces)
+            self._seeds.extend((np.asarray(f.box, np.float64)[:4], int(f.rotation))
+                               for f in faces)
 
     def _request_full(self, frame: np.ndarray) -> None:
         if self._closed:
@@ -200,12 +206,15 @@ class RoiTracker:
             finally:
                 self._busy = False
 
-    def _roi_detect(self, frame: np.ndarray, boxes: list[np.ndarray]) -> list:
-        """Re-detect each face in a crop around ``boxes`` (``faces/roi.py``); at most one face
-        per box, frame pixels; duplicates (two boxes finding one face) kept once."""
+    def _roi_detect(self, frame: np.ndarray, boxes: list[np.ndarray],
+                    turns: list[int] | None = None) -> list:
+        """Re-detect each face in a crop around ``boxes`` (``faces/roi.py``), each read at
+        its face's turn (``turns``) first; at most one face per box, frame pixels;
+        duplicates (two boxes finding one face) kept once."""
         start = time.perf_counter()
         found = detect_in_rois(self.detector, frame, boxes, self.settings.roi_size,
-                               self.settings.roi_scale)
+                               self.settings.roi_scale, rotate=frame_rotate(self.detector),
+                               turns=turns)
         if self.timer is not None:
             self.timer.add("track", time.perf_counter() - start)
         return [face for face in found if face is not None]

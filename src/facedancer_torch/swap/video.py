@@ -50,7 +50,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from ..faces.detect import full_first_pass
+from ..faces.detect import frame_rotate, full_first_pass
 from ..faces.roi import NEW_FACE_IOU, detect_in_rois
 from ..faces.shots import ShotCuts
 from ..faces.align import transform_points
@@ -173,14 +173,6 @@ def _rgb(item) -> np.ndarray:
     return item if isinstance(item, np.ndarray) else item.rgb
 
 
-def _video_rotate(swapper) -> str:
-    """Rotation search for video frames: only for a face that looks read sideways
-    (``"turned"``: a frame without faces is not searched sideways), unless the detector was
-    set otherwise than ``"auto"`` (one angle, every turn, none)."""
-    rotate = str(getattr(swapper.detector, "rotate", "off"))
-    return "turned" if rotate == "auto" else rotate
-
-
 class _FaceFinder:
     """The faces of each frame, in order: full-frame detection every ``detect_every`` frames,
     and each known face re-detected in a crop around its last box (``faces/roi.py``; about
@@ -222,13 +214,15 @@ class _FaceFinder:
         camera moved each frame's picture (``faces/shots.py``, None where it did not jump)."""
         if self.options.detect_every == 1:
             with self.swapper.timer.measure("detect", len(frames)):
-                return self.detector.detect_batch(frames, rotate=_video_rotate(self.swapper))
+                return self.detector.detect_batch(frames,
+                                                  rotate=frame_rotate(self.swapper.detector))
         cuts = cuts or [False] * len(frames)
         moves = moves or [None] * len(frames)
         return [self._one(frame, cut, move) for frame, cut, move in zip(frames, cuts, moves)]
 
     def _one(self, frame: np.ndarray, cut: bool = False, move=None) -> list:
-        timer, detector, rotate = self.swapper.timer, self.detector, _video_rotate(self.swapper)
+        timer, detector = self.swapper.timer, self.detector
+        rotate = frame_rotate(self.swapper.detector)
         if cut:  # the last shot's faces are not where this one's are: search the whole frame
             self.followed, self.recheck = [], False
         elif move is not None and CAMERA_MOVE:  # look for followed faces where the camera
@@ -331,7 +325,7 @@ def _detected_frames(swapper, options: SwapOptions, frames: Iterable, stop: thre
             swapper.timer.add("decode", time.perf_counter() - start, len(chunk))
             if not chunk:
                 break
-            # Turned faces are searched only where a face looks read sideways (_video_rotate):
+            # Turned faces are searched only where a face looks read sideways (frame_rotate):
             # a sideways search of frames the person has left finds faces in blur and
             # wallpaper, and a video with a rotation tag is already upright after decoding.
             rgbs = [_rgb(item) for item in chunk]
