@@ -43,7 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
-from facedancer_torch.testing import shared_path
+from facedancer_torch.testing import PHOTOS_ABSENT, shared_path, shared_photos
 
 BROKEN_ERROR = 0.25  # mean landmark distance, in eye distances
 BROKEN_ANGLE = 15.0  # degrees the alignment is turned
@@ -111,10 +111,9 @@ def main() -> None:
     from facedancer_torch.faces.tracking import box_iou
     from facedancer_torch.io.images import read_image
 
-    photos = shared_path("data", "photos")
-    if photos is None:
-        sys.exit("photos are absent: expected ../shared/data/photos (or $FACEDANCER_SHARED)")
-    paths = sorted(p for p in photos.iterdir() if p.suffix.lower() in (".jpg", ".png"))
+    paths = shared_photos()
+    if not paths:
+        sys.exit(PHOTOS_ABSENT)
     lfw = shared_path("data", "lfw", "images")
     if args.lfw and lfw is not None:
         every = sorted(lfw.rglob("*.jpg"))
@@ -229,7 +228,7 @@ def main() -> None:
     if args.swaps:
         swap_table(cases, paths, boxes_of, args)
     if args.figure:
-        figure(args.figure, args.figure_cuts, photos, reference)
+        figure(args.figure, args.figure_cuts, shared_path("data", "photos"), reference)
         print(f"figure: {args.figure}")
     print("broken faces by cut (side, fraction of the box cut away):")
     print(f"{'setting':>14} | " + " | ".join(f"{side[0]}{fraction:g}".rjust(5)

@@ -35,7 +35,7 @@ import time
 
 import numpy as np
 
-from facedancer_torch.testing import shared_path
+from facedancer_torch.testing import PHOTOS_ABSENT, shared_photos
 
 TURNS = (0, 90, 180, 270)
 
@@ -56,10 +56,9 @@ def main() -> None:
     from facedancer_torch.faces.detect import _overlap, _turn, _unrotate, get_detector
     from facedancer_torch.io.images import read_image
 
-    photos = shared_path("data", "photos")
-    if photos is None:
-        sys.exit("photos are absent: expected ../shared/data/photos (or $FACEDANCER_SHARED)")
-    paths = sorted(p for p in photos.iterdir() if p.suffix.lower() in (".jpg", ".png"))
+    paths = shared_photos()
+    if not paths:
+        sys.exit(PHOTOS_ABSENT)
     detector = get_detector(device="cpu", threads=1)
     threshold = detector.score_threshold
     uprights = {p.name: read_image(p) for p in paths}

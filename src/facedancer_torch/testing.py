@@ -31,3 +31,15 @@ def shared_path(*parts: str) -> Path | None:
         return None
     path = root.joinpath(*parts)
     return path if path.exists() else None
+
+
+PHOTOS_ABSENT = "photos are absent: expected ../shared/data/photos (or $FACEDANCER_SHARED)"
+
+
+def shared_photos() -> list[Path]:
+    """The shared photos (JPEG and PNG files of ``data/photos``), sorted by name; empty when
+    the folder is absent (benchmarks then stop with :data:`PHOTOS_ABSENT`)."""
+    photos = shared_path("data", "photos")
+    if photos is None:
+        return []
+    return sorted(p for p in photos.iterdir() if p.suffix.lower() in (".jpg", ".png"))
