@@ -131,6 +131,9 @@ CONFIGS = {
     "ref+identity-strength": dict(mask="box", color_match="none", detail=0.0,
                                   profile_fade=False),  # the model's recommendation
     "no-identity-strength": dict(identity_strength=0.0),
+    # The target's own mouth / eyes kept (mask parts "mouth", "eyes"): what they cost.
+    "keep-mouth": dict(mask="box+hull+occlusion+mouth"),
+    "keep-eyes": dict(mask="box+hull+occlusion+eyes"),
     "pixel-boost-2": dict(pixel_boost=2),
     "pixel-boost-4": dict(pixel_boost=4),
 }

@@ -164,6 +164,46 @@ def test_mask_padding_and_colour_match_stay_inside_their_masks(swapper, photos_d
     assert changed[0.1] > changed[0.0]
 
 
+@pytest.mark.parametrize("part, corners", [("mouth", (3, 4)), ("eyes", (0, 1))])
+def test_mouth_and_eyes_parts_keep_the_targets_own(swapper, photos_dir, part, corners):
+    """``--mask ...+mouth`` (``+eyes``) keeps the target's lips and teeth (eyes): exact lip
+    movement for a dub, the target's gaze; the rest of the face is swapped as before."""
+    from facedancer_torch.faces.detect import largest_face
+    from facedancer_torch.io.images import read_image
+    from facedancer_torch.swap.options import SwapOptions
+
+    image = read_image(photos_dir / "df_img1.jpg")
+    plan = swapper.plan(photos_dir / "fr_obama.jpg")
+    face = largest_face(swapper.detector.detect(image))
+    # the middle of the feature: between its two landmarks (mouth corners; eye centres, a
+    # small square around each)
+    a, b = face.landmarks[corners[0]], face.landmarks[corners[1]]
+    width = float(np.linalg.norm(b - a))
+    region = np.zeros(image.shape[:2], bool)
+    if part == "mouth":
+        (x0, y0), (x1, y1) = np.minimum(a, b), np.maximum(a, b)
+        region[int(y0 - 0.08 * width):int(y1 + 0.08 * width),
+               int(x0 + 0.2 * width):int(x1 - 0.2 * width)] = True
+    else:
+        for x, y in (a, b):
+            r = int(0.06 * width)
+            region[int(y) - r:int(y) + r, int(x) - r:int(x) + r] = True
+    # elsewhere on the face, away from the feature: the nose tip for the eyes, the bridge of
+    # the nose between the eyes for the mouth
+    x, y = face.landmarks[2] if part == "eyes" else face.landmarks[:2].mean(axis=0)
+    r = int(0.06 * np.linalg.norm(face.landmarks[1] - face.landmarks[0]))
+    cheek = np.zeros_like(region)
+    cheek[int(y) - r:int(y) + r, int(x) - r:int(x) + r] = True
+    default = swapper.swap_image(image, plan, SwapOptions())
+    kept = swapper.swap_image(image, plan, SwapOptions(mask=f"box+hull+occlusion+{part}"))
+
+    def change(out, where):
+        return float(np.abs(out.astype(np.float32) - image)[where].mean())
+
+    assert change(default, region) > 8.0 and change(kept, region) < 0.5
+    assert change(kept, cheek) > 0.8 * change(default, cheek) > 4.0
+
+
 def test_watermark_survives_one_jpeg_reencode(swapper, photos_dir, tmp_path):
     from PIL import Image
 

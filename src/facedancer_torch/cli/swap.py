@@ -76,7 +76,9 @@ def register(app: typer.Typer) -> None:
                                  "'+': box (the reference's soft box), hull (the face outline "
                                  "from 68 landmarks), occlusion (keep hands, microphones, masks "
                                  "in front of the face), segment (the segmenter's face "
-                                 "region). 'box' alone is the reference. See docs/swap.md."),
+                                 "region), mouth / eyes (keep the target's own: exact lip "
+                                 "movement for a dub, its gaze). 'box' alone is the "
+                                 "reference. See docs/swap.md."),
         mask_blur: float = typer.Option(None, "--mask-blur", help="Box mask blur sigma in "
                                         "pixels of a 256 crop (default 7, the reference's)."),
         mask_padding: float = typer.Option(0.0, "--mask-padding", help="Grow (>0) or shrink "

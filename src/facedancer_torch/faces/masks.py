@@ -275,6 +275,22 @@ def mouth_zone(landmarks68: np.ndarray, size: int, grow: float) -> np.ndarray:
     return _grown_outline(mouth, size, grow)[0].astype(bool)
 
 
+def feature_keep(landmarks68: np.ndarray, size: int, mouth: bool, eyes: bool,
+                 grow: float, soften: float) -> np.ndarray:
+    """Soft ``(size, size)`` float32 mask of the target's own features to keep: the mouth (its
+    outer lip line) and/or each eye (its outline), each grown by ``grow`` times its width and
+    its edge blurred by ``soften`` times that width, so the seam falls on skin around it."""
+    points = np.asarray(landmarks68, np.float32).reshape(68, 2)
+    keep = np.zeros((size, size), np.float32)
+    outlines = ([points[48:60]] if mouth else []) + \
+        ([points[36:42], points[42:48]] if eyes else [])
+    for outline in outlines:
+        zone, width = _grown_outline(outline, size, grow)
+        np.maximum(keep, gaussian_blur(zone.astype(np.float32), max(0.5, soften * width)),
+                   out=keep)
+    return keep
+
+
 def eye_aspect_ratios(landmarks68: np.ndarray) -> np.ndarray:
     """``(2,)`` eye aspect ratio (lid opening over eye width: Soukupova & Cech 2016) of the
     image-left and image-right eye of 68 landmarks: about 0.3 open, under 0.2 closing."""

@@ -148,6 +148,11 @@ BROW_DEPTH_SHARE: float = 0.7
 # shipped 128 px model: its output's Laplacian variance is a fraction of its input's); the band
 # below this fraction of S is always the swap's.
 DETAIL_RESOLUTION: float = 0.5
+# The mask parts "mouth" and "eyes" keep the target's own: each feature's outline grown by
+# KEEP_GROW times its width, the edge blurred by KEEP_SOFTEN times it (the seam on the skin
+# around it, which the colour correction has already matched).
+KEEP_GROW: float = 0.2
+KEEP_SOFTEN: float = 0.12
 # Three bands on faces at least DETAIL_MID_MIN_WORK times S in the frame: the middle band, from
 # DETAIL_RESOLUTION to DETAIL_FINE_RESOLUTION of S, is the target's only where the coarse
 # lightness gap is under DETAIL_MID_GATE (0: never, it is the swap's); the finest band, above it,
@@ -368,7 +373,7 @@ class Compositor:
                           frame_shape: tuple | None = None
                           ) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
         """:meth:`crop_masks` and each job's 68 landmarks on its crop (None without the
-        ``hull`` part, which is what reads them)."""
+        ``hull``, ``mouth`` or ``eyes`` part, which are what read them)."""
         parts = mask_parts(options.mask)
         if not jobs:
             return [], None
@@ -384,6 +389,14 @@ class Compositor:
             if options.blinks and swapped is not None:
                 for index, mask in enumerate(out):
                     self._keep_closed_eyes(mask, points[index], swapped[index], size)
+        if "mouth" in parts or "eyes" in parts:
+            # The target's own mouth / eyes: exact lip movement for dubbing, its own gaze.
+            if points is None:
+                predictor = self.landmarks68()
+                points = [predictor.on_crop(job.crop, self.crop_shrink) for job in jobs]
+            for mask, face_points in zip(out, points):
+                mask *= 1.0 - masks.feature_keep(face_points, size, "mouth" in parts,
+                                                 "eyes" in parts, KEEP_GROW, KEEP_SOFTEN)
         if "occlusion" in parts or "segment" in parts:
             # Only the occluder's confident part (> strong) starts a kept region; its mirrored
             # average can be that only where the plain pass is above 2 * strong - 1, so other

@@ -21,7 +21,7 @@ MAX_BATCH_SIZE: int = 1024  # faces held in memory at once (videos batch several
 # The default blend mask: the reference box cut to the face outline, minus occluders (what
 # measured best in benchmarks/quality.py; docs/swap.md explains each part).
 DEFAULT_MASK: str = "box+hull+occlusion"
-MASK_PARTS: tuple[str, ...] = ("box", "hull", "occlusion", "segment")
+MASK_PARTS: tuple[str, ...] = ("box", "hull", "occlusion", "segment", "mouth", "eyes")
 COLOR_MODES: tuple[str, ...] = ("none", "global", "local")
 # Pixel boost (swap/boost.py) is off by default: with the shipped 128 px model it measured
 # only slightly sharper (docs/swap.md), part of it pixel-level disagreement between the
@@ -59,7 +59,8 @@ class SwapOptions:
 
     Blending (``swap/compose.py``): ``mask`` (parts joined by ``+``: ``box`` the reference's
     soft box, docs/reference.md §7; ``hull`` the face outline from 68 landmarks; ``occlusion``
-    keeps what covers the face; ``segment`` the face segmenter's face region), ``mask_blur``
+    keeps what covers the face; ``segment`` the face segmenter's face region; ``mouth`` and
+    ``eyes`` keep the target's own mouth / eyes: its exact lip movement, its gaze), ``mask_blur``
     (Gaussian sigma of the box in pixels of a 256 crop; ``None`` = the reference's 7),
     ``mask_padding`` (fraction of the crop size added around the box on each side, may be
     negative to shrink it), ``color_match`` (``none``, ``global``: Lab mean/std transfer, or

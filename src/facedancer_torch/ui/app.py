@@ -365,10 +365,12 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
                                       info="local: no colour casts; global: mean/std only",
                                       elem_id="color-match")
         with gr.Row():
-            mask = gr.Dropdown(["box+hull+occlusion", "box+hull", "box+segment+occlusion",
+            mask = gr.Dropdown(["box+hull+occlusion", "box+hull+occlusion+mouth",
+                                "box+hull+occlusion+eyes", "box+hull", "box+segment+occlusion",
                                 "box"], value="box+hull+occlusion", label="Mask",
                                info="box = the reference; hull = face outline; occlusion = "
-                               "keep hands, microphones, glasses", elem_id="mask")
+                               "keep hands, microphones, glasses; mouth / eyes = keep the "
+                               "target's own (lip sync, gaze)", elem_id="mask")
             detail = gr.Slider(0.0, 1.0, value=1.0, step=0.05, label="Detail from the target",
                                info="sharpness above the model's resolution (0 = model only)",
                                elem_id="detail")
