@@ -144,15 +144,15 @@ BROW_DEPTH_THICKNESS: float = 0.8
 BROW_DEPTH_MARGIN: float = 5.0
 BROW_DEPTH_GAIN: float = 3.0
 BROW_DEPTH_SHARE: float = 0.7
-# The generator's crop carries detail up to about half its own resolution (measured on the
-# shipped 128 px model: its output's Laplacian variance is a fraction of its input's); the band
-# below this fraction of S is always the swap's.
-DETAIL_RESOLUTION: float = 0.5
 # The mask parts "mouth" and "eyes" keep the target's own: each feature's outline grown by
 # KEEP_GROW times its width, the edge blurred by KEEP_SOFTEN times it (the seam on the skin
 # around it, which the colour correction has already matched).
 KEEP_GROW: float = 0.2
 KEEP_SOFTEN: float = 0.12
+# The generator's crop carries detail up to about half its own resolution (measured on the
+# shipped 128 px model: its output's Laplacian variance is a fraction of its input's); the band
+# below this fraction of S is always the swap's.
+DETAIL_RESOLUTION: float = 0.5
 # Three bands on faces at least DETAIL_MID_MIN_WORK times S in the frame: the middle band, from
 # DETAIL_RESOLUTION to DETAIL_FINE_RESOLUTION of S, is the target's only where the coarse
 # lightness gap is under DETAIL_MID_GATE (0: never, it is the swap's); the finest band, above it,
