@@ -68,8 +68,9 @@ EDGE_TURN_ODDS: float = 10.0
 # A face read sideways or upside down can still score 0.999 or more (12 of the 164 quarter
 # turns of the shared photos), but its box and landmarks give it away: an upright face's box
 # is taller than wide (height / width 1.12-1.74 on the 113 faces of the 82 photos) and its
-# eyes lie within about 38 degrees of level, while 10 of the 11 sideways readings scoring
-# >= 0.999 had a box wider than tall or the eyes 39-86 degrees off level. "auto" therefore
+# eyes lie within about 38 degrees of level, while the 11 sideways readings scoring >= 0.999
+# had boxes 0.53-1.08 times as tall as wide, 10 of them the eyes 39-124 degrees off level
+# (benchmarks/turns.py counts what the rule finds). "auto" therefore
 # also searches an image holding a face (scoring >= the threshold) whose box is less than
 # TURNED_ASPECT times as tall as wide or whose eye line is more than TURNED_ROLL degrees off
 # level: 22 instead of 19 of the 82 upright photos, and every face of every turned photo
