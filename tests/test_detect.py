@@ -299,6 +299,27 @@ def test_a_face_read_sideways_with_a_high_score_is_still_searched(detector, phot
     assert np.abs(crop.astype(np.float32) - upright).mean() < 2.0
 
 
+def test_a_cut_face_is_not_replaced_by_its_half_read_sideways_whatever_its_score():
+    """Per face, a turned reading at the image's edge replaces an upright face the edge cuts
+    only with EDGE_TURN_ODDS times less doubt (df_img62.jpg cut four tenths in: 0.94 upright,
+    0.98 sideways, and the sideways half won); a whole face found turned replaces as usual."""
+    from facedancer_torch.faces.detect import EDGE_TURN_ODDS, _turn_reads_better
+
+    def face(box, score):
+        return Face(box=np.array(box, np.float32), score=score,
+                    landmarks=np.zeros((5, 2), np.float32))
+
+    shape = (400, 400, 3)
+    cut_upright = face([-27, 82, 112, 330], 0.94)
+    cut_sideways = face([2, 102, 122, 311], 0.98)
+    assert not _turn_reads_better(cut_sideways, cut_upright, 0, shape)
+    sure = 1.0 - (1.0 - 0.94) / EDGE_TURN_ODDS / 2  # ten times less doubt and more
+    assert _turn_reads_better(face([2, 102, 122, 311], sure), cut_upright, 0, shape)
+    inside = face([150, 120, 260, 280], 0.94)
+    assert _turn_reads_better(face([140, 110, 270, 290], 0.98), inside, 0, shape)
+    assert not _turn_reads_better(face([140, 110, 270, 290], 0.93), inside, 0, shape)
+
+
 def test_faces_at_different_turns_in_one_picture_each_get_their_own(detector, photos_dir):
     """A collage: one photo upright, one turned clockwise, one upside down. The whole picture
     used to take one turn, which lost the upright face and read the sideways one wrong."""
