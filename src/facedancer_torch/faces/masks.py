@@ -193,13 +193,17 @@ def hull_mask(landmarks68: np.ndarray, size: int, *, brow_lift: float = HULL_BRO
 EYE_ZONE_GROW: float = 0.35
 
 
+def _eye_points(landmarks68: np.ndarray, eye: int) -> np.ndarray:
+    """One eye's six outline points of 68 landmarks (0: image-left, 1: image-right)."""
+    return np.asarray(landmarks68, np.float32).reshape(68, 2)[36 + 6 * eye:42 + 6 * eye]
+
+
 def _grown_eye(landmarks68: np.ndarray, eye: int, size: int | tuple[int, int], grow: float
                ) -> tuple[np.ndarray, float]:
     """One eye's outline (0: image-left, 1: image-right) grown by ``grow`` eye widths, as a
     hard ``(H, W)`` uint8 0/1 mask (``size``: an int for a square crop), and the eye's width
     in pixels."""
-    points = np.asarray(landmarks68, np.float32).reshape(68, 2)[36 + 6 * eye:42 + 6 * eye]
-    return _grown_outline(points, size, grow)
+    return _grown_outline(_eye_points(landmarks68, eye), size, grow)
 
 
 def _grown_outline(points: np.ndarray, size: int | tuple[int, int], grow: float
@@ -283,11 +287,9 @@ def feature_keep(landmarks68: np.ndarray, size: int, mouth: bool, eyes: bool,
     points = np.asarray(landmarks68, np.float32).reshape(68, 2)
     keep = np.zeros((size, size), np.float32)
     outlines = ([points[48:60]] if mouth else []) + \
-        ([points[36:42], points[42:48]] if eyes else [])
+        ([_eye_points(points, 0), _eye_points(points, 1)] if eyes else [])
     for outline in outlines:
-        zone, width = _grown_outline(outline, size, grow)
-        np.maximum(keep, gaussian_blur(zone.astype(np.float32), max(0.5, soften * width)),
-                   out=keep)
+        np.maximum(keep, _soft_outline(outline, size, grow, soften), out=keep)
     return keep
 
 
@@ -307,16 +309,21 @@ def eye_opening(landmarks68: np.ndarray, eye: int, size: int | tuple[int, int]) 
     """A hard ``(H, W)`` bool mask (``size``: an int for a square crop) of one eye's opening
     (0: image-left, 1: image-right): the polygon of its six 68-point landmarks, iris, pupil
     and white, no lid."""
-    points = np.asarray(landmarks68, np.float32).reshape(68, 2)[36 + 6 * eye:42 + 6 * eye]
-    return polygon_mask(points, size) > 0.5
+    return polygon_mask(_eye_points(landmarks68, eye), size) > 0.5
 
 
 def one_eye_zone(landmarks68: np.ndarray, eye: int, size: int,
                  grow: float = EYE_ZONE_GROW) -> np.ndarray:
     """Soft ``(size, size)`` float32 mask of one eye (0: image-left, 1: image-right): its
     outline grown by ``grow`` eye widths, the edge blurred over a tenth of the eye's width."""
-    zone, width = _grown_eye(landmarks68, eye, size, grow)
-    return gaussian_blur(zone.astype(np.float32), max(0.5, 0.1 * width))
+    return _soft_outline(_eye_points(landmarks68, eye), size, grow, 0.1)
+
+
+def _soft_outline(points: np.ndarray, size: int, grow: float, soften: float) -> np.ndarray:
+    """:func:`_grown_outline` as a soft float32 mask: its edge blurred over ``soften`` times
+    the outline's width (corner to corner)."""
+    zone, width = _grown_outline(points, size, grow)
+    return gaussian_blur(zone.astype(np.float32), max(0.5, soften * width))
 
 
 def ellipse_polygon(box: np.ndarray, scale: float = 1.0, points: int = 32) -> np.ndarray:

@@ -381,9 +381,10 @@ class Compositor:
         out = [self.box(size, options).copy() if "box" in parts
                else np.ones((size, size), np.float32) for _ in jobs]
         points = None  # 68 landmarks per job, with the face outline (dlib)
-        if "hull" in parts:
+        if {"hull", "mouth", "eyes"} & set(parts):
             predictor = self.landmarks68()
             points = [predictor.on_crop(job.crop, self.crop_shrink) for job in jobs]
+        if "hull" in parts:
             for mask, face_points in zip(out, points):
                 np.minimum(mask, masks.hull_mask(face_points, size), out=mask)
             if options.blinks and swapped is not None:
@@ -391,9 +392,6 @@ class Compositor:
                     self._keep_closed_eyes(mask, points[index], swapped[index], size)
         if "mouth" in parts or "eyes" in parts:
             # The target's own mouth / eyes: exact lip movement for dubbing, its own gaze.
-            if points is None:
-                predictor = self.landmarks68()
-                points = [predictor.on_crop(job.crop, self.crop_shrink) for job in jobs]
             for mask, face_points in zip(out, points):
                 mask *= 1.0 - masks.feature_keep(face_points, size, "mouth" in parts,
                                                  "eyes" in parts, KEEP_GROW, KEEP_SOFTEN)
