@@ -69,12 +69,11 @@ EDGE_TURN_ODDS: float = 10.0
 # turns of the shared photos), but its box and landmarks give it away: an upright face's box
 # is taller than wide (height / width 1.12-1.74 on the 113 faces of the 82 photos) and its
 # eyes lie within about 38 degrees of level, while the 11 sideways readings scoring >= 0.999
-# had boxes 0.53-1.08 times as tall as wide, 10 of them the eyes 39-124 degrees off level
-# (benchmarks/turns.py counts what the rule finds). "auto" therefore
-# also searches an image holding a face (scoring >= the threshold) whose box is less than
-# TURNED_ASPECT times as tall as wide or whose eye line is more than TURNED_ROLL degrees off
-# level: 22 instead of 19 of the 82 upright photos, and every face of every turned photo
-# comes out at its right turn (benchmarks/turns.py).
+# had boxes 0.53-1.08 times as tall as wide, 10 of them the eyes 39-124 degrees off level.
+# "auto" therefore also searches an image holding a face (scoring >= the threshold) whose box
+# is less than TURNED_ASPECT times as tall as wide or whose eye line is more than TURNED_ROLL
+# degrees off level: 22 instead of 19 of the 82 upright photos, and every face of every
+# turned photo comes out at its right turn but two the edge cuts (benchmarks/turns.py).
 TURNED_ASPECT: float = 1.1
 TURNED_ROLL: float = 30.0
 # A searched image keeps, per face, the turn that reads it best, not one turn for the whole
@@ -321,10 +320,8 @@ def frame_rotate(detector) -> str:
 def _overlap(a: np.ndarray, b: np.ndarray) -> float:
     """Intersection of two ``x1, y1, x2, y2`` boxes over the smaller one's area (readings of
     one face at different turns have boxes of different shapes, so IoU undercounts)."""
-    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
     smaller = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
-    return float(w * h / smaller) if smaller > 0 else 0.0
+    return float(_intersection(a, b) / smaller) if smaller > 0 else 0.0
 
 
 def _turn_reads_better(face: Face, other: Face, other_turn: int,
@@ -365,11 +362,16 @@ def _window(image: np.ndarray, left: int, top: int, right: int, bottom: int,
     return out
 
 
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    """Intersection over union of two ``x1, y1, x2, y2`` boxes."""
+def _intersection(a: np.ndarray, b: np.ndarray) -> float:
+    """Area shared by two ``x1, y1, x2, y2`` boxes."""
     w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
     h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = w * h
+    return w * h
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    """Intersection over union of two ``x1, y1, x2, y2`` boxes."""
+    inter = _intersection(a, b)
     union = max(a[2] - a[0], 0) * max(a[3] - a[1], 0) + max(b[2] - b[0], 0) * max(b[3] - b[1], 0)
     return float(inter / max(union - inter, 1e-12))
 
@@ -574,8 +576,9 @@ class RetinaFaceDetector(FaceDetector):
         only an image with a face that looks read sideways; see :data:`TURN_MATCH`); with an
         angle, only that turn is searched. Coordinates are always those of the image
         as given; each face's ``rotation`` says which turn found it. ``rotate``
-        overrides the detector's setting for this call (video frames use ``"off"``: a frame
-        in which the person has left must not be searched sideways for a face).
+        overrides the detector's setting for this call (video frames use ``"turned"``,
+        :func:`frame_rotate`: a frame in which the person has left must not be searched
+        sideways for a face).
         """
         if not images:
             return []

@@ -92,22 +92,22 @@ def detect_in_rois(detector, frame: np.ndarray, boxes: Sequence[np.ndarray],
     crops = [cv2.warpAffine(frame, m, (side, side), flags=cv2.INTER_LINEAR,
                             borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
              for m, side in zip(matrices, sides)]
-    turned = rotate == "turned" and turns is not None
-    first = [str(turn) if turned and turn else rotate
-             for turn in (turns if turned else [0] * len(boxes))]
     found: list = [None] * len(boxes)
-    for side, how in sorted(set(zip(sides, first))):
-        group = [i for i in range(len(boxes)) if (sides[i], first[i]) == (side, how)]
-        for i, candidates in zip(group, detector.detect_batch([crops[i] for i in group],
-                                                              rotate=how)):
-            found[i] = candidates
-    again = [i for i in range(len(boxes)) if first[i] != rotate
-             and (not found[i] or looks_turned(_nearest(found[i], sides[i])))]
-    for side in sorted({sides[i] for i in again}):
-        group = [i for i in again if sides[i] == side]
-        for i, candidates in zip(group, detector.detect_batch([crops[i] for i in group],
-                                                              rotate=rotate)):
-            found[i] = candidates
+
+    def detect(indices, how: list[str]) -> None:
+        # crops of one side and one turn go through one detect_batch call
+        for side, turn in sorted({(sides[i], how[i]) for i in indices}):
+            group = [i for i in indices if (sides[i], how[i]) == (side, turn)]
+            for i, candidates in zip(group, detector.detect_batch([crops[i] for i in group],
+                                                                  rotate=turn)):
+                found[i] = candidates
+
+    first = [str(turn) if turn else rotate for turn in turns] \
+        if rotate == "turned" and turns is not None else [rotate] * len(boxes)
+    detect(range(len(boxes)), first)
+    detect([i for i in range(len(boxes)) if first[i] != rotate
+            and (not found[i] or looks_turned(_nearest(found[i], sides[i])))],
+           [rotate] * len(boxes))
     faces: list[Face | None] = []
     for m, side, candidates in zip(matrices, sides, found):
         if not candidates:
