@@ -25,7 +25,9 @@ whole network instead of only the anchor levels a face's size needs (``REFINE_FI
 and ``cropN`` (``2048crop0``, ``2048crop576``) sets the largest crop of a face refined on the
 stride-32 level alone (``REFINE_MAX_CROP``, the side of its square; 0 = box plus context); ``firstF``
 (``2048first0.8``) runs the first pass at F times the 640 px max side when refining
-(``REFINE_FIRST_PASS``, 1 by default: the same copy as without refinement). ``--sizes`` adds the mean
+(``REFINE_FIRST_PASS``, 1 by default: the same copy as without refinement); ``faceN`` last
+(``2048face0``) sets the largest face refined at full resolution (``REFINE_MAX_FACE``; 0 = no
+limit: every face refined at full resolution, as before session 27). ``--sizes`` adds the mean
 grey difference by the face's eye distance in the 640 px copy (does a large face need refining?);
 ``--upscale F`` enlarges every photo first (larger faces than the shared photos hold).
 """
@@ -107,7 +109,8 @@ def main() -> None:
     bins = (0, 40, 80, 120)  # eye distance in the 640 px copy
     detectors = {}
     for setting in args.refine:
-        value, _, crop = setting.partition("crop")
+        value, _, face = setting.partition("face")
+        value, _, crop = value.partition("crop")
         value, _, first = value.partition("first")
         whole = value.endswith("whole")
         value = value.removesuffix("whole")
@@ -118,6 +121,8 @@ def main() -> None:
             detector.refine_max_crop = int(crop)
         if first:
             detector.first_pass = float(first)
+        if face:
+            detector.refine_max_face = int(face)
         for image in images.values():  # steady state: one-time costs (onnxruntime's first
             detector.detect(image)  # run; importing onnx and cutting the graph) left out
         detectors[setting] = detector

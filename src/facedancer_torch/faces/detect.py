@@ -32,6 +32,7 @@ import cv2
 import numpy as np
 
 from ..errors import FacedancerError, ModelError
+from .tilt import back_to_image, eye_roll, level_crop, nearest_turn, off_turn
 
 # Clear faces score 0.97-1.0 with this model. On the 82 project photos the only detection
 # above 0.5 that is not a face scored 0.58 (a lamp); what scores 0.3-0.7 is mostly blurred
@@ -86,6 +87,26 @@ TURNED_ROLL: float = 30.0
 # turn that wins its image).
 TURN_MATCH: float = 0.5
 TURN_ADD_MIN: float = 0.9
+# Tilted faces (faces/tilt.py, docs/align.md "Tilted faces"): a face whose eye line is more than
+# TILT_MIN degrees off its turn's level is read again on a crop of TILT_CONTEXT times its box's
+# longer side, turned so that the eye line is level, at most TILT_MAX_CROP px a side (one
+# network pass, no refinement), and takes the landmarks found there (once more when the face
+# there is still more than TILT_MIN off level). In a searched image every turn's reading of a
+# face is read so, and the one that scores best there wins: the score of a reading as it
+# was told readings apart no better than chance between 20 and 70 degrees (an upside-down
+# reading of a face tilted 20 degrees scored 0.9988 against 0.9964 upright), turned level a
+# right reading scored at least 0.994 and 1.0 in the median, a wrong one 0.98. "auto",
+# "turned" and "all" level faces; "off" and single angles give the network's readings.
+TILT_MIN: float = 15.0
+TILT_CONTEXT: float = 2.0
+TILT_MAX_CROP: int = 640
+# Two readings of one face whose landmarks lie within this share of its eye distance are the
+# same reading (two readings of an upright face at different sizes differ by up to about 0.2).
+TILT_AGREE: float = 0.2
+# At most TILT_MAX_FACES faces per image are read level, the best of those scoring at least
+# TILT_MIN_SCORE (the tilted faces of the shared photos scored 0.99 or more).
+TILT_MIN_SCORE: float = 0.9
+TILT_MAX_FACES: int = 16
 # Landmark refinement (docs/align.md, benchmarks/landmarks.py): RetinaFace's landmark
 # regression depends on the face's scale *and* on where the face falls on the stride-32 anchor
 # grid; a half-pixel landmark shift already moves a 256 px aligned crop by ~3 grey levels. A
@@ -145,6 +166,18 @@ REFINE_MAX_CROP: int = 704
 # largest face (a source photo's person) became the wrong one, and 24 % fewer of crowd_720p's
 # small faces. Video frames always use 1 (full_first_pass).
 REFINE_FIRST_PASS: float = 1.0
+# A face larger than this (its first-pass box's longer side, px) is refined on a crop scaled
+# down so that the face is this long in it. Full-resolution detection, which the refinement
+# reproduces, misreads faces near and beyond the network's largest anchors (512 px), and
+# REFINE_MAX_CROP cut the crop of a close-up's 790 px face through its eyes, so the second pass
+# found a smaller "face" inside it (df_img41.jpg: eyes 225 px apart instead of 370; the swap
+# had a doubled brow and a second nose). benchmarks/face_scale.py (the shared photos scaled so
+# that the largest face is 560 / 800 / 1300 px, against each face read at 320 px): without
+# the rule 7 / 23 / 59 of 78 faces misread (landmarks over 0.15 eye distances off), dlib's
+# landmarks on the aligned crop 0.104 / 0.125 / 0.385 eye distances from the reading; at 384
+# px 2 / 2 / 2, 0.077 / 0.073 / 0.078 (at 448 and 512: 4-6 misread, 0.089-0.095); faces
+# of 160-400 px, read as before, 0.075-0.086. 0 = off (``refine_max_face`` on a detector).
+REFINE_MAX_FACE: int = 384
 
 
 @dataclass
@@ -299,10 +332,7 @@ def looks_turned(face: Face, min_score: float = 0.0) -> bool:
     as tall as wide, or its eye line more than :data:`TURNED_ROLL` degrees off level."""
     if face.score < min_score or face.width <= 0 or face.height <= 0:
         return False
-    eyes = face.landmarks[1] - face.landmarks[0]
-    # a face found at turn r has its eye line r degrees clockwise of level in the image
-    roll = math.degrees(math.atan2(float(eyes[1]), float(eyes[0]))) - face.rotation
-    roll = (roll + 180.0) % 360.0 - 180.0
+    roll = off_turn(face.landmarks, face.rotation)
     tall, wide = (face.height, face.width) if face.rotation % 180 == 0 else \
         (face.width, face.height)
     return tall < TURNED_ASPECT * wide or abs(roll) > TURNED_ROLL
@@ -360,6 +390,12 @@ def _window(image: np.ndarray, left: int, top: int, right: int, bottom: int,
     if x1 > x0 and y1 > y0:
         out[y0 - top:y1 - top, x0 - left:x1 - left] = image[y0:y1, x0:x1]
     return out
+
+
+def _same_points(a: Face, b: Face) -> bool:
+    """Whether two readings put every landmark within TILT_AGREE of ``b``'s eye distance."""
+    eyes = float(np.hypot(*(b.landmarks[1] - b.landmarks[0])))
+    return bool(np.hypot(*(a.landmarks - b.landmarks).T).max() <= TILT_AGREE * eyes)
 
 
 def _intersection(a: np.ndarray, b: np.ndarray) -> float:
@@ -479,6 +515,7 @@ class RetinaFaceDetector(FaceDetector):
             raise FacedancerError(f"unknown rotation '{rotate}' (use {', '.join(ROTATE_MODES)})")
         self.refine_by_level = bool(refine_by_level)
         self.refine_max_crop = REFINE_MAX_CROP if refine_by_level else 0
+        self.refine_max_face = REFINE_MAX_FACE
         self.first_pass = REFINE_FIRST_PASS if refine_by_level else 1.0
         self._level_sessions: dict[int, object] = {}
         self._open(model, device, threads)
@@ -626,13 +663,96 @@ class RetinaFaceDetector(FaceDetector):
                         (1.0 - top.score) * EDGE_TURN_ODDS > 1.0 - cut[i].score:
                     continue
                 won[i] = angle
+        readings: dict[int, list[Face]] = {}
         for i in doubtful:
-            results[i] = self._merge_turns(images[i], results[i], turns[i], won.get(i, 0))
+            results[i], readings[i] = self._merge_turns(images[i], results[i], turns[i],
+                                                        won.get(i, 0))
+        if TILT_MIN < 180.0:
+            results = [self._level_tilted(image, faces, readings.get(i, []))
+                       for i, (image, faces) in enumerate(zip(images, results))]
         return results
 
+    def _level_tilted(self, image: np.ndarray, faces: list[Face], readings: list[Face]
+                      ) -> list[Face]:
+        """``faces`` with the tilted ones read level (:data:`TILT_MIN`); ``readings``: every
+        turn's faces of a searched image, in the image's coordinates, among which each face's
+        rivals (other turns' readings of it) are chosen by their score read level. A face the
+        image's edge cuts keeps its reading (its turn has the edge rules)."""
+        # The TILT_MAX_FACES best faces scoring at least TILT_MIN_SCORE (a network with
+        # random weights finds hundreds of "faces" at random tilts).
+        eligible = {id(face) for face in sorted(faces, key=lambda f: f.score, reverse=True)
+                    [:TILT_MAX_FACES] if face.score >= TILT_MIN_SCORE}
+        out = []
+        for face in faces:
+            if id(face) not in eligible:
+                out.append(face)
+                continue
+            # Each other turn's best reading of the face.
+            best_of: dict[int, Face] = {}
+            for other in readings:
+                if other.rotation == face.rotation or other.score < self.score_threshold \
+                        or _overlap(face.box, other.box) <= TURN_MATCH:
+                    continue
+                kept = best_of.get(other.rotation)
+                if kept is None or other.score > kept.score:
+                    best_of[other.rotation] = other
+            rivals = list(best_of.values())
+            tilted = abs(off_turn(face.landmarks, face.rotation)) > TILT_MIN
+            if (not rivals and not tilted) or at_edge(face, image.shape):
+                out.append(face)
+                continue
+            own = self._read_level(image, face)
+            best, best_score = face, -1.0
+            if own is not None:
+                best, best_score = own[0] if tilted else face, own[1]
+            for rival in rivals:
+                level = self._read_level(image, rival)
+                # A rival that reads level as the face itself does is the same reading: the
+                # face keeps its own (a refined reading, where the crop's is a resampled one).
+                if level is None or level[1] <= best_score or \
+                        (own is not None and _same_points(level[0], own[0])):
+                    continue
+                best = level[0] if abs(off_turn(rival.landmarks, rival.rotation)) > TILT_MIN \
+                    else rival
+                best_score = level[1]
+            # The box and score the face was kept with (a rival reading of it that wins here
+            # may have scored lower as it was read, its box drawn sideways): its landmarks and
+            # turn are the winner's.
+            out.append(dataclasses.replace(face, landmarks=best.landmarks,
+                                           rotation=best.rotation))
+        return sorted(out, key=lambda f: f.score, reverse=True)
+
+    def _read_level(self, image: np.ndarray, face: Face, again: bool = True
+                    ) -> tuple[Face, float] | None:
+        """``face`` read on a crop turned so that its eye line is level (:data:`TILT_CONTEXT`,
+        :data:`TILT_MAX_CROP`): the face with those landmarks (its box and score as they were,
+        its turn the quarter nearest its eye line) and the score it gets there; None when the
+        crop shows no face at its centre."""
+        x1, y1, x2, y2 = (float(v) for v in face.box[:4])
+        side = TILT_CONTEXT * max(x2 - x1, y2 - y1)
+        if side < 16:
+            return None
+        crop, matrix = level_crop(image, ((x1 + x2) / 2, (y1 + y2) / 2),
+                                  eye_roll(face.landmarks), side, TILT_MAX_CROP,
+                                  self.config.mean_bgr[::-1])
+        centre = crop.shape[0] / 2
+        found = [f for f in self._detect_upright([crop])[0]
+                 if math.dist(f.landmarks.mean(axis=0), (centre, centre)) < 0.25 * crop.shape[0]]
+        if not found:
+            return None
+        level = min(found, key=lambda f: math.dist(f.landmarks.mean(axis=0), (centre, centre)))
+        landmarks = back_to_image(level.landmarks, matrix)
+        leveled = Face(box=face.box, score=face.score, landmarks=landmarks,
+                       rotation=nearest_turn(eye_roll(landmarks)))
+        if again and abs(eye_roll(level.landmarks)) > TILT_MIN:
+            return self._read_level(image, leveled, again=False) or (leveled, level.score)
+        return leveled, level.score
+
     def _merge_turns(self, image: np.ndarray, upright: list[Face],
-                     turns: dict[int, tuple[np.ndarray, list[Face]]], won: int) -> list[Face]:
-        """Each face of ``image`` at the turn that reads it best (see :data:`TURN_MATCH`).
+                     turns: dict[int, tuple[np.ndarray, list[Face]]], won: int
+                     ) -> tuple[list[Face], list[Face]]:
+        """Each face of ``image`` at the turn that reads it best (see :data:`TURN_MATCH`),
+        and every turn's readings in the image's coordinates (:meth:`_level_tilted`).
 
         ``upright``: the faces found as the image stands (already through the second pass);
         ``turns``: per turn searched, the turned image and its faces (without the padded
@@ -669,7 +789,8 @@ class RetinaFaceDetector(FaceDetector):
                 faces = self._second_pass(turned, faces, refine=False)
                 out += [_unrotate(face, angle, image.shape) for face in faces
                         if min(face.width, face.height) >= self.min_face_size]
-        return sorted(out, key=lambda f: f.score, reverse=True)
+        return (sorted(out, key=lambda f: f.score, reverse=True),
+                [face for angle in readings for _, _, face in readings[angle]])
 
     def _detect_upright(self, images: list[np.ndarray], edges: bool = True
                         ) -> list[list[Face]]:
@@ -815,13 +936,20 @@ class RetinaFaceDetector(FaceDetector):
         half_h = (y2 - y1) / 2 + context
         # Inside the image, unless the crop is to reach beyond its edge (then padded below).
         low, high_x, high_y = (-math.inf, math.inf, math.inf) if edge else (0, width, height)
-        first_level = self._first_level(max(x2 - x1, y2 - y1))
+        longest = max(x2 - x1, y2 - y1)
+        # A large face: its crop is read scaled down to refine_max_face, the context and the
+        # crop's cap counted at that scale.
+        shrink = min(1.0, self.refine_max_face / longest) if self.refine_max_face > 0 else 1.0
+        if shrink < 1.0:
+            half_w += context * (1.0 / shrink - 1.0)
+            half_h += context * (1.0 / shrink - 1.0)
+        first_level = self._first_level(longest)
         if first_level == len(self.config.steps) - 1 and self.refine_max_crop:
             # A square, as the level's receptive field is, its corner on the grid point
             # nearest to where the square centred on the face would start.
             side = int(2 * max(half_w, half_h))
             if not edge:  # an edge face's crop needs its room beyond the image
-                side = min(side, self.refine_max_crop)
+                side = min(side, int(self.refine_max_crop / shrink))
             left = int(max(int(round((cx - side / 2) / _GRID)) * _GRID, low))
             top = int(max(int(round((cy - side / 2) / _GRID)) * _GRID, low))
             right, bottom = int(min(left + side, high_x)), int(min(top + side, high_y))
@@ -833,12 +961,12 @@ class RetinaFaceDetector(FaceDetector):
         if right - left < 16 or bottom - top < 16:
             return face
         crop = _window(image, left, top, right, bottom, self.config.mean_bgr[::-1])
-        scale = min(1.0, self.refine_max_side / max(crop.shape[:2]))
+        scale = min(1.0, self.refine_max_side / max(crop.shape[:2]), shrink)
         if scale < 1.0:
             crop = cv2.resize(crop, (max(1, round(crop.shape[1] * scale)),
                                      max(1, round(crop.shape[0] * scale))),
                               interpolation=cv2.INTER_AREA)
-            first_level = self._first_level(max(x2 - x1, y2 - y1) * scale)  # its size there
+            first_level = self._first_level(longest * scale)  # its size there
         sx, sy = crop.shape[1] / (right - left), crop.shape[0] / (bottom - top)
         loc, conf, landms, config = self._infer_levels(crop, first_level)
         # The face was already accepted; a low threshold only lets the second pass find it.
