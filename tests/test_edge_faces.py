@@ -79,8 +79,10 @@ def test_a_cut_face_is_found_upright_with_its_landmarks(detector, photos_dir, na
     # (0.12-0.13 for the 550-740 px faces of df_img2 and df_img30, which the whole photo and
     # the cut one refine scaled down to REFINE_MAX_FACE from boxes of different sizes)
     assert _error(face, truth) < 0.15
-    if name == "df_img1.jpg":
-        return  # without the edge pass this one is found upright or sideways by a hair
+    if name in ("df_img1.jpg", "df_img30.jpg"):
+        # without the edge pass df_img1 is found upright or sideways by a hair, and df_img30's
+        # 620 px face, refined scaled down (REFINE_MAX_FACE), upright
+        return
     monkeypatch.setattr(detect, "EDGE_MARGIN", 0.0)
     monkeypatch.setattr(detect, "TILT_MIN", 180.0)  # (turns read level judge them too)
     plain = largest_face(get_detector(device="cpu").detect(part))

@@ -103,10 +103,12 @@ TILT_MAX_CROP: int = 640
 # Two readings of one face whose landmarks lie within this share of its eye distance are the
 # same reading (two readings of an upright face at different sizes differ by up to about 0.2).
 TILT_AGREE: float = 0.2
-# At most TILT_MAX_FACES faces per image are read level, the best of those scoring at least
-# TILT_MIN_SCORE (the tilted faces of the shared photos scored 0.99 or more).
+# Only faces scoring at least TILT_MIN_SCORE are read level (the tilted faces of the shared
+# photos scored 0.99 or more), the best first, at most TILT_MAX_READS crops per image (a face
+# and each rival one crop; a network with random weights finds hundreds of "faces" at random
+# tilts, and the converted RetinaFace-Res50 takes about a second a crop on a CPU).
 TILT_MIN_SCORE: float = 0.9
-TILT_MAX_FACES: int = 16
+TILT_MAX_READS: int = 12
 # Landmark refinement (docs/align.md, benchmarks/landmarks.py): RetinaFace's landmark
 # regression depends on the face's scale *and* on where the face falls on the stride-32 anchor
 # grid; a half-pixel landmark shift already moves a 256 px aligned crop by ~3 grey levels. A
@@ -678,13 +680,10 @@ class RetinaFaceDetector(FaceDetector):
         turn's faces of a searched image, in the image's coordinates, among which each face's
         rivals (other turns' readings of it) are chosen by their score read level. A face the
         image's edge cuts keeps its reading (its turn has the edge rules)."""
-        # The TILT_MAX_FACES best faces scoring at least TILT_MIN_SCORE (a network with
-        # random weights finds hundreds of "faces" at random tilts).
-        eligible = {id(face) for face in sorted(faces, key=lambda f: f.score, reverse=True)
-                    [:TILT_MAX_FACES] if face.score >= TILT_MIN_SCORE}
+        reads = TILT_MAX_READS
         out = []
-        for face in faces:
-            if id(face) not in eligible:
+        for face in sorted(faces, key=lambda f: f.score, reverse=True):
+            if face.score < TILT_MIN_SCORE or reads <= 0:
                 out.append(face)
                 continue
             # Each other turn's best reading of the face.
@@ -702,11 +701,13 @@ class RetinaFaceDetector(FaceDetector):
                 out.append(face)
                 continue
             own = self._read_level(image, face)
+            reads -= 1
             best, best_score = face, -1.0
             if own is not None:
                 best, best_score = own[0] if tilted else face, own[1]
-            for rival in rivals:
+            for rival in rivals[:max(reads, 0)]:
                 level = self._read_level(image, rival)
+                reads -= 1
                 # A rival that reads level as the face itself does is the same reading: the
                 # face keeps its own (a refined reading, where the crop's is a resampled one).
                 if level is None or level[1] <= best_score or \
