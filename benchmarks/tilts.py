@@ -30,6 +30,20 @@ from facedancer_torch.testing import PHOTOS_ABSENT, shared_photos
 RIGHT = 0.2  # eye distances
 
 
+def turned(image: np.ndarray, angle: float) -> tuple[np.ndarray, np.ndarray]:
+    """``image`` turned ``angle`` degrees counterclockwise on a canvas that holds all of it
+    (the corners black), and the 2 x 3 matrix that maps its pixels there."""
+    import cv2
+
+    height, width = image.shape[:2]
+    matrix = cv2.getRotationMatrix2D((width / 2, height / 2), angle, 1.0)
+    cos, sin = abs(matrix[0, 0]), abs(matrix[0, 1])
+    out_w, out_h = int(height * sin + width * cos), int(height * cos + width * sin)
+    matrix[0, 2] += out_w / 2 - width / 2
+    matrix[1, 2] += out_h / 2 - height / 2
+    return cv2.warpAffine(image, matrix, (out_w, out_h), flags=cv2.INTER_LINEAR), matrix
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--angles", type=float, nargs="+", default=[0, 15, 30, 45, 60, 75])
@@ -38,8 +52,6 @@ def main() -> None:
     parser.add_argument("--list", action="store_true", help="print every face not read right")
     args = parser.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-
-    import cv2
 
     from facedancer_torch.faces import detect
     from facedancer_torch.faces.detect import get_detector
@@ -51,15 +63,6 @@ def main() -> None:
     detector = get_detector(device="cpu", threads=1)
     default = detect.TILT_MIN
     rules = {"previous": 180.0, "default": default}
-
-    def turned(image, angle):
-        height, width = image.shape[:2]
-        matrix = cv2.getRotationMatrix2D((width / 2, height / 2), angle, 1.0)
-        cos, sin = abs(matrix[0, 0]), abs(matrix[0, 1])
-        out_w, out_h = int(height * sin + width * cos), int(height * cos + width * sin)
-        matrix[0, 2] += out_w / 2 - width / 2
-        matrix[1, 2] += out_h / 2 - height / 2
-        return cv2.warpAffine(image, matrix, (out_w, out_h), flags=cv2.INTER_LINEAR), matrix
 
     tally = {(rule, angle): [0, 0, 0, 0] for rule in rules for angle in args.angles}
     photos = {p.name: read_image(p) for p in paths}

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
@@ -358,15 +361,11 @@ def test_faces_at_different_turns_in_one_picture_each_get_their_own(detector, ph
 
 
 def _tilted(image: np.ndarray, degrees: float) -> tuple[np.ndarray, np.ndarray]:
-    """``image`` turned ``degrees`` counterclockwise on a canvas that holds all of it, and the
-    2 x 3 matrix that maps its pixels there."""
-    height, width = image.shape[:2]
-    matrix = cv2.getRotationMatrix2D((width / 2, height / 2), degrees, 1.0)
-    cos, sin = abs(matrix[0, 0]), abs(matrix[0, 1])
-    size = (int(height * sin + width * cos), int(height * cos + width * sin))
-    matrix[0, 2] += size[0] / 2 - width / 2
-    matrix[1, 2] += size[1] / 2 - height / 2
-    return cv2.warpAffine(image, matrix, size), matrix
+    """benchmarks/tilts.py's turn on a canvas that holds the whole photo."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from tilts import turned
+
+    return turned(image, degrees)
 
 
 @pytest.mark.parametrize("name, degrees", [("df_img23.jpg", 40), ("df_img27.jpg", 20),

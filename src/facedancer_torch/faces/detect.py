@@ -737,11 +737,12 @@ class RetinaFaceDetector(FaceDetector):
                                   eye_roll(face.landmarks), side, TILT_MAX_CROP,
                                   self.config.mean_bgr[::-1])
         centre = crop.shape[0] / 2
-        found = [f for f in self._detect_upright([crop])[0]
-                 if math.dist(f.landmarks.mean(axis=0), (centre, centre)) < 0.25 * crop.shape[0]]
-        if not found:
+        found = [(math.dist(f.landmarks.mean(axis=0), (centre, centre)), f)
+                 for f in self._detect_upright([crop])[0]]
+        near = min(found, key=lambda pair: pair[0], default=None)
+        if near is None or near[0] >= 0.25 * crop.shape[0]:
             return None
-        level = min(found, key=lambda f: math.dist(f.landmarks.mean(axis=0), (centre, centre)))
+        level = near[1]
         landmarks = back_to_image(level.landmarks, matrix)
         leveled = Face(box=face.box, score=face.score, landmarks=landmarks,
                        rotation=nearest_turn(eye_roll(landmarks)))
