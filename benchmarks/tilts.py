@@ -50,6 +50,9 @@ def main() -> None:
     parser.add_argument("--time", type=int, default=2, metavar="N",
                         help="time each rule on the photos as they stand, least of N runs")
     parser.add_argument("--list", action="store_true", help="print every face not read right")
+    parser.add_argument("--budgets", type=float, nargs="+", default=None, metavar="B",
+                        help="the rule read level with each TILT_BUDGET B (pixels read level "
+                             "over the first pass's; inf: no limit); default: the module's")
     args = parser.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 
@@ -61,8 +64,11 @@ def main() -> None:
     if not paths:
         sys.exit(PHOTOS_ABSENT)
     detector = get_detector(device="cpu", threads=1)
-    default = detect.TILT_MIN
-    rules = {"previous": 180.0, "default": default}
+    default, budget = detect.TILT_MIN, detect.TILT_BUDGET
+    # rule -> (TILT_MIN, TILT_BUDGET)
+    rules = {"previous": (180.0, budget)}
+    for b in args.budgets or [budget]:
+        rules["default" if b == budget else f"budget {b:g}"] = (default, b)
 
     tally = {(rule, angle): [0, 0, 0, 0] for rule in rules for angle in args.angles}
     photos = {p.name: read_image(p) for p in paths}
@@ -72,8 +78,7 @@ def main() -> None:
                  if f.score >= detector.score_threshold]
         for angle in args.angles:
             picture, matrix = turned(image, angle)
-            for rule, tilt_min in rules.items():
-                detect.TILT_MIN = tilt_min
+            for rule, (detect.TILT_MIN, detect.TILT_BUDGET) in rules.items():
                 found = detector.detect_batch([picture])[0]
                 cell, used = tally[(rule, angle)], set()
                 for face in truth:
@@ -98,24 +103,23 @@ def main() -> None:
                         print(f"  {rule}: {name} at {angle:g} deg: face at "
                               f"{points.mean(0).astype(int).tolist()} {what}")
                 cell[3] += len(found) - len(used)
-    detect.TILT_MIN = default
+    detect.TILT_MIN, detect.TILT_BUDGET = default, budget
     faces = sum(len([f for f in detector.detect_batch([im], rotate="off")[0]
                      if f.score >= detector.score_threshold]) for im in photos.values())
     print(f"{len(photos)} photos ({faces} faces) turned by each angle; right: every landmark "
           f"within {RIGHT} eye distances")
-    print(f"{'rule':>9} | {'angle':>5} | {'right':>5} | {'wrong':>5} | {'missed':>6} | "
+    print(f"{'rule':>10} | {'angle':>5} | {'right':>5} | {'wrong':>5} | {'missed':>6} | "
           f"{'no face':>7}")
     for rule in rules:
         for angle in args.angles:
             right, wrong, missed, extra = tally[(rule, angle)]
-            print(f"{rule:>9} | {angle:>5g} | {right:>5} | {wrong:>5} | {missed:>6} | "
+            print(f"{rule:>10} | {angle:>5g} | {right:>5} | {wrong:>5} | {missed:>6} | "
                   f"{extra:>7}")
     if not args.time:
         return
     print(f"\nthe {len(photos)} photos as they stand, one thread, least of {args.time} runs")
-    print(f"{'rule':>9} | {'CPU ms / photo':>14}")
-    for rule, tilt_min in rules.items():
-        detect.TILT_MIN = tilt_min
+    print(f"{'rule':>10} | {'CPU ms / photo':>14}")
+    for rule, (detect.TILT_MIN, detect.TILT_BUDGET) in rules.items():
         total = 0.0
         for image in photos.values():
             runs = []
@@ -124,8 +128,8 @@ def main() -> None:
                 detector.detect_batch([image])
                 runs.append(time.process_time() - start)
             total += min(runs)
-        print(f"{rule:>9} | {1000 * total / len(photos):>14.1f}")
-    detect.TILT_MIN = default
+        print(f"{rule:>10} | {1000 * total / len(photos):>14.1f}")
+    detect.TILT_MIN, detect.TILT_BUDGET = default, budget
 
 
 if __name__ == "__main__":

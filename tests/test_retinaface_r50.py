@@ -121,6 +121,35 @@ def test_detector_backend_chosen_by_folder(detector, authors_dir, tmp_path, phot
                                    atol=1e-2)
 
 
+def test_reading_level_costs_a_few_first_passes(detector, tmp_path, photos_dir, monkeypatch):
+    """Random weights find hundreds of "faces" at random tilts, dozens scoring over 0.9,
+    each of which the tilt rule would read on a turned crop (about a second a crop with this
+    network): the crops read level hold at most TILT_BUDGET times the first pass's pixels and
+    the read that passes it (40 s an image before, 12 crops and their second reads; 3 s now)."""
+    from facedancer_torch.faces import detect
+    from facedancer_torch.faces.detect import get_detector
+    from facedancer_torch.io.images import read_image
+
+    folder = detector.save_pretrained(tmp_path / "r50")
+    backend = get_detector(str(folder), device="cpu", score_threshold=0.5)
+    image = np.ascontiguousarray(read_image(photos_dir / "fr_two_people.jpg")[0:300, 190:430])
+    crops = []
+
+    def level_crop(*args):
+        crop, matrix = real(*args)
+        crops.append(crop.shape[0] * crop.shape[1])
+        return crop, matrix
+
+    real = detect.level_crop
+    monkeypatch.setattr(detect, "level_crop", level_crop)
+    faces = backend.detect(image)
+    assert len([f for f in faces if f.score >= detect.TILT_MIN_SCORE]) > 20
+    budget = detect.TILT_BUDGET * image.shape[0] * image.shape[1]  # no downscaling below 640
+    # the last read started within the budget: its crop and its second read (the face there
+    # still tilted) at most TILT_MAX_CROP a side
+    assert budget <= sum(crops) < budget + 2 * detect.TILT_MAX_CROP ** 2
+
+
 def test_folder_is_read_by_the_generic_model_reader(detector, tmp_path):
     from facedancer_torch.models.pretrained import read_model_dir
 

@@ -104,11 +104,15 @@ TILT_MAX_CROP: int = 640
 # same reading (two readings of an upright face at different sizes differ by up to about 0.2).
 TILT_AGREE: float = 0.2
 # Only faces scoring at least TILT_MIN_SCORE are read level (the tilted faces of the shared
-# photos scored 0.99 or more), the best first, at most TILT_MAX_READS crops per image (a face
-# and each rival one crop; a network with random weights finds hundreds of "faces" at random
-# tilts, and the converted RetinaFace-Res50 takes about a second a crop on a CPU).
+# photos scored 0.99 or more), the best first, while the crops read so far hold fewer than
+# TILT_BUDGET times the pixels of the image's first pass: reading level costs a few first
+# passes at most, whatever the network (one with random weights finds hundreds of "faces" at
+# random tilts; the converted RetinaFace-Res50 takes up to a second a 640 px crop on a CPU),
+# and a count of crops would not see their size (a close-up's are 640 px, a group's 60 px).
+# On the shared photos turned by 30-60 degrees 8 reads them as no limit does, 4 misses 1-2
+# faces (benchmarks/tilts.py --budgets).
 TILT_MIN_SCORE: float = 0.9
-TILT_MAX_READS: int = 12
+TILT_BUDGET: float = 8.0
 # Landmark refinement (docs/align.md, benchmarks/landmarks.py): RetinaFace's landmark
 # regression depends on the face's scale *and* on where the face falls on the stride-32 anchor
 # grid; a half-pixel landmark shift already moves a 256 px aligned crop by ~3 grey levels. A
@@ -349,11 +353,18 @@ def frame_rotate(detector) -> str:
     return "turned" if rotate == "auto" else rotate
 
 
-def _overlap(a: np.ndarray, b: np.ndarray) -> float:
-    """Intersection of two ``x1, y1, x2, y2`` boxes over the smaller one's area (readings of
-    one face at different turns have boxes of different shapes, so IoU undercounts)."""
-    smaller = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
-    return float(_intersection(a, b) / smaller) if smaller > 0 else 0.0
+def _overlap(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """Intersection of an ``x1, y1, x2, y2`` box with each of ``boxes`` (N x 4) over the
+    smaller one's area (readings of one face at different turns have boxes of different
+    shapes, so IoU undercounts). One array operation: a random-weight network's hundreds of
+    "faces" per turn made this pairwise loop take seconds an image."""
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    box = np.asarray(box[:4], dtype=np.float64)
+    w = np.clip(np.minimum(box[2], boxes[:, 2]) - np.maximum(box[0], boxes[:, 0]), 0, None)
+    h = np.clip(np.minimum(box[3], boxes[:, 3]) - np.maximum(box[1], boxes[:, 1]), 0, None)
+    smaller = np.minimum((box[2] - box[0]) * (box[3] - box[1]),
+                         (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]))
+    return np.where(smaller > 0, w * h / np.where(smaller > 0, smaller, 1.0), 0.0)
 
 
 def _turn_reads_better(face: Face, other: Face, other_turn: int,
@@ -680,17 +691,19 @@ class RetinaFaceDetector(FaceDetector):
         turn's faces of a searched image, in the image's coordinates, among which each face's
         rivals (other turns' readings of it) are chosen by their score read level. A face the
         image's edge cuts keeps its reading (its turn has the edge rules)."""
-        reads = TILT_MAX_READS
+        small, _, _ = self._resize(image)
+        spent = [0.0, TILT_BUDGET * small.shape[0] * small.shape[1]]  # pixels read, budget
+        reading_boxes = np.array([other.box[:4] for other in readings], dtype=np.float64)
         out = []
         for face in sorted(faces, key=lambda f: f.score, reverse=True):
-            if face.score < TILT_MIN_SCORE or reads <= 0:
+            if face.score < TILT_MIN_SCORE or spent[0] >= spent[1]:
                 out.append(face)
                 continue
             # Each other turn's best reading of the face.
             best_of: dict[int, Face] = {}
-            for other in readings:
-                if other.rotation == face.rotation or other.score < self.score_threshold \
-                        or _overlap(face.box, other.box) <= TURN_MATCH:
+            near = _overlap(face.box, reading_boxes) > TURN_MATCH
+            for other in (readings[k] for k in np.flatnonzero(near)):
+                if other.rotation == face.rotation or other.score < self.score_threshold:
                     continue
                 kept = best_of.get(other.rotation)
                 if kept is None or other.score > kept.score:
@@ -700,14 +713,14 @@ class RetinaFaceDetector(FaceDetector):
             if (not rivals and not tilted) or at_edge(face, image.shape):
                 out.append(face)
                 continue
-            own = self._read_level(image, face)
-            reads -= 1
+            own = self._read_level(image, face, spent)
             best, best_score = face, -1.0
             if own is not None:
                 best, best_score = own[0] if tilted else face, own[1]
-            for rival in rivals[:max(reads, 0)]:
-                level = self._read_level(image, rival)
-                reads -= 1
+            for rival in rivals:
+                if spent[0] >= spent[1]:
+                    break
+                level = self._read_level(image, rival, spent)
                 # A rival that reads level as the face itself does is the same reading: the
                 # face keeps its own (a refined reading, where the crop's is a resampled one).
                 if level is None or level[1] <= best_score or \
@@ -723,12 +736,13 @@ class RetinaFaceDetector(FaceDetector):
                                            rotation=best.rotation))
         return sorted(out, key=lambda f: f.score, reverse=True)
 
-    def _read_level(self, image: np.ndarray, face: Face, again: bool = True
-                    ) -> tuple[Face, float] | None:
+    def _read_level(self, image: np.ndarray, face: Face, spent: list[float],
+                    again: bool = True) -> tuple[Face, float] | None:
         """``face`` read on a crop turned so that its eye line is level (:data:`TILT_CONTEXT`,
         :data:`TILT_MAX_CROP`): the face with those landmarks (its box and score as they were,
         its turn the quarter nearest its eye line) and the score it gets there; None when the
-        crop shows no face at its centre."""
+        crop shows no face at its centre. ``spent[0]`` counts the pixels read
+        (:data:`TILT_BUDGET`)."""
         x1, y1, x2, y2 = (float(v) for v in face.box[:4])
         side = TILT_CONTEXT * max(x2 - x1, y2 - y1)
         if side < 16:
@@ -736,9 +750,10 @@ class RetinaFaceDetector(FaceDetector):
         crop, matrix = level_crop(image, ((x1 + x2) / 2, (y1 + y2) / 2),
                                   eye_roll(face.landmarks), side, TILT_MAX_CROP,
                                   self.config.mean_bgr[::-1])
+        spent[0] += crop.shape[0] * crop.shape[1]
         centre = crop.shape[0] / 2
         found = [(math.dist(f.landmarks.mean(axis=0), (centre, centre)), f)
-                 for f in self._detect_upright([crop])[0]]
+                 for f in self._detect_upright([crop], edges=False)[0]]
         near = min(found, key=lambda pair: pair[0], default=None)
         if near is None or near[0] >= 0.25 * crop.shape[0]:
             return None
@@ -747,7 +762,7 @@ class RetinaFaceDetector(FaceDetector):
         leveled = Face(box=face.box, score=face.score, landmarks=landmarks,
                        rotation=nearest_turn(eye_roll(landmarks)))
         if again and abs(eye_roll(level.landmarks)) > TILT_MIN:
-            return self._read_level(image, leveled, again=False) or (leveled, level.score)
+            return self._read_level(image, leveled, spent, again=False) or (leveled, level.score)
         return leveled, level.score
 
     def _merge_turns(self, image: np.ndarray, upright: list[Face],
@@ -767,21 +782,23 @@ class RetinaFaceDetector(FaceDetector):
             readings[angle] = [(angle, face, _unrotate(face, angle, image.shape))
                                for face in faces]
         kept = list(readings[won])
+        kept_boxes = np.array([face.box[:4] for _, _, face in kept], dtype=np.float64)
         for angle in sorted(readings, key=lambda a: a != 0):  # the upright readings first
             if angle == won:
                 continue
             for reading in readings[angle]:
                 face = reading[2]
-                over = [k for k, other in enumerate(kept)
-                        if _overlap(face.box, other[2].box) > TURN_MATCH]
+                over = set(np.flatnonzero(_overlap(face.box, kept_boxes) > TURN_MATCH).tolist())
                 if not over:
                     if face.score >= TURN_ADD_MIN:
                         kept.append(reading)
+                        kept_boxes = np.vstack([kept_boxes.reshape(-1, 4), face.box[:4]])
                     continue
-                if all(_turn_reads_better(face, other[2], other[0], image.shape)
-                       for other in (kept[k] for k in over)):
-                    kept = [other for k, other in enumerate(kept) if k not in over]
-                    kept.append(reading)
+                if all(_turn_reads_better(face, kept[k][2], kept[k][0], image.shape)
+                       for k in sorted(over)):
+                    stay = [k for k in range(len(kept)) if k not in over]
+                    kept = [kept[k] for k in stay] + [reading]
+                    kept_boxes = np.vstack([kept_boxes[stay].reshape(-1, 4), face.box[:4]])
         out = [face for angle, _, face in kept if angle == 0]
         for angle, (turned, _) in turns.items():
             faces = [face for a, face, _ in kept if a == angle]
