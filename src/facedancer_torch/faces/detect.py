@@ -685,6 +685,14 @@ class RetinaFaceDetector(FaceDetector):
                        for i, (image, faces) in enumerate(zip(images, results))]
         return results
 
+    def level(self, image: np.ndarray, faces: Sequence[Face]) -> list[Face]:
+        """``faces`` found in RGB ``image`` at a turn given (``detect_batch`` with an angle), each
+        one tilted more than :data:`TILT_MIN` off that turn read level as the searches read
+        it: for the crops that follow a face at its own turn (``faces/roi.py``)."""
+        if TILT_MIN >= 180.0:
+            return list(faces)
+        return self._level_tilted(_as_rgb(image), list(faces), [])
+
     def _level_tilted(self, image: np.ndarray, faces: list[Face], readings: list[Face]
                       ) -> list[Face]:
         """``faces`` with the tilted ones read level (:data:`TILT_MIN`); ``readings``: every

@@ -105,9 +105,16 @@ def detect_in_rois(detector, frame: np.ndarray, boxes: Sequence[np.ndarray],
     first = [str(turn) if turn else rotate for turn in turns] \
         if rotate == "turned" and turns is not None else [rotate] * len(boxes)
     detect(range(len(boxes)), first)
-    detect([i for i in range(len(boxes)) if first[i] != rotate
-            and (not found[i] or looks_turned(_nearest(found[i], sides[i])))],
-           [rotate] * len(boxes))
+    searched = [i for i in range(len(boxes)) if first[i] != rotate
+                and (not found[i] or looks_turned(_nearest(found[i], sides[i])))]
+    detect(searched, [rotate] * len(boxes))
+    # A face read at its own turn comes as the network reads it there; tilted past TILT_MIN
+    # off that turn (a head tilted 20 degrees in a clip filmed sideways) it is read level, as
+    # the whole frame's detection reads it (0.11 eye distances off there, 0.05 level).
+    level = getattr(detector, "level", None)
+    for i in range(len(boxes)):
+        if level is not None and found[i] and first[i] != rotate and i not in searched:
+            found[i] = level(crops[i], [_nearest(found[i], sides[i])])
     faces: list[Face | None] = []
     for m, side, candidates in zip(matrices, sides, found):
         if not candidates:
