@@ -122,17 +122,18 @@ def test_detector_backend_chosen_by_folder(detector, authors_dir, tmp_path, phot
 
 
 def test_reading_level_costs_a_few_first_passes(detector, tmp_path, photos_dir, monkeypatch):
-    """Random weights find hundreds of "faces" at random tilts, dozens scoring over 0.9,
+    """Random weights find hundreds of "faces" at random tilts, a dozen scoring over 0.9,
     each of which the tilt rule would read on a turned crop (about a second a crop with this
     network): the crops read level hold at most TILT_BUDGET times the first pass's pixels and
-    the read that passes it (40 s an image before, 12 crops and their second reads; 3 s now)."""
+    the read that passes it (a 300 x 240 px crop took 40 s before, 12 crops and their second
+    reads; 3 s now)."""
     from facedancer_torch.faces import detect
     from facedancer_torch.faces.detect import get_detector
     from facedancer_torch.io.images import read_image
 
     folder = detector.save_pretrained(tmp_path / "r50")
     backend = get_detector(str(folder), device="cpu", score_threshold=0.5)
-    image = np.ascontiguousarray(read_image(photos_dir / "fr_two_people.jpg")[0:300, 190:430])
+    image = np.ascontiguousarray(read_image(photos_dir / "fr_two_people.jpg")[100:260, 300:492])
     crops = []
 
     def level_crop(*args):
@@ -143,7 +144,7 @@ def test_reading_level_costs_a_few_first_passes(detector, tmp_path, photos_dir, 
     real = detect.level_crop
     monkeypatch.setattr(detect, "level_crop", level_crop)
     faces = backend.detect(image)
-    assert len([f for f in faces if f.score >= detect.TILT_MIN_SCORE]) > 20
+    assert len([f for f in faces if f.score >= detect.TILT_MIN_SCORE]) > 10
     budget = detect.TILT_BUDGET * image.shape[0] * image.shape[1]  # no downscaling below 640
     # the last read started within the budget: its crop and its second read (the face there
     # still tilted) at most TILT_MAX_CROP a side
