@@ -11,7 +11,8 @@ with the photo. A face counts as read right when a face found near it has every 
 within 0.2 of its eye distance of the truth's (what two readings of one upright face at
 different sizes differ by at most, for most faces; benchmarks/face_scale.py), wrong when the
 face found near it is further off (turned, upside down or shifted: the swap smears), missed
-when nothing is found near it; "no face" counts what is found away from every truth face.
+when nothing is found near it; "no face" counts what is found away from every truth face;
+"off, median": the median over the faces found of the largest landmark error (eye distances).
 Rules: ``previous`` (``TILT_MIN`` = 180: the network's readings, the turn search as before)
 and ``default``. ``--time N``: CPU ms per photo as it stands, least of N runs, one thread.
 """
@@ -71,6 +72,7 @@ def main() -> None:
         rules["default" if b == budget else f"budget {b:g}"] = (default, b)
 
     tally = {(rule, angle): [0, 0, 0, 0] for rule in rules for angle in args.angles}
+    offs: dict = {key: [] for key in tally}  # each face found's largest landmark error
     photos = {p.name: read_image(p) for p in paths}
     for name, image in photos.items():
         detect.TILT_MIN = default
@@ -94,6 +96,7 @@ def main() -> None:
                                 .max())
                         used.add(k)
                         off = float(np.hypot(*(found[k].landmarks - points).T).max() / eyes)
+                        offs[(rule, angle)].append(off)
                         if off <= RIGHT:
                             cell[0] += 1
                             continue
@@ -109,12 +112,13 @@ def main() -> None:
     print(f"{len(photos)} photos ({faces} faces) turned by each angle; right: every landmark "
           f"within {RIGHT} eye distances")
     print(f"{'rule':>10} | {'angle':>5} | {'right':>5} | {'wrong':>5} | {'missed':>6} | "
-          f"{'no face':>7}")
+          f"{'no face':>7} | {'off, median':>11}")
     for rule in rules:
         for angle in args.angles:
             right, wrong, missed, extra = tally[(rule, angle)]
+            off = np.median(offs[(rule, angle)]) if offs[(rule, angle)] else float("nan")
             print(f"{rule:>10} | {angle:>5g} | {right:>5} | {wrong:>5} | {missed:>6} | "
-                  f"{extra:>7}")
+                  f"{extra:>7} | {off:>11.3f}")
     if not args.time:
         return
     print(f"\nthe {len(photos)} photos as they stand, one thread, least of {args.time} runs")
