@@ -700,11 +700,12 @@ class RetinaFaceDetector(FaceDetector):
         rivals (other turns' readings of it) are chosen by their score read level. A face the
         image's edge cuts keeps its reading (its turn has the edge rules)."""
         small, _, _ = self._resize(image)
-        spent = [0.0, TILT_BUDGET * small.shape[0] * small.shape[1]]  # pixels read, budget
+        budget = TILT_BUDGET * small.shape[0] * small.shape[1]
+        spent = [0.0]  # pixels read level so far (_read_level adds to it)
         reading_boxes = np.array([other.box[:4] for other in readings], dtype=np.float64)
         out = []
         for face in sorted(faces, key=lambda f: f.score, reverse=True):
-            if face.score < TILT_MIN_SCORE or spent[0] >= spent[1]:
+            if face.score < TILT_MIN_SCORE or spent[0] >= budget:
                 out.append(face)
                 continue
             # Each other turn's best reading of the face.
@@ -726,7 +727,7 @@ class RetinaFaceDetector(FaceDetector):
             if own is not None:
                 best, best_score = own[0] if tilted else face, own[1]
             for rival in rivals:
-                if spent[0] >= spent[1]:
+                if spent[0] >= budget:
                     break
                 level = self._read_level(image, rival, spent)
                 # A rival that reads level as the face itself does is the same reading: the
@@ -749,7 +750,7 @@ class RetinaFaceDetector(FaceDetector):
         """``face`` read on a crop turned so that its eye line is level (:data:`TILT_CONTEXT`,
         :data:`TILT_MAX_CROP`): the face with those landmarks (its box and score as they were,
         its turn the quarter nearest its eye line) and the score it gets there; None when the
-        crop shows no face at its centre. ``spent[0]`` counts the pixels read
+        crop shows no face at its centre. The crop's pixels are added to ``spent[0]``
         (:data:`TILT_BUDGET`)."""
         x1, y1, x2, y2 = (float(v) for v in face.box[:4])
         side = TILT_CONTEXT * max(x2 - x1, y2 - y1)
@@ -790,23 +791,22 @@ class RetinaFaceDetector(FaceDetector):
             readings[angle] = [(angle, face, _unrotate(face, angle, image.shape))
                                for face in faces]
         kept = list(readings[won])
-        kept_boxes = np.array([face.box[:4] for _, _, face in kept], dtype=np.float64)
+        kept_boxes = np.array([face.box[:4] for _, _, face in kept], np.float64).reshape(-1, 4)
         for angle in sorted(readings, key=lambda a: a != 0):  # the upright readings first
             if angle == won:
                 continue
             for reading in readings[angle]:
                 face = reading[2]
-                over = set(np.flatnonzero(_overlap(face.box, kept_boxes) > TURN_MATCH).tolist())
-                if not over:
+                over = _overlap(face.box, kept_boxes) > TURN_MATCH
+                if not over.any():
                     if face.score >= TURN_ADD_MIN:
                         kept.append(reading)
-                        kept_boxes = np.vstack([kept_boxes.reshape(-1, 4), face.box[:4]])
+                        kept_boxes = np.vstack([kept_boxes, face.box[:4]])
                     continue
                 if all(_turn_reads_better(face, kept[k][2], kept[k][0], image.shape)
-                       for k in sorted(over)):
-                    stay = [k for k in range(len(kept)) if k not in over]
-                    kept = [kept[k] for k in stay] + [reading]
-                    kept_boxes = np.vstack([kept_boxes[stay].reshape(-1, 4), face.box[:4]])
+                       for k in np.flatnonzero(over)):
+                    kept = [other for other, gone in zip(kept, over) if not gone] + [reading]
+                    kept_boxes = np.vstack([kept_boxes[~over], face.box[:4]])
         out = [face for angle, _, face in kept if angle == 0]
         for angle, (turned, _) in turns.items():
             faces = [face for a, face, _ in kept if a == angle]
