@@ -12,6 +12,16 @@ from swaputil import save_tiny_generator
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never touch the network
 
+# The suite runs on pytest-xdist workers, one per core (pyproject's addopts). Each keeps to one
+# core: torch, and the `facedancer` subprocesses its tests start, would otherwise each take all
+# of them, and two workers would slow each other down more than they gain (measured on 2
+# cores: 643 s in one process, 529 s on two workers with default threads).
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    import torch
+
+    os.environ["OMP_NUM_THREADS"] = "1"
+    torch.set_num_threads(1)
+
 
 def _require(*parts: str) -> Path:
     path = shared_path(*parts)
@@ -19,6 +29,22 @@ def _require(*parts: str) -> Path:
         pytest.skip(f"shared data '{'/'.join(parts)}' is absent (expected beside the checkout "
                     "in ../shared, or in $FACEDANCER_SHARED)")
     return path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _session_cache(tmp_path_factory):
+    """One ONNX cache for the whole run, in tmp: the default backend exports the generator and
+    the face segmenter there on first use (about 9 s for the demo model), and every test and
+    every `facedancer` subprocess after it reuses the files (keyed by a hash of the weights),
+    instead of exporting again per test or writing into the user's ~/.cache. A test about the
+    cache itself sets its own folder."""
+    old = os.environ.get("FACEDANCER_CACHE")
+    os.environ["FACEDANCER_CACHE"] = str(tmp_path_factory.mktemp("onnx-cache"))
+    yield
+    if old is None:
+        os.environ.pop("FACEDANCER_CACHE", None)
+    else:
+        os.environ["FACEDANCER_CACHE"] = old
 
 
 @pytest.fixture(scope="session")

@@ -49,16 +49,10 @@ def single_thread():
         torch.set_num_threads(before)
 
 
-def run_cli(*args: str, cache: Path | None = None, timeout: float = 300
-            ) -> subprocess.CompletedProcess:
-    """``python -m facedancer_torch ARGS`` in a subprocess (text output captured).
-
-    ``cache`` becomes ``$FACEDANCER_CACHE`` (where the ONNX export of a generator goes), so
-    tests never write into the user's cache folder.
-    """
+def run_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    """``python -m facedancer_torch ARGS`` in a subprocess (text output captured); it inherits
+    the run's ONNX cache in tmp (conftest ``_session_cache``)."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}  # see single_thread()
-    if cache is not None:
-        env["FACEDANCER_CACHE"] = str(cache)
     return subprocess.run([sys.executable, "-m", "facedancer_torch", *map(str, args)],
                           capture_output=True, text=True, timeout=timeout, env=env)
 

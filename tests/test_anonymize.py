@@ -237,8 +237,7 @@ def test_anonymize_image_cli(tiny_model, photos_dir, tmp_path):
     for name in ("one.png", "two.png"):
         out = tmp_path / name
         result = run_cli("anonymize", "-t", target, "-o", out, "-m", tiny_model, "--seed", "5",
-                         "--no-watermark", "--backend", "fused", "--device", "cpu",
-                         cache=tmp_path / "cache")
+                         "--no-watermark", "--backend", "fused", "--device", "cpu")
         assert result.returncode == 0, result.stderr
         outputs.append(read_image(out))
     tag = read_provenance(tmp_path / "one.png")
@@ -256,7 +255,7 @@ def test_anonymize_cli_errors(tiny_model, photos_dir, tmp_path):
             (("--population", tmp_path / "none.npz"), "none.npz: identity population file "
                                                       "does not exist")):
         result = run_cli("anonymize", "-t", target, "-o", tmp_path / "o.png", "-m", tiny_model,
-                         *args, cache=tmp_path / "cache")
+                         *args)
         assert result.returncode == 2
         assert result.stderr.strip() == f"error: {message}" or message in result.stderr
         assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
@@ -356,7 +355,7 @@ def test_anonymize_population_cli(tiny_model, lfw_dir, tmp_path):
     out = tmp_path / "pop.npz"
     result = run_cli("anonymize-population", "--images", folder, "-o", out, "-m", tiny_model,
                      "--components", "4", "--max-per-identity", "2", "--hold-out", "0.2",
-                     "--device", "cpu", "-q", cache=tmp_path / "cache")
+                     "--device", "cpu", "-q")
     assert result.returncode == 0, result.stderr
     population = IdentityPopulation.load(out)
     assert population.encoder == "facenet" and population.components.shape == (4, 512)

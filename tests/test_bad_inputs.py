@@ -33,8 +33,8 @@ def _one_thread():
 
 @pytest.fixture(autouse=True)
 def _private_dirs(tmp_path, monkeypatch):
-    # model store, ONNX cache and hub downloads stay inside the test's folder
-    monkeypatch.setenv("FACEDANCER_CACHE", str(tmp_path / "cache"))
+    # model store and hub downloads stay inside the test's folder (the ONNX cache is the
+    # run's, in tmp: conftest _session_cache)
     monkeypatch.setenv("FACEDANCER_HOME", str(tmp_path / "home"))
 
 
@@ -605,7 +605,7 @@ def test_a_signal_mid_video_removes_the_partial_output(signum, tiny_model, photo
 
     out = tmp_path / "out"
     out.mkdir()
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "FACEDANCER_CACHE": str(tmp_path / "cache")}
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
     process = subprocess.Popen(
         [sys.executable, "-m", "facedancer_torch", "swap", "-s", photos_dir / "df_img1.jpg",
          "-t", videos_dir / "talking_1face_512.mp4", "-o", out / "clip.mp4", "-m", tiny_model,

@@ -27,8 +27,7 @@ def _one_thread():
 
 @pytest.fixture(autouse=True)
 def _private_dirs(tmp_path, monkeypatch):
-    """ONNX exports and the model store stay in tmp (the default backend caches exports)."""
-    monkeypatch.setenv("FACEDANCER_CACHE", str(tmp_path / "cache"))
+    """The model store stays in tmp (ONNX exports go to the run's cache: conftest)."""
     monkeypatch.setenv("FACEDANCER_HOME", str(tmp_path / "home"))
 
 

@@ -148,8 +148,7 @@ def test_cli_and_video_use_the_gain(tmp_path, photos_dir, videos_dir, demo):
     outputs = {}
     for name, extra in (("default", []), ("off", ["--no-exposure-gain"])):
         out = tmp_path / f"{name}.png"
-        run = run_cli("swap", "-s", SOURCE, "-t", target, "-o", out, "--quiet", *extra,
-                      cache=tmp_path / "cache")
+        run = run_cli("swap", "-s", SOURCE, "-t", target, "-o", out, "--quiet", *extra)
         assert run.returncode == 0, run.stderr
         outputs[name] = cv2.imread(str(out)).astype(np.int16)
     changed = np.abs(outputs["default"] - outputs["off"]).max(axis=2) > 4

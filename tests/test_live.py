@@ -195,7 +195,7 @@ def test_live_command_records_a_file(tiny_model, photos_dir, videos_dir, tmp_pat
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_signal_finalises_the_recording(signum, tiny_model, photos_dir, videos_dir, tmp_path):
     clip, output = videos_dir / "talking_1face_512.mp4", tmp_path / "live.mp4"
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "FACEDANCER_CACHE": str(tmp_path / "cache")}
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
     process = subprocess.Popen(
         [sys.executable, "-m", "facedancer_torch", "live", "-s", str(photos_dir / "fr_obama.jpg"),
          "-i", str(clip), "-o", str(output), "--model", str(tiny_model), "--backend", "fused",

@@ -57,7 +57,6 @@ def test_readme_library_example_runs(photos_dir, tmp_path, monkeypatch):
     shutil.copy(photos_dir / "fr_obama_and_biden.jpg", tmp_path / "group.jpg")
     shutil.copy(photos_dir / "fr_lin-manuel-miranda.png", tmp_path / "me.jpg")
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("FACEDANCER_CACHE", str(tmp_path / "cache"))  # ONNX export of `auto`
     namespace: dict = {}
     exec(compile(code, "README.md (Library)", "exec"), namespace)
 

@@ -16,12 +16,6 @@ def _one_thread():
         yield
 
 
-@pytest.fixture(autouse=True)
-def _private_cache(tmp_path, monkeypatch):
-    """The default generator backend exports ONNX into $FACEDANCER_CACHE: keep it in tmp."""
-    monkeypatch.setenv("FACEDANCER_CACHE", str(tmp_path / "cache"))
-
-
 def _in_process(capsys, *args: str) -> tuple[int, str]:
     """Run the CLI entry point in this process (same code path as the console script)."""
     from facedancer_torch.cli import main

@@ -99,13 +99,15 @@ def test_fp16_skips_the_overflowing_first_steps_instead_of_calling_them_divergen
 def test_fp16_that_overflows_every_step_is_divergence(aligned_faces, tmp_path, monkeypatch):
     from facedancer_torch.train import trainer as trainer_module
 
-    monkeypatch.setattr(trainer_module, "MAX_SKIPPED_IN_A_ROW", 2)
+    # one skipped step is tolerated and the second in a row stops the run (few steps: an
+    # fp16 step costs ~3 s on a CPU, its convolutions have no fast half-precision kernel)
+    monkeypatch.setattr(trainer_module, "MAX_SKIPPED_IN_A_ROW", 1)
     monkeypatch.setattr(trainer_module, "r1_penalty",
                         lambda logits, *a, **k: logits.float().sum() * float("nan"))
     trainer = trainer_module.Trainer(
         _config(aligned_faces, tmp_path / "nan", "amp=fp16", "steps=6", "loss.r1_interval=1"),
         progress=False)
-    with pytest.raises(FacedancerError, match="overflowed 3 steps in a row"):
+    with pytest.raises(FacedancerError, match="overflowed 2 steps in a row"):
         trainer.run()
 
 

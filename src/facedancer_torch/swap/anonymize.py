@@ -252,7 +252,10 @@ def build_population(images_dir: str | Path, model: str | Path | None = None,
     held = split_identities(list(people), hold_out, seed)
     people = {name: files[:max_per_identity] if max_per_identity else files
               for name, files in people.items() if name not in held}
-    swapper = Swapper(model, identity_encoder=identity_encoder, device=device)
+    # Only the detector and the identity encoder run here: the eager backend loads the
+    # generator without preparing it for inference (`auto` would export it to ONNX first,
+    # about 10 s on a model's first use, for nothing).
+    swapper = Swapper(model, identity_encoder=identity_encoder, device=device, backend="eager")
     raw, labels, _, landmarks = embed_people(people, swapper.detector, swapper.encoder,
                                              progress=progress)
     if len(set(labels)) < 2:
