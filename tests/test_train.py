@@ -77,8 +77,9 @@ def test_fp16_skips_the_overflowing_first_steps_instead_of_calling_them_divergen
     at step 1 as "diverged"; now the skipped steps are counted and training goes on."""
     from facedancer_torch.train.trainer import SKIPPED, Trainer
 
-    trainer = Trainer(_config(aligned_faces, tmp_path / "f16", "amp=fp16", "steps=6",
-                              "schedule.log_every=2"), progress=False, record_history=True)
+    with pytest.warns(UserWarning, match="amp=fp16 on the CPU is several times slower"):
+        trainer = Trainer(_config(aligned_faces, tmp_path / "f16", "amp=fp16", "steps=6",
+                                  "schedule.log_every=2"), progress=False, record_history=True)
     before = _params(trainer)
     trainer.run()
     assert trainer.step == 6
@@ -104,9 +105,10 @@ def test_fp16_that_overflows_every_step_is_divergence(aligned_faces, tmp_path, m
     monkeypatch.setattr(trainer_module, "MAX_SKIPPED_IN_A_ROW", 1)
     monkeypatch.setattr(trainer_module, "r1_penalty",
                         lambda logits, *a, **k: logits.float().sum() * float("nan"))
-    trainer = trainer_module.Trainer(
-        _config(aligned_faces, tmp_path / "nan", "amp=fp16", "steps=6", "loss.r1_interval=1"),
-        progress=False)
+    with pytest.warns(UserWarning, match="amp=fp16 on the CPU"):
+        trainer = trainer_module.Trainer(
+            _config(aligned_faces, tmp_path / "nan", "amp=fp16", "steps=6",
+                    "loss.r1_interval=1"), progress=False)
     with pytest.raises(FacedancerError, match="overflowed 2 steps in a row"):
         trainer.run()
 
