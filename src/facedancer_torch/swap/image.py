@@ -63,7 +63,8 @@ def swap_image_file(swapper, target: str | Path, output: str | Path, source,
     result = swapper.swap_image_detailed(image, plan, options)
     report = FileReport(path=output, kind="image", detected=result.detected,
                         swapped=len(result.faces), too_small=result.too_small,
-                        profiles=result.profiles, frames_swapped=int(result.changed))
+                        profiles=result.profiles, cut=result.cut,
+                        frames_swapped=int(result.changed))
     if not result.changed:
         with swapper.timer.measure("encode"):
             write_unchanged(target, output, image, rgba)

@@ -50,7 +50,8 @@ from .boost import boost_crops, boost_factor, interleave
 from .compose import Compositor, FaceJob, box_area
 from .exposure import apply_gain, face_gain, inverse_gain, is_unit
 from .options import SwapOptions
-from .select import SelectionPlan, face_extent, min_face_pixels, split_profiles
+from .select import (SelectionPlan, face_extent, min_face_pixels, split_cut_turned,
+                     split_profiles)
 from .source import (Identity, embed_faces, load_identity, same_person_threshold,
                      split_face_choice, steer_identity)
 from .threads import apply_thread_budget, plan_threads
@@ -119,6 +120,8 @@ class SwapResult:
         too_small: detected faces left alone for being under ``min_face_size``.
         profiles: selected faces left as they are for being turned to a profile (the profile
             fade's weight is 0 there, ``faces/masks.pose_weight``).
+        cut: faces left as they are for being cut by the picture's edge and read only turned
+            (``select.split_cut_turned``: such readings are broken).
     """
 
     image: np.ndarray
@@ -126,6 +129,7 @@ class SwapResult:
     detected: int = 0
     too_small: int = 0
     profiles: int = 0
+    cut: int = 0
 
     @property
     def changed(self) -> bool:
@@ -141,6 +145,9 @@ class SwapResult:
             many = self.profiles > 1
             text += f" ({self.profiles} turned to a profile, left as " \
                     f"{'they are' if many else 'it is'})"
+        if self.cut:
+            text += f" ({self.cut} cut by the edge and read sideways, left as " \
+                    f"{'they are' if self.cut > 1 else 'it is'})"
         return text
 
 
@@ -449,18 +456,20 @@ class Swapper:
         detected = self.detect(image)
         smallest = min_face_pixels(image.shape, options, video=False)
         faces = [f for f in detected if face_extent(f.box) >= smallest]
-        jobs, turned = split_profiles(self.jobs_for(image, faces, plan), options)
         too_small = len(detected) - len(faces)
+        faces, cut = split_cut_turned(faces, image.shape)
+        jobs, turned = split_profiles(self.jobs_for(image, faces, plan), options)
         if not jobs:
             return SwapResult(image=image, faces=[], detected=len(detected), too_small=too_small,
-                              profiles=len(turned))
+                              profiles=len(turned), cut=len(cut))
         swapped = self.swap_jobs([(image, jobs)], options)
         chosen = {job.index for job in jobs}
         others = [np.asarray(f.box) for i, f in enumerate(faces) if i not in chosen] + \
-            [np.asarray(f.box) for f in detected if face_extent(f.box) < smallest]
+            [np.asarray(f.box) for f in detected if face_extent(f.box) < smallest] + \
+            [np.asarray(f.box) for f in cut]
         out = self.blend(image, jobs, swapped, options, others)
         return SwapResult(image=out, faces=[j.face for j in jobs], detected=len(detected),
-                          too_small=too_small, profiles=len(turned))
+                          too_small=too_small, profiles=len(turned), cut=len(cut))
 
     def swap_image(self, image: np.ndarray, source, options: SwapOptions | None = None
                    ) -> np.ndarray:

@@ -22,6 +22,8 @@ class FileReport:
         swapped: faces swapped (videos: summed over frames).
         too_small: faces left alone for being under the minimum face size (summed over frames).
         profiles: faces left alone for being turned to a profile (summed over frames).
+        cut: faces left alone for being cut by the picture's edge and read only turned
+            (images: ``select.split_cut_turned``).
         frames: frames written (1 for an image).
         frames_swapped: frames in which at least one face was swapped.
         cuts: shot cuts found in a video (``faces/shots.py``): each started its faces'
@@ -35,6 +37,7 @@ class FileReport:
     swapped: int = 0
     too_small: int = 0
     profiles: int = 0
+    cut: int = 0
     frames: int = 1
     frames_swapped: int = 0
     cuts: int = 0
@@ -66,6 +69,10 @@ class FileReport:
             many = self.profiles != 1
             text += f"; {self.profiles} face{'s' if many else ''} turned to a profile left as " \
                     f"{'they are' if many else 'it is'} (--no-profile-fade swaps them)"
+        if self.cut:
+            many = self.cut != 1
+            text += f"; {self.cut} face{'s' if many else ''} cut by the picture's edge and " \
+                    f"read only sideways left as {'they are' if many else 'it is'}"
         return text
 
     def warning(self) -> str | None:
@@ -73,7 +80,8 @@ class FileReport:
         if self.changed:
             return None
         found = "no face was found" if not self.detected else \
-            f"none of the {self.detected} faces found was selected, large enough or " \
-            "turned far enough towards the camera"
+            f"none of the {self.detected} faces found was selected, large enough, " \
+            "turned far enough towards the camera or read right where the picture's edge " \
+            "cuts it"
         return (f"{self.path}: nothing swapped ({found}); the output is the unchanged target, "
                 "without the synthetic-media tag and watermark")

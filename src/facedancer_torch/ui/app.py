@@ -294,12 +294,15 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
         if report.changed:
             turned = (f" {report.profiles} turned to a profile left as they are."
                       if report.profiles else "")
+            turned += (f" {report.cut} cut by the picture's edge and read only sideways left "
+                       "as they are." if report.cut else "")
             status = (f"Swapped {report.swapped} of {report.detected} face(s).{turned}"
                       + _notes(plan) + "\n\n" + provenance_summary(output))
         else:
             status = ("Nothing was swapped (" + ("no face found" if not report.detected else
-                      f"none of the {report.detected} faces was selected, large enough or "
-                      "turned far enough towards the camera")
+                      f"none of the {report.detected} faces was selected, large enough, "
+                      "turned far enough towards the camera or read right where the "
+                      "picture's edge cuts it")
                       + "): the output is the target unchanged, without the synthetic-media "
                       "tag and watermark.")
         return str(output), (str(target), str(output)), status, str(output)
