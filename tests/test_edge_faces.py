@@ -183,7 +183,7 @@ def test_a_deep_cut_read_only_sideways_is_left_as_it_is(photos_dir, monkeypatch)
         assert face.rotation % 360 and face.score < select.CUT_TURNED_SCORE - 0.05
         result = swapper.swap_image_detailed(part, plan, SwapOptions())
         assert result.cut == 1 and not result.faces and result.image is part
-        assert "cut by the edge and read sideways" in result.summary()
+        assert "cut by the picture's edge and found only turned" in result.summary()
         # with the rule off the same face is swapped (what the rule guards against)
         monkeypatch.setattr(select, "CUT_TURNED_SCORE", 0.0)
         assert swapper.swap_image_detailed(part, plan, SwapOptions()).faces

@@ -146,7 +146,7 @@ class SwapResult:
             text += f" ({self.profiles} turned to a profile, left as " \
                     f"{'they are' if many else 'it is'})"
         if self.cut:
-            text += f" ({self.cut} cut by the edge and read sideways, left as " \
+            text += f" ({self.cut} cut by the picture's edge and found only turned, left as " \
                     f"{'they are' if self.cut > 1 else 'it is'})"
         return text
 

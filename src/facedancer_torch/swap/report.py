@@ -72,7 +72,7 @@ class FileReport:
         if self.cut:
             many = self.cut != 1
             text += f"; {self.cut} face{'s' if many else ''} cut by the picture's edge and " \
-                    f"read only sideways left as {'they are' if many else 'it is'}"
+                    f"found only turned left as {'they are' if many else 'it is'}"
         return text
 
     def warning(self) -> str | None:

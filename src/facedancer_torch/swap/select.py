@@ -156,11 +156,12 @@ def split_cut_turned(faces: Sequence, shape: tuple[int, ...]) -> tuple[list, lis
     """``(faces to consider, faces left as they are)`` of detected faces (``Face``) in a picture
     of ``shape``: the second list holds those the edge cuts that were read only turned and not
     surely (see ``CUT_TURNED_SCORE``); in an upright photo none of the shared photos' faces."""
-    upright_turns = {int(f.rotation) % 360 for f in faces if not at_edge(f, shape)}
+    # a picture taken sideways reads its faces away from the edges at the same turn
+    inner_turns = {int(f.rotation) % 360 for f in faces if not at_edge(f, shape)}
     kept, cut = [], []
     for face in faces:
-        turn = int(getattr(face, "rotation", 0)) % 360
-        doubtful = (turn != 0 and turn not in upright_turns
+        turn = int(face.rotation) % 360
+        doubtful = (turn != 0 and turn not in inner_turns
                     and float(face.score) < CUT_TURNED_SCORE and at_edge(face, shape))
         (cut if doubtful else kept).append(face)
     return kept, cut
