@@ -569,16 +569,22 @@ class RetinaFaceDetector(FaceDetector):
         self._onnx_model, self._session_options = model, options  # for _level_session
 
     # -- pre/post-processing -------------------------------------------------------------
+    def _first_pass_size(self, height: int, width: int) -> tuple[int, int]:
+        """``(width, height)`` of the copy the first pass reads (:meth:`_resize`)."""
+        longest = max(height, width)
+        if not self.max_side or longest <= self.max_side:
+            return width, height
+        side = self.max_side * (self.first_pass if self.refine_max_side else 1.0)
+        scale = max(32.0, side) / longest
+        return max(1, round(width * scale)), max(1, round(height * scale))
+
     def _resize(self, image: np.ndarray) -> tuple[np.ndarray, float, float]:
         """Downscale so the longest side is at most ``max_side`` (``first_pass`` of it when
         refinement follows: :data:`REFINE_FIRST_PASS`); per-axis scale factors."""
         height, width = image.shape[:2]
-        longest = max(height, width)
-        if not self.max_side or longest <= self.max_side:
+        new_w, new_h = self._first_pass_size(height, width)
+        if (new_w, new_h) == (width, height):
             return image, 1.0, 1.0
-        side = self.max_side * (self.first_pass if self.refine_max_side else 1.0)
-        scale = max(32.0, side) / longest
-        new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
         small = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_AREA)
         return small, new_w / width, new_h / height
 
@@ -699,8 +705,8 @@ class RetinaFaceDetector(FaceDetector):
         turn's faces of a searched image, in the image's coordinates, among which each face's
         rivals (other turns' readings of it) are chosen by their score read level. A face the
         image's edge cuts keeps its reading (its turn has the edge rules)."""
-        small, _, _ = self._resize(image)
-        budget = TILT_BUDGET * small.shape[0] * small.shape[1]
+        first_w, first_h = self._first_pass_size(*image.shape[:2])
+        budget = TILT_BUDGET * first_w * first_h
         spent = [0.0]  # pixels read level so far (_read_level adds to it)
         reading_boxes = np.array([other.box[:4] for other in readings], dtype=np.float64)
         out = []
