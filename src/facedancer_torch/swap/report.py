@@ -75,13 +75,16 @@ class FileReport:
                     f"found only turned left as {'they are' if many else 'it is'}"
         return text
 
+    def unswapped_reason(self) -> str:
+        """Why nothing was swapped, in words (the CLI's warning and the web UI say it)."""
+        return "no face was found" if not self.detected else \
+            f"none of the {self.detected} faces found was selected, large enough, " \
+            "turned far enough towards the camera or read right where the picture's edge " \
+            "cuts it"
+
     def warning(self) -> str | None:
         """The warning for an output in which nothing was swapped, else None."""
         if self.changed:
             return None
-        found = "no face was found" if not self.detected else \
-            f"none of the {self.detected} faces found was selected, large enough, " \
-            "turned far enough towards the camera or read right where the picture's edge " \
-            "cuts it"
-        return (f"{self.path}: nothing swapped ({found}); the output is the unchanged target, "
-                "without the synthetic-media tag and watermark")
+        return (f"{self.path}: nothing swapped ({self.unswapped_reason()}); the output is the "
+                "unchanged target, without the synthetic-media tag and watermark")

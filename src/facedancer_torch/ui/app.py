@@ -299,12 +299,8 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
             status = (f"Swapped {report.swapped} of {report.detected} face(s).{turned}"
                       + _notes(plan) + "\n\n" + provenance_summary(output))
         else:
-            status = ("Nothing was swapped (" + ("no face found" if not report.detected else
-                      f"none of the {report.detected} faces was selected, large enough, "
-                      "turned far enough towards the camera or read right where the "
-                      "picture's edge cuts it")
-                      + "): the output is the target unchanged, without the synthetic-media "
-                      "tag and watermark.")
+            status = (f"Nothing was swapped ({report.unswapped_reason()}): the output is the "
+                      "target unchanged, without the synthetic-media tag and watermark.")
         return str(output), (str(target), str(output)), status, str(output)
 
     def swap_video(sources, target, model, detector, faces, mask_blur, mask_padding,
