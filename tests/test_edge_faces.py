@@ -165,10 +165,11 @@ def test_a_face_cut_through_the_nose_is_swapped_as_on_the_whole_photo(photos_dir
     assert mirrored < 0.7 * black, (mirrored, black)
 
 
-def test_a_deep_cut_read_only_sideways_is_left_as_it_is(photos_dir, monkeypatch):
+def test_a_deep_cut_read_only_sideways_is_left_as_it_is(photos_dir):
     """A face the edge cuts half away is found only turned, with its landmarks broken (the
     swap smeared the eye): it is left as it is and said so. A sideways photo's face at the
-    edge, read surely at its turn, is still swapped; upright faces are never affected."""
+    edge, read surely at its turn, is still swapped; upright photos lose only a face the edge
+    cuts deeply and the detector doubts."""
     from facedancer_torch.swap import select
     from facedancer_torch.swap.options import SwapOptions
     from facedancer_torch.swap.pipeline import Swapper
@@ -183,18 +184,90 @@ def test_a_deep_cut_read_only_sideways_is_left_as_it_is(photos_dir, monkeypatch)
         assert face.rotation % 360 and face.score < select.CUT_TURNED_SCORE - 0.05
         result = swapper.swap_image_detailed(part, plan, SwapOptions())
         assert result.cut == 1 and not result.faces and result.image is part
-        assert "cut by the picture's edge and found only turned" in result.summary()
+        assert "cut deeply by the picture's edge" in result.summary()
         # with the rule off the same face is swapped (what the rule guards against)
-        monkeypatch.setattr(select, "CUT_TURNED_SCORE", 0.0)
-        assert swapper.swap_image_detailed(part, plan, SwapOptions()).faces
-        monkeypatch.undo()
+        assert swapper.swap_image_detailed(part, plan, SwapOptions(cut_fade=False)).faces
     # fr_obama_partial_face.jpg (the face at the edge) taken sideways: read at its turn, 0.9995
     sideways = np.ascontiguousarray(np.rot90(read_image(photos_dir /
                                                         "fr_obama_partial_face.jpg")))
     result = swapper.swap_image_detailed(sideways, plan, SwapOptions())
     assert result.cut == 0 and len(result.faces) == 1
-    # upright photos: nothing is left for it (none of the 82 shared photos' faces, measured)
+    # upright photos: faces cut by the edge but read surely are kept (the partial faces score
+    # 0.999; the group's man with glasses at the right edge 0.991, 35 % of him beyond it) ...
     for name in ("df_selfie-many-people.jpg", "fr_obama_partial_face2.jpg", "df_img1.jpg"):
         image = read_image(photos_dir / name)
-        kept, cut = select.split_cut_turned(swapper.detect(image), image.shape)
-        assert not cut and kept, name
+        faces = swapper.detect(image)
+        kept, cut = select.split_cut(faces, image.shape, SwapOptions())
+        if name != "df_selfie-many-people.jpg":
+            assert not cut and kept, name
+            continue
+        # ... but the selfie's taker, a third of his face beyond the bottom-right corner and read
+        # at 0.90, is left as he is (his swap had a milky smear for an eye)
+        assert len(kept) == len(faces) - 1 and len(cut) == 1
+        assert cut[0].box[2] > 0.95 * image.shape[1] and cut[0].box[3] > 0.95 * image.shape[0]
+        assert select.split_cut(faces, image.shape, SwapOptions(cut_fade=False)) == (faces, [])
+
+
+def test_cut_weight_follows_the_score_only_where_the_frame_cuts_the_face():
+    """The share of a face inside the frame comes from its landmarks; the fade by score acts
+    only on a face the frame cuts."""
+    from facedancer_torch.faces import masks
+    from facedancer_torch.faces.align import template_points
+
+    face = template_points(112) * 2.0 + 100.0  # a face about 220 px wide, centred at 212
+    box = np.array([100.0, 110.0, 324.0, 330.0])
+    whole = (480, 480, 3)
+    assert masks.share_inside(face, whole) == 1.0
+    # the frame's right edge through the nose: about half the face is beyond it
+    half = (480, int(round(face[2, 0])), 3)
+    assert 0.4 < masks.share_inside(face, half) < 0.6
+    low, high = masks.CUT_FADE
+    assert masks.cut_weight(face, box, 0.5, whole) == 1.0  # a whole face is never faded
+    assert masks.cut_weight(face, box, 0.999, half) == 1.0
+    assert masks.cut_weight(face, box, low - 0.01, half) == 0.0
+    assert 0.4 < masks.cut_weight(face, box, (low + high) / 2, half) < 0.6
+    assert masks.cut_weight(face, box, low, half, fade=(0.5, 0.9)) > 0.9
+    # a reading placed wholly inside the frame, its box reaching the edge: cut all the same
+    narrow = (480, 324, 3)
+    assert masks.share_inside(face, narrow) == 1.0
+    assert masks.cut_weight(face, box, low, narrow) == 0.0
+
+
+def test_a_face_leaving_the_frame_fades_out_instead_of_vanishing(videos_dir):
+    """A talking face seen through a window that pans away from it, so that it leaves over
+    the left edge: with the cut fade its swap fades out over frames as the detector's score
+    falls, and the frames where it is cut deeply are the input's; without, it is pasted at
+    full weight until the detector loses it (on broken readings: a smear over the eye)."""
+    from facedancer_torch.io.video_reader import read_frames
+    from facedancer_torch.swap.options import SwapOptions
+    from facedancer_torch.swap.pipeline import Swapper
+    from facedancer_torch.swap.video import VideoStats, swap_stream
+
+    whole = [f.rgb for f in read_frames(videos_dir / "talking_a.mp4", max_frames=75)][45:]
+    # 700 x 700, the face's box about 206 x 287 px at x 284-490, y 94-381; a 240 x 600 window
+    # whose left edge moves from 300 px (the face inside) to 450 (four fifths of it beyond)
+    frames = []
+    for i, frame in enumerate(whole):
+        x0 = 300 + int(round(150 * i / (len(whole) - 1)))
+        frames.append(np.ascontiguousarray(frame[20:620, x0:x0 + 240]))
+    swapper = Swapper(backend="fused")
+    plan = swapper.plan([SOURCE])
+    runs = {}
+    for fade in (True, False):
+        stats = VideoStats(record=True)
+        out = [rgb for _, rgb in swap_stream(swapper, iter(frames), plan,
+                                             SwapOptions(cut_fade=fade), stats=stats)]
+        weights = [w[0] if w else 0.0 for w in stats.weights]
+        runs[fade] = (out, stats, weights)
+    out, stats, weights = runs[True]
+    assert weights[0] == 1.0  # the face inside: swapped in full
+    assert stats.cut > 0 and np.array_equal(out[-1], frames[-1])
+    # the fade: weights between 0 and 1 on the way out, and never back up by much
+    assert any(0.0 < w < 1.0 for w in weights)
+    assert max(b - a for a, b in zip(weights, weights[1:])) < 0.25  # 0.87 with raw scores
+    out_off, stats_off, weights_off = runs[False]
+    assert stats_off.cut == 0
+    assert sum(w == 1.0 for w in weights_off) > sum(w == 1.0 for w in weights)
+    # where the fade left the face alone, the run without it pasted a swap
+    left = [i for i, w in enumerate(weights) if w == 0.0 and weights_off[i] > 0]
+    assert left and all(not np.array_equal(out_off[i], frames[i]) for i in left)

@@ -103,6 +103,11 @@ def register(app: typer.Typer) -> None:
         no_profile_fade: bool = typer.Option(False, "--no-profile-fade", help="Swap faces "
                                              "turned to a profile too (by default they fade "
                                              "back to the target)."),
+        no_cut_fade: bool = typer.Option(False, "--no-cut-fade", help="Swap faces the "
+                                         "picture's edge cuts deeply too (by default such a "
+                                         "face fades back to the target as the detector's "
+                                         "confidence in it falls: a face leaving a video "
+                                         "fades out)."),
         no_blinks: bool = typer.Option(False, "--no-blinks", help="Paste the model's eyes "
                                        "even where the target closes its eyes (by default "
                                        "an eye the target closes further than the swap is "
@@ -164,7 +169,8 @@ def register(app: typer.Typer) -> None:
             faces=faces, reference=list(reference or []), mapping=parse_mapping(mapping or []),
             threshold=threshold, mask=mask, mask_blur=mask_blur, mask_padding=mask_padding,
             color_match=color_match, detail=detail, profile_fade=not no_profile_fade,
-            blinks=not no_blinks, pixel_boost=pixel_boost, exposure=not no_exposure_gain,
+            cut_fade=not no_cut_fade, blinks=not no_blinks, pixel_boost=pixel_boost,
+            exposure=not no_exposure_gain,
             identity_strength=identity_strength, min_face_size=min_face_size,
             confirm_frames=confirm_frames, detect_every=detect_every, crf=crf, preset=preset,
             codec=codec, fps=fps, watermark=not no_watermark, overwrite=overwrite, max_frames=max_frames,

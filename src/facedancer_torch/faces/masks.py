@@ -1,5 +1,5 @@
 """Blend masks for pasting a swapped face back (docs/reference.md §7), face-shaped masks from
-landmarks, and the pose weight that fades profiles back to the target.
+landmarks, and the weights that fade profiles and faces the frame cuts back to the target.
 
 Masks live in **crop space**: ``(S, S)`` float32 in ``[0, 1]`` on the aligned ``S x S`` crop
 (1 = take the swapped pixel). :func:`facedancer_torch.faces.align.paste_back` warps them back
@@ -18,6 +18,8 @@ from collections.abc import Sequence
 
 import cv2
 import numpy as np
+
+from .align import ARCFACE_SIZE, alignment_matrix, invert_affine, transform_points
 
 REFERENCE_SIZE: int = 256
 # rows [top, bottom), columns [left, right) of the reference box on the 256 crop
@@ -378,3 +380,74 @@ def pose_weight(landmarks5: np.ndarray, fade: tuple[float, float] | None = None)
     if ratio >= stop:
         return 0.0
     return float((stop - ratio) / (stop - start))
+
+
+# -- faces the frame cuts -----------------------------------------------------------------------
+# The face, in the 112 px ArcFace crop: an ellipse from the brows' top to the chin and from
+# cheek to cheek (centre, semi-axes). What :func:`share_inside` counts.
+FACE_ELLIPSE: tuple[float, float, float, float] = (56.0, 62.0, 40.0, 50.0)
+# A face with less than this share of its ellipse inside the frame, or whose box reaches the
+# frame's edge, is cut by the edge, and fades back to the target by its detection score
+# (:func:`cut_weight`): from 1 at CUT_FADE[1] to 0 at CUT_FADE[0]. Why the score: once the
+# edge hides more than about 40 % of a face, the detector's reading breaks (the visible eye
+# read as the other one, the ear as an eye, and the swap is a smear over the eye), and its
+# score falls with it, smoothly, frame by frame, as a face leaves the picture. Measured on the
+# 58 shared photos whose largest face lies well inside them, cut from each side so that 0-60 %
+# of the face box lies beyond the edge (1,624 cuts, 1,437 faces found, 116 with broken
+# landmarks; docs/swap.md "Faces the frame cuts" item 5, benchmarks/cut_fade.py): no reading
+# is broken while 60 % of the face's ellipse is inside; broken readings score 0.86 in the
+# median, right ones 0.993; with this fade the broken ones keep 0.010 of their weight on
+# average, right ones cut by a tenth / a fifth of the box 0.997 / 0.985. The ellipse's share
+# itself says little once a reading is broken (the misread face is placed inside the picture),
+# which is why it only decides whether a face is cut at all, and why a box that reaches the
+# edge counts too (with the share alone, 5 broken readings of 116 kept more than half their
+# weight; a talking face a window pans away from was read inside the window at 0.956 where
+# half of it had left).
+CUT_SHARE: float = 0.95
+CUT_FADE: tuple[float, float] = (0.97, 0.995)
+_ELLIPSE_SAMPLES: int = 24  # per axis: share_inside's grid over the ellipse
+
+
+def _ellipse_grid() -> np.ndarray:
+    cx, cy, ax, ay = FACE_ELLIPSE
+    steps = (np.arange(_ELLIPSE_SAMPLES) + 0.5) / _ELLIPSE_SAMPLES * 2.0 - 1.0
+    u, v = np.meshgrid(steps, steps)
+    inside = u * u + v * v <= 1.0
+    return np.stack([cx + ax * u[inside], cy + ay * v[inside]], 1)
+
+
+_ELLIPSE_POINTS: np.ndarray = _ellipse_grid()
+
+
+def share_inside(landmarks5: np.ndarray, shape: tuple[int, ...]) -> float:
+    """The share of a face (:data:`FACE_ELLIPSE` placed on its 5 landmarks) that lies inside a
+    frame of ``shape`` ``(H, W, ...)``: 1 for a face wholly in the picture."""
+    matrix = invert_affine(alignment_matrix(np.asarray(landmarks5, np.float64), ARCFACE_SIZE))
+    points = transform_points(_ELLIPSE_POINTS, matrix)
+    height, width = shape[:2]
+    inside = (points[:, 0] >= 0) & (points[:, 0] < width) & \
+        (points[:, 1] >= 0) & (points[:, 1] < height)
+    return float(inside.mean())
+
+
+def reaches_edge(box, shape: tuple[int, ...]) -> bool:
+    """Whether a face box ``(x1, y1, x2, y2)`` reaches (within a pixel) or crosses an edge of
+    a frame of ``shape``."""
+    x1, y1, x2, y2 = (float(v) for v in np.asarray(box).reshape(-1)[:4])
+    return min(x1, y1) < 1.0 or x2 > shape[1] - 1.0 or y2 > shape[0] - 1.0
+
+
+def cut_weight(landmarks5: np.ndarray, box, score: float, shape: tuple[int, ...],
+               fade: tuple[float, float] | None = None) -> float:
+    """Blend weight of a face by how surely it was read where the frame cuts it: 1 for a face
+    wholly (:data:`CUT_SHARE`) in the frame of ``shape`` whose ``box`` keeps off its edges;
+    for a cut one, 1 from ``fade[1]`` of the detector's ``score`` down, falling linearly to 0
+    at ``fade[0]`` (default :data:`CUT_FADE`). A face leaving a video fades out as its score
+    falls instead of getting a smear over its eye and then vanishing."""
+    start, stop = CUT_FADE if fade is None else fade
+    if score >= stop or (not reaches_edge(box, shape)
+                         and share_inside(landmarks5, shape) >= CUT_SHARE):
+        return 1.0
+    if score <= start:
+        return 0.0
+    return float((score - start) / (stop - start))

@@ -32,7 +32,8 @@ from .detect import Face
 
 @dataclass
 class TrackedFace(Face):
-    """A :class:`Face` with its track: ``landmarks`` and ``box`` are the smoothed ones.
+    """A :class:`Face` with its track: ``landmarks``, ``box`` and ``score`` are the smoothed
+    ones (the score: the mean of the track's last :data:`SCORE_FRAMES` detections').
 
     Attributes:
         track_id: stable id of the person's track in this video (0, 1, 2...).
@@ -106,6 +107,15 @@ class OneEuroSmoothing:
 
 
 _DEFAULT_SMOOTHING = OneEuroSmoothing()
+# A tracked face's score is the mean of its last this many detections' scores. What follows
+# the score (the fade of a face the frame cuts, faces/masks.cut_weight, over 0.97-0.995) moved
+# with its frame-to-frame noise and its steps: a video swap with a full detection every 5
+# frames carries each full detection's score over the frames between (swap/video.py), so a
+# face leaving the picture stepped 0.999 -> 0.955 -> 0.921, and crops read around the face,
+# whose scores are those of the live loop, alternated 0.99 and 0.976 from frame to frame.
+# Four frames turn a step into a ramp and take out the alternation, for a lag of a frame and
+# a half.
+SCORE_FRAMES: int = 4
 
 
 def _alpha(cutoff: float, dt: float) -> float:
@@ -155,6 +165,12 @@ class _Track:
     missing: int = 0
     last_raw_box: np.ndarray = field(default_factory=lambda: np.zeros(4))
     rotation: int = 0  # the turn the face was last found at (Face.rotation)
+    scores: list = field(default_factory=list)  # the last SCORE_FRAMES detections' scores
+
+    def add_score(self, score: float) -> None:
+        self.scores = [*self.scores[-(SCORE_FRAMES - 1):], score] if SCORE_FRAMES > 1 \
+            else [score]
+        self.score = float(np.mean(self.scores))
 
 
 class FaceTracker:
@@ -223,7 +239,7 @@ class FaceTracker:
                 track.missing = 0
             else:
                 track = self._new_track(landmarks, box, float(face.score))
-            track.score = float(face.score)
+            track.add_score(float(face.score))
             track.rotation = int(getattr(face, "rotation", 0))
             track.last_raw_box = box.copy()
             seen.add(track.track_id)

@@ -118,9 +118,10 @@ def anonymize_options(**changes) -> SwapOptions:
       parts of the face (an open mouth, teeth, eyes behind glasses) as occluders and keeps
       the original's pixels there;
     - ``detail=0``: the original's fine detail is not restored on top of the new face;
-    - ``profile_fade=False`` and ``min_face_size=0``: a swap fades profile faces back to the
-      original and leaves small faces of videos alone, because a poor swap looks worse than
-      none; when anonymizing, the original face is the worst outcome;
+    - ``profile_fade=False``, ``cut_fade=False`` and ``min_face_size=0``: a swap fades profile
+      faces and faces the picture's edge cuts deeply back to the original and leaves small
+      faces of videos alone, because a poor swap looks worse than none; when anonymizing, the
+      original face is the worst outcome;
     - ``identity_strength=0``: the synthetic identity is drawn at its own distance from the
       original (``--strength``, calibrated in docs/anonymize.md); the model's recommended
       push away from the target face (docs/swap.md) would move that calibration.
@@ -129,7 +130,8 @@ def anonymize_options(**changes) -> SwapOptions:
     microphones in front of the face, at the price above).
     """
     return SwapOptions(**{"mask": "box+hull", "detail": 0.0, "profile_fade": False,
-                          "min_face_size": 0.0, "identity_strength": 0.0, **changes})
+                          "cut_fade": False, "min_face_size": 0.0, "identity_strength": 0.0,
+                          **changes})
 
 
 def load_population(encoder, population: str | Path | None = None) -> IdentityPopulation:

@@ -286,6 +286,9 @@ class FaceJob:
     # face, one per RGB channel for a face under coloured light; 1 = as it is): the colour
     # correction is fitted at that brightness and colour too.
     gain: float | np.ndarray = 1.0
+    # The detector's confidence in this face (where the frame cuts the face, the swap fades
+    # back to the target as it falls: faces/masks.cut_weight).
+    score: float = 1.0
     # inside_frame of the crop, kept for the frame shape it was computed for.
     _inside: tuple | None = field(default=None, repr=False, compare=False)
 
@@ -300,6 +303,16 @@ class FaceJob:
         if self._inside is None or self._inside[0] != key:
             self._inside = (key, inside_frame(self.matrix, self.crop.shape[0], frame_shape))
         return self._inside[1]
+
+
+def fade_weight(job: FaceJob, frame_shape: tuple, options: SwapOptions) -> float:
+    """How much of ``job``'s swap is pasted (its mask's factor): 1, less for a face turned
+    towards a profile (``options.profile_fade``, ``faces/masks.pose_weight``) or one the
+    frame's edge cuts and the detector doubts (``options.cut_fade``, ``masks.cut_weight``)."""
+    weight = masks.pose_weight(job.landmarks) if options.profile_fade else 1.0
+    if options.cut_fade and weight > 0.0:
+        weight *= masks.cut_weight(job.landmarks, job.box, job.score, frame_shape)
+    return weight
 
 
 def box_area(box) -> float:
@@ -462,7 +475,7 @@ class Compositor:
         out = None  # the frame's copy, made by the first paste; later faces are pasted into it
         for index in order:
             job = jobs[index]
-            weight = masks.pose_weight(job.landmarks) if options.profile_fade else 1.0
+            weight = fade_weight(job, frame.shape, options)
             if weight <= 0.0:
                 continue
             nearer = [box for j, box in enumerate(everyone)

@@ -53,7 +53,7 @@ from ..faces.tracking import FaceTracker, box_iou
 from ..io.video import VideoWriter
 from .checks import check_output, check_video_output
 from .options import SwapOptions
-from .select import split_profiles
+from .select import split_cut, split_profiles
 
 LABEL_TEXT: str = "SYNTHETIC MEDIA - face swapped"
 
@@ -229,8 +229,10 @@ def _iou(boxes: np.ndarray, box: np.ndarray) -> np.ndarray:
 # Blending for live frames: the reference's soft box without the per-frame extras of the video
 # defaults (68-point hull, occlusion segmenter, colour transfer, detail restoration), which
 # cost more than the generator itself at 640x480 (docs/live.md); each can be switched back on.
+# No cut fade: the live loop's faces come from crops around where they were, whose detector
+# scores are not the whole frame's that the fade is measured on (faces/masks.cut_weight).
 LIVE_BLEND: dict[str, object] = {"mask": "box", "color_match": "none", "detail": 0.0,
-                                 "profile_fade": False}
+                                 "profile_fade": False, "cut_fade": False}
 
 
 def live_options(**changes) -> SwapOptions:
@@ -281,6 +283,7 @@ class LiveSwapper:
         captured = time.perf_counter() if captured is None else captured
         rgb = np.ascontiguousarray(rgb)
         faces = self.tracker.update(rgb)
+        faces, _ = split_cut(faces, rgb.shape, self.options)
         jobs = self.swapper.jobs_for(rgb, faces, self.plan,
                                      memories=self._memories) if faces else []
         jobs, _ = split_profiles(jobs, self.options)

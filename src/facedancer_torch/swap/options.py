@@ -67,8 +67,11 @@ class SwapOptions:
     ``local``: global plus a per-pixel chroma correction; ``True``/``False`` mean ``global`` /
     ``none``), ``detail`` (0..1: how much of the target's detail above the generator's
     resolution is restored), ``profile_fade`` (fade faces turned to a profile back to the
-    target), ``blinks`` (with the ``hull`` mask part: an eye the target closes further than the
-    swap does is taken from the target, so blinks and squints survive), ``pixel_boost``
+    target), ``cut_fade`` (fade a face the picture's edge cuts back to the target as the
+    detector's confidence in it falls, ``faces/masks.cut_weight``, and leave one it doubts
+    most, or one found only turned there, as it is: ``swap/select.split_cut``), ``blinks`` (with the ``hull`` mask part: an
+    eye the target closes further than the swap does is taken from the target, so blinks and
+    squints survive), ``pixel_boost``
     (``k`` > 1: run the generator on ``k x k`` sub-pixel samplings of a face at least ``k``
     times its crop size and interleave them, ``swap/boost.py``; ``k^2`` generator calls per
     face; 1 = off), ``exposure`` (a face darker than the generator's training faces is
@@ -106,6 +109,7 @@ class SwapOptions:
     color_match: str = "local"
     detail: float = 1.0
     profile_fade: bool = True
+    cut_fade: bool = True
     blinks: bool = True
     pixel_boost: int = 1
     exposure: bool = True

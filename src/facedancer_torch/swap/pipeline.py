@@ -50,8 +50,7 @@ from .boost import boost_crops, boost_factor, interleave
 from .compose import Compositor, FaceJob, box_area
 from .exposure import apply_gain, face_gain, inverse_gain, is_unit
 from .options import SwapOptions
-from .select import (SelectionPlan, face_extent, min_face_pixels, split_cut_turned,
-                     split_profiles)
+from .select import SelectionPlan, face_extent, min_face_pixels, split_cut, split_profiles
 from .source import (Identity, embed_faces, load_identity, same_person_threshold,
                      split_face_choice, steer_identity)
 from .threads import apply_thread_budget, plan_threads
@@ -120,8 +119,8 @@ class SwapResult:
         too_small: detected faces left alone for being under ``min_face_size``.
         profiles: selected faces left as they are for being turned to a profile (the profile
             fade's weight is 0 there, ``faces/masks.pose_weight``).
-        cut: faces left as they are for being cut by the picture's edge and read only turned
-            (``select.split_cut_turned``: such readings are broken).
+        cut: faces left as they are for being cut so deeply by the picture's edge that their
+            reading is not to be trusted (``select.split_cut``: such readings are broken).
     """
 
     image: np.ndarray
@@ -146,7 +145,7 @@ class SwapResult:
             text += f" ({self.profiles} turned to a profile, left as " \
                     f"{'they are' if many else 'it is'})"
         if self.cut:
-            text += f" ({self.cut} cut by the picture's edge and found only turned, left as " \
+            text += f" ({self.cut} cut deeply by the picture's edge, left as " \
                     f"{'they are' if self.cut > 1 else 'it is'})"
         return text
 
@@ -442,7 +441,8 @@ class Swapper:
             memory = memories.setdefault(track, {}) \
                 if memories is not None and track is not None and track >= 0 else None
             jobs.append(_Job(crop=crop, matrix=matrix, landmarks=landmarks, box=box,
-                             index=index, face=SwappedFace(landmarks=landmarks, box=box, matrix=matrix,
+                             score=float(getattr(face, "score", 1.0)), index=index,
+                             face=SwappedFace(landmarks=landmarks, box=box, matrix=matrix,
                                               source=identity),
                              target_unit=None if units is None else units[index], memory=memory))
         return jobs
@@ -457,7 +457,7 @@ class Swapper:
         smallest = min_face_pixels(image.shape, options, video=False)
         faces = [f for f in detected if face_extent(f.box) >= smallest]
         too_small = len(detected) - len(faces)
-        faces, cut = split_cut_turned(faces, image.shape)
+        faces, cut = split_cut(faces, image.shape, options)
         jobs, turned = split_profiles(self.jobs_for(image, faces, plan), options)
         if not jobs:
             return SwapResult(image=image, faces=[], detected=len(detected), too_small=too_small,

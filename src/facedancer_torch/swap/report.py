@@ -22,8 +22,8 @@ class FileReport:
         swapped: faces swapped (videos: summed over frames).
         too_small: faces left alone for being under the minimum face size (summed over frames).
         profiles: faces left alone for being turned to a profile (summed over frames).
-        cut: faces left alone for being cut by the picture's edge and read only turned
-            (images: ``select.split_cut_turned``).
+        cut: faces left alone for being cut so deeply by the picture's edge that their
+            reading is not to be trusted (``select.split_cut``; summed over frames).
         frames: frames written (1 for an image).
         frames_swapped: frames in which at least one face was swapped.
         cuts: shot cuts found in a video (``faces/shots.py``): each started its faces'
@@ -71,8 +71,8 @@ class FileReport:
                     f"{'they are' if many else 'it is'} (--no-profile-fade swaps them)"
         if self.cut:
             many = self.cut != 1
-            text += f"; {self.cut} face{'s' if many else ''} cut by the picture's edge and " \
-                    f"found only turned left as {'they are' if many else 'it is'}"
+            text += f"; {self.cut} face{'s' if many else ''} cut deeply by the picture's edge " \
+                    f"left as {'they are' if many else 'it is'} (--no-cut-fade swaps them)"
         return text
 
     def unswapped_reason(self) -> str:

@@ -146,22 +146,31 @@ def split_profiles(jobs: Sequence[J], options: SwapOptions) -> tuple[list[J], li
 # turned by more than 15 degrees), scoring 0.71-0.999 (median 0.89); the 6 others were 0.15-0.25
 # eye distances off. On whole photos turned by 90, 180 or 270 degrees (all 82, a sideways
 # photo's faces are read right at its turn) the faces at an edge read at the turn scored 0.9945
-# or more, and 21 of 34 of them had a face away from the edge read at the same turn. So a face
+# or more, and 21 of 34 of them had a face away from the edges read at the same turn. So a face
 # at an edge (faces.detect.at_edge), read turned, scoring below CUT_TURNED_SCORE, and alone at
 # its turn among the picture's faces away from the edges, is left as it is.
 CUT_TURNED_SCORE: float = 0.99
 
 
-def split_cut_turned(faces: Sequence, shape: tuple[int, ...]) -> tuple[list, list]:
-    """``(faces to consider, faces left as they are)`` of detected faces (``Face``) in a picture
-    of ``shape``: the second list holds those the edge cuts that were read only turned and not
-    surely (see ``CUT_TURNED_SCORE``); in an upright photo none of the shared photos' faces."""
+def split_cut(faces: Sequence, shape: tuple[int, ...], options: SwapOptions
+              ) -> tuple[list, list]:
+    """``(faces to consider, faces left as they are)`` of detected faces (``.box``,
+    ``.landmarks``, ``.score``, ``.rotation``) in a picture of ``shape``, with
+    ``options.cut_fade``: the second list holds the faces the picture's edge cuts so deeply
+    that they would be generated and then not pasted at all (``faces/masks.cut_weight`` is 0:
+    the detector's score fell with the reading) and those read only turned and not surely (see
+    ``CUT_TURNED_SCORE``); in the shared photos, uncut, no face. Like the profiles, they are
+    neither generated nor counted as swapped, and their neighbours' masks keep off them."""
+    if not options.cut_fade:
+        return list(faces), []
     # a picture taken sideways reads its faces away from the edges at the same turn
-    inner_turns = {int(f.rotation) % 360 for f in faces if not at_edge(f, shape)}
+    inner_turns = {int(getattr(f, "rotation", 0)) % 360 for f in faces if not at_edge(f, shape)}
     kept, cut = [], []
     for face in faces:
-        turn = int(face.rotation) % 360
+        turn = int(getattr(face, "rotation", 0)) % 360
+        score = float(getattr(face, "score", 1.0))
         doubtful = (turn != 0 and turn not in inner_turns
-                    and float(face.score) < CUT_TURNED_SCORE and at_edge(face, shape))
-        (cut if doubtful else kept).append(face)
+                    and score < CUT_TURNED_SCORE and at_edge(face, shape))
+        gone = masks.cut_weight(face.landmarks, face.box, score, shape) <= 0.0
+        (cut if doubtful or gone else kept).append(face)
     return kept, cut

@@ -294,8 +294,8 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
         if report.changed:
             turned = (f" {report.profiles} turned to a profile left as they are."
                       if report.profiles else "")
-            turned += (f" {report.cut} cut by the picture's edge and found only turned left "
-                       "as they are." if report.cut else "")
+            turned += (f" {report.cut} cut deeply by the picture's edge left as they are."
+                       if report.cut else "")
             status = (f"Swapped {report.swapped} of {report.detected} face(s).{turned}"
                       + _notes(plan) + "\n\n" + provenance_summary(output))
         else:
