@@ -94,7 +94,8 @@ def main() -> None:
                         default=["off", "black", "default"],
                         help="off: no edge pass, black crop borders, occluders beyond the "
                         "frame counted; black: the edge pass and occluders inside the frame "
-                        "only, black crop borders; default: all three")
+                        "only, black crop borders; default: all three; nocutfade: all three "
+                        "and no cut fade (--no-cut-fade)")
     parser.add_argument("--figure", help="write target | off | default swaps of --figure-cuts "
                         "here (JPEG; the demo model, astronaut.jpg as the source)")
     parser.add_argument("--figure-cuts", default="df_img1.jpg left 0.33,df_img30.jpg right 0.25,"
@@ -289,6 +290,7 @@ def swap_table(cases: list, paths: list, boxes_of: dict, args) -> None:
     for setting in args.swap_settings:
         parts = dict(edge_pass=setting != "off", mirror=setting not in ("off", "black"),
                      inside=setting != "off")
+        options = SwapOptions(cut_fade=setting != "nocutfade")
         boxes, strips = [], []
         for name, image, truth in cases:
             photo, side, fraction = name.split()

@@ -6,7 +6,7 @@ Every photo of a fixed list from ``../shared/data/photos`` (single faces, occlud
 photos) and the first ``--frames`` frames of the shared videos are swapped with the shipped demo
 model (or ``--model``) to one source (the public-domain example photo ``astronaut.jpg``), once
 per setting (``--configs``; ``reference`` = the reference's compositing: box mask, no colour
-correction, no detail, no profile fade; ``default`` = what ``facedancer swap`` does without
+correction, no detail, no profile or cut fade; ``default`` = what ``facedancer swap`` does without
 options; the others are ablations of the default). The watermark is applied as in a real output.
 
 Per photo (face region = the target's 68-landmark face outline, found on the *target*):
@@ -112,24 +112,26 @@ VIDEOS = ["talking_1face_512.mp4", "crowd_720p.mp4", "talking_a.mp4"]
 
 CONFIGS = {
     "reference": dict(mask="box", color_match="none", detail=0.0, profile_fade=False,
-                      min_face_size=0.0, confirm_frames=1, detect_every=1,
+                      cut_fade=False, min_face_size=0.0, confirm_frames=1, detect_every=1,
                       identity_strength=0.0),
     "default": {},
     "half-detail": dict(detail=0.5),
     "no-detail": dict(detail=0.0),
     "no-occlusion": dict(mask="box+hull"),
     "no-blinks": dict(blinks=False),
+    "no-cut-fade": dict(cut_fade=False),
     "global-colour": dict(color_match="global"),
     # The reference with one part of the default added: what each part costs in identity.
-    "ref+local-colour": dict(mask="box", detail=0.0, profile_fade=False, identity_strength=0.0),
-    "ref+detail": dict(mask="box", color_match="none", profile_fade=False,
+    "ref+local-colour": dict(mask="box", detail=0.0, profile_fade=False, cut_fade=False,
+                             identity_strength=0.0),
+    "ref+detail": dict(mask="box", color_match="none", profile_fade=False, cut_fade=False,
                        identity_strength=0.0),
     "ref+hull": dict(mask="box+hull", color_match="none", detail=0.0, profile_fade=False,
-                     identity_strength=0.0),
+                     cut_fade=False, identity_strength=0.0),
     "ref+hull+occlusion": dict(color_match="none", detail=0.0, profile_fade=False,
-                               identity_strength=0.0),
+                               cut_fade=False, identity_strength=0.0),
     "ref+identity-strength": dict(mask="box", color_match="none", detail=0.0,
-                                  profile_fade=False),  # the model's recommendation
+                                  profile_fade=False, cut_fade=False),  # the model's recommendation
     "no-identity-strength": dict(identity_strength=0.0),
     # The target's own mouth / eyes kept (mask parts "mouth", "eyes"): what they cost.
     "keep-mouth": dict(mask="box+hull+occlusion+mouth"),
