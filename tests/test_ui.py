@@ -99,6 +99,18 @@ def test_blink_option_reaches_the_swap_options():
     assert _options("all", 7, 0.0, "local", blinks=False).blinks is False
 
 
+def test_status_says_which_faces_were_left_and_why():
+    """Images and videos alike: faces the profile and cut fades left are counted (a video's
+    over its frames); nothing is said when none was left."""
+    from facedancer_torch.swap.report import FileReport
+
+    image = ui_app._left(FileReport(path=Path("a.png"), profiles=2, cut=1))
+    assert "2 turned to a profile" in image and "1 cut deeply by the picture's edge" in image
+    video = ui_app._left(FileReport(path=Path("a.mp4"), kind="video", cut=9), video=True)
+    assert "counted over frames" in video and "9 cut deeply" in video and "profile" not in video
+    assert ui_app._left(FileReport(path=Path("a.png"))) == ""
+
+
 def test_exposure_option_reaches_the_swap_options():
     from facedancer_torch.ui.app import _options
 

@@ -215,6 +215,16 @@ def _strength(value) -> float | None:
     return float(value)
 
 
+def _left(report, video: bool = False) -> str:
+    """The faces a swap left as they were and why, as a status sentence (empty when none; a
+    video counts them over its frames)."""
+    parts = [f"{report.profiles} turned to a profile" if report.profiles else "",
+             f"{report.cut} cut deeply by the picture's edge" if report.cut else ""]
+    parts = [part for part in parts if part]
+    where = " (counted over frames)" if video else ""
+    return f" Left as they are{where}: {'; '.join(parts)}." if parts else ""
+
+
 def _notes(plan) -> str:
     """The source identity's notes (a group photo's face chosen by size) as status lines."""
     notes = plan.source.notes if plan.source is not None else ()
@@ -292,11 +302,7 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
         except FacedancerError as exc:
             raise gr.Error(str(exc)) from exc
         if report.changed:
-            turned = (f" {report.profiles} turned to a profile left as they are."
-                      if report.profiles else "")
-            turned += (f" {report.cut} cut deeply by the picture's edge left as they are."
-                       if report.cut else "")
-            status = (f"Swapped {report.swapped} of {report.detected} face(s).{turned}"
+            status = (f"Swapped {report.swapped} of {report.detected} face(s).{_left(report)}"
                       + _notes(plan) + "\n\n" + provenance_summary(output))
         else:
             status = (f"Nothing was swapped ({report.unswapped_reason()}): the output is the "
@@ -331,6 +337,7 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
             span = f" Faces swapped only {report.span}." if report.span else ""
             status = (f"{report.frames_swapped} of {report.frames} frames with a swapped face "
                       f"({report.frames - report.frames_swapped} without)." + span + cuts
+                      + _left(report, video=True)
                       + _notes(plan) + "\n\n" + provenance_summary(output))
         else:
             status = ("No face was swapped in any frame: the output is the target video "
