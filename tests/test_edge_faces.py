@@ -262,9 +262,12 @@ def test_a_face_leaving_the_frame_fades_out_instead_of_vanishing(videos_dir):
     out, stats, weights = runs[True]
     assert weights[0] == 1.0  # the face inside: swapped in full
     assert stats.cut > 0 and np.array_equal(out[-1], frames[-1])
-    # the fade: weights between 0 and 1 on the way out, and never back up by much
+    # the fade: weights between 0 and 1 on the way out, over several frames (largest step 0.41
+    # measured; 0.95 with each frame's own score instead of the track's mean of four), and
+    # never back up by much (0.87 with the crops' own scores, frame by frame)
     assert any(0.0 < w < 1.0 for w in weights)
-    assert max(b - a for a, b in zip(weights, weights[1:])) < 0.25  # 0.87 with raw scores
+    assert max(abs(b - a) for a, b in zip(weights, weights[1:])) < 0.6
+    assert max(b - a for a, b in zip(weights, weights[1:])) < 0.25
     out_off, stats_off, weights_off = runs[False]
     assert stats_off.cut == 0
     assert sum(w == 1.0 for w in weights_off) > sum(w == 1.0 for w in weights)
