@@ -233,23 +233,30 @@ def test_cut_weight_follows_the_score_only_where_the_frame_cuts_the_face():
     assert masks.cut_weight(face, box, low, narrow) == 0.0
 
 
+def _leaving(videos_dir) -> list[np.ndarray]:
+    """30 frames of talking_a.mp4 (700 x 700, the face's box about 206 x 287 px at x 284-490,
+    y 94-381) seen through a 240 x 600 window whose left edge moves from 300 px (the face
+    inside) to 450 (four fifths of it beyond): the face leaves over the left edge."""
+    from facedancer_torch.io.video_reader import read_frames
+
+    whole = [f.rgb for f in read_frames(videos_dir / "talking_a.mp4", max_frames=75)][45:]
+    frames = []
+    for i, frame in enumerate(whole):
+        x0 = 300 + int(round(150 * i / (len(whole) - 1)))
+        frames.append(np.ascontiguousarray(frame[20:620, x0:x0 + 240]))
+    return frames
+
+
 def test_a_face_leaving_the_frame_fades_out_instead_of_vanishing(videos_dir):
     """A talking face seen through a window that pans away from it, so that it leaves over
     the left edge: with the cut fade its swap fades out over frames as the detector's score
     falls, and the frames where it is cut deeply are the input's; without, it is pasted at
     full weight until the detector loses it (on broken readings: a smear over the eye)."""
-    from facedancer_torch.io.video_reader import read_frames
     from facedancer_torch.swap.options import SwapOptions
     from facedancer_torch.swap.pipeline import Swapper
     from facedancer_torch.swap.video import VideoStats, swap_stream
 
-    whole = [f.rgb for f in read_frames(videos_dir / "talking_a.mp4", max_frames=75)][45:]
-    # 700 x 700, the face's box about 206 x 287 px at x 284-490, y 94-381; a 240 x 600 window
-    # whose left edge moves from 300 px (the face inside) to 450 (four fifths of it beyond)
-    frames = []
-    for i, frame in enumerate(whole):
-        x0 = 300 + int(round(150 * i / (len(whole) - 1)))
-        frames.append(np.ascontiguousarray(frame[20:620, x0:x0 + 240]))
+    frames = _leaving(videos_dir)
     swapper = Swapper(backend="fused")
     plan = swapper.plan([SOURCE])
     runs = {}
@@ -274,3 +281,38 @@ def test_a_face_leaving_the_frame_fades_out_instead_of_vanishing(videos_dir):
     # where the fade left the face alone, the run without it pasted a swap
     left = [i for i, w in enumerate(weights) if w == 0.0 and weights_off[i] > 0]
     assert left and all(not np.array_equal(out_off[i], frames[i]) for i in left)
+
+
+def test_a_face_leaving_a_live_stream_fades_out_too(videos_dir):
+    """The live loop follows faces in crops between full detections; they carry the whole
+    frame's score, so the cut fade acts as in a video file: the frames where the face is cut
+    deeply come out as they went in, where without the fade its swap was pasted on."""
+    from facedancer_torch.faces import masks
+    from facedancer_torch.swap import live
+    from facedancer_torch.swap.pipeline import Swapper
+
+    frames = _leaving(videos_dir)
+    swapper = Swapper(backend="fused")
+    runs = {}
+    for fade in (True, False):
+        stream = live.LiveSwapper(swapper, [SOURCE], live.live_options(cut_fade=fade),
+                                  live.LiveSettings(detect_every=5, background=False),
+                                  label=False)
+        changed, weights = [], []
+        for frame in frames:
+            changed.append(not np.array_equal(stream.swap(frame).rgb, frame))
+            weights.append([masks.cut_weight(f.landmarks, f.box, f.score, frame.shape)
+                            for f in stream.tracker._faces])
+        stream.close()
+        runs[fade] = changed, weights
+    changed, weights = runs[True]
+    assert changed[0] and not changed[-1]
+    assert any(0.0 < w < 1.0 for ws in weights for w in ws)  # faded, not cut off
+    # with the crops' own scores the fade began while four fifths of the face were inside
+    # (frame 4) and went back up by 0.09 on the way out: now full weight for the first ten
+    # frames and then only down
+    assert all(ws == [1.0] for ws in weights[:10]), weights[:10]
+    path = [ws[0] if ws else 0.0 for ws in weights]
+    assert max(b - a for a, b in zip(path, path[1:])) < 0.05, path
+    changed_off, _ = runs[False]
+    assert sum(changed_off) > sum(changed)  # measured 26 frames against 17

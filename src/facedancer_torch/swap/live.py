@@ -29,6 +29,7 @@ carries the provenance tag in its metadata, written atomically.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import queue
 import signal
@@ -108,8 +109,12 @@ class RoiTracker:
         self.frame_index = 0
         self.full_detections = 0
         self._faces: list = []  # the last frame's tracked faces (their boxes seed the ROIs)
-        # boxes of new faces from a full-frame detection, with the turn each was found at
-        self._seeds: list[tuple[np.ndarray, int]] = []
+        # Per track, the score the last full-frame detection gave its face: a crop's own score
+        # is not the whole frame's (the cut fade, faces/masks.cut_weight, reads the whole
+        # frame's), so faces found in crops carry it (as swap/video.py's do).
+        self._scores: dict[int, float] = {}
+        # boxes of faces from a full-frame detection, with the turn and score each was found at
+        self._seeds: list[tuple[np.ndarray, int, float]] = []
         self._lock = threading.Lock()
         self._request: queue.Queue = queue.Queue(maxsize=1)
         self._busy = False
@@ -128,7 +133,7 @@ class RoiTracker:
             # A new shot (a video input's cut): its faces start new tracks, found in the whole
             # frame now rather than where the last shot's faces were (faces/shots.py).
             self.tracker.reset()
-            self._faces = []
+            self._faces, self._scores = [], {}
             with self._lock:
                 self._seeds = []
             return self._track(self._full(frame))
@@ -144,11 +149,16 @@ class RoiTracker:
             seeds, self._seeds = self._seeds, []
         boxes = [np.asarray(f.box, np.float64) for f in self._faces]
         turns = [int(f.rotation) for f in self._faces]
-        for seed, turn in seeds:
-            if not boxes or _iou(np.stack(boxes), seed).max() < NEW_FACE_IOU:
+        scores = [self._scores.get(f.track_id, float(f.score)) for f in self._faces]
+        for seed, turn, score in seeds:
+            overlaps = _iou(np.stack(boxes), seed) if boxes else np.zeros(0)
+            if not len(overlaps) or overlaps.max() < NEW_FACE_IOU:
                 boxes.append(seed)
                 turns.append(turn)
-        faces = self._roi_detect(frame, boxes, turns) if boxes else []
+                scores.append(score)
+            else:  # a followed face the full detection saw again: its whole-frame score
+                scores[int(np.argmax(overlaps))] = score
+        faces = self._roi_detect(frame, boxes, turns, scores) if boxes else []
         return self._track(faces)
 
     def close(self) -> None:
@@ -163,6 +173,11 @@ class RoiTracker:
     # -- internals
     def _track(self, faces: list) -> list:
         self._faces = list(self.tracker.update(faces))
+        # the tracker returns the detections first, in their order, then refilled tracks
+        scores = {face.track_id: float(found.score) for face, found in zip(self._faces, faces)}
+        self._scores = {face.track_id: scores.get(face.track_id,
+                                                  self._scores.get(face.track_id, face.score))
+                        for face in self._faces}
         return self._faces
 
     def _full(self, frame: np.ndarray) -> list:
@@ -178,8 +193,8 @@ class RoiTracker:
 
     def _add_seeds(self, faces: Sequence) -> None:
         with self._lock:
-            self._seeds.extend((np.asarray(f.box, np.float64)[:4], int(f.rotation))
-                               for f in faces)
+            self._seeds.extend((np.asarray(f.box, np.float64)[:4], int(f.rotation),
+                                float(f.score)) for f in faces)
 
     def _request_full(self, frame: np.ndarray) -> None:
         if self._closed:
@@ -207,16 +222,20 @@ class RoiTracker:
                 self._busy = False
 
     def _roi_detect(self, frame: np.ndarray, boxes: list[np.ndarray],
-                    turns: list[int] | None = None) -> list:
+                    turns: list[int] | None = None, scores: list[float] | None = None) -> list:
         """Re-detect each face in a crop around ``boxes`` (``faces/roi.py``), each read at
         its face's turn (``turns``) first; at most one face per box, frame pixels;
-        duplicates (two boxes finding one face) kept once."""
+        duplicates (two boxes finding one face) kept once. ``scores``: per box, the score the
+        face found there carries (the whole frame's, instead of the crop's)."""
         start = time.perf_counter()
         found = detect_in_rois(self.detector, frame, boxes, self.settings.roi_size,
                                self.settings.roi_scale, rotate=frame_rotate(self.detector),
                                turns=turns)
         if self.timer is not None:
             self.timer.add("track", time.perf_counter() - start)
+        if scores is not None:
+            found = [None if face is None else dataclasses.replace(face, score=score)
+                     for face, score in zip(found, scores)]
         return [face for face in found if face is not None]
 
 
@@ -229,10 +248,11 @@ def _iou(boxes: np.ndarray, box: np.ndarray) -> np.ndarray:
 # Blending for live frames: the reference's soft box without the per-frame extras of the video
 # defaults (68-point hull, occlusion segmenter, colour transfer, detail restoration), which
 # cost more than the generator itself at 640x480 (docs/live.md); each can be switched back on.
-# No cut fade: the live loop's faces come from crops around where they were, whose detector
-# scores are not the whole frame's that the fade is measured on (faces/masks.cut_weight).
+# The cut fade stays (faces/masks.cut_weight: a face leaving the camera's picture fades out
+# instead of getting a smear over its eye): it costs a fraction of a millisecond a face, and
+# faces found in crops carry the whole frame's score it reads (RoiTracker).
 LIVE_BLEND: dict[str, object] = {"mask": "box", "color_match": "none", "detail": 0.0,
-                                 "profile_fade": False, "cut_fade": False}
+                                 "profile_fade": False}
 
 
 def live_options(**changes) -> SwapOptions:
