@@ -5,6 +5,7 @@ cuts").
     python benchmarks/cut_fade.py                       # photo cuts and panned talking clips
     python benchmarks/cut_fade.py --videos 0 --sides left right
     python benchmarks/cut_fade.py --photos 0 --figure /tmp/pan.png
+    python benchmarks/cut_fade.py --videos 0 --fades 0.97:0.995 0.95:0.99 0.9:0.97
 
 Once the edge hides about half of a face, the detector's reading of it breaks (the visible eye
 read as the other one, the ear as an eye), and a swap pasted on it is a smear over the eye; in
@@ -18,6 +19,8 @@ eye distance on average or its alignment is turned by more than 15 degrees (as i
 ``edge_faces.py``). Per cut depth and setting: faces found, broken readings, and the weight the
 compositing gives the swap (0 when the face is left as it is): its mean over broken readings
 (what is pasted that should not be) and over right ones (what is kept that should be).
+``--fades LOW:HIGH ...`` adds a table of other score ranges for the fade, by the fade alone
+(``masks.cut_weight``, without ``split_cut``'s turned-read rule), on the same faces.
 
 **Videos.** Each shared talking clip (``--videos`` of them, ``--frames`` frames) is seen through
 a window of 2/7 of its width and 11/20 of its height panning across it, so that the face enters
@@ -81,6 +84,7 @@ def photo_table(args) -> None:
         sys.exit(PHOTOS_ABSENT)
     detector = get_detector(device="cpu", threads=1)
     cells: dict[float, list] = {fraction: [] for fraction in args.fractions}
+    readings = []  # (broken, face, picture shape) of every cut face found
     photos = 0
     for path in paths[:args.photos]:
         image = read_image(path)
@@ -107,6 +111,7 @@ def photo_table(args) -> None:
                                              part.shape) \
                     if any(f is found for f in kept) else 0.0
                 cells[fraction].append((broken(found, truth), weight))
+                readings.append((broken(found, truth), found, part.shape))
     print(f"\n## Photos: {photos} faces, cut from {', '.join(args.sides)}\n")
     print("| box cut away | cuts | found | broken | weight on broken: off / default "
           "| weight on right: off / default | left as they are |")
@@ -117,6 +122,25 @@ def photo_table(args) -> None:
         every += found
         print(row(f"{fraction:g}", len(cases), found))
     print(row("all", sum(len(c) for c in cells.values()), every))
+    if args.fades:
+        print("\n| fade (score range) | weight on broken (more than half) | weight on right "
+              "| cut faces scoring in the range: right / broken | below it: right / broken |")
+        print("|---|---|---|---|---|")
+        for text in args.fades:
+            fade = tuple(float(v) for v in text.split(":"))
+            weights = [(bad, masks.cut_weight(face.landmarks, face.box, float(face.score),
+                                              shape, fade=fade))
+                       for bad, face, shape in readings]
+            bad = [w for b, w in weights if b]
+            good = [w for b, w in weights if not b]
+            cut_faces = [(b, float(face.score)) for b, face, shape in readings
+                         if masks.cut_weight(face.landmarks, face.box, 0.0, shape) == 0.0]
+            within = [b for b, score in cut_faces if fade[0] <= score < fade[1]]
+            below = [b for b, score in cut_faces if score < fade[0]]
+            print(f"| {fade[0]:g}-{fade[1]:g} | {np.mean(bad):.3f} "
+                  f"({sum(w > 0.5 for w in bad)} of {len(bad)}) | {np.mean(good):.3f} "
+                  f"| {within.count(False)} / {within.count(True)} "
+                  f"| {below.count(False)} / {below.count(True)} |")
 
 
 def row(name: str, cuts: int, found: list) -> str:
@@ -218,6 +242,8 @@ def main() -> None:
     parser.add_argument("--sides", nargs="+", default=["left", "right", "top", "bottom"])
     parser.add_argument("--fractions", nargs="+", type=float,
                         default=[0.1, 0.2, 0.3, 0.4, 0.5, 0.6])
+    parser.add_argument("--fades", nargs="*", default=[], metavar="LOW:HIGH",
+                        help="other score ranges for the fade, compared on the photo cuts")
     parser.add_argument("--videos", type=int, default=len(CLIPS))
     parser.add_argument("--frames", type=int, default=90)
     parser.add_argument("--figure", help="PNG: input | off | default of the first panned clip")
