@@ -4,7 +4,7 @@ cuts").
 
     python benchmarks/cut_fade.py                       # photo cuts and panned talking clips
     python benchmarks/cut_fade.py --videos 0 --sides left right
-    python benchmarks/cut_fade.py --photos 0 --figure /tmp/pan.png
+    python benchmarks/cut_fade.py --photos 0 --videos 1 --figure docs/images/cut_fade.jpg
     python benchmarks/cut_fade.py --videos 0 --fades 0.97:0.995 0.95:0.99 0.9:0.97
 
 Once the edge hides about half of a face, the detector's reading of it breaks (the visible eye
@@ -31,7 +31,8 @@ frame. Per setting, over all panned frames: face-frames pasted on a broken readi
 0) and their summed weight, the mean weight on right readings of faces at least 80 % inside
 the window, and the largest step in the face's pasted weight from one frame to the next
 (median over the clips; 1 = a face popping on or off). ``--figure`` writes the input and
-both settings' outputs of the first clip, every 5th frame, side by side.
+both settings' outputs of the first clip where its face is 30-90 % inside the window (up to
+12 frames), side by side.
 """
 
 from __future__ import annotations
@@ -190,12 +191,15 @@ def video_table(args) -> None:
         for backwards in (False, True):
             frames, corners = panned(whole, backwards)
             order = truths[::-1] if backwards else truths
+            shares = [0.0 if truth is None else
+                      masks.share_inside(truth.landmarks - corners[t], frames[t].shape)
+                      for t, truth in enumerate(order)]
             for name, options in settings.items():
                 stats = VideoStats(record=True)
                 outputs = [out for _, out in swap_stream(swapper, iter(frames), plan, options,
                                                          stats=stats)]
                 if clip == CLIPS[0] and not backwards:
-                    figure.update({"input": frames, name: outputs})
+                    figure.update({"input": frames, name: outputs, "shares": shares})
                 pasted = []
                 for t, (faces, weights) in enumerate(zip(stats.faces, stats.weights)):
                     truth = order[t]
@@ -204,7 +208,7 @@ def video_table(args) -> None:
                         continue
                     truth = Face(box=truth.box - np.tile(corners[t], 2), score=truth.score,
                                  landmarks=truth.landmarks - corners[t])
-                    share = masks.share_inside(truth.landmarks, frames[t].shape)
+                    share = shares[t]
                     candidates = [Face(box=box, score=1.0, landmarks=lm)
                                   for _, lm, box in faces]
                     found = matched(candidates, truth.box, frames[t].shape)
@@ -231,9 +235,18 @@ def video_table(args) -> None:
     if args.figure and figure:
         import cv2
 
-        rows = [np.concatenate(figure[key][::5], 1) for key in ("input", *settings)]
-        cv2.imwrite(args.figure, cv2.cvtColor(np.concatenate(rows, 0), cv2.COLOR_RGB2BGR))
-        print(f"figure: {args.figure} (input | off | default)")
+        # the frames where the face is 30-90 % inside the window: entering and leaving
+        chosen = [t for t, share in enumerate(figure["shares"]) if 0.3 <= share <= 0.9]
+        chosen = [chosen[i] for i in np.linspace(0, len(chosen) - 1,
+                                                 min(12, len(chosen))).round().astype(int)]
+        rows = [np.concatenate([figure[key][t] for t in chosen], 1)
+                for key in ("input", *settings)]
+        sheet = np.concatenate(rows, 0)
+        sheet = cv2.resize(sheet, (sheet.shape[1] * 3 // 4, sheet.shape[0] * 3 // 4),
+                           interpolation=cv2.INTER_AREA)
+        cv2.imwrite(args.figure, cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR),
+                    [cv2.IMWRITE_JPEG_QUALITY, 85])
+        print(f"figure: {args.figure} (input | off | default; frames {chosen})")
 
 
 def main() -> None:
@@ -246,7 +259,8 @@ def main() -> None:
                         help="other score ranges for the fade, compared on the photo cuts")
     parser.add_argument("--videos", type=int, default=len(CLIPS))
     parser.add_argument("--frames", type=int, default=90)
-    parser.add_argument("--figure", help="PNG: input | off | default of the first panned clip")
+    parser.add_argument("--figure", help="input | off | default of the first panned clip, "
+                        "the frames where its face is 30-90 %% inside (JPEG or PNG)")
     args = parser.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     if args.photos:
