@@ -17,8 +17,10 @@ every edge) is cut so that the edge runs ``--fractions`` of the face's box into 
 whole photo. A reading is broken when its five landmarks are off by more than a quarter of the
 eye distance on average or its alignment is turned by more than 15 degrees (as in
 ``edge_faces.py``). Per cut depth and setting: faces found, broken readings, and the weight the
-compositing gives the swap (0 when the face is left as it is): its mean over broken readings
-(what is pasted that should not be) and over right ones (what is kept that should be).
+compositing gives the swap (0 when the face is left as it is; with the mirrored picture's
+second opinion, ``swap/select.trust_mirrored``, as a still image gets it): its mean over
+broken readings (what is pasted that should not be) and over right ones (what is kept that
+should be).
 ``--fades LOW:HIGH ...`` adds a table of other score ranges for the fade, by the fade alone
 (``masks.cut_weight``, without ``split_cut``'s turned-read rule), on the same faces.
 
@@ -78,7 +80,7 @@ def photo_table(args) -> None:
     from facedancer_torch.faces.detect import Face, get_detector, largest_face
     from facedancer_torch.io.images import read_image
     from facedancer_torch.swap.options import SwapOptions
-    from facedancer_torch.swap.select import split_cut
+    from facedancer_torch.swap.select import split_cut, trust_mirrored
 
     paths = shared_photos()
     if not paths:
@@ -86,6 +88,7 @@ def photo_table(args) -> None:
     detector = get_detector(device="cpu", threads=1)
     cells: dict[float, list] = {fraction: [] for fraction in args.fractions}
     readings = []  # (broken, face, picture shape) of every cut face found
+    options = SwapOptions()
     photos = 0
     for path in paths[:args.photos]:
         image = read_image(path)
@@ -107,10 +110,13 @@ def photo_table(args) -> None:
                 if found is None:
                     cells[fraction].append(None)
                     continue
-                kept, _ = split_cut(faces, part.shape, SwapOptions())
-                weight = masks.cut_weight(found.landmarks, found.box, float(found.score),
-                                             part.shape) \
-                    if any(f is found for f in kept) else 0.0
+                # as a still image's swap does it: the mirrored picture's second opinion, then
+                # the faces left as they are
+                trusted = trust_mirrored(detector, part, faces, options)
+                mine = trusted[next(i for i, f in enumerate(faces) if f is found)]
+                kept, _ = split_cut(trusted, part.shape, options)
+                weight = masks.cut_weight(mine.landmarks, mine.box, float(mine.score),
+                                          part.shape) if any(f is mine for f in kept) else 0.0
                 cells[fraction].append((broken(found, truth), weight))
                 readings.append((broken(found, truth), found, part.shape))
     print(f"\n## Photos: {photos} faces, cut from {', '.join(args.sides)}\n")

@@ -316,3 +316,49 @@ def test_a_face_leaving_a_live_stream_fades_out_too(videos_dir):
     assert max(b - a for a, b in zip(path, path[1:])) < 0.05, path
     changed_off, _ = runs[False]
     assert sum(changed_off) > sum(changed)  # measured 26 frames against 17
+
+
+def test_a_cut_face_the_mirrored_picture_reads_alike_is_swapped_in_full(photos_dir,
+                                                                        monkeypatch):
+    """A still image's face the edge cuts, scored in the fade's doubt, is read again on the
+    mirrored picture: read alike there (a right reading) it is swapped in full instead of
+    faintly; misread differently (a broken one) it keeps its faded weight."""
+    from facedancer_torch.faces import masks
+    from facedancer_torch.swap.options import SwapOptions
+    from facedancer_torch.swap.pipeline import Swapper
+    from facedancer_torch.swap.select import trust_mirrored
+
+    swapper = Swapper(backend="fused")
+    plan = swapper.plan([SOURCE])
+
+    def cut_photo(name, side, fraction):
+        image = read_image(photos_dir / name)
+        part, offset = _cut(image, largest_face(swapper.detect(image)), side, fraction)
+        faces = swapper.detect(part)
+        (face,) = [f for f in faces if f.width > 0.2 * part.shape[1]]
+        return part, faces, face
+
+    # df_img42.jpg cut through the nose from below: read right (0.04 eye distances from the
+    # whole photo's reading) at 0.972, weight 0.09; the mirrored picture reads it 0.04 apart
+    part, faces, face = cut_photo("df_img42.jpg", "bottom", 0.5)
+    assert masks.CUT_FADE[0] < face.score < masks.CUT_FADE[0] + 0.01
+    (trusted,) = [f for f in trust_mirrored(swapper.detector, part, faces, SwapOptions())
+                  if f.width > 0.2 * part.shape[1]]
+    assert masks.cut_weight(trusted.landmarks, trusted.box, trusted.score, part.shape) == 1.0
+    box = tuple(int(v) for v in np.clip(face.box, 0, [part.shape[1], part.shape[0]] * 2))
+
+    def change() -> float:
+        out = swapper.swap_image(part, plan, SwapOptions())
+        return float(np.abs(out.astype(np.float32) - part)[box[1]:box[3], box[0]:box[2]].mean())
+
+    with_mirror = change()
+    monkeypatch.setattr(masks, "MIRROR_MIN_SCORE", 2.0)  # the second opinion off
+    without = change()
+    monkeypatch.undo()
+    assert with_mirror > 3 * without, (with_mirror, without)
+    # df_img12.jpg cut from the left, 0.4 of the box: broken (the visible eye read as the
+    # other one) at 0.978; the mirrored picture reads it elsewhere, and its weight stays
+    part, faces, face = cut_photo("df_img12.jpg", "left", 0.4)
+    (kept,) = [f for f in trust_mirrored(swapper.detector, part, faces, SwapOptions())
+               if f.width > 0.2 * part.shape[1]]
+    assert kept.score == face.score

@@ -50,7 +50,8 @@ from .boost import boost_crops, boost_factor, interleave
 from .compose import Compositor, FaceJob, box_area
 from .exposure import apply_gain, face_gain, inverse_gain, is_unit
 from .options import SwapOptions
-from .select import SelectionPlan, face_extent, min_face_pixels, split_cut, split_profiles
+from .select import (SelectionPlan, face_extent, min_face_pixels, split_cut, split_profiles,
+                     trust_mirrored)
 from .source import (Identity, embed_faces, load_identity, same_person_threshold,
                      split_face_choice, steer_identity)
 from .threads import apply_thread_budget, plan_threads
@@ -457,6 +458,8 @@ class Swapper:
         smallest = min_face_pixels(image.shape, options, video=False)
         faces = [f for f in detected if face_extent(f.box) >= smallest]
         too_small = len(detected) - len(faces)
+        with self.timer.measure("detect"):
+            faces = trust_mirrored(self.detector, image, faces, options)
         faces, cut = split_cut(faces, image.shape, options)
         jobs, turned = split_profiles(self.jobs_for(image, faces, plan), options)
         if not jobs:

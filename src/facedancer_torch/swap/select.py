@@ -17,6 +17,7 @@ encoder the model was trained with.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -25,6 +26,7 @@ import numpy as np
 
 from ..faces import masks
 from ..faces.detect import at_edge
+from ..faces.mirror import mirror_disagreement
 from .options import VIDEO_MIN_FACE, SwapOptions
 from .source import DEFAULT_THRESHOLD, Identity
 
@@ -150,6 +152,27 @@ def split_profiles(jobs: Sequence[J], options: SwapOptions) -> tuple[list[J], li
 # at an edge (faces.detect.at_edge), read turned, scoring below CUT_TURNED_SCORE, and alone at
 # its turn among the picture's faces away from the edges, is left as it is.
 CUT_TURNED_SCORE: float = 0.99
+
+
+def trust_mirrored(detector, image: np.ndarray, faces: Sequence, options: SwapOptions
+                   ) -> list:
+    """``faces`` (detected on ``image``) with the score of each face the picture's edge cuts
+    and the cut fade doubts raised where the mirrored picture reads it alike
+    (``faces/mirror.py``, ``masks.mirror_trusted_score``): for still images, one more
+    detection when such a face is there. With ``options.cut_fade`` off, as they are."""
+    faces = list(faces)
+    if not options.cut_fade:
+        return faces
+    doubted = [i for i, face in enumerate(faces)
+               if masks.MIRROR_MIN_SCORE <= float(face.score) < masks.CUT_FADE[1]
+               and masks.is_cut(face.landmarks, face.box, image.shape)]
+    if not doubted:
+        return faces
+    distances = mirror_disagreement(detector, image, [faces[i] for i in doubted])
+    for i, distance in zip(doubted, distances):
+        faces[i] = dataclasses.replace(
+            faces[i], score=masks.mirror_trusted_score(float(faces[i].score), distance))
+    return faces
 
 
 def split_cut(faces: Sequence, shape: tuple[int, ...], options: SwapOptions
