@@ -88,6 +88,7 @@ def photo_table(args) -> None:
     detector = get_detector(device="cpu", threads=1)
     cells: dict[float, list] = {fraction: [] for fraction in args.fractions}
     readings = []  # (broken, face, picture shape) of every cut face found
+    signals = []  # (broken, truth's share inside, face, shape, mirrored disagreement)
     options = SwapOptions()
     photos = 0
     for path in paths[:args.photos]:
@@ -119,6 +120,9 @@ def photo_table(args) -> None:
                                           part.shape) if any(f is mine for f in kept) else 0.0
                 cells[fraction].append((broken(found, truth), weight))
                 readings.append((broken(found, truth), found, part.shape))
+                signals.append((broken(found, truth),
+                                masks.share_inside(truth.landmarks, part.shape), found,
+                                part.shape, disagreement(detector, part, found)))
     print(f"\n## Photos: {photos} faces, cut from {', '.join(args.sides)}\n")
     print("| box cut away | cuts | found | broken | weight on broken: off / default "
           "| weight on right: off / default | left as they are |")
@@ -129,6 +133,7 @@ def photo_table(args) -> None:
         every += found
         print(row(f"{fraction:g}", len(cases), found))
     print(row("all", sum(len(c) for c in cells.values()), every))
+    signal_table(signals)
     if args.fades:
         print("\n| fade (score range) | weight on broken (more than half) | weight on right "
               "| cut faces scoring in the range: right / broken | below it: right / broken |")
@@ -148,6 +153,59 @@ def photo_table(args) -> None:
                   f"({sum(w > 0.5 for w in bad)} of {len(bad)}) | {np.mean(good):.3f} "
                   f"| {within.count(False)} / {within.count(True)} "
                   f"| {below.count(False)} / {below.count(True)} |")
+
+
+def disagreement(detector, image, face) -> float:
+    """The mirrored picture's disagreement for a doubted cut face (``faces/mirror.py``), else
+    NaN (the faces the second opinion is asked for)."""
+    from facedancer_torch.faces import masks
+    from facedancer_torch.faces.mirror import mirror_disagreement
+
+    if not (masks.MIRROR_MIN_SCORE <= float(face.score) < masks.CUT_FADE[1]
+            and masks.is_cut(face.landmarks, face.box, image.shape)):
+        return float("nan")
+    return mirror_disagreement(detector, image, [face])[0]
+
+
+def ranked(values: np.ndarray, bad: np.ndarray) -> float:
+    """The share of (broken, right) pairs in which the broken reading's value is the higher."""
+    pos, neg = values[bad], values[~bad]
+    return float(((pos[:, None] > neg[None, :]).mean()
+                  + 0.5 * (pos[:, None] == neg[None, :]).mean()))
+
+
+def signal_table(signals: list) -> None:
+    """What tells a broken reading from a right one, on faces 25-75 % inside the picture (the
+    truth's face ellipse), and the mirrored reading on the faces it is asked about."""
+    from facedancer_torch.faces import masks
+
+    chosen = [s for s in signals if 0.25 <= s[1] < 0.75]
+    bad = np.array([s[0] for s in chosen])
+    faces = [s[2] for s in chosen]
+    values = {
+        "detector score (lower)": [-float(f.score) for f in faces],
+        "share placed inside the picture (lower)": [
+            -masks.share_inside(f.landmarks, s[3]) for f, s in zip(faces, chosen)],
+        "eye distance / box height (lower)": [
+            -float(np.linalg.norm(f.landmarks[1] - f.landmarks[0])) / max(f.height, 1e-6)
+            for f in faces],
+        "yaw proxy (higher)": [masks.yaw_ratio(f.landmarks) for f in faces],
+    }
+    print(f"\n{len(chosen)} faces 25-75 % inside, {int(bad.sum())} broken; a broken reading "
+          "ranks beyond a right one in this share of pairs:\n")
+    print("| signal | pairs |")
+    print("|---|---|")
+    for name, value in values.items():
+        print(f"| {name} | {100 * ranked(np.array(value), bad):.0f} % |")
+    asked = [s for s in signals if not np.isnan(s[4])]
+    bad = np.array([s[0] for s in asked])
+    far = np.array([s[4] for s in asked])
+    score = np.array([-float(s[2].score) for s in asked])
+    print(f"\ncut faces scoring {masks.MIRROR_MIN_SCORE}-{masks.CUT_FADE[1]} ({len(asked)}, "
+          f"{int(bad.sum())} broken): mirrored disagreement {100 * ranked(far, bad):.0f} % of "
+          f"pairs, score {100 * ranked(score, bad):.0f} %; right / broken below "
+          + ", ".join(f"{t:g}: {int(np.sum((far < t) & ~bad))} / {int(np.sum((far < t) & bad))}"
+                      for t in (0.05, 0.08, 0.1)))
 
 
 def row(name: str, cuts: int, found: list) -> str:

@@ -392,12 +392,13 @@ FACE_ELLIPSE: tuple[float, float, float, float] = (56.0, 62.0, 40.0, 50.0)
 # edge hides more than about 40 % of a face, the detector's reading breaks (the visible eye
 # read as the other one, the ear as an eye, and the swap is a smear over the eye), and its
 # score falls with it, smoothly, frame by frame, as a face leaves the picture. Measured on the
-# 58 shared photos whose largest face lies well inside them, cut from each side so that 0-60 %
-# of the face box lies beyond the edge (1,624 cuts, 1,437 faces found, 116 with broken
+# 58 shared photos whose largest face lies well inside them, cut from each side so that 10-60 %
+# of the face box lies beyond the edge (1,392 cuts, 1,205 faces found, 116 with broken
 # landmarks; docs/swap.md "Faces the frame cuts" item 5, benchmarks/cut_fade.py): no reading
-# is broken while 60 % of the face's ellipse is inside; broken readings score 0.86 in the
-# median, right ones 0.993; with this fade the broken ones keep 0.010 of their weight on
-# average, right ones cut by a tenth / a fifth of the box 0.997 / 0.985. The ellipse's share
+# is broken while 60 % of the face's ellipse is inside; on the faces 25-75 % inside, a broken
+# reading scores lower than a right one in 92 % of pairs; with this fade the broken ones keep
+# 0.010 of their weight on average, right ones cut by a tenth / a fifth of the box 0.997 /
+# 0.985. The ellipse's share
 # itself says little once a reading is broken (the misread face is placed inside the picture),
 # which is why it only decides whether a face is cut at all, and why a box that reaches the
 # edge counts too (with the share alone, 5 broken readings of 116 kept more than half their
@@ -462,11 +463,11 @@ def cut_weight(landmarks5: np.ndarray, box, score: float, shape: tuple[int, ...]
 # (faces/mirror.py); where both readings agree it counts as surely read: from a disagreement
 # of MIRROR_TRUST[0] eye distances down as a score of CUT_FADE[1], rising linearly from
 # CUT_FADE[0] at MIRROR_TRUST[1] (never below its own score); faces scoring below
-# MIRROR_MIN_SCORE keep theirs. Measured on the shared photos' faces cut 20-60 % away that
-# score below 0.995 (451, 115 of them broken; docs/swap.md "Faces the frame cuts" item 6): the
-# mirrored reading's disagreement is larger on a broken one than on a right one in 92 % of
-# pairs (the score: 89 %); over all the cuts of benchmarks/cut_fade.py right readings keep
-# 0.880 of their weight instead of 0.834, broken ones get 0.018 instead of 0.010.
+# MIRROR_MIN_SCORE keep theirs. Measured on the cuts of benchmarks/cut_fade.py (docs/swap.md
+# "Faces the frame cuts" item 6): of the 355 cut faces scoring 0.9-0.995, 43 broken, the
+# mirrored reading's disagreement is larger on a broken one than on a right one in 93 % of
+# pairs (the score: 85 %); right readings keep 0.880 of their weight instead of 0.834, broken
+# ones get 0.018 instead of 0.010.
 MIRROR_TRUST: tuple[float, float] = (0.06, 0.10)
 MIRROR_MIN_SCORE: float = 0.9
 
