@@ -398,12 +398,11 @@ FACE_ELLIPSE: tuple[float, float, float, float] = (56.0, 62.0, 40.0, 50.0)
 # is broken while 60 % of the face's ellipse is inside; on the faces 25-75 % inside, a broken
 # reading scores lower than a right one in 92 % of pairs; with this fade the broken ones keep
 # 0.010 of their weight on average, right ones cut by a tenth / a fifth of the box 0.997 /
-# 0.985. The ellipse's share
-# itself says little once a reading is broken (the misread face is placed inside the picture),
-# which is why it only decides whether a face is cut at all, and why a box that reaches the
-# edge counts too (with the share alone, 5 broken readings of 116 kept more than half their
-# weight; a talking face a window pans away from was read inside the window at 0.956 where
-# half of it had left).
+# 0.985. The ellipse's share itself says little once a reading is broken (the misread face is
+# placed inside the picture), which is why it only decides whether a face is cut at all, and
+# why a box that reaches the edge counts too (with the share alone, 5 broken readings of 116
+# kept more than half their weight; a talking face a window pans away from was read inside
+# the window at 0.956 where half of it had left).
 CUT_SHARE: float = 0.95
 CUT_FADE: tuple[float, float] = (0.97, 0.995)
 _ELLIPSE_SAMPLES: int = 24  # per axis: share_inside's grid over the ellipse

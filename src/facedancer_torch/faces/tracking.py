@@ -168,8 +168,7 @@ class _Track:
     scores: list = field(default_factory=list)  # the last SCORE_FRAMES detections' scores
 
     def add_score(self, score: float) -> None:
-        self.scores = [*self.scores[-(SCORE_FRAMES - 1):], score] if SCORE_FRAMES > 1 \
-            else [score]
+        self.scores = [*self.scores, score][-SCORE_FRAMES:]
         self.score = float(np.mean(self.scores))
 
 

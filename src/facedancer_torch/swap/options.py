@@ -69,9 +69,9 @@ class SwapOptions:
     resolution is restored), ``profile_fade`` (fade faces turned to a profile back to the
     target), ``cut_fade`` (fade a face the picture's edge cuts back to the target as the
     detector's confidence in it falls, ``faces/masks.cut_weight``, and leave one it doubts
-    most, or one found only turned there, as it is: ``swap/select.split_cut``), ``blinks`` (with the ``hull`` mask part: an
-    eye the target closes further than the swap does is taken from the target, so blinks and
-    squints survive), ``pixel_boost``
+    most, or one found only turned there, as it is: ``swap/select.split_cut``), ``blinks``
+    (with the ``hull`` mask part: an eye the target closes further than the swap does is taken
+    from the target, so blinks and squints survive), ``pixel_boost``
     (``k`` > 1: run the generator on ``k x k`` sub-pixel samplings of a face at least ``k``
     times its crop size and interleave them, ``swap/boost.py``; ``k^2`` generator calls per
     face; 1 = off), ``exposure`` (a face darker than the generator's training faces is

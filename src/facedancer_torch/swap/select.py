@@ -187,11 +187,11 @@ def split_cut(faces: Sequence, shape: tuple[int, ...], options: SwapOptions
     if not options.cut_fade:
         return list(faces), []
     # a picture taken sideways reads its faces away from the edges at the same turn
-    inner_turns = {int(getattr(f, "rotation", 0)) % 360 for f in faces if not at_edge(f, shape)}
+    inner_turns = {int(f.rotation) % 360 for f in faces if not at_edge(f, shape)}
     kept, cut = [], []
     for face in faces:
-        turn = int(getattr(face, "rotation", 0)) % 360
-        score = float(getattr(face, "score", 1.0))
+        turn = int(face.rotation) % 360
+        score = float(face.score)
         doubtful = (turn != 0 and turn not in inner_turns
                     and score < CUT_TURNED_SCORE and at_edge(face, shape))
         gone = masks.cut_weight(face.landmarks, face.box, score, shape) <= 0.0
