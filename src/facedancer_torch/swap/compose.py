@@ -257,13 +257,19 @@ SPARE_MOUTH_GROW: float = 0.3
 SPARE_SURE_CORE: float = 40.0
 # Blinks: a small generator keeps its eyes open when the target closes them (on talking_b the
 # swap's eye aspect ratio stayed at 0.28-0.35 in the frames where the target's fell to
-# 0.16-0.20: every blink and squint lost). Where a target eye's aspect ratio is under
-# BLINK_CHECK the swap's own 68 landmarks are read too, and that eye is taken from the target
-# in proportion to how much wider the swap's is: not at all up to BLINK_GAP[0], fully from
-# BLINK_GAP[1] (docs/swap.md, "Blinks"). Open eyes (about 0.3) never reach the check, so the
-# swap's eyes (identity) stay everywhere else.
-BLINK_CHECK: float = 0.22
-BLINK_GAP: tuple[float, float] = (0.05, 0.12)
+# 0.16-0.20: every blink and squint lost), and what it paints for a closing eye is a soft,
+# half-open smear. An eye the target closes (aspect ratio under BLINK_CLOSING[0], fully from
+# BLINK_CLOSING[1]) is taken from the target as far as the swap's own eye, read with its 68
+# landmarks, is wider: not at all up to BLINK_GAP[0], fully from BLINK_GAP[1]; over both
+# eyes' outlines, the target's grown by BLINK_GROW eye widths (docs/swap.md, "Blinks"). Open
+# eyes (about 0.3) never reach the check, so the swap's eyes (identity) stay everywhere else.
+# The gap was (0.05, 0.12) until session 31: dlib reads the generator's smeared eyes as nearly
+# closed (0.21 against the target's 0.16), so most blink frames kept the smear or blended half
+# of it over half of the target's lids, a double exposure (benchmarks/blinks.py, lid match);
+# the target's eye grown by 0.35 left the smear's upper half above the lowered lids.
+BLINK_CLOSING: tuple[float, float] = (0.23, 0.21)
+BLINK_GAP: tuple[float, float] = (-0.01, 0.03)
+BLINK_GROW: float = 0.6
 # Faces whose boxes are this close in area count as equally near (both protected).
 _SAME_DEPTH: float = 1.0
 # A face that is not pasted is protected by an ellipse of this size inside its detector box.
@@ -436,22 +442,24 @@ class Compositor:
     def _keep_closed_eyes(self, mask: np.ndarray, target_points: np.ndarray,
                           swapped: np.ndarray, size: int) -> None:
         """Lower ``mask`` (in place) over each eye the target closes further than the swap
-        (:data:`BLINK_CHECK`, :data:`BLINK_GAP`)."""
+        (:data:`BLINK_CLOSING`, :data:`BLINK_GAP`, :data:`BLINK_GROW`)."""
         target_ratio = masks.eye_aspect_ratios(target_points)
-        if float(target_ratio.min()) >= BLINK_CHECK:
+        start, full = BLINK_CLOSING
+        if float(target_ratio.min()) >= start:
             return
         small = at_crop_size(swapped, size)
         swap_points = self.landmarks68().on_crop(small, self.crop_shrink)
         swap_ratio = masks.eye_aspect_ratios(swap_points)
         low, high = BLINK_GAP
         for eye in (0, 1):
-            if target_ratio[eye] >= BLINK_CHECK:
-                continue
-            keep = float(np.clip((swap_ratio[eye] - target_ratio[eye] - low) / (high - low),
-                                 0.0, 1.0))
+            closing = float(np.clip((start - target_ratio[eye]) / (start - full), 0.0, 1.0))
+            wider = float(np.clip((swap_ratio[eye] - target_ratio[eye] - low) / (high - low),
+                                  0.0, 1.0))
+            keep = closing * wider
             if keep > 0.0:
-                # Both eyes' outlines: the swap's open eye must go, the target's closed one show.
-                zone = np.maximum(masks.one_eye_zone(target_points, eye, size),
+                # Both eyes' outlines: the swap's open eye must go, the target's closed one
+                # show, with the lid band above it where the swap's eye sits higher.
+                zone = np.maximum(masks.one_eye_zone(target_points, eye, size, BLINK_GROW),
                                   masks.one_eye_zone(swap_points, eye, size))
                 mask *= 1.0 - keep * zone
 
