@@ -118,6 +118,31 @@ def test_a_half_closed_smear_gives_way_to_the_closed_lids(demo, videos_dir):
     assert np.abs(out.astype(np.int16) - frame).max(axis=2).sum() > 50 * zone.sum()
 
 
+def test_an_eye_hovering_at_the_limit_does_not_switch_from_frame_to_frame():
+    """Per track (video, live), an eye kept in the last frame is let go only once its reading
+    clears the limits by BLINK_HOLD; a still image has no such memory."""
+    from facedancer_torch.swap.compose import BLINK_HOLD, blink_keep, closing_at_all
+
+    assert BLINK_HOLD > 0
+    swap = np.array([0.30, 0.30])  # the generator's open eyes
+    # A slow closing read alternately under and just over the limit (0.23).
+    readings = [0.20, 0.235, 0.205, 0.238, 0.21]
+    alone = [blink_keep(np.array([r, 0.30]), swap)[0] for r in readings]
+    assert alone == [1.0, 0.0, 1.0, 0.0, 1.0]  # frame by frame: the eye switches
+    held, tracked = None, []
+    for r in readings:
+        held = blink_keep(np.array([r, 0.30]), swap, held)
+        tracked.append(held[0])
+    assert min(tracked) > 0.5, tracked  # followed: the target's eye throughout
+    assert held[1] == 0.0  # the other, open eye stays the swap's
+    # Reopened: let go, and no more reading of the swap needed.
+    opened = np.array([0.30, 0.30])
+    assert blink_keep(opened, swap, held)[0] == 0.0
+    assert closing_at_all(np.array([0.24, 0.30]), held)
+    assert not closing_at_all(np.array([0.24, 0.30]))
+    assert not closing_at_all(opened, held)
+
+
 def test_blinks_need_the_outline_landmarks(demo, videos_dir):
     """Without the hull part there are no 68 landmarks to read the eyes from: the box mask
     alone pastes the swap's eyes as the reference does."""

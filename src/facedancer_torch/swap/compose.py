@@ -270,6 +270,12 @@ SPARE_SURE_CORE: float = 40.0
 BLINK_CLOSING: tuple[float, float] = (0.23, 0.21)
 BLINK_GAP: tuple[float, float] = (-0.01, 0.03)
 BLINK_GROW: float = 0.6
+# In a video or live stream an eye whose reading hovers at those limits (a long, slow closing,
+# a narrow or smiling eye near 0.22) would switch between the swap's eye and the target's
+# from frame to frame: per track, an eye more than half kept in the last frame is let go only
+# once its reading clears the limits by BLINK_HOLD (both closing limits raised, both gap
+# limits lowered by it). talking_c.mp4 frames 9-20 went kept, half, kept, half without it.
+BLINK_HOLD: float = 0.02
 # Faces whose boxes are this close in area count as equally near (both protected).
 _SAME_DEPTH: float = 1.0
 # A face that is not pasted is protected by an ellipse of this size inside its detector box.
@@ -408,7 +414,8 @@ class Compositor:
                 np.minimum(mask, masks.hull_mask(face_points, size), out=mask)
             if options.blinks and swapped is not None:
                 for index, mask in enumerate(out):
-                    self._keep_closed_eyes(mask, points[index], swapped[index], size)
+                    self._keep_closed_eyes(mask, points[index], swapped[index], size,
+                                           jobs[index].memory)
         if "mouth" in parts or "eyes" in parts:
             # The target's own mouth / eyes: exact lip movement for dubbing, its own gaze.
             for mask, face_points in zip(out, points):
@@ -440,28 +447,27 @@ class Compositor:
         return out, points
 
     def _keep_closed_eyes(self, mask: np.ndarray, target_points: np.ndarray,
-                          swapped: np.ndarray, size: int) -> None:
+                          swapped: np.ndarray, size: int, memory: dict | None = None) -> None:
         """Lower ``mask`` (in place) over each eye the target closes further than the swap
-        (:data:`BLINK_CLOSING`, :data:`BLINK_GAP`, :data:`BLINK_GROW`)."""
+        (:func:`blink_keep`); ``memory``: the track's, in a video or live stream."""
+        held = memory.get("blink") if memory is not None else None
         target_ratio = masks.eye_aspect_ratios(target_points)
-        start, full = BLINK_CLOSING
-        if float(target_ratio.min()) >= start:
+        if not closing_at_all(target_ratio, held):
+            if memory is not None:
+                memory["blink"] = np.zeros(2)
             return
         small = at_crop_size(swapped, size)
         swap_points = self.landmarks68().on_crop(small, self.crop_shrink)
-        swap_ratio = masks.eye_aspect_ratios(swap_points)
-        low, high = BLINK_GAP
+        keep = blink_keep(target_ratio, masks.eye_aspect_ratios(swap_points), held)
+        if memory is not None:
+            memory["blink"] = keep
         for eye in (0, 1):
-            closing = float(np.clip((start - target_ratio[eye]) / (start - full), 0.0, 1.0))
-            wider = float(np.clip((swap_ratio[eye] - target_ratio[eye] - low) / (high - low),
-                                  0.0, 1.0))
-            keep = closing * wider
-            if keep > 0.0:
+            if keep[eye] > 0.0:
                 # Both eyes' outlines: the swap's open eye must go, the target's closed one
                 # show, with the lid band above it where the swap's eye sits higher.
                 zone = np.maximum(masks.one_eye_zone(target_points, eye, size, BLINK_GROW),
                                   masks.one_eye_zone(swap_points, eye, size))
-                mask *= 1.0 - keep * zone
+                mask *= 1.0 - keep[eye] * zone
 
     # -- compositing -----------------------------------------------------------------------
     def composite(self, frame: np.ndarray, jobs: Sequence[FaceJob], swapped: np.ndarray,
@@ -650,6 +656,35 @@ class Compositor:
                                       EYE_WHITES_MARGIN, EYE_WHITES,
                                       smooth=_eased(job, "eye_whites"))
         return transfer
+
+
+def _held_shift(held: np.ndarray | None, eye: int) -> float:
+    """:data:`BLINK_HOLD` for an eye more than half kept in the track's last frame, else 0."""
+    return BLINK_HOLD if held is not None and float(held[eye]) > 0.5 else 0.0
+
+
+def closing_at_all(target_ratio: np.ndarray, held: np.ndarray | None = None) -> bool:
+    """Whether either target eye is under the closing limit (raised for a held eye), so that
+    the swap's eyes need reading at all."""
+    return any(float(target_ratio[eye]) < BLINK_CLOSING[0] + _held_shift(held, eye)
+               for eye in (0, 1))
+
+
+def blink_keep(target_ratio: np.ndarray, swap_ratio: np.ndarray,
+               held: np.ndarray | None = None) -> np.ndarray:
+    """``(2,)`` share of each eye taken from the target: how far the target closes it
+    (:data:`BLINK_CLOSING`) times how much wider the swap's is (:data:`BLINK_GAP`), from the
+    two eyes' aspect ratios; ``held``: the last frame's shares of the same track
+    (:data:`BLINK_HOLD`), None for a still image."""
+    start, full = BLINK_CLOSING
+    low, high = BLINK_GAP
+    keep = np.zeros(2)
+    for eye in (0, 1):
+        shift = _held_shift(held, eye)
+        closing = (start + shift - float(target_ratio[eye])) / (start - full)
+        wider = (float(swap_ratio[eye]) - float(target_ratio[eye]) - low + shift) / (high - low)
+        keep[eye] = float(np.clip(closing, 0.0, 1.0)) * float(np.clip(wider, 0.0, 1.0))
+    return keep
 
 
 def _eased(job: FaceJob, key: str):
