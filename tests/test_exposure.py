@@ -106,11 +106,15 @@ def test_dark_photo_is_swapped_like_the_lit_one(demo, demo_plan, photos_dir, nam
     image = read_image(photos_dir / name)
     face = largest_face(demo.detect(image))
     region = _inner(image, face)
-    lit = demo.swap_image(image, demo_plan, SwapOptions()).astype(float)
+    # Blinks off: fr_obama's smiling eyes read about 0.22, at the limit where the target's own
+    # eyes are kept (docs/swap.md "Blinks"), and the darkened photo's reading falls on the
+    # other side of it; the test compares what the generator paints.
+    lit = demo.swap_image(image, demo_plan, SwapOptions(blinks=False)).astype(float)
     dark = apply_gain(image, 0.25)
 
     def error(**options):
-        out = apply_gain(demo.swap_image(dark, demo_plan, SwapOptions(**options)), 4.0)
+        out = apply_gain(demo.swap_image(dark, demo_plan, SwapOptions(blinks=False, **options)),
+                         4.0)
         return float(np.abs(out - lit)[region].mean())
 
     with_gain, without = error(), error(exposure=False)
