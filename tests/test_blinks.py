@@ -143,6 +143,23 @@ def test_an_eye_hovering_at_the_limit_does_not_switch_from_frame_to_frame():
     assert not closing_at_all(opened, held)
 
 
+def test_the_other_eye_of_a_blink_is_held_too():
+    """A blink shuts both eyes; dlib reads one closed lid a little more open at times
+    (talking_b frame 82: 0.208 / 0.232). The partner of an eye kept more than half gets the
+    hold; a wink's open eye does not."""
+    from facedancer_torch.swap.compose import BLINK_CLOSING, blink_keep
+
+    swap = np.array([0.30, 0.30])
+    assert BLINK_CLOSING[0] < 0.232
+    keep = blink_keep(np.array([0.208, 0.232]), swap)
+    assert keep[0] == 1.0 and keep[1] > 0.5, keep
+    wink = blink_keep(np.array([0.15, 0.30]), swap)
+    assert wink[0] == 1.0 and wink[1] == 0.0, wink
+    # Neither eye more than half kept: each alone.
+    alone = blink_keep(np.array([0.226, 0.240]), swap)
+    assert alone[0] < 0.5 and alone[1] == 0.0, alone
+
+
 def test_blinks_need_the_outline_landmarks(demo, videos_dir):
     """Without the hull part there are no 68 landmarks to read the eyes from: the box mask
     alone pastes the swap's eyes as the reference does."""

@@ -275,6 +275,8 @@ BLINK_GROW: float = 0.6
 # from frame to frame: per track, an eye more than half kept in the last frame is let go only
 # once its reading clears the limits by BLINK_HOLD (both closing limits raised, both gap
 # limits lowered by it). talking_c.mp4 frames 9-20 went kept, half, kept, half without it.
+# The same hold is lent to the other eye of an eye more than half kept (a blink shuts both;
+# dlib read talking_b frame 82's lids 0.208 and 0.232, and the second eye kept its smear).
 BLINK_HOLD: float = 0.02
 # Faces whose boxes are this close in area count as equally near (both protected).
 _SAME_DEPTH: float = 1.0
@@ -675,7 +677,21 @@ def blink_keep(target_ratio: np.ndarray, swap_ratio: np.ndarray,
     """``(2,)`` share of each eye taken from the target: how far the target closes it
     (:data:`BLINK_CLOSING`) times how much wider the swap's is (:data:`BLINK_GAP`), from the
     two eyes' aspect ratios; ``held``: the last frame's shares of the same track
-    (:data:`BLINK_HOLD`), None for a still image."""
+    (:data:`BLINK_HOLD`), None for a still image. An eye kept more than half holds its
+    partner the same way (a blink shuts both)."""
+    keep = _eye_shares(target_ratio, swap_ratio, held)
+    if keep.max() > 0.5:
+        # A blink shuts both eyes, but dlib reads one closed lid a little more open at times
+        # (talking_b frame 82: 0.208 / 0.232, the second eye left a smear): the partner of an
+        # eye kept more than half is held as if it had been kept itself. A wink's open eye
+        # (about 0.3) is beyond the hold.
+        keep = np.maximum(keep, _eye_shares(target_ratio, swap_ratio, np.ones(2)))
+    return keep
+
+
+def _eye_shares(target_ratio: np.ndarray, swap_ratio: np.ndarray,
+                held: np.ndarray | None) -> np.ndarray:
+    """:func:`blink_keep` for each eye alone."""
     start, full = BLINK_CLOSING
     low, high = BLINK_GAP
     keep = np.zeros(2)
