@@ -184,11 +184,13 @@ KNOBS = {
     "eye-white-margin": "EYE_WHITES_MARGIN",
     # closed eyes taken from the target (docs/swap.md "Blinks"); sessions 8-30 had
     # blink-from-0.22+blink-full-0.2199+blink-gap-low-0.05+blink-gap-high-0.12+blink-grow-0.35
+    # +blink-hold-0 (0: no hold per track and none lent to the other eye)
     "blink-from": ("BLINK_CLOSING", 0),
     "blink-full": ("BLINK_CLOSING", 1),
     "blink-gap-low": ("BLINK_GAP", 0),
     "blink-gap-high": ("BLINK_GAP", 1),
     "blink-grow": "BLINK_GROW",
+    "blink-hold": "BLINK_HOLD",
     "focus": "FOCUS_MATCH",  # 0: the swap keeps the generator's focus (before session 14)
     "color-fit": "COLOR_FIT_SIZE",  # 0: colour fitted at the generator's S (before session 15)
     # swap/exposure.py's (a module name before the dot)
