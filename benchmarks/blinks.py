@@ -61,31 +61,19 @@ def analyse(path: Path) -> tuple[list, list]:
     return faces, greys
 
 
-def eye_zone(shape: tuple, points: np.ndarray, eye: int) -> np.ndarray:
-    """One eye's outline (68 points) grown by EYE_GROW eye widths, as a boolean mask."""
-    outline = points[36 + 6 * eye: 42 + 6 * eye]
-    width = float(np.linalg.norm(outline[3] - outline[0]))
-    mask = np.zeros(shape, np.uint8)
-    cv2.fillConvexPoly(mask, cv2.convexHull(outline.astype(np.float32)).astype(np.int32), 1)
-    radius = max(1, int(round(EYE_GROW * width)))
-    mask = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE,
-                                                       (2 * radius + 1, 2 * radius + 1)))
-    return mask > 0
-
-
 def fine_detail(grey: np.ndarray) -> np.ndarray:
     return cv2.Laplacian(cv2.GaussianBlur(grey.astype(np.float32), (0, 0), 1.0), cv2.CV_32F)
 
 
 def lid_match(output: np.ndarray, target: np.ndarray, zone: np.ndarray) -> float:
-    """Correlation of the two frames' fine detail inside ``zone``."""
-    a, b = fine_detail(output)[zone], fine_detail(target)[zone]
+    """Correlation of two frames' fine detail (:func:`fine_detail`) inside ``zone``."""
+    a, b = output[zone], target[zone]
     a, b = a - a.mean(), b - b.mean()
     return float((a * b).sum() / max(float(np.sqrt((a * a).sum() * (b * b).sum())), 1e-6))
 
 
 def compare(target: tuple, output: tuple, source: np.ndarray, check: float) -> dict:
-    from facedancer_torch.faces.masks import eye_aspect_ratios
+    from facedancer_torch.faces.masks import eye_aspect_ratios, eye_zone
 
     t_faces, t_greys = target
     o_faces, o_greys = output
@@ -101,9 +89,12 @@ def compare(target: tuple, output: tuple, source: np.ndarray, check: float) -> d
         gain_all.append(gain)
         if rt.min() < check:
             gain_closing.append(gain)
-        for eye in (0, 1):
-            if rt[eye] < check:  # measured where the target's eye is, on both frames
-                lids.append(lid_match(og, tg, eye_zone(tg.shape, t.landmarks, eye)))
+        closed = [eye for eye in (0, 1) if rt[eye] < check]
+        if closed:  # measured where the target's eye is, on both frames
+            detail_o, detail_t = fine_detail(og), fine_detail(tg)
+            lids += [lid_match(detail_o, detail_t,
+                               eye_zone(t.landmarks, tg.shape, EYE_GROW, eyes=(eye,)))
+                     for eye in closed]
     target_r, output_r = np.asarray(ratios_t), np.asarray(ratios_o)
     closing = target_r < check
     error = np.abs(output_r - target_r)

@@ -14,7 +14,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_compose import _one_thread, demo  # noqa: E402, F401
 
-from facedancer_torch.faces.masks import eye_aspect_ratios, one_eye_zone  # noqa: E402
+from facedancer_torch.faces.masks import eye_aspect_ratios, eye_zone, one_eye_zone  # noqa: E402
 
 SOURCE = Path(__file__).resolve().parents[1] / "src/facedancer_torch/assets/examples/astronaut.jpg"
 
@@ -103,16 +103,8 @@ def test_a_half_closed_smear_gives_way_to_the_closed_lids(demo, videos_dir):
     from facedancer_torch.evaluate.dlib_face import get_dlib_face
 
     (face,) = get_dlib_face().analyse_image(frame)
-    zone = np.zeros(frame.shape[:2], np.uint8)
-    for eye in (0, 1):
-        outline = face.landmarks[36 + 6 * eye: 42 + 6 * eye]
-        width = float(np.linalg.norm(outline[3] - outline[0]))
-        one = np.zeros_like(zone)
-        cv2.fillConvexPoly(one, cv2.convexHull(outline.astype(np.float32)).astype(np.int32), 1)
-        radius = int(round(width / 3))
-        zone |= cv2.dilate(one, cv2.getStructuringElement(cv2.MORPH_ELLIPSE,
-                                                          (2 * radius + 1, 2 * radius + 1)))
-    diff = np.abs(out.astype(np.int16) - frame.astype(np.int16)).max(axis=2)[zone > 0]
+    zone = eye_zone(face.landmarks, frame.shape[:2], grow=1 / 3)
+    diff = np.abs(out.astype(np.int16) - frame.astype(np.int16)).max(axis=2)[zone]
     assert zone.sum() > 500 and diff.max() <= 2, (int(zone.sum()), int(diff.max()))
     # The rest of the face is the swap's.
     assert np.abs(out.astype(np.int16) - frame).max(axis=2).sum() > 50 * zone.sum()

@@ -228,12 +228,12 @@ def _grown_outline(points: np.ndarray, size: int | tuple[int, int], grow: float
 
 
 def eye_zone(landmarks68: np.ndarray, size: int | tuple[int, int],
-             grow: float = EYE_ZONE_GROW) -> np.ndarray:
-    """A hard ``(H, W)`` bool mask (``size``: an int for a square crop) of both eyes' outlines
-    grown by ``grow`` eye widths."""
+             grow: float = EYE_ZONE_GROW, eyes: Sequence[int] = (0, 1)) -> np.ndarray:
+    """A hard ``(H, W)`` bool mask (``size``: an int for a square crop) of the eyes' outlines
+    (``eyes``: 0 image-left, 1 image-right; both by default) grown by ``grow`` eye widths."""
     height, width = (size, size) if isinstance(size, int) else size
     zone = np.zeros((height, width), np.uint8)
-    for eye in (0, 1):
+    for eye in eyes:
         zone |= _grown_eye(landmarks68, eye, size, grow)[0]
     return zone.astype(bool)
 
