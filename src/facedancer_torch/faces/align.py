@@ -175,6 +175,29 @@ def transform_points(points: np.ndarray, M: np.ndarray) -> np.ndarray:
     return points @ M[:, :2].T + M[:, 2]
 
 
+def frame_region(points: np.ndarray, shape: tuple) -> tuple[int, int, int, int]:
+    """``(x0, y0, x1, y1)``: the frame pixels (of a frame of ``shape``) a crop warped back
+    can touch, given where its corner pixels' centres land (``points``, frame pixels), with
+    a pixel of margin (bilinear sampling reaches half a pixel beyond the corner centres),
+    clipped to the frame; empty (x1 <= x0 or y1 <= y0) when it lies outside."""
+    height, width = shape[:2]
+    x0 = max(int(np.floor(points[:, 0].min())) - 1, 0)
+    y0 = max(int(np.floor(points[:, 1].min())) - 1, 0)
+    x1 = min(int(np.ceil(points[:, 0].max())) + 2, width)
+    y1 = min(int(np.ceil(points[:, 1].max())) + 2, height)
+    return x0, y0, x1, y1
+
+
+def nonzero_box(weight: np.ndarray) -> tuple[int, int, int, int] | None:
+    """``(top, bottom, left, right)`` (end-exclusive) of the pixels of a 2-D ``weight`` above
+    0, or None when there are none."""
+    rows = np.flatnonzero(weight.max(axis=1) > 0.0)
+    if not len(rows):
+        return None
+    cols = np.flatnonzero(weight[rows[0]:rows[-1] + 1].max(axis=0) > 0.0)
+    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+
+
 def paste_back(frame: np.ndarray, crop: np.ndarray, M: np.ndarray, mask: np.ndarray,
                change: bool = False, out: np.ndarray | None = None) -> np.ndarray:
     """Warp ``crop`` back into ``frame`` with the inverse of ``M`` and blend it through ``mask``.
@@ -205,13 +228,7 @@ def paste_back(frame: np.ndarray, crop: np.ndarray, M: np.ndarray, mask: np.ndar
     mask = np.asarray(mask, dtype=np.float32).reshape(crop_h, crop_w)
     inverse = invert_affine(M)
     corners = np.array([[0, 0], [crop_w - 1, 0], [0, crop_h - 1], [crop_w - 1, crop_h - 1]])
-    mapped = transform_points(corners, inverse)
-    height, width = frame.shape[:2]
-    # One pixel of margin: bilinear sampling reaches half a pixel beyond the corner centres.
-    x0 = max(int(np.floor(mapped[:, 0].min())) - 1, 0)
-    y0 = max(int(np.floor(mapped[:, 1].min())) - 1, 0)
-    x1 = min(int(np.ceil(mapped[:, 0].max())) + 2, width)
-    y1 = min(int(np.ceil(mapped[:, 1].max())) + 2, height)
+    x0, y0, x1, y1 = frame_region(transform_points(corners, inverse), frame.shape)
     if x1 <= x0 or y1 <= y0:
         return result
     local = inverse.copy()
@@ -221,11 +238,10 @@ def paste_back(frame: np.ndarray, crop: np.ndarray, M: np.ndarray, mask: np.ndar
     # The mask (a face outline, a soft box) usually covers a part of the crop: the crop is
     # warped and blended only inside the bounding box of the warped mask's nonzero pixels
     # (everything outside it would be blended with weight 0, i.e. left as it is).
-    rows = np.flatnonzero(weight.max(axis=1) > 0.0)
-    if not len(rows):
+    box = nonzero_box(weight)
+    if box is None:
         return result
-    cols = np.flatnonzero(weight[rows[0]:rows[-1] + 1].max(axis=0) > 0.0)
-    top, bottom, left, right = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+    top, bottom, left, right = box
     weight = weight[top:bottom, left:right]
     np.clip(weight, 0.0, 1.0, out=weight)
     local[:, 2] -= (left, top)
