@@ -118,6 +118,13 @@ def test_exposure_option_reaches_the_swap_options():
     assert _options("all", 7, 0.0, "local", exposure=False).exposure is False
 
 
+def test_detail_follow_option_reaches_the_swap_options():
+    from facedancer_torch.ui.app import _options
+
+    assert _options("all", 7, 0.0, "local").detail_follow is False  # the default, as the CLI's
+    assert _options("all", 7, 0.0, "local", detail_follow=True).detail_follow is True
+
+
 def test_identity_strength_reaches_the_swap_options():
     from facedancer_torch.ui.app import _options
 

@@ -100,6 +100,11 @@ def register(app: typer.Typer) -> None:
             "half the source-target difference further; one identity-encoder pass per "
             "face, in videos per tracked person). Default: what the model recommends "
             "(the demo model: 0.2; others: 0). See docs/swap.md."),
+        detail_follow: bool = typer.Option(False, "--detail-follow", help="Move the "
+                                           "target's detail onto the swap's eyes, brows and "
+                                           "mouth first: no double lid creases or brows where "
+                                           "the model puts them elsewhere than the target "
+                                           "has them, for some sharpness. See docs/swap.md."),
         no_profile_fade: bool = typer.Option(False, "--no-profile-fade", help="Swap faces "
                                              "turned to a profile too (by default they fade "
                                              "back to the target)."),
@@ -168,7 +173,8 @@ def register(app: typer.Typer) -> None:
         options = SwapOptions(
             faces=faces, reference=list(reference or []), mapping=parse_mapping(mapping or []),
             threshold=threshold, mask=mask, mask_blur=mask_blur, mask_padding=mask_padding,
-            color_match=color_match, detail=detail, profile_fade=not no_profile_fade,
+            color_match=color_match, detail=detail, detail_follow=detail_follow,
+            profile_fade=not no_profile_fade,
             cut_fade=not no_cut_fade, blinks=not no_blinks, pixel_boost=pixel_boost,
             exposure=not no_exposure_gain,
             identity_strength=identity_strength, min_face_size=min_face_size,

@@ -26,6 +26,9 @@ a 400 px face is visibly softer than the photo around it. Per face, this module:
    band just above it, which carries the target's identity; the target the finest band: skin
    texture, hair, sharp edges), gated to where swap and target agree in structure at the
    coarse scale so that no edge of the target's own features (a brow, an eye) ghosts through;
+   with ``SwapOptions.detail_follow`` the frame's face is first moved onto the swap's eyes,
+   brows and mouth (``swap/follow.py``), so that lid creases and lashes a few pixels off, which
+   that gate lets through, do not draw a second outline;
 5. pastes the result back through the mask with the inverse transform; pixels outside every
    mask are the input's, bit for bit.
 """
@@ -45,7 +48,7 @@ from ..faces import masks
 from ..faces.align import invert_affine, paste_back, transform_points
 from ..faces.color import (brow_depth, cast_shadows, eye_darkness, eye_whites, fit_colour,
                            identity_transfer, to_lab)
-from . import grain
+from . import follow, grain
 from .exposure import apply_gain, inverse_gain, is_unit
 from .monochrome import keep_monochrome
 from .options import SwapOptions, mask_parts
@@ -564,6 +567,14 @@ class Compositor:
             # face touches it.
             target = cv2.warpAffine(frame, matrix, (work, work), flags=cv2.INTER_LINEAR,
                                     borderMode=cv2.BORDER_REPLICATE)
+            source = target
+            if options.detail_follow and follow.DETAIL_FOLLOW > 0 and points is not None:
+                field = self._follow_field(job, swapped, points, size, work)
+                if field is not None:
+                    # The frame's face moved onto the swap's features (swap/follow.py), and
+                    # the change taken against that.
+                    source = follow.moved_crop(frame, matrix, field)
+                    frame = out = follow.move_frame(frame, matrix, field, mask, out)
             # The band above half the generator's S pixels, also with pixel boost: a boosted
             # swap's extra band is real but soft, and giving it the target's band's place
             # measured less sharp (docs/swap.md).
@@ -571,19 +582,35 @@ class Compositor:
             # the frame keeps its own pixels' detail. Pasting the pixels would resample that
             # detail twice (frame -> work crop -> frame, bilinear), which measured to halve the
             # face's Laplacian variance even with all of the target's band kept.
-            change, gate, bands = detail_change(swap, target, size, options.detail,
+            change, gate, bands = detail_change(swap, source, size, options.detail,
                                                 with_gate=True)
             if gate is not None and grain.GRAIN > 0 and grain.due(job.memory):
                 # Where the swap's bands replaced the target's (below the split everywhere,
                 # the finest one where the gate closed: eyes, brows, lips), the photo's grain
                 # went with them: put grain of the photo's own kind back.
-                extra = grain.missing_grain(target, swap, gate, mask, *bands)
+                extra = grain.missing_grain(source, swap, gate, mask, *bands)
                 if extra is None:
                     grain.rest(job.memory)
                 else:
                     change += np.rint(extra)
             return paste_back(frame, change, matrix, mask, change=True, out=out)
         return paste_back(frame, swap, matrix, mask, out=out)
+
+    def _follow_field(self, job: FaceJob, swapped: np.ndarray, points: np.ndarray,
+                      size: int, work: int) -> np.ndarray | None:
+        """The ``(W, W, 2)`` displacement (work pixels) that moves the target's detail onto
+        the swap's features (swap/follow.py), or None where it stays in place."""
+        swap_points = self.landmarks68().on_crop(at_crop_size(swapped, size), self.crop_shrink)
+        shift = follow.follow_shift(points, swap_points, size)
+        if job.memory is not None and 0.0 < follow.DETAIL_FOLLOW_EASE < 1.0:
+            # A misreading this frame (NaN) keeps the previous frame's eased shift.
+            shift = ease(job.memory, "follow", np.full((51, 2), np.nan) if shift is None
+                         else shift, follow.DETAIL_FOLLOW_EASE)
+            if np.isnan(shift).any():
+                return None
+        if shift is None:
+            return None
+        return follow.follow_field(points, shift, size, work)
 
     def _colour(self, job: FaceJob, small: np.ndarray, mask: np.ndarray,
                 frame_shape: tuple, options: SwapOptions, points: np.ndarray | None = None):

@@ -66,7 +66,9 @@ class SwapOptions:
     negative to shrink it), ``color_match`` (``none``, ``global``: Lab mean/std transfer, or
     ``local``: global plus a per-pixel chroma correction; ``True``/``False`` mean ``global`` /
     ``none``), ``detail`` (0..1: how much of the target's detail above the generator's
-    resolution is restored), ``profile_fade`` (fade faces turned to a profile back to the
+    resolution is restored), ``detail_follow`` (the target's detail is first moved onto the
+    swap's eyes, brows and mouth, ``swap/follow.py``: no double lid creases or brows where
+    the generator puts them elsewhere, for some sharpness), ``profile_fade`` (fade faces turned to a profile back to the
     target), ``cut_fade`` (fade a face the picture's edge cuts back to the target as the
     detector's confidence in it falls, ``faces/masks.cut_weight``, and leave one it doubts
     most, or one found only turned there, as it is: ``swap/select.split_cut``), ``blinks``
@@ -108,6 +110,7 @@ class SwapOptions:
     mask_padding: float = 0.0
     color_match: str = "local"
     detail: float = 1.0
+    detail_follow: bool = False
     profile_fade: bool = True
     cut_fade: bool = True
     blinks: bool = True

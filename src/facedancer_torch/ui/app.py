@@ -189,13 +189,15 @@ def _options(faces: str, mask_blur: float, mask_padding: float, color_match: str
              max_frames: float | None = None, mask: str | None = None,
              detail: float | None = None, pixel_boost: float | None = None,
              blinks: bool | None = None, identity_strength: float | None = None,
-             exposure: bool | None = None, start: str | None = None, end: str | None = None):
+             exposure: bool | None = None, start: str | None = None, end: str | None = None,
+             detail_follow: bool | None = None):
     frames = int(max_frames) if max_frames else None
     return SwapOptions(faces=faces or "all", mask_blur=float(mask_blur),
                        mask_padding=float(mask_padding),
                        color_match=color_match if isinstance(color_match, str) else
                        bool(color_match), mask=mask or DEFAULT_MASK,
                        detail=1.0 if detail is None else float(detail),
+                       detail_follow=bool(detail_follow),
                        pixel_boost=int(pixel_boost or 1),
                        blinks=True if blinks is None else bool(blinks),
                        exposure=True if exposure is None else bool(exposure),
@@ -285,7 +287,7 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
 
     def swap_image(sources, target, model, detector, faces, mask_blur, mask_padding,
                    color_match, mask, detail, pixel_boost, blinks, identity_strength,
-                   exposure):
+                   exposure, detail_follow=False):
         sources = _paths(sources)
         if not sources:
             raise gr.Error("Upload at least one photo of the source face.")
@@ -296,7 +298,8 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
         try:
             options = _options(faces, mask_blur, mask_padding, color_match, mask=mask,
                                detail=detail, pixel_boost=pixel_boost, blinks=blinks,
-                               identity_strength=identity_strength, exposure=exposure)
+                               identity_strength=identity_strength, exposure=exposure,
+                               detail_follow=detail_follow)
             plan = swapper.plan(sources, options)
             report = swapper.swap_image_file(target, output, plan, options)
         except FacedancerError as exc:
@@ -311,7 +314,7 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
 
     def swap_video(sources, target, model, detector, faces, mask_blur, mask_padding,
                    color_match, mask, detail, pixel_boost, blinks, identity_strength,
-                   exposure, max_frames, start, end,
+                   exposure, detail_follow, max_frames, start, end,
                    progress=gr.Progress(track_tqdm=True)):
         sources = _paths(sources)
         if not sources:
@@ -324,7 +327,7 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
         try:
             options = _options(faces, mask_blur, mask_padding, color_match, max_frames, mask,
                                detail, pixel_boost, blinks, identity_strength, exposure,
-                               start, end)
+                               start, end, detail_follow)
             progress(0, desc="swapping frames")
             # swap_video_file reports frames through tqdm; gr.Progress(track_tqdm) shows it.
             plan = swapper.plan(sources, options)
@@ -380,6 +383,10 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
             detail = gr.Slider(0.0, 1.0, value=1.0, step=0.05, label="Detail from the target",
                                info="sharpness above the model's resolution (0 = model only)",
                                elem_id="detail")
+            detail_follow = gr.Checkbox(value=False, label="Detail follows the swap's features",
+                                        info="the target's detail is moved onto the swap's "
+                                        "eyes, brows and mouth: no double lid creases or "
+                                        "brows, a little softer", elem_id="detail-follow")
             pixel_boost = gr.Slider(1, 4, value=1, step=1, label="Pixel boost",
                                     info="N x N model runs on sub-pixel samplings of a large "
                                     "face (1 = off; N^2 times the model's time)",
@@ -463,7 +470,7 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
                     "kept in a temporary folder until the server stops.",
                     elem_id="footer-note")
         options = [model, detector, faces, mask_blur, mask_padding, color_match, mask, detail,
-                   pixel_boost, blinks, identity_strength, exposure]
+                   pixel_boost, blinks, identity_strength, exposure, detail_follow]
         # One swap at a time across both tabs: a Swapper is not meant for concurrent calls and
         # the CPU/GPU is saturated by one job anyway; others wait in gradio's queue.
         run.click(swap_image, [sources, target, *options], [result, compare, status, download],
