@@ -91,7 +91,7 @@ from facedancer_torch.faces.align import (align_face, alignment_matrix, invert_a
 from facedancer_torch.faces.landmarks68 import get_landmarks68  # noqa: E402
 from facedancer_torch.io.images import read_image, write_image  # noqa: E402
 from facedancer_torch.io.video import read_frames  # noqa: E402
-from facedancer_torch.swap import compose, exposure, grain, pipeline  # noqa: E402
+from facedancer_torch.swap import compose, exposure, follow, grain, pipeline  # noqa: E402
 from facedancer_torch.swap.image import finish_image  # noqa: E402
 from facedancer_torch.swap.options import SwapOptions  # noqa: E402
 from facedancer_torch.swap.pipeline import Swapper  # noqa: E402
@@ -121,6 +121,7 @@ CONFIGS = {
     "no-blinks": dict(blinks=False),
     "no-cut-fade": dict(cut_fade=False),
     "global-colour": dict(color_match="global"),
+    "follow": dict(detail_follow=True),  # the target's detail moved onto the swap's features
     # The reference with one part of the default added: what each part costs in identity.
     "ref+local-colour": dict(mask="box", detail=0.0, profile_fade=False, cut_fade=False,
                              identity_strength=0.0),
@@ -151,6 +152,9 @@ KNOBS = {
     "detail-mid-gate": "DETAIL_MID_GATE",
     "detail-mid-min-work": "DETAIL_MID_MIN_WORK",
     "detail-shading": "DETAIL_SHADING_SIGMA",  # 0: the plain lightness gate (before session 10)
+    # swap/follow.py (with the follow config, --detail-follow): the share of the move
+    "detail-follow": "follow.DETAIL_FOLLOW",
+    "detail-follow-limit": "follow.DETAIL_FOLLOW_LIMIT",
     "color-sigma": "LOCAL_COLOR_SIGMA",
     "color-similar": "LOCAL_COLOR_SIMILAR_SIGMA",  # 0: the target's chroma in place (before)
     "color-range": "LOCAL_COLOR_LIGHTNESS_RANGE",
@@ -210,7 +214,8 @@ KNOBS = {
 WORD_KNOBS = {"crop-mirror": ("black", "mirror")}
 # SwapOptions fields a ``knob-value`` part can set the same way (``id-strength-0.3``,
 # ``id-strength-0.3+detail-res-0.75``).
-OPTION_KNOBS = {"id-strength": "identity_strength", "detail": "detail"}
+OPTION_KNOBS = {"id-strength": "identity_strength", "detail": "detail",
+                "follow": "detail_follow"}  # follow-1: --detail-follow
 CHANGE_LEVEL = 10  # grey levels: the DCT watermark changes pixels by less than this
 PAIRED_TIE = 0.002  # per-photo differences this small count as neither up nor down
 # The grain measure's high-pass: the grey image minus its Gaussian blur of this many pixels. At
@@ -249,7 +254,7 @@ def config_settings(config: str) -> tuple[dict, dict]:
         except ValueError:
             raise SystemExit(f"error: config {config!r}: {value!r} is not a number") from None
         if knob in OPTION_KNOBS:
-            options[OPTION_KNOBS[knob]] = number
+            options[OPTION_KNOBS[knob]] = bool(number) if knob == "follow" else number
             continue
         name = KNOBS[knob]
         if isinstance(name, tuple):  # one end of a pair
@@ -265,7 +270,7 @@ def config_settings(config: str) -> tuple[dict, dict]:
 
 
 MODULES = {"compose": compose, "exposure": exposure, "detect": detect, "pipeline": pipeline,
-           "grain": grain}
+           "grain": grain, "follow": follow}
 
 
 def _constant(name: str) -> tuple:

@@ -208,6 +208,9 @@ def main() -> int:
     parser.add_argument("--detect-every", type=int, nargs="+", default=None,
                         help="full-frame detection every N frames, one row each (default: 1 and "
                              "SwapOptions' default)")
+    parser.add_argument("--detail-follow", action="store_true",
+                        help="swap with --detail-follow (the target's detail moved onto the "
+                             "swap's features, swap/follow.py)")
     args = parser.parse_args()
 
     videos = shared_path("data", "videos")
@@ -229,7 +232,8 @@ def main() -> int:
                           backend=args.backend)
         plan = swapper.plan(photos / "df_img1.jpg")
         options = SwapOptions(batch_size=args.batch_size, preset=args.preset,
-                              max_frames=args.max_frames or None)
+                              max_frames=args.max_frames or None,
+                              detail_follow=args.detail_follow)
         print(f"device {swapper.device}, backend {swapper.runner.backend}, torch threads "
               f"{torch.get_num_threads()}, generator "
               f"{swapper.image_size}px {sum(p.numel() for p in swapper.generator.parameters()):,}"
