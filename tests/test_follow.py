@@ -162,3 +162,35 @@ def test_the_cli_takes_the_option(tmp_path, photos_dir):
         outputs.append(read_image(out).astype(int))
     changed = np.abs(outputs[0] - outputs[1]).max(axis=-1) > 2
     assert 0.0005 < changed.mean() < 0.05, changed.mean()  # the eyes, brows and mouth only
+
+
+def test_the_option_is_refused_where_it_would_do_nothing(tmp_path, photos_dir, capsys):
+    """Without a mask part that reads the landmarks, or with --detail 0, the flag would
+    change nothing: one line and exit 2 (the console script's path), not a silent no-op."""
+    from facedancer_torch.cli import main
+    from facedancer_torch.errors import FacedancerError
+    from facedancer_torch.swap.options import SwapOptions
+
+    for options in (dict(mask="box"), dict(mask="box+segment+occlusion"), dict(detail=0.0)):
+        try:
+            SwapOptions(detail_follow=True, **options)
+        except FacedancerError as exc:
+            assert "--detail-follow" in str(exc)
+        else:
+            raise AssertionError(f"accepted {options}")
+    assert SwapOptions(detail_follow=True, mask="box+eyes").detail_follow
+    out = tmp_path / "out.png"
+    argv = sys.argv
+    sys.argv = ["facedancer", "swap", "-s", str(photos_dir / "fr_biden.jpg"), "-t",
+                str(photos_dir / "fr_obama.jpg"), "-o", str(out), "--detail-follow", "--mask",
+                "box"]
+    try:
+        main()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code
+    finally:
+        sys.argv = argv
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("error: "), (code, lines)
+    assert "--detail-follow" in lines[0] and not out.exists()

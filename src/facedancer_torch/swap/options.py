@@ -66,12 +66,14 @@ class SwapOptions:
     negative to shrink it), ``color_match`` (``none``, ``global``: Lab mean/std transfer, or
     ``local``: global plus a per-pixel chroma correction; ``True``/``False`` mean ``global`` /
     ``none``), ``detail`` (0..1: how much of the target's detail above the generator's
-    resolution is restored), ``detail_follow`` (the target's detail is first moved onto the
-    swap's eyes, brows and mouth, ``swap/follow.py``: no double lid creases or brows where
-    the generator puts them elsewhere, for some sharpness), ``profile_fade`` (fade faces turned to a profile back to the
-    target), ``cut_fade`` (fade a face the picture's edge cuts back to the target as the
-    detector's confidence in it falls, ``faces/masks.cut_weight``, and leave one it doubts
-    most, or one found only turned there, as it is: ``swap/select.split_cut``), ``blinks``
+    resolution is restored), ``detail_follow`` (with a mask part that reads the landmarks,
+    ``hull``, ``mouth`` or ``eyes``, and ``detail`` above 0: the target's detail is first
+    moved onto the swap's eyes, brows and mouth, ``swap/follow.py``: no double lid creases
+    or brows where the generator puts them elsewhere, for some sharpness), ``profile_fade``
+    (fade faces turned to a profile back to the target), ``cut_fade`` (fade a face the
+    picture's edge cuts back to the target as the detector's confidence in it falls,
+    ``faces/masks.cut_weight``, and leave one it doubts most, or one found only turned
+    there, as it is: ``swap/select.split_cut``), ``blinks``
     (with the ``hull`` mask part: an eye the target closes further than the swap does is taken
     from the target, so blinks and squints survive), ``pixel_boost``
     (``k`` > 1: run the generator on ``k x k`` sub-pixel samplings of a face at least ``k``
@@ -148,6 +150,14 @@ class SwapOptions:
                                   f"not '{self.color_match}'")
         if not (isinstance(self.detail, (int, float)) and 0.0 <= self.detail <= 1.0):
             raise FacedancerError(f"--detail is a strength in [0, 1], got {self.detail}")
+        if self.detail_follow and not {"hull", "mouth", "eyes"} & set(self.mask.split("+")):
+            # The move is read from the target's 68 landmarks, which only these parts read: a
+            # flag that would do nothing is refused rather than ignored.
+            raise FacedancerError(f"--detail-follow needs a mask part that reads the face's "
+                                  f"landmarks (hull, mouth or eyes), not '{self.mask}'")
+        if self.detail_follow and self.detail == 0:
+            raise FacedancerError("--detail-follow moves the target's detail, which --detail 0 "
+                                  "leaves out")
         if self.min_face_size is not None and not 0.0 <= self.min_face_size <= 1.0:
             raise FacedancerError(f"--min-face-size is a fraction of the frame's shorter side in "
                                   f"[0, 1], got {self.min_face_size}")
