@@ -27,8 +27,8 @@ from ..faces import masks
 from ..faces.align import frame_region, invert_affine, nonzero_box, transform_points
 from ..faces.tps import tps_field
 
-# The share of the swap-to-target displacement the target is moved by (0: its detail stays in
-# place, as before session 32).
+# The share of the swap-to-target displacement the target is moved by with --detail-follow
+# (SwapOptions.detail_follow, off by default: docs/swap.md says why); 0 moves nothing.
 DETAIL_FOLLOW: float = 1.0
 # A swap whose inner points lie further than this fraction of S from the target's (median) is
 # a misreading or another pose: its detail stays in place.
@@ -80,7 +80,7 @@ def follow_field(target_points: np.ndarray, shift: np.ndarray, size: int,
     """``(W, W, 2)`` float32, work pixels: where each pixel of the work crop takes the target
     from, relative to itself: :data:`DETAIL_FOLLOW` of ``shift`` at the swap's inner points
     (the target's minus ``shift``), nothing on the target's jaw line and on the crop's
-    border, a thin-plate spline between."""
+    border, a thin-plate spline between, times the soft zone of :func:`feature_zone`."""
     target_points = np.asarray(target_points, np.float64)
     edge = np.linspace(-0.5, size - 0.5, 5)
     border = np.array([(x, y) for x in edge for y in edge
