@@ -120,13 +120,13 @@ def move_frame(frame: np.ndarray, matrix: np.ndarray, field: np.ndarray, mask: n
     result = frame.copy() if out is None else out
     # Only the box around what moves (the features' zones, MOVE_AT_LEAST work pixels or more)
     # is resampled.
-    moving = np.maximum(np.abs(field[..., 0]), np.abs(field[..., 1])) >= MOVE_AT_LEAST
-    rows, cols = np.flatnonzero(moving.any(axis=1)), np.flatnonzero(moving.any(axis=0))
-    if not len(rows):
+    moving = nonzero_box(np.maximum(np.abs(field[..., 0]), np.abs(field[..., 1])) >= MOVE_AT_LEAST)
+    if moving is None:
         return result
+    top, bottom, left, right = moving
     inverse = invert_affine(matrix)
-    corners = transform_points(np.array([[cols[0], rows[0]], [cols[-1], rows[0]],
-                                         [cols[0], rows[-1]], [cols[-1], rows[-1]]]), inverse)
+    corners = transform_points(np.array([[left, top], [right - 1, top], [left, bottom - 1],
+                                         [right - 1, bottom - 1]]), inverse)
     x0, y0, x1, y1 = frame_region(corners, frame.shape)
     if x1 <= x0 or y1 <= y0:
         return result
