@@ -90,23 +90,13 @@ def test_moving_the_frame_by_whole_pixels_is_exact_and_leaves_the_rest_alone():
     np.testing.assert_array_equal(moved[outside], frame[outside])
 
 
-def _fine(image):
-    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32)
-    return cv2.GaussianBlur(cv2.Laplacian(grey, cv2.CV_32F, ksize=3), (0, 0), 0.7)
-
-
-def _correlation(a, b, where):
-    a, b = a[where] - a[where].mean(), b[where] - b[where].mean()
-    return float((a * b).sum() / np.sqrt((a * a).sum() * (b * b).sum()))
-
-
 def test_the_targets_lid_creases_no_longer_show_around_the_swaps_narrower_eyes(demo, photos_dir):
     """Tom Hanks into df_img22.jpg: the demo generator paints his narrower, squinting eyes and
     lower brows, and the target's finest band drew her wider lid creases and lashes around
     them (a double exposure, looked at in session 32). With the detail moved onto the swap's
     features, the output's fine detail around the eyes and brows no longer lies where the
-    target's does (its correlation with the target's falls from about 0.8 to about 0.2),
-    and away from the features the face is the same."""
+    target's does (benchmarks/blinks.py's lid match with the target's falls from about 0.7 to
+    about 0.2), and away from the features the face is the same."""
     from facedancer_torch.io.images import read_image
     from facedancer_torch.swap.compose import scale_affine
     from facedancer_torch.swap.options import SwapOptions
@@ -130,8 +120,14 @@ def test_the_targets_lid_creases_no_longer_show_around_the_swaps_narrower_eyes(d
     features = np.zeros((work, work), bool)
     for face in (points, swap_points):
         features |= masks.eye_zone(face, work, grow=0.5) | (masks.brow_zone(face, work) > 0.3)
-    before = _correlation(_fine(crop["plain"]), _fine(crop["target"]), features)
-    after = _correlation(_fine(crop["moved"]), _fine(crop["target"]), features)
+    # benchmarks/blinks.py's lid match: the correlation of two pictures' fine detail.
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from blinks import fine_detail, lid_match
+
+    fine = {name: fine_detail(cv2.cvtColor(picture, cv2.COLOR_RGB2GRAY))
+            for name, picture in crop.items()}
+    before = lid_match(fine["plain"], fine["target"], features)
+    after = lid_match(fine["moved"], fine["target"], features)
     assert before > 0.6 and after < before - 0.3, (before, after)
     # What changed lies where the frame moved (the eyes, brows and mouth of both faces, with
     # their soft edge) and within the detail gate's reach of it: the rest of the face is
