@@ -41,6 +41,8 @@ def _two_band_detail(monkeypatch):
     monkeypatch.setattr(compose, "EYE_DARKNESS", 0.0)  # no eye darkness carried, as then
     monkeypatch.setattr(compose, "EYE_WHITES", 0.0)  # nor eye whites
     monkeypatch.setattr(compose, "BROW_DEPTH", 0.0)  # nor brow depth
+    monkeypatch.setattr(compose, "BROW_SHELF", 0.0)  # nor brow shelves lifted
+    monkeypatch.setattr(compose, "DETAIL_BROW_GATE", 0.0)  # brows gated as the rest, as then
     monkeypatch.setattr(compose, "SPARE_MOUTH_GROW", 0.0)  # occluders in the mouth kept, as then
     monkeypatch.setattr(compose, "OCCLUDER_GUIDE_RADIUS", 0.0)  # occluder edges a plain blur
     monkeypatch.setattr(compose, "FOCUS_MATCH", 0.0)  # the swap's own focus, as then

@@ -344,3 +344,55 @@ def test_brow_depth_deepens_the_swaps_own_pale_brow_to_the_targets_depth():
     assert same.lightness is None
     assert color.brow_depth(color.identity_transfer(), swap, target, brows, 10.0, 30.0,
                             3.0).lightness is None
+
+
+def test_brow_shelves_lifts_the_pale_band_at_the_targets_brow_and_keeps_the_swaps_brow():
+    """``brow_shelves``: the swap's dark brow lies lower than the target's and a pale band
+    (8 L* below the skin) joins it at the target's brow line, a second brow. The band comes
+    back as skin; the swap's brow, its soft edge and the skin stay as they are. A swap brow
+    without a band, a band where the target has no brow, and amount 0 change nothing."""
+    skin = np.zeros((128, 128, 3), np.float32)
+    skin[...] = (70.0, 12.0, 16.0)
+    target_lab, swap_lab = skin.copy(), skin.copy()
+    target_lab[52:59, 30:100, 0] = 35.0   # the target's brow
+    swap_lab[52:58, 30:100, 0] = 62.0     # the pale band where the target's brow is
+    swap_lab[58:59, 30:100, 0] = 50.0     # the swap brow's soft edge
+    swap_lab[59:65, 30:100, 0] = 35.0     # the swap's own brow, lower
+    target, swap = color.from_lab(target_lab), color.from_lab(swap_lab)
+    zone = np.zeros((128, 128), np.float32)
+    zone[48:68, 26:104] = 1.0
+    brows = [((slice(40, 76), slice(28, 102)), masks.gaussian_blur(zone, 1.0), 1.5, 4.0)]
+    out = color.brow_shelves(color.identity_transfer(), swap, target, brows, 10.0, 0.5)
+    light = color.to_lab(out.apply(swap))[..., 0]
+    before = color.to_lab(swap)[..., 0]
+    assert abs(float(np.median(light[52:56, 40:90])) - 70.0) < 2.0  # the band is skin
+    np.testing.assert_allclose(light[59:65, 40:90], before[59:65, 40:90], atol=1.0)  # brow
+    np.testing.assert_allclose(light[57:59, 40:90], before[57:59, 40:90], atol=1.0)  # edge
+    np.testing.assert_allclose(light[:44], before[:44], atol=1.0)                    # skin
+    np.testing.assert_allclose(light[70:], before[70:], atol=1.0)
+    # No band: the swap's brow alone (with its soft edge) is left as it is.
+    plain_lab = skin.copy()
+    plain_lab[58:59, 30:100, 0] = 50.0
+    plain_lab[59:65, 30:100, 0] = 35.0
+    plain = color.from_lab(plain_lab)
+    kept = color.brow_shelves(color.identity_transfer(), plain, target, brows, 10.0, 0.5)
+    assert kept.lightness is None or np.abs(kept.lightness).max() < 1.0
+    # Lashes at the window's foot, below the brow's line, far darker than a pale brow: the
+    # core is looked for on the line, and the brow is no shelf above the lashes.
+    lashes_lab = skin.copy()
+    lashes_lab[55:61, 30:100, 0] = 50.0
+    lashes_lab[71:74, 30:100, 0] = 10.0
+    lashes = color.from_lab(lashes_lab)
+    below = color.brow_shelves(color.identity_transfer(), lashes, target, brows, 10.0, 0.5)
+    light = color.to_lab(below.apply(lashes))[..., 0]
+    np.testing.assert_allclose(light[55:61, 40:90], color.to_lab(lashes)[55:61, 40:90, 0],
+                               atol=1.0)
+    # The band where the target has skin (its brow higher still) is the swap's own (a brow
+    # drawn thick): kept.
+    higher_lab = skin.copy()
+    higher_lab[41:47, 30:100, 0] = 35.0
+    higher = color.from_lab(higher_lab)
+    own = color.brow_shelves(color.identity_transfer(), swap, higher, brows, 10.0, 0.5)
+    assert own.lightness is None or np.abs(own.lightness).max() < 1.0
+    assert color.brow_shelves(color.identity_transfer(), swap, target, brows, 10.0, 0.5,
+                              amount=0.0).is_identity

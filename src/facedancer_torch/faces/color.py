@@ -462,6 +462,93 @@ def brow_depth(transfer: ColourTransfer, swapped: np.ndarray, target: np.ndarray
     return _add_lightness(transfer, change)
 
 
+def brow_shelves(transfer: ColourTransfer, swapped: np.ndarray, target: np.ndarray,
+                 brows: list[tuple[tuple[slice, slice], np.ndarray, float, float]],
+                 radius: float, core: float, amount: float = 1.0) -> ColourTransfer:
+    """``transfer`` with the pale shelf the generator paints beside a brow lifted to the skin.
+
+    Where the source's brow lies lower (or higher) than the target's, the demo generator paints
+    the swap's brow dark and, at the target's brow line, a pale grey band joined to it: one
+    two-tone brow twice as thick, whose pale half reads as a second brow (talking_b.mp4 with
+    if_Tom_Hanks_54745.png as the source). ``brows`` holds per brow its ``(rows, columns)``
+    window of the crop, its line (a soft ``(S, S)`` zone: where the core is looked for and
+    pixels may change), how far from the core a pixel is the brow's own edge and how far the
+    lift looks for the skin (pixels). Darkness is measured as in :func:`brow_depth` (against a
+    closing with a disc of ``radius``), on the corrected swap and on ``target``. Column by
+    column, the brow's *core* is where the darkness on the line is at least ``core`` times
+    that column's most, in the columns whose most is itself at least ``core`` of the brow's
+    depth (the 95th percentile on its line; a brow's fading ends keep their darkness). A pixel
+    of the line farther from the core than its edge is lifted to the lightest pixel within the
+    lift's reach on the side away from the core, times ``amount``, and only where the target
+    has its brow (its darkness there from ``core`` / 2 of the target brow's depth, in full from
+    ``core``: the band is the target's brow painted faintly, while a brow the source has thick
+    where the target has skin is the source's) and where the pixel is shallower than the core
+    (a pixel as dark as the core is brow wherever it lies). A brow without a shelf has nothing darker there to lift.
+    """
+    if amount <= 0 or radius < 1 or not brows:
+        return transfer
+    height, width = swapped.shape[:2]
+    rows = [window[0] for window, _, _, _ in brows if window[0].stop > window[0].start]
+    if not rows:
+        return transfer
+    # The darkness of the rows around the windows only (a closing reaches 2 radius + blur).
+    reach = int(math.ceil(2.5 * radius)) + 2
+    top = max(min(r.start for r in rows) - reach, 0)
+    bottom = min(max(r.stop for r in rows) + reach, height)
+    band = slice(top, bottom)
+    corrected = _corrected_lightness(transfer, swapped, band)
+    dark = np.maximum(_shading(corrected, radius) - corrected, 0.0)
+    reference = to_lab(target[band])[..., 0]
+    target_dark = np.maximum(_shading(reference, radius) - reference, 0.0)
+    change = np.zeros((height, width), np.float32)
+    for (window_rows, columns), zone, near_reach, lift_reach in brows:
+        local = slice(window_rows.start - top, window_rows.stop - top)
+        darkness = dark[local, columns]
+        inside = zone[window_rows, columns]
+        on_line = inside > 0.1
+        if darkness.shape[0] < 3 or darkness.shape[1] < 3 or not on_line.any():
+            continue
+        lightness = corrected[local, columns]
+        # The core is looked for on the brow's line only: a lid crease or lashes at the
+        # window's foot, darker than the brow, would make the brow itself a shelf.
+        judged = np.where(on_line, darkness, 0.0)
+        depth = float(np.percentile(judged[on_line], 95))
+        if depth <= 1.0:  # no brow to speak of
+            continue
+        most = judged.max(axis=0)
+        # Columns with a brow in them, softly (a hard cut would flicker at a brow's tail).
+        strong = np.clip((most / depth - (core - 0.1)) / 0.2, 0.0, 1.0)[None, :]
+        is_core = (judged >= core * most[None, :]) & on_line
+        near = max(1, int(round(near_reach)))
+        kept = cv2.dilate(is_core.astype(np.uint8), np.ones((2 * near + 1, 1), np.uint8))
+        kept = gaussian_blur(kept.astype(np.float32), 0.7)
+        # The lightest pixel within the lift's reach on the side away from the core.
+        span = max(1, int(round(lift_reach)))
+        column = np.ones((span + 1, 1), np.uint8)
+        from_above = cv2.dilate(lightness, column, anchor=(0, span),
+                                borderType=cv2.BORDER_REPLICATE)
+        from_below = cv2.dilate(lightness, column, anchor=(0, 0),
+                                borderType=cv2.BORDER_REPLICATE)
+        above = np.cumsum(is_core, axis=0) == 0
+        below = np.cumsum(is_core[::-1], axis=0)[::-1] == 0
+        lighter = np.where(above, from_above, np.where(below, from_below, lightness))
+        lift = np.maximum(lighter - lightness, 0.0) * (1.0 - kept) * strong
+        # Only where the target has its brow: the shelf is the target's brow painted faintly;
+        # the soft edge a generator gives its own brow elsewhere is the swap's.
+        theirs = target_dark[local, columns]
+        their_depth = float(np.percentile(theirs, 95))
+        if their_depth <= 1.0:
+            continue
+        lift *= np.clip((theirs / their_depth - 0.5 * core) / (0.5 * core), 0.0, 1.0)
+        # A shelf is shallow: a pixel as dark as the brow's core is brow, wherever it lies.
+        lift *= np.clip((core * depth - darkness) / (0.25 * core * depth), 0.0, 1.0)
+        lift *= inside
+        change[window_rows, columns] = np.maximum(change[window_rows, columns], lift)
+    if not change.any():
+        return transfer
+    return _add_lightness(transfer, float(amount) * change)
+
+
 # The darkness :func:`cast_shadows` carries is opened with a disc of this fraction of its
 # radius: 0.5 left a side light's darker eye socket, which came and went from frame to frame
 # around one eye of talking_a.mp4 (a flickering smudge); 1.0 also took the edge of the child's

@@ -14,6 +14,7 @@ scale every number by ``S / 256``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import cv2
@@ -260,13 +261,38 @@ def one_brow_zone(landmarks68: np.ndarray, brow: int, size: int,
     return _brow_lines(landmarks68, (brow,), size, thickness)
 
 
+def brow_gap(landmarks68: np.ndarray, brow: int) -> float:
+    """Distance from a brow's mean point to its eye's (0: image-left, 1: image-right): the
+    scale the brow zones are drawn in."""
+    points = np.asarray(landmarks68, np.float64).reshape(68, 2)
+    line, eye = _BROWS[brow]
+    return float(np.linalg.norm(points[line].mean(axis=0) - points[eye].mean(axis=0)))
+
+
+def brow_window(landmarks68: np.ndarray, brow: int, size: int, above: float,
+                above_lid: float) -> tuple[slice, slice]:
+    """``(rows, columns)`` of the crop around one brow: from ``above`` brow-to-eye distances
+    over the brow's highest point down to ``above_lid`` of them over its eye's upper lid
+    (landmarks 37-38 / 43-44), across the brow's ends; empty slices where that leaves nothing."""
+    points = np.asarray(landmarks68, np.float64).reshape(68, 2)
+    line, eye = _BROWS[brow]
+    gap = brow_gap(points, brow)
+    lid = float(points[eye][1:3, 1].min())
+    top = int(np.clip(math.floor(points[line][:, 1].min() - above * gap), 0, size))
+    bottom = int(np.clip(math.ceil(lid - above_lid * gap), top, size))
+    left = int(np.clip(math.floor(points[line][:, 0].min()), 0, size))
+    right = int(np.clip(math.ceil(points[line][:, 0].max()) + 1, left, size))
+    return slice(top, bottom), slice(left, right)
+
+
 def _brow_lines(landmarks68: np.ndarray, which: Sequence[int], size: int, thickness: float
                 ) -> np.ndarray:
     points = np.asarray(landmarks68, np.float64).reshape(68, 2)
     zone = np.zeros((size, size), np.uint8)
     gaps = []
-    for brow, eye in (_BROWS[index] for index in which):
-        gap = float(np.linalg.norm(points[brow].mean(axis=0) - points[eye].mean(axis=0)))
+    for index in which:
+        brow = _BROWS[index][0]
+        gap = brow_gap(points, index)
         gaps.append(gap)
         line = np.rint(points[brow] * 4).astype(np.int32)  # 2 fractional bits
         cv2.polylines(zone, [line], False, 1, thickness=max(1, int(round(thickness * gap))),

@@ -46,8 +46,8 @@ import numpy as np
 from ..errors import FacedancerError
 from ..faces import masks
 from ..faces.align import invert_affine, paste_back, transform_points
-from ..faces.color import (brow_depth, cast_shadows, eye_darkness, eye_whites, fit_colour,
-                           identity_transfer, to_lab)
+from ..faces.color import (brow_depth, brow_shelves, cast_shadows, eye_darkness, eye_whites,
+                           fit_colour, identity_transfer, to_lab)
 from . import follow, grain
 from .exposure import apply_gain, inverse_gain, is_unit
 from .monochrome import keep_monochrome
@@ -147,6 +147,23 @@ BROW_DEPTH_THICKNESS: float = 0.8
 BROW_DEPTH_MARGIN: float = 5.0
 BROW_DEPTH_GAIN: float = 3.0
 BROW_DEPTH_SHARE: float = 0.7
+# ... and the pale shelf the generator paints beside a brow it puts lower or higher than the
+# target's (a grey band at the target's brow line joined to the swap's dark one: a two-tone
+# brow twice as thick, the pale half a second brow; talking_b.mp4 with if_Tom_Hanks_54745.png)
+# is lifted to the skin beside it (faces/color.py, brow_shelves): per brow, in its window from
+# BROW_SHELF_ABOVE brow-to-eye distances over the brow down to BROW_SHELF_ABOVE_LID over the
+# upper lid, the brow's core in each column is where its darkness is BROW_SHELF_CORE of the
+# column's most; darker pixels farther than BROW_SHELF_NEAR distances from it, inside the
+# brow's line drawn BROW_DEPTH_THICKNESS thick, are lifted to the lightest pixel up to
+# BROW_SHELF_REACH distances beyond them (times BROW_SHELF; 0 = off). After the depth pass, so
+# that a deepened brow's core is what the shelf is judged against. Measured: docs/swap.md
+# "Brows without a shelf".
+BROW_SHELF: float = 1.0
+BROW_SHELF_ABOVE: float = 0.5
+BROW_SHELF_ABOVE_LID: float = 0.2
+BROW_SHELF_CORE: float = 0.5
+BROW_SHELF_NEAR: float = 0.12
+BROW_SHELF_REACH: float = 0.35
 # The mask parts "mouth" and "eyes" keep the target's own: each feature's outline grown by
 # KEEP_GROW times its width, the edge blurred by KEEP_SOFTEN times it (the seam on the skin
 # around it, which the colour correction has already matched).
@@ -182,6 +199,15 @@ DETAIL_GATE: float = 40.0
 # Measured alone on all 82 shared photos (docs/swap.md "Structure gate"): sharpness +0.047 per
 # photo (82 of 82) for -0.001 of dlib identity gain. 0 = the plain lightness gap.
 DETAIL_SHADING_SIGMA: float = 2.0 / 64.0
+# Inside the target's brows (each brow's line drawn DETAIL_BROW_THICKNESS of its brow-to-eye
+# distance thick) the finest band's gate closes from a gap of DETAIL_BROW_GATE instead: where
+# the swap's brow lies a few pixels lower or higher than the target's, the coarse gap at the
+# target's brow line is 15-30 L*, which left the gate half open, and the target's brow edges
+# came through as a thin outline of a second brow beside the swap's (talking_b.mp4 with
+# if_Tom_Hanks_54745.png; docs/swap.md "Brows without a shelf"). Brows in the same place
+# differ by a few L* and keep the target's hairs. 0 (or DETAIL_GATE) = as before session 33.
+DETAIL_BROW_GATE: float = 15.0
+DETAIL_BROW_THICKNESS: float = 0.8
 # Smaller faces keep the two-band split (at DETAIL_GATE): on a face at the model's own size the
 # middle band is most of the target's detail there is, and taking it from the swap left those
 # faces softer for no identity (fnp_multiface: 0.568 of the target's sharpness against 0.661,
@@ -583,7 +609,7 @@ class Compositor:
             # detail twice (frame -> work crop -> frame, bilinear), which measured to halve the
             # face's Laplacian variance even with all of the target's band kept.
             change, gate, bands = detail_change(swap, source, size, options.detail,
-                                                with_gate=True)
+                                                with_gate=True, points=points)
             if gate is not None and grain.GRAIN > 0 and grain.due(job.memory):
                 # Where the swap's bands replaced the target's (below the split everywhere,
                 # the finest one where the gate closed: eyes, brows, lips), the photo's grain
@@ -654,7 +680,7 @@ class Compositor:
             # Before the eye passes, which judge the eyes on the swap as it is then shaded.
             transfer = cast_shadows(transfer, small, target, inside,
                                     CAST_SHADOW_RADIUS * size, CAST_SHADOW_MARGIN, CAST_SHADOW)
-        if points is not None and BROW_DEPTH > 0:
+        if points is not None and (BROW_DEPTH > 0 or BROW_SHELF > 0):
             # Judged on each brow's line without the eyes' zones (lids, lashes and eye make-up
             # are the eye passes' business).
             eyes = masks.eye_zone(points, size)
@@ -663,9 +689,21 @@ class Compositor:
                 line = masks.one_brow_zone(points, brow, size, BROW_DEPTH_THICKNESS)
                 line[eyes] = 0.0
                 per_brow.append((line > 0.5, line))
-            transfer = brow_depth(transfer, small, target, per_brow, BROW_DEPTH_RADIUS * size,
-                                  BROW_DEPTH_MARGIN, BROW_DEPTH_GAIN, BROW_DEPTH,
-                                  BROW_DEPTH_SHARE, smooth=_eased(job, "brow_depth"))
+            if BROW_DEPTH > 0:
+                transfer = brow_depth(transfer, small, target, per_brow,
+                                      BROW_DEPTH_RADIUS * size, BROW_DEPTH_MARGIN,
+                                      BROW_DEPTH_GAIN, BROW_DEPTH, BROW_DEPTH_SHARE,
+                                      smooth=_eased(job, "brow_depth"))
+            if BROW_SHELF > 0:
+                shelves = []
+                for brow, (_, line) in enumerate(per_brow):
+                    gap = masks.brow_gap(points, brow)
+                    window = masks.brow_window(points, brow, size, BROW_SHELF_ABOVE,
+                                               BROW_SHELF_ABOVE_LID)
+                    shelves.append((window, line, BROW_SHELF_NEAR * gap,
+                                    BROW_SHELF_REACH * gap))
+                transfer = brow_shelves(transfer, small, target, shelves, BROW_DEPTH_RADIUS * size,
+                                        BROW_SHELF_CORE, BROW_SHELF)
         if points is not None and (EYE_DARKNESS > 0 or EYE_WHITES > 0):
             # Both passes judged on the corrected swap (the global transfer moves lightness
             # too), per eye opening; each eases its own gate along a track.
@@ -787,7 +825,7 @@ def inside_frame(matrix: np.ndarray, size: int, frame_shape: tuple) -> np.ndarra
 
 
 def detail_change(swap: np.ndarray, target: np.ndarray, size: int, strength: float = 1.0,
-                  with_gate: bool = False):
+                  with_gate: bool = False, points: np.ndarray | None = None):
     """The change to paste for a swap with the target's detail above the generator's resolution
     restored: float32 ``(W, W, 3)``, whole grey levels (``swap`` and ``target`` are ``(W, W, 3)``
     uint8 at the work size; ``size`` is the generator's crop size S).
@@ -815,6 +853,9 @@ def detail_change(swap: np.ndarray, target: np.ndarray, size: int, strength: flo
     ``g`` (float32 ``(W, W)``, times ``strength``; None when the crop has no such band) and
     ``bands`` the sizes in pixels where the bands start, ``(coarse, fine)`` (equal for two
     bands): swap/grain.py puts the target's grain back where the swap's band replaced it.
+
+    ``points``: the target's 68 landmarks on the ``(S, S)`` crop, when read; inside its brows
+    the finest gate closes from :data:`DETAIL_BROW_GATE` instead of :data:`DETAIL_GATE`.
     """
     work = swap.shape[0]
     coarse = max(8, int(round(size * DETAIL_RESOLUTION)))
@@ -832,8 +873,8 @@ def detail_change(swap: np.ndarray, target: np.ndarray, size: int, strength: flo
                               interpolation=cv2.INTER_AREA)
     lightness_gap = gate_gap(swap_small, target_small)
 
-    def gate_of(limit: float) -> np.ndarray:
-        if limit <= 0:
+    def gate_of(limit) -> np.ndarray:
+        if np.max(limit) <= 0:
             return np.zeros((work, work, 3), np.float32)
         gate = np.clip(1.0 - lightness_gap / limit, 0.0, 1.0)
         gate = cv2.resize(masks.gaussian_blur(gate, 1.0), (work, work),
@@ -851,7 +892,7 @@ def detail_change(swap: np.ndarray, target: np.ndarray, size: int, strength: flo
             low *= gate_of(DETAIL_MID_GATE)  # m (low(d) - low2(d))
         finest = None
         if low2 is not change:
-            finest = gate_of(DETAIL_GATE)
+            finest = gate_of(_fine_gate_limit(points, size, coarse))
             low2 -= change
             low2 *= finest  # g (low2(d) - d)
             change += low2
@@ -859,7 +900,7 @@ def detail_change(swap: np.ndarray, target: np.ndarray, size: int, strength: flo
             change += low
     else:
         # (1 - g) d + g low(d) = d + g (low(d) - d), in place
-        finest = gate_of(DETAIL_GATE)
+        finest = gate_of(_fine_gate_limit(points, size, coarse))
         low -= change
         low *= finest
         change += low
@@ -869,6 +910,17 @@ def detail_change(swap: np.ndarray, target: np.ndarray, size: int, strength: flo
     if with_gate:
         return change, None if finest is None else finest[..., 0], (coarse, fine)
     return change
+
+
+def _fine_gate_limit(points: np.ndarray | None, size: int, coarse: int):
+    """The finest band's gate limit: :data:`DETAIL_GATE`, or a ``(c, c)`` map of it with
+    :data:`DETAIL_BROW_GATE` inside the target's brows (``points`` on the S crop)."""
+    if points is None or DETAIL_BROW_GATE <= 0 or DETAIL_BROW_GATE >= DETAIL_GATE:
+        return DETAIL_GATE
+    # Pixel centres kept, as cv2.resize maps them.
+    scaled = (np.asarray(points, np.float64) + 0.5) * (coarse / size) - 0.5
+    brows = masks.brow_zone(scaled, coarse, DETAIL_BROW_THICKNESS)
+    return DETAIL_GATE + (DETAIL_BROW_GATE - DETAIL_GATE) * brows
 
 
 def gate_gap(swap_small: np.ndarray, target_small: np.ndarray) -> np.ndarray:
