@@ -177,6 +177,11 @@ KNOBS = {
     "brow-depth-share": "BROW_DEPTH_SHARE",
     "brow-depth-margin": "BROW_DEPTH_MARGIN",
     "brow-depth-radius": "BROW_DEPTH_RADIUS",
+    "brow-shelf": "BROW_SHELF",  # 0: the shelf beside a brow kept (before session 33)
+    "brow-shelf-core": "BROW_SHELF_CORE",
+    "brow-shelf-near": "BROW_SHELF_NEAR",
+    "brow-shelf-reach": "BROW_SHELF_REACH",
+    "detail-brow-gate": "DETAIL_BROW_GATE",  # 40 (= detail-gate): brows gated as all (before)
     "eye-dark": "EYE_DARKNESS",  # 0: eyes keep the swap's lightness (before session 14)
     "eye-dark-from": ("EYE_DARKNESS_GATE", 0),
     "eye-dark-full": ("EYE_DARKNESS_GATE", 1),

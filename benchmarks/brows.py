@@ -1,0 +1,227 @@
+"""Does each swapped brow read as one brow? The target's brow drawn where the swap has none.
+
+    python benchmarks/brows.py [--source PHOTO] [--clips talking_a.mp4,talking_b.mp4,...]
+        [--every 10] [--photos df_img1.jpg,...] [--configs default,brow-shelf-0+...]
+        [--figure OUT.jpg]
+
+Where the generator puts the source's brow lower or higher than the target's, two things drew
+a second brow beside it: the pale shelf the generator paints at the target's brow line, joined
+to its own dark brow (faces/color.py ``brow_shelves``), and the target's brow edges brought
+back by the detail band where its gate stayed half open (swap/compose.py ``DETAIL_BROW_GATE``).
+This measures both, per face, on frames of the shared talking clips (every ``--every``-th)
+and on the shared photos (``--photos``, none by default):
+
+- **where the generator puts its brows**: dlib's 68 landmarks on the generator's own output
+  (the ``reference`` config's paste: the box mask, no colour, no detail, so inside the box the
+  crop is the generator's), the same zones for every config;
+- the **ghost zone** per brow: the target's brow line drawn ``LINE`` of its brow-to-eye
+  distance thick, less the generator's brow line drawn ``SWAP_LINE`` thick (grown): where the
+  target has a brow and the generator none. Faces whose brows lie in the same place have no
+  ghost zone (``GHOST_MIN`` pixels) and are counted apart;
+- **ghost**: the output's brow darkness in the ghost zone (L* below a closing with a disc of
+  0.08 of the crop, as faces/color.py measures brows) over the target's there, mean over the
+  brows: 0 where the output shows skin beside its own brow, 1 where it draws the target's
+  brow as deep as the target does;
+- **outline**: the correlation of the output's fine detail with the target's in the ghost
+  zone (benchmarks/blinks.py ``lid_match``): the target's brow edges drawn there;
+- the **brow depth** of the output on the generator's own brow line over the target's on
+  its own (the brow kept dark, not lifted away), and dlib **identity gain** per frame.
+
+Crops are taken at 2x the generator's size (``SCALE``) so that a thin outline from the detail
+band is seen. Configs are those of benchmarks/quality.py (names or ``+``-joined knobs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from blinks import fine_detail, lid_match  # noqa: E402
+from quality import compose_constants, config_settings  # noqa: E402
+
+from facedancer_torch.testing import shared_path  # noqa: E402
+
+SOURCE = Path(__file__).resolve().parents[1] / "src/facedancer_torch/assets/examples/astronaut.jpg"
+CLIPS = "talking_a.mp4,talking_b.mp4,talking_c.mp4"
+LINE = 0.5       # the target's brow line, brow-to-eye distances thick
+SWAP_LINE = 0.5  # the generator's brow line left out of the ghost zone, as thick
+GHOST_MIN = 60   # pixels of the 2x crop (15 of the generator's): fewer, the brows lie together
+SCALE = 2        # crops measured at this multiple of the generator's size
+RADIUS = 0.08    # the closing's disc, of the crop (faces/color.py BROW_DEPTH_RADIUS)
+FIGURE_FACES = 3  # columns of the figure, each at 2x the measured crop
+
+
+def frames_of(clips: list[str], every: int, photos: list[str]) -> list[tuple[str, np.ndarray]]:
+    import av
+
+    from facedancer_torch.io.images import read_image
+
+    out = []
+    for clip in clips:
+        with av.open(str(shared_path("data", "videos", clip))) as container:
+            for index, frame in enumerate(container.decode(video=0)):
+                if index % every == 0:
+                    out.append((f"{Path(clip).stem}#{index}", frame.to_ndarray(format="rgb24")))
+    for photo in photos:
+        out.append((photo, read_image(shared_path("data", "photos", photo))))
+    return out
+
+
+def darkness(rgb: np.ndarray) -> np.ndarray:
+    from facedancer_torch.faces.color import to_lab
+
+    lightness = to_lab(rgb)[..., 0]
+    size = max(1, int(round(RADIUS * rgb.shape[0])))
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * size + 1,) * 2)
+    return np.maximum(cv2.morphologyEx(lightness, cv2.MORPH_CLOSE, disc) - lightness, 0.0)
+
+
+def crop_of(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
+    scaled = np.asarray(matrix, np.float64) * SCALE
+    return cv2.warpAffine(image, scaled, (size * SCALE, size * SCALE), flags=cv2.INTER_AREA)
+
+
+def measure(target_crop, output_crop, target_points, swap_points) -> dict | None:
+    """Per face: ghost and outline over the brows with a ghost zone, brow depth ratio."""
+    from facedancer_torch.faces import masks
+
+    size = target_crop.shape[0]
+    dark_t, dark_o = darkness(target_crop), darkness(output_crop)
+    detail_t = fine_detail(cv2.cvtColor(target_crop, cv2.COLOR_RGB2GRAY))
+    detail_o = fine_detail(cv2.cvtColor(output_crop, cv2.COLOR_RGB2GRAY))
+    ghosts, outlines, depths = [], [], []
+    for brow in (0, 1):
+        line_t = masks.one_brow_zone(target_points, brow, size, LINE) > 0.5
+        line_s = masks.one_brow_zone(swap_points, brow, size, SWAP_LINE) > 0.5
+        depth_t = float(np.percentile(dark_t[line_t], 90)) if line_t.any() else 0.0
+        if line_s.any() and depth_t > 1.0:
+            depths.append(float(np.percentile(dark_o[masks.one_brow_zone(
+                swap_points, brow, size, LINE) > 0.5], 90)) / depth_t)
+        ghost = line_t & ~line_s
+        if int(ghost.sum()) < GHOST_MIN or float(dark_t[ghost].mean()) < 3.0:
+            continue
+        ghosts.append(float(dark_o[ghost].mean()) / float(dark_t[ghost].mean()))
+        outlines.append(lid_match(detail_o, detail_t, ghost))
+    if not depths:
+        return None
+    return {"ghost": float(np.mean(ghosts)) if ghosts else None,
+            "outline": float(np.mean(outlines)) if outlines else None,
+            "depth": float(np.mean(depths))}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--source", type=Path, default=SOURCE)
+    parser.add_argument("--clips", default=CLIPS)
+    parser.add_argument("--every", type=int, default=10)
+    parser.add_argument("--photos", default="")
+    parser.add_argument("--configs", default="default,brow-shelf-0+detail-brow-gate-40")
+    parser.add_argument("--figure", type=Path, default=None,
+                        help="the brows of the faces where the first config draws the least "
+                             "of the target's brow against the last: target, then each config "
+                             "(rows)")
+    args = parser.parse_args()
+    from facedancer_torch.evaluate.dlib_face import get_dlib_face
+    from facedancer_torch.faces.landmarks68 import get_landmarks68
+    from facedancer_torch.swap.options import SwapOptions
+    from facedancer_torch.swap.pipeline import Swapper
+
+    try:
+        shared_path("data", "videos")
+    except Exception as error:  # noqa: BLE001 - say why and stop
+        raise SystemExit(f"error: {error}") from None
+    swapper = Swapper(None)
+    plan = swapper.plan([args.source])
+    dlib_face, predictor = get_dlib_face(), get_landmarks68()
+    source_found = dlib_face.analyse_image(cv2.cvtColor(cv2.imread(str(args.source)),
+                                                         cv2.COLOR_BGR2RGB))
+    source = source_found[0].descriptor if source_found else None
+    configs = [c for c in args.configs.split(",") if c]
+    clips = [c for c in args.clips.split(",") if c]
+    photos = [p for p in args.photos.split(",") if p]
+    pictures = frames_of(clips, args.every, photos)
+    size = swapper.image_size
+    rows: dict[str, list] = {config: [] for config in configs}
+    figure_rows: list = []
+    reference_kwargs, _ = config_settings("reference")
+    for done, (name, picture) in enumerate(pictures, 1):
+        raw = swapper.swap_image_detailed(picture, plan, SwapOptions(**reference_kwargs))
+        if not raw.faces:
+            continue
+        face = max(raw.faces, key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
+        matrix = face.matrix
+        target_crop = crop_of(picture, matrix, size)
+        raw_crop = cv2.warpAffine(raw.image, np.asarray(matrix), (size, size),
+                                  flags=cv2.INTER_AREA)
+        target_points = predictor.on_crop(target_crop)
+        swap_points = (predictor.on_crop(raw_crop) + 0.5) * SCALE - 0.5
+        target_found = dlib_face.analyse_image(picture)
+        for config in configs:
+            kwargs, constants = config_settings(config)
+            with compose_constants(constants):
+                output = swapper.swap_image(picture, plan, SwapOptions(**kwargs))
+            result = measure(target_crop, crop_of(output, matrix, size), target_points,
+                             swap_points)
+            if result is None:
+                continue
+            found = dlib_face.analyse_image(output)
+            if source is not None and target_found and found:
+                result["gain"] = (float(np.linalg.norm(target_found[0].descriptor - source))
+                                  - float(np.linalg.norm(found[0].descriptor - source)))
+            result["name"] = name
+            result["crop"] = crop_of(output, matrix, size)
+            rows[config].append(result)
+        latest = [rows[c][-1] for c in configs if rows[c] and rows[c][-1]["name"] == name]
+        if args.figure is not None and len(latest) == len(configs):
+            # Ranked by how much the first config draws less of the target's brow than the
+            # last: ghost and outline fallen together.
+            fallen = sum((latest[-1].get(key) or 0.0) - (latest[0].get(key) or 0.0)
+                         for key in ("ghost", "outline"))
+            figure_rows.append((fallen, name, target_crop, [r["crop"] for r in latest],
+                                target_points))
+        for config in configs:
+            if rows[config]:
+                rows[config][-1].pop("crop", None)
+        print(f"  {name} done ({done} of {len(pictures)})", file=sys.stderr, flush=True)
+    print(f"\nsource {args.source.name}; clips {','.join(clips)} every {args.every}th frame; "
+          f"photos {len(photos)}; crops at {SCALE}x the generator's {size} px\n")
+    print("| config | faces | with a ghost zone | ghost (mean) | ghost (90th pct) | outline "
+          "(mean) | brow depth / target's (median) | dlib identity gain (mean) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for config in configs:
+        found = rows[config]
+        ghosts = [r["ghost"] for r in found if r["ghost"] is not None]
+        outlines = [r["outline"] for r in found if r["outline"] is not None]
+        gains = [r["gain"] for r in found if "gain" in r]
+        print(f"| {config} | {len(found)} | {len(ghosts)} | "
+              f"{np.mean(ghosts) if ghosts else float('nan'):.3f} | "
+              f"{np.percentile(ghosts, 90) if ghosts else float('nan'):.3f} | "
+              f"{np.mean(outlines) if outlines else float('nan'):.3f} | "
+              f"{np.median([r['depth'] for r in found]):.3f} | "
+              f"{np.mean(gains) if gains else float('nan'):+.4f} |")
+    if args.figure is not None and figure_rows:
+        figure_rows.sort(key=lambda row: -row[0])
+        strips = []
+        for _, name, target, outputs, points in figure_rows[:FIGURE_FACES]:
+            top = int(max(points[17:27, 1].min() - 0.3 * size * SCALE / 4, 0))
+            bottom = int(min(points[36:48, 1].max() + 4 * SCALE, target.shape[0]))
+            strip = np.concatenate([c[top:bottom] for c in (target, *outputs)], 0)
+            strips.append(cv2.resize(strip, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC))
+        height = max(s.shape[0] for s in strips)
+        strips = [cv2.copyMakeBorder(s, 0, height - s.shape[0], 0, 4, cv2.BORDER_CONSTANT)
+                  for s in strips]
+        picture = np.concatenate(strips, 1)
+        cv2.imwrite(str(args.figure), cv2.cvtColor(picture, cv2.COLOR_RGB2BGR),
+                    [cv2.IMWRITE_JPEG_QUALITY, 90])
+        print(f"\nfigure: {args.figure} (columns: the {len(strips)} faces whose ghost and "
+              f"outline fall most from {configs[-1]} to {configs[0]}; rows: target, "
+              f"{', '.join(configs)})")
+
+
+if __name__ == "__main__":
+    main()
