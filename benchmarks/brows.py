@@ -15,7 +15,7 @@ and on the shared photos (``--photos``, none by default):
   (the ``reference`` config's paste: the box mask, no colour, no detail, so inside the box the
   crop is the generator's), the same zones for every config;
 - the **ghost zone** per brow: the target's brow line drawn ``LINE`` of its brow-to-eye
-  distance thick, less the generator's brow line drawn ``SWAP_LINE`` thick (grown): where the
+  distance thick, less the generator's brow line drawn ``SWAP_LINE`` thick: where the
   target has a brow and the generator none. Faces whose brows lie in the same place have no
   ghost zone (``GHOST_MIN`` pixels) and are counted apart;
 - **ghost**: the output's brow darkness in the ghost zone (L* below a closing with a disc of

@@ -483,7 +483,8 @@ def brow_shelves(transfer: ColourTransfer, swapped: np.ndarray, target: np.ndarr
     has its brow (its darkness there from ``core`` / 2 of the target brow's depth, in full from
     ``core``: the band is the target's brow painted faintly, while a brow the source has thick
     where the target has skin is the source's) and where the pixel is shallower than the core
-    (a pixel as dark as the core is brow wherever it lies). A brow without a shelf has nothing darker there to lift.
+    (a pixel as dark as the core is brow wherever it lies). A brow without a shelf has nothing
+    darker there to lift.
     """
     if amount <= 0 or radius < 1 or not brows:
         return transfer
