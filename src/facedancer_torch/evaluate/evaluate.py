@@ -169,7 +169,8 @@ def generate_swaps(model: str | Path, testset: Testset, pairs: Sequence[Pair],
         raise FacedancerError(f"the generator's crop (shrink {swapper.crop_shrink}) is wider "
                               f"than the test set's crops (shrink {testset.shrink}); make the "
                               "test set with a smaller --shrink", testset.root)
-    mask = swapper.mask(SwapOptions()) if blend else np.ones(
+    # The reference's soft box (docs/reference.md §7), as the paper's protocol pastes.
+    mask = swapper.mask(SwapOptions(mask="box")) if blend else np.ones(
         (swapper.image_size, swapper.image_size), dtype=np.float32)
     provenance = swapper.provenance()  # every swap file says it is synthetic media
     done: list[Pair] = []
