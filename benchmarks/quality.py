@@ -182,7 +182,7 @@ KNOBS = {
     "brow-shelf-near": "BROW_SHELF_NEAR",
     "brow-shelf-reach": "BROW_SHELF_REACH",
     "detail-brow-gate": "DETAIL_BROW_GATE",  # 40 (= detail-gate): brows gated as all (before)
-    "box-top": "BOX_TOP_WITH_HULL",  # 0: the reference's box top with the hull (before)
+    "box-over-brows": "BOX_OVER_BROWS",  # 0: the box's soft top over the brows (before)
     "eye-dark": "EYE_DARKNESS",  # 0: eyes keep the swap's lightness (before session 14)
     "eye-dark-from": ("EYE_DARKNESS_GATE", 0),
     "eye-dark-full": ("EYE_DARKNESS_GATE", 1),

@@ -95,9 +95,9 @@ def test_the_targets_brow_no_longer_shows_through_the_boxs_top_edge(demo, photos
     """The reference's box ends at 0.30 of the crop with a soft edge that crosses the brows:
     with gfp_Blake_Lively.jpg as the source, talking_b.mp4 frame 40 showed the target's brows
     through it above the swap's lower ones (the mask 0.56-0.90 there). With the face's outline
-    in the mask the box's top is raised (BOX_TOP_WITH_HULL): the outline there (fine-detail
-    correlation with the target, about 0.86 before) falls by more than 0.15 and its darkness
-    with it, and only the part of the crop the old box faded out changes."""
+    in the mask the box is lifted to 1 over the target's brows (BOX_OVER_BROWS): the outline
+    there (fine-detail correlation with the target, about 0.86 before) falls by more than
+    0.15 and its darkness with it, and only the part of the crop the box faded out changes."""
     from facedancer_torch.faces import masks as mask_module
     from facedancer_torch.swap import compose
     from facedancer_torch.swap.compose import scale_affine
@@ -109,7 +109,7 @@ def test_the_targets_brow_no_longer_shows_through_the_boxs_top_edge(demo, photos
     assert len(jobs) == 1
     swapped = demo.swap_jobs([(image, jobs)], SwapOptions())
     after = demo.compositor.composite(image, jobs, swapped, SwapOptions())
-    monkeypatch.setattr(compose, "BOX_TOP_WITH_HULL", 0.0)
+    monkeypatch.setattr(compose, "BOX_OVER_BROWS", 0.0)
     before = demo.compositor.composite(image, jobs, swapped, SwapOptions())
     job, work = jobs[0], 256
     size = job.crop.shape[0]

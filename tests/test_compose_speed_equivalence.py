@@ -43,7 +43,7 @@ def _two_band_detail(monkeypatch):
     monkeypatch.setattr(compose, "BROW_DEPTH", 0.0)  # nor brow depth
     monkeypatch.setattr(compose, "BROW_SHELF", 0.0)  # nor brow shelves lifted
     monkeypatch.setattr(compose, "DETAIL_BROW_GATE", 0.0)  # brows gated as the rest, as then
-    monkeypatch.setattr(compose, "BOX_TOP_WITH_HULL", 0.0)  # the reference's box top, as then
+    monkeypatch.setattr(compose, "BOX_OVER_BROWS", 0.0)  # the box alone over the brows, as then
     monkeypatch.setattr(compose, "SPARE_MOUTH_GROW", 0.0)  # occluders in the mouth kept, as then
     monkeypatch.setattr(compose, "OCCLUDER_GUIDE_RADIUS", 0.0)  # occluder edges a plain blur
     monkeypatch.setattr(compose, "FOCUS_MATCH", 0.0)  # the swap's own focus, as then

@@ -165,13 +165,15 @@ BROW_SHELF_CORE: float = 0.5
 BROW_SHELF_NEAR: float = 0.12
 BROW_SHELF_REACH: float = 0.35
 # The reference's box ends at row 77 of 256 (0.30 of the crop) with a Gaussian edge of sigma 7:
-# its feathered top crosses the brows of most aligned faces, and where the swap's brows lie
-# lower than the target's, the target's brows showed through it above them, a second brow
-# (talking_b.mp4 with gfp_Blake_Lively.jpg as the source). With the "hull" part, which ends
-# the mask on the forehead (its brow points lifted, masks.HULL_BROW_LIFT), the box's top is
-# raised by this fraction of the crop; 0 = the reference's box. Measured: docs/swap.md
-# "Brows without a shelf".
-BOX_TOP_WITH_HULL: float = 0.1
+# its soft top crosses the brows of most aligned faces, and where the swap's brows lie lower
+# than the target's, the target's brows showed through it above them, a second brow
+# (talking_b.mp4 with gfp_Blake_Lively.jpg as the source: the mask 0.56-0.90 at her brows).
+# With the "hull" part the box is lifted to 1 over the target's brows, each brow's line drawn
+# BOX_OVER_BROWS of its brow-to-eye distance thick (0 = the reference's box alone). Raising
+# the whole box's top instead (by 0.1 of the crop, hull-bounded) measured +0.003 of identity
+# gain per photo but pasted the source's fringe shading across foreheads (the astronaut's
+# bangs as a dark arc on talking_a.mp4). Measured: docs/swap.md "Brows without a shelf".
+BOX_OVER_BROWS: float = 1.0
 # The mask parts "mouth" and "eyes" keep the target's own: each feature's outline grown by
 # KEEP_GROW times its width, the edge blurred by KEEP_SOFTEN times it (the seam on the skin
 # around it, which the colour correction has already matched).
@@ -417,16 +419,10 @@ class Compositor:
         return self._segmenter
 
     def box(self, size: int, options: SwapOptions) -> np.ndarray:
-        """The soft box of ``options`` on an ``(S, S)`` crop (cached): the reference's, grown
-        by ``--mask-padding``, its top raised by :data:`BOX_TOP_WITH_HULL` where the mask has
-        the face's outline (``hull``), which ends it on the forehead."""
-        top = BOX_TOP_WITH_HULL if "hull" in mask_parts(options.mask) else 0.0
-        key = (size, options.mask_blur, options.mask_padding, top)
+        key = (size, options.mask_blur, options.mask_padding)
         if key not in self._boxes:
             blur = masks.REFERENCE_BLUR if options.mask_blur is None else options.mask_blur
-            padding = options.mask_padding
-            self._boxes[key] = masks.box_mask(size, blur=blur, padding=(
-                padding + top, padding, padding, padding))
+            self._boxes[key] = masks.box_mask(size, blur=blur, padding=options.mask_padding)
         return self._boxes[key]
 
     # -- masks -----------------------------------------------------------------------------
@@ -456,6 +452,10 @@ class Compositor:
             points = [predictor.on_crop(job.crop, self.crop_shrink) for job in jobs]
         if "hull" in parts:
             for mask, face_points in zip(out, points):
+                if "box" in parts and BOX_OVER_BROWS > 0:
+                    # The box's soft top never fades to the target's own brows.
+                    np.maximum(mask, masks.brow_zone(face_points, size, BOX_OVER_BROWS),
+                               out=mask)
                 np.minimum(mask, masks.hull_mask(face_points, size), out=mask)
             if options.blinks and swapped is not None:
                 for index, mask in enumerate(out):
