@@ -1,7 +1,8 @@
 """One brow per brow: where the generator puts the source's brow lower than the target's, the
 pale shelf it paints at the target's brow line is lifted to the skin (faces/color.py
-``brow_shelves``) and the target's brow edges no longer come through the detail band there
-(swap/compose.py ``DETAIL_BROW_GATE``). The synthetic cases are in tests/test_masks.py."""
+``brow_shelves``), the target's brow edges no longer come through the detail band there
+(swap/compose.py ``DETAIL_BROW_GATE``), and the box's soft top no longer fades to the target's
+brows (``BOX_OVER_BROWS``). The synthetic cases are in tests/test_masks.py."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from test_compose import _one_thread, demo  # noqa: E402, F401
 from facedancer_torch.faces import masks  # noqa: E402
 from facedancer_torch.faces.color import to_lab  # noqa: E402
 
+WORK = 256  # the crops are measured at twice the generator's size, where an outline shows
+
 
 def _frame(path: Path, index: int) -> np.ndarray:
     import av
@@ -28,64 +31,90 @@ def _frame(path: Path, index: int) -> np.ndarray:
     raise AssertionError(f"{path} has no frame {index}")
 
 
+def _before_and_after(demo, image, source, monkeypatch, before: dict) -> dict:
+    """Swap ``image``'s one face to ``source`` with the defaults ("after") and with the
+    compose constants ``before`` ("before", the same generator output); returns the target's
+    and both outputs' crops at :data:`WORK` px, the target's and the generator's 68 points on
+    them, and the job's crop size."""
+    from facedancer_torch.swap import compose
+    from facedancer_torch.swap.compose import scale_affine
+    from facedancer_torch.swap.options import SwapOptions
+
+    plan = demo.plan([source])
+    jobs = demo.jobs_for(image, demo.detect(image), plan)
+    assert len(jobs) == 1
+    swapped = demo.swap_jobs([(image, jobs)], SwapOptions())
+    after = demo.compositor.composite(image, jobs, swapped, SwapOptions())
+    for name, value in before.items():
+        monkeypatch.setattr(compose, name, value)
+    earlier = demo.compositor.composite(image, jobs, swapped, SwapOptions())
+    job = jobs[0]
+    size = job.crop.shape[0]
+    matrix = scale_affine(job.matrix, WORK / size)
+    crops = {name: cv2.warpAffine(picture, matrix, (WORK, WORK), flags=cv2.INTER_LINEAR)
+             for name, picture in (("target", image), ("before", earlier), ("after", after))}
+    predictor = demo.compositor.landmarks68()
+    points = (predictor.on_crop(job.crop) + 0.5) * (WORK / size) - 0.5
+    swap_points = (predictor.on_crop(swapped[0]) + 0.5) * (WORK / size) - 0.5
+    return {"crops": crops, "points": points, "swap_points": swap_points, "size": size}
+
+
+def _where_her_brow_and_not_his(run: dict) -> np.ndarray:
+    """Where the target's brow line lies and the generator's own brow does not (dlib's
+    points, each line drawn half a brow-to-eye distance thick)."""
+    ghost = np.zeros((WORK, WORK), bool)
+    for brow in (0, 1):
+        ghost |= ((masks.one_brow_zone(run["points"], brow, WORK, 0.5) > 0.5)
+                  & ~(masks.one_brow_zone(run["swap_points"], brow, WORK, 0.5) > 0.5))
+    assert ghost.sum() > 500, ghost.sum()  # the brows do lie apart
+    return ghost
+
+
+def _outline_and_darkness(run: dict, ghost: np.ndarray) -> dict:
+    """Per output: the correlation of its fine detail with the target's in ``ghost``
+    (benchmarks/blinks.py's lid match: the target's brow edges drawn there) and the 75th
+    percentile of its darkness there (L* below a closing with a disc of 0.08 of the crop)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from blinks import fine_detail, lid_match
+
+    fine = {name: fine_detail(cv2.cvtColor(picture, cv2.COLOR_RGB2GRAY))
+            for name, picture in run["crops"].items()}
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * round(0.08 * WORK) + 1,) * 2)
+    out = {}
+    for name in ("before", "after"):
+        lightness = to_lab(run["crops"][name])[..., 0]
+        dark = np.maximum(cv2.morphologyEx(lightness, cv2.MORPH_CLOSE, disc) - lightness, 0.0)
+        out[name] = (lid_match(fine[name], fine["target"], ghost),
+                     float(np.percentile(dark[ghost], 75)))
+    return out
+
+
+def _changed(run: dict) -> np.ndarray:
+    return np.abs(run["crops"]["after"].astype(int) - run["crops"]["before"]).max(axis=-1) > 2
+
+
 def test_the_second_brow_at_the_targets_brow_line_is_gone(demo, photos_dir, videos_dir,
                                                           monkeypatch):
     """talking_b.mp4 frame 50 with Tom Hanks as the source (looked at in session 33): the
     generator paints his brows about a quarter of a brow-to-eye distance lower than hers and a
     pale grey band at her brow line above them, and her brow edges came through the detail
-    band as its outline: a second brow. Measured where her brow line lies and the generator's
-    brow does not (dlib's 68 points on both): the outline (benchmarks/blinks.py's fine-detail
-    correlation with the target, about 0.9 before) falls by more than 0.2, the band is
-    lighter, and nothing changes away from the brows."""
+    band as its outline: a second brow. Where her brow line lies and the generator's brow does
+    not, the outline (about 0.9 before the shelf pass and the brow gate) falls by more than
+    0.2, the band is lighter, and nothing changes away from the brows."""
     from facedancer_torch.swap import compose
-    from facedancer_torch.swap.compose import scale_affine
-    from facedancer_torch.swap.options import SwapOptions
 
-    image = _frame(videos_dir / "talking_b.mp4", 50)
-    plan = demo.plan([photos_dir / "if_Tom_Hanks_54745.png"])
-    jobs = demo.jobs_for(image, demo.detect(image), plan)
-    assert len(jobs) == 1
-    swapped = demo.swap_jobs([(image, jobs)], SwapOptions())
-    after = demo.compositor.composite(image, jobs, swapped, SwapOptions())
-    monkeypatch.setattr(compose, "BROW_SHELF", 0.0)
-    monkeypatch.setattr(compose, "DETAIL_BROW_GATE", compose.DETAIL_GATE)
-    before = demo.compositor.composite(image, jobs, swapped, SwapOptions())
-    job, work = jobs[0], 256
-    size = job.crop.shape[0]
-    matrix = scale_affine(job.matrix, work / size)
-    crop = {name: cv2.warpAffine(picture, matrix, (work, work), flags=cv2.INTER_LINEAR)
-            for name, picture in (("target", image), ("before", before), ("after", after))}
-    predictor = demo.compositor.landmarks68()
-    points = (predictor.on_crop(job.crop) + 0.5) * (work / size) - 0.5
-    swap_points = (predictor.on_crop(swapped[0]) + 0.5) * (work / size) - 0.5
-    ghost = np.zeros((work, work), bool)
-    for brow in (0, 1):
-        ghost |= ((masks.one_brow_zone(points, brow, work, 0.5) > 0.5)
-                  & ~(masks.one_brow_zone(swap_points, brow, work, 0.5) > 0.5))
-    assert ghost.sum() > 500, ghost.sum()  # the brows do lie apart
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-    from blinks import fine_detail, lid_match
-
-    fine = {name: fine_detail(cv2.cvtColor(picture, cv2.COLOR_RGB2GRAY))
-            for name, picture in crop.items()}
-    outline_before = lid_match(fine["before"], fine["target"], ghost)
-    outline_after = lid_match(fine["after"], fine["target"], ghost)
+    run = _before_and_after(demo, _frame(videos_dir / "talking_b.mp4", 50),
+                            photos_dir / "if_Tom_Hanks_54745.png", monkeypatch,
+                            {"BROW_SHELF": 0.0, "DETAIL_BROW_GATE": compose.DETAIL_GATE})
+    (outline_before, dark_before), (outline_after, dark_after) = _outline_and_darkness(
+        run, _where_her_brow_and_not_his(run)).values()
     assert outline_before > 0.8 and outline_after < outline_before - 0.2, (outline_before,
                                                                            outline_after)
-    # The band's darkness (L* below a closing with a disc of 0.08 of the crop): lighter.
-    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * round(0.08 * work) + 1,) * 2)
-    dark = {}
-    for name in ("before", "after"):
-        lightness = to_lab(crop[name])[..., 0]
-        dark[name] = np.maximum(cv2.morphologyEx(lightness, cv2.MORPH_CLOSE, disc)
-                                - lightness, 0.0)[ghost]
-    assert np.percentile(dark["after"], 75) < np.percentile(dark["before"], 75) - 0.8, (
-        np.percentile(dark["before"], 75), np.percentile(dark["after"], 75))
-    # Away from both faces' brows, the same.
-    brows = np.zeros((work, work), bool)
-    for face in (points, swap_points):
-        brows |= masks.brow_zone(face, work, 1.2) > 0.05
-    changed = np.abs(crop["after"].astype(int) - crop["before"]).max(axis=-1) > 2
+    assert dark_after < dark_before - 0.8, (dark_before, dark_after)
+    brows = np.zeros((WORK, WORK), bool)
+    for face in (run["points"], run["swap_points"]):
+        brows |= masks.brow_zone(face, WORK, 1.2) > 0.05
+    changed = _changed(run)
     assert changed.sum() > 300 and not (changed & ~brows).any(), (changed.sum(),
                                                                   (changed & ~brows).sum())
 
@@ -96,53 +125,17 @@ def test_the_targets_brow_no_longer_shows_through_the_boxs_top_edge(demo, photos
     with gfp_Blake_Lively.jpg as the source, talking_b.mp4 frame 40 showed the target's brows
     through it above the swap's lower ones (the mask 0.56-0.90 there). With the face's outline
     in the mask the box is lifted to 1 over the target's brows (BOX_OVER_BROWS): the outline
-    there (fine-detail correlation with the target, about 0.86 before) falls by more than
-    0.15 and its darkness with it, and only the part of the crop the box faded out changes."""
-    from facedancer_torch.faces import masks as mask_module
-    from facedancer_torch.swap import compose
-    from facedancer_torch.swap.compose import scale_affine
-    from facedancer_torch.swap.options import SwapOptions
-
-    image = _frame(videos_dir / "talking_b.mp4", 40)
-    plan = demo.plan([photos_dir / "gfp_Blake_Lively.jpg"])
-    jobs = demo.jobs_for(image, demo.detect(image), plan)
-    assert len(jobs) == 1
-    swapped = demo.swap_jobs([(image, jobs)], SwapOptions())
-    after = demo.compositor.composite(image, jobs, swapped, SwapOptions())
-    monkeypatch.setattr(compose, "BOX_OVER_BROWS", 0.0)
-    before = demo.compositor.composite(image, jobs, swapped, SwapOptions())
-    job, work = jobs[0], 256
-    size = job.crop.shape[0]
-    matrix = scale_affine(job.matrix, work / size)
-    crop = {name: cv2.warpAffine(picture, matrix, (work, work), flags=cv2.INTER_LINEAR)
-            for name, picture in (("target", image), ("before", before), ("after", after))}
-    predictor = demo.compositor.landmarks68()
-    points = (predictor.on_crop(job.crop) + 0.5) * (work / size) - 0.5
-    swap_points = (predictor.on_crop(swapped[0]) + 0.5) * (work / size) - 0.5
-    ghost = np.zeros((work, work), bool)
-    for brow in (0, 1):
-        ghost |= ((masks.one_brow_zone(points, brow, work, 0.5) > 0.5)
-                  & ~(masks.one_brow_zone(swap_points, brow, work, 0.5) > 0.5))
-    assert ghost.sum() > 500, ghost.sum()
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-    from blinks import fine_detail, lid_match
-
-    fine = {name: fine_detail(cv2.cvtColor(picture, cv2.COLOR_RGB2GRAY))
-            for name, picture in crop.items()}
-    outline_before = lid_match(fine["before"], fine["target"], ghost)
-    outline_after = lid_match(fine["after"], fine["target"], ghost)
+    there (about 0.86 before) falls by more than 0.15 and its darkness with it, and only the
+    part of the crop the box faded out changes."""
+    run = _before_and_after(demo, _frame(videos_dir / "talking_b.mp4", 40),
+                            photos_dir / "gfp_Blake_Lively.jpg", monkeypatch,
+                            {"BOX_OVER_BROWS": 0.0})
+    (outline_before, dark_before), (outline_after, dark_after) = _outline_and_darkness(
+        run, _where_her_brow_and_not_his(run)).values()
     assert outline_before > 0.7 and outline_after < outline_before - 0.15, (outline_before,
                                                                             outline_after)
-    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * round(0.08 * work) + 1,) * 2)
-    dark = {}
-    for name in ("before", "after"):
-        lightness = to_lab(crop[name])[..., 0]
-        dark[name] = np.maximum(cv2.morphologyEx(lightness, cv2.MORPH_CLOSE, disc)
-                                - lightness, 0.0)[ghost]
-    assert np.percentile(dark["after"], 75) < np.percentile(dark["before"], 75) - 1.5, (
-        np.percentile(dark["before"], 75), np.percentile(dark["after"], 75))
-    # What changed lies where the reference's box faded the swap out (its top edge and above).
-    faded = cv2.resize(mask_module.box_mask(size), (work, work)) < 0.99
-    changed = np.abs(crop["after"].astype(int) - crop["before"]).max(axis=-1) > 2
+    assert dark_after < dark_before - 1.5, (dark_before, dark_after)
+    faded = cv2.resize(masks.box_mask(run["size"]), (WORK, WORK)) < 0.99
+    changed = _changed(run)
     assert changed.sum() > 1000 and (changed & ~faded).sum() < 0.02 * changed.sum(), (
         changed.sum(), (changed & ~faded).sum())
