@@ -453,9 +453,10 @@ class Compositor:
         if "hull" in parts:
             for mask, face_points in zip(out, points):
                 if "box" in parts and BOX_OVER_BROWS > 0:
-                    # The box's soft top never fades to the target's own brows.
-                    np.maximum(mask, masks.brow_zone(face_points, size, BOX_OVER_BROWS),
-                               out=mask)
+                    # The box's soft top never fades to the target's own brows; nothing
+                    # beyond the box's reach changes (Swapper.mask: the largest mask).
+                    brows = masks.brow_zone(face_points, size, BOX_OVER_BROWS)
+                    np.maximum(mask, np.where(mask > 0, brows, 0.0), out=mask)
                 np.minimum(mask, masks.hull_mask(face_points, size), out=mask)
             if options.blinks and swapped is not None:
                 for index, mask in enumerate(out):
