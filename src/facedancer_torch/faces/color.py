@@ -393,6 +393,22 @@ def _eye_lightness(transfer: ColourTransfer, swapped: np.ndarray, target: np.nda
     return _add_lightness(transfer, change)
 
 
+def _brow_darkness(transfer: ColourTransfer, swapped: np.ndarray, target: np.ndarray,
+                   first: int, stop: int, radius: float):
+    """``(band, corrected, swap_dark, target_dark)`` for the brow passes: the rows ``first`` to
+    ``stop`` (exclusive) grown by what a closing and its blur reach (2 radius + the blur's
+    kernel), so that inside them the darkness is that of the whole crop, for a fraction of
+    the pixels; the corrected swap's L* there, and the darkness (L* below the closing of
+    :func:`_shading`) of it and of ``target``."""
+    reach = int(math.ceil(2.5 * radius)) + 2
+    band = slice(max(first - reach, 0), min(stop + reach, swapped.shape[0]))
+    corrected = _corrected_lightness(transfer, swapped, band)
+    reference = to_lab(target[band])[..., 0]
+    swap_dark = np.maximum(_shading(corrected, radius) - corrected, 0.0)
+    target_dark = np.maximum(_shading(reference, radius) - reference, 0.0)
+    return band, corrected, swap_dark, target_dark
+
+
 def brow_depth(transfer: ColourTransfer, swapped: np.ndarray, target: np.ndarray,
                brows: list[tuple[np.ndarray, np.ndarray]], radius: float, margin: float,
                max_gain: float, amount: float = 1.0, share: float = 1.0, smooth=None
@@ -419,19 +435,12 @@ def brow_depth(transfer: ColourTransfer, swapped: np.ndarray, target: np.ndarray
     if amount <= 0 or radius < 1 or not brows:
         return transfer
     height, width = swapped.shape[:2]
-    # Only the band of rows around the brows: a closing and its blur reach at most this far
-    # (2 radius + the blur's kernel), so inside the zones the darkness is that of the whole
-    # crop, for a third of the pixels.
+    # Only the band of rows around the brows (a third of the crop's pixels).
     rows = np.flatnonzero(np.any(np.stack([around for _, around in brows]) > 0, axis=(0, 2)))
     if rows.size == 0:
         return transfer
-    reach = int(math.ceil(2.5 * radius)) + 2
-    top, bottom = max(int(rows[0]) - reach, 0), min(int(rows[-1]) + 1 + reach, height)
-    band = slice(top, bottom)
-    corrected = _corrected_lightness(transfer, swapped, band)
-    reference = to_lab(target[band])[..., 0]
-    swap_dark = np.maximum(_shading(corrected, radius) - corrected, 0.0)
-    target_dark = np.maximum(_shading(reference, radius) - reference, 0.0)
+    band, _, swap_dark, target_dark = _brow_darkness(transfer, swapped, target, int(rows[0]),
+                                                     int(rows[-1]) + 1, radius)
     brows = [(zone[band], around[band]) for zone, around in brows]
     gains = np.full(len(brows), np.nan)
     depths = np.zeros(len(brows))
@@ -492,15 +501,9 @@ def brow_shelves(transfer: ColourTransfer, swapped: np.ndarray, target: np.ndarr
     rows = [window[0] for window, _, _, _ in brows if window[0].stop > window[0].start]
     if not rows:
         return transfer
-    # The darkness of the rows around the windows only (a closing reaches 2 radius + blur).
-    reach = int(math.ceil(2.5 * radius)) + 2
-    top = max(min(r.start for r in rows) - reach, 0)
-    bottom = min(max(r.stop for r in rows) + reach, height)
-    band = slice(top, bottom)
-    corrected = _corrected_lightness(transfer, swapped, band)
-    dark = np.maximum(_shading(corrected, radius) - corrected, 0.0)
-    reference = to_lab(target[band])[..., 0]
-    target_dark = np.maximum(_shading(reference, radius) - reference, 0.0)
+    band, corrected, dark, target_dark = _brow_darkness(
+        transfer, swapped, target, min(r.start for r in rows), max(r.stop for r in rows), radius)
+    top = band.start
     change = np.zeros((height, width), np.float32)
     for (window_rows, columns), zone, near_reach, lift_reach in brows:
         local = slice(window_rows.start - top, window_rows.stop - top)

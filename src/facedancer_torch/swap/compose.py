@@ -671,8 +671,8 @@ class Compositor:
             return identity_transfer()
         if options.color_match != "local":
             return fit_colour(small, target, weights)
-        if points is not None and size != crop:  # pixel centres kept, as cv2.resize maps them
-            points = (np.asarray(points, np.float64) + 0.5) * (size / crop) - 0.5
+        if points is not None and size != crop:
+            points = points_at_size(points, crop, size)
         similar = None
         if LOCAL_COLOR_SIMILAR_SIGMA > 0 and LOCAL_COLOR_LIGHTNESS_RANGE > 0:
             similar = (LOCAL_COLOR_SIMILAR_SIGMA * size, LOCAL_COLOR_LIGHTNESS_RANGE)
@@ -818,6 +818,12 @@ def at_crop_size(image: np.ndarray, size: int) -> np.ndarray:
     return cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
 
 
+def points_at_size(points: np.ndarray, size: int, new_size: int) -> np.ndarray:
+    """Landmarks on a ``size`` px square crop moved onto the same crop resized to
+    ``new_size`` px, float64, pixel centres kept as cv2.resize maps them."""
+    return (np.asarray(points, np.float64) + 0.5) * (new_size / size) - 0.5
+
+
 def inside_frame(matrix: np.ndarray, size: int, frame_shape: tuple) -> np.ndarray:
     """``(size, size)`` float32: 1 where a pixel of the crop (frame->crop ``matrix``) comes from
     inside the frame (the nearest frame pixel exists), 0 where it lies beyond the frame's edge."""
@@ -932,9 +938,7 @@ def _fine_gate_limit(points: np.ndarray | None, size: int, coarse: int):
     :data:`DETAIL_BROW_GATE` inside the target's brows (``points`` on the S crop)."""
     if points is None or DETAIL_BROW_GATE <= 0 or DETAIL_BROW_GATE >= DETAIL_GATE:
         return DETAIL_GATE
-    # Pixel centres kept, as cv2.resize maps them.
-    scaled = (np.asarray(points, np.float64) + 0.5) * (coarse / size) - 0.5
-    brows = masks.brow_zone(scaled, coarse, DETAIL_BROW_THICKNESS)
+    brows = masks.brow_zone(points_at_size(points, size, coarse), coarse, DETAIL_BROW_THICKNESS)
     return DETAIL_GATE + (DETAIL_BROW_GATE - DETAIL_GATE) * brows
 
 
