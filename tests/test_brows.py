@@ -16,7 +16,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_compose import _one_thread, demo  # noqa: E402, F401
 
 from facedancer_torch.faces import masks  # noqa: E402
-from facedancer_torch.faces.color import to_lab  # noqa: E402
 
 WORK = 256  # the crops are measured at twice the generator's size, where an outline shows
 
@@ -73,20 +72,17 @@ def _where_her_brow_and_not_his(run: dict) -> np.ndarray:
 def _outline_and_darkness(run: dict, ghost: np.ndarray) -> dict:
     """Per output: the correlation of its fine detail with the target's in ``ghost``
     (benchmarks/blinks.py's lid match: the target's brow edges drawn there) and the 75th
-    percentile of its darkness there (L* below a closing with a disc of 0.08 of the crop)."""
+    percentile of its darkness there (benchmarks/brows.py's: L* below a closing with a disc of
+    0.08 of the crop)."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
     from blinks import fine_detail, lid_match
+    from brows import darkness
 
     fine = {name: fine_detail(cv2.cvtColor(picture, cv2.COLOR_RGB2GRAY))
             for name, picture in run["crops"].items()}
-    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * round(0.08 * WORK) + 1,) * 2)
-    out = {}
-    for name in ("before", "after"):
-        lightness = to_lab(run["crops"][name])[..., 0]
-        dark = np.maximum(cv2.morphologyEx(lightness, cv2.MORPH_CLOSE, disc) - lightness, 0.0)
-        out[name] = (lid_match(fine[name], fine["target"], ghost),
-                     float(np.percentile(dark[ghost], 75)))
-    return out
+    return {name: (lid_match(fine[name], fine["target"], ghost),
+                   float(np.percentile(darkness(run["crops"][name])[ghost], 75)))
+            for name in ("before", "after")}
 
 
 def _changed(run: dict) -> np.ndarray:
