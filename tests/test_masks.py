@@ -219,6 +219,51 @@ def test_eye_darkness_brings_back_a_lost_dark_core_and_leaves_a_healthy_eye(face
                             (0.0, 10.0), 4.0).lightness is None
 
 
+def test_paired_eyes_take_the_same_darkness_and_a_healthy_partner_is_left(face_crop):
+    """``paired``: of a face's two eyes, one lost its dark core badly (full weight), the other
+    only a little (under the gate's end: a fraction on its own). Alone, the second keeps most
+    of its grey; paired, its opening takes the target's darkness as the first does, but not
+    the target's eyeliner above it. A partner whose darkest tenth is within the margin of the
+    target's is left alone, though part of it (a lash line) is lighter than the target's."""
+    target_lab = color.to_lab(face_crop)
+    eyes = [(slice(96, 112), slice(50, 80)), (slice(96, 112), slice(150, 180))]
+    cores = [(slice(100, 108), slice(60, 68)), (slice(100, 108), slice(160, 168))]
+    liner = (slice(90, 93), slice(150, 180))  # over the second eye, inside its zone
+    lashes = (slice(96, 98), slice(150, 180))  # the top of its opening
+    for eye, core in zip(eyes, cores):
+        target_lab[eye] = (75.0, 0.0, 0.0)
+        target_lab[..., 0][core] = 10.0
+    swap_lab = target_lab.copy()
+    target_lab[..., 0][liner] = 20.0
+    target_lab[..., 0][lashes] = 20.0
+    swap_lab[..., 0][lashes] = 40.0
+    target = color.from_lab(target_lab)
+    per_eye = []
+    for eye in eyes:
+        opening = np.zeros((256, 256), bool)
+        opening[eye] = True
+        per_eye.append((opening, masks.gaussian_blur(opening.astype(np.float32), 4.0)))
+
+    def run(second: float, paired: bool) -> np.ndarray:
+        lab = swap_lab.copy()
+        lab[..., 0][cores[0]] = 45.0  # lost: 35 L* lighter
+        lab[..., 0][cores[1]] = second
+        swap = color.from_lab(lab)
+        out = color.eye_darkness(color.identity_transfer(), swap, target, per_eye,
+                                 (5.0, 30.0), 4.0, paired=paired).apply(swap)
+        return color.to_lab(out)[..., 0]
+
+    alone, paired = run(25.0, False), run(25.0, True)  # the second eye 15 L* lighter
+    assert float(alone[cores[0]].mean()) < 18.0 and float(paired[cores[0]].mean()) < 18.0
+    # On its own gate the second eye goes (15 - 5) / 25 = 0.4 of the way; paired, all of it.
+    assert float(alone[cores[1]].mean()) > 19.0, float(alone[cores[1]].mean())
+    assert float(paired[cores[1]].mean()) < 15.0, float(paired[cores[1]].mean())
+    # What is lent stays in the opening: the eyeliner above it only as alone (0.4 of it).
+    np.testing.assert_allclose(paired[liner], alone[liner], atol=1e-3)
+    # A partner's darkest tenth 3 L* from the target's (within the margin): left as it is.
+    np.testing.assert_allclose(run(13.0, True)[lashes], run(13.0, False)[lashes], atol=1e-3)
+
+
 def test_eye_whites_bring_back_a_dull_white_and_leave_iris_and_bright_eyes(face_crop):
     """``eye_whites``: an eye whose brightest tenth is much darker than the target's (a grey
     white) takes the target's lighter pixels (to within the margin) inside its zone; its iris

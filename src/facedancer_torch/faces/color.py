@@ -316,7 +316,8 @@ def fit_colour(swapped: np.ndarray, target: np.ndarray, mask: np.ndarray, *,
 
 def eye_darkness(transfer: ColourTransfer, swapped: np.ndarray, target: np.ndarray,
                  eyes: list[tuple[np.ndarray, np.ndarray]], gate: tuple[float, float],
-                 margin: float, amount: float = 1.0, smooth=None) -> ColourTransfer:
+                 margin: float, amount: float = 1.0, smooth=None,
+                 paired: bool = False) -> ColourTransfer:
     """``transfer`` with the target's dark eye features carried into the swap's lightness.
 
     A small generator paints some eyes without their dark core: a grey iris with no pupil, a
@@ -332,15 +333,19 @@ def eye_darkness(transfer: ColourTransfer, swapped: np.ndarray, target: np.ndarr
     ``swapped`` and ``target`` are the ``(S, S, 3)`` uint8 RGB crops ``transfer`` was fitted
     on; the transfer is changed in place and returned. ``smooth`` (optional) maps the eyes'
     gate weights, an array with NaN for an eye too small to judge, to the ones used (a video
-    eases them from frame to frame).
+    eases them from frame to frame). ``paired``: the two eyes of ``eyes`` are one face's, and
+    an eye that lost some of its darkness too (more than ``margin``) takes as much of the
+    target's inside its opening as the other does: a person's two irises look alike, and a
+    pale grey iris beside one given back its darkness reads as two eye colours.
     """
     return _eye_lightness(transfer, swapped, target, eyes, gate, margin, amount, smooth,
-                          lighter=False)
+                          lighter=False, paired=paired)
 
 
 def eye_whites(transfer: ColourTransfer, swapped: np.ndarray, target: np.ndarray,
                eyes: list[tuple[np.ndarray, np.ndarray]], gate: tuple[float, float],
-               margin: float, amount: float = 1.0, smooth=None) -> ColourTransfer:
+               margin: float, amount: float = 1.0, smooth=None,
+               paired: bool = False) -> ColourTransfer:
     """``transfer`` with the target's light eye features carried into the swap's lightness:
     :func:`eye_darkness` the other way round.
 
@@ -356,12 +361,13 @@ def eye_whites(transfer: ColourTransfer, swapped: np.ndarray, target: np.ndarray
     as for :func:`eye_darkness`.
     """
     return _eye_lightness(transfer, swapped, target, eyes, gate, margin, amount, smooth,
-                          lighter=True)
+                          lighter=True, paired=paired)
 
 
 def _eye_lightness(transfer: ColourTransfer, swapped: np.ndarray, target: np.ndarray,
                    eyes: list[tuple[np.ndarray, np.ndarray]], gate: tuple[float, float],
-                   margin: float, amount: float, smooth, lighter: bool) -> ColourTransfer:
+                   margin: float, amount: float, smooth, lighter: bool,
+                   paired: bool = False) -> ColourTransfer:
     """:func:`eye_darkness` (``lighter`` False: the darkest tenth judged, darker target pixels
     carried) and :func:`eye_whites` (True: the brightest tenth, lighter pixels)."""
     if amount <= 0 or not eyes:
@@ -373,19 +379,34 @@ def _eye_lightness(transfer: ColourTransfer, swapped: np.ndarray, target: np.nda
     tenth = 90 if lighter else 10
     low, high = gate
     weights = np.full(len(eyes), np.nan)
+    gaps = np.full(len(eyes), np.nan)
     for index, (opening, _) in enumerate(eyes):
         if int(np.count_nonzero(opening)) < 4:  # an eye a few pixels across: nothing to judge
             continue
         gap = sign * float(np.percentile(corrected[opening], tenth) -
                            np.percentile(reference[opening], tenth))
+        gaps[index] = gap
         weights[index] = float(gap >= low) if high <= low else \
             float(np.clip((gap - low) / (high - low), 0.0, 1.0))
     if smooth is not None:
         weights = smooth(weights)
+    # Paired: an eye that lost its core too, by more than the margin, is lent its partner's
+    # higher weight (after the easing, so a video's two eyes follow their eased weights), but
+    # only inside its opening: the iris is what reads as a second eye colour, and the target's
+    # eyeliner and lids carried along cost twice the identity (docs/swap.md "Two eyes alike").
+    lent = np.zeros(len(eyes))
+    if paired and len(eyes) == 2:
+        for eye, other in ((0, 1), (1, 0)):
+            if gaps[eye] > margin and weights[other] > weights[eye]:
+                lent[eye] = weights[other]
     zone = None
-    for weight, (_, around) in zip(weights, eyes):
-        if weight > 0.0:  # False for NaN
-            zone = weight * around if zone is None else np.maximum(zone, weight * around)
+    for weight, extra, (opening, around) in zip(weights, lent, eyes):
+        parts = [weight * around] if weight > 0.0 else []  # False for NaN
+        if extra > 0.0:
+            soft = max(0.5, 0.5 * opening.shape[0] / 128.0)  # half a pixel of a 128 px crop
+            parts.append(extra * gaussian_blur(opening.astype(np.float32), soft))
+        for part in parts:
+            zone = part if zone is None else np.maximum(zone, part)
     if zone is None:
         return transfer
     change = -sign * float(amount) * zone * np.maximum(

@@ -100,6 +100,11 @@ EYE_DARKNESS_GROW: float = 0.35
 # swap's and the target's darkness: per track, each eye's gate moves this fraction of the way
 # to the frame's own value (about 3 frames' memory at 25 frames/s).
 EYE_DARKNESS_EASE: float = 0.3
+# ... and a face's two eyes judged as a pair (both passes): an eye that lost some darkness
+# (or light) too, by more than the margin, takes as much of the target's inside its opening
+# as the other eye does, instead of staying a pale grey-teal iris beside a brown one
+# (docs/swap.md "Two eyes alike"; False = each eye on its own gate, before session 34).
+EYE_PAIRED: bool = True
 # ... and the other way round, an eye the generator painted dull (the white a mid grey, the
 # catch light gone, at worst a dark almond: with gfp_Blake_Lively.jpg as the source the
 # brightest tenth of the opening is 10-30 L* darker than the target's on 89 of the 226 eyes of
@@ -728,7 +733,7 @@ class Compositor:
                            for eye, opening in enumerate(openings)]
                 transfer = eye_darkness(transfer, small, target, per_eye, EYE_DARKNESS_GATE,
                                         EYE_DARKNESS_MARGIN, EYE_DARKNESS,
-                                        smooth=_eased(job, "eye_darkness"))
+                                        smooth=_eased(job, "eye_darkness"), paired=EYE_PAIRED)
             if EYE_WHITES > 0:
                 # Only inside the opening (softly): the lids around it keep the swap's lightness.
                 soft = max(0.5, 0.5 * size / 128.0)
@@ -736,7 +741,7 @@ class Compositor:
                            for opening in openings]
                 transfer = eye_whites(transfer, small, target, per_eye, EYE_WHITES_GATE,
                                       EYE_WHITES_MARGIN, EYE_WHITES,
-                                      smooth=_eased(job, "eye_whites"))
+                                      smooth=_eased(job, "eye_whites"), paired=EYE_PAIRED)
         return transfer
 
 
