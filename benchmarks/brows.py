@@ -114,6 +114,36 @@ def measure(target_crop, output_crop, target_points, swap_points) -> dict | None
             "depth": float(np.mean(depths))}
 
 
+def swap_setup(source_path: Path):
+    """``(swapper, plan, dlib_face, predictor, source)`` for a benchmark over the shared
+    clips and photos: the demo model's swapper and ``source_path``'s plan, dlib's face
+    analyser and 68-point predictor, and the source's dlib descriptor (None if dlib finds no
+    face); stops with one line when the shared data is absent."""
+    from facedancer_torch.evaluate.dlib_face import get_dlib_face
+    from facedancer_torch.faces.landmarks68 import get_landmarks68
+    from facedancer_torch.swap.pipeline import Swapper
+
+    try:
+        shared_path("data", "videos")
+    except Exception as error:  # noqa: BLE001 - say why and stop
+        raise SystemExit(f"error: {error}") from None
+    swapper = Swapper(None)
+    plan = swapper.plan([source_path])
+    dlib_face, predictor = get_dlib_face(), get_landmarks68()
+    found = dlib_face.analyse_image(cv2.cvtColor(cv2.imread(str(source_path)),
+                                                  cv2.COLOR_BGR2RGB))
+    return swapper, plan, dlib_face, predictor, found[0].descriptor if found else None
+
+
+def write_columns(strips: list[np.ndarray], path: Path) -> None:
+    """The RGB ``strips`` side by side (padded to one height, 4 px apart) as a JPEG figure."""
+    height = max(s.shape[0] for s in strips)
+    strips = [cv2.copyMakeBorder(s, 0, height - s.shape[0], 0, 4, cv2.BORDER_CONSTANT)
+              for s in strips]
+    cv2.imwrite(str(path), cv2.cvtColor(np.concatenate(strips, 1), cv2.COLOR_RGB2BGR),
+                [cv2.IMWRITE_JPEG_QUALITY, 90])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--source", type=Path, default=SOURCE)
@@ -126,21 +156,9 @@ def main() -> None:
                              "of the target's brow against the last: target, then each config "
                              "(rows)")
     args = parser.parse_args()
-    from facedancer_torch.evaluate.dlib_face import get_dlib_face
-    from facedancer_torch.faces.landmarks68 import get_landmarks68
     from facedancer_torch.swap.options import SwapOptions
-    from facedancer_torch.swap.pipeline import Swapper
 
-    try:
-        shared_path("data", "videos")
-    except Exception as error:  # noqa: BLE001 - say why and stop
-        raise SystemExit(f"error: {error}") from None
-    swapper = Swapper(None)
-    plan = swapper.plan([args.source])
-    dlib_face, predictor = get_dlib_face(), get_landmarks68()
-    source_found = dlib_face.analyse_image(cv2.cvtColor(cv2.imread(str(args.source)),
-                                                         cv2.COLOR_BGR2RGB))
-    source = source_found[0].descriptor if source_found else None
+    swapper, plan, dlib_face, predictor, source = swap_setup(args.source)
     configs = [c for c in args.configs.split(",") if c]
     clips = [c for c in args.clips.split(",") if c]
     photos = [p for p in args.photos.split(",") if p]
@@ -212,12 +230,7 @@ def main() -> None:
             bottom = int(min(points[36:48, 1].max() + 4 * SCALE, target.shape[0]))
             strip = np.concatenate([c[top:bottom] for c in (target, *outputs)], 0)
             strips.append(cv2.resize(strip, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC))
-        height = max(s.shape[0] for s in strips)
-        strips = [cv2.copyMakeBorder(s, 0, height - s.shape[0], 0, 4, cv2.BORDER_CONSTANT)
-                  for s in strips]
-        picture = np.concatenate(strips, 1)
-        cv2.imwrite(str(args.figure), cv2.cvtColor(picture, cv2.COLOR_RGB2BGR),
-                    [cv2.IMWRITE_JPEG_QUALITY, 90])
+        write_columns(strips, args.figure)
         print(f"\nfigure: {args.figure} (columns: the {len(strips)} faces whose ghost and "
               f"outline fall most from {configs[-1]} to {configs[0]}; rows: target, "
               f"{', '.join(configs)})")

@@ -1,0 +1,160 @@
+"""Do a swapped face's two eyes look alike? The irises' lightness, eye against eye.
+
+    python benchmarks/eye_pairs.py [--source PHOTO] [--clips talking_a.mp4,...] [--every 10]
+        [--photos df_img1.jpg,...|all] [--configs default,eye-paired-0] [--figure OUT.jpg]
+
+The demo generator paints many irises a pale blue-grey, and the eye darkness pass
+(faces/color.py ``eye_darkness``) gives an eye the target's darkness back when its dark core
+is lost. Judged eye by eye, one iris could take it in full and the other only a fraction:
+a dark brown iris beside a grey-teal one, which reads as two eye colours. This measures, per
+face (the largest of each picture), on frames of the shared talking clips (every
+``--every``-th) and on shared photos (``--photos``; ``all``: every one):
+
+- per eye, the **iris gap**: the 25th percentile of the L* in the eye's opening (dlib's six
+  points on the target's crop; below it lie pupil, iris and lash line), output minus target;
+- the **mismatch**: how much more the two eyes differ in that lightness in the output than
+  in the target (``|o0 - o1| - |t0 - t1|``, L*); a face over ``VISIBLE`` L* shows two eye
+  colours side by side;
+- dlib **identity gain** per face (target-source distance minus output-source distance).
+
+Crops are taken at 2x the generator's size. Configs are those of benchmarks/quality.py
+(names or ``+``-joined knobs), all swapped from one generator output per picture.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from brows import SCALE, SOURCE, crop_of, frames_of, swap_setup, write_columns  # noqa: E402
+from quality import compose_constants, config_settings  # noqa: E402
+
+from facedancer_torch.testing import shared_path  # noqa: E402
+
+CLIPS = "talking_1face_512.mp4,talking_a.mp4,talking_b.mp4,talking_c.mp4"
+PERCENTILE = 25  # of the opening's L*: the iris's darker half, not only the pupil
+VISIBLE = 8.0    # L* of mismatch from which two eye colours show (looked at in session 34)
+FIGURE_FACES = 4
+
+
+def iris_lightness(crop: np.ndarray, points: np.ndarray) -> list[float] | None:
+    """Per eye, the :data:`PERCENTILE` of the L* in its opening; None for a shut eye."""
+    from facedancer_torch.faces import masks
+    from facedancer_torch.faces.color import to_lab
+
+    lightness = to_lab(crop)[..., 0]
+    out = []
+    for eye in (0, 1):
+        opening = masks.eye_opening(points, eye, crop.shape[0])
+        if int(opening.sum()) < 16:
+            return None
+        out.append(float(np.percentile(lightness[opening], PERCENTILE)))
+    return out
+
+
+def all_photos() -> list[str]:
+    folder = shared_path("data", "photos")
+    return sorted(p.name for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".png"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--source", type=Path, default=SOURCE)
+    parser.add_argument("--clips", default=CLIPS)
+    parser.add_argument("--every", type=int, default=10)
+    parser.add_argument("--photos", default="", help="comma-separated, or 'all'")
+    parser.add_argument("--configs", default="default,eye-paired-0")
+    parser.add_argument("--figure", type=Path, default=None,
+                        help="the eyes of the faces whose mismatch falls most from the last "
+                             "config to the first: target, then each config (rows)")
+    args = parser.parse_args()
+    from facedancer_torch.swap.options import SwapOptions
+
+    swapper, plan, dlib_face, predictor, source = swap_setup(args.source)
+    configs = [c for c in args.configs.split(",") if c]
+    clips = [c for c in args.clips.split(",") if c]
+    photos = all_photos() if args.photos == "all" else [p for p in args.photos.split(",") if p]
+    pictures = frames_of(clips, args.every, photos)
+    size = swapper.image_size
+    rows: dict[str, list[dict]] = {config: [] for config in configs}
+    figure_rows: list = []
+    for done, (name, picture) in enumerate(pictures, 1):
+        print(f"  {name} ({done} of {len(pictures)})", file=sys.stderr, flush=True)
+        jobs = swapper.jobs_for(picture, swapper.detect(picture), plan)
+        if not jobs:
+            continue
+        job = max(jobs, key=lambda j: abs(np.linalg.det(np.asarray(j.matrix)[:, :2])) ** -1)
+        matrix = job.matrix
+        target_crop = crop_of(picture, matrix, size)
+        points = (predictor.on_crop(job.crop) + 0.5) * SCALE - 0.5
+        target = iris_lightness(target_crop, points)
+        if target is None:
+            continue
+        target_found = dlib_face.analyse_image(picture)
+        generated = swapper.swap_jobs([(picture, jobs)], SwapOptions())
+        crops = []
+        for config in configs:
+            kwargs, constants = config_settings(config)
+            with compose_constants(constants):
+                output = swapper.compositor.composite(picture, jobs, generated,
+                                                      SwapOptions(**kwargs))
+            crop = crop_of(output, matrix, size)
+            lightness = iris_lightness(crop, points)
+            row = {"name": name, "gaps": [o - t for o, t in zip(lightness, target)],
+                   "mismatch": abs(lightness[0] - lightness[1]) - abs(target[0] - target[1])}
+            found = dlib_face.analyse_image(output)
+            if source is not None and target_found and found:
+                row["gain"] = (float(np.linalg.norm(target_found[0].descriptor - source))
+                               - float(np.linalg.norm(found[0].descriptor - source)))
+            rows[config].append(row)
+            crops.append(crop)
+        if args.figure is not None:
+            fallen = rows[configs[-1]][-1]["mismatch"] - rows[configs[0]][-1]["mismatch"]
+            figure_rows.append((fallen, name, target_crop, crops, points))
+    print(f"\nsource {args.source.name}; clips {','.join(clips)} every {args.every}th frame; "
+          f"photos {len(photos)}; crops at {SCALE}x the generator's {size} px; largest face\n")
+    print(f"| config | faces | iris gap to the target, L* (median of both eyes) | mismatch "
+          f"(mean) | mismatch (90th pct) | faces over {VISIBLE:g} L* | dlib identity gain "
+          f"(mean) |")
+    print("|---|---|---|---|---|---|---|")
+    for config in configs:
+        found = rows[config]
+        if not found:
+            continue
+        gaps = [g for r in found for g in r["gaps"]]
+        mismatch = np.array([r["mismatch"] for r in found])
+        gains = [r["gain"] for r in found if "gain" in r]
+        print(f"| {config} | {len(found)} | {np.median(gaps):+.1f} | {mismatch.mean():.2f} | "
+              f"{np.percentile(mismatch, 90):.2f} | {int((mismatch > VISIBLE).sum())} | "
+              f"{np.mean(gains) if gains else float('nan'):+.4f} |")
+    if len(configs) > 1:
+        first, last = rows[configs[0]], rows[configs[-1]]
+        gains = [a["gain"] - b["gain"] for a, b in zip(first, last) if "gain" in a and "gain" in b]
+        changed = [g for g in gains if abs(g) > 1e-9]
+        print(f"\n{configs[0]} against {configs[-1]}, per face: identity gain "
+              f"{np.mean(gains) if gains else 0.0:+.4f} (faces changed {len(changed)}, up "
+              f"{sum(g > 0.002 for g in gains)}, down {sum(g < -0.002 for g in gains)})")
+    if args.figure is not None and figure_rows:
+        figure_rows.sort(key=lambda row: -row[0])
+        strips = []
+        for _, name, target, outputs, points in figure_rows[:FIGURE_FACES]:
+            eyes = points[36:48]
+            width = eyes[:, 0].max() - eyes[:, 0].min()
+            left, right = int(max(eyes[:, 0].min() - 0.2 * width, 0)), int(
+                min(eyes[:, 0].max() + 0.2 * width, target.shape[1]))
+            middle = int(eyes[:, 1].mean())
+            top, bottom = max(middle - int(0.2 * width), 0), middle + int(0.2 * width)
+            strip = np.concatenate([c[top:bottom, left:right] for c in (target, *outputs)], 0)
+            strips.append(cv2.resize(strip, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC))
+        write_columns(strips, args.figure)
+        print(f"\nfigure: {args.figure} (columns: the {len(strips)} faces whose mismatch falls "
+              f"most from {configs[-1]} to {configs[0]}; rows: target, {', '.join(configs)})")
+
+
+if __name__ == "__main__":
+    main()
