@@ -38,7 +38,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .masks import gaussian_blur
+from .masks import gaussian_blur, soft_opening
 
 
 def _check_pair(swapped: np.ndarray, target: np.ndarray) -> None:
@@ -393,7 +393,8 @@ def _eye_lightness(transfer: ColourTransfer, swapped: np.ndarray, target: np.nda
     # Paired: an eye that lost its core too, by more than the margin, is lent its partner's
     # higher weight (after the easing, so a video's two eyes follow their eased weights), but
     # only inside its opening: the iris is what reads as a second eye colour, and the target's
-    # eyeliner and lids carried along cost twice the identity (docs/swap.md "Two eyes alike").
+    # eyeliner and lids carried along cost two to ten times the identity (docs/swap.md "Two
+    # eyes alike").
     lent = np.zeros(len(eyes))
     if paired and len(eyes) == 2:
         for eye, other in ((0, 1), (1, 0)):
@@ -403,8 +404,7 @@ def _eye_lightness(transfer: ColourTransfer, swapped: np.ndarray, target: np.nda
     for weight, extra, (opening, around) in zip(weights, lent, eyes):
         parts = [weight * around] if weight > 0.0 else []  # False for NaN
         if extra > 0.0:
-            soft = max(0.5, 0.5 * opening.shape[0] / 128.0)  # half a pixel of a 128 px crop
-            parts.append(extra * gaussian_blur(opening.astype(np.float32), soft))
+            parts.append(extra * soft_opening(opening))
         for part in parts:
             zone = part if zone is None else np.maximum(zone, part)
     if zone is None:

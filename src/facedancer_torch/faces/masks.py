@@ -340,6 +340,12 @@ def eye_opening(landmarks68: np.ndarray, eye: int, size: int | tuple[int, int]) 
     return polygon_mask(_eye_points(landmarks68, eye), size) > 0.5
 
 
+def soft_opening(opening: np.ndarray) -> np.ndarray:
+    """An eye's opening (:func:`eye_opening` on a square crop) feathered by half a pixel of a
+    128 px crop: the zone of the eye passes that act inside the opening alone."""
+    return gaussian_blur(opening.astype(np.float32), max(0.5, 0.5 * opening.shape[0] / 128.0))
+
+
 def one_eye_zone(landmarks68: np.ndarray, eye: int, size: int,
                  grow: float = EYE_ZONE_GROW) -> np.ndarray:
     """Soft ``(size, size)`` float32 mask of one eye (0: image-left, 1: image-right): its

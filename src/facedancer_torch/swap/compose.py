@@ -736,9 +736,7 @@ class Compositor:
                                         smooth=_eased(job, "eye_darkness"), paired=EYE_PAIRED)
             if EYE_WHITES > 0:
                 # Only inside the opening (softly): the lids around it keep the swap's lightness.
-                soft = max(0.5, 0.5 * size / 128.0)
-                per_eye = [(opening, masks.gaussian_blur(opening.astype(np.float32), soft))
-                           for opening in openings]
+                per_eye = [(opening, masks.soft_opening(opening)) for opening in openings]
                 transfer = eye_whites(transfer, small, target, per_eye, EYE_WHITES_GATE,
                                       EYE_WHITES_MARGIN, EYE_WHITES,
                                       smooth=_eased(job, "eye_whites"), paired=EYE_PAIRED)
