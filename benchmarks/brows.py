@@ -135,13 +135,22 @@ def swap_setup(source_path: Path):
     return swapper, plan, dlib_face, predictor, found[0].descriptor if found else None
 
 
-def write_columns(strips: list[np.ndarray], path: Path) -> None:
-    """The RGB ``strips`` side by side (padded to one height, 4 px apart) as a JPEG figure."""
+def write_figure(figure_rows: list, count: int, box, path: Path) -> int:
+    """The ``count`` faces of ``figure_rows`` (``(fallen, name, target, outputs, points)``)
+    that changed most (largest ``fallen`` first) as a JPEG figure: per face a column of its
+    target and outputs cut to ``box(points, target)`` = ``(rows, columns)`` slices and shown
+    at 2x, the columns padded to one height, 4 px apart. Returns the number of columns."""
+    strips = []
+    for _, _, target, outputs, points in sorted(figure_rows, key=lambda row: -row[0])[:count]:
+        rows, columns = box(points, target)
+        strip = np.concatenate([c[rows, columns] for c in (target, *outputs)], 0)
+        strips.append(cv2.resize(strip, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC))
     height = max(s.shape[0] for s in strips)
     strips = [cv2.copyMakeBorder(s, 0, height - s.shape[0], 0, 4, cv2.BORDER_CONSTANT)
               for s in strips]
     cv2.imwrite(str(path), cv2.cvtColor(np.concatenate(strips, 1), cv2.COLOR_RGB2BGR),
                 [cv2.IMWRITE_JPEG_QUALITY, 90])
+    return len(strips)
 
 
 def main() -> None:
@@ -223,15 +232,13 @@ def main() -> None:
               f"{np.median([r['depth'] for r in found]):.3f} | "
               f"{np.mean(gains) if gains else float('nan'):+.4f} |")
     if args.figure is not None and figure_rows:
-        figure_rows.sort(key=lambda row: -row[0])
-        strips = []
-        for _, name, target, outputs, points in figure_rows[:FIGURE_FACES]:
+        def brows_box(points, target):  # from above the brows to below the eyes, full width
             top = int(max(points[17:27, 1].min() - 0.3 * size * SCALE / 4, 0))
             bottom = int(min(points[36:48, 1].max() + 4 * SCALE, target.shape[0]))
-            strip = np.concatenate([c[top:bottom] for c in (target, *outputs)], 0)
-            strips.append(cv2.resize(strip, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC))
-        write_columns(strips, args.figure)
-        print(f"\nfigure: {args.figure} (columns: the {len(strips)} faces whose ghost and "
+            return slice(top, bottom), slice(None)
+
+        columns = write_figure(figure_rows, FIGURE_FACES, brows_box, args.figure)
+        print(f"\nfigure: {args.figure} (columns: the {columns} faces whose ghost and "
               f"outline fall most from {configs[-1]} to {configs[0]}; rows: target, "
               f"{', '.join(configs)})")
 

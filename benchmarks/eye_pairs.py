@@ -27,11 +27,10 @@ import argparse
 import sys
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from brows import SCALE, SOURCE, crop_of, frames_of, swap_setup, write_columns  # noqa: E402
+from brows import SCALE, SOURCE, crop_of, frames_of, swap_setup, write_figure  # noqa: E402
 from quality import compose_constants, config_settings  # noqa: E402
 
 from facedancer_torch.testing import shared_path  # noqa: E402
@@ -55,6 +54,17 @@ def iris_lightness(crop: np.ndarray, points: np.ndarray) -> list[float] | None:
             return None
         out.append(float(np.percentile(lightness[opening], PERCENTILE)))
     return out
+
+
+def eyes_box(points: np.ndarray, target: np.ndarray) -> tuple[slice, slice]:
+    """Both eyes with a fifth of their span around them: the figure's cut."""
+    eyes = points[36:48]
+    width = eyes[:, 0].max() - eyes[:, 0].min()
+    left = int(max(eyes[:, 0].min() - 0.2 * width, 0))
+    right = int(min(eyes[:, 0].max() + 0.2 * width, target.shape[1]))
+    middle = int(eyes[:, 1].mean())
+    return (slice(max(middle - int(0.2 * width), 0), middle + int(0.2 * width)),
+            slice(left, right))
 
 
 def all_photos() -> list[str]:
@@ -140,19 +150,8 @@ def main() -> None:
               f"{np.mean(gains) if gains else 0.0:+.4f} (faces changed {len(changed)}, up "
               f"{sum(g > 0.002 for g in gains)}, down {sum(g < -0.002 for g in gains)})")
     if args.figure is not None and figure_rows:
-        figure_rows.sort(key=lambda row: -row[0])
-        strips = []
-        for _, name, target, outputs, points in figure_rows[:FIGURE_FACES]:
-            eyes = points[36:48]
-            width = eyes[:, 0].max() - eyes[:, 0].min()
-            left, right = int(max(eyes[:, 0].min() - 0.2 * width, 0)), int(
-                min(eyes[:, 0].max() + 0.2 * width, target.shape[1]))
-            middle = int(eyes[:, 1].mean())
-            top, bottom = max(middle - int(0.2 * width), 0), middle + int(0.2 * width)
-            strip = np.concatenate([c[top:bottom, left:right] for c in (target, *outputs)], 0)
-            strips.append(cv2.resize(strip, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC))
-        write_columns(strips, args.figure)
-        print(f"\nfigure: {args.figure} (columns: the {len(strips)} faces whose mismatch falls "
+        columns = write_figure(figure_rows, FIGURE_FACES, eyes_box, args.figure)
+        print(f"\nfigure: {args.figure} (columns: the {columns} faces whose mismatch falls "
               f"most from {configs[-1]} to {configs[0]}; rows: target, {', '.join(configs)})")
 
 
