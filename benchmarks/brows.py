@@ -135,6 +135,39 @@ def swap_setup(source_path: Path):
     return swapper, plan, dlib_face, predictor, found[0].descriptor if found else None
 
 
+def config_crops(setup, picture: np.ndarray, configs: list[str]):
+    """The largest face of ``picture`` swapped once and composited with each of ``configs``
+    (benchmarks/quality.py names or ``+``-joined knobs): ``(target, points, outputs)``, the
+    target's crop at ``SCALE`` x the generator's size, dlib's 68 landmarks of the target on it,
+    and per config ``(crop, gain)`` (dlib identity gain, None where dlib finds no face or the
+    source has none); None when no face is found. ``setup``: :func:`swap_setup`'s tuple."""
+    from facedancer_torch.swap.options import SwapOptions
+
+    swapper, plan, dlib_face, predictor, source = setup
+    jobs = swapper.jobs_for(picture, swapper.detect(picture), plan)
+    if not jobs:
+        return None
+    job = max(jobs, key=lambda j: abs(np.linalg.det(np.asarray(j.matrix)[:, :2])) ** -1)
+    size = swapper.image_size
+    target = crop_of(picture, job.matrix, size)
+    points = (predictor.on_crop(job.crop) + 0.5) * SCALE - 0.5
+    target_found = dlib_face.analyse_image(picture) if source is not None else None
+    generated = swapper.swap_jobs([(picture, jobs)], SwapOptions())
+    outputs = []
+    for config in configs:
+        kwargs, constants = config_settings(config)
+        with compose_constants(constants):
+            output = swapper.compositor.composite(picture, jobs, generated,
+                                                  SwapOptions(**kwargs))
+        gain = None
+        found = dlib_face.analyse_image(output) if target_found else None
+        if found:
+            gain = (float(np.linalg.norm(target_found[0].descriptor - source))
+                    - float(np.linalg.norm(found[0].descriptor - source)))
+        outputs.append((crop_of(output, job.matrix, size), gain))
+    return target, points, outputs
+
+
 def write_figure(figure_rows: list, count: int, box, path: Path) -> int:
     """The ``count`` faces of ``figure_rows`` (``(fallen, name, target, outputs, points)``)
     that changed most (largest ``fallen`` first) as a JPEG figure: per face a column of its

@@ -30,8 +30,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from brows import SCALE, SOURCE, crop_of, frames_of, swap_setup, write_figure  # noqa: E402
-from quality import compose_constants, config_settings  # noqa: E402
+from brows import SCALE, SOURCE, config_crops, frames_of, swap_setup, write_figure  # noqa: E402
 
 from facedancer_torch.testing import shared_path  # noqa: E402
 
@@ -83,49 +82,35 @@ def main() -> None:
                         help="the eyes of the faces whose mismatch falls most from the last "
                              "config to the first: target, then each config (rows)")
     args = parser.parse_args()
-    from facedancer_torch.swap.options import SwapOptions
 
-    swapper, plan, dlib_face, predictor, source = swap_setup(args.source)
+    setup = swap_setup(args.source)
     configs = [c for c in args.configs.split(",") if c]
     clips = [c for c in args.clips.split(",") if c]
     photos = all_photos() if args.photos == "all" else [p for p in args.photos.split(",") if p]
     pictures = frames_of(clips, args.every, photos)
-    size = swapper.image_size
     rows: dict[str, list[dict]] = {config: [] for config in configs}
     figure_rows: list = []
     for done, (name, picture) in enumerate(pictures, 1):
         print(f"  {name} ({done} of {len(pictures)})", file=sys.stderr, flush=True)
-        jobs = swapper.jobs_for(picture, swapper.detect(picture), plan)
-        if not jobs:
+        found = config_crops(setup, picture, configs)
+        if found is None:
             continue
-        job = max(jobs, key=lambda j: abs(np.linalg.det(np.asarray(j.matrix)[:, :2])) ** -1)
-        matrix = job.matrix
-        target_crop = crop_of(picture, matrix, size)
-        points = (predictor.on_crop(job.crop) + 0.5) * SCALE - 0.5
+        target_crop, points, outputs = found
         target = iris_lightness(target_crop, points)
         if target is None:
             continue
-        target_found = dlib_face.analyse_image(picture)
-        generated = swapper.swap_jobs([(picture, jobs)], SwapOptions())
-        crops = []
-        for config in configs:
-            kwargs, constants = config_settings(config)
-            with compose_constants(constants):
-                output = swapper.compositor.composite(picture, jobs, generated,
-                                                      SwapOptions(**kwargs))
-            crop = crop_of(output, matrix, size)
+        for config, (crop, gain) in zip(configs, outputs):
             lightness = iris_lightness(crop, points)
             row = {"name": name, "gaps": [o - t for o, t in zip(lightness, target)],
                    "mismatch": abs(lightness[0] - lightness[1]) - abs(target[0] - target[1])}
-            found = dlib_face.analyse_image(output)
-            if source is not None and target_found and found:
-                row["gain"] = (float(np.linalg.norm(target_found[0].descriptor - source))
-                               - float(np.linalg.norm(found[0].descriptor - source)))
+            if gain is not None:
+                row["gain"] = gain
             rows[config].append(row)
-            crops.append(crop)
         if args.figure is not None:
             fallen = rows[configs[-1]][-1]["mismatch"] - rows[configs[0]][-1]["mismatch"]
-            figure_rows.append((fallen, name, target_crop, crops, points))
+            figure_rows.append((fallen, name, target_crop, [crop for crop, _ in outputs],
+                                points))
+    size = setup[0].image_size
     print(f"\nsource {args.source.name}; clips {','.join(clips)} every {args.every}th frame; "
           f"photos {len(photos)}; crops at {SCALE}x the generator's {size} px; largest face\n")
     print(f"| config | faces | iris gap to the target, L* (median of both eyes) | mismatch "
