@@ -193,6 +193,12 @@ KNOBS = {
     "eye-white-full": ("EYE_WHITES_GATE", 1),
     "eye-white-margin": "EYE_WHITES_MARGIN",
     "eye-paired": "EYE_PAIRED",  # 0: each eye on its own gate (before session 34)
+    "nostrils": "NOSTRIL_DARKNESS",  # 0: the generator's nostrils (before session 35)
+    "nostril-from": ("NOSTRIL_GATE", 0),
+    "nostril-full": ("NOSTRIL_GATE", 1),
+    "nostril-margin": "NOSTRIL_MARGIN",
+    "nostril-grow": "NOSTRIL_GROW",
+    "nostril-median": ("NOSTRIL_PERCENTILES", 1),  # 10: judged by the darkest tenth only
     # closed eyes taken from the target (docs/swap.md "Blinks"); sessions 8-30 had
     # blink-from-0.22+blink-full-0.2199+blink-gap-low-0.05+blink-gap-high-0.12+blink-grow-0.35
     # +blink-hold-0 (0: no hold per track and none lent to the other eye)

@@ -441,3 +441,58 @@ def test_brow_shelves_lifts_the_pale_band_at_the_targets_brow_and_keeps_the_swap
     assert own.lightness is None or np.abs(own.lightness).max() < 1.0
     assert color.brow_shelves(color.identity_transfer(), swap, target, brows, 10.0, 0.5,
                               amount=0.0).is_identity
+
+
+def test_nostril_zone_holds_the_nostrils_under_the_tip(face_crop):
+    """On df_img1.jpg's aligned face the nostrils' zone lies between the nose's tip and the
+    upper lip, across the nose's wings, and holds the nostrils: its darkest tenth is far
+    darker than its median (skin). The soft zone is the hard one feathered."""
+    from facedancer_torch.faces.color import to_lab
+    from facedancer_torch.faces.landmarks68 import get_landmarks68
+
+    points = get_landmarks68().on_crop(face_crop)
+    zone, soft = masks.nostril_zone(points, 256)
+    rows, columns = np.nonzero(zone)
+    assert 60 < zone.sum() < 2500, zone.sum()
+    assert rows.min() > points[29, 1] and rows.max() < points[51, 1], (rows.min(), rows.max())
+    assert columns.min() >= points[31, 0] - 2 and columns.max() <= points[35, 0] + 2
+    lightness = to_lab(face_crop)[..., 0][zone]
+    assert np.median(lightness) - np.percentile(lightness, 10) > 10.0
+    assert soft.dtype == np.float32 and (soft[zone] == 1.0).all()
+    assert 0.0 < soft[~zone].max() < 1.0 and soft[:int(points[29, 1]) - 10].max() < 0.01
+    judged, grown = masks.nostril_zone(points, 256, grow=0.3)
+    np.testing.assert_array_equal(judged, zone)  # grown for the change, not the judging
+    assert (grown == 1.0).sum() > 1.5 * zone.sum() and (grown[zone] == 1.0).all()
+
+
+def test_nostril_darkness_takes_lost_nostrils_back_and_leaves_kept_ones(face_crop):
+    """A nose painted without its nostrils (30 L* lighter there than the target's) takes the
+    target's darkness back to the margin inside the zone, and nothing outside it; nostrils
+    within the gate's start of the target's are left as the swap has them."""
+    target_lab = color.to_lab(face_crop)
+    target_lab[...] = (70.0, 12.0, 14.0)
+    nostrils = [(slice(148, 156), slice(110, 120)), (slice(148, 156), slice(136, 146))]
+    for nostril in nostrils:
+        target_lab[..., 0][nostril] = 15.0
+    swap_lab = target_lab.copy()
+    zone = np.zeros((256, 256), bool)
+    zone[140:162, 100:156] = True
+    soft = masks.gaussian_blur(zone.astype(np.float32), 2.0)
+
+    def run(nostril_lightness: float) -> tuple[np.ndarray, np.ndarray]:
+        lab = swap_lab.copy()
+        for nostril in nostrils:
+            lab[..., 0][nostril] = nostril_lightness
+        swap = color.from_lab(lab)
+        target = color.from_lab(target_lab)
+        out = color.nostril_darkness(color.identity_transfer(), swap, target, (zone, soft),
+                                     (5.0, 15.0), 4.0).apply(swap)
+        return color.to_lab(swap)[..., 0], color.to_lab(out)[..., 0]
+
+    before, after = run(45.0)
+    for nostril in nostrils:
+        assert float(after[nostril].mean()) < 20.0, float(after[nostril].mean())
+    np.testing.assert_allclose(after[~(soft > 0)], before[~(soft > 0)], atol=1e-3)
+    np.testing.assert_allclose(after[145:148, 100:156], before[145:148, 100:156], atol=1.0)
+    before, after = run(18.0)  # 3 L* lighter: under the gate's start
+    np.testing.assert_allclose(after, before, atol=1e-3)

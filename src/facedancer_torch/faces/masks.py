@@ -300,6 +300,33 @@ def _brow_lines(landmarks68: np.ndarray, which: Sequence[int], size: int, thickn
     return gaussian_blur(zone.astype(np.float32), max(0.5, 0.1 * float(np.mean(gaps))))
 
 
+# The nostrils' zone: the nose's lower outline (68-point landmarks 31-35: the wings' bases,
+# the septum's foot) and the same wing points moved this fraction of the way from the septum's
+# foot (33) to the tip (30), where the nostrils open on a face seen from the front or below.
+NOSTRIL_RISE: float = 0.8
+
+
+def nostril_zone(landmarks68: np.ndarray, size: int, rise: float = NOSTRIL_RISE,
+                 grow: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """The nostrils' zone on a square crop: a hard ``(size, size)`` bool mask (the nose's
+    lower outline, landmarks 31-35, and those wings raised by ``rise`` times the septum's
+    height towards the tip) and a soft float32 one: the same outline grown by ``grow`` times
+    the nose's width, 1 inside and feathered outwards over a tenth of that width (a zone a
+    few pixels tall would lose half its weight to a blur across its own edge). The hard zone
+    is where a nose is judged, the soft one where it is changed."""
+    points = np.asarray(landmarks68, np.float32).reshape(68, 2)
+    up = rise * (points[30] - points[33])
+    # First point and the one half way round are the wings: _grown_outline's corners.
+    outline = np.stack([points[31], points[31] + up, points[35] + up, points[35],
+                        points[34], points[33], points[32]])
+    zone = polygon_mask(outline, size) > 0.5
+    grown, width = _grown_outline(outline, size, grow) if grow > 0 else \
+        (zone.astype(np.uint8), float(np.linalg.norm(points[35] - points[31])))
+    hard = grown.astype(np.float32)
+    soft = np.maximum(hard, gaussian_blur(hard, max(0.5, 0.1 * width)))
+    return zone, soft
+
+
 def mouth_zone(landmarks68: np.ndarray, size: int, grow: float) -> np.ndarray:
     """A hard ``(size, size)`` bool mask of the mouth: the outer lip line (68-point landmarks
     48-59) grown by ``grow`` times the mouth's width (corner to corner)."""

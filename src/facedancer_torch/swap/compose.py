@@ -47,7 +47,7 @@ from ..errors import FacedancerError
 from ..faces import masks
 from ..faces.align import invert_affine, paste_back, transform_points
 from ..faces.color import (brow_depth, brow_shelves, cast_shadows, eye_darkness, eye_whites,
-                           fit_colour, identity_transfer, to_lab)
+                           fit_colour, identity_transfer, nostril_darkness, to_lab)
 from . import follow, grain
 from .exposure import apply_gain, inverse_gain, is_unit
 from .monochrome import keep_monochrome
@@ -119,6 +119,18 @@ EYE_PAIRED: bool = True
 EYE_WHITES: float = 1.0
 EYE_WHITES_GATE: tuple[float, float] = (10.0, 20.0)
 EYE_WHITES_MARGIN: float = 4.0
+# ... and a nose painted without its nostrils (a pale, plastic nose whose wings the detail
+# band outlines; with some source photos on most faces) takes the target's darkness back in
+# the nostrils' zone (faces/color.py, nostril_darkness; masks.nostril_zone grown by
+# NOSTRIL_GROW of the nose's width): judged by the zone's darkest tenth as an eye is by its
+# opening's, from NOSTRIL_GATE[0] L* lighter in part and [1] fully, every pixel darker in the
+# target by more than NOSTRIL_MARGIN is brought down to that margin (times NOSTRIL_DARKNESS;
+# 0 = off). Eased in a video as the eyes are. Measured: docs/swap.md "Nostrils".
+NOSTRIL_DARKNESS: float = 1.0
+NOSTRIL_GATE: tuple[float, float] = (5.0, 15.0)
+NOSTRIL_MARGIN: float = 4.0
+NOSTRIL_GROW: float = 0.1
+NOSTRIL_PERCENTILES: tuple[float, ...] = (10.0, 50.0)
 # ... and a face in a hard cast shadow (hair over the brow and eyes, a hat's brim) keeps it
 # (before the eye passes): the generator paints every face evenly lit, which put a lit blob
 # over a shadowed child's eyes in fr_obama_and_biden.jpg and a lit face over a dark background
@@ -740,6 +752,12 @@ class Compositor:
                 transfer = eye_whites(transfer, small, target, per_eye, EYE_WHITES_GATE,
                                       EYE_WHITES_MARGIN, EYE_WHITES,
                                       smooth=_eased(job, "eye_whites"), paired=EYE_PAIRED)
+        if points is not None and NOSTRIL_DARKNESS > 0:
+            transfer = nostril_darkness(transfer, small, target,
+                                        masks.nostril_zone(points, size, grow=NOSTRIL_GROW),
+                                        NOSTRIL_GATE, NOSTRIL_MARGIN, NOSTRIL_DARKNESS,
+                                        smooth=_eased(job, "nostrils"),
+                                        percentiles=NOSTRIL_PERCENTILES)
         return transfer
 
 
