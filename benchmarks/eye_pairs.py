@@ -71,48 +71,75 @@ def all_photos() -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".png"))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def face_args(description: str, configs: str, figure_help: str) -> argparse.Namespace:
+    """The command line of the per-face benchmarks (this one, benchmarks/nostrils.py)."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--source", type=Path, default=SOURCE)
     parser.add_argument("--clips", default=CLIPS)
     parser.add_argument("--every", type=int, default=10)
     parser.add_argument("--photos", default="", help="comma-separated, or 'all'")
-    parser.add_argument("--configs", default="default,eye-paired-0")
-    parser.add_argument("--figure", type=Path, default=None,
-                        help="the eyes of the faces whose mismatch falls most from the last "
-                             "config to the first: target, then each config (rows)")
-    args = parser.parse_args()
+    parser.add_argument("--configs", default=configs)
+    parser.add_argument("--figure", type=Path, default=None, help=figure_help)
+    return parser.parse_args()
 
-    setup = swap_setup(args.source)
-    configs = [c for c in args.configs.split(",") if c]
+
+def compared_faces(args: argparse.Namespace, setup, configs: list[str]):
+    """Per picture of ``args`` (clip frames, photos), with progress on stderr: ``(name,
+    target, points, outputs)`` of :func:`brows.config_crops` (pictures without a face left
+    out)."""
     clips = [c for c in args.clips.split(",") if c]
     photos = all_photos() if args.photos == "all" else [p for p in args.photos.split(",") if p]
     pictures = frames_of(clips, args.every, photos)
-    rows: dict[str, list[dict]] = {config: [] for config in configs}
-    figure_rows: list = []
     for done, (name, picture) in enumerate(pictures, 1):
         print(f"  {name} ({done} of {len(pictures)})", file=sys.stderr, flush=True)
         found = config_crops(setup, picture, configs)
-        if found is None:
-            continue
-        target_crop, points, outputs = found
+        if found is not None:
+            yield (name, *found)
+
+
+def source_line(args: argparse.Namespace, setup) -> str:
+    """What a per-face benchmark measured on, above its table."""
+    photos = len(all_photos()) if args.photos == "all" else \
+        len([p for p in args.photos.split(",") if p])
+    return (f"\nsource {args.source.name}; clips {args.clips} every {args.every}th frame; "
+            f"photos {photos}; crops at {SCALE}x the generator's {setup[0].image_size} px; "
+            f"largest face\n")
+
+
+def gain_line(rows: dict[str, list[dict]], configs: list[str]) -> str:
+    """The first config against the last, face by face: the mean difference of their dlib
+    identity gains (``"gain"`` of each row, None where dlib found no face)."""
+    first, last = rows[configs[0]], rows[configs[-1]]
+    gains = [a["gain"] - b["gain"] for a, b in zip(first, last)
+             if a["gain"] is not None and b["gain"] is not None]
+    changed = [g for g in gains if abs(g) > 1e-9]
+    return (f"\n{configs[0]} against {configs[-1]}, per face: identity gain "
+            f"{np.mean(gains) if gains else 0.0:+.4f} (faces changed {len(changed)}, up "
+            f"{sum(g > 0.002 for g in gains)}, down {sum(g < -0.002 for g in gains)})")
+
+
+def main() -> None:
+    args = face_args(__doc__.splitlines()[0], "default,eye-paired-0",
+                     "the eyes of the faces whose mismatch falls most from the last config to "
+                     "the first: target, then each config (rows)")
+    setup = swap_setup(args.source)
+    configs = [c for c in args.configs.split(",") if c]
+    rows: dict[str, list[dict]] = {config: [] for config in configs}
+    figure_rows: list = []
+    for name, target_crop, points, outputs in compared_faces(args, setup, configs):
         target = iris_lightness(target_crop, points)
         if target is None:
             continue
         for config, (crop, gain) in zip(configs, outputs):
             lightness = iris_lightness(crop, points)
-            row = {"name": name, "gaps": [o - t for o, t in zip(lightness, target)],
-                   "mismatch": abs(lightness[0] - lightness[1]) - abs(target[0] - target[1])}
-            if gain is not None:
-                row["gain"] = gain
-            rows[config].append(row)
+            rows[config].append({"name": name, "gaps": [o - t for o, t in zip(lightness, target)],
+                                 "mismatch": abs(lightness[0] - lightness[1])
+                                 - abs(target[0] - target[1]), "gain": gain})
         if args.figure is not None:
             fallen = rows[configs[-1]][-1]["mismatch"] - rows[configs[0]][-1]["mismatch"]
             figure_rows.append((fallen, name, target_crop, [crop for crop, _ in outputs],
                                 points))
-    size = setup[0].image_size
-    print(f"\nsource {args.source.name}; clips {','.join(clips)} every {args.every}th frame; "
-          f"photos {len(photos)}; crops at {SCALE}x the generator's {size} px; largest face\n")
+    print(source_line(args, setup))
     print(f"| config | faces | iris gap to the target, L* (median of both eyes) | mismatch "
           f"(mean) | mismatch (90th pct) | faces over {VISIBLE:g} L* | dlib identity gain "
           f"(mean) |")
@@ -123,17 +150,12 @@ def main() -> None:
             continue
         gaps = [g for r in found for g in r["gaps"]]
         mismatch = np.array([r["mismatch"] for r in found])
-        gains = [r["gain"] for r in found if "gain" in r]
+        gains = [r["gain"] for r in found if r["gain"] is not None]
         print(f"| {config} | {len(found)} | {np.median(gaps):+.1f} | {mismatch.mean():.2f} | "
               f"{np.percentile(mismatch, 90):.2f} | {int((mismatch > VISIBLE).sum())} | "
               f"{np.mean(gains) if gains else float('nan'):+.4f} |")
     if len(configs) > 1:
-        first, last = rows[configs[0]], rows[configs[-1]]
-        gains = [a["gain"] - b["gain"] for a, b in zip(first, last) if "gain" in a and "gain" in b]
-        changed = [g for g in gains if abs(g) > 1e-9]
-        print(f"\n{configs[0]} against {configs[-1]}, per face: identity gain "
-              f"{np.mean(gains) if gains else 0.0:+.4f} (faces changed {len(changed)}, up "
-              f"{sum(g > 0.002 for g in gains)}, down {sum(g < -0.002 for g in gains)})")
+        print(gain_line(rows, configs))
     if args.figure is not None and figure_rows:
         columns = write_figure(figure_rows, FIGURE_FACES, eyes_box, args.figure)
         print(f"\nfigure: {args.figure} (columns: the {columns} faces whose mismatch falls "

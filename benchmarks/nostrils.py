@@ -24,15 +24,14 @@ Crops are taken at 2x the generator's size. Configs are those of benchmarks/qual
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from brows import SOURCE, config_crops, frames_of, swap_setup, write_figure  # noqa: E402
-from eye_pairs import CLIPS, all_photos  # noqa: E402
+from brows import swap_setup, write_figure  # noqa: E402
+from eye_pairs import compared_faces, face_args, gain_line, source_line  # noqa: E402
 
 VISIBLE = 8.0    # L* of gap from which a nose shows no dark nostrils (looked at in session 35)
 FIGURE_FACES = 4
@@ -64,38 +63,24 @@ def nose_box(points: np.ndarray, target: np.ndarray) -> tuple[slice, slice]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--source", type=Path, default=SOURCE)
-    parser.add_argument("--clips", default=CLIPS)
-    parser.add_argument("--every", type=int, default=10)
-    parser.add_argument("--photos", default="", help="comma-separated, or 'all'")
-    parser.add_argument("--configs", default="default,nostrils-0")
-    parser.add_argument("--figure", type=Path, default=None,
-                        help="the noses whose gap falls most from the last config to the "
-                             "first: target, then each config (rows)")
-    args = parser.parse_args()
+    args = face_args(__doc__.splitlines()[0], "default,nostrils-0",
+                     "the noses whose gap falls most from the last config to the first: "
+                     "target, then each config (rows)")
     from facedancer_torch.faces import masks
     from facedancer_torch.faces.color import to_lab
 
     setup = swap_setup(args.source)
     configs = [c for c in args.configs.split(",") if c]
-    clips = [c for c in args.clips.split(",") if c]
-    photos = all_photos() if args.photos == "all" else [p for p in args.photos.split(",") if p]
-    pictures = frames_of(clips, args.every, photos)
     rows: dict[str, list[dict]] = {config: [] for config in configs}
     figure_rows: list = []
-    for done, (name, picture) in enumerate(pictures, 1):
-        print(f"  {name} ({done} of {len(pictures)})", file=sys.stderr, flush=True)
-        found = config_crops(setup, picture, configs)
-        if found is None:
-            continue
-        target, points, outputs = found
+    for name, target, points, outputs in compared_faces(args, setup, configs):
         zone, _ = masks.nostril_zone(points, target.shape[0])
-        # The skin around: the nose's lower half and the upper lip, outside the zone.
+        # The skin around: the nose's lower half and the upper lip, outside the zone grown
+        # by 0.3 nose widths (the pass acts in it grown by 0.1 and feathered).
         rows_cut, columns_cut = nose_box(points, target)
         around = np.zeros(zone.shape, bool)
         around[rows_cut, columns_cut] = True
-        around &= ~masks.nostril_zone(points, target.shape[0], grow=0.3)[0]
+        around &= masks.nostril_zone(points, target.shape[0], grow=0.3)[1] < 0.5
         baseline = to_lab(outputs[-1][0])[..., 0]
         gaps = [nostril_gap(target, crop, points) for crop, _ in outputs]
         if any(gap is None for gap in gaps):
@@ -106,9 +91,7 @@ def main() -> None:
         if args.figure is not None:
             figure_rows.append((gaps[-1] - gaps[0], name, target,
                                 [crop for crop, _ in outputs], points))
-    size = setup[0].image_size
-    print(f"\nsource {args.source.name}; clips {','.join(clips)} every {args.every}th frame; "
-          f"photos {len(photos)}; crops at 2x the generator's {size} px; largest face\n")
+    print(source_line(args, setup))
     print(f"| config | faces | nostril gap to the target, L* (median) | mean | faces over "
           f"{VISIBLE:g} L* | change around the nose, L* (mean) | dlib identity gain (mean) |")
     print("|---|---|---|---|---|---|---|")
@@ -122,13 +105,7 @@ def main() -> None:
               f"{int((gaps > VISIBLE).sum())} | {np.mean([r['around'] for r in found]):.2f} | "
               f"{np.mean(gains) if gains else float('nan'):+.4f} |")
     if len(configs) > 1:
-        first, last = rows[configs[0]], rows[configs[-1]]
-        gains = [a["gain"] - b["gain"] for a, b in zip(first, last)
-                 if a["gain"] is not None and b["gain"] is not None]
-        changed = [g for g in gains if abs(g) > 1e-9]
-        print(f"\n{configs[0]} against {configs[-1]}, per face: identity gain "
-              f"{np.mean(gains) if gains else 0.0:+.4f} (faces changed {len(changed)}, up "
-              f"{sum(g > 0.002 for g in gains)}, down {sum(g < -0.002 for g in gains)})")
+        print(gain_line(rows, configs))
     if args.figure is not None and figure_rows:
         columns = write_figure(figure_rows, FIGURE_FACES, nose_box, args.figure)
         print(f"\nfigure: {args.figure} (columns: the {columns} noses whose gap falls most "
