@@ -122,10 +122,12 @@ EYE_WHITES_MARGIN: float = 4.0
 # ... and a nose painted without its nostrils (a pale, plastic nose whose wings the detail
 # band outlines; with some source photos on most faces) takes the target's darkness back in
 # the nostrils' zone (faces/color.py, nostril_darkness; masks.nostril_zone grown by
-# NOSTRIL_GROW of the nose's width): judged by the zone's darkest tenth as an eye is by its
-# opening's, from NOSTRIL_GATE[0] L* lighter in part and [1] fully, every pixel darker in the
-# target by more than NOSTRIL_MARGIN is brought down to that margin (times NOSTRIL_DARKNESS;
-# 0 = off). Eased in a video as the eyes are. Measured: docs/swap.md "Nostrils".
+# NOSTRIL_GROW of the nose's width): judged as an eye is by its opening's darkest tenth, here
+# by the larger gap of the zone's NOSTRIL_PERCENTILES (the darkest tenth: the nostrils; the
+# median: the shadow under the nose, which some swaps lose whole), from NOSTRIL_GATE[0] L*
+# lighter in part and [1] fully, every pixel darker in the target by more than NOSTRIL_MARGIN
+# is brought down to that margin (times NOSTRIL_DARKNESS; 0 = off). Eased in a video as the
+# eyes are. Measured: docs/swap.md "Nostrils".
 NOSTRIL_DARKNESS: float = 1.0
 NOSTRIL_GATE: tuple[float, float] = (5.0, 15.0)
 NOSTRIL_MARGIN: float = 4.0
