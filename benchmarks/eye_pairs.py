@@ -106,16 +106,25 @@ def source_line(args: argparse.Namespace, setup) -> str:
             f"largest face\n")
 
 
-def gain_line(rows: dict[str, list[dict]], configs: list[str]) -> str:
-    """The first config against the last, face by face: the mean difference of their dlib
-    identity gains (``"gain"`` of each row, None where dlib found no face)."""
-    first, last = rows[configs[0]], rows[configs[-1]]
-    gains = [a["gain"] - b["gain"] for a, b in zip(first, last)
-             if a["gain"] is not None and b["gain"] is not None]
-    changed = [g for g in gains if abs(g) > 1e-9]
-    return (f"\n{configs[0]} against {configs[-1]}, per face: identity gain "
-            f"{np.mean(gains) if gains else 0.0:+.4f} (faces changed {len(changed)}, up "
-            f"{sum(g > 0.002 for g in gains)}, down {sum(g < -0.002 for g in gains)})")
+def comparison_lines(rows: dict[str, list[dict]], configs: list[str], figure_rows: list,
+                     box, path: Path | None, what: str) -> None:
+    """The tail of a per-face benchmark's report: the first config against the last, face by
+    face (the mean difference of their dlib identity gains, ``"gain"`` of each row, None where
+    dlib found no face), and the figure of the :data:`FIGURE_FACES` faces that changed most
+    (brows.write_figure, cut by ``box``; ``what`` names them: "faces whose mismatch falls
+    most")."""
+    if len(configs) > 1:
+        first, last = rows[configs[0]], rows[configs[-1]]
+        gains = [a["gain"] - b["gain"] for a, b in zip(first, last)
+                 if a["gain"] is not None and b["gain"] is not None]
+        changed = [g for g in gains if abs(g) > 1e-9]
+        print(f"\n{configs[0]} against {configs[-1]}, per face: identity gain "
+              f"{np.mean(gains) if gains else 0.0:+.4f} (faces changed {len(changed)}, up "
+              f"{sum(g > 0.002 for g in gains)}, down {sum(g < -0.002 for g in gains)})")
+    if path is not None and figure_rows:
+        columns = write_figure(figure_rows, FIGURE_FACES, box, path)
+        print(f"\nfigure: {path} (columns: the {columns} {what} from {configs[-1]} to "
+              f"{configs[0]}; rows: target, {', '.join(configs)})")
 
 
 def main() -> None:
@@ -154,13 +163,8 @@ def main() -> None:
         print(f"| {config} | {len(found)} | {np.median(gaps):+.1f} | {mismatch.mean():.2f} | "
               f"{np.percentile(mismatch, 90):.2f} | {int((mismatch > VISIBLE).sum())} | "
               f"{np.mean(gains) if gains else float('nan'):+.4f} |")
-    if len(configs) > 1:
-        print(gain_line(rows, configs))
-    if args.figure is not None and figure_rows:
-        columns = write_figure(figure_rows, FIGURE_FACES, eyes_box, args.figure)
-        print(f"\nfigure: {args.figure} (columns: the {columns} faces whose mismatch falls "
-              f"most from {configs[-1]} to {configs[0]}; rows: target, {', '.join(configs)})")
-
+    comparison_lines(rows, configs, figure_rows, eyes_box, args.figure,
+                     "faces whose mismatch falls most")
 
 if __name__ == "__main__":
     main()

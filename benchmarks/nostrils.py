@@ -30,11 +30,10 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from brows import swap_setup, write_figure  # noqa: E402
-from eye_pairs import compared_faces, face_args, gain_line, source_line  # noqa: E402
+from brows import swap_setup  # noqa: E402
+from eye_pairs import comparison_lines, compared_faces, face_args, source_line  # noqa: E402
 
 VISIBLE = 8.0    # L* of gap from which a nose shows no dark nostrils (looked at in session 35)
-FIGURE_FACES = 4
 
 
 def nostril_gap(target: np.ndarray, output: np.ndarray, points: np.ndarray) -> float | None:
@@ -104,13 +103,8 @@ def main() -> None:
         print(f"| {config} | {len(found)} | {np.median(gaps):+.1f} | {gaps.mean():+.1f} | "
               f"{int((gaps > VISIBLE).sum())} | {np.mean([r['around'] for r in found]):.2f} | "
               f"{np.mean(gains) if gains else float('nan'):+.4f} |")
-    if len(configs) > 1:
-        print(gain_line(rows, configs))
-    if args.figure is not None and figure_rows:
-        columns = write_figure(figure_rows, FIGURE_FACES, nose_box, args.figure)
-        print(f"\nfigure: {args.figure} (columns: the {columns} noses whose gap falls most "
-              f"from {configs[-1]} to {configs[0]}; rows: target, {', '.join(configs)})")
-
+    comparison_lines(rows, configs, figure_rows, nose_box, args.figure,
+                     "noses whose gap falls most")
 
 if __name__ == "__main__":
     main()
