@@ -389,7 +389,8 @@ def _eye_lightness(transfer: ColourTransfer, swapped: np.ndarray, target: np.nda
                    paired: bool = False, percentiles: tuple[float, ...] = (10.0,)
                    ) -> ColourTransfer:
     """:func:`eye_darkness` (``lighter`` False: the darkest tenth judged, darker target pixels
-    carried) and :func:`eye_whites` (True: the brightest tenth, lighter pixels).
+    carried), :func:`nostril_darkness` (the same on one zone) and :func:`eye_whites` (True:
+    the brightest tenth, lighter pixels).
     ``percentiles``: judged at each of these (of the darkness; 100 minus them for the light),
     the largest gap counting."""
     if amount <= 0 or not eyes:
