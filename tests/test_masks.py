@@ -443,6 +443,45 @@ def test_brow_shelves_lifts_the_pale_band_at_the_targets_brow_and_keeps_the_swap
                               amount=0.0).is_identity
 
 
+def test_brow_passes_judge_the_swaps_brow_on_its_own_line():
+    """``own``: the swap's dark brow lies below the target's brow line, and a faint copy of
+    the target's brow (half as dark, apart from it by skin) stands at that line. Judged on the
+    target's line, the shelf pass takes the copy for the brow's core and keeps it, and the
+    depth pass takes it for a pale brow and deepens it. Judged on the swap's own line, the
+    copy is lifted to the skin, the swap's brow is kept, and it is not deepened (it is as deep
+    as the target's)."""
+    skin = np.zeros((128, 128, 3), np.float32)
+    skin[...] = (70.0, 12.0, 16.0)
+    target_lab, swap_lab = skin.copy(), skin.copy()
+    target_lab[50:57, 30:100, 0] = 35.0   # the target's brow
+    swap_lab[51:55, 30:100, 0] = 54.0     # the faint copy at its line, 16 L* deep
+    swap_lab[60:66, 30:100, 0] = 36.0     # the swap's own brow, lower, apart by skin
+    target, swap = color.from_lab(target_lab), color.from_lab(swap_lab)
+    theirs = np.zeros((128, 128), np.float32)
+    theirs[46:61, 26:104] = 1.0           # the target's line: the copy and the brow's top
+    mine = np.zeros((128, 128), np.float32)
+    mine[58:68, 26:104] = 1.0             # the swap's own line
+    theirs, mine = masks.gaussian_blur(theirs, 1.0), masks.gaussian_blur(mine, 1.0)
+    before = color.to_lab(swap)[..., 0]
+    shelves = [((slice(40, 72), slice(28, 102)), theirs, 1.5, 6.0)]
+    kept = color.brow_shelves(color.identity_transfer(), swap, target, shelves, 10.0, 0.5)
+    light = color.to_lab(kept.apply(swap))[..., 0]
+    assert float(np.median(light[52:54, 40:90])) < 58.0  # the copy stays
+    lifted = color.brow_shelves(color.identity_transfer(), swap, target, shelves, 10.0, 0.5,
+                                own=[mine])
+    light = color.to_lab(lifted.apply(swap))[..., 0]
+    assert abs(float(np.median(light[52:54, 40:90])) - 70.0) < 2.0  # the copy is skin
+    np.testing.assert_allclose(light[60:66, 40:90], before[60:66, 40:90], atol=1.0)  # brow
+    np.testing.assert_allclose(light[:44], before[:44], atol=1.0)                    # skin
+    brows = [(theirs > 0.5, theirs)]
+    deepened = color.brow_depth(color.identity_transfer(), swap, target, brows, 10.0, 5.0, 3.0,
+                                share=0.7)
+    assert float(np.median(color.to_lab(deepened.apply(swap))[..., 0][52:54, 40:90])) < 50.0
+    alone = color.brow_depth(color.identity_transfer(), swap, target, brows, 10.0, 5.0, 3.0,
+                             share=0.7, own=[(mine > 0.5, mine)])
+    assert alone.lightness is None
+
+
 def test_nostril_zone_holds_the_nostrils_under_the_tip(face_crop):
     """On df_img1.jpg's aligned face the nostrils' zone lies between the nose's tip and the
     upper lip, across the nose's wings, and holds the nostrils: its darkest tenth is far

@@ -455,8 +455,8 @@ def _brow_darkness(transfer: ColourTransfer, swapped: np.ndarray, target: np.nda
 
 def brow_depth(transfer: ColourTransfer, swapped: np.ndarray, target: np.ndarray,
                brows: list[tuple[np.ndarray, np.ndarray]], radius: float, margin: float,
-               max_gain: float, amount: float = 1.0, share: float = 1.0, smooth=None
-               ) -> ColourTransfer:
+               max_gain: float, amount: float = 1.0, share: float = 1.0, smooth=None,
+               own: list[tuple[np.ndarray, np.ndarray]] | None = None) -> ColourTransfer:
     """``transfer`` with the swap's own brows deepened towards the target's brows' depth.
 
     The demo generator paints the brows of many faces pale: a grey or blue-grey band barely
@@ -473,26 +473,33 @@ def brow_depth(transfer: ColourTransfer, swapped: np.ndarray, target: np.ndarray
     ``amount``), and no pixel is made darker than that share of the target's depth. Skin keeps its
     lightness (no darkness to multiply), and a brow as deep as the target's is left alone.
     ``smooth`` (optional) maps the brows' gains, NaN for a brow too small to judge, to the ones
-    used (a video eases them from frame to frame). Arguments otherwise as for
-    :func:`eye_darkness`.
+    used (a video eases them from frame to frame). ``own`` (optional): per brow, the swap's
+    own brow line as a ``(judged, soft)`` pair (from the swap's landmarks): its depth is judged
+    and deepened there instead, where the generator put the source's brow, while the target's
+    depth is judged on ``brows``; without it both are judged on ``brows``. Arguments otherwise
+    as for :func:`eye_darkness`.
     """
     if amount <= 0 or radius < 1 or not brows:
         return transfer
     height, width = swapped.shape[:2]
     # Only the band of rows around the brows (a third of the crop's pixels).
-    rows = np.flatnonzero(np.any(np.stack([around for _, around in brows]) > 0, axis=(0, 2)))
+    if own is None:
+        own = brows
+    zones = [around for _, around in brows] + [around for _, around in own]
+    rows = np.flatnonzero(np.any(np.stack(zones) > 0, axis=(0, 2)))
     if rows.size == 0:
         return transfer
     band, _, swap_dark, target_dark = _brow_darkness(transfer, swapped, target, int(rows[0]),
                                                      int(rows[-1]) + 1, radius)
-    brows = [(zone[band], around[band]) for zone, around in brows]
+    theirs = [zone[band] for zone, _ in brows]
+    brows = [(zone[band], around[band]) for zone, around in own]
     gains = np.full(len(brows), np.nan)
     depths = np.zeros(len(brows))
-    for index, (zone, _) in enumerate(brows):
-        if int(np.count_nonzero(zone)) < 4:  # a brow a few pixels across: nothing to judge
-            continue
+    for index, ((zone, _), their_zone) in enumerate(zip(brows, theirs)):
+        if min(int(np.count_nonzero(zone)), int(np.count_nonzero(their_zone))) < 4:
+            continue  # a brow a few pixels across: nothing to judge
         swap_depth = float(np.percentile(swap_dark[zone], 90))
-        target_depth = float(share) * float(np.percentile(target_dark[zone], 90))
+        target_depth = float(share) * float(np.percentile(target_dark[their_zone], 90))
         weight = float(np.clip((target_depth - swap_depth - margin) / max(margin, 1e-3),
                                0.0, 1.0))
         ratio = min(target_depth / max(swap_depth, 1e-3), float(max_gain))
@@ -517,7 +524,8 @@ def brow_depth(transfer: ColourTransfer, swapped: np.ndarray, target: np.ndarray
 
 def brow_shelves(transfer: ColourTransfer, swapped: np.ndarray, target: np.ndarray,
                  brows: list[tuple[tuple[slice, slice], np.ndarray, float, float]],
-                 radius: float, core: float, amount: float = 1.0) -> ColourTransfer:
+                 radius: float, core: float, amount: float = 1.0,
+                 own: list[np.ndarray] | None = None) -> ColourTransfer:
     """``transfer`` with the pale shelf the generator paints beside a brow lifted to the skin.
 
     Where the source's brow lies lower (or higher) than the target's, the demo generator paints
@@ -537,7 +545,10 @@ def brow_shelves(transfer: ColourTransfer, swapped: np.ndarray, target: np.ndarr
     ``core``: the band is the target's brow painted faintly, while a brow the source has thick
     where the target has skin is the source's) and where the pixel is shallower than the core
     (a pixel as dark as the core is brow wherever it lies). A brow without a shelf has nothing
-    darker there to lift.
+    darker there to lift. ``own`` (optional): per brow, the swap's own brow line (a soft
+    ``(S, S)`` zone, from the swap's landmarks): the core is looked for there and not on the
+    target's line, and a pixel off it is no brow however dark (the generator's faint copy of
+    the target's brow beside a source brow it puts lower is as dark as half that brow).
     """
     if amount <= 0 or radius < 1 or not brows:
         return transfer
@@ -549,11 +560,12 @@ def brow_shelves(transfer: ColourTransfer, swapped: np.ndarray, target: np.ndarr
         transfer, swapped, target, min(r.start for r in rows), max(r.stop for r in rows), radius)
     top = band.start
     change = np.zeros((height, width), np.float32)
-    for (window_rows, columns), zone, near_reach, lift_reach in brows:
+    for index, ((window_rows, columns), zone, near_reach, lift_reach) in enumerate(brows):
         local = slice(window_rows.start - top, window_rows.stop - top)
         darkness = dark[local, columns]
         inside = zone[window_rows, columns]
-        on_line = inside > 0.1
+        mine = inside if own is None else own[index][window_rows, columns]
+        on_line = mine > 0.1
         if darkness.shape[0] < 3 or darkness.shape[1] < 3 or not on_line.any():
             continue
         lightness = corrected[local, columns]
@@ -566,7 +578,12 @@ def brow_shelves(transfer: ColourTransfer, swapped: np.ndarray, target: np.ndarr
         most = judged.max(axis=0)
         # Columns with a brow in them, softly (a hard cut would flicker at a brow's tail).
         strong = np.clip((most / depth - (core - 0.1)) / 0.2, 0.0, 1.0)[None, :]
+        # The run of such pixels around the column's darkest is its core; another run, apart
+        # from it by lighter pixels, is a second (fainter) brow line, not the brow's body.
         is_core = (judged >= core * most[None, :]) & on_line
+        runs = np.cumsum(~is_core, axis=0)
+        darkest = judged.argmax(axis=0)
+        is_core &= runs == runs[darkest, np.arange(runs.shape[1])][None, :]
         near = max(1, int(round(near_reach)))
         kept = cv2.dilate(is_core.astype(np.uint8), np.ones((2 * near + 1, 1), np.uint8))
         kept = gaussian_blur(kept.astype(np.float32), 0.7)
@@ -589,7 +606,10 @@ def brow_shelves(transfer: ColourTransfer, swapped: np.ndarray, target: np.ndarr
             continue
         lift *= np.clip((theirs / their_depth - 0.5 * core) / (0.5 * core), 0.0, 1.0)
         # A shelf is shallow: a pixel as dark as the brow's core is brow, wherever it lies.
-        lift *= np.clip((core * depth - darkness) / (0.25 * core * depth), 0.0, 1.0)
+        shallow = np.clip((core * depth - darkness) / (0.25 * core * depth), 0.0, 1.0)
+        if own is not None:  # off the swap's own brow line a dark pixel is no brow of its own
+            shallow = 1.0 - mine * (1.0 - shallow)
+        lift *= shallow
         lift *= inside
         change[window_rows, columns] = np.maximum(change[window_rows, columns], lift)
     if not change.any():
