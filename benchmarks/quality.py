@@ -181,6 +181,9 @@ KNOBS = {
     "brow-shelf-core": "BROW_SHELF_CORE",
     "brow-shelf-near": "BROW_SHELF_NEAR",
     "brow-shelf-reach": "BROW_SHELF_REACH",
+    "brow-own": "BROW_OWN",  # 0: the swap's brows judged on the target's line (before)
+    "brow-own-reach": "BROW_OWN_REACH",
+    "brow-own-thickness": "BROW_OWN_THICKNESS",
     "detail-brow-gate": "DETAIL_BROW_GATE",  # 40 (= detail-gate): brows gated as all (before)
     "box-over-brows": "BOX_OVER_BROWS",  # 0: the box's soft top over the brows (before)
     "eye-dark": "EYE_DARKNESS",  # 0: eyes keep the swap's lightness (before session 14)

@@ -135,3 +135,35 @@ def test_the_targets_brow_no_longer_shows_through_the_boxs_top_edge(demo, photos
     changed = _changed(run)
     assert changed.sum() > 1000 and (changed & ~faded).sum() < 0.02 * changed.sum(), (
         changed.sum(), (changed & ~faded).sum())
+
+
+def test_the_faint_copy_of_the_targets_brow_goes_where_the_swaps_brow_lies_lower(
+        demo, photos_dir, videos_dir, monkeypatch):
+    """talking_b.mp4 frame 40 with Elon Musk (df_img18.jpg) as the source (session 36): the
+    generator paints his brows about a third of a brow-to-eye distance below hers and, at her
+    brow line, a faint copy of her brows. Judged on her brow line, the depth pass took the copy
+    for a pale brow and deepened it, and the shelf pass took it for the brow's core where his
+    real brow lay below her line and left it standing: a dark dot at one brow's inner end and a
+    patch on the other. Judged on his own landmarks (BROW_OWN), the darkest of what is left
+    where her brow line lies and his brow does not falls, his brows keep their depth, and
+    nothing changes away from the brows."""
+    run = _before_and_after(demo, _frame(videos_dir / "talking_b.mp4", 40),
+                            photos_dir / "df_img18.jpg", monkeypatch, {"BROW_OWN": False})
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from brows import darkness
+
+    ghost = _where_her_brow_and_not_his(run)
+    his = np.zeros((WORK, WORK), bool)
+    for brow in (0, 1):
+        his |= masks.one_brow_zone(run["swap_points"], brow, WORK, 0.5) > 0.5
+    dark = {name: darkness(run["crops"][name]) for name in ("before", "after")}
+    peak = {name: float(np.percentile(d[ghost], 98)) for name, d in dark.items()}
+    depth = {name: float(np.percentile(d[his], 90)) for name, d in dark.items()}
+    assert peak["after"] < peak["before"] - 4.0, peak  # about 17.8 -> 10.9 L*
+    assert depth["after"] > depth["before"] - 1.0, depth
+    brows = np.zeros((WORK, WORK), bool)
+    for face in (run["points"], run["swap_points"]):
+        brows |= masks.brow_zone(face, WORK, 1.2) > 0.05
+    changed = _changed(run)
+    assert changed.sum() > 300 and not (changed & ~brows).any(), (changed.sum(),
+                                                                  (changed & ~brows).sum())

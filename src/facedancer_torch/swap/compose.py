@@ -183,6 +183,22 @@ BROW_SHELF_ABOVE_LID: float = 0.2
 BROW_SHELF_CORE: float = 0.5
 BROW_SHELF_NEAR: float = 0.12
 BROW_SHELF_REACH: float = 0.35
+# Both brow passes find the swap's own brows on its own landmarks (dlib on the swapped crop;
+# 3.5 ms a face in all, docs/swap.md), where the generator put the source's brow, not on the target's brow line:
+# where the source's brows sit lower (talking_b.mp4 with df_img18.jpg as the source), the
+# generator also paints a faint copy of the target's brow at its line, and judged there the
+# depth pass took the copy for a pale brow and deepened it, the shelf pass took it for the core
+# in the columns where the real brow lay below the line and left it standing: a dark dot and a
+# patch where her brows had been. A brow whose own points lie farther than BROW_OWN_REACH
+# brow-to-eye distances from the target's (a misreading) is judged on the target's line. The
+# depth pass judges and deepens the swap's brow on its line drawn BROW_DEPTH_THICKNESS thick
+# together with the target's (on the swap's alone a brow in the target's place read deeper and
+# df_img42.jpg's pale brows were no longer deepened); the shelf pass looks for the core on the
+# swap's line drawn BROW_OWN_THICKNESS thick (0.8 reached the copy, a third of a distance above
+# Musk's brow points), and only there is a dark pixel kept as brow.
+BROW_OWN: bool = True
+BROW_OWN_REACH: float = 1.0
+BROW_OWN_THICKNESS: float = 0.5
 # The reference's box ends at row 77 of 256 (0.30 of the crop) with a Gaussian edge of sigma 7:
 # its soft top crosses the brows of most aligned faces, and where the swap's brows lie lower
 # than the target's, the target's brows showed through it above them, a second brow
@@ -672,6 +688,17 @@ class Compositor:
             return None
         return follow.follow_field(points, shift, size, work)
 
+    def _own_brow_points(self, small: np.ndarray, points: np.ndarray) -> list:
+        """Per brow, the swap's 68 landmarks (dlib on ``small``) where its brow lies within
+        :data:`BROW_OWN_REACH` brow-to-eye distances of the target's (``points``), else None."""
+        swap_points = self.landmarks68().on_crop(small, self.crop_shrink)
+        out = []
+        for brow, line in enumerate((slice(17, 22), slice(22, 27))):
+            moved = float(np.linalg.norm(swap_points[line] - points[line], axis=1).mean())
+            out.append(swap_points if moved <= BROW_OWN_REACH * masks.brow_gap(points, brow)
+                       else None)
+        return out
+
     def _colour(self, job: FaceJob, small: np.ndarray, mask: np.ndarray,
                 frame_shape: tuple, options: SwapOptions, points: np.ndarray | None = None):
         """The colour correction, fitted on ``small``, the swap at :func:`colour_fit_size`
@@ -718,26 +745,47 @@ class Compositor:
             # Judged on each brow's line without the eyes' zones (lids, lashes and eye make-up
             # are the eye passes' business).
             eyes = masks.eye_zone(points, size)
-            per_brow = []
+            swap_points = self._own_brow_points(small, points) if BROW_OWN else None
+            per_brow, own = [], []
             for brow in (0, 1):
                 line = masks.one_brow_zone(points, brow, size, BROW_DEPTH_THICKNESS)
                 line[eyes] = 0.0
                 per_brow.append((line > 0.5, line))
+                mine = thin = line
+                if swap_points is not None and swap_points[brow] is not None:
+                    mine = masks.one_brow_zone(swap_points[brow], brow, size,
+                                               BROW_DEPTH_THICKNESS)
+                    thin = masks.one_brow_zone(swap_points[brow], brow, size,
+                                               BROW_OWN_THICKNESS)
+                    mine[eyes] = 0.0
+                    thin[eyes] = 0.0
+                mine = np.maximum(mine, line)  # both lines: see BROW_OWN
+                own.append((mine > 0.5, mine, thin))
             if BROW_DEPTH > 0:
                 transfer = brow_depth(transfer, small, target, per_brow,
                                       BROW_DEPTH_RADIUS * size, BROW_DEPTH_MARGIN,
                                       BROW_DEPTH_GAIN, BROW_DEPTH, BROW_DEPTH_SHARE,
-                                      smooth=_eased(job, "brow_depth"))
+                                      smooth=_eased(job, "brow_depth"),
+                                      own=[(zone, mine) for zone, mine, _ in own])
             if BROW_SHELF > 0:
                 shelves = []
                 for brow, (_, line) in enumerate(per_brow):
                     gap = masks.brow_gap(points, brow)
-                    window = masks.brow_window(points, brow, size, BROW_SHELF_ABOVE,
-                                               BROW_SHELF_ABOVE_LID)
-                    shelves.append((window, line, BROW_SHELF_NEAR * gap,
+                    rows, columns = masks.brow_window(points, brow, size, BROW_SHELF_ABOVE,
+                                                      BROW_SHELF_ABOVE_LID)
+                    if swap_points is not None and swap_points[brow] is not None:
+                        # Wide enough for the swap's own brow too.
+                        rows2, columns2 = masks.brow_window(swap_points[brow], brow, size,
+                                                            BROW_SHELF_ABOVE,
+                                                            BROW_SHELF_ABOVE_LID)
+                        rows = slice(min(rows.start, rows2.start), max(rows.stop, rows2.stop))
+                        columns = slice(min(columns.start, columns2.start),
+                                        max(columns.stop, columns2.stop))
+                    shelves.append(((rows, columns), line, BROW_SHELF_NEAR * gap,
                                     BROW_SHELF_REACH * gap))
                 transfer = brow_shelves(transfer, small, target, shelves, BROW_DEPTH_RADIUS * size,
-                                        BROW_SHELF_CORE, BROW_SHELF)
+                                        BROW_SHELF_CORE, BROW_SHELF,
+                                        own=[thin for _, _, thin in own])
         if points is not None and (EYE_DARKNESS > 0 or EYE_WHITES > 0):
             # Both passes judged on the corrected swap (the global transfer moves lightness
             # too), per eye opening; each eases its own gate along a track.
