@@ -22,6 +22,9 @@ and on the shared photos (``--photos``, none by default):
   0.08 of the crop, as faces/color.py measures brows) over the target's there, mean over the
   brows: 0 where the output shows skin beside its own brow, 1 where it draws the target's
   brow as deep as the target does;
+- **peak**: the 98th percentile of the output's brow darkness in the ghost zone over the
+  target's mean there: a dark dot or patch of the target's brow left standing where the rest
+  of it was lifted (a ghost mean hides it);
 - **outline**: the correlation of the output's fine detail with the target's in the ghost
   zone (benchmarks/blinks.py ``lid_match``): the target's brow edges drawn there;
 - the **brow depth** of the output on the generator's own brow line over the target's on
@@ -87,14 +90,14 @@ def crop_of(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
 
 
 def measure(target_crop, output_crop, target_points, swap_points) -> dict | None:
-    """Per face: ghost and outline over the brows with a ghost zone, brow depth ratio."""
+    """Per face: ghost, peak and outline over the brows with a ghost zone, brow depth ratio."""
     from facedancer_torch.faces import masks
 
     size = target_crop.shape[0]
     dark_t, dark_o = darkness(target_crop), darkness(output_crop)
     detail_t = fine_detail(cv2.cvtColor(target_crop, cv2.COLOR_RGB2GRAY))
     detail_o = fine_detail(cv2.cvtColor(output_crop, cv2.COLOR_RGB2GRAY))
-    ghosts, outlines, depths = [], [], []
+    ghosts, peaks, outlines, depths = [], [], [], []
     for brow in (0, 1):
         line_t = masks.one_brow_zone(target_points, brow, size, LINE) > 0.5
         line_s = masks.one_brow_zone(swap_points, brow, size, SWAP_LINE) > 0.5
@@ -106,10 +109,12 @@ def measure(target_crop, output_crop, target_points, swap_points) -> dict | None
         if int(ghost.sum()) < GHOST_MIN or float(dark_t[ghost].mean()) < 3.0:
             continue
         ghosts.append(float(dark_o[ghost].mean()) / float(dark_t[ghost].mean()))
+        peaks.append(float(np.percentile(dark_o[ghost], 98)) / float(dark_t[ghost].mean()))
         outlines.append(lid_match(detail_o, detail_t, ghost))
     if not depths:
         return None
     return {"ghost": float(np.mean(ghosts)) if ghosts else None,
+            "peak": float(np.mean(peaks)) if peaks else None,
             "outline": float(np.mean(outlines)) if outlines else None,
             "depth": float(np.mean(depths))}
 
@@ -239,9 +244,9 @@ def main() -> None:
         latest = [rows[c][-1] for c in configs if rows[c] and rows[c][-1]["name"] == name]
         if args.figure is not None and len(latest) == len(configs):
             # Ranked by how much the first config draws less of the target's brow than the
-            # last: ghost and outline fallen together.
+            # last: ghost, peak and outline fallen together.
             fallen = sum((latest[-1].get(key) or 0.0) - (latest[0].get(key) or 0.0)
-                         for key in ("ghost", "outline"))
+                         for key in ("ghost", "peak", "outline"))
             figure_rows.append((fallen, name, target_crop, [r["crop"] for r in latest],
                                 target_points))
         for config in configs:
@@ -250,17 +255,19 @@ def main() -> None:
         print(f"  {name} done ({done} of {len(pictures)})", file=sys.stderr, flush=True)
     print(f"\nsource {args.source.name}; clips {','.join(clips)} every {args.every}th frame; "
           f"photos {len(photos)}; crops at {SCALE}x the generator's {size} px\n")
-    print("| config | faces | with a ghost zone | ghost (mean) | ghost (90th pct) | outline "
-          "(mean) | brow depth / target's (median) | dlib identity gain (mean) |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| config | faces | with a ghost zone | ghost (mean) | ghost (90th pct) | peak (mean) "
+          "| outline (mean) | brow depth / target's (median) | dlib identity gain (mean) |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for config in configs:
         found = rows[config]
         ghosts = [r["ghost"] for r in found if r["ghost"] is not None]
         outlines = [r["outline"] for r in found if r["outline"] is not None]
+        peaks = [r["peak"] for r in found if r["peak"] is not None]
         gains = [r["gain"] for r in found if "gain" in r]
         print(f"| {config} | {len(found)} | {len(ghosts)} | "
               f"{np.mean(ghosts) if ghosts else float('nan'):.3f} | "
               f"{np.percentile(ghosts, 90) if ghosts else float('nan'):.3f} | "
+              f"{np.mean(peaks) if peaks else float('nan'):.3f} | "
               f"{np.mean(outlines) if outlines else float('nan'):.3f} | "
               f"{np.median([r['depth'] for r in found]):.3f} | "
               f"{np.mean(gains) if gains else float('nan'):+.4f} |")
@@ -271,7 +278,7 @@ def main() -> None:
             return slice(top, bottom), slice(None)
 
         columns = write_figure(figure_rows, FIGURE_FACES, brows_box, args.figure)
-        print(f"\nfigure: {args.figure} (columns: the {columns} faces whose ghost and "
+        print(f"\nfigure: {args.figure} (columns: the {columns} faces whose ghost, peak and "
               f"outline fall most from {configs[-1]} to {configs[0]}; rows: target, "
               f"{', '.join(configs)})")
 
