@@ -158,6 +158,7 @@ KNOBS = {
     "color-sigma": "LOCAL_COLOR_SIGMA",
     "color-similar": "LOCAL_COLOR_SIMILAR_SIGMA",  # 0: the target's chroma in place (before)
     "color-range": "LOCAL_COLOR_LIGHTNESS_RANGE",
+    "color-lips": "LOCAL_COLOR_KEEP_LIPS",  # 0: the lips take chroma by lightness (before)
     "color-carry": "LOCAL_COLOR_CARRY",  # 0: the brows keep only the swap's lightness (before)
     "occl-weak": ("OCCLUDER_HYSTERESIS", 0),
     "occl-strong": ("OCCLUDER_HYSTERESIS", 1),

@@ -73,6 +73,12 @@ LOCAL_COLOR_SIGMA: float = 0.02
 # lightness and would take its colour). Measured: docs/swap.md "Colour by lightness".
 LOCAL_COLOR_SIMILAR_SIGMA: float = 0.05
 LOCAL_COLOR_LIGHTNESS_RANGE: float = 12.0
+# ... nor inside the lips' outline (68-point landmarks 48-59, softly; 0 = off): lips are a
+# narrow band whose chroma differs from the skin around them at the same lightness, and the
+# filter, computed on a half-size copy where the lips mix with skin, took 3.5-8 of their
+# chroma (a*, the red) away: lipstick came out a dull mauve, bare lips grey. The mouth is
+# the target's expression, so the swap's lips lie on the target's and the plain field fits.
+LOCAL_COLOR_KEEP_LIPS: float = 1.0
 # ... and in the brows, the chroma contrast that correction takes away comes back as darkness
 # (this amount of it, contrast measured against LOCAL_COLOR_CARRY_SIGMA of the crop; 0 = off):
 # the demo generator paints brows mostly as a cool grey-blue on warm skin, and once they take
@@ -732,6 +738,10 @@ class Compositor:
             inner = cv2.erode(eyes.astype(np.uint8), cv2.getStructuringElement(
                 cv2.MORPH_ELLIPSE, (2 * radius + 1,) * 2))
             keep = masks.gaussian_blur(inner.astype(np.float32), 0.5 * radius)
+            if LOCAL_COLOR_KEEP_LIPS > 0:
+                lips = masks.mouth_zone(points, size, 0.0).astype(np.float32)
+                keep = np.maximum(keep, LOCAL_COLOR_KEEP_LIPS * masks.gaussian_blur(
+                    lips, 0.5 * radius))
             if LOCAL_COLOR_CARRY > 0:
                 carry = (LOCAL_COLOR_CARRY, LOCAL_COLOR_CARRY_SIGMA * size)
                 brows = masks.brow_zone(points, size)

@@ -1,0 +1,121 @@
+"""Do swapped lips keep their colour? The lips' chroma, output against target.
+
+    python benchmarks/lips.py [--source PHOTO] [--clips talking_a.mp4,...] [--every 10]
+        [--photos df_img1.jpg,...|all] [--configs default,color-lips-0] [--figure OUT.jpg]
+
+The demo generator keeps a mouth's colour well (with the reference's compositing the lips'
+chroma is about 1 C* below the target's), but the colour correction's chroma-by-lightness
+filter (faces/color.py ``similar_lightness_chroma``), computed on a half-size copy where the
+narrow lips mix with the skin, took 3.5-8 C* of red from them: lipstick came out a dull mauve,
+bare lips grey, teeth beige. The lips now keep the plain field (swap/compose.py
+``LOCAL_COLOR_KEEP_LIPS``). This measures, per face (the largest of each picture), on frames
+of the shared talking clips (every ``--every``-th) and on shared photos (``--photos``;
+``all``: every one):
+
+- the **lips' chroma** (C* = the a*b* magnitude, mean over the outer lip line less the inner
+  one, dlib's points on the target's crop, eroded by a pixel), output minus target, and its
+  **red** (a*) alike; a face losing over ``VISIBLE`` C* shows dull lips;
+- the **change around** the mouth: the mean a*b* distance from the last config's output (the
+  baseline, ``color-lips-0`` by default) in the skin around the lips (the mouth's box grown
+  by half a mouth width, outside the outer lip line grown by 0.15 of it): the lips' colour
+  must not spread onto the skin;
+- dlib **identity gain** per face (target-source distance minus output-source distance).
+
+Crops are taken at 2x the generator's size. Configs are those of benchmarks/quality.py
+(names or ``+``-joined knobs), all swapped from one generator output per picture.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from brows import swap_setup  # noqa: E402
+from eye_pairs import comparison_lines, compared_faces, face_args, source_line  # noqa: E402
+
+VISIBLE = 3.0    # C* lost from which lips look duller than the target's (looked at, session 36)
+
+
+def lip_zone(points: np.ndarray, size: int) -> np.ndarray | None:
+    """The lips (outer lip line less the inner one, eroded by a pixel) as a bool mask, None
+    for lips too thin to measure (a closed mouth of a small face)."""
+    zone = np.zeros((size, size), np.uint8)
+    cv2.fillPoly(zone, [np.rint(points[48:60]).astype(np.int32)], 1)
+    cv2.fillPoly(zone, [np.rint(points[60:68]).astype(np.int32)], 0)
+    zone = cv2.erode(zone, np.ones((3, 3), np.uint8)) > 0
+    return zone if int(zone.sum()) >= 50 else None
+
+
+def lip_colour(crop: np.ndarray, zone: np.ndarray) -> tuple[float, float]:
+    """``(C*, a*)`` of ``crop``'s lips: means over ``zone``."""
+    from facedancer_torch.faces.color import to_lab
+
+    lab = to_lab(crop)[zone]
+    return float(np.hypot(lab[:, 1], lab[:, 2]).mean()), float(lab[:, 1].mean())
+
+
+def mouth_box(points: np.ndarray, target: np.ndarray) -> tuple[slice, slice]:
+    """The mouth and half its width around it (below the nose's tip): the figure's cut."""
+    mouth = points[48:60]
+    width = mouth[:, 0].max() - mouth[:, 0].min()
+    top = int(max(min(points[33, 1], mouth[:, 1].min() - 0.5 * width), 0))
+    bottom = int(min(mouth[:, 1].max() + 0.5 * width, target.shape[0]))
+    left = int(max(mouth[:, 0].min() - 0.5 * width, 0))
+    right = int(min(mouth[:, 0].max() + 0.5 * width, target.shape[1]))
+    return slice(top, bottom), slice(left, right)
+
+
+def main() -> None:
+    args = face_args(__doc__.splitlines()[0], "default,color-lips-0",
+                     "the mouths whose chroma loss falls most from the last config to the "
+                     "first: target, then each config (rows)")
+    from facedancer_torch.faces import masks
+    from facedancer_torch.faces.color import to_lab
+
+    setup = swap_setup(args.source)
+    configs = [c for c in args.configs.split(",") if c]
+    rows: dict[str, list[dict]] = {config: [] for config in configs}
+    figure_rows: list = []
+    for name, target, points, outputs in compared_faces(args, setup, configs):
+        zone = lip_zone(points, target.shape[0])
+        if zone is None:
+            continue
+        rows_cut, columns_cut = mouth_box(points, target)
+        around = np.zeros(zone.shape, bool)
+        around[rows_cut, columns_cut] = True
+        around &= ~masks.mouth_zone(points, target.shape[0], 0.15)
+        baseline = to_lab(outputs[-1][0])[..., 1:]
+        chroma_t, red_t = lip_colour(target, zone)
+        for config, (crop, gain) in zip(configs, outputs):
+            chroma, red = lip_colour(crop, zone)
+            shift = np.linalg.norm(to_lab(crop)[..., 1:][around] - baseline[around], axis=-1)
+            rows[config].append({"name": name, "chroma": chroma - chroma_t, "red": red - red_t,
+                                 "around": float(shift.mean()), "gain": gain})
+        if args.figure is not None:
+            fallen = rows[configs[0]][-1]["chroma"] - rows[configs[-1]][-1]["chroma"]
+            figure_rows.append((fallen, name, target, [crop for crop, _ in outputs], points))
+    print(source_line(args, setup))
+    print(f"| config | faces | lips' chroma to the target, C* (median) | mean | red (a*, mean) "
+          f"| faces losing over {VISIBLE:g} C* | change around the mouth, a*b* (mean) | "
+          f"dlib identity gain (mean) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for config in configs:
+        found = rows[config]
+        if not found:
+            continue
+        chroma = np.array([r["chroma"] for r in found])
+        gains = [r["gain"] for r in found if r["gain"] is not None]
+        print(f"| {config} | {len(found)} | {np.median(chroma):+.1f} | {chroma.mean():+.1f} | "
+              f"{np.mean([r['red'] for r in found]):+.1f} | {int((chroma < -VISIBLE).sum())} | "
+              f"{np.mean([r['around'] for r in found]):.2f} | "
+              f"{np.mean(gains) if gains else float('nan'):+.4f} |")
+    comparison_lines(rows, configs, figure_rows, mouth_box, args.figure,
+                     "mouths whose chroma loss falls most")
+
+
+if __name__ == "__main__":
+    main()
