@@ -189,19 +189,19 @@ BROW_SHELF_ABOVE_LID: float = 0.2
 BROW_SHELF_CORE: float = 0.5
 BROW_SHELF_NEAR: float = 0.12
 BROW_SHELF_REACH: float = 0.35
-# Both brow passes find the swap's own brows on its own landmarks (dlib on the swapped crop;
-# 3.5 ms a face in all, docs/swap.md), where the generator put the source's brow, not on the target's brow line:
-# where the source's brows sit lower (talking_b.mp4 with df_img18.jpg as the source), the
-# generator also paints a faint copy of the target's brow at its line, and judged there the
-# depth pass took the copy for a pale brow and deepened it, the shelf pass took it for the core
-# in the columns where the real brow lay below the line and left it standing: a dark dot and a
-# patch where her brows had been. A brow whose own points lie farther than BROW_OWN_REACH
-# brow-to-eye distances from the target's (a misreading) is judged on the target's line. The
-# depth pass judges and deepens the swap's brow on its line drawn BROW_DEPTH_THICKNESS thick
-# together with the target's (on the swap's alone a brow in the target's place read deeper and
-# df_img42.jpg's pale brows were no longer deepened); the shelf pass looks for the core on the
-# swap's line drawn BROW_OWN_THICKNESS thick (0.8 reached the copy, a third of a distance above
-# Musk's brow points), and only there is a dark pixel kept as brow.
+# Both brow passes find the swap's own brows on its own landmarks (dlib on the swapped crop; 3.5 ms
+# a face in all, docs/swap.md), where the generator put the source's brow, not on the target's brow
+# line: where the source's brows sit lower (talking_b.mp4 with df_img18.jpg as the source), the
+# generator also paints a faint copy of the target's brow at its line, and judged there the depth
+# pass took the copy for a pale brow and deepened it, the shelf pass took it for the core in the
+# columns where the real brow lay below the line and left it standing: a dark dot and a patch where
+# her brows had been. A brow whose own points lie farther than BROW_OWN_REACH brow-to-eye distances
+# from the target's (a misreading) is judged on the target's line. The depth pass judges and
+# deepens the swap's brow on its line drawn BROW_DEPTH_THICKNESS thick together with the target's
+# (on the swap's alone a brow in the target's place read deeper and df_img42.jpg's pale brows were
+# no longer deepened); the shelf pass looks for the core on the swap's line drawn
+# BROW_OWN_THICKNESS thick (0.8 reached the copy, a third of a distance above Musk's brow points),
+# and only there is a dark pixel kept as brow.
 BROW_OWN: bool = True
 BROW_OWN_REACH: float = 1.0
 BROW_OWN_THICKNESS: float = 0.5
