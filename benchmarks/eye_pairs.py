@@ -106,6 +106,22 @@ def source_line(args: argparse.Namespace, setup) -> str:
             f"largest face\n")
 
 
+def table_lines(rows: dict[str, list[dict]], configs: list[str], header: str, cells) -> None:
+    """The table of a per-face benchmark (this one, benchmarks/nostrils.py, benchmarks/lips.py):
+    ``| config | faces | <header> | dlib identity gain (mean) |``, then a row per config with
+    faces, its middle cells from ``cells(found)`` (formatted strings, one per column of
+    ``header``) and the mean of the rows' ``"gain"`` (None where dlib found no face)."""
+    print(f"| config | faces | {header} | dlib identity gain (mean) |")
+    print("|---" * (header.count("|") + 4) + "|")
+    for config in configs:
+        found = rows[config]
+        if not found:
+            continue
+        gains = [r["gain"] for r in found if r["gain"] is not None]
+        print(f"| {config} | {len(found)} | {' | '.join(cells(found))} | "
+              f"{np.mean(gains) if gains else float('nan'):+.4f} |")
+
+
 def comparison_lines(rows: dict[str, list[dict]], configs: list[str], figure_rows: list,
                      box, path: Path | None, what: str) -> None:
     """The tail of a per-face benchmark's report: the first config against the last, face by
@@ -149,20 +165,15 @@ def main() -> None:
             figure_rows.append((fallen, name, target_crop, [crop for crop, _ in outputs],
                                 points))
     print(source_line(args, setup))
-    print(f"| config | faces | iris gap to the target, L* (median of both eyes) | mismatch "
-          f"(mean) | mismatch (90th pct) | faces over {VISIBLE:g} L* | dlib identity gain "
-          f"(mean) |")
-    print("|---|---|---|---|---|---|---|")
-    for config in configs:
-        found = rows[config]
-        if not found:
-            continue
+
+    def cells(found):
         gaps = [g for r in found for g in r["gaps"]]
         mismatch = np.array([r["mismatch"] for r in found])
-        gains = [r["gain"] for r in found if r["gain"] is not None]
-        print(f"| {config} | {len(found)} | {np.median(gaps):+.1f} | {mismatch.mean():.2f} | "
-              f"{np.percentile(mismatch, 90):.2f} | {int((mismatch > VISIBLE).sum())} | "
-              f"{np.mean(gains) if gains else float('nan'):+.4f} |")
+        return [f"{np.median(gaps):+.1f}", f"{mismatch.mean():.2f}",
+                f"{np.percentile(mismatch, 90):.2f}", f"{int((mismatch > VISIBLE).sum())}"]
+
+    table_lines(rows, configs, "iris gap to the target, L* (median of both eyes) | mismatch "
+                f"(mean) | mismatch (90th pct) | faces over {VISIBLE:g} L*", cells)
     comparison_lines(rows, configs, figure_rows, eyes_box, args.figure,
                      "faces whose mismatch falls most")
 

@@ -35,7 +35,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from brows import swap_setup  # noqa: E402
-from eye_pairs import comparison_lines, compared_faces, face_args, source_line  # noqa: E402
+from eye_pairs import (comparison_lines, compared_faces, face_args, source_line,  # noqa: E402
+                       table_lines)
 
 VISIBLE = 3.0    # C* lost from which lips look duller than the target's (looked at, session 36)
 
@@ -99,20 +100,16 @@ def main() -> None:
             fallen = rows[configs[0]][-1]["chroma"] - rows[configs[-1]][-1]["chroma"]
             figure_rows.append((fallen, name, target, [crop for crop, _ in outputs], points))
     print(source_line(args, setup))
-    print(f"| config | faces | lips' chroma to the target, C* (median) | mean | red (a*, mean) "
-          f"| faces losing over {VISIBLE:g} C* | change around the mouth, a*b* (mean) | "
-          f"dlib identity gain (mean) |")
-    print("|---|---|---|---|---|---|---|---|")
-    for config in configs:
-        found = rows[config]
-        if not found:
-            continue
+
+    def cells(found):
         chroma = np.array([r["chroma"] for r in found])
-        gains = [r["gain"] for r in found if r["gain"] is not None]
-        print(f"| {config} | {len(found)} | {np.median(chroma):+.1f} | {chroma.mean():+.1f} | "
-              f"{np.mean([r['red'] for r in found]):+.1f} | {int((chroma < -VISIBLE).sum())} | "
-              f"{np.mean([r['around'] for r in found]):.2f} | "
-              f"{np.mean(gains) if gains else float('nan'):+.4f} |")
+        return [f"{np.median(chroma):+.1f}", f"{chroma.mean():+.1f}",
+                f"{np.mean([r['red'] for r in found]):+.1f}", f"{int((chroma < -VISIBLE).sum())}",
+                f"{np.mean([r['around'] for r in found]):.2f}"]
+
+    table_lines(rows, configs, "lips' chroma to the target, C* (median) | mean | red (a*, mean) "
+                f"| faces losing over {VISIBLE:g} C* | change around the mouth, a*b* (mean)",
+                cells)
     comparison_lines(rows, configs, figure_rows, mouth_box, args.figure,
                      "mouths whose chroma loss falls most")
 

@@ -31,7 +31,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from brows import swap_setup  # noqa: E402
-from eye_pairs import comparison_lines, compared_faces, face_args, source_line  # noqa: E402
+from eye_pairs import (comparison_lines, compared_faces, face_args, source_line,  # noqa: E402
+                       table_lines)
 
 VISIBLE = 8.0    # L* of gap from which a nose shows no dark nostrils (looked at in session 35)
 
@@ -91,18 +92,14 @@ def main() -> None:
             figure_rows.append((gaps[-1] - gaps[0], name, target,
                                 [crop for crop, _ in outputs], points))
     print(source_line(args, setup))
-    print(f"| config | faces | nostril gap to the target, L* (median) | mean | faces over "
-          f"{VISIBLE:g} L* | change around the nose, L* (mean) | dlib identity gain (mean) |")
-    print("|---|---|---|---|---|---|---|")
-    for config in configs:
-        found = rows[config]
-        if not found:
-            continue
+
+    def cells(found):
         gaps = np.array([r["gap"] for r in found])
-        gains = [r["gain"] for r in found if r["gain"] is not None]
-        print(f"| {config} | {len(found)} | {np.median(gaps):+.1f} | {gaps.mean():+.1f} | "
-              f"{int((gaps > VISIBLE).sum())} | {np.mean([r['around'] for r in found]):.2f} | "
-              f"{np.mean(gains) if gains else float('nan'):+.4f} |")
+        return [f"{np.median(gaps):+.1f}", f"{gaps.mean():+.1f}", f"{int((gaps > VISIBLE).sum())}",
+                f"{np.mean([r['around'] for r in found]):.2f}"]
+
+    table_lines(rows, configs, "nostril gap to the target, L* (median) | mean | faces over "
+                f"{VISIBLE:g} L* | change around the nose, L* (mean)", cells)
     comparison_lines(rows, configs, figure_rows, nose_box, args.figure,
                      "noses whose gap falls most")
 
