@@ -159,6 +159,8 @@ KNOBS = {
     "color-similar": "LOCAL_COLOR_SIMILAR_SIGMA",  # 0: the target's chroma in place (before)
     "color-range": "LOCAL_COLOR_LIGHTNESS_RANGE",
     "color-lips": "LOCAL_COLOR_KEEP_LIPS",  # 0: the lips take chroma by lightness (before)
+    "color-apart": "LOCAL_COLOR_APART",  # 0: a moustache takes the lips' red (before)
+    "color-apart-grow": "LOCAL_COLOR_APART_GROW",
     "color-carry": "LOCAL_COLOR_CARRY",  # 0: the brows keep only the swap's lightness (before)
     "occl-weak": ("OCCLUDER_HYSTERESIS", 0),
     "occl-strong": ("OCCLUDER_HYSTERESIS", 1),

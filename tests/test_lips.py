@@ -1,5 +1,6 @@
 """Lips keep their colour: the colour correction's chroma-by-lightness filter no longer takes
-the red out of the lips (swap/compose.py ``LOCAL_COLOR_KEEP_LIPS``)."""
+the red out of the lips (swap/compose.py ``LOCAL_COLOR_KEEP_LIPS``), nor gives it to a
+moustache above them (``LOCAL_COLOR_APART``)."""
 
 from __future__ import annotations
 
@@ -49,3 +50,32 @@ def _read(path: Path) -> np.ndarray:
     from facedancer_torch.io.images import read_image
 
     return read_image(path)
+
+
+def test_moustache_takes_no_lipstick(demo, photos_dir, monkeypatch):
+    """df_img7.jpg (red lipstick) with Lin-Manuel Miranda (moustache; session 37): the
+    generator paints his moustache on her bare upper lip, about as dark as her lips and
+    nostrils, and the chroma-by-lightness filter gave it their red, a lipstick smear above the
+    mouth (10 a* redder than her skin there). With the lips and nostrils giving no chroma by
+    lightness it is within a few a* of hers, the lips themselves do not change, and away from
+    the mouth and nose nothing moves beyond rounding."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from lips import lip_colour, lip_zone, upper_lip_band
+
+    run = _before_and_after(demo, _read(photos_dir / "df_img7.jpg"),
+                            photos_dir / "fr_lin-manuel-miranda.png",
+                            monkeypatch, {"LOCAL_COLOR_APART": 0.0})
+    band = upper_lip_band(run["points"], WORK)
+    labs = {name: to_lab(crop) for name, crop in run["crops"].items()}
+    red = {name: float(lab[..., 1][band].mean()) for name, lab in labs.items()}
+    assert red["before"] > red["target"] + 5.0, red
+    assert red["after"] < red["target"] + 2.5, red
+    zone = lip_zone(run["points"], WORK)
+    assert zone is not None
+    lips = {name: lip_colour(crop, zone)[0] for name, crop in run["crops"].items()}
+    assert abs(lips["after"] - lips["before"]) < 0.5, lips    # the lips are not its business
+    shift = np.linalg.norm(labs["after"][..., 1:] - labs["before"][..., 1:], axis=-1)
+    near = masks.mouth_zone(run["points"], WORK, 0.6) | \
+        (masks.nostril_zone(run["points"], WORK, grow=0.6)[1] > 0)
+    assert float(shift[band].mean()) > 5.0, float(shift[band].mean())    # about 10 -> 1
+    assert float(shift[~near].mean()) < 0.05, float(shift[~near].mean())

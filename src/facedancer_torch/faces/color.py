@@ -242,7 +242,8 @@ def fit_colour(swapped: np.ndarray, target: np.ndarray, mask: np.ndarray, *,
                max_gain: float = 2.0, similar: tuple[float, float] | None = None,
                keep_plain: np.ndarray | None = None,
                carry: tuple[float, float] | None = None,
-               carry_where: np.ndarray | None = None) -> ColourTransfer:
+               carry_where: np.ndarray | None = None,
+               similar_sources: np.ndarray | None = None) -> ColourTransfer:
     """Fit the correction of a swapped crop towards its target crop inside ``mask``.
 
     Global (Reinhard et al. 2001): per CIE-Lab channel, the mask-weighted mean and standard
@@ -261,7 +262,10 @@ def fit_colour(swapped: np.ndarray, target: np.ndarray, mask: np.ndarray, *,
     under a lighter swapped lid or brow), the plain field gave the lighter pixels the dark
     feature's chroma, which reads as a purple lid or a grey-blue brow next to warm skin.
     ``keep_plain``: an ``(S, S)`` weight where the plain field is kept (the eyes: an iris has
-    about the skin's lightness and would take the skin's colour).
+    about the skin's lightness and would take the skin's colour). ``similar_sources``: an
+    ``(S, S)`` weight of the target pixels whose chroma that filter may give (times
+    ``mask``; all of the mask when None), e.g. not the lips and nostrils, whose red a dark
+    moustache of their lightness would take.
 
     ``carry`` ``(amount, sigma)`` (with ``local_sigma``): the chroma contrast the local field
     takes from dark features goes into their lightness (:func:`carried_lightness`), weighted
@@ -298,7 +302,9 @@ def fit_colour(swapped: np.ndarray, target: np.ndarray, mask: np.ndarray, *,
     field = np.where(valid[..., None], difference / np.maximum(norm, 1e-3)[..., None], 0.0)
     light = lab_s[..., 0] * transfer.scale[0] + transfer.offset[0]
     if similar is not None:
-        chroma, confidence = similar_lightness_chroma(light, lab_t, weights, *similar)
+        sources = weights if similar_sources is None else \
+            weights * np.asarray(similar_sources, np.float32).reshape(weights.shape)
+        chroma, confidence = similar_lightness_chroma(light, lab_t, sources, *similar)
         if keep_plain is not None:
             confidence = confidence * (1.0 - np.asarray(keep_plain, np.float32))
         confidence = confidence[..., None]

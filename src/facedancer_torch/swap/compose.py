@@ -79,6 +79,13 @@ LOCAL_COLOR_LIGHTNESS_RANGE: float = 12.0
 # chroma (a*, the red) away: lipstick came out a dull mauve, bare lips grey. The mouth is
 # the target's expression, so the swap's lips lie on the target's and the plain field fits.
 LOCAL_COLOR_KEEP_LIPS: float = 1.0
+# ... and the lips (their outline grown by LOCAL_COLOR_APART_GROW of the mouth's width) and
+# the nostrils give their chroma to no other pixel by lightness (the weight taken from them,
+# softly; 0 = off): a moustache or beard shadow the generator paints on a target's bare upper
+# lip has about the lightness of her lips and nostrils, and took their red, a lipstick smear
+# above the mouth (docs/swap.md "Lips keep their colour").
+LOCAL_COLOR_APART: float = 1.0
+LOCAL_COLOR_APART_GROW: float = 0.1
 # ... and in the brows, the chroma contrast that correction takes away comes back as darkness
 # (this amount of it, contrast measured against LOCAL_COLOR_CARRY_SIGMA of the crop; 0 = off):
 # the demo generator paints brows mostly as a cool grey-blue on warm skin, and once they take
@@ -728,7 +735,7 @@ class Compositor:
         similar = None
         if LOCAL_COLOR_SIMILAR_SIGMA > 0 and LOCAL_COLOR_LIGHTNESS_RANGE > 0:
             similar = (LOCAL_COLOR_SIMILAR_SIGMA * size, LOCAL_COLOR_LIGHTNESS_RANGE)
-        keep = carry = brows = None
+        keep = carry = brows = sources = None
         if points is not None:
             # The eyes' outlines (iris and white), softly: the lash line and lids take the
             # chroma of their lightness. eye_zone grows an outline by at least a pixel even at
@@ -742,11 +749,17 @@ class Compositor:
                 lips = masks.mouth_zone(points, size, 0.0).astype(np.float32)
                 keep = np.maximum(keep, LOCAL_COLOR_KEEP_LIPS * masks.gaussian_blur(
                     lips, 0.5 * radius))
+            if LOCAL_COLOR_APART > 0:
+                apart = masks.mouth_zone(points, size, LOCAL_COLOR_APART_GROW) | \
+                    masks.nostril_zone(points, size)[0]
+                sources = 1.0 - LOCAL_COLOR_APART * masks.gaussian_blur(
+                    apart.astype(np.float32), 0.5 * radius)
             if LOCAL_COLOR_CARRY > 0:
                 carry = (LOCAL_COLOR_CARRY, LOCAL_COLOR_CARRY_SIGMA * size)
                 brows = masks.brow_zone(points, size)
         transfer = fit_colour(small, target, weights, local_sigma=LOCAL_COLOR_SIGMA * size,
-                              similar=similar, keep_plain=keep, carry=carry, carry_where=brows)
+                              similar=similar, keep_plain=keep, carry=carry, carry_where=brows,
+                              similar_sources=sources)
         if CAST_SHADOW > 0:
             # Before the eye passes, which judge the eyes on the swap as it is then shaded.
             transfer = cast_shadows(transfer, small, target, inside,
