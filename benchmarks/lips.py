@@ -1,4 +1,4 @@
-"""Do swapped lips keep their colour? The lips' chroma, output against target.
+"""Do swapped lips keep their colour, and keep it to themselves? Output against target.
 
     python benchmarks/lips.py [--source PHOTO] [--clips talking_a.mp4,...] [--every 10]
         [--photos df_img1.jpg,...|all] [--configs default,color-lips-0] [--figure OUT.jpg]
@@ -19,6 +19,10 @@ of the shared talking clips (every ``--every``-th) and on shared photos (``--pho
   baseline, ``color-lips-0`` by default) in the skin around the lips (the mouth's box grown
   by half a mouth width, outside the outer lip line grown by 0.15 of it): the lips' colour
   must not spread onto the skin;
+- the **red above the lip**: the mean a* of the skin between the nose and the upper lip
+  (``upper_lip_band``), output minus target, and the faces redder there by over ``VISIBLE``:
+  a moustache the generator paints there had taken the red of the target's lips and nostrils
+  (``LOCAL_COLOR_APART``, session 37: ``--configs default,color-apart-0``);
 - dlib **identity gain** per face (target-source distance minus output-source distance).
 
 Crops are taken at 2x the generator's size. Configs are those of benchmarks/quality.py
@@ -59,6 +63,18 @@ def lip_colour(crop: np.ndarray, zone: np.ndarray) -> tuple[float, float]:
     return float(np.hypot(lab[:, 1], lab[:, 2]).mean()), float(lab[:, 1].mean())
 
 
+def upper_lip_band(points: np.ndarray, size: int) -> np.ndarray:
+    """The skin between the nose's base and the upper lip (where a moustache grows) as a bool
+    mask: the polygon of the nose's lower points 31-35 and the outer upper lip 48-54, less the
+    lips' outline grown by 0.05 of the mouth's width (the lips' own edge)."""
+    from facedancer_torch.faces import masks
+
+    band = np.zeros((size, size), np.uint8)
+    polygon = np.concatenate([points[31:36], points[48:55][::-1]])
+    cv2.fillPoly(band, [np.rint(polygon).astype(np.int32)], 1)
+    return (band > 0) & ~masks.mouth_zone(points, size, 0.05)
+
+
 def mouth_box(points: np.ndarray, target: np.ndarray) -> tuple[slice, slice]:
     """The mouth and half its width around it (below the nose's tip): the figure's cut."""
     mouth = points[48:60]
@@ -72,8 +88,8 @@ def mouth_box(points: np.ndarray, target: np.ndarray) -> tuple[slice, slice]:
 
 def main() -> None:
     args = face_args(__doc__.splitlines()[0], "default,color-lips-0",
-                     "the mouths whose chroma loss falls most from the last config to the "
-                     "first: target, then each config (rows)")
+                     "the mouths whose lips' chroma loss, or red above the lip, falls most "
+                     "from the last config to the first: target, then each config (rows)")
     from facedancer_torch.faces import masks
     from facedancer_torch.faces.color import to_lab
 
@@ -91,13 +107,20 @@ def main() -> None:
         around &= ~masks.mouth_zone(points, target.shape[0], 0.15)
         baseline = to_lab(outputs[-1][0])[..., 1:]
         chroma_t, red_t = lip_colour(target, zone)
+        above = upper_lip_band(points, target.shape[0])
+        red_above_t = float(to_lab(target)[..., 1][above].mean())
         for config, (crop, gain) in zip(configs, outputs):
             chroma, red = lip_colour(crop, zone)
-            shift = np.linalg.norm(to_lab(crop)[..., 1:][around] - baseline[around], axis=-1)
+            lab = to_lab(crop)
+            shift = np.linalg.norm(lab[..., 1:][around] - baseline[around], axis=-1)
             rows[config].append({"name": name, "chroma": chroma - chroma_t, "red": red - red_t,
-                                 "around": float(shift.mean()), "gain": gain})
+                                 "around": float(shift.mean()),
+                                 "red_above": float(lab[..., 1][above].mean()) - red_above_t,
+                                 "gain": gain})
         if args.figure is not None:
-            fallen = rows[configs[0]][-1]["chroma"] - rows[configs[-1]][-1]["chroma"]
+            first, last = rows[configs[0]][-1], rows[configs[-1]][-1]
+            # Lips given back their chroma, or skin above the lip given back its own red.
+            fallen = max(first["chroma"] - last["chroma"], last["red_above"] - first["red_above"])
             figure_rows.append((fallen, name, target, [crop for crop, _ in outputs], points))
     print(source_line(args, setup))
 
@@ -105,13 +128,16 @@ def main() -> None:
         chroma = np.array([r["chroma"] for r in found])
         return [f"{np.median(chroma):+.1f}", f"{chroma.mean():+.1f}",
                 f"{np.mean([r['red'] for r in found]):+.1f}", f"{int((chroma < -VISIBLE).sum())}",
-                f"{np.mean([r['around'] for r in found]):.2f}"]
+                f"{np.mean([r['around'] for r in found]):.2f}",
+                f"{np.mean([r['red_above'] for r in found]):+.1f}",
+                f"{int(sum(r['red_above'] > VISIBLE for r in found))}"]
 
     table_lines(rows, configs, "lips' chroma to the target, C* (median) | mean | red (a*, mean) "
-                f"| faces losing over {VISIBLE:g} C* | change around the mouth, a*b* (mean)",
-                cells)
+                f"| faces losing over {VISIBLE:g} C* | change around the mouth, a*b* (mean) "
+                f"| red above the lip, a* to the target (mean) | faces redder there by over "
+                f"{VISIBLE:g}", cells)
     comparison_lines(rows, configs, figure_rows, mouth_box, args.figure,
-                     "mouths whose chroma loss falls most")
+                     "mouths whose chroma loss or red above the lip falls most")
 
 
 if __name__ == "__main__":
