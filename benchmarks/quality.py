@@ -161,6 +161,9 @@ KNOBS = {
     "color-lips": "LOCAL_COLOR_KEEP_LIPS",  # 0: the lips take chroma by lightness (before)
     "color-apart": "LOCAL_COLOR_APART",  # 0: a moustache takes the lips' red (before)
     "color-apart-grow": "LOCAL_COLOR_APART_GROW",
+    "color-zone": "LOCAL_COLOR_SIMILAR_ZONE",  # 0: colour by lightness everywhere (before)
+    "color-zone-brows": "LOCAL_COLOR_SIMILAR_BROWS",
+    "color-darker": "LOCAL_COLOR_SIMILAR_DARKER",  # 0: only around the eyes and brows
     "color-carry": "LOCAL_COLOR_CARRY",  # 0: the brows keep only the swap's lightness (before)
     "occl-weak": ("OCCLUDER_HYSTERESIS", 0),
     "occl-strong": ("OCCLUDER_HYSTERESIS", 1),

@@ -243,7 +243,9 @@ def fit_colour(swapped: np.ndarray, target: np.ndarray, mask: np.ndarray, *,
                keep_plain: np.ndarray | None = None,
                carry: tuple[float, float] | None = None,
                carry_where: np.ndarray | None = None,
-               similar_sources: np.ndarray | None = None) -> ColourTransfer:
+               similar_sources: np.ndarray | None = None,
+               similar_where: np.ndarray | None = None,
+               similar_darker: tuple[float, float] | None = None) -> ColourTransfer:
     """Fit the correction of a swapped crop towards its target crop inside ``mask``.
 
     Global (Reinhard et al. 2001): per CIE-Lab channel, the mask-weighted mean and standard
@@ -265,7 +267,10 @@ def fit_colour(swapped: np.ndarray, target: np.ndarray, mask: np.ndarray, *,
     about the skin's lightness and would take the skin's colour). ``similar_sources``: an
     ``(S, S)`` weight of the target pixels whose chroma that filter may give (times
     ``mask``; all of the mask when None), e.g. not the lips and nostrils, whose red a dark
-    moustache of their lightness would take.
+    moustache of their lightness would take. ``similar_where``: an ``(S, S)`` weight where
+    the filter acts (the plain field elsewhere; everywhere when None), and with
+    ``similar_darker`` ``(start, ramp)`` also wherever the swap is darker than the target by
+    more than ``start`` L* units (fully from ``start + ramp``).
 
     ``carry`` ``(amount, sigma)`` (with ``local_sigma``): the chroma contrast the local field
     takes from dark features goes into their lightness (:func:`carried_lightness`), weighted
@@ -307,6 +312,15 @@ def fit_colour(swapped: np.ndarray, target: np.ndarray, mask: np.ndarray, *,
         chroma, confidence = similar_lightness_chroma(light, lab_t, sources, *similar)
         if keep_plain is not None:
             confidence = confidence * (1.0 - np.asarray(keep_plain, np.float32))
+        if similar_where is not None:
+            where = np.asarray(similar_where, np.float32)
+            if similar_darker is not None:
+                # How much darker the swap is than the target around each pixel (the local
+                # field's neighbourhood): a feature the generator added, not a shading.
+                darker = gaussian_blur(lab_t[..., 0] - light, local_sigma)
+                where = np.maximum(where, np.clip((darker - similar_darker[0]) /
+                                                  similar_darker[1], 0.0, 1.0))
+            confidence = confidence * where
         confidence = confidence[..., None]
         field = confidence * (chroma - matched) + (1.0 - confidence) * field
     transfer.chroma = (field * strength).astype(np.float32)

@@ -86,6 +86,18 @@ LOCAL_COLOR_KEEP_LIPS: float = 1.0
 # above the mouth (docs/swap.md "Lips keep their colour").
 LOCAL_COLOR_APART: float = 1.0
 LOCAL_COLOR_APART_GROW: float = 0.1
+# The colour by lightness acts around the eyes and brows only (each eye's outline grown by
+# LOCAL_COLOR_SIMILAR_ZONE eye widths, each brow's line drawn LOCAL_COLOR_SIMILAR_BROWS of its
+# brow-to-eye distance thick, softly; 0 = everywhere, as before), where the generator moves
+# and relights features the target has dark or made up, and wherever the swap is darker than
+# the target by more than LOCAL_COLOR_SIMILAR_DARKER L* (fully 8 more; a moustache, a beard
+# shadow: narrower than the plain field's reach, which left them olive). Elsewhere the swap's
+# shading differs from the target's by a few L* all over, and skin took its chroma from
+# wherever the target had that lightness: the grey of her brows and lashes on a shaded cheek
+# (docs/swap.md "Colour by lightness where features are").
+LOCAL_COLOR_SIMILAR_ZONE: float = 0.5
+LOCAL_COLOR_SIMILAR_BROWS: float = 1.2
+LOCAL_COLOR_SIMILAR_DARKER: float = 4.0
 # ... and in the brows, the chroma contrast that correction takes away comes back as darkness
 # (this amount of it, contrast measured against LOCAL_COLOR_CARRY_SIGMA of the crop; 0 = off):
 # the demo generator paints brows mostly as a cool grey-blue on warm skin, and once they take
@@ -735,7 +747,7 @@ class Compositor:
         similar = None
         if LOCAL_COLOR_SIMILAR_SIGMA > 0 and LOCAL_COLOR_LIGHTNESS_RANGE > 0:
             similar = (LOCAL_COLOR_SIMILAR_SIGMA * size, LOCAL_COLOR_LIGHTNESS_RANGE)
-        keep = carry = brows = sources = None
+        keep = carry = brows = sources = where = None
         if points is not None:
             # The eyes' outlines (iris and white), softly: the lash line and lids take the
             # chroma of their lightness. eye_zone grows an outline by at least a pixel even at
@@ -749,6 +761,10 @@ class Compositor:
                 lips = masks.mouth_zone(points, size, 0.0).astype(np.float32)
                 keep = np.maximum(keep, LOCAL_COLOR_KEEP_LIPS * masks.gaussian_blur(
                     lips, 0.5 * radius))
+            if LOCAL_COLOR_SIMILAR_ZONE > 0:
+                where = masks.eye_zone(points, size, grow=LOCAL_COLOR_SIMILAR_ZONE)
+                where = masks.gaussian_blur(np.maximum(where.astype(np.float32), masks.brow_zone(
+                    points, size, LOCAL_COLOR_SIMILAR_BROWS)), 2.0 * radius)
             if LOCAL_COLOR_APART > 0:
                 apart = masks.mouth_zone(points, size, LOCAL_COLOR_APART_GROW) | \
                     masks.nostril_zone(points, size)[0]
@@ -759,7 +775,9 @@ class Compositor:
                 brows = masks.brow_zone(points, size)
         transfer = fit_colour(small, target, weights, local_sigma=LOCAL_COLOR_SIGMA * size,
                               similar=similar, keep_plain=keep, carry=carry, carry_where=brows,
-                              similar_sources=sources)
+                              similar_sources=sources, similar_where=where,
+                              similar_darker=(LOCAL_COLOR_SIMILAR_DARKER, 8.0)
+                              if LOCAL_COLOR_SIMILAR_DARKER > 0 else None)
         if CAST_SHADOW > 0:
             # Before the eye passes, which judge the eyes on the swap as it is then shaded.
             transfer = cast_shadows(transfer, small, target, inside,
