@@ -83,7 +83,7 @@ LOCAL_COLOR_KEEP_LIPS: float = 1.0
 # the nostrils give their chroma to no other pixel by lightness (the weight taken from them,
 # softly; 0 = off): a moustache or beard shadow the generator paints on a target's bare upper
 # lip has about the lightness of her lips and nostrils, and took their red, a lipstick smear
-# above the mouth (docs/swap.md "Lips keep their colour").
+# above the mouth (docs/swap.md "Nothing takes the lips' red").
 LOCAL_COLOR_APART: float = 1.0
 LOCAL_COLOR_APART_GROW: float = 0.1
 # The colour by lightness acts around the eyes and brows only (each eye's outline grown by
