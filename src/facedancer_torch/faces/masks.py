@@ -261,6 +261,11 @@ def one_brow_zone(landmarks68: np.ndarray, brow: int, size: int,
     return _brow_lines(landmarks68, (brow,), size, thickness)
 
 
+def brow_line(brow: int) -> slice:
+    """The 68-point landmarks of a brow's line (0: image-left, 17-21; 1: image-right, 22-26)."""
+    return _BROWS[brow][0]
+
+
 def brow_gap(landmarks68: np.ndarray, brow: int) -> float:
     """Distance from a brow's mean point to its eye's (0: image-left, 1: image-right): the
     scale the brow zones are drawn in."""

@@ -718,7 +718,8 @@ class Compositor:
         :data:`BROW_OWN_REACH` brow-to-eye distances of the target's (``points``), else None."""
         swap_points = self.landmarks68().on_crop(small, self.crop_shrink)
         out = []
-        for brow, line in enumerate((slice(17, 22), slice(22, 27))):
+        for brow in (0, 1):
+            line = masks.brow_line(brow)
             moved = float(np.linalg.norm(swap_points[line] - points[line], axis=1).mean())
             out.append(swap_points if moved <= BROW_OWN_REACH * masks.brow_gap(points, brow)
                        else None)
