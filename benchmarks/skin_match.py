@@ -54,12 +54,17 @@ def skin_zone(points: np.ndarray, size: int) -> np.ndarray:
     return (masks.hull_mask(points, size) > 0.5) & ~features
 
 
-def skin_colour(crop: np.ndarray, target_ab: np.ndarray, zone: np.ndarray) -> dict:
-    """Colour distance (mean, 95th percentile), chroma difference and grey share of
-    ``crop``'s skin against the target's blurred a*b* ``target_ab``."""
+def smoothed_ab(crop: np.ndarray) -> np.ndarray:
+    """``crop``'s a*b*, blurred by :data:`SMOOTH` px: its colour, not its texture."""
     from facedancer_torch.faces.color import to_lab
 
-    ab = cv2.GaussianBlur(to_lab(crop)[..., 1:], (0, 0), SMOOTH)
+    return cv2.GaussianBlur(to_lab(crop)[..., 1:], (0, 0), SMOOTH)
+
+
+def skin_colour(crop: np.ndarray, target_ab: np.ndarray, zone: np.ndarray) -> dict:
+    """Colour distance (mean, 95th percentile), chroma difference and grey share of
+    ``crop``'s skin against the target's :func:`smoothed_ab` ``target_ab``."""
+    ab = smoothed_ab(crop)
     distance = np.linalg.norm(ab - target_ab, axis=-1)[zone]
     chroma = (np.linalg.norm(ab, axis=-1) - np.linalg.norm(target_ab, axis=-1))[zone]
     return {"distance": float(distance.mean()), "p95": float(np.percentile(distance, 95)),
@@ -80,8 +85,6 @@ def main() -> None:
     args = face_args(__doc__.splitlines()[0], "default,color-zone-0",
                      "the faces whose skin colour distance falls most from the last config to "
                      "the first: target, then each config (rows)")
-    from facedancer_torch.faces.color import to_lab
-
     setup = swap_setup(args.source)
     configs = [c for c in args.configs.split(",") if c]
     rows: dict[str, list[dict]] = {config: [] for config in configs}
@@ -90,7 +93,7 @@ def main() -> None:
         zone = skin_zone(points, target.shape[0])
         if int(zone.sum()) < 500:
             continue
-        target_ab = cv2.GaussianBlur(to_lab(target)[..., 1:], (0, 0), SMOOTH)
+        target_ab = smoothed_ab(target)
         for config, (crop, gain) in zip(configs, outputs):
             rows[config].append({"name": name, "gain": gain,
                                  **skin_colour(crop, target_ab, zone)})

@@ -25,15 +25,14 @@ def test_shaded_skin_keeps_the_targets_warmth(demo, photos_dir, videos_dir, monk
     units from hers on average (1.3 before), less of it is greyer than hers (2 % of the skin
     over 3 C* instead of 5 %), and the eyes and brows do not change."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-    from skin_match import SMOOTH, skin_colour, skin_zone
-    import cv2
+    from skin_match import skin_colour, skin_zone, smoothed_ab
 
     run = _before_and_after(demo, _frame(videos_dir / "talking_1face_512.mp4", 72),
                             photos_dir / "fr_lin-manuel-miranda.png", monkeypatch,
                             {"LOCAL_COLOR_SIMILAR_ZONE": 0.0})
     zone = skin_zone(run["points"], WORK)
     assert zone.sum() > 10000, zone.sum()
-    target_ab = cv2.GaussianBlur(to_lab(run["crops"]["target"])[..., 1:], (0, 0), SMOOTH)
+    target_ab = smoothed_ab(run["crops"]["target"])
     before = skin_colour(run["crops"]["before"], target_ab, zone)
     after = skin_colour(run["crops"]["after"], target_ab, zone)
     assert before["distance"] > 1.0, before
