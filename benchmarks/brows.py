@@ -2,7 +2,7 @@
 
     python benchmarks/brows.py [--source PHOTO] [--clips talking_a.mp4,talking_b.mp4,...]
         [--every 10] [--photos df_img1.jpg,...] [--configs default,brow-shelf-0+...]
-        [--figure OUT.jpg]
+        [--figure OUT.jpg] [--rank ghost|above]
 
 Where the generator puts the source's brow lower or higher than the target's, two things drew
 a second brow beside it: the pale shelf the generator paints at the target's brow line, joined
@@ -27,6 +27,11 @@ and on the shared photos (``--photos``, none by default):
   of it was lifted (a ghost mean hides it);
 - **outline**: the correlation of the output's fine detail with the target's in the ghost
   zone (benchmarks/blinks.py ``lid_match``): the target's brow edges drawn there;
+- **dark above**: the output's lightness below the target's (L*, where it is lower) above
+  each brow, up to ``ABOVE`` brow-to-eye distances over the target's brow line and outside
+  both brow lines (``ABOVE_LINE`` thick): the generator's hair or temple shading brought in
+  where the target has skin, a dark blob above a brow's tail; mean over the zone and its 98th
+  percentile;
 - the **brow depth** of the output on the generator's own brow line over the target's on
   its own (the brow kept dark, not lifted away), and dlib **identity gain** per frame.
 
@@ -56,6 +61,8 @@ SWAP_LINE = 0.5  # the generator's brow line left out of the ghost zone, as thic
 GHOST_MIN = 60   # pixels of the 2x crop (15 of the generator's): fewer, the brows lie together
 SCALE = 2        # crops measured at this multiple of the generator's size
 RADIUS = 0.08    # the closing's disc, of the crop (faces/color.py BROW_DEPTH_RADIUS)
+ABOVE = 1.0      # the zone above a brow, brow-to-eye distances over its line
+ABOVE_LINE = 0.8  # both brow lines left out of it, as thick
 FIGURE_FACES = 3  # columns of the figure, each at 2x the measured crop
 
 
@@ -89,6 +96,25 @@ def crop_of(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
     return cv2.warpAffine(image, scaled, (size * SCALE, size * SCALE), flags=cv2.INTER_AREA)
 
 
+def above_brows(target_points: np.ndarray, swap_points: np.ndarray, size: int) -> np.ndarray:
+    """Bool ``(size, size)``: over each of the target's brows up to ``ABOVE`` brow-to-eye
+    distances (its line moved away from its eye), less both faces' brow lines."""
+    from facedancer_torch.faces import masks
+
+    points = np.asarray(target_points, np.float64).reshape(68, 2)
+    zone = np.zeros((size, size), bool)
+    for brow in (0, 1):
+        line = points[masks.brow_line(brow)]
+        eye = points[36 + 6 * brow:42 + 6 * brow].mean(axis=0)
+        up = line.mean(axis=0) - eye
+        up *= ABOVE / max(float(np.linalg.norm(up)), 1e-6)
+        zone |= masks.polygon_mask(np.concatenate([line, line + up * masks.brow_gap(
+            points, brow)]), size) > 0.5
+    for points_of in (target_points, swap_points):
+        zone &= masks.brow_zone(points_of, size, ABOVE_LINE) <= 0.5
+    return zone
+
+
 def measure(target_crop, output_crop, target_points, swap_points) -> dict | None:
     """Per face: ghost, peak and outline over the brows with a ghost zone, brow depth ratio."""
     from facedancer_torch.faces import masks
@@ -113,7 +139,13 @@ def measure(target_crop, output_crop, target_points, swap_points) -> dict | None
         outlines.append(lid_match(detail_o, detail_t, ghost))
     if not depths:
         return None
-    return {"ghost": float(np.mean(ghosts)) if ghosts else None,
+    from facedancer_torch.faces.color import to_lab
+
+    above = above_brows(target_points, swap_points, size)
+    added = np.maximum(to_lab(target_crop)[..., 0] - to_lab(output_crop)[..., 0], 0.0)[above]
+    return {"above": float(added.mean()) if added.size else 0.0,
+            "above_peak": float(np.percentile(added, 98)) if added.size else 0.0,
+            "ghost": float(np.mean(ghosts)) if ghosts else None,
             "peak": float(np.mean(peaks)) if peaks else None,
             "outline": float(np.mean(outlines)) if outlines else None,
             "depth": float(np.mean(depths))}
@@ -202,6 +234,10 @@ def main() -> None:
                         help="the brows of the faces where the first config draws the least "
                              "of the target's brow against the last: target, then each config "
                              "(rows)")
+    parser.add_argument("--rank", choices=("ghost", "above"), default="ghost",
+                        help="the figure's faces: those whose ghost, peak and outline fall "
+                             "most from the last config to the first (ghost), or whose dark "
+                             "above the brows does (above)")
     args = parser.parse_args()
     from facedancer_torch.swap.options import SwapOptions
 
@@ -244,9 +280,10 @@ def main() -> None:
         latest = [rows[c][-1] for c in configs if rows[c] and rows[c][-1]["name"] == name]
         if args.figure is not None and len(latest) == len(configs):
             # Ranked by how much the first config draws less of the target's brow than the
-            # last: ghost, peak and outline fallen together.
+            # last (ghost, peak and outline fallen together), or less darkness above the brows.
+            keys = ("ghost", "peak", "outline") if args.rank == "ghost" else ("above_peak",)
             fallen = sum((latest[-1].get(key) or 0.0) - (latest[0].get(key) or 0.0)
-                         for key in ("ghost", "peak", "outline"))
+                         for key in keys)
             figure_rows.append((fallen, name, target_crop, [r["crop"] for r in latest],
                                 target_points))
         for config in configs:
@@ -256,8 +293,9 @@ def main() -> None:
     print(f"\nsource {args.source.name}; clips {','.join(clips)} every {args.every}th frame; "
           f"photos {len(photos)}; crops at {SCALE}x the generator's {size} px\n")
     print("| config | faces | with a ghost zone | ghost (mean) | ghost (90th pct) | peak (mean) "
-          "| outline (mean) | brow depth / target's (median) | dlib identity gain (mean) |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          "| outline (mean) | dark above, L* (mean) | dark above, 98th pct (mean) "
+          "| brow depth / target's (median) | dlib identity gain (mean) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for config in configs:
         found = rows[config]
         ghosts = [r["ghost"] for r in found if r["ghost"] is not None]
@@ -269,17 +307,23 @@ def main() -> None:
               f"{np.percentile(ghosts, 90) if ghosts else float('nan'):.3f} | "
               f"{np.mean(peaks) if peaks else float('nan'):.3f} | "
               f"{np.mean(outlines) if outlines else float('nan'):.3f} | "
+              f"{np.mean([r['above'] for r in found]):.2f} | "
+              f"{np.mean([r['above_peak'] for r in found]):.2f} | "
               f"{np.median([r['depth'] for r in found]):.3f} | "
               f"{np.mean(gains) if gains else float('nan'):+.4f} |")
     if args.figure is not None and figure_rows:
+        above = 0.075 if args.rank == "ghost" else 0.2  # of the crop, over the brows
+
         def brows_box(points, target):  # from above the brows to below the eyes, full width
-            top = int(max(points[17:27, 1].min() - 0.3 * size * SCALE / 4, 0))
+            top = int(max(points[17:27, 1].min() - above * size * SCALE, 0))
             bottom = int(min(points[36:48, 1].max() + 4 * SCALE, target.shape[0]))
             return slice(top, bottom), slice(None)
 
         columns = write_figure(figure_rows, FIGURE_FACES, brows_box, args.figure)
-        print(f"\nfigure: {args.figure} (columns: the {columns} faces whose ghost, peak and "
-              f"outline fall most from {configs[-1]} to {configs[0]}; rows: target, "
+        what = "ghost, peak and outline fall" if args.rank == "ghost" else \
+            "darkness above the brows falls"
+        print(f"\nfigure: {args.figure} (columns: the {columns} faces whose {what} most from "
+              f"{configs[-1]} to {configs[0]}; rows: target, "
               f"{', '.join(configs)})")
 
 

@@ -192,6 +192,8 @@ KNOBS = {
     "brow-own-thickness": "BROW_OWN_THICKNESS",
     "detail-brow-gate": "DETAIL_BROW_GATE",  # 40 (= detail-gate): brows gated as all (before)
     "box-over-brows": "BOX_OVER_BROWS",  # 0: the box's soft top over the brows (before)
+    "box-over-brows-darker-from": ("BOX_OVER_BROWS_DARKER", 0),
+    "box-over-brows-darker": ("BOX_OVER_BROWS_DARKER", 1),  # 0: lifted where the swap is darker too
     "eye-dark": "EYE_DARKNESS",  # 0: eyes keep the swap's lightness (before session 14)
     "eye-dark-from": ("EYE_DARKNESS_GATE", 0),
     "eye-dark-full": ("EYE_DARKNESS_GATE", 1),

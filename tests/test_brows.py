@@ -168,3 +168,35 @@ def test_the_faint_copy_of_the_targets_brow_goes_where_the_swaps_brow_lies_lower
     assert peak["after"] < peak["before"] - 4.0, peak  # about 17.8 -> 10.9 L*
     assert depth["after"] > depth["before"] - 1.0, depth
     _changed_only_around_the_brows(run)
+
+
+def test_nothing_darker_than_the_target_comes_in_above_the_brows(demo, photos_dir, videos_dir,
+                                                                 monkeypatch):
+    """talking_b.mp4 frame 100 (her head lowered) with df_img3.jpg as the source (looked at in
+    session 38): the generator paints the source's hairline shading at one temple, where the
+    target has skin, and the box lifted over the target's brows brought it in as a dark blob
+    above the brow's tail. With BOX_OVER_BROWS_DARKER the swap is lifted less there where it is
+    darker than the target: the darkening above the brows (98th percentile, L*) falls by
+    more than a third, and nothing changes below the brows."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from brows import above_brows
+
+    from facedancer_torch.faces.color import to_lab
+
+    run = _before_and_after(demo, _frame(videos_dir / "talking_b.mp4", 100),
+                            photos_dir / "df_img3.jpg", monkeypatch,
+                            {"BOX_OVER_BROWS_DARKER": (4.0, 0.0)})
+    zone = above_brows(run["points"], run["swap_points"], WORK)
+    target = to_lab(run["crops"]["target"])[..., 0]
+    added = {name: float(np.percentile(np.maximum(
+        target - to_lab(run["crops"][name])[..., 0], 0.0)[zone], 98))
+        for name in ("before", "after")}
+    assert added["before"] > 8.0 and added["after"] < 0.67 * added["before"], added
+    brows = np.zeros((WORK, WORK), bool)
+    for face in (run["points"], run["swap_points"]):
+        brows |= masks.brow_zone(face, WORK, 1.2) > 0.05
+    lowest = int(max(np.flatnonzero(brows.any(axis=1)).max(),
+                     run["points"][17:27, 1].max()))
+    changed = _changed(run)
+    assert changed.sum() > 300 and not changed[lowest + 1:].any(), (
+        changed.sum(), changed[lowest + 1:].sum())

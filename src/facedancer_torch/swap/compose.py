@@ -234,6 +234,15 @@ BROW_OWN_THICKNESS: float = 0.5
 # gain per photo but pasted the source's fringe shading across foreheads (the astronaut's
 # bangs as a dark arc on talking_a.mp4). Measured: docs/swap.md "Brows without a shelf".
 BOX_OVER_BROWS: float = 1.0
+# The lift brings in the swap as it is: where the swap is darker than the target there by more
+# than BOX_OVER_BROWS_DARKER[0] L* (each crop's mean lightness under the box taken out), it is
+# lifted less, not at all from [0] + [1] ([1] = 0: lifted everywhere, as before). Beside a
+# brow's outer end the lifted zone reached the hairline or temple shading the generator paints
+# where the target has skin, and pasted it whole: a dark blob above the brow's tail
+# (talking_b.mp4 frames 45-115 with df_img3.jpg or df_img41.jpg as the source). Where the
+# target has a brow the swap is lighter than it, so the lift still hides those brows.
+# Measured: docs/swap.md "Nothing dark over the brows".
+BOX_OVER_BROWS_DARKER: tuple[float, float] = (4.0, 8.0)
 # The mask parts "mouth" and "eyes" keep the target's own: each feature's outline grown by
 # KEEP_GROW times its width, the edge blurred by KEEP_SOFTEN times it (the seam on the skin
 # around it, which the colour correction has already matched).
@@ -511,11 +520,14 @@ class Compositor:
             predictor = self.landmarks68()
             points = [predictor.on_crop(job.crop, self.crop_shrink) for job in jobs]
         if "hull" in parts:
-            for mask, face_points in zip(out, points):
+            for index, (mask, face_points) in enumerate(zip(out, points)):
                 if "box" in parts and BOX_OVER_BROWS > 0:
                     # The box's soft top never fades to the target's own brows; nothing
                     # beyond the box's reach changes (Swapper.mask: the largest mask).
                     brows = masks.brow_zone(face_points, size, BOX_OVER_BROWS)
+                    if swapped is not None and BOX_OVER_BROWS_DARKER[1] > 0:
+                        brows *= 1.0 - swap_darker(swapped[index], jobs[index].crop, mask,
+                                                   *BOX_OVER_BROWS_DARKER)
                     np.maximum(mask, np.where(mask > 0, brows, 0.0), out=mask)
                 np.minimum(mask, masks.hull_mask(face_points, size), out=mask)
             if options.blinks and swapped is not None:
@@ -1053,6 +1065,23 @@ def _fine_gate_limit(points: np.ndarray | None, size: int, coarse: int):
         return DETAIL_GATE
     brows = masks.brow_zone(points_at_size(points, size, coarse), coarse, DETAIL_BROW_THICKNESS)
     return DETAIL_GATE + (DETAIL_BROW_GATE - DETAIL_GATE) * brows
+
+
+def swap_darker(swapped: np.ndarray, target: np.ndarray, weights: np.ndarray, start: float,
+                ramp: float) -> np.ndarray:
+    """``(S, S)`` weight in [0, 1]: 0 where the swap (resized to the target crop's S) is at
+    most ``start`` L* darker than the target, 1 from ``start + ramp``; each crop's mean
+    lightness under ``weights`` taken out first (the generator's overall brightness is not a
+    feature), the difference smoothed over a pixel of the 128 px crop."""
+    size = target.shape[0]
+    swap_l = to_lab(at_crop_size(swapped, size))[..., 0]
+    target_l = to_lab(target)[..., 0]
+    darker = target_l - swap_l
+    total = float(weights.sum())
+    if total > 0:
+        darker -= float((darker * weights).sum()) / total
+    darker = masks.gaussian_blur(darker, size / 128.0)
+    return np.clip((darker - start) / ramp, 0.0, 1.0).astype(np.float32)
 
 
 def gate_gap(swap_small: np.ndarray, target_small: np.ndarray) -> np.ndarray:
