@@ -200,3 +200,23 @@ def test_nothing_darker_than_the_target_comes_in_above_the_brows(demo, photos_di
     changed = _changed(run)
     assert changed.sum() > 300 and not changed[lowest + 1:].any(), (
         changed.sum(), changed[lowest + 1:].sum())
+
+
+def test_swap_darker_finds_what_the_swap_adds_not_its_overall_brightness():
+    """compose.swap_darker on synthetic crops: a swap 30 grey levels darker overall is not
+    'darker' (each crop's mean under the weights is taken out), a dark patch it adds is (1
+    inside, 0 away from it), a patch lighter than the target is not; a 256 px crop gives a
+    256 px weight, the same patch found."""
+    from facedancer_torch.swap.compose import swap_darker
+
+    for size in (128, 256):
+        target = np.full((size, size, 3), 170, np.uint8)
+        swap = np.full((size, size, 3), 140, np.uint8)  # the generator's overall brightness
+        k = size // 128
+        swap[20 * k:40 * k, 20 * k:40 * k] = 80   # a dark patch the target does not have
+        swap[80 * k:100 * k, 80 * k:100 * k] = 200  # a light one
+        weight = swap_darker(swap, target, np.ones((size, size), np.float32), 4.0, 8.0)
+        assert weight.shape == (size, size) and weight.dtype == np.float32
+        assert weight[25 * k:35 * k, 25 * k:35 * k].min() > 0.99, size
+        assert weight[60 * k:70 * k, 60 * k:70 * k].max() < 0.01, size
+        assert weight[85 * k:95 * k, 85 * k:95 * k].max() < 0.01, size
