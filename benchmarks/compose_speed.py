@@ -8,6 +8,7 @@ a setting meant to change nothing can be seen to change nothing.
 
     python benchmarks/compose_speed.py --model /path/to/256px-model --knob COLOR_FIT_SIZE=0,128
     python benchmarks/compose_speed.py --model reference --mask box+occlusion --clips crowd_720p.mp4
+    python benchmarks/compose_speed.py --knob BOX_OVER_BROWS_DARKER=4:0,4:8  # a pair: a:b
 
 ``--model``: ``demo`` (the shipped model), ``reference`` (random weights at the reference size,
 24.5 M parameters, 256 px: a real model's cost, not its pictures) or a model directory. CPU
@@ -79,7 +80,10 @@ def main(argv: list[str] | None = None) -> int:
     if not hasattr(compose, name) or not values_text:
         parser.error(f"--knob: no constant {name!r} in {compose.__name__}, or no values")
     kind = type(getattr(compose, name))
-    values = [kind(float(v)) for v in values_text.split(",")]
+    if kind is tuple:  # a pair's values as a:b (BOX_OVER_BROWS_DARKER=4:0,4:8)
+        values = [tuple(float(part) for part in v.split(":")) for v in values_text.split(",")]
+    else:
+        values = [kind(float(v)) for v in values_text.split(",")]
     cv2.setNumThreads(1)
     import torch
 
