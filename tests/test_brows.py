@@ -89,12 +89,18 @@ def _changed(run: dict) -> np.ndarray:
     return np.abs(run["crops"]["after"].astype(int) - run["crops"]["before"]).max(axis=-1) > 2
 
 
-def _changed_only_around_the_brows(run: dict) -> None:
-    """Something changed (over 300 pixels), and only around the target's or the generator's
-    brows (each brow's line drawn 1.2 brow-to-eye distances thick)."""
+def _around_the_brows(run: dict) -> np.ndarray:
+    """Around the target's or the generator's brows: each brow's line drawn 1.2 brow-to-eye
+    distances thick."""
     brows = np.zeros((WORK, WORK), bool)
     for face in (run["points"], run["swap_points"]):
         brows |= masks.brow_zone(face, WORK, 1.2) > 0.05
+    return brows
+
+
+def _changed_only_around_the_brows(run: dict) -> None:
+    """Something changed (over 300 pixels), and only :func:`_around_the_brows`."""
+    brows = _around_the_brows(run)
     changed = _changed(run)
     assert changed.sum() > 300 and not (changed & ~brows).any(), (changed.sum(),
                                                                   (changed & ~brows).sum())
@@ -192,10 +198,7 @@ def test_nothing_darker_than_the_target_comes_in_above_the_brows(demo, photos_di
         target - to_lab(run["crops"][name])[..., 0], 0.0)[zone], 98))
         for name in ("before", "after")}
     assert added["before"] > 8.0 and added["after"] < 0.67 * added["before"], added
-    brows = np.zeros((WORK, WORK), bool)
-    for face in (run["points"], run["swap_points"]):
-        brows |= masks.brow_zone(face, WORK, 1.2) > 0.05
-    lowest = int(max(np.flatnonzero(brows.any(axis=1)).max(),
+    lowest = int(max(np.flatnonzero(_around_the_brows(run).any(axis=1)).max(),
                      run["points"][17:27, 1].max()))
     changed = _changed(run)
     assert changed.sum() > 300 and not changed[lowest + 1:].any(), (
