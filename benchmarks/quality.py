@@ -44,7 +44,8 @@ more).
 ``--source`` repeated pools several source faces: every photo is swapped with each, rows are
 named ``photo @ source`` and the per-photo differences pair each photo-source output with
 itself (a change that acts only on some sources' faces, as the eye whites do, is then measured
-on all of them at once).
+on all of them at once); each source also gets its own table of them (what a setting costs in
+identity differs from source to source).
 ``--segmenter DIR`` swaps with another face segmenter (a fine-tune's model folder).
 ``--null-generator copy`` (or ``soft``) is a control: the generator returns the target's own
 crop (or that crop low-passed to half its resolution, about what the demo model keeps), so each
@@ -659,6 +660,20 @@ def paired(rows: list[Row], columns: list[str], configs: list[str], keep=None) -
     return "\n".join(lines)
 
 
+def per_source(rows: list[Row], labels: list[str], configs: list[str]) -> str:
+    """:func:`paired` on each source's own photos (rows named ``photo @ label``), one table
+    per source: what a setting costs in identity depends on the source (make-up, eye shape,
+    skin), which the pooled table hides."""
+    parts = []
+    for label in labels:
+        suffix = f" @ {label}"
+        count = len({r.name for r in rows if r.name.endswith(suffix)})
+        parts.append(f"\n### Source {label} ({count} photos)\n\n" +
+                     paired(rows, ["sharp", "id gain", "pose"], configs,
+                            keep=lambda name, suffix=suffix: name.endswith(suffix)))
+    return "\n".join(parts)
+
+
 def size_class(swapper: Swapper, regions: list) -> str:
     """The work-factor class of a photo's largest face: how many times the generator's crop
     fits in it (``compose.work_factor``, the factor the detail band is split with)."""
@@ -892,6 +907,8 @@ def main() -> None:
                 print(f"\n### Largest face {size} ({count} {unit})\n")
                 print(paired(rows, ["sharp", "id gain", "pose"], configs,
                              keep=lambda name, size=size: sizes.get(name) == size))
+        if len(sources) > 1:
+            print(per_source(rows, [_label(source) for source in sources], configs))
     if args.frames > 0 and videos_dir.is_dir():
         video_rows: list[Row] = []
         cache: dict = {}

@@ -670,6 +670,25 @@ def test_the_quality_benchmarks_null_generator_is_the_target():
     assert np.abs(soft[1].astype(int) - crops[1]).mean() > 30.0  # pixel noise does not
 
 
+def test_the_quality_benchmark_tells_each_sources_differences_apart():
+    """benchmarks/quality.py with several --source: besides the pooled per-photo differences,
+    one table per source over its own photos only (here one source gains where the other
+    loses, which the pooled median hides)."""
+    quality = _quality()
+    rows = []
+    for photo in ("a.jpg", "b.jpg", "c.jpg"):
+        for label, change in (("alice", 0.05), ("bob", -0.03)):
+            name = f"{photo} @ {label}"
+            rows.append(quality.Row(name, "single", "reference", {"id gain": 0.2, "sharp": 0.1}))
+            rows.append(quality.Row(name, "single", "default",
+                                    {"id gain": 0.2 + change, "sharp": 0.9}))
+    text = quality.per_source(rows, ["alice", "bob"], ["reference", "default"])
+    alice, bob = text.split("### Source bob")
+    assert "### Source alice (3 photos)" in alice and "(3 photos)" in bob
+    assert "| default | +0.800 (3 / 0) | +0.050 (3 / 0) |" in alice
+    assert "| default | +0.800 (3 / 0) | -0.030 (0 / 3) |" in bob
+
+
 def test_an_eye_that_lost_its_dark_core_gets_the_targets_back(demo, demo_plan, photos_dir,
                                                              monkeypatch):
     """The astronaut into df_img37.jpg: the demo generator paints the image-left eye as a grey
