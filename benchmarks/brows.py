@@ -105,8 +105,7 @@ def above_brows(target_points: np.ndarray, swap_points: np.ndarray, size: int) -
     zone = np.zeros((size, size), bool)
     for brow in (0, 1):
         line = points[masks.brow_line(brow)]
-        # From the eye's mean point to the brow's: one brow-to-eye distance (masks.brow_gap).
-        up = ABOVE * (line.mean(axis=0) - points[36 + 6 * brow:42 + 6 * brow].mean(axis=0))
+        up = ABOVE * masks.brow_rise(points, brow)
         zone |= masks.polygon_mask(np.concatenate([line, line + up]), size) > 0.5
     for points_of in (target_points, swap_points):
         zone &= masks.brow_zone(points_of, size, ABOVE_LINE) <= 0.5

@@ -266,12 +266,18 @@ def brow_line(brow: int) -> slice:
     return _BROWS[brow][0]
 
 
+def brow_rise(landmarks68: np.ndarray, brow: int) -> np.ndarray:
+    """``(2,)`` float64 vector from an eye's mean point to its brow's (0: image-left, 1:
+    image-right): the way up from the eye, one brow-to-eye distance long."""
+    points = np.asarray(landmarks68, np.float64).reshape(68, 2)
+    line, eye = _BROWS[brow]
+    return points[line].mean(axis=0) - points[eye].mean(axis=0)
+
+
 def brow_gap(landmarks68: np.ndarray, brow: int) -> float:
     """Distance from a brow's mean point to its eye's (0: image-left, 1: image-right): the
     scale the brow zones are drawn in."""
-    points = np.asarray(landmarks68, np.float64).reshape(68, 2)
-    line, eye = _BROWS[brow]
-    return float(np.linalg.norm(points[line].mean(axis=0) - points[eye].mean(axis=0)))
+    return float(np.linalg.norm(brow_rise(landmarks68, brow)))
 
 
 def brow_window(landmarks68: np.ndarray, brow: int, size: int, above: float,
