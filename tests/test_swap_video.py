@@ -500,6 +500,43 @@ def test_start_and_end_swap_only_that_part_of_the_clip(swapper, plan, videos_dir
         SwapOptions(start=5, end=2)
 
 
+def test_a_start_past_the_clips_end_is_said(swapper, plan, videos_dir, tmp_path):
+    """--start 99:00 meant for 0:09: the command refuses it in one line before any model loads;
+    a library or folder run that starts past a clip's end writes it unchanged and says why, not
+    that no face was found (the words that read as a detection failure)."""
+    from facedancer_torch.errors import InputError
+    from facedancer_torch.io.video import VideoWriter
+    from facedancer_torch.swap.checks import check_job
+    from facedancer_torch.swap.options import SwapOptions
+
+    clip = tmp_path / "clip.mp4"
+    with VideoWriter(clip, 25, crf=10, preset="ultrafast") as writer:
+        for frame in _frames(videos_dir / "talking_1face_512.mp4", 10):  # 0.4 s
+            writer.write(frame)
+    output = tmp_path / "out.mp4"
+    with pytest.raises(InputError, match=r"--start 1:39:00 is not inside the clip, which is "
+                                         r"0\.4 s long"):
+        check_job(clip, output, False, start=99 * 60.0)
+    with pytest.raises(InputError, match="--start 0.4 s is not inside"):
+        check_job(clip, output, False, start=0.4)
+    assert check_job(clip, output, False, start=0.36) == "video"  # the last frame's time
+    assert check_job(clip, output, False) == "video"
+
+    report = swapper.swap_video_file(clip, output, plan, SwapOptions(
+        start=99 * 60.0, confirm_frames=1, preset="ultrafast"), progress=False)
+    assert not report.changed and report.detected == 0
+    assert "nothing swapped (the clip is 0.4 s long, and faces were to be swapped only from " \
+        "1:39:00)" in report.warning()
+    assert output.read_bytes() == clip.read_bytes()
+    report = swapper.swap_video_file(clip, output, plan, SwapOptions(
+        start=0.2, confirm_frames=1, preset="ultrafast", overwrite=True), progress=False)
+    assert report.changed and report.length is None
+    # Faces found but none swapped: a video's also wait for their track to be confirmed.
+    from facedancer_torch.swap.report import FileReport
+    assert "(--confirm-frames)" in FileReport(output, kind="video", detected=2).warning()
+    assert "confirm" not in FileReport(output, kind="image", detected=2).warning()
+
+
 def test_tracks_follow_a_shaking_camera(swapper, plan, videos_dir, monkeypatch):
     """A handheld camera shaking by 2 % of the width per frame moves a crowd's small faces by
     more than half their size: their boxes no longer overlapped their tracks', every track

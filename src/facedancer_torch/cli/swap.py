@@ -185,7 +185,7 @@ def register(app: typer.Typer) -> None:
         if not source and not options.mapping:
             raise FacedancerError("give a source face with --source (or people with --map)")
         # Cheap checks first: a wrong target or an existing output fails before models load.
-        kind = check_job(target, output, overwrite, options.codec)
+        kind = check_job(target, output, overwrite, options.codec, options.start)
         check_writable(output, folder=kind == "folder")  # not after the whole video encoded
         with _one_line_warnings():
             swapper = Swapper(model, identity_encoder=identity_encoder, device=device,

@@ -17,6 +17,7 @@ from ..io.sequence import (SEQUENCE_OUTPUT_SUFFIXES, existing_frames, is_sequenc
                            probe_clip)
 from ..io.video import (VIDEO_OUTPUT_SUFFIXES, container_kind,  # noqa: F401 - re-exported
                         probe_video)
+from .options import format_time, starts_after
 
 # write_image() can carry the provenance tag in these; BMP cannot carry text, so it is refused.
 IMAGE_OUTPUT_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff")
@@ -40,14 +41,25 @@ def target_kind(target: str | Path) -> str:
                      "image, a video or a folder)", target)
 
 
-def check_target(target: str | Path, kind: str | None = None) -> None:
+def check_target(target: str | Path, kind: str | None = None, start: float | None = None
+                 ) -> None:
     """Make sure an image or video target decodes (InputError naming it otherwise), so that a
-    bad target fails in a second, before any model is loaded."""
+    bad target fails in a second, before any model is loaded; a video's ``--start`` (seconds)
+    must lie inside it (:func:`check_start`)."""
     kind = kind or target_kind(target)
     if kind == "image":
         read_image(target)
     elif kind == "video":
-        probe_clip(target)
+        check_start(target, probe_clip(target).duration, start)
+
+
+def check_start(target: str | Path, duration: float, start: float | None) -> None:
+    """Refuse a ``--start`` at or after the end of a clip ``duration`` seconds long: not one
+    frame would be searched, and the output would be an unchanged copy whose warning could only
+    say that no face was found (a typo, 99:00 for 0:09, reads as a detection failure)."""
+    if starts_after(start, duration):
+        raise InputError(f"--start {format_time(start)} is not inside the clip, which is "
+                         f"{format_time(duration)} long", target)
 
 
 def check_output(output: str | Path, overwrite: bool, target: str | Path | None = None) -> Path:
@@ -106,8 +118,9 @@ def check_video_output(output: Path, target: str | Path | None = None,
 
 
 def check_job(target: str | Path, output: str | Path, overwrite: bool,
-              codec: str = "auto") -> str:
-    """Every check of one ``swap`` job that needs no model; returns the target kind."""
+              codec: str = "auto", start: float | None = None) -> str:
+    """Every check of one ``swap`` job that needs no model; returns the target kind.
+    ``start``: ``--start`` in seconds (a video target must be longer)."""
     kind = target_kind(target)
     if kind != "folder":
         check_output(output, overwrite, target)
@@ -115,7 +128,7 @@ def check_job(target: str | Path, output: str | Path, overwrite: bool,
             check_image_output(Path(output))
         else:
             check_video_output(Path(output), target)
-        check_target(target, kind)
+        check_target(target, kind, start)
         if kind == "video":  # a codec the output's container cannot hold, in one line
             check_codec(output, codec)
     return kind

@@ -242,6 +242,12 @@ def parse_time(text: str | float | None, name: str = "--start") -> float | None:
     return seconds
 
 
+def starts_after(start: float | None, duration: float) -> bool:
+    """Whether ``--start`` (``start`` seconds) lies at or after the end of a clip ``duration``
+    seconds long: not one of its frames is searched (an unknown length, 0, never counts)."""
+    return start is not None and duration > 0 and start >= duration
+
+
 def format_time(seconds: float) -> str:
     """``83.5`` -> ``"1:23.5"``; under a minute ``"23.5 s"``."""
     if seconds < 60:

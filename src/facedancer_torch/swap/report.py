@@ -29,6 +29,8 @@ class FileReport:
         cuts: shot cuts found in a video (``faces/shots.py``): each started its faces'
             tracks, and their ``--reference`` / ``--map`` decisions, afresh.
         span: the time range faces were swapped in (``--start`` / ``--end``), as words.
+        length: a video's length in words when it ends before ``--start`` (no frame was
+            searched), else None.
     """
 
     path: Path
@@ -42,6 +44,7 @@ class FileReport:
     frames_swapped: int = 0
     cuts: int = 0
     span: str | None = None
+    length: str | None = None
 
     @property
     def changed(self) -> bool:
@@ -77,10 +80,16 @@ class FileReport:
 
     def unswapped_reason(self) -> str:
         """Why nothing was swapped, in words (the CLI's warning and the web UI say it)."""
-        return "no face was found" if not self.detected else \
-            f"none of the {self.detected} faces found was selected, large enough, " \
-            "turned far enough towards the camera or read right where the picture's edge " \
-            "cuts it"
+        if self.length is not None:
+            return f"the clip is {self.length} long, and faces were to be swapped only {self.span}"
+        if not self.detected:
+            return "no face was found"
+        # A video's faces are also swapped only once their track is confirmed.
+        seen = ", seen in enough frames in a row (--confirm-frames)" \
+            if self.kind == "video" else ""
+        return (f"none of the {self.detected} faces found was selected, large enough{seen}, "
+                "turned far enough towards the camera or read right where the picture's edge "
+                "cuts it")
 
     def warning(self) -> str | None:
         """The warning for an output in which nothing was swapped, else None."""

@@ -65,7 +65,7 @@ from ..io.queues import END, put_until_stopped
 from .checks import check_codec, check_output, check_video_output
 from .compose import fade_weight
 from .image import finish_image
-from .options import SwapOptions
+from .options import SwapOptions, format_time, starts_after
 from .report import FileReport
 from .select import face_extent, min_face_pixels, split_cut, split_profiles
 
@@ -676,7 +676,8 @@ def swap_video_file(swapper, target: str | Path, output: str | Path, source,
                         swapped=stats.swapped, too_small=stats.too_small,
                         profiles=stats.profiles, cut=stats.cut, frames=stats.frames,
                         frames_swapped=stats.frames_swapped, cuts=stats.cuts,
-                        span=options.span_text())
+                        span=options.span_text(), length=format_time(info.duration)
+                        if starts_after(options.start, info.duration) else None)
     if not report.changed and not is_sequence_pattern(output):  # (frames: labelled one by one)
         # Nothing in it is synthetic: replace the labelled encode with the untouched video.
         if output.suffix.lower() == target.suffix.lower() and options.max_frames is None \
