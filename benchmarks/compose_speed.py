@@ -36,7 +36,7 @@ def capture(swapper, frames: list[np.ndarray], plan, options) -> list[tuple]:
     captured = []
     original = swapper.blend
 
-    def keep(frame, jobs, swapped, opts, others=()):
+    def keep(frame, jobs, swapped, opts, others=(), coverage=None):
         captured.append((frame, jobs, swapped, opts, others))
         return frame
 

@@ -857,9 +857,9 @@ def test_a_tracked_face_keeps_one_memory_through_a_video(demo, demo_plan, videos
     seen: list = []
     composite = demo.compositor.composite
 
-    def recording(frame, jobs, swapped, options, others=()):
+    def recording(frame, jobs, swapped, options, others=(), coverage=None):
         seen.append([job.memory for job in jobs])
-        return composite(frame, jobs, swapped, options, others)
+        return composite(frame, jobs, swapped, options, others, coverage)
 
     monkeypatch.setattr(demo.compositor, "composite", recording)
     list(swap_stream(demo, iter(frames), demo_plan, SwapOptions(batch_size=4)))

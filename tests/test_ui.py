@@ -370,9 +370,16 @@ def test_browser_image_swap(server, browser, photos_dir, tmp_path):
         page.locator("#target input[type=file]").set_input_files(str(target))
         page.wait_for_selector("#target img", timeout=30_000)
         page.locator('#sources [aria-label="df_img1.jpg"]').wait_for(timeout=30_000)
+        page.locator("#matte input[type=checkbox]").check()  # the matte to download too
         page.click("#swap-button")
         page.wait_for_selector("#result img", timeout=60_000)
         page.get_by_text("Swapped 1 of 1 face(s).").wait_for(timeout=30_000)
+        page.wait_for_function("document.querySelectorAll('#download a').length >= 2",
+                               timeout=30_000)
+        links = [a.get_attribute("href") for a in page.locator("#download a").all()]
+        matte_link = next(h for h in links if "-matte.png" in h)
+        served_matte = tmp_path / "matte.png"
+        served_matte.write_bytes(page.request.get(matte_link).body())
         assert "synthetic media" in page.locator("#status").inner_text()
         if os.environ.get("FACEDANCER_UI_SCREENSHOT"):
             page.screenshot(path=os.environ["FACEDANCER_UI_SCREENSHOT"], full_page=True)
@@ -410,6 +417,12 @@ def test_browser_image_swap(server, browser, photos_dir, tmp_path):
     diff = np.abs(result.astype(np.float32) - original.astype(np.float32))
     assert diff[y1:y2, x1:x2].mean() > 10.0
     assert diff[:64, :64].mean() < 3.0  # far from the face only the watermark's +-1.5
+    # The matte: white over the face, black far from it, no synthetic-media tag.
+    matte = read_image(served_matte)[:, :, 0]
+    assert matte.shape == original.shape[:2]
+    cx, cy = (x1 + x2) // 2, (y1 + y2) // 2
+    assert matte[cy - 5:cy + 5, cx - 5:cx + 5].min() >= 250 and matte[:64, :64].max() == 0
+    assert read_provenance(served_matte) is None
 
 
 def test_browser_video_swap(server, browser, photos_dir, videos_dir, tmp_path):

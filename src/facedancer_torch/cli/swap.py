@@ -154,6 +154,10 @@ def register(app: typer.Typer) -> None:
                                   "through unchanged and the clip keeps its length."),
         end: str = typer.Option(None, "--end", help="Video: swap faces up to this time; the "
                                 "frames after pass through unchanged."),
+        matte: Path = typer.Option(None, "--matte", help="Also write the matte: how much of "
+                                   "each output pixel the swapped faces replaced, white to "
+                                   "black (an image: .png/.tif; a clip: .mp4/.mov/.mkv/.webm "
+                                   "or matte_%04d.png; a folder: a folder)."),
         detector: str = typer.Option("retinaface", "--detector", help="Face detector: "
                                      "retinaface (embedded) or a converted RetinaFace-Res50 "
                                      "folder / catalogue name (facedancer convert)."),
@@ -181,12 +185,14 @@ def register(app: typer.Typer) -> None:
             confirm_frames=confirm_frames, detect_every=detect_every, crf=crf, preset=preset,
             codec=codec, fps=fps, watermark=not no_watermark, overwrite=overwrite, max_frames=max_frames,
             batch_size=batch_size, start=parse_time(start, "--start"),
-            end=parse_time(end, "--end"))
+            end=parse_time(end, "--end"), matte=matte)
         if not source and not options.mapping:
             raise FacedancerError("give a source face with --source (or people with --map)")
         # Cheap checks first: a wrong target or an existing output fails before models load.
-        kind = check_job(target, output, overwrite, options.codec, options.start)
+        kind = check_job(target, output, overwrite, options.codec, options.start, options.matte)
         check_writable(output, folder=kind == "folder")  # not after the whole video encoded
+        if matte is not None:
+            check_writable(matte, folder=kind == "folder")
         with _one_line_warnings():
             swapper = Swapper(model, identity_encoder=identity_encoder, device=device,
                               detector=detector,

@@ -199,7 +199,8 @@ def nonzero_box(weight: np.ndarray) -> tuple[int, int, int, int] | None:
 
 
 def paste_back(frame: np.ndarray, crop: np.ndarray, M: np.ndarray, mask: np.ndarray,
-               change: bool = False, out: np.ndarray | None = None) -> np.ndarray:
+               change: bool = False, out: np.ndarray | None = None,
+               coverage: np.ndarray | None = None) -> np.ndarray:
     """Warp ``crop`` back into ``frame`` with the inverse of ``M`` and blend it through ``mask``.
 
     ``frame * (1 - m) + crop * m`` with crop and mask warped bilinearly by ``invert_affine(M)``
@@ -218,6 +219,9 @@ def paste_back(frame: np.ndarray, crop: np.ndarray, M: np.ndarray, mask: np.ndar
         out: where to write the result (may be ``frame`` itself: pasted in place). Default: a
             new copy of ``frame``. A compositor pasting several faces into one frame copies
             the frame once instead of once per face.
+        coverage: an ``(H, W)`` float32 array the warped mask is merged into, in place, as
+            ``1 - (1 - coverage) * (1 - m)`` (how much of each pixel the pastes replaced: the
+            matte of a swap), or None.
 
     Returns:
         The ``(H, W, 3)`` uint8 result (``out`` when given).
@@ -247,6 +251,9 @@ def paste_back(frame: np.ndarray, crop: np.ndarray, M: np.ndarray, mask: np.ndar
     local[:, 2] -= (left, top)
     x0, y0 = x0 + left, y0 + top
     x1, y1 = x0 + (right - left), y0 + (bottom - top)
+    if coverage is not None:
+        covered = coverage[y0:y1, x0:x1]
+        covered += weight * (1.0 - covered)  # = 1 - (1 - covered) (1 - weight)
     warped = cv2.warpAffine(np.asarray(crop, dtype=np.float32), local, (x1 - x0, y1 - y0),
                             flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     if warped.ndim == 2:

@@ -17,6 +17,7 @@ from ..io.sequence import (SEQUENCE_OUTPUT_SUFFIXES, existing_frames, is_sequenc
                            probe_clip)
 from ..io.video import (VIDEO_OUTPUT_SUFFIXES, container_kind,  # noqa: F401 - re-exported
                         probe_video)
+from .matte import check_matte
 from .options import format_time, starts_after
 
 # write_image() can carry the provenance tag in these; BMP cannot carry text, so it is refused.
@@ -118,10 +119,14 @@ def check_video_output(output: Path, target: str | Path | None = None,
 
 
 def check_job(target: str | Path, output: str | Path, overwrite: bool,
-              codec: str = "auto", start: float | None = None) -> str:
+              codec: str = "auto", start: float | None = None,
+              matte: str | Path | None = None) -> str:
     """Every check of one ``swap`` job that needs no model; returns the target kind.
-    ``start``: ``--start`` in seconds (a video target must be longer)."""
+    ``start``: ``--start`` in seconds (a video target must be longer); ``matte``: the
+    ``--matte`` path (``swap/matte.py``)."""
     kind = target_kind(target)
+    if matte is not None:
+        check_matte(matte, output, target, kind, overwrite)
     if kind != "folder":
         check_output(output, overwrite, target)
         if kind == "image":

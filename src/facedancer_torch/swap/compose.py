@@ -589,8 +589,11 @@ class Compositor:
 
     # -- compositing -----------------------------------------------------------------------
     def composite(self, frame: np.ndarray, jobs: Sequence[FaceJob], swapped: np.ndarray,
-                  options: SwapOptions, others: Sequence[np.ndarray] = ()) -> np.ndarray:
+                  options: SwapOptions, others: Sequence[np.ndarray] = (),
+                  coverage: np.ndarray | None = None) -> np.ndarray:
         """Paste ``swapped`` crops (one per job) into ``frame`` (not modified); returns a copy.
+        ``coverage``: an ``(H, W)`` float32 array of zeros that is filled in with how much of
+        each pixel the faces replaced (the matte, ``faces.align.paste_back``), or None.
 
         Depth order: faces are pasted from the smallest box to the largest (larger is nearer
         in photos and videos of people), and each face's mask excludes the faces that are at
@@ -614,7 +617,7 @@ class Compositor:
                       if j != index and box_area(box) >= job.area * _SAME_DEPTH]
             out = self._paste_one(frame if out is None else out, job, swapped[index],
                                   crop_masks[index] * weight, nearer, options, out,
-                                  None if points is None else points[index])
+                                  None if points is None else points[index], coverage)
         if out is None:
             return frame
         # A black-and-white picture gets a grey face, not the generator's faint colours.
@@ -623,7 +626,8 @@ class Compositor:
     def _paste_one(self, frame: np.ndarray, job: FaceJob, swapped: np.ndarray,
                    mask_s: np.ndarray, nearer: Sequence[np.ndarray],
                    options: SwapOptions, out: np.ndarray | None = None,
-                   points: np.ndarray | None = None) -> np.ndarray:
+                   points: np.ndarray | None = None,
+                   coverage: np.ndarray | None = None) -> np.ndarray:
         """Paste one face into ``frame``: into ``out`` when given (the composite's own copy of
         the frame, ``frame`` itself then), else into a new copy; returns the frame pasted
         into (``frame`` when the face's mask is empty). ``points``: the target's 68 landmarks
@@ -706,8 +710,9 @@ class Compositor:
                     grain.rest(job.memory)
                 else:
                     change += np.rint(extra)
-            return paste_back(frame, change, matrix, mask, change=True, out=out)
-        return paste_back(frame, swap, matrix, mask, out=out)
+            return paste_back(frame, change, matrix, mask, change=True, out=out,
+                              coverage=coverage)
+        return paste_back(frame, swap, matrix, mask, out=out, coverage=coverage)
 
     def _follow_field(self, job: FaceJob, swapped: np.ndarray, points: np.ndarray,
                       size: int, work: int) -> np.ndarray | None:

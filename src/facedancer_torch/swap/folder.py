@@ -19,6 +19,7 @@ from ..io.codecs import CODEC_FAMILIES
 from ..io.images import is_image_path, is_video_path
 from ..io.video import container_kind
 from .checks import IMAGE_OUTPUT_SUFFIXES, VIDEO_OUTPUT_SUFFIXES
+from .matte import mirrored_matte
 from .options import SwapOptions
 
 
@@ -39,16 +40,16 @@ class FolderReport:
         return text
 
 
-def media_files(folder: Path, exclude: Path | None = None) -> list[Path]:
-    """Images and videos under ``folder`` (recursive, sorted; hidden files and ``exclude`` out)."""
-    exclude = exclude.resolve() if exclude is not None else None
+def media_files(folder: Path, exclude: Path | None = None, *more: Path | None) -> list[Path]:
+    """Images and videos under ``folder`` (recursive, sorted; hidden files and the folders
+    ``exclude`` and ``more``, the outputs' and the mattes', out)."""
+    excluded = [p.resolve() for p in (exclude, *more) if p is not None]
     files = []
     for path in sorted(folder.rglob("*")):
         relative = path.relative_to(folder)
         if any(part.startswith(".") for part in relative.parts) or not path.is_file():
             continue
-        if exclude is not None and (exclude == path.resolve().parent or
-                                    exclude in path.resolve().parents):
+        if any(p in path.resolve().parents for p in excluded):
             continue
         if is_image_path(path) or is_video_path(path):
             files.append(path)
@@ -66,7 +67,7 @@ def swap_folder(swapper, target: str | Path, output: str | Path, source,
     if output.resolve() == target.resolve():
         raise FacedancerError("output folder is the target folder; choose another --output",
                               output)
-    files = media_files(target, exclude=output)
+    files = media_files(target, output, options.matte)
     if not files:
         raise InputError("no images or videos in the target folder", target)
     plan = swapper.plan(source, options)
@@ -78,6 +79,9 @@ def swap_folder(swapper, target: str | Path, output: str | Path, source,
     try:
         for path in files:
             destination = mirrored_path(path, target, output, options.codec)
+            # Each file's matte in the --matte folder as its output is in the output folder.
+            matte = None if options.matte is None else \
+                mirrored_matte(destination, output, options.matte, _is_video(path))
             if destination.exists() and not options.overwrite:
                 report.skipped.append(destination)
             else:
@@ -87,12 +91,13 @@ def swap_folder(swapper, target: str | Path, output: str | Path, source,
                         own = container_kind(destination) in ("gif", "webp", "apng")
                         result = swapper.swap_video_file(
                             path, destination, plan,
-                            options.replace(overwrite=True,
+                            options.replace(overwrite=True, matte=matte,
                                             codec="auto" if own else options.codec),
                             progress=False)
                     else:
                         result = swapper.swap_image_file(path, destination, plan,
-                                                         options.replace(overwrite=True))
+                                                         options.replace(overwrite=True,
+                                                                         matte=matte))
                     report.written.append(destination)
                     if not result.changed:
                         report.unchanged.append(destination)

@@ -19,6 +19,7 @@ from ..io.fidelity import keep_source, read_image_deep, written_like
 from ..io.images import read_image_rgba, write_image
 from ..io.watermark import embed_watermark
 from .checks import check_image_output, check_output
+from .matte import check_matte, write_matte_image
 from .options import SwapOptions
 from .report import FileReport
 
@@ -55,6 +56,8 @@ def swap_image_file(swapper, target: str | Path, output: str | Path, source,
     target, output = Path(target), Path(output)
     check_output(output, options.overwrite, target)
     check_image_output(output)
+    if options.matte is not None:
+        check_matte(options.matte, output, target, "image", options.overwrite)
     if options.span_text():  # one warning per run (the same words for every image)
         warnings.warn("--start/--end apply to videos; images are swapped whole", stacklevel=2)
     with swapper.timer.measure("decode"):
@@ -65,6 +68,8 @@ def swap_image_file(swapper, target: str | Path, output: str | Path, source,
                         swapped=len(result.faces), too_small=result.too_small,
                         profiles=result.profiles, cut=result.cut,
                         frames_swapped=int(result.changed))
+    if options.matte is not None:  # (all black when nothing was swapped: nothing replaced)
+        write_matte_image(options.matte, result.coverage, image.shape, output)
     if not result.changed:
         with swapper.timer.measure("encode"):
             write_unchanged(target, output, image, rgba)

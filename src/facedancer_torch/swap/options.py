@@ -100,7 +100,9 @@ class SwapOptions:
     (video: swap faces only in frames from ``start`` up to ``end`` seconds; the frames before and
     after pass through unchanged, so the output keeps the clip's length and timecode and fits
     back into an edit; ``None`` = from the first / to the last frame),
-    ``batch_size`` (faces per generator call; frames are batched together in videos).
+    ``batch_size`` (faces per generator call; frames are batched together in videos),
+    ``matte`` (also write the matte there: a grey image, or a clip of the output's frames, of
+    how much of each output pixel the swapped faces replaced; ``swap/matte.py``; None = none).
     """
 
     faces: FaceMode = "all"
@@ -132,9 +134,12 @@ class SwapOptions:
     batch_size: int = 8
     start: float | None = None
     end: float | None = None
+    matte: Path | None = None
 
     def __post_init__(self) -> None:
         self.reference = [Path(p) for p in self.reference]
+        if self.matte is not None:
+            self.matte = Path(self.matte)
         self.mapping = [(Path(a), Path(b)) for a, b in self.mapping]
         if isinstance(self.color_match, bool):  # the old on/off switch
             self.color_match = "global" if self.color_match else "none"

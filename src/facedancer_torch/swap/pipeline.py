@@ -49,6 +49,7 @@ from .checks import check_output, check_target, target_kind  # noqa: F401 - publ
 from .boost import boost_crops, boost_factor, interleave
 from .compose import Compositor, FaceJob, box_area
 from .exposure import apply_gain, face_gain, inverse_gain, is_unit
+from .matte import new_coverage
 from .options import SwapOptions
 from .select import (SelectionPlan, face_extent, min_face_pixels, split_cut, split_profiles,
                      trust_mirrored)
@@ -122,6 +123,8 @@ class SwapResult:
             fade's weight is 0 there, ``faces/masks.pose_weight``).
         cut: faces left as they are for being cut so deeply by the picture's edge that their
             reading is not to be trusted (``select.split_cut``: such readings are broken).
+        coverage: with ``options.matte``, the ``(H, W)`` float32 matte (how much of each pixel
+            the faces replaced, ``swap/matte.py``); None without, or with nothing swapped.
     """
 
     image: np.ndarray
@@ -130,6 +133,7 @@ class SwapResult:
     too_small: int = 0
     profiles: int = 0
     cut: int = 0
+    coverage: np.ndarray | None = None
 
     @property
     def changed(self) -> bool:
@@ -408,12 +412,14 @@ class Swapper:
         return np.ones((self.image_size, self.image_size), np.float32)
 
     def blend(self, frame: np.ndarray, jobs: Sequence[_Job], swapped: np.ndarray,
-              options: SwapOptions, others: Sequence[np.ndarray] = ()) -> np.ndarray:
+              options: SwapOptions, others: Sequence[np.ndarray] = (),
+              coverage: np.ndarray | None = None) -> np.ndarray:
         """Composite swapped crops back into ``frame`` (``compose.py``); ``others`` are the boxes
         of detected faces that are not swapped (protected). Pixels outside every mask are the
-        input's, bit for bit."""
+        input's, bit for bit. ``coverage``: a frame-sized float32 array of zeros, filled in
+        with the matte (how much of each pixel was replaced), or None."""
         with self.timer.measure("blend", len(jobs)):
-            return self.compositor.composite(frame, jobs, swapped, options, others)
+            return self.compositor.composite(frame, jobs, swapped, options, others, coverage)
 
     # -- images -------------------------------------------------------------------------------
     def detect(self, image: np.ndarray):
@@ -470,9 +476,11 @@ class Swapper:
         others = [np.asarray(f.box) for i, f in enumerate(faces) if i not in chosen] + \
             [np.asarray(f.box) for f in detected if face_extent(f.box) < smallest] + \
             [np.asarray(f.box) for f in cut]
-        out = self.blend(image, jobs, swapped, options, others)
+        coverage = None if options.matte is None else new_coverage(image.shape)
+        out = self.blend(image, jobs, swapped, options, others, coverage)
         return SwapResult(image=out, faces=[j.face for j in jobs], detected=len(detected),
-                          too_small=too_small, profiles=len(turned), cut=len(cut))
+                          too_small=too_small, profiles=len(turned), cut=len(cut),
+                          coverage=coverage)
 
     def swap_image(self, image: np.ndarray, source, options: SwapOptions | None = None
                    ) -> np.ndarray:

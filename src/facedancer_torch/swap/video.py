@@ -65,6 +65,7 @@ from ..io.queues import END, put_until_stopped
 from .checks import check_codec, check_output, check_video_output
 from .compose import fade_weight
 from .image import finish_image
+from .matte import check_matte, matte_frame, matte_metadata, new_coverage
 from .options import SwapOptions, format_time, starts_after
 from .report import FileReport
 from .select import face_extent, min_face_pixels, split_cut, split_profiles
@@ -372,11 +373,13 @@ def swap_frames(swapper, frames: Iterable[np.ndarray], source, options: SwapOpti
 
 
 def swap_stream(swapper, frames: Iterable, source, options: SwapOptions, tracker=None,
-                fps: float = 25.0, stats: VideoStats | None = None
-                ) -> Iterator[tuple[object, np.ndarray]]:
+                fps: float = 25.0, stats: VideoStats | None = None, mattes: bool = False
+                ) -> Iterator[tuple]:
     """Like :func:`swap_frames` for items that are arrays or carry one in ``.rgb``
-    (``io.video.DecodedFrame``); yields ``(item, swapped rgb)`` so timestamps travel along.
-    ``stats`` (optional) is filled in with what was done."""
+    (``io.video.DecodedFrame``); yields ``(item, swapped rgb)`` so timestamps travel along,
+    with ``mattes`` (and ``options.matte`` set) ``(item, swapped rgb, coverage)``: the frame's
+    matte as ``swap/matte.py`` makes it, None where no face was swapped. ``stats``
+    (optional) is filled in with what was done."""
     plan = swapper.plan(source, options)
     if tracker is None:
         tracker = _new_tracker(fps)
@@ -396,6 +399,10 @@ def swap_stream(swapper, frames: Iterable, source, options: SwapOptions, tracker
     waiting = 0
     index = 0
     blender = _Blender(swapper, options)
+
+    def handed(blended: Iterable[tuple]) -> Iterator[tuple]:
+        for payload, rgb, coverage in blended:
+            yield (payload, rgb, coverage) if mattes else (payload, rgb)
 
     def leave(entry: _Window) -> _Pending:
         faces, others = _decide(entry, tracks, options, stats, tracker is not False)
@@ -453,12 +460,12 @@ def swap_stream(swapper, frames: Iterable, source, options: SwapOptions, tracker
                 pending.append(ready)
                 waiting += len(ready.jobs)
                 if waiting >= options.batch_size or (waiting == 0 and len(pending) > 0):
-                    yield from blender.submit(pending)
+                    yield from handed(blender.submit(pending))
                     pending, waiting = [], 0
         while window:
             pending.append(leave(window.popleft()))
-        yield from blender.submit(pending)
-        yield from blender.finish()
+        yield from handed(blender.submit(pending))
+        yield from handed(blender.finish())
     finally:
         stop.set()
         blender.close()
@@ -497,17 +504,19 @@ def _decide(entry: _Window, tracks: dict[int, _TrackState], options: SwapOptions
 
 
 def _blend_batch(swapper, pending: list[_Pending], swapped: np.ndarray, options: SwapOptions
-                 ) -> list[tuple[object, np.ndarray]]:
-    """The frames of one generated batch, blended (a frame without jobs as it is)."""
+                 ) -> list[tuple[object, np.ndarray, np.ndarray | None]]:
+    """The frames of one generated batch, blended (a frame without jobs as it is), each with
+    its matte's coverage (``options.matte``; None without, or with no face in the frame)."""
     out, offset = [], 0
     for item in pending:
         if not item.jobs:
-            out.append((item.payload, item.frame))
+            out.append((item.payload, item.frame, None))
             continue
         count = len(item.jobs)
+        coverage = None if options.matte is None else new_coverage(item.frame.shape)
         out.append((item.payload, swapper.blend(item.frame, item.jobs,
                                                 swapped[offset:offset + count], options,
-                                                item.others)))
+                                                item.others, coverage), coverage))
         offset += count
     return out
 
@@ -522,7 +531,7 @@ class _Blender:
             if BLEND_THREAD else None
         self.inflight: Future | None = None
 
-    def submit(self, pending: list[_Pending]) -> Iterator[tuple[object, np.ndarray]]:
+    def submit(self, pending: list[_Pending]) -> Iterator[tuple]:
         """Generate ``pending``'s faces, start blending them, and yield the previous batch."""
         if not pending:
             return
@@ -535,7 +544,7 @@ class _Blender:
         self.inflight = self.pool.submit(_blend_batch, self.swapper, pending, swapped,
                                          self.options)
 
-    def finish(self) -> Iterator[tuple[object, np.ndarray]]:
+    def finish(self) -> Iterator[tuple]:
         """The batch being blended, once it is done (a failure in it is raised here)."""
         inflight, self.inflight = self.inflight, None
         if inflight is not None:
@@ -655,6 +664,8 @@ def swap_video_file(swapper, target: str | Path, output: str | Path, source,
     check_output(output, options.overwrite, target)
     check_video_output(output, target)
     check_codec(output, options.codec)
+    if options.matte is not None:
+        check_matte(options.matte, output, target, "video", options.overwrite)
     info = probe_clip(target, options.fps)
     codec = (None, None) if is_sequence_pattern(output) else choose_codec(
         video_io.container_kind(output), options.codec, info.codec, info.profile,
@@ -669,9 +680,10 @@ def swap_video_file(swapper, target: str | Path, output: str | Path, source,
     stats = stats if stats is not None else VideoStats()
     _encode(swapper, target, output, info, options, total,
             frames=lambda reader: swap_stream(swapper, reader, plan, options,
-                                              fps=float(info.fps), stats=stats),
+                                              fps=float(info.fps), stats=stats,
+                                              mattes=options.matte is not None),
             metadata=swapper.provenance(plan, **_span_tag(options)),
-            watermark=options.watermark, progress=progress, codec=codec)
+            watermark=options.watermark, progress=progress, codec=codec, matte=options.matte)
     report = FileReport(path=output, kind="video", detected=stats.detected,
                         swapped=stats.swapped, too_small=stats.too_small,
                         profiles=stats.profiles, cut=stats.cut, frames=stats.frames,
@@ -699,10 +711,11 @@ def _span_tag(options: SwapOptions) -> dict[str, str]:
 
 def _encode(swapper, target: Path, output: Path, info, options: SwapOptions,
             total: int | None, frames, metadata: dict | None, watermark: bool,
-            progress: bool, codec: tuple[str, str | None]) -> None:
+            progress: bool, codec: tuple[str, str | None], matte: Path | None = None) -> None:
     """Decode ``target``, pass the frames through ``frames(reader)`` (yielding ``(decoded,
-    rgb)``), watermark (if asked) and encode them into ``output`` atomically with ``codec``
-    (``io.codecs.choose_codec``'s encoder and profile)."""
+    rgb)``, or ``(decoded, rgb, coverage)`` for a ``matte``), watermark (if asked) and encode
+    them into ``output`` atomically with ``codec`` (``io.codecs.choose_codec``'s encoder and
+    profile); the mattes into ``matte`` (``swap/matte.py``), atomically too."""
     timestamps = _Timestamps(info)
     bar = _progress(total, target.name, progress)
     encode_queue: queue.Queue = queue.Queue(maxsize=8)
@@ -727,13 +740,26 @@ def _encode(swapper, target: Path, output: Path, info, options: SwapOptions,
             trim_audio=options.max_frames is not None, colour=info.colour,
             timecode=info.timecode, alpha=info.has_alpha, codec=codec[0], profile=codec[1],
             deep=info.bit_depth > 8)
+    matte_writer = None
+    if matte is not None:
+        try:
+            # Numbered as the target's frames are (an image sequence's), else from 1.
+            matte_writer = _matte_writer(
+                matte, output, info, options, timestamps,
+                sequence_files(target)[0][0] if is_sequence_pattern(target) else 1)
+        except BaseException:
+            writer.abort()
+            raise
+    # The matte is moved into place first: a folder run that finds an output takes it as done.
+    writers = [w for w in (matte_writer, writer) if w is not None]
     # A 10-bit source written by a 10-bit codec: frames also come at 16 bits, and what the
     # swap did not change keeps the source's precision (io.fidelity.deep_with_change).
     try:
         reader = clip_reader(target, options.fps, max_frames=options.max_frames,
                              deep=writer.deep)
     except BaseException:
-        writer.abort()
+        for each in writers:
+            each.abort()
         if bar is not None:
             bar.close()
         raise
@@ -747,8 +773,12 @@ def _encode(swapper, target: Path, output: Path, info, options: SwapOptions,
                     continue
                 if item is END:
                     return
-                decoded, frame, pts = item
+                decoded, frame, pts, coverage = item
                 _write_frame(swapper, writer, decoded, frame, pts, watermark, options)
+                if matte_writer is not None:
+                    with swapper.timer.measure("encode"):
+                        matte_writer.write(matte_frame(coverage, frame.shape), pts,
+                                           decoded.duration)
         except BaseException as exc:
             errors.append(exc)
             stop.set()
@@ -756,8 +786,9 @@ def _encode(swapper, target: Path, output: Path, info, options: SwapOptions,
     thread = threading.Thread(target=encode, name="facedancer-encode", daemon=True)
     thread.start()
     try:
-        for decoded, frame in frames(reader):
-            if not _put(encode_queue, (decoded, frame, timestamps(decoded)), stop):
+        for decoded, frame, *coverage in frames(reader):
+            if not _put(encode_queue, (decoded, frame, timestamps(decoded),
+                                       coverage[0] if coverage else None), stop):
                 break
             if bar is not None:
                 bar.update(1)
@@ -766,16 +797,35 @@ def _encode(swapper, target: Path, output: Path, info, options: SwapOptions,
         if errors:
             raise errors[0]
         with swapper.timer.measure("encode", count=0):  # flush: time, but no frame
-            writer.close()
+            for each in writers:
+                each.close()
     except BaseException:
         stop.set()
         thread.join()
-        writer.abort()
+        for each in writers:
+            each.abort()
         raise
     finally:
         reader.close()
         if bar is not None:
             bar.close()
+
+
+def _matte_writer(matte: Path, output: Path, info, options: SwapOptions, timestamps,
+                  first: int):
+    """The writer of a clip's matte: numbered grey stills from ``first`` for a frame pattern,
+    else a movie of the output's rate, timestamps, timecode and rotation, no sound, its codec
+    chosen by its suffix as the output's is (no alpha, 8 bits)."""
+    if is_sequence_pattern(matte):
+        return SequenceWriter(matte, start_number=first, metadata=matte_metadata(output),
+                              grey=True)
+    encoder, profile = choose_codec(video_io.container_kind(matte), "auto", info.codec,
+                                    info.profile, False, path=matte)
+    return video_io.VideoWriter(
+        matte, info.fps, width=info.width, height=info.height, crf=options.crf,
+        preset=options.preset, metadata=matte_metadata(output), rotation=info.rotation,
+        time_base=info.time_base if timestamps.time_base else None, background=False,
+        timecode=info.timecode, codec=encoder, profile=profile)
 
 
 def _write_frame(swapper, writer, decoded, swapped: np.ndarray, pts: int | None,

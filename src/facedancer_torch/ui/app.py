@@ -87,6 +87,11 @@ def host_warning(host: str, password: bool = False) -> str | None:
             f"password, or use --host {DEFAULT_HOST}")
 
 
+def _downloads(output: Path, matte: Path | None) -> list[str]:
+    """The files a result offers for download: the output, and its matte when one was made."""
+    return [str(output)] + ([str(matte)] if matte is not None and matte.is_file() else [])
+
+
 def new_output(output_dir: Path, suffix: str, max_age_s: float = OUTPUT_MAX_AGE_S) -> Path:
     """A fresh result path in ``output_dir``, after deleting results older than ``max_age_s``
     (a server that runs for weeks must not fill the disk; a browser fetches a result within
@@ -287,7 +292,7 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
 
     def swap_image(sources, target, model, detector, faces, mask_blur, mask_padding,
                    color_match, mask, detail, pixel_boost, blinks, identity_strength,
-                   exposure, detail_follow=False):
+                   exposure, detail_follow=False, matte=False):
         sources = _paths(sources)
         if not sources:
             raise gr.Error("Upload at least one photo of the source face.")
@@ -295,11 +300,12 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
             raise gr.Error("Upload a target image.")
         swapper = load(model, detector)
         output = new_output(output_dir, ".png")
+        matte_path = output.with_name(output.stem + "-matte.png") if matte else None
         try:
             options = _options(faces, mask_blur, mask_padding, color_match, mask=mask,
                                detail=detail, pixel_boost=pixel_boost, blinks=blinks,
                                identity_strength=identity_strength, exposure=exposure,
-                               detail_follow=detail_follow)
+                               detail_follow=detail_follow).replace(matte=matte_path)
             plan = swapper.plan(sources, options)
             report = swapper.swap_image_file(target, output, plan, options)
         except FacedancerError as exc:
@@ -310,11 +316,11 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
         else:
             status = (f"Nothing was swapped ({report.unswapped_reason()}): the output is the "
                       "target unchanged, without the synthetic-media tag and watermark.")
-        return str(output), (str(target), str(output)), status, str(output)
+        return str(output), (str(target), str(output)), status, _downloads(output, matte_path)
 
     def swap_video(sources, target, model, detector, faces, mask_blur, mask_padding,
                    color_match, mask, detail, pixel_boost, blinks, identity_strength,
-                   exposure, detail_follow, max_frames, start, end,
+                   exposure, detail_follow, matte, max_frames, start, end,
                    progress=gr.Progress(track_tqdm=True)):
         sources = _paths(sources)
         if not sources:
@@ -324,10 +330,11 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
         progress(0, desc="loading the model")
         swapper = load(model, detector)
         output = new_output(output_dir, ".mp4")
+        matte_path = output.with_name(output.stem + "-matte.mp4") if matte else None
         try:
             options = _options(faces, mask_blur, mask_padding, color_match, max_frames, mask,
                                detail, pixel_boost, blinks, identity_strength, exposure,
-                               start, end, detail_follow)
+                               start, end, detail_follow).replace(matte=matte_path)
             progress(0, desc="swapping frames")
             # swap_video_file reports frames through tqdm; gr.Progress(track_tqdm) shows it.
             plan = swapper.plan(sources, options)
@@ -343,9 +350,10 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
                       + _left(report, video=True)
                       + _notes(plan) + "\n\n" + provenance_summary(output))
         else:
-            status = ("No face was swapped in any frame: the output is the target video "
-                      "unchanged, without the synthetic-media tag and watermark.")
-        return str(output), status, str(output)
+            status = (f"No face was swapped in any frame ({report.unswapped_reason()}): the "
+                      "output is the target video unchanged, without the synthetic-media tag "
+                      "and watermark.")
+        return str(output), status, _downloads(output, matte_path)
 
     with gr.Blocks(title=title, analytics_enabled=False, delete_cache=(3600, 3600)) as app:
         gr.Markdown(f"# {title}")
@@ -408,6 +416,10 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
                                             info="push the identity away from the target's "
                                             "own (0 = the source as it is; model's: the demo "
                                             "model 0.2)", elem_id="identity-strength")
+            matte = gr.Checkbox(value=False, label="Also make the matte",
+                                info="a grey image or clip of how much of each pixel the "
+                                "swap replaced, to download with the result (for "
+                                "compositing or grading in an editor)", elem_id="matte")
         with gr.Tabs():
             with gr.Tab("Image swap", id="image"):
                 with gr.Row():
@@ -430,7 +442,8 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
                                                          label="Target | result (drag)",
                                                          elem_id="compare")
                         status = gr.Markdown(elem_id="status")
-                        download = gr.File(label="Download (PNG with provenance tag)",
+                        download = gr.File(label="Download (PNG with provenance tag; the "
+                                           "matte when asked)", file_count="multiple",
                                            interactive=False, elem_id="download")
             with gr.Tab("Video swap", id="video"):
                 with gr.Row():
@@ -455,7 +468,8 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
                         video_result = gr.Video(label="Result", interactive=False,
                                                 elem_id="video-result")
                         video_status = gr.Markdown(elem_id="video-status")
-                        video_download = gr.File(label="Download (MP4 with provenance tag)",
+                        video_download = gr.File(label="Download (MP4 with provenance tag; the "
+                                                 "matte when asked)", file_count="multiple",
                                                  interactive=False, elem_id="video-download")
             from .anonymize import anonymize_tab  # here: anonymize.py imports this module
 
@@ -470,7 +484,7 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
                     "kept in a temporary folder until the server stops.",
                     elem_id="footer-note")
         options = [model, detector, faces, mask_blur, mask_padding, color_match, mask, detail,
-                   pixel_boost, blinks, identity_strength, exposure, detail_follow]
+                   pixel_boost, blinks, identity_strength, exposure, detail_follow, matte]
         # One swap at a time across both tabs: a Swapper is not meant for concurrent calls and
         # the CPU/GPU is saturated by one job anyway; others wait in gradio's queue.
         run.click(swap_image, [sources, target, *options], [result, compare, status, download],
