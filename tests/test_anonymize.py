@@ -237,7 +237,8 @@ def test_anonymize_image_cli(tiny_model, photos_dir, tmp_path):
     for name in ("one.png", "two.png"):
         out = tmp_path / name
         result = run_cli("anonymize", "-t", target, "-o", out, "-m", tiny_model, "--seed", "5",
-                         "--no-watermark", "--backend", "fused", "--device", "cpu")
+                         "--no-watermark", "--backend", "fused", "--device", "cpu",
+                         "--matte", out.with_suffix(".matte.png"))
         assert result.returncode == 0, result.stderr
         outputs.append(read_image(out))
     tag = read_provenance(tmp_path / "one.png")
@@ -245,7 +246,10 @@ def test_anonymize_image_cli(tiny_model, photos_dir, tmp_path):
     assert int(tag["faces_swapped"]) >= 5
     np.testing.assert_array_equal(outputs[0], outputs[1])  # --seed: reproducible
     original = read_image(target)
-    assert np.mean(np.any(outputs[0] != original, axis=-1)) > 0.02  # faces were replaced
+    changed = np.any(outputs[0] != original, axis=-1)
+    assert np.mean(changed) > 0.02  # faces were replaced
+    matte = read_image(tmp_path / "one.matte.png")[:, :, 0]  # --matte: where, as for swap
+    assert not changed[matte == 0].any() and (matte[changed] > 0).all()
 
 
 def test_anonymize_cli_errors(tiny_model, photos_dir, tmp_path):
@@ -253,7 +257,8 @@ def test_anonymize_cli_errors(tiny_model, photos_dir, tmp_path):
     for args, message in (
             (("--strength", "1.5"), "--strength must be in [0, 1]"),
             (("--population", tmp_path / "none.npz"), "none.npz: identity population file "
-                                                      "does not exist")):
+                                                      "does not exist"),
+            (("--matte", tmp_path / "m.jpg"), "cannot write an image's matte as '.jpg'")):
         result = run_cli("anonymize", "-t", target, "-o", tmp_path / "o.png", "-m", tiny_model,
                          *args)
         assert result.returncode == 2

@@ -74,6 +74,9 @@ def register(app: typer.Typer) -> None:
         batch_size: int = typer.Option(8, "--batch-size", help="Faces per generator call."),
         max_frames: int = typer.Option(None, "--max-frames", help="Stop videos after this "
                                        "many frames."),
+        matte: Path = typer.Option(None, "--matte", help="Also write the matte: how much of "
+                                   "each output pixel the new faces replaced (as for "
+                                   "'facedancer swap --matte')."),
         device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
         backend: str = typer.Option("auto", "--backend", help="Generator runtime (see "
                                     "facedancer swap --help)."),
@@ -92,9 +95,14 @@ def register(app: typer.Typer) -> None:
         options = anonymize_options(
             faces=faces, mask_padding=mask_padding, crf=crf, preset=preset,
             watermark=not no_watermark, overwrite=overwrite, max_frames=max_frames,
-            batch_size=batch_size, **{k: v for k, v in given.items() if v is not None})
+            batch_size=batch_size, matte=matte,
+            **{k: v for k, v in given.items() if v is not None})
         # Cheap checks first: a wrong target or an existing output fails before models load.
         kind = target_kind(target)
+        if matte is not None:
+            from ..swap.matte import check_matte
+
+            check_matte(matte, output, target, kind, overwrite)
         if kind != "folder":
             check_output(output, overwrite, target)
             if kind == "image":
