@@ -441,9 +441,16 @@ def test_browser_video_swap(server, browser, photos_dir, videos_dir, tmp_path):
             str(videos_dir / "talking_c.mp4"))
         page.wait_for_selector("#video-target video", timeout=30_000)
         page.locator("#max-frames input").fill("6")
+        page.locator("#matte input[type=checkbox]").check()  # the options shared by the tabs
         page.click("#video-swap-button")
         page.wait_for_selector("#video-result video", timeout=120_000)
         assert "synthetic media" in page.locator("#video-status").inner_text()
+        page.wait_for_function(
+            "document.querySelectorAll('#video-download a').length >= 2", timeout=30_000)
+        links = [a.get_attribute("href") for a in page.locator("#video-download a").all()]
+        served_matte = tmp_path / "matte.mp4"
+        served_matte.write_bytes(page.request.get(
+            next(h for h in links if "-matte.mp4" in h)).body())
         response = page.request.get(page.locator("#video-result video").get_attribute("src"))
         assert response.ok
         served = tmp_path / "served.mp4"
@@ -454,6 +461,9 @@ def test_browser_video_swap(server, browser, photos_dir, videos_dir, tmp_path):
     assert info.frame_count == 6 and (info.width, info.height) == (524, 524)
     tag = read_provenance(served)
     assert tag is not None and tag["content"] == "synthetic media"
+    matte = probe_video(served_matte)  # a clip of the output's frames, no tag
+    assert matte.frame_count == 6 and (matte.width, matte.height) == (524, 524)
+    assert read_provenance(served_matte) is None
 
 
 def _choose(page, elem_id: str, label: str) -> None:
