@@ -154,6 +154,10 @@ def register(app: typer.Typer) -> None:
                                   "through unchanged and the clip keeps its length."),
         end: str = typer.Option(None, "--end", help="Video: swap faces up to this time; the "
                                 "frames after pass through unchanged."),
+        at: str = typer.Option(None, "--at", help="Clip: write only the frame shown at this "
+                               "time (seconds, MM:SS or HH:MM:SS) as an image --output, "
+                               "swapped as the whole clip's swap shows it (to check settings "
+                               "before a render)."),
         matte: Path = typer.Option(None, "--matte", help="Also write the matte: how much of "
                                    "each output pixel the swapped faces replaced, white to "
                                    "black (an image: .png/.tif; a clip: .mp4/.mov/.mkv/.webm "
@@ -170,7 +174,7 @@ def register(app: typer.Typer) -> None:
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     ) -> None:
-        from ..swap.checks import check_job
+        from ..swap.checks import check_frame_job, check_job
         from ..swap.options import SwapOptions, parse_mapping, parse_time
         from ..swap.pipeline import Swapper
 
@@ -189,7 +193,12 @@ def register(app: typer.Typer) -> None:
         if not source and not options.mapping:
             raise FacedancerError("give a source face with --source (or people with --map)")
         # Cheap checks first: a wrong target or an existing output fails before models load.
-        kind = check_job(target, output, overwrite, options.codec, options.start, options.matte)
+        frame_at = parse_time(at, "--at")
+        if frame_at is not None:
+            kind = check_frame_job(target, output, options, frame_at)
+        else:
+            kind = check_job(target, output, overwrite, options.codec, options.start,
+                             options.matte)
         check_writable(output, folder=kind == "folder")  # not after the whole video encoded
         if matte is not None:
             check_writable(matte, folder=kind == "folder")
@@ -198,7 +207,10 @@ def register(app: typer.Typer) -> None:
                               detector=detector,
                               backend=backend)
         plan = swapper.plan(list(source or []), options)
-        result = swapper.swap_path(target, output, plan, options, progress=not quiet)
+        if frame_at is not None:
+            result = swapper.swap_clip_frame(target, output, plan, frame_at, options)
+        else:
+            result = swapper.swap_path(target, output, plan, options, progress=not quiet)
         if kind == "folder":
             typer.echo(f"{output}: {result.summary()}")  # failures were printed as they came
             if result.failed:

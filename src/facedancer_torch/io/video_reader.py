@@ -45,9 +45,13 @@ class VideoReader:
     """Iterate the frames of a video as :class:`DecodedFrame` (RGB uint8, upright).
 
     ``stride`` keeps every n-th frame (``index % stride == 0``) starting at ``start``;
-    ``max_frames`` caps how many frames are yielded. Decoding and the YUV->RGB conversion run
-    in a background thread (FFmpeg releases the GIL) ``prefetch`` frames ahead, so the caller's
-    work on frame ``i`` overlaps decoding of ``i+1...``; FFmpeg's own frame threading is on too.
+    ``max_frames`` caps how many frames are yielded. ``from_time`` (seconds) starts at the
+    first frame shown at or after that time, found by seeking to the keyframe before it (a
+    frame deep in a long clip without decoding all before it; the frames' ``index`` is then
+    counted from their time at the clip's rate); it takes no ``stride`` or ``start``. Decoding
+    and the YUV->RGB conversion run in a background thread (FFmpeg releases the GIL)
+    ``prefetch`` frames ahead, so the caller's work on frame ``i`` overlaps decoding of
+    ``i+1...``; FFmpeg's own frame threading is on too.
 
     Use as a context manager (or call :meth:`close`) to stop the thread when breaking early.
     Decode errors raise :class:`InputError` naming the file and the frame. With ``deep`` a
@@ -57,11 +61,14 @@ class VideoReader:
 
     def __init__(self, path: str | Path, *, stride: int = 1, start: int = 0,
                  max_frames: int | None = None, prefetch: int = 8, threads: int = 0,
-                 deep: bool = False):
+                 deep: bool = False, from_time: float | None = None):
         if stride < 1 or start < 0 or (max_frames is not None and max_frames < 0):
             raise ValueError("stride must be >= 1, start and max_frames >= 0")
+        if from_time is not None and (from_time < 0 or stride != 1 or start != 0):
+            raise ValueError("from_time must be >= 0, without stride or start")
         self.path = Path(path)
         self.info = self._probe()
+        self.from_time = from_time or None
         self.stride, self.start, self.max_frames = stride, start, max_frames
         self.prefetch, self.threads = max(1, prefetch), threads
         self.deep = deep and self.info.bit_depth > 8
@@ -87,13 +94,14 @@ class VideoReader:
         if self.info.codec == "webp" and self.info.container == "webp":
             yield from self._webp_frames()
             return
-        turns = rotation_quarter_turns(self.info.rotation)
-        alpha = self.info.has_alpha
         yielded = 0
         with av.open(str(self.path)) as container:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
             stream.codec_context.thread_count = self.threads
+            if self.from_time is not None and self.info.time_base is not None:
+                yield from self._frames_from(container, stream)
+                return
             index = -1
             try:
                 for frame in container.decode(stream):
@@ -102,25 +110,7 @@ class VideoReader:
                         return
                     if not self._wanted(index):
                         continue
-                    if self.deep:
-                        pixels = frame.to_ndarray(format="rgba64le" if alpha else "rgb48le")
-                    else:
-                        pixels = frame.to_ndarray(format="rgba" if alpha else "rgb24")
-                    rotation = frame.rotation
-                    k = rotation_quarter_turns(rotation) if rotation else turns
-                    if k:
-                        pixels = np.ascontiguousarray(np.rot90(pixels, k))
-                    deep = None
-                    if self.deep:
-                        deep = np.ascontiguousarray(pixels[:, :, :3])
-                        pixels = to_8_bits(pixels)
-                    rgb, rgba = split_alpha(pixels) if alpha else (pixels, None)
-                    time = float(frame.time) if frame.time is not None else index / float(
-                        self.info.fps)
-                    shown = float(frame.duration * frame.time_base) \
-                        if frame.duration and frame.time_base else None
-                    yield DecodedFrame(index=index, pts=frame.pts, time=time, rgb=rgb,
-                                       duration=shown, rgba=rgba, deep=deep)
+                    yield self._decoded(frame, index)
                     yielded += 1
             except (av.FFmpegError, ValueError) as exc:
                 raise InputError(f"cannot decode frame {index + 1} "
@@ -132,6 +122,51 @@ class VideoReader:
         if index + 1 < expected - max(2, expected // 100):
             raise InputError(f"the video ends after frame {index + 1} of the {expected} its "
                              "header lists: the file is truncated or damaged", self.path)
+
+    def _frames_from(self, container, stream) -> Iterator[DecodedFrame]:
+        """The frames from ``from_time`` on: seek to the keyframe at or before it, decode from
+        there, skip what is shown before it."""
+        start = stream.start_time or 0
+        target = start + int(self.from_time / self.info.time_base)
+        yielded, index = 0, -1
+        try:
+            container.seek(target, stream=stream, backward=True, any_frame=False)
+            for frame in container.decode(stream):
+                if frame.pts is not None and frame.pts < target:
+                    continue
+                if self.max_frames is not None and yielded >= self.max_frames:
+                    return
+                index = round(float((frame.pts or target) - start) * self.info.time_base
+                              * self.info.fps) if frame.pts is not None else index + 1
+                yield self._decoded(frame, index)
+                yielded += 1
+        except (av.FFmpegError, ValueError) as exc:
+            raise InputError(f"cannot decode the frames from {self.from_time:g} s "
+                             f"({ffmpeg_reason(exc)})", self.path) from exc
+
+    def _decoded(self, frame, index: int) -> DecodedFrame:
+        """One decoded PyAV frame as a :class:`DecodedFrame`: upright, 8 bits (and 16 with
+        ``deep``), its alpha apart."""
+        alpha = self.info.has_alpha
+        if self.deep:
+            pixels = frame.to_ndarray(format="rgba64le" if alpha else "rgb48le")
+        else:
+            pixels = frame.to_ndarray(format="rgba" if alpha else "rgb24")
+        rotation = frame.rotation
+        k = rotation_quarter_turns(rotation) if rotation else \
+            rotation_quarter_turns(self.info.rotation)
+        if k:
+            pixels = np.ascontiguousarray(np.rot90(pixels, k))
+        deep = None
+        if self.deep:
+            deep = np.ascontiguousarray(pixels[:, :, :3])
+            pixels = to_8_bits(pixels)
+        rgb, rgba = split_alpha(pixels) if alpha else (pixels, None)
+        time = float(frame.time) if frame.time is not None else index / float(self.info.fps)
+        shown = float(frame.duration * frame.time_base) \
+            if frame.duration and frame.time_base else None
+        return DecodedFrame(index=index, pts=frame.pts, time=time, rgb=rgb, duration=shown,
+                            rgba=rgba, deep=deep)
 
     def _webp_frames(self) -> Iterator[DecodedFrame]:
         yielded = 0

@@ -54,12 +54,14 @@ def check_target(target: str | Path, kind: str | None = None, start: float | Non
         check_start(target, probe_clip(target).duration, start)
 
 
-def check_start(target: str | Path, duration: float, start: float | None) -> None:
-    """Refuse a ``--start`` at or after the end of a clip ``duration`` seconds long: not one
-    frame would be searched, and the output would be an unchanged copy whose warning could only
-    say that no face was found (a typo, 99:00 for 0:09, reads as a detection failure)."""
+def check_start(target: str | Path, duration: float, start: float | None,
+                name: str = "--start") -> None:
+    """Refuse a ``--start`` (or another time option, ``name``) at or after the end of a clip
+    ``duration`` seconds long: not one frame would be searched, and the output would be an
+    unchanged copy whose warning could only say that no face was found (a typo, 99:00 for
+    0:09, reads as a detection failure)."""
     if starts_after(start, duration):
-        raise InputError(f"--start {format_time(start)} is not inside the clip, which is "
+        raise InputError(f"{name} {format_time(start)} is not inside the clip, which is "
                          f"{format_time(duration)} long", target)
 
 
@@ -136,6 +138,27 @@ def check_job(target: str | Path, output: str | Path, overwrite: bool,
         check_target(target, kind, start)
         if kind == "video":  # a codec the output's container cannot hold, in one line
             check_codec(output, codec)
+    return kind
+
+
+def check_frame_job(target: str | Path, output: str | Path, options, at: float) -> str:
+    """The checks of a ``swap --at`` job (one frame of a clip as an image, swap/preview.py)
+    that need no model: a clip target that lasts past ``at``, an image output, no time range;
+    returns the target kind (``"video"``). ``options``: the job's SwapOptions."""
+    kind = target_kind(target)
+    if kind != "video":
+        what = "a folder" if kind == "folder" else "an image"
+        raise FacedancerError("--at writes one frame of a clip: give a video or an image "
+                              f"sequence as --target, not {what}", target)
+    if options.start is not None or options.end is not None:
+        raise FacedancerError("--at writes one frame; --start / --end are for a whole clip")
+    if Path(output).suffix.lower() not in IMAGE_OUTPUT_SUFFIXES or is_sequence_pattern(output):
+        raise FacedancerError("--at writes one frame: give an image as --output (one of "
+                              f"{' '.join(IMAGE_OUTPUT_SUFFIXES)})", output)
+    check_output(output, options.overwrite, target)
+    check_start(target, probe_clip(target, options.fps).duration, at, "--at")
+    if options.matte is not None:
+        check_matte(options.matte, output, target, "image", options.overwrite)
     return kind
 
 

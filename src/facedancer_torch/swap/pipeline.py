@@ -44,6 +44,7 @@ from ..models.runtime import GeneratorRunner, auto_backend
 from ..models.store import resolve_model
 from . import folder as folder_swap
 from . import image as image_swap
+from . import preview as preview_swap
 from . import video as video_swap
 from .checks import check_output, check_target, target_kind  # noqa: F401 - public re-exports
 from .boost import boost_crops, boost_factor, interleave
@@ -521,6 +522,14 @@ class Swapper:
         with apply_thread_budget(self, plan_threads()):
             return video_swap.swap_video_file(self, target, output, source,
                                               options or SwapOptions(), progress=progress)
+
+    def swap_clip_frame(self, target: str | Path, output: str | Path, source, at: float,
+                        options: SwapOptions | None = None):
+        """Swap the frame of a clip shown at ``at`` seconds as the whole clip's swap would, into
+        the image ``output`` (``--at``; see preview.py). Returns the FileReport."""
+        with apply_thread_budget(self, plan_threads()):
+            return preview_swap.swap_clip_frame(self, target, output, source,
+                                                options or SwapOptions(), at)
 
     def swap_folder(self, target: str | Path, output: str | Path, source,
                     options: SwapOptions | None = None, progress: bool = True):

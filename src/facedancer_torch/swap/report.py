@@ -28,7 +28,8 @@ class FileReport:
         frames_swapped: frames in which at least one face was swapped.
         cuts: shot cuts found in a video (``faces/shots.py``): each started its faces'
             tracks, and their ``--reference`` / ``--map`` decisions, afresh.
-        span: the time range faces were swapped in (``--start`` / ``--end``), as words.
+        span: the time range faces were swapped in (``--start`` / ``--end``), as words; for
+            an image made of one frame of a clip (``--at``), which frame.
         length: a video's length in words when it ends before ``--start`` (no frame was
             searched), else None.
     """
@@ -65,6 +66,8 @@ class FileReport:
         else:
             text = f"{self.path}: {self.swapped} of {self.detected} " \
                    f"face{'s' if self.detected != 1 else ''} swapped"
+            if self.span:  # a clip's frame (swap/preview.py)
+                text += f" ({self.span})"
         if self.too_small:
             text += f"; {self.too_small} face{'s' if self.too_small != 1 else ''} under the " \
                     "minimum face size left alone (--min-face-size)"
