@@ -440,6 +440,11 @@ def test_browser_video_swap(server, browser, photos_dir, videos_dir, tmp_path):
         page.locator("#video-target input[type=file]").set_input_files(
             str(videos_dir / "talking_c.mp4"))
         page.wait_for_selector("#video-target video", timeout=30_000)
+        page.locator("#preview-at textarea").fill("0.5")  # one frame first, as editors do
+        page.click("#preview-button")
+        page.wait_for_selector("#preview-result img", timeout=120_000)
+        page.get_by_text("Preview of the frame at").wait_for(timeout=30_000)
+        assert "frame 13 of" in page.locator("#video-status").inner_text()  # 25 frames/s
         page.locator("#max-frames input").fill("6")
         page.locator("#matte input[type=checkbox]").check()  # the options shared by the tabs
         page.click("#video-swap-button")

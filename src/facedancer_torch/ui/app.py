@@ -355,6 +355,32 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
                       "and watermark.")
         return str(output), status, _downloads(output, matte_path)
 
+    def preview_frame(sources, target, model, detector, faces, mask_blur, mask_padding,
+                      color_match, mask, detail, pixel_boost, blinks, identity_strength,
+                      exposure, detail_follow, matte, at):
+        """One frame of the video, swapped as the whole video's swap shows it (--at)."""
+        sources = _paths(sources)
+        if not sources:
+            raise gr.Error("Upload at least one photo of the source face.")
+        if not target:
+            raise gr.Error("Upload a target video.")
+        swapper = load(model, detector)
+        output = new_output(output_dir, ".png")
+        try:
+            seconds = parse_time((at or "").strip() or "0", "Preview the frame at")
+            options = _options(faces, mask_blur, mask_padding, color_match, mask=mask,
+                               detail=detail, pixel_boost=pixel_boost, blinks=blinks,
+                               identity_strength=identity_strength, exposure=exposure,
+                               detail_follow=detail_follow)
+            plan = swapper.plan(sources, options)
+            report = swapper.swap_clip_frame(target, output, plan, seconds, options)
+        except FacedancerError as exc:
+            raise gr.Error(str(exc)) from exc
+        status = (f"Preview of {report.span}: swapped {report.swapped} of {report.detected} "
+                  "face(s)." if report.changed else
+                  f"Preview of {report.span}: nothing swapped ({report.unswapped_reason()}).")
+        return str(output), status
+
     with gr.Blocks(title=title, analytics_enabled=False, delete_cache=(3600, 3600)) as app:
         gr.Markdown(f"# {title}")
         gr.Markdown(PROVENANCE_NOTE, elem_id="provenance-note")
@@ -462,11 +488,19 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
                                                     "start)", elem_id="span-start")
                             span_end = gr.Textbox("", label="Swap until (s or MM:SS; empty = "
                                                   "end)", elem_id="span-end")
+                        with gr.Row():
+                            preview_at = gr.Textbox("", label="Preview the frame at (s or "
+                                                    "MM:SS; empty = the first)",
+                                                    elem_id="preview-at")
+                            preview_run = gr.Button("Preview frame", elem_id="preview-button")
                         video_run = gr.Button("Swap video", variant="primary",
                                               elem_id="video-swap-button")
                     with gr.Column():
                         video_result = gr.Video(label="Result", interactive=False,
                                                 elem_id="video-result")
+                        preview_image = gr.Image(type="filepath", label="Preview: one frame, "
+                                                 "as the video's swap shows it",
+                                                 interactive=False, elem_id="preview-result")
                         video_status = gr.Markdown(elem_id="video-status")
                         video_download = gr.File(label="Download (MP4 with provenance tag; the "
                                                  "matte when asked)", file_count="multiple",
@@ -493,6 +527,9 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
                                      span_start, span_end],
                         [video_result, video_status, video_download], concurrency_limit=1,
                         concurrency_id="swap")
+        preview_run.click(preview_frame, [video_sources, video_target, *options, preview_at],
+                          [preview_image, video_status], concurrency_limit=1,
+                          concurrency_id="swap")
     app.facedancer_output_dir = output_dir  # launch_app lets gradio serve results from here
     app.facedancer_detectors = detectors  # the detector picker's entries, as offered
     return app
