@@ -471,6 +471,28 @@ def test_browser_video_swap(server, browser, photos_dir, videos_dir, tmp_path):
     assert read_provenance(served_matte) is None
 
 
+def test_browser_only_this_person(server, browser, photos_dir):
+    """"Only swap this person": a photo of one of a group's people, and only their face is
+    swapped (the command line's --reference)."""
+    _, url, _ = server
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    try:
+        page.goto(url)
+        page.wait_for_selector("#swap-button", timeout=30_000)
+        page.locator("#sources input[type=file]").set_input_files(
+            [str(photos_dir / "df_img1.jpg")])
+        page.locator("#target input[type=file]").set_input_files(
+            str(photos_dir / "fr_obama_and_biden.jpg"))
+        page.locator("#reference input[type=file]").set_input_files(
+            [str(photos_dir / "fr_obama.jpg")])
+        page.wait_for_selector("#target img", timeout=30_000)
+        page.locator('#reference [aria-label="fr_obama.jpg"]').wait_for(timeout=30_000)
+        page.click("#swap-button")
+        page.get_by_text("Swapped 1 of 3 face(s).").wait_for(timeout=120_000)
+    finally:
+        page.close()
+
+
 def _choose(page, elem_id: str, label: str) -> None:
     """Pick ``label`` in the gradio dropdown ``#elem_id``."""
     page.locator(f"#{elem_id} input").click()

@@ -292,7 +292,7 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
 
     def swap_image(sources, target, model, detector, faces, mask_blur, mask_padding,
                    color_match, mask, detail, pixel_boost, blinks, identity_strength,
-                   exposure, detail_follow=False, matte=False):
+                   exposure, detail_follow=False, matte=False, reference=None):
         sources = _paths(sources)
         if not sources:
             raise gr.Error("Upload at least one photo of the source face.")
@@ -305,7 +305,8 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
             options = _options(faces, mask_blur, mask_padding, color_match, mask=mask,
                                detail=detail, pixel_boost=pixel_boost, blinks=blinks,
                                identity_strength=identity_strength, exposure=exposure,
-                               detail_follow=detail_follow).replace(matte=matte_path)
+                               detail_follow=detail_follow).replace(
+                                   matte=matte_path, reference=_paths(reference))
             plan = swapper.plan(sources, options)
             report = swapper.swap_image_file(target, output, plan, options)
         except FacedancerError as exc:
@@ -320,7 +321,7 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
 
     def swap_video(sources, target, model, detector, faces, mask_blur, mask_padding,
                    color_match, mask, detail, pixel_boost, blinks, identity_strength,
-                   exposure, detail_follow, matte, max_frames, start, end,
+                   exposure, detail_follow, matte, max_frames, start, end, reference=None,
                    progress=gr.Progress(track_tqdm=True)):
         sources = _paths(sources)
         if not sources:
@@ -334,7 +335,8 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
         try:
             options = _options(faces, mask_blur, mask_padding, color_match, max_frames, mask,
                                detail, pixel_boost, blinks, identity_strength, exposure,
-                               start, end, detail_follow).replace(matte=matte_path)
+                               start, end, detail_follow).replace(
+                                   matte=matte_path, reference=_paths(reference))
             progress(0, desc="swapping frames")
             # swap_video_file reports frames through tqdm; gr.Progress(track_tqdm) shows it.
             plan = swapper.plan(sources, options)
@@ -357,7 +359,7 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
 
     def preview_frame(sources, target, model, detector, faces, mask_blur, mask_padding,
                       color_match, mask, detail, pixel_boost, blinks, identity_strength,
-                      exposure, detail_follow, matte, at):
+                      exposure, detail_follow, matte, at, reference=None):
         """One frame of the video, swapped as the whole video's swap shows it (--at)."""
         sources = _paths(sources)
         if not sources:
@@ -371,7 +373,8 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
             options = _options(faces, mask_blur, mask_padding, color_match, mask=mask,
                                detail=detail, pixel_boost=pixel_boost, blinks=blinks,
                                identity_strength=identity_strength, exposure=exposure,
-                               detail_follow=detail_follow)
+                               detail_follow=detail_follow).replace(
+                                   reference=_paths(reference))
             plan = swapper.plan(sources, options)
             report = swapper.swap_clip_frame(target, output, plan, seconds, options)
         except FacedancerError as exc:
@@ -456,6 +459,10 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
                         target = gr.Image(type="filepath", image_mode=None,
                                           sources=["upload", "clipboard"], label="Target image",
                                           elem_id="target")
+                        reference = gr.File(file_count="multiple", file_types=["image"],
+                                            label="Only swap this person (optional): "
+                                            "photo(s) of them; the others keep their faces",
+                                            elem_id="reference")
                         run = gr.Button("Swap", variant="primary", elem_id="swap-button")
                     with gr.Column():
                         with gr.Tabs():
@@ -479,6 +486,10 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
                                                 elem_id="video-sources")
                         video_target = gr.Video(sources=["upload"], label="Target video",
                                                 elem_id="video-target")
+                        video_reference = gr.File(file_count="multiple", file_types=["image"],
+                                                  label="Only swap this person (optional): "
+                                                  "photo(s) of them; the others keep their "
+                                                  "faces", elem_id="video-reference")
                         max_frames = gr.Number(0, precision=0, minimum=0,
                                                label="Max frames (0 = whole video)",
                                                elem_id="max-frames")
@@ -521,13 +532,15 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
                    pixel_boost, blinks, identity_strength, exposure, detail_follow, matte]
         # One swap at a time across both tabs: a Swapper is not meant for concurrent calls and
         # the CPU/GPU is saturated by one job anyway; others wait in gradio's queue.
-        run.click(swap_image, [sources, target, *options], [result, compare, status, download],
-                  concurrency_limit=1, concurrency_id="swap")
+        run.click(swap_image, [sources, target, *options, reference],
+                  [result, compare, status, download], concurrency_limit=1,
+                  concurrency_id="swap")
         video_run.click(swap_video, [video_sources, video_target, *options, max_frames,
-                                     span_start, span_end],
+                                     span_start, span_end, video_reference],
                         [video_result, video_status, video_download], concurrency_limit=1,
                         concurrency_id="swap")
-        preview_run.click(preview_frame, [video_sources, video_target, *options, preview_at],
+        preview_run.click(preview_frame, [video_sources, video_target, *options, preview_at,
+                                          video_reference],
                           [preview_image, video_status], concurrency_limit=1,
                           concurrency_id="swap")
     app.facedancer_output_dir = output_dir  # launch_app lets gradio serve results from here
