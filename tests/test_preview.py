@@ -36,6 +36,29 @@ def test_seeking_gives_the_frames_decoding_from_the_start_gives(videos_dir):
         VideoReader(clip, from_time=1.0, stride=2)
 
 
+def test_a_seek_that_lands_past_the_time_decodes_from_the_start(videos_dir, tmp_path):
+    """MPEG-TS has no exact index: a seek can land seconds past the time asked for. The
+    reader notices and decodes from the clip's start instead: the same frames either way."""
+    import av
+
+    from facedancer_torch.io.video_reader import VideoReader
+
+    ts = tmp_path / "clip.ts"
+    with av.open(str(videos_dir / "talking_a.mp4")) as source, \
+            av.open(str(ts), "w", format="mpegts") as out:
+        stream = out.add_stream_from_template(source.streams.video[0])
+        for packet in source.demux(source.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = stream
+                out.mux(packet)
+    every = list(VideoReader(ts))
+    for seconds in (1.0, 3.0):
+        sought = list(VideoReader(ts, from_time=seconds, max_frames=3))
+        decoded = [f for f in every if f.time >= seconds][:3]
+        assert [f.time for f in sought] == [f.time for f in decoded]
+        assert all(np.array_equal(a.rgb, b.rgb) for a, b in zip(sought, decoded, strict=True))
+
+
 def test_the_frame_at_a_time_is_the_clips_swap_of_it(swapper, plan, videos_dir, tmp_path):
     """The still is the frame the whole clip's swap shows at that time: outside its matte the
     input frame bit for bit, inside within a grey level of the full run on average (the

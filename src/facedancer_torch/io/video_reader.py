@@ -7,6 +7,7 @@ Frames are ``(H, W, 3)`` uint8 RGB, turned upright by the stream's display matri
 from __future__ import annotations
 
 import contextlib
+import itertools
 import queue
 import threading
 from collections.abc import Iterator
@@ -125,24 +126,40 @@ class VideoReader:
 
     def _frames_from(self, container, stream) -> Iterator[DecodedFrame]:
         """The frames from ``from_time`` on: seek to the keyframe at or before it, decode from
-        there, skip what is shown before it."""
+        there, skip what is shown before it. Where the seek lands past the time (a container
+        without an exact index: MPEG-TS), the clip is decoded from its start instead."""
         start = stream.start_time or 0
         target = start + int(self.from_time / self.info.time_base)
-        yielded, index = 0, -1
         try:
             container.seek(target, stream=stream, backward=True, any_frame=False)
-            for frame in container.decode(stream):
-                if frame.pts is not None and frame.pts < target:
-                    continue
-                if self.max_frames is not None and yielded >= self.max_frames:
-                    return
-                index = round(float((frame.pts or target) - start) * self.info.time_base
-                              * self.info.fps) if frame.pts is not None else index + 1
-                yield self._decoded(frame, index)
-                yielded += 1
+            frames = container.decode(stream)
+            first = next(frames, None)
+            if first is None or first.pts is None or first.pts <= target:
+                yield from self._shown_from(itertools.chain([first] if first else [], frames),
+                                            target, start)
+                return
+            with av.open(str(self.path)) as again:
+                stream = again.streams.video[0]
+                stream.thread_type = "AUTO"
+                stream.codec_context.thread_count = self.threads
+                yield from self._shown_from(again.decode(stream), target, start)
         except (av.FFmpegError, ValueError) as exc:
             raise InputError(f"cannot decode the frames from {self.from_time:g} s "
                              f"({ffmpeg_reason(exc)})", self.path) from exc
+
+    def _shown_from(self, frames, target: int, start: int) -> Iterator[DecodedFrame]:
+        """Of decoded ``frames``, those at ``target`` (stream ticks) and after, up to
+        ``max_frames``, indexed by their time at the clip's rate."""
+        yielded, index = 0, -1
+        for frame in frames:
+            if frame.pts is not None and frame.pts < target:
+                continue
+            if self.max_frames is not None and yielded >= self.max_frames:
+                return
+            index = round(float(frame.pts - start) * self.info.time_base * self.info.fps) \
+                if frame.pts is not None else index + 1
+            yield self._decoded(frame, index)
+            yielded += 1
 
     def _decoded(self, frame, index: int) -> DecodedFrame:
         """One decoded PyAV frame as a :class:`DecodedFrame`: upright, 8 bits (and 16 with
