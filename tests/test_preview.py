@@ -59,6 +59,21 @@ def test_a_seek_that_lands_past_the_time_decodes_from_the_start(videos_dir, tmp_
         assert all(np.array_equal(a.rgb, b.rgb) for a, b in zip(sought, decoded, strict=True))
 
 
+@pytest.mark.parametrize("suffix", [".webp", ".gif"])
+def test_an_animation_starts_at_the_time_too(tmp_path, suffix):
+    """An animated WebP (read by Pillow) and a GIF (no seeking in it) start at the time too."""
+    from PIL import Image
+
+    from facedancer_torch.io.video_reader import VideoReader
+
+    path = tmp_path / f"anim{suffix}"
+    frames = [Image.fromarray(np.full((64, 64, 3), i * 20, np.uint8)) for i in range(10)]
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=100, loop=0)
+    sought = list(VideoReader(path, from_time=0.3, max_frames=3))
+    assert [(f.index, round(f.time, 3)) for f in sought] == [(3, 0.3), (4, 0.4), (5, 0.5)]
+    assert np.allclose([int(f.rgb[0, 0, 0]) for f in sought], [60, 80, 100], atol=2)  # lossy
+
+
 def test_the_frame_at_a_time_is_the_clips_swap_of_it(swapper, plan, videos_dir, tmp_path):
     """The still is the frame the whole clip's swap shows at that time: outside its matte the
     input frame bit for bit, inside within a grey level of the full run on average (the

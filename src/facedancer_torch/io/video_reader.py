@@ -127,14 +127,19 @@ class VideoReader:
     def _frames_from(self, container, stream) -> Iterator[DecodedFrame]:
         """The frames from ``from_time`` on: seek to the keyframe at or before it, decode from
         there, skip what is shown before it. Where the seek lands past the time (a container
-        without an exact index: MPEG-TS), the clip is decoded from its start instead."""
+        without an exact index: MPEG-TS) or fails, the clip is decoded from its start
+        instead."""
         start = stream.start_time or 0
         target = start + int(self.from_time / self.info.time_base)
         try:
-            container.seek(target, stream=stream, backward=True, any_frame=False)
-            frames = container.decode(stream)
-            first = next(frames, None)
-            if first is None or first.pts is None or first.pts <= target:
+            try:
+                container.seek(target, stream=stream, backward=True, any_frame=False)
+                frames = container.decode(stream)
+                first = next(frames, None)
+            except (av.FFmpegError, ValueError):  # a format that cannot seek (GIF)
+                first, frames = False, None
+            if first is None or (first is not False and (first.pts is None or
+                                                         first.pts <= target)):
                 yield from self._shown_from(itertools.chain([first] if first else [], frames),
                                             target, start)
                 return
@@ -196,6 +201,8 @@ class VideoReader:
                     continue
                 image.load()
                 ms = int(image.info.get("timestamp", 0))
+                if self.from_time is not None and ms / 1000 < self.from_time - 1e-9:
+                    continue  # (an animation is decoded from its start: no keyframe index)
                 rgba = None
                 if self.info.has_alpha:
                     rgb, rgba = split_alpha(np.asarray(image.convert("RGBA")))
