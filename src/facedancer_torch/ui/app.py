@@ -290,14 +290,19 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
         except FacedancerError as exc:
             raise gr.Error(str(exc)) from exc
 
-    def swap_image(sources, target, model, detector, faces, mask_blur, mask_padding,
-                   color_match, mask, detail, pixel_boost, blinks, identity_strength,
-                   exposure, detail_follow=False, matte=False, reference=None):
+    def given(sources, target, what: str) -> list[str]:
+        """The source photos' paths; a readable error in the page for a missing upload."""
         sources = _paths(sources)
         if not sources:
             raise gr.Error("Upload at least one photo of the source face.")
         if not target:
-            raise gr.Error("Upload a target image.")
+            raise gr.Error(f"Upload a target {what}.")
+        return sources
+
+    def swap_image(sources, target, model, detector, faces, mask_blur, mask_padding,
+                   color_match, mask, detail, pixel_boost, blinks, identity_strength,
+                   exposure, detail_follow=False, matte=False, reference=None):
+        sources = given(sources, target, "image")
         swapper = load(model, detector)
         output = new_output(output_dir, ".png")
         matte_path = output.with_name(output.stem + "-matte.png") if matte else None
@@ -323,11 +328,7 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
                    color_match, mask, detail, pixel_boost, blinks, identity_strength,
                    exposure, detail_follow, matte, max_frames, start, end, reference=None,
                    progress=gr.Progress(track_tqdm=True)):
-        sources = _paths(sources)
-        if not sources:
-            raise gr.Error("Upload at least one photo of the source face.")
-        if not target:
-            raise gr.Error("Upload a target video.")
+        sources = given(sources, target, "video")
         progress(0, desc="loading the model")
         swapper = load(model, detector)
         output = new_output(output_dir, ".mp4")
@@ -361,11 +362,7 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
                       color_match, mask, detail, pixel_boost, blinks, identity_strength,
                       exposure, detail_follow, matte, at, reference=None):
         """One frame of the video, swapped as the whole video's swap shows it (--at)."""
-        sources = _paths(sources)
-        if not sources:
-            raise gr.Error("Upload at least one photo of the source face.")
-        if not target:
-            raise gr.Error("Upload a target video.")
+        sources = given(sources, target, "video")
         swapper = load(model, detector)
         output = new_output(output_dir, ".png")
         try:
