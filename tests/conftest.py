@@ -92,3 +92,9 @@ def swapper(tiny_model):
     from facedancer_torch.swap.pipeline import Swapper
 
     return Swapper(tiny_model, device="cpu", backend="fused")
+
+
+@pytest.fixture(scope="module")
+def plan(swapper, photos_dir):
+    """That swapper's plan with df_img1.jpg as the source."""
+    return swapper.plan(photos_dir / "df_img1.jpg")

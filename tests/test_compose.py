@@ -41,11 +41,6 @@ def _quality():
     return quality
 
 
-@pytest.fixture(scope="module")
-def plan(swapper, photos_dir):
-    return swapper.plan(photos_dir / "df_img1.jpg")
-
-
 REFERENCE = dict(mask="box", color_match="none", detail=0.0, profile_fade=False, cut_fade=False)
 
 

@@ -10,11 +10,6 @@ import numpy as np
 import pytest
 
 
-@pytest.fixture(scope="module")
-def plan(swapper, photos_dir):
-    return swapper.plan(photos_dir / "df_img1.jpg")
-
-
 def _grey(path) -> np.ndarray:
     from PIL import Image
 

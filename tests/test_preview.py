@@ -15,11 +15,6 @@ def _one_thread():
         yield
 
 
-@pytest.fixture(scope="module")
-def plan(swapper, photos_dir):
-    return swapper.plan(photos_dir / "df_img1.jpg")
-
-
 def test_seeking_gives_the_frames_decoding_from_the_start_gives(videos_dir):
     """The frames from a time on, found by seeking to the keyframe before it, are the very
     frames (pixels, times, indices) that decoding the whole clip gives from that time on."""

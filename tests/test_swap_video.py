@@ -15,11 +15,6 @@ def _one_thread():
         yield
 
 
-@pytest.fixture(scope="module")
-def plan(swapper, photos_dir):
-    return swapper.plan(photos_dir / "df_img1.jpg")
-
-
 def _decoded_audio(path) -> np.ndarray:
     import av
 
