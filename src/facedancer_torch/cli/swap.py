@@ -30,6 +30,10 @@ facedancer swap --map alice.jpg=me.jpg --map bob.jpg=you.jpg -t party.mp4 -o out
 facedancer swap -s me.jpg -t photos/ -o swapped/ --faces largest
 
 facedancer swap -s me.jpg -t plate/shot_%04d.png -o out/shot_%04d.png --fps 24
+
+facedancer swap -s me.jpg -t clip.mov -o check.png --at 1:02.5
+
+facedancer swap -s me.jpg -t clip.mov -o out.mov --matte out_matte.mov
 """
 
 
