@@ -493,6 +493,47 @@ def test_browser_only_this_person(server, browser, photos_dir):
         page.close()
 
 
+def test_browser_pick_a_person_in_a_previewed_frame(server, browser, photos_dir, videos_dir,
+                                                    tmp_path):
+    """The video tab's people picker: the faces of the previewed frame, left to right; a
+    click on one and only that person is swapped (the frame as a --reference photo, @N);
+    "Swap everyone again" undoes it."""
+    import cv2
+
+    from facedancer_torch.io.video import VideoWriter, read_frames
+
+    left = [f.rgb for f in read_frames(videos_dir / "talking_a.mp4", max_frames=8)]
+    right = [f.rgb for f in read_frames(videos_dir / "talking_c.mp4", max_frames=8)]
+    pair = tmp_path / "pair.mp4"  # two people side by side
+    with VideoWriter(pair, 25, crf=18, preset="ultrafast") as writer:
+        for a, b in zip(left, right, strict=True):
+            writer.write(np.ascontiguousarray(np.hstack([a, cv2.resize(b, a.shape[1::-1])])))
+    _, url, _ = server
+    page = browser.new_page(viewport={"width": 1280, "height": 1400})
+    try:
+        page.goto(url)
+        page.wait_for_selector("#swap-button", timeout=30_000)
+        page.get_by_role("tab", name="Video swap").click()
+        page.locator("#video-sources input[type=file]").set_input_files(
+            str(photos_dir / "df_img1.jpg"))
+        page.locator("#video-target input[type=file]").set_input_files(str(pair))
+        page.wait_for_selector("#video-target video", timeout=30_000)
+        page.locator("#preview-at textarea").fill("0.1")
+        page.click("#preview-button")
+        page.get_by_text("swapped 2 of 2 face(s)").wait_for(timeout=120_000)
+        page.wait_for_function("document.querySelectorAll('#people img').length == 2",
+                               timeout=30_000)
+        page.locator("#people img").nth(1).click()  # the person on the right
+        page.get_by_text("face 2 from the left").wait_for(timeout=30_000)
+        page.click("#preview-button")
+        page.get_by_text("swapped 1 of 2 face(s)").wait_for(timeout=120_000)
+        page.click("#unpick")
+        page.click("#preview-button")
+        page.get_by_text("swapped 2 of 2 face(s)").wait_for(timeout=120_000)
+    finally:
+        page.close()
+
+
 def _choose(page, elem_id: str, label: str) -> None:
     """Pick ``label`` in the gradio dropdown ``#elem_id``."""
     page.locator(f"#{elem_id} input").click()

@@ -172,8 +172,9 @@ def split_face_choice(photo: str | Path | np.ndarray) -> tuple[str | Path | np.n
     return (Path(base) if isinstance(photo, Path) else base), int(number)
 
 
-def _left_to_right(faces: Sequence[Face]) -> list[Face]:
-    """Faces by their box centres, left to right: how a person names "the second one"."""
+def left_to_right(faces: Sequence[Face]) -> list[Face]:
+    """Faces by their box centres, left to right: how a person names "the second one" (the
+    ``PHOTO@N`` of :func:`split_face_choice`; the web UI's people picker shows them so)."""
     return sorted(faces, key=lambda f: float(f.box[0] + f.box[2]))
 
 
@@ -189,7 +190,7 @@ def source_face(faces: Sequence[Face], choice: int | None = None, role: str = "s
     if not 1 <= choice <= len(faces):
         raise InputError(f"@{choice} asks for face {choice} from the left, but the "
                          f"{role} image has {len(faces)} face(s)", path)
-    return _left_to_right(faces)[choice - 1]
+    return left_to_right(faces)[choice - 1]
 
 
 def _ordinal(n: int) -> str:
@@ -262,7 +263,7 @@ def load_identity(photos: Sequence[str | Path | np.ndarray], detector, encoder,
             rivals = rival_faces(faces, face)
             if rivals:
                 x0, y0, x1, y1 = (int(round(float(v))) for v in face.box)
-                place = next(i for i, f in enumerate(_left_to_right(faces), 1) if f is face)
+                place = next(i for i, f in enumerate(left_to_right(faces), 1) if f is face)
                 detail = (f"{len(faces)} faces in the {role} image, {rivals} of the others "
                           f"nearly as large as the largest, which is used (the {_ordinal(place)} "
                           f"from the left, box {x0},{y0} to {x1},{y1})")

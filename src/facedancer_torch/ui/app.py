@@ -87,9 +87,44 @@ def host_warning(host: str, password: bool = False) -> str | None:
             f"password, or use --host {DEFAULT_HOST}")
 
 
+def _people(reference, picked: str | None) -> list[str]:
+    """The --reference photos of a video swap: the person picked in a previewed frame
+    (``FRAME@N``) when there is one, else the uploaded photos."""
+    return [picked] if picked else _paths(reference)
+
+
 def _downloads(output: Path, matte: Path | None) -> list[str]:
     """The files a result offers for download: the output, and its matte when one was made."""
     return [str(output)] + ([str(matte)] if matte is not None and matte.is_file() else [])
+
+
+def frame_people(swapper, target: str | Path, seconds: float, output_dir: Path
+                 ) -> tuple[Path, list]:
+    """The video frame shown at ``seconds`` written as it is (a PNG in ``output_dir``), and a
+    crop of each face found in it, left to right: the people picker's gallery, whose N-th
+    entry is ``FRAME@N`` as a --reference photo (the same detector finds the same faces in
+    the same pixels)."""
+    import numpy as np
+
+    from ..io.images import write_image
+    from ..io.video_reader import VideoReader
+    from ..swap.source import left_to_right
+
+    decoded = list(VideoReader(target, from_time=seconds or None, max_frames=1))
+    if not decoded:
+        raise FacedancerError("no frame there to pick a person from", target)
+    rgb = decoded[0].rgb
+    frame = new_output(output_dir, "-frame.png")
+    write_image(frame, rgb)  # untouched: no provenance tag, nothing in it is synthetic
+    crops = []
+    height, width = rgb.shape[:2]
+    for face in left_to_right(swapper.detect(rgb)):
+        x0, y0, x1, y1 = (float(v) for v in face.box)
+        cx, cy, half = (x0 + x1) / 2, (y0 + y1) / 2, 0.65 * max(x1 - x0, y1 - y0)
+        box = [int(max(0, cx - half)), int(max(0, cy - half)), int(min(width, cx + half)),
+               int(min(height, cy + half))]
+        crops.append(np.ascontiguousarray(rgb[box[1]:box[3], box[0]:box[2]]))
+    return frame, crops
 
 
 def new_output(output_dir: Path, suffix: str, max_age_s: float = OUTPUT_MAX_AGE_S) -> Path:
@@ -327,7 +362,7 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
     def swap_video(sources, target, model, detector, faces, mask_blur, mask_padding,
                    color_match, mask, detail, pixel_boost, blinks, identity_strength,
                    exposure, detail_follow, matte, max_frames, start, end, reference=None,
-                   progress=gr.Progress(track_tqdm=True)):
+                   picked=None, progress=gr.Progress(track_tqdm=True)):
         sources = given(sources, target, "video")
         progress(0, desc="loading the model")
         swapper = load(model, detector)
@@ -337,7 +372,7 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
             options = _options(faces, mask_blur, mask_padding, color_match, max_frames, mask,
                                detail, pixel_boost, blinks, identity_strength, exposure,
                                start, end, detail_follow).replace(
-                                   matte=matte_path, reference=_paths(reference))
+                                   matte=matte_path, reference=_people(reference, picked))
             progress(0, desc="swapping frames")
             # swap_video_file reports frames through tqdm; gr.Progress(track_tqdm) shows it.
             plan = swapper.plan(sources, options)
@@ -360,8 +395,9 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
 
     def preview_frame(sources, target, model, detector, faces, mask_blur, mask_padding,
                       color_match, mask, detail, pixel_boost, blinks, identity_strength,
-                      exposure, detail_follow, matte, at, reference=None):
-        """One frame of the video, swapped as the whole video's swap shows it (--at)."""
+                      exposure, detail_follow, matte, at, reference=None, picked=None):
+        """One frame of the video, swapped as the whole video's swap shows it (--at), and
+        the faces of that frame as it is, for the people picker."""
         sources = given(sources, target, "video")
         swapper = load(model, detector)
         output = new_output(output_dir, ".png")
@@ -371,15 +407,32 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
                                detail=detail, pixel_boost=pixel_boost, blinks=blinks,
                                identity_strength=identity_strength, exposure=exposure,
                                detail_follow=detail_follow).replace(
-                                   reference=_paths(reference))
+                                   reference=_people(reference, picked))
             plan = swapper.plan(sources, options)
             report = swapper.swap_clip_frame(target, output, plan, seconds, options)
+            frame, crops = frame_people(swapper, target, seconds, output_dir)
         except FacedancerError as exc:
             raise gr.Error(str(exc)) from exc
         status = (f"Preview of {report.span}: swapped {report.swapped} of {report.detected} "
                   "face(s)." if report.changed else
                   f"Preview of {report.span}: nothing swapped ({report.unswapped_reason()}).")
-        return str(output), status
+        people = [(crop, f"{n} from the left") for n, crop in enumerate(crops, 1)]
+        return str(output), status, people, (str(frame), report.span)
+
+    def pick(shown, event: gr.SelectData):
+        """A face clicked in the people picker: only that person is swapped from now on."""
+        if not shown:
+            return None, ""
+        frame, span = shown
+        number = int(event.index) + 1
+        return f"{frame}@{number}", (f"Only the person picked is swapped: face {number} from "
+                                     f"the left in {span} (the reference photos are not "
+                                     "used while a person is picked).")
+
+    # gradio hands the click over to a parameter annotated gr.SelectData; this module's
+    # annotations are strings (from __future__ import annotations) and gr is imported in this
+    # function, so gradio cannot resolve that one: it is given as the class itself.
+    pick.__annotations__["event"] = gr.SelectData
 
     with gr.Blocks(title=title, analytics_enabled=False, delete_cache=(3600, 3600)) as app:
         gr.Markdown(f"# {title}")
@@ -509,6 +562,16 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
                         preview_image = gr.Image(type="filepath", label="Preview: one frame, "
                                                  "as the video's swap shows it",
                                                  interactive=False, elem_id="preview-result")
+                        people = gr.Gallery(label="People in the previewed frame: click one "
+                                            "to swap only them", columns=8, height="auto",
+                                            allow_preview=False, interactive=False,
+                                            elem_id="people")
+                        with gr.Row():
+                            picked_note = gr.Markdown(elem_id="picked-note")
+                            unpick = gr.Button("Swap everyone again", size="sm",
+                                               elem_id="unpick")
+                        shown = gr.State(None)  # (the previewed frame's PNG, which frame)
+                        picked = gr.State(None)  # FRAME@N: the person picked, or None
                         video_status = gr.Markdown(elem_id="video-status")
                         video_download = gr.File(label="Download (MP4 with provenance tag; the "
                                                  "matte when asked)", file_count="multiple",
@@ -533,13 +596,18 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
                   [result, compare, status, download], concurrency_limit=1,
                   concurrency_id="swap")
         video_run.click(swap_video, [video_sources, video_target, *options, max_frames,
-                                     span_start, span_end, video_reference],
+                                     span_start, span_end, video_reference, picked],
                         [video_result, video_status, video_download], concurrency_limit=1,
                         concurrency_id="swap")
         preview_run.click(preview_frame, [video_sources, video_target, *options, preview_at,
-                                          video_reference],
-                          [preview_image, video_status], concurrency_limit=1,
+                                          video_reference, picked],
+                          [preview_image, video_status, people, shown], concurrency_limit=1,
                           concurrency_id="swap")
+        people.select(pick, [shown], [picked, picked_note])
+        unpick.click(lambda: (None, ""), None, [picked, picked_note])
+        # Another video: a person picked in the last one is no one in it.
+        video_target.change(lambda: (None, "", None, []), None,
+                            [picked, picked_note, shown, people])
     app.facedancer_output_dir = output_dir  # launch_app lets gradio serve results from here
     app.facedancer_detectors = detectors  # the detector picker's entries, as offered
     return app
