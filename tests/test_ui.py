@@ -425,6 +425,16 @@ def test_browser_image_swap(server, browser, photos_dir, tmp_path):
     assert read_provenance(served_matte) is None
 
 
+def _video_tab(page, url: str, source: Path, target: Path) -> None:
+    """Open the page's video tab with ``source`` and the video ``target`` uploaded."""
+    page.goto(url)
+    page.wait_for_selector("#swap-button", timeout=30_000)
+    page.get_by_role("tab", name="Video swap").click()
+    page.locator("#video-sources input[type=file]").set_input_files(str(source))
+    page.locator("#video-target input[type=file]").set_input_files(str(target))
+    page.wait_for_selector("#video-target video", timeout=30_000)
+
+
 def test_browser_video_swap(server, browser, photos_dir, videos_dir, tmp_path):
     from facedancer_torch.io.provenance import read_provenance
     from facedancer_torch.io.video import probe_video
@@ -432,14 +442,7 @@ def test_browser_video_swap(server, browser, photos_dir, videos_dir, tmp_path):
     _, url, _ = server
     page = browser.new_page(viewport={"width": 1280, "height": 1000})
     try:
-        page.goto(url)
-        page.wait_for_selector("#swap-button", timeout=30_000)
-        page.get_by_role("tab", name="Video swap").click()
-        page.locator("#video-sources input[type=file]").set_input_files(
-            str(photos_dir / "fr_obama.jpg"))
-        page.locator("#video-target input[type=file]").set_input_files(
-            str(videos_dir / "talking_c.mp4"))
-        page.wait_for_selector("#video-target video", timeout=30_000)
+        _video_tab(page, url, photos_dir / "fr_obama.jpg", videos_dir / "talking_c.mp4")
         page.locator("#preview-at textarea").fill("0.5")  # one frame first, as editors do
         page.click("#preview-button")
         page.wait_for_selector("#preview-result img", timeout=120_000)
@@ -511,13 +514,7 @@ def test_browser_pick_a_person_in_a_previewed_frame(server, browser, photos_dir,
     _, url, _ = server
     page = browser.new_page(viewport={"width": 1280, "height": 1400})
     try:
-        page.goto(url)
-        page.wait_for_selector("#swap-button", timeout=30_000)
-        page.get_by_role("tab", name="Video swap").click()
-        page.locator("#video-sources input[type=file]").set_input_files(
-            str(photos_dir / "df_img1.jpg"))
-        page.locator("#video-target input[type=file]").set_input_files(str(pair))
-        page.wait_for_selector("#video-target video", timeout=30_000)
+        _video_tab(page, url, photos_dir / "df_img1.jpg", pair)
         page.locator("#preview-at textarea").fill("0.1")
         page.click("#preview-button")
         page.get_by_text("swapped 2 of 2 face(s)").wait_for(timeout=120_000)
