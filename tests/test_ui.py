@@ -148,6 +148,28 @@ def test_the_time_range_reaches_the_swap_options():
         _options("all", 7, 0.0, "local", end="soon")
 
 
+def test_the_people_picker_shows_a_frames_faces_left_to_right(swapper, videos_dir, tmp_path):
+    """The video tab's people picker: the frame as it is (untouched, the --reference photo of
+    a pick), its faces left to right, and the ones too small to swap in a video said so."""
+    from facedancer_torch.io.images import read_image
+    from facedancer_torch.io.video_reader import VideoReader
+    from facedancer_torch.swap.options import SwapOptions
+    from facedancer_torch.swap.select import face_extent, min_face_pixels
+    from facedancer_torch.swap.source import left_to_right
+
+    clip = videos_dir / "crowd_720p.mp4"
+    frame, people = ui_app.frame_people(swapper, clip, 1.0, tmp_path)
+    shown = next(iter(VideoReader(clip, from_time=1.0, max_frames=1))).rgb
+    assert np.array_equal(read_image(frame), shown)
+    faces = left_to_right(swapper.detect(shown))
+    assert [caption.split(":")[0] for _, caption in people] == \
+        [f"{n} from the left" for n in range(1, len(faces) + 1)]
+    smallest = min_face_pixels(shown.shape, SwapOptions(), video=True)
+    small = [face_extent(f.box) < smallest for f in faces]
+    assert [caption.endswith("too small to swap in a video") for _, caption in people] == small
+    assert any(small) and not all(small)
+
+
 def test_the_status_carries_the_sources_notes():
     """A group photo's face chosen by size (swap/source.py) is said in the page, as the CLI
     warns of it."""

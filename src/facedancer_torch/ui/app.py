@@ -98,16 +98,18 @@ def _downloads(output: Path, matte: Path | None) -> list[str]:
     return [str(output)] + ([str(matte)] if matte is not None and matte.is_file() else [])
 
 
-def frame_people(swapper, target: str | Path, seconds: float, output_dir: Path
-                 ) -> tuple[Path, list]:
-    """The video frame shown at ``seconds`` written as it is (a PNG in ``output_dir``), and a
-    crop of each face found in it, left to right: the people picker's gallery, whose N-th
-    entry is ``FRAME@N`` as a --reference photo (the same detector finds the same faces in
-    the same pixels)."""
+def frame_people(swapper, target: str | Path, seconds: float, output_dir: Path,
+                 options: SwapOptions | None = None) -> tuple[Path, list]:
+    """The video frame shown at ``seconds`` written as it is (a PNG in ``output_dir``), and
+    per face found in it, left to right, ``(crop, caption)``: the people picker's gallery,
+    whose N-th entry is ``FRAME@N`` as a --reference photo (the same detector finds the same
+    faces in the same pixels). A face under the video's minimum face size (``options``) is
+    captioned so: picking it would swap no one."""
     import numpy as np
 
     from ..io.images import write_image
     from ..io.video_reader import VideoReader
+    from ..swap.select import face_extent, min_face_pixels
     from ..swap.source import left_to_right
 
     decoded = list(VideoReader(target, from_time=seconds or None, max_frames=1))
@@ -118,12 +120,15 @@ def frame_people(swapper, target: str | Path, seconds: float, output_dir: Path
     write_image(frame, rgb)  # untouched: no provenance tag, nothing in it is synthetic
     crops = []
     height, width = rgb.shape[:2]
-    for face in left_to_right(swapper.detect(rgb)):
+    smallest = min_face_pixels(rgb.shape, options or SwapOptions(), video=True)
+    for number, face in enumerate(left_to_right(swapper.detect(rgb)), 1):
         x0, y0, x1, y1 = (float(v) for v in face.box)
         cx, cy, half = (x0 + x1) / 2, (y0 + y1) / 2, 0.65 * max(x1 - x0, y1 - y0)
         box = [int(max(0, cx - half)), int(max(0, cy - half)), int(min(width, cx + half)),
                int(min(height, cy + half))]
-        crops.append(np.ascontiguousarray(rgb[box[1]:box[3], box[0]:box[2]]))
+        caption = f"{number} from the left" + (
+            "" if face_extent(face.box) >= smallest else ": too small to swap in a video")
+        crops.append((np.ascontiguousarray(rgb[box[1]:box[3], box[0]:box[2]]), caption))
     return frame, crops
 
 
@@ -410,13 +415,12 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
                                    reference=_people(reference, picked))
             plan = swapper.plan(sources, options)
             report = swapper.swap_clip_frame(target, output, plan, seconds, options)
-            frame, crops = frame_people(swapper, target, seconds, output_dir)
+            frame, people = frame_people(swapper, target, seconds, output_dir, options)
         except FacedancerError as exc:
             raise gr.Error(str(exc)) from exc
         status = (f"Preview of {report.span}: swapped {report.swapped} of {report.detected} "
                   "face(s)." if report.changed else
                   f"Preview of {report.span}: nothing swapped ({report.unswapped_reason()}).")
-        people = [(crop, f"{n} from the left") for n, crop in enumerate(crops, 1)]
         return str(output), status, people, (str(frame), report.span)
 
     def pick(shown, event: gr.SelectData):
