@@ -86,7 +86,8 @@ def register(app: typer.Typer) -> None:
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     ) -> None:
         from ..swap.anonymize import DEFAULT_STRENGTH, anonymize_options, anonymize_plan
-        from ..swap.pipeline import Swapper, check_output, check_target, target_kind
+        from ..swap.checks import check_job
+        from ..swap.pipeline import Swapper
 
         strength = DEFAULT_STRENGTH if strength is None else strength
         if not 0.0 <= strength <= 1.0:
@@ -98,22 +99,7 @@ def register(app: typer.Typer) -> None:
             batch_size=batch_size, matte=matte,
             **{k: v for k, v in given.items() if v is not None})
         # Cheap checks first: a wrong target or an existing output fails before models load.
-        kind = target_kind(target)
-        if matte is not None:
-            from ..swap.matte import check_matte
-
-            check_matte(matte, output, target, kind, overwrite)
-        if kind != "folder":
-            check_output(output, overwrite, target)
-            if kind == "image":
-                from ..swap.image import check_image_output
-
-                check_image_output(output)
-            else:
-                from ..swap.video import check_video_output
-
-                check_video_output(output, target)
-            check_target(target, kind)
+        kind = check_job(target, output, overwrite, options.codec, matte=matte)
         if population is not None and not population.is_file():
             raise FacedancerError("identity population file does not exist", population)
         with _one_line_warnings():
