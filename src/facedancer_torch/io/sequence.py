@@ -77,6 +77,12 @@ def sequence_files(pattern: str | Path) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
+def first_frame_number(clip: str | Path) -> int:
+    """The number of a clip's first frame, as people and editors count them: an image
+    sequence's own first number (``shot_0101.png``: 101), 1 for a video file."""
+    return sequence_files(clip)[0][0] if is_sequence_pattern(clip) else 1
+
+
 def probe_sequence(pattern: str | Path, fps: Fraction | float | None = None,
                    files: list[tuple[int, Path]] | None = None) -> VideoInfo:
     """A :class:`VideoInfo` for a frame pattern: size and transparency from its first frame,

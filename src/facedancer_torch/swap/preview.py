@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from ..io.images import write_image
-from ..io.sequence import SequenceReader, is_sequence_pattern, probe_clip, sequence_files
+from ..io.sequence import (SequenceReader, first_frame_number, is_sequence_pattern,
+                           probe_clip)
 from ..io.video_reader import VideoReader
 from .checks import check_image_output, check_output, check_start
 from .image import finish_image
@@ -76,7 +77,7 @@ def swap_clip_frame(swapper, target: str | Path, output: str | Path, source,
         raise RuntimeError(f"no frame decoded from {begin:g} s")
     position, decoded, rgb, coverage = chosen
     swapped = len(stats.faces[position])
-    frame = decoded.index + (sequence_files(target)[0][0] if is_sequence_pattern(target) else 1)
+    frame = decoded.index + first_frame_number(target)
     where = f"the frame at {format_time(round(decoded.time, 3))}, frame {frame} of " \
         f"{target.name}"
     # Found by a detection of the frame alone (a tracked face the detector missed there, and

@@ -84,7 +84,8 @@ class FileReport:
     def unswapped_reason(self) -> str:
         """Why nothing was swapped, in words (the CLI's warning and the web UI say it)."""
         if self.length is not None:
-            return f"the clip is {self.length} long, and faces were to be swapped only {self.span}"
+            return (f"the clip is {self.length} long, and faces were to be swapped only "
+                    f"{self.span}")
         if not self.detected:
             return "no face was found"
         # A video's faces are also swapped only once their track is confirmed.

@@ -59,8 +59,8 @@ from ..io import video as video_io
 from ..io.atomic import atomic_path
 from ..io.codecs import choose_codec
 from ..io.fidelity import keep_source, written_like
-from ..io.sequence import (SequenceWriter, clip_reader, is_sequence_pattern, probe_clip,
-                           sequence_files)
+from ..io.sequence import (SequenceWriter, clip_reader, first_frame_number,
+                           is_sequence_pattern, probe_clip, sequence_files)
 from ..io.queues import END, put_until_stopped
 from .checks import check_codec, check_output, check_video_output
 from .compose import fade_weight
@@ -744,9 +744,8 @@ def _encode(swapper, target: Path, output: Path, info, options: SwapOptions,
     if matte is not None:
         try:
             # Numbered as the target's frames are (an image sequence's), else from 1.
-            matte_writer = _matte_writer(
-                matte, output, info, options, timestamps,
-                sequence_files(target)[0][0] if is_sequence_pattern(target) else 1)
+            matte_writer = _matte_writer(matte, output, info, options, timestamps,
+                                         first_frame_number(target))
         except BaseException:
             writer.abort()
             raise
