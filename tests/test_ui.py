@@ -157,10 +157,10 @@ def test_the_people_picker_shows_a_frames_faces_left_to_right(swapper, videos_di
     from facedancer_torch.swap.select import face_extent, min_face_pixels
     from facedancer_torch.swap.source import left_to_right
 
-    clip = videos_dir / "crowd_720p.mp4"
-    frame, people = ui_app.frame_people(swapper, clip, 1.0, tmp_path)
+    clip = videos_dir / "crowd_720p.mp4"  # 25 frames/s: frames at 1.00 and 1.04 s
+    frame, people = ui_app.frame_people(swapper, clip, 1.03, tmp_path)
     shown = next(iter(VideoReader(clip, from_time=1.0, max_frames=1))).rgb
-    assert np.array_equal(read_image(frame), shown)
+    assert np.array_equal(read_image(frame), shown)  # on screen at 1.03: the --at frame
     faces = left_to_right(swapper.detect(shown))
     assert [caption.split(":")[0] for _, caption in people] == \
         [f"{n} from the left" for n in range(1, len(faces) + 1)]

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import InputError
 from ..io.images import write_image
 from ..io.sequence import (SequenceReader, first_frame_number, is_sequence_pattern,
                            probe_clip)
@@ -38,6 +39,32 @@ from .video import BRIDGE_FRAMES, VideoStats, swap_stream
 # model, the frame at 1.5 / 2.5 s), inside the matte off by 0.55 / 0.99 grey levels on
 # average with 1 s, 0.00 / 0.46 with 2 s, for a change of 8-10 grey levels by the swap.
 PREVIEW_LEAD: float = 2.0
+
+
+def shown_by(time: float, at: float) -> bool:
+    """Whether a frame shown from ``time`` seconds is on screen by ``at``: the frame at ``at``
+    is the last of those (the first frame when none is)."""
+    return time <= at + 1e-6
+
+
+def frame_shown_at(target: str | Path, at: float, fps: float | None = None):
+    """The untouched frame (``DecodedFrame``) of the clip ``target`` shown at ``at`` seconds:
+    the frame :func:`swap_clip_frame` swaps (the web UI's people picker shows its faces)."""
+    info = probe_clip(target, fps)
+    begin = max(0.0, at - 2.0 / float(info.fps))  # the frame before `at`, and the next
+    if is_sequence_pattern(target):
+        reader = SequenceReader(target, info.fps, start=int(begin * float(info.fps)),
+                                max_frames=4)
+    else:
+        reader = VideoReader(target, from_time=begin, max_frames=4)
+    chosen = None
+    for decoded in reader:
+        if chosen is not None and not shown_by(decoded.time, at):
+            break
+        chosen = decoded
+    if chosen is None:
+        raise InputError(f"no frame at {format_time(at)}", target)
+    return chosen
 
 
 def swap_clip_frame(swapper, target: str | Path, output: str | Path, source,
@@ -71,7 +98,7 @@ def swap_clip_frame(swapper, target: str | Path, output: str | Path, source,
     whole = options.replace(start=None, end=None, max_frames=None)
     for position, (decoded, rgb, coverage) in enumerate(swap_stream(
             swapper, reader, plan, whole, fps=fps, stats=stats, mattes=True)):
-        if chosen is None or decoded.time <= at + 1e-6:  # the last frame shown by `at`
+        if chosen is None or shown_by(decoded.time, at):
             chosen = (position, decoded, rgb, coverage)
     if chosen is None:  # (check_start let through a time inside the clip)
         raise RuntimeError(f"no frame decoded from {begin:g} s")

@@ -100,22 +100,19 @@ def _downloads(output: Path, matte: Path | None) -> list[str]:
 
 def frame_people(swapper, target: str | Path, seconds: float, output_dir: Path,
                  options: SwapOptions | None = None) -> tuple[Path, list]:
-    """The video frame shown at ``seconds`` written as it is (a PNG in ``output_dir``), and
-    per face found in it, left to right, ``(crop, caption)``: the people picker's gallery,
-    whose N-th entry is ``FRAME@N`` as a --reference photo (the same detector finds the same
-    faces in the same pixels). A face under the video's minimum face size (``options``) is
-    captioned so: picking it would swap no one."""
+    """The video frame shown at ``seconds`` (the one ``--at`` swaps) written as it is (a PNG
+    in ``output_dir``), and per face found in it, left to right, ``(crop, caption)``: the
+    people picker's gallery, whose N-th entry is ``FRAME@N`` as a --reference photo (the same
+    detector finds the same faces in the same pixels). A face under the video's minimum face
+    size (``options``) is captioned so: picking it would swap no one."""
     import numpy as np
 
     from ..io.images import write_image
-    from ..io.video_reader import VideoReader
+    from ..swap.preview import frame_shown_at
     from ..swap.select import face_extent, min_face_pixels
     from ..swap.source import left_to_right
 
-    decoded = list(VideoReader(target, from_time=seconds or None, max_frames=1))
-    if not decoded:
-        raise FacedancerError("no frame there to pick a person from", target)
-    rgb = decoded[0].rgb
+    rgb = frame_shown_at(target, seconds).rgb  # the frame the preview swapped
     frame = new_output(output_dir, "-frame.png")
     write_image(frame, rgb)  # untouched: no provenance tag, nothing in it is synthetic
     crops = []
