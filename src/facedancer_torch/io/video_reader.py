@@ -136,12 +136,12 @@ class VideoReader:
                 container.seek(target, stream=stream, backward=True, any_frame=False)
                 frames = container.decode(stream)
                 first = next(frames, None)
+                landed = first is None or first.pts is None or first.pts <= target
             except (av.FFmpegError, ValueError):  # a format that cannot seek (GIF)
-                first, frames = False, None
-            if first is None or (first is not False and (first.pts is None or
-                                                         first.pts <= target)):
-                yield from self._shown_from(itertools.chain([first] if first else [], frames),
-                                            target, start)
+                landed = False
+            if landed:
+                yield from self._shown_from(
+                    itertools.chain([] if first is None else [first], frames), target, start)
                 return
             with av.open(str(self.path)) as again:
                 stream = again.streams.video[0]
