@@ -93,11 +93,13 @@ class AnonymizePlan(SelectionPlan):
         return identity
 
     def choose(self, areas: Sequence[float], units: np.ndarray | None,
-               track_ids: Sequence[int | None] | None = None) -> list[tuple[int, Identity]]:
+               track_ids: Sequence[int | None] | None = None,
+               beaten: dict[int, set[int]] | None = None) -> list[tuple[int, Identity]]:
         """``(face index, synthetic identity)`` for each candidate face, in input order.
 
         ``units``: the faces' ``(N, D)`` unit embeddings (required); ``track_ids``: the
-        tracker's id per face in a video, None for still images.
+        tracker's id per face in a video, None for still images. ``beaten`` is not used:
+        every face gets an identity of its own.
         """
         if units is None:
             raise ValueError("AnonymizePlan.choose needs the faces' identity embeddings")

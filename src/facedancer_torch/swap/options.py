@@ -50,10 +50,12 @@ class SwapOptions:
     - ``faces``: ``all`` (the reference: every detected face) or ``largest`` (only the largest
       face of each image or frame); this picks the candidates.
     - ``mapping``: ``(person photo, source photo)`` pairs; a candidate whose identity is within
-      ``threshold`` of a mapped person (the nearest one wins) gets that person's source.
-    - ``reference``: photos of one person; the ``--source`` identity goes only to candidates
-      within ``threshold`` of that person. Without a reference every remaining candidate gets it
-      (when a source is given at all: with ``mapping`` alone, unmapped faces stay untouched).
+      ``threshold`` of a mapped person gets that person's source; each person goes to one face
+      of an image or frame, pairs taken nearest first (``swap/select.py``).
+    - ``reference``: photos of one person; the ``--source`` identity goes only to the remaining
+      candidate nearest to that person, if within ``threshold``. Without a reference every
+      remaining candidate gets it (when a source is given at all: with ``mapping`` alone,
+      unmapped faces stay untouched).
     - ``threshold``: cosine distance (``1 - cos``) between identity embeddings; ``None`` uses
       the identity encoder's own verification threshold, or 0.6 when it declares none.
 

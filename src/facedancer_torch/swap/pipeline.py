@@ -430,16 +430,19 @@ class Swapper:
 
     def jobs_for(self, image: np.ndarray, faces: Sequence, plan: SelectionPlan,
                  units: np.ndarray | None = None, track_ids: Sequence[int | None] | None = None,
-                 memories: dict[int, dict] | None = None) -> list[_Job]:
+                 memories: dict[int, dict] | None = None,
+                 beaten: dict[int, set[int]] | None = None) -> list[_Job]:
         """Select the faces to swap in one image and align them (``faces`` have ``.box`` and
         ``.landmarks``; ``units`` are their unit embeddings when already known; ``track_ids``
         the tracker's person ids in a video). ``memories``: a stream's per-track dicts; a face
-        with a ``track_id`` gets its track's as ``memory`` (``compose.FaceJob``)."""
+        with a ``track_id`` gets its track's as ``memory`` (``compose.FaceJob``). ``beaten``:
+        a stream's memory of the people each track lost to a nearer face
+        (``SelectionPlan.choose``)."""
         if plan.needs_identity and units is None and faces:
             units = self.identify(image, [f.landmarks for f in faces])
         areas = [box_area(f.box) for f in faces]
         jobs = []
-        for index, identity in plan.choose(areas, units, track_ids):
+        for index, identity in plan.choose(areas, units, track_ids, beaten):
             face = faces[index]
             with self.timer.measure("align"):
                 crop, matrix = self.align(image, face.landmarks)

@@ -11,6 +11,14 @@ The rules, in order (also in :class:`~facedancer_torch.swap.options.SwapOptions`
 3. the ``--source`` identity (if any) goes to the remaining candidates, all of them, or only
    those within ``threshold`` of the ``--reference`` person.
 
+A person is in a picture once: a ``--reference`` or ``--map`` person is given to one face of an
+image or frame, the nearest within ``threshold`` (pairs taken nearest first, each face and
+each person once; a face a nearer one beat falls through to the next rule). Small and blurred
+faces embed close to each other: in a crowd a 61 px face picked as the reference was 0.52 from
+another passer-by's (FaceNet's threshold 0.6), and of the shared group photos' different
+people, blurred bystanders of ``df_img54.jpg`` were 0.19 apart, the two children of
+``gfp_00.jpg`` 0.23, two of the Friends cast 0.38 (docs/swap.md "How faces are chosen").
+
 Identity distance is the cosine distance ``1 - cos`` of unit embeddings from the identity
 encoder the model was trained with.
 """
@@ -66,39 +74,71 @@ class SelectionPlan:
             return [int(np.argmax(np.asarray(areas)))]
         return list(range(len(areas)))
 
-    def assign(self, unit: np.ndarray | None) -> Identity | None:
-        """The source for one candidate face with unit embedding ``unit`` (None: untouched).
-
-        ``unit`` may be None only when :attr:`needs_identity` is False.
-        """
-        if self.mapping:
-            people = np.stack([person.unit for person, _ in self.mapping])
-            distances = 1.0 - people @ unit
-            best = int(np.argmin(distances))
-            if distances[best] <= self.threshold:
-                return self.mapping[best][1]
-        if self.source is None:
-            return None
-        if self.reference is not None:
-            return self.source if 1.0 - float(self.reference.unit @ unit) <= self.threshold \
-                else None
-        return self.source
-
     def choose(self, areas: Sequence[float], units: np.ndarray | None,
-               track_ids: Sequence[int | None] | None = None) -> list[tuple[int, Identity]]:
+               track_ids: Sequence[int | None] | None = None,
+               beaten: dict[int, set[int]] | None = None) -> list[tuple[int, Identity]]:
         """``(face index, source)`` for each face to swap in one image, in input order.
 
         ``areas`` are the faces' box areas; ``units`` their ``(N, D)`` unit embeddings (or
         None when :attr:`needs_identity` is False); ``track_ids`` the tracker's person id of
-        each face in a video (None for still images). The rules here do not need the ids;
-        subclasses that must stay consistent per person across frames do.
+        each face in a video (None for still images). ``beaten``: a video's memory, per track
+        id, of the people (``--map`` person numbers, ``REFERENCE_PERSON``) a nearer face took
+        from it in a frame they shared; such a track is not that person in later frames either
+        (the nearer one may have turned away: on the crowd clip the reference's look-alike was
+        swapped when the picked boy turned), and this call adds to it.
         """
-        chosen = []
-        for index in self.candidates(areas):
-            identity = self.assign(None if units is None else units[index])
-            if identity is not None:
-                chosen.append((index, identity))
-        return chosen
+        candidates = self.candidates(areas)
+        tracks = [None] * len(areas) if track_ids is None else list(track_ids)
+        remember = beaten if beaten is not None and track_ids is not None else None
+        given: dict[int, Identity] = {}
+        if self.mapping:
+            people = np.stack([person.unit for person, _ in self.mapping])
+            taken = _one_face_each(candidates, units, people, self.threshold, tracks,
+                                   range(len(self.mapping)), remember)
+            given = {index: self.mapping[person][1] for index, person in taken.items()}
+        rest = [index for index in candidates if index not in given]
+        if self.source is not None:
+            if self.reference is not None:
+                rest = list(_one_face_each(rest, units, self.reference.unit[None],
+                                           self.threshold, tracks, [REFERENCE_PERSON],
+                                           remember))
+            given.update((index, self.source) for index in rest)
+        return sorted(given.items())
+
+
+# The --reference person's number in a video's ``beaten`` memory (``--map`` people count from 0).
+REFERENCE_PERSON: int = -1
+
+
+def _one_face_each(candidates: Sequence[int], units: np.ndarray, people: np.ndarray,
+                   threshold: float, tracks: Sequence[int | None], numbers: Sequence[int],
+                   beaten: dict[int, set[int]] | None) -> dict[int, int]:
+    """``{face index: person index}``: each of ``people`` (``(P, D)`` unit embeddings, known
+    as ``numbers`` in ``beaten``) given to at most one of the ``candidates`` (indices into
+    ``units``; ``tracks`` their track ids) and each face at most one person, nearest pairs
+    first, only pairs within ``threshold`` (cosine distance), not to a track ``beaten``
+    records as having lost that person; a track that loses a person here is recorded."""
+    if not candidates:
+        return {}
+    distances = 1.0 - np.asarray(units)[list(candidates)] @ people.T
+    taken: dict[int, int] = {}
+    losers: list[tuple[int, int]] = []
+    for row, person in zip(*np.unravel_index(np.argsort(distances, axis=None, kind="stable"),
+                                             distances.shape)):
+        if distances[row, person] > threshold:
+            break
+        face, track, number = candidates[row], tracks[candidates[row]], numbers[person]
+        known = track is not None and track >= 0 and beaten is not None
+        if known and number in beaten.get(track, ()):
+            continue
+        if person in taken.values():
+            if known:
+                losers.append((track, number))
+        elif face not in taken:
+            taken[face] = int(person)
+    for track, number in losers:
+        beaten.setdefault(track, set()).add(number)
+    return taken
 
 
 def min_face_pixels(shape, options: SwapOptions, video: bool) -> float:

@@ -394,6 +394,8 @@ def swap_stream(swapper, frames: Iterable, source, options: SwapOptions, tracker
     window: deque[_Window] = deque()
     tracks: dict[int, _TrackState] = {}
     identities: dict[int, _TrackIdentity] = {}
+    early: dict[tuple[int, int], np.ndarray] = {}  # views embedded ahead: (frame, track) -> unit
+    beaten: dict[int, set[int]] = {}  # people a track lost to a nearer face (select.py)
     memories: dict[int, dict] = {}  # what the compositor keeps per track (compose.FaceJob)
     pending: list[_Pending] = []
     waiting = 0
@@ -411,9 +413,9 @@ def swap_stream(swapper, frames: Iterable, source, options: SwapOptions, tracker
         track_ids = [getattr(f, "track_id", None) for f in faces]
         units = _track_units(swapper, plan, entry.frame, faces, identities,
                              wanted=swapper.identity_strength_for(options) > 0,
-                             index=entry.index)
+                             index=entry.index, ahead=window, early=early, beaten=beaten)
         jobs = swapper.jobs_for(entry.frame, faces, plan, units, track_ids,
-                                memories) if faces else []
+                                memories, beaten) if faces else []
         jobs, turned = split_profiles(jobs, options)
         chosen = {job.index for job in jobs}
         others = others + [np.asarray(f.box) for i, f in enumerate(faces) if i not in chosen]
@@ -569,15 +571,26 @@ def _tracked(tracker, faces):
 
 
 def _track_units(swapper, plan, frame: np.ndarray, faces, identities: dict[int, _TrackIdentity],
-                 wanted: bool = False, index: int = 0) -> np.ndarray | None:
+                 wanted: bool = False, index: int = 0, ahead: Iterable[_Window] = (),
+                 early: dict[tuple[int, int], np.ndarray] | None = None,
+                 beaten: dict[int, set[int]] | None = None) -> np.ndarray | None:
     """Unit identity per face for ``--reference``/``--map`` (or, ``wanted``, for
     ``--identity-strength``), decided per track: a track's first IDENTITY_VIEWS detections are
     embedded and averaged, later frames reuse that (one encoder pass per face and frame would
     cost 4x the demo generator's time). With ``--reference``/``--map`` a decided track is
     checked again every IDENTITY_RECHECK frames (``index``: the frame's) and starts afresh
-    when another person has taken it over."""
+    when another person has taken it over (its ``beaten`` record goes with it).
+
+    A track with fewer views so far is judged on the views to come as well: its faces in the
+    look-ahead window (``ahead``) are embedded now, kept in ``early`` for when their frames
+    come, and averaged in. On the crowd clip one view of a boy at the start, alone, lay within
+    the threshold of another person picked as the reference (the average of five did not),
+    and he was swapped for a frame."""
     if not (plan.needs_identity or wanted) or not faces:
         return None
+    early = {} if early is None else early
+    for key in [key for key in early if key[0] < index]:
+        del early[key]  # a view embedded ahead whose face was not asked for after all
     track_ids = [getattr(f, "track_id", None) for f in faces]
 
     def needed(face, tid) -> bool:
@@ -593,26 +606,57 @@ def _track_units(swapper, plan, frame: np.ndarray, faces, identities: dict[int, 
             float(np.linalg.norm(points[1] - points[0])) >= IDENTITY_RECHECK_EYES
 
     need = [i for i, (face, tid) in enumerate(zip(faces, track_ids)) if needed(face, tid)]
-    fresh = swapper.identify(frame, [faces[i].landmarks for i in need]) if need else None
+    kept = {i: early.pop((index, track_ids[i])) for i in need
+            if track_ids[i] is not None and (index, track_ids[i]) in early}
+    embed = [i for i in need if i not in kept]
+    fresh = dict(zip(embed, swapper.identify(frame, [faces[i].landmarks for i in embed]))) \
+        if embed else {}
+    views = {**kept, **fresh}
     units = []
     for i, tid in enumerate(track_ids):
         if tid is None:
-            units.append(fresh[need.index(i)])
+            units.append(views[i])
             continue
         state = identities.setdefault(tid, _TrackIdentity())
-        if i in need:
-            view = fresh[need.index(i)]
+        if i in views:
+            view = views[i]
             if state.views >= IDENTITY_VIEWS and \
                     1.0 - float(view @ state.unit) > IDENTITY_CHANGE:
                 state = identities[tid] = _TrackIdentity()  # another person: start again
+                if beaten is not None:
+                    beaten.pop(tid, None)
             if state.views < IDENTITY_VIEWS:
                 state.add(view)
             state.checked = index
         if state.total is None:  # refilled before ever being seen (should not happen)
             units.append(np.zeros(plan_dim(plan), np.float32))
+        elif state.views < IDENTITY_VIEWS:
+            coming = _views_ahead(swapper, tid, ahead, IDENTITY_VIEWS - state.views, early)
+            total = state.total + sum(coming) if coming else state.total
+            units.append(total / max(float(np.linalg.norm(total)), 1e-12))
         else:
             units.append(state.unit)
     return np.stack(units)
+
+
+def _views_ahead(swapper, track: int, ahead: Iterable[_Window], count: int,
+                 early: dict[tuple[int, int], np.ndarray]) -> list[np.ndarray]:
+    """Unit embeddings of up to ``count`` detections of ``track`` in the look-ahead window
+    ``ahead`` (refills are no views), each embedded once: kept in ``early`` by
+    ``(frame index, track)``."""
+    views = []
+    for entry in ahead:
+        if len(views) >= count:
+            break
+        for face in entry.faces:
+            if getattr(face, "track_id", None) != track or getattr(face, "refilled", False):
+                continue
+            key = (entry.index, track)
+            if key not in early:
+                early[key] = swapper.identify(entry.frame, [face.landmarks])[0]
+            views.append(early[key])
+            break
+    return views
 
 
 def plan_dim(plan) -> int:
