@@ -283,6 +283,26 @@ case("verify-pixel-bomb", names=("bomb.png",))(
     lambda w: ["verify", w.write("bomb.png", _png_header_bomb(60000, 60000))])
 case("verify-unmarked-photo", code=1)(lambda w: ["verify", w.copy(w.face)])
 
+# ---------------------------------------------------------------- faces
+case("faces-missing", names=("none.png",))(lambda w: ["faces", w.root / "none.png"])
+case("faces-garbage", names=("junk.jpg",))(lambda w: ["faces", w.write("junk.jpg", "junk")])
+case("faces-folder", names=("adir",))(lambda w: ["faces", w.folder("adir")])
+case("faces-at-on-a-photo", names=("df_img1.jpg", "--at"))(
+    lambda w: ["faces", w.copy(w.face), "--at", "1"])
+case("faces-frame-of-a-photo", names=("df_img1.jpg", "--frame"))(
+    lambda w: ["faces", w.copy(w.face), "--frame", w.root / "f.png"])
+case("faces-at-past-the-end", names=("v.mp4", "--at"))(
+    lambda w: ["faces", w.video("v.mp4"), "--at", "9:00"])
+case("faces-output-not-a-picture", names=("o.gif", "--output"))(
+    lambda w: ["faces", w.copy(w.face), "-o", w.root / "o.gif"])
+case("faces-output-exists", names=("o.png",))(
+    lambda w: ["faces", w.copy(w.face), "-o", w.image("o.png")])
+case("faces-output-is-the-frame", names=("o.png",))(
+    lambda w: ["faces", w.video("v.mp4"), "-o", w.root / "o.png", "--frame", w.root / "o.png"])
+case("faces-valid-clip", code=0, new=("v.mp4", "f.png", "o.png"))(
+    lambda w: ["faces", w.video("v.mp4"), "--at", "0.5", "--frame", w.root / "f.png", "-o",
+               w.root / "o.png"])
+
 # ---------------------------------------------------------------- align
 case("align-input-missing", names=("nowhere",))(
     lambda w: ["align", w.root / "nowhere", w.root / "out", "--quiet"])

@@ -32,6 +32,7 @@ app = typer.Typer(
 COMMAND_MODULES: tuple[str, ...] = (
     "align",
     "swap",
+    "faces",
     "anonymize",
     "live",
     "demo",

@@ -25,6 +25,10 @@ facedancer swap -s me1.jpg -s me2.jpg -t clip.mp4 -o out.mp4 --crf 20
 
 facedancer swap -s me.jpg -t clip.mp4 -o out.mp4 --reference actor.jpg
 
+facedancer faces clip.mp4 --at 12 --frame frame.png   (numbers the faces of the frame at 12 s)
+
+facedancer swap -s me.jpg -t clip.mp4 -o out.mp4 --reference frame.png@3
+
 facedancer swap --map alice.jpg=me.jpg --map bob.jpg=you.jpg -t party.mp4 -o out.mp4
 
 facedancer swap -s me.jpg -t photos/ -o swapped/ --faces largest

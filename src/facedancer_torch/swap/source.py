@@ -268,7 +268,8 @@ def load_identity(photos: Sequence[str | Path | np.ndarray], detector, encoder,
                           f"nearly as large as the largest, which is used (the {_ordinal(place)} "
                           f"from the left, box {x0},{y0} to {x1},{y1})")
                 warnings.warn(f"{name}: {detail}; name another as {Path(name).name}@N, N "
-                              "counted from the left", stacklevel=2)
+                              f"counted from the left (facedancer faces {Path(name).name} "
+                              "lists them)", stacklevel=2)
                 # An uploaded photo cannot be renamed: the web UI's note says what works there.
                 notes.append(f"{Path(name).name}: {detail}; crop the photo to the person meant "
                              "to use another")

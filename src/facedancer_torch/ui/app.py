@@ -103,28 +103,28 @@ def frame_people(swapper, target: str | Path, seconds: float, output_dir: Path,
     """The video frame shown at ``seconds`` (the one ``--at`` swaps) written as it is (a PNG
     in ``output_dir``), and per face found in it, left to right, ``(crop, caption)``: the
     people picker's gallery, whose N-th entry is ``FRAME@N`` as a --reference photo (the same
-    detector finds the same faces in the same pixels). A face under the video's minimum face
-    size (``options``) is captioned so: picking it would swap no one."""
+    detector finds the same faces in the same pixels). A face the video's rules leave alone
+    (``options``: smaller than the minimum face size, a profile, cut by the edge) is
+    captioned so: picking it would swap no one (``swap/face_list.py``, as `facedancer
+    faces` lists them)."""
     import numpy as np
 
     from ..io.images import write_image
+    from ..swap.face_list import list_faces
     from ..swap.preview import frame_shown_at
-    from ..swap.select import face_extent, min_face_pixels
-    from ..swap.source import left_to_right
 
     rgb = frame_shown_at(target, seconds).rgb  # the frame the preview swapped
     frame = new_output(output_dir, "-frame.png")
     write_image(frame, rgb)  # untouched: no provenance tag, nothing in it is synthetic
     crops = []
     height, width = rgb.shape[:2]
-    smallest = min_face_pixels(rgb.shape, options or SwapOptions(), video=True)
-    for number, face in enumerate(left_to_right(swapper.detect(rgb)), 1):
-        x0, y0, x1, y1 = (float(v) for v in face.box)
+    for face in list_faces(swapper.detector, rgb, options, video=True):
+        x0, y0, x1, y1 = face.box
         cx, cy, half = (x0 + x1) / 2, (y0 + y1) / 2, 0.65 * max(x1 - x0, y1 - y0)
         box = [int(max(0, cx - half)), int(max(0, cy - half)), int(min(width, cx + half)),
                int(min(height, cy + half))]
-        caption = f"{number} from the left" + (
-            "" if face_extent(face.box) >= smallest else ": too small to swap in a video")
+        caption = f"{face.number} from the left" + (
+            "" if face.left is None else f": not swapped in a video, {face.left}")
         crops.append((np.ascontiguousarray(rgb[box[1]:box[3], box[0]:box[2]]), caption))
     return frame, crops
 

@@ -1,0 +1,144 @@
+"""``facedancer faces``: the faces of a photo or of one frame of a clip, numbered from the left
+as ``PHOTO@N`` counts them, with what a swap leaves alone and why (docs/swap.md)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from ..errors import FacedancerError
+from ..io.atomic import check_writable
+
+# Library modules are imported inside the command: cli/__init__.py imports every command module
+# at start-up, and `facedancer --help` must not wait for torch, PyAV or ONNX Runtime to load.
+
+_HELP = """List the faces of a photo, or of the frame of a clip shown at --at, numbered from the left as PHOTO@N counts them (--source, --reference and --map take PHOTO@N), with the faces a swap leaves as they are and why (too small, a profile, cut by the edge).
+
+--output writes the picture with each face's box and number drawn (green: swapped; grey: left). For a clip, --frame writes the frame itself, to name a person as --reference FRAME.png@N (the web UI's people picker does the same).
+
+Examples:
+
+  facedancer faces group.jpg -o numbered.png
+
+  facedancer faces clip.mp4 --at 1:02.5 --frame frame.png -o numbered.png
+
+  facedancer swap -s me.jpg -t clip.mp4 -o out.mp4 --reference frame.png@3
+"""
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("faces", help=_HELP, no_args_is_help=True)
+    def faces(
+        target: Path = typer.Argument(..., metavar="TARGET", help="A photo, a video or an "
+                                      "image sequence (shot_%04d.png)."),
+        at: str = typer.Option(None, "--at", help="Clip: the frame shown at this time "
+                               "(seconds, MM:SS or HH:MM:SS; default: the first)."),
+        output: Path = typer.Option(None, "--output", "-o", help="Write the picture with the "
+                                    "faces' boxes and numbers drawn (.png, .jpg, ...)."),
+        frame: Path = typer.Option(None, "--frame", help="Clip: write the frame as it is "
+                                   "(a lossless .png keeps it exact), to name a face as "
+                                   "--reference FRAME@N."),
+        min_face_size: float = typer.Option(None, "--min-face-size", help="As swap's: faces "
+                                            "smaller than this share of the shorter side are "
+                                            "left alone (default: 0 for a photo, 0.08 for a "
+                                            "clip)."),
+        no_profile_fade: bool = typer.Option(False, "--no-profile-fade",
+                                             help="As swap's: profiles are swapped too."),
+        no_cut_fade: bool = typer.Option(False, "--no-cut-fade", help="As swap's: faces the "
+                                         "edge cuts deeply are swapped too."),
+        fps: float = typer.Option(None, "--fps", help="Frame rate of an image sequence."),
+        detector: str = typer.Option("retinaface", "--detector", help="Face detector: "
+                                     "retinaface (embedded) or a converted RetinaFace-Res50 "
+                                     "folder / catalogue name (facedancer convert)."),
+        as_json: bool = typer.Option(False, "--json", help="Print the faces as JSON."),
+        overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing files."),
+    ) -> None:
+        from ..faces.detect import get_detector
+        from ..io.images import read_image, write_image
+        from ..io.sequence import first_frame_number, probe_clip
+        from ..swap.checks import (IMAGE_OUTPUT_SUFFIXES, check_output, check_start,
+                                   check_target, target_kind)
+        from ..swap.face_list import draw_faces, list_faces
+        from ..swap.options import SwapOptions, format_time, parse_time
+        from ..swap.pipeline import detector_location
+        from ..swap.preview import frame_shown_at
+
+        kind = target_kind(target)
+        if kind == "folder":
+            raise FacedancerError("give one photo or clip, not a folder", target)
+        seconds = parse_time(at, "--at")
+        if kind == "image" and seconds is not None:
+            raise FacedancerError("--at picks a frame of a clip; this is a photo", target)
+        if kind == "image" and frame is not None:
+            raise FacedancerError("--frame writes a frame of a clip; a photo names its own "
+                                  f"faces as {target.name}@N", target)
+        for path, what in ((output, "--output"), (frame, "--frame")):
+            if path is None:
+                continue
+            if path.suffix.lower() not in IMAGE_OUTPUT_SUFFIXES:
+                raise FacedancerError(f"{what} is a picture: give one of "
+                                      f"{' '.join(IMAGE_OUTPUT_SUFFIXES)}", path)
+            check_output(path, overwrite, target)
+            check_writable(path)
+        if output is not None and frame is not None and \
+                output.resolve() == frame.resolve():
+            raise FacedancerError("--output and --frame name the same file", output)
+        check_target(target, kind)
+        video = kind == "video"
+        if video:
+            seconds = 0.0 if seconds is None else seconds
+            check_start(target, probe_clip(target, fps).duration, seconds, "--at")
+            decoded = frame_shown_at(target, seconds, fps)
+            rgb = decoded.rgb
+            where = (f"the frame at {format_time(round(decoded.time, 3))} (frame "
+                     f"{decoded.index + first_frame_number(target)})")
+        else:
+            rgb = read_image(target)
+            where = None
+        options = SwapOptions(min_face_size=min_face_size, profile_fade=not no_profile_fade,
+                              cut_fade=not no_cut_fade, fps=fps)
+        found = list_faces(get_detector(detector_location(detector)), rgb, options, video)
+        if frame is not None:
+            write_image(frame, rgb)  # untouched: no face in it is synthetic, so no label
+        if output is not None:
+            write_image(output, draw_faces(rgb, found))  # boxes drawn, no face changed
+        if as_json:
+            typer.echo(json.dumps({"path": str(target), "kind": kind,
+                                   "time": None if where is None else round(decoded.time, 6),
+                                   "frame_file": None if frame is None else str(frame),
+                                   "faces": [face.as_dict() for face in found]}, indent=2))
+            return
+        typer.echo(describe(target, found, where, frame))
+
+
+def describe(target: Path, found: list, where: str | None, frame: Path | None) -> str:
+    """The listing printed for ``facedancer faces``: a header and a line per face."""
+    name = Path(target).name
+    count = f"{len(found)} face{'s' if len(found) != 1 else ''}"
+    head = f"{name}: {count}" if where is None else f"{name}, {where}: {count}"
+    if not found:
+        return head
+    if where is None:
+        head += f" ({name}@N names one as --source, --reference or --map photo)"
+    elif frame is not None:
+        head += f" (--reference {frame}@N names one)"
+    else:
+        head += " (write the frame with --frame FRAME.png to name one as --reference FRAME.png@N)"
+    lines = [head]
+    for face in found:
+        x0, y0, x1, y1 = (round(v) for v in face.box)
+        turn = f", read turned {face.rotation} deg" if face.rotation else ""
+        line = (f"  @{face.number:<3d} box {x0},{y0} to {x1},{y1} ({face.size:.0f} px), "
+                f"score {face.score:.2f}{turn}")
+        if face.left:
+            line += f": left as it is, {face.left} ({face.option} changes it)"
+        elif face.weight < 1.0:
+            line += (f": turned, the swap fades towards the face as it is (weight "
+                     f"{face.weight:.2f}; --no-profile-fade swaps it whole)")
+        lines.append(line)
+    if where is not None:
+        lines.append("  (in a clip a face is swapped once the tracker has confirmed it: "
+                     "from its --confirm-frames-th detection)")
+    return "\n".join(lines)
