@@ -136,3 +136,47 @@ def test_a_new_track_is_judged_on_its_first_views_ahead_too(swapper, videos_dir,
     tracks = _swapped_tracks(swapper, _crowd_frames(videos_dir, 0, 10), 1, crowd_frame,
                              photos_dir / "df_img1.jpg")
     assert not any(tracks), tracks
+
+
+def test_a_reference_no_face_matches_says_how_near_the_nearest_came(swapper, photos_dir,
+                                                                    tmp_path):
+    """Nothing swapped because no face matched the --reference: the warning says so, with the
+    distance of the nearest, instead of the general list of reasons."""
+    from facedancer_torch.swap.options import SwapOptions
+    from facedancer_torch.swap.report import FileReport
+
+    options = SwapOptions(reference=[photos_dir / "fr_obama.jpg"], watermark=False)
+    report = swapper.swap_image_file(photos_dir / "df_img5.jpg", tmp_path / "out.png",
+                                     photos_dir / "df_img1.jpg", options)
+    assert report.swapped == 0 and report.threshold == pytest.approx(0.6)
+    assert report.nearest > report.threshold
+    assert f"no face came within --threshold 0.60 of a person asked for with --reference or " \
+        f"--map; the nearest was {report.nearest:.2f} apart" in report.warning()
+    # the same target with itself as the reference: swapped, and nearly 0 apart
+    itself = swapper.swap_image_file(photos_dir / "df_img5.jpg", tmp_path / "self.png",
+                                     photos_dir / "df_img1.jpg",
+                                     options.replace(reference=[photos_dir / "df_img5.jpg"]))
+    assert itself.swapped == 1 and itself.nearest < 0.05 and itself.warning() is None
+    # a match that was left for another reason gets the general reasons
+    near = FileReport(path="o.png", detected=1, nearest=0.4, threshold=0.6)
+    assert "none of the 1 faces found was selected" in near.warning()
+    assert FileReport(path="o.png", detected=1).nearest is None  # no --reference: not said
+
+
+def test_a_video_records_how_near_the_reference_came(swapper, videos_dir, tmp_path,
+                                                     photos_dir):
+    """The crowd clip with the red-haired boy picked at 3.72 s, looking down: his face there
+    is read too unsurely to match him anywhere in the clip's first 30 frames."""
+    from facedancer_torch.swap.options import SwapOptions
+    from facedancer_torch.swap.preview import frame_shown_at
+    from facedancer_torch.swap.video import VideoStats, swap_stream
+
+    frame = tmp_path / "frame.png"
+    write_image(frame, frame_shown_at(videos_dir / CROWD, 3.72).rgb)
+    options = SwapOptions(reference=[f"{frame}@2"], watermark=False, batch_size=4)
+    stats = VideoStats()
+    for _ in swap_stream(swapper, iter(_crowd_frames(videos_dir, 0, 30)),
+                         swapper.plan(photos_dir / "df_img1.jpg", options), options,
+                         stats=stats):
+        pass
+    assert stats.swapped == 0 and 0.6 < stats.nearest < 0.8, stats.nearest

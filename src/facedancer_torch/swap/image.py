@@ -67,7 +67,8 @@ def swap_image_file(swapper, target: str | Path, output: str | Path, source,
     report = FileReport(path=output, kind="image", detected=result.detected,
                         swapped=len(result.faces), too_small=result.too_small,
                         profiles=result.profiles, cut=result.cut,
-                        frames_swapped=int(result.changed))
+                        frames_swapped=int(result.changed), nearest=result.nearest,
+                        threshold=plan.threshold)
     if options.matte is not None:  # (all black when nothing was swapped: nothing replaced)
         write_matte_image(options.matte, result.coverage, image.shape, output)
     if not result.changed:

@@ -126,6 +126,8 @@ class SwapResult:
             reading is not to be trusted (``select.split_cut``: such readings are broken).
         coverage: with ``options.matte``, the ``(H, W)`` float32 matte (how much of each pixel
             the faces replaced, ``swap/matte.py``); None without, or with nothing swapped.
+        nearest: with ``--reference`` / ``--map``, the smallest identity distance of a
+            candidate face to a wanted person (``SelectionPlan.nearest``), else None.
     """
 
     image: np.ndarray
@@ -135,6 +137,7 @@ class SwapResult:
     profiles: int = 0
     cut: int = 0
     coverage: np.ndarray | None = None
+    nearest: float | None = None
 
     @property
     def changed(self) -> bool:
@@ -471,10 +474,12 @@ class Swapper:
         with self.timer.measure("detect"):
             faces = trust_mirrored(self.detector, image, faces, options)
         faces, cut = split_cut(faces, image.shape, options)
-        jobs, turned = split_profiles(self.jobs_for(image, faces, plan), options)
+        units = self.identify(image, [f.landmarks for f in faces]) \
+            if plan.needs_identity and faces else None
+        jobs, turned = split_profiles(self.jobs_for(image, faces, plan, units), options)
         if not jobs:
             return SwapResult(image=image, faces=[], detected=len(detected), too_small=too_small,
-                              profiles=len(turned), cut=len(cut))
+                              profiles=len(turned), cut=len(cut), nearest=plan.nearest(units))
         swapped = self.swap_jobs([(image, jobs)], options)
         chosen = {job.index for job in jobs}
         others = [np.asarray(f.box) for i, f in enumerate(faces) if i not in chosen] + \
@@ -484,7 +489,7 @@ class Swapper:
         out = self.blend(image, jobs, swapped, options, others, coverage)
         return SwapResult(image=out, faces=[j.face for j in jobs], detected=len(detected),
                           too_small=too_small, profiles=len(turned), cut=len(cut),
-                          coverage=coverage)
+                          coverage=coverage, nearest=plan.nearest(units))
 
     def swap_image(self, image: np.ndarray, source, options: SwapOptions | None = None
                    ) -> np.ndarray:

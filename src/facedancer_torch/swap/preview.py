@@ -110,8 +110,11 @@ def swap_clip_frame(swapper, target: str | Path, output: str | Path, source,
     # Found by a detection of the frame alone (a tracked face the detector missed there, and
     # bridged, counts as found).
     found = max(len(swapper.detect(decoded.rgb)), swapped)
+    # (the nearest over every frame read: when none came within the threshold, neither did
+    # this one)
     report = FileReport(path=output, kind="image", detected=found, swapped=swapped,
-                        frames_swapped=int(swapped > 0), span=where)
+                        frames_swapped=int(swapped > 0), span=where, nearest=stats.nearest,
+                        threshold=plan.threshold)
     if options.matte is not None:
         write_matte_image(options.matte, coverage, rgb.shape, output)
     if swapped:

@@ -32,6 +32,9 @@ class FileReport:
             an image made of one frame of a clip (``--at``), which frame.
         length: a video's length in words when it ends before ``--start`` (no frame was
             searched), else None.
+        nearest: with ``--reference`` / ``--map``, the smallest identity distance of a
+            candidate face to a wanted person (``SelectionPlan.nearest``), else None.
+        threshold: the same-person threshold those distances were held against.
     """
 
     path: Path
@@ -46,6 +49,8 @@ class FileReport:
     cuts: int = 0
     span: str | None = None
     length: str | None = None
+    nearest: float | None = None
+    threshold: float | None = None
 
     @property
     def changed(self) -> bool:
@@ -88,6 +93,13 @@ class FileReport:
                     f"{self.span}")
         if not self.detected:
             return "no face was found"
+        if self.nearest is not None and self.threshold is not None and \
+                self.nearest > self.threshold:
+            return (f"no face came within --threshold {self.threshold:.2f} of a person asked "
+                    f"for with --reference or --map; the nearest was {self.nearest:.2f} apart. "
+                    "If the person is there: a face turned away, small or blurred, in the "
+                    "photo or the target, is read less surely, and a photo of them facing the "
+                    "camera, or a higher --threshold, may match")
         # A video's faces are also swapped only once their track is confirmed.
         seen = ", seen in enough frames in a row (--confirm-frames)" \
             if self.kind == "video" else ""

@@ -74,6 +74,17 @@ class SelectionPlan:
             return [int(np.argmax(np.asarray(areas)))]
         return list(range(len(areas)))
 
+    def nearest(self, units: np.ndarray | None) -> float | None:
+        """The smallest identity distance from any of ``units`` (``(N, D)`` unit embeddings of
+        candidate faces) to a ``--reference`` or ``--map`` person; None without either, or
+        without faces. Said when nothing was swapped: how far the best match fell short."""
+        people = [person.unit for person, _ in self.mapping]
+        if self.reference is not None and self.source is not None:
+            people.append(self.reference.unit)
+        if not people or units is None or not len(units):
+            return None
+        return float((1.0 - np.asarray(units) @ np.stack(people).T).min())
+
     def choose(self, areas: Sequence[float], units: np.ndarray | None,
                track_ids: Sequence[int | None] | None = None,
                beaten: dict[int, set[int]] | None = None) -> list[tuple[int, Identity]]:

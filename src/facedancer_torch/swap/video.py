@@ -141,6 +141,7 @@ class VideoStats:
     profiles: int = 0
     cut: int = 0  # faces the frame's edge cuts too deeply (select.split_cut)
     cuts: int = 0  # shot cuts (faces/shots.py): the tracker started afresh there
+    nearest: float | None = None  # the closest a candidate came to a wanted person (select.py)
     record: bool = False
     faces: list = field(default_factory=list)
     weights: list = field(default_factory=list)  # with record: each face's compose.fade_weight
@@ -416,6 +417,9 @@ def swap_stream(swapper, frames: Iterable, source, options: SwapOptions, tracker
                              index=entry.index, ahead=window, early=early, beaten=beaten)
         jobs = swapper.jobs_for(entry.frame, faces, plan, units, track_ids,
                                 memories, beaten) if faces else []
+        nearest = plan.nearest(units)
+        if nearest is not None:
+            stats.nearest = nearest if stats.nearest is None else min(stats.nearest, nearest)
         jobs, turned = split_profiles(jobs, options)
         chosen = {job.index for job in jobs}
         others = others + [np.asarray(f.box) for i, f in enumerate(faces) if i not in chosen]
@@ -733,7 +737,8 @@ def swap_video_file(swapper, target: str | Path, output: str | Path, source,
                         profiles=stats.profiles, cut=stats.cut, frames=stats.frames,
                         frames_swapped=stats.frames_swapped, cuts=stats.cuts,
                         span=options.span_text(), length=format_time(info.duration)
-                        if starts_after(options.start, info.duration) else None)
+                        if starts_after(options.start, info.duration) else None,
+                        nearest=stats.nearest, threshold=plan.threshold)
     if not report.changed and not is_sequence_pattern(output):  # (frames: labelled one by one)
         # Nothing in it is synthetic: replace the labelled encode with the untouched video.
         if output.suffix.lower() == target.suffix.lower() and options.max_frames is None \
