@@ -283,6 +283,16 @@ case("verify-pixel-bomb", names=("bomb.png",))(
     lambda w: ["verify", w.write("bomb.png", _png_header_bomb(60000, 60000))])
 case("verify-unmarked-photo", code=1)(lambda w: ["verify", w.copy(w.face)])
 
+case("swap-timecode-frames-past-the-rate", names=("--at", "00:00:01:25"))(
+    lambda w: w.swap("-s", w.face, "-t", w.video("v.mp4"), "-o", w.root / "o.png", "--at",
+                     "00:00:01:25"))
+case("swap-timecode-for-a-photo", names=("df_img1.jpg", "--start", "timecode"))(
+    lambda w: w.swap("-s", w.face, "-t", w.copy(w.face), "-o", w.root / "o.png", "--start",
+                     "00:00:01:00"))
+case("swap-drop-frame-timecode-at-25", names=("--end", "drop-frame"))(
+    lambda w: w.swap("-s", w.face, "-t", w.video("v.mp4"), "-o", w.root / "o.mp4", "--end",
+                     "00:00:01;10"))
+
 # ---------------------------------------------------------------- faces
 case("faces-missing", names=("none.png",))(lambda w: ["faces", w.root / "none.png"])
 case("faces-garbage", names=("junk.jpg",))(lambda w: ["faces", w.write("junk.jpg", "junk")])

@@ -34,7 +34,8 @@ def register(app: typer.Typer) -> None:
         target: Path = typer.Argument(..., metavar="TARGET", help="A photo, a video or an "
                                       "image sequence (shot_%04d.png)."),
         at: str = typer.Option(None, "--at", help="Clip: the frame shown at this time "
-                               "(seconds, MM:SS or HH:MM:SS; default: the first)."),
+                               "(seconds, MM:SS, HH:MM:SS or a timecode HH:MM:SS:FF; "
+                               "default: the first)."),
         output: Path = typer.Option(None, "--output", "-o", help="Write the picture with the "
                                     "faces' boxes and numbers drawn (.png, .jpg, ...)."),
         frame: Path = typer.Option(None, "--frame", help="Clip: write the frame as it is "
@@ -58,19 +59,20 @@ def register(app: typer.Typer) -> None:
         from ..faces.detect import get_detector
         from ..io.images import read_image, write_image
         from ..io.sequence import first_frame_number, probe_clip
+        from ..io.timecode import frame_timecode
         from ..swap.checks import (IMAGE_OUTPUT_SUFFIXES, check_output, check_start,
                                    check_target, target_kind)
         from ..swap.face_list import draw_faces, list_faces
-        from ..swap.options import SwapOptions, format_time, parse_time
+        from ..swap.options import SwapOptions, clip_time, format_time
         from ..swap.pipeline import detector_location
         from ..swap.preview import frame_shown_at
 
         kind = target_kind(target)
         if kind == "folder":
             raise FacedancerError("give one photo or clip, not a folder", target)
-        seconds = parse_time(at, "--at")
-        if kind == "image" and seconds is not None:
+        if kind == "image" and at is not None:
             raise FacedancerError("--at picks a frame of a clip; this is a photo", target)
+        seconds = clip_time(at, "--at", target, fps)
         if kind == "image" and frame is not None:
             raise FacedancerError("--frame writes a frame of a clip; a photo names its own "
                                   f"faces as {target.name}@N", target)
@@ -89,11 +91,14 @@ def register(app: typer.Typer) -> None:
         video = kind == "video"
         if video:
             seconds = 0.0 if seconds is None else seconds
-            check_start(target, probe_clip(target, fps).duration, seconds, "--at")
+            info = probe_clip(target, fps)
+            check_start(target, info.duration, seconds, "--at")
             decoded = frame_shown_at(target, seconds, fps)
             rgb = decoded.rgb
-            where = (f"the frame at {format_time(round(decoded.time, 3))} (frame "
-                     f"{decoded.index + first_frame_number(target)})")
+            timecode = frame_timecode(decoded.index, info.fps, info.timecode)
+            where = (f"the frame at {format_time(round(decoded.time, 3))} ("
+                     + (f"timecode {timecode}, " if timecode else "")
+                     + f"frame {decoded.index + first_frame_number(target)})")
         else:
             rgb = read_image(target)
             where = None

@@ -158,12 +158,13 @@ def register(app: typer.Typer) -> None:
         max_frames: int = typer.Option(None, "--max-frames", help="Stop videos after this "
                                        "many frames."),
         start: str = typer.Option(None, "--start", help="Video: swap faces from this time on "
-                                  "(seconds, MM:SS or HH:MM:SS); the frames before pass "
+                                  "(seconds, MM:SS, HH:MM:SS, or a timecode HH:MM:SS:FF "
+                                  "counted from the clip's own); the frames before pass "
                                   "through unchanged and the clip keeps its length."),
         end: str = typer.Option(None, "--end", help="Video: swap faces up to this time; the "
                                 "frames after pass through unchanged."),
         at: str = typer.Option(None, "--at", help="Clip: write only the frame shown at this "
-                               "time (seconds, MM:SS or HH:MM:SS) as an image --output, "
+                               "time (as --start) as an image --output, "
                                "swapped as the whole clip's swap shows it (to check settings "
                                "before a render)."),
         matte: Path = typer.Option(None, "--matte", help="Also write the matte: how much of "
@@ -183,7 +184,7 @@ def register(app: typer.Typer) -> None:
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     ) -> None:
         from ..swap.checks import check_frame_job, check_job
-        from ..swap.options import SwapOptions, parse_mapping, parse_time
+        from ..swap.options import SwapOptions, clip_time, parse_mapping
         from ..swap.pipeline import Swapper
 
         options = SwapOptions(
@@ -196,12 +197,12 @@ def register(app: typer.Typer) -> None:
             identity_strength=identity_strength, min_face_size=min_face_size,
             confirm_frames=confirm_frames, detect_every=detect_every, crf=crf, preset=preset,
             codec=codec, fps=fps, watermark=not no_watermark, overwrite=overwrite, max_frames=max_frames,
-            batch_size=batch_size, start=parse_time(start, "--start"),
-            end=parse_time(end, "--end"), matte=matte)
+            batch_size=batch_size, start=clip_time(start, "--start", target, fps),
+            end=clip_time(end, "--end", target, fps), matte=matte)
         if not source and not options.mapping:
             raise FacedancerError("give a source face with --source (or people with --map)")
         # Cheap checks first: a wrong target or an existing output fails before models load.
-        frame_at = parse_time(at, "--at")
+        frame_at = clip_time(at, "--at", target, fps)
         if frame_at is not None:
             kind = check_frame_job(target, output, options, frame_at)
         else:

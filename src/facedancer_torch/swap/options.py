@@ -232,7 +232,8 @@ class SwapOptions:
 
 
 def parse_time(text: str | float | None, name: str = "--start") -> float | None:
-    """``"83.5"``, ``"1:23.5"`` or ``"0:01:23.5"`` (seconds, MM:SS, HH:MM:SS) -> seconds."""
+    """``"83.5"``, ``"1:23.5"`` or ``"0:01:23.5"`` (seconds, MM:SS, HH:MM:SS) -> seconds
+    (a timecode with frames needs its clip: :func:`clip_time`)."""
     if text is None or isinstance(text, (int, float)):
         return None if text is None else float(text)
     parts = str(text).strip().split(":")
@@ -241,12 +242,32 @@ def parse_time(text: str | float | None, name: str = "--start") -> float | None:
             raise ValueError
         values = [float(p) for p in parts]
     except ValueError:
-        raise FacedancerError(f"{name} is a time: seconds (83.5), MM:SS (1:23.5) or HH:MM:SS, "
-                              f"not '{text}'") from None
+        raise FacedancerError(f"{name} is a time: seconds (83.5), MM:SS (1:23.5), HH:MM:SS or "
+                              f"a timecode HH:MM:SS:FF, not '{text}'") from None
     seconds = 0.0
     for value in values:
         seconds = seconds * 60.0 + value
     return seconds
+
+
+def clip_time(text: str | float | None, name: str, clip: str | Path | None = None,
+              fps: float | None = None) -> float | None:
+    """:func:`parse_time`, and for an SMPTE timecode with frames (``01:00:02:12``, drop-frame
+    ``00:01:00;02``: ``io/timecode.py``) the seconds from the first frame of ``clip`` (a video
+    or an image sequence, ``fps`` the sequence's rate) to the frame it names, counted from the
+    clip's own start timecode. A timecode given without one clip is a one-line error."""
+    from ..io.timecode import is_timecode, timecode_seconds
+
+    if not is_timecode(text):
+        return parse_time(text, name)
+    from ..io.sequence import is_sequence_pattern, probe_clip
+    from .checks import target_kind
+
+    if clip is None or (not is_sequence_pattern(clip) and target_kind(clip) != "video"):
+        raise FacedancerError(f"{name} {text}: a timecode with frames counts at a clip's frame "
+                              "rate; give one clip, or the time in seconds", clip)
+    info = probe_clip(clip, fps)
+    return timecode_seconds(text, info.fps, info.timecode, name)
 
 
 def starts_after(start: float | None, duration: float) -> bool:

@@ -25,6 +25,7 @@ from ..errors import InputError
 from ..io.images import write_image
 from ..io.sequence import (SequenceReader, first_frame_number, is_sequence_pattern,
                            probe_clip)
+from ..io.timecode import frame_timecode
 from ..io.video_reader import VideoReader
 from .checks import check_image_output, check_output, check_start
 from .image import finish_image
@@ -105,8 +106,9 @@ def swap_clip_frame(swapper, target: str | Path, output: str | Path, source,
     position, decoded, rgb, coverage = chosen
     swapped = len(stats.faces[position])
     frame = decoded.index + first_frame_number(target)
-    where = f"the frame at {format_time(round(decoded.time, 3))}, frame {frame} of " \
-        f"{target.name}"
+    timecode = frame_timecode(decoded.index, info.fps, info.timecode)
+    where = f"the frame at {format_time(round(decoded.time, 3))}" + \
+        (f" (timecode {timecode})" if timecode else "") + f", frame {frame} of {target.name}"
     # Found by a detection of the frame alone (a tracked face the detector missed there, and
     # bridged, counts as found).
     found = max(len(swapper.detect(decoded.rgb)), swapped)

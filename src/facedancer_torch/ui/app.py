@@ -37,7 +37,7 @@ from ..errors import FacedancerError, ModelError  # noqa: E402
 from ..io.provenance import read_provenance  # noqa: E402
 from ..models.catalogue import CATALOGUE, ModelKind  # noqa: E402
 from ..models.store import ModelStore, model_kind  # noqa: E402
-from ..swap.options import DEFAULT_MASK, SwapOptions, parse_time  # noqa: E402
+from ..swap.options import DEFAULT_MASK, SwapOptions, clip_time  # noqa: E402
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
@@ -232,7 +232,9 @@ def _options(faces: str, mask_blur: float, mask_padding: float, color_match: str
              detail: float | None = None, pixel_boost: float | None = None,
              blinks: bool | None = None, identity_strength: float | None = None,
              exposure: bool | None = None, start: str | None = None, end: str | None = None,
-             detail_follow: bool | None = None):
+             detail_follow: bool | None = None, clip: str | None = None):
+    """The SwapOptions of the UI's fields (``clip``: the target video, whose frame rate and
+    start timecode a timecode in "Swap from" / "Swap until" counts by)."""
     frames = int(max_frames) if max_frames else None
     return SwapOptions(faces=faces or "all", mask_blur=float(mask_blur),
                        mask_padding=float(mask_padding),
@@ -245,8 +247,8 @@ def _options(faces: str, mask_blur: float, mask_padding: float, color_match: str
                        exposure=True if exposure is None else bool(exposure),
                        identity_strength=_strength(identity_strength),
                        overwrite=True, max_frames=frames if frames and frames > 0 else None,
-                       start=parse_time(start.strip() if start else None, "Swap from"),
-                       end=parse_time(end.strip() if end else None, "Swap until"))
+                       start=clip_time(start.strip() if start else None, "Swap from", clip),
+                       end=clip_time(end.strip() if end else None, "Swap until", clip))
 
 
 MODEL_STRENGTH = "model's"  # the identity-strength choice that defers to the model's card
@@ -373,7 +375,7 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
         try:
             options = _options(faces, mask_blur, mask_padding, color_match, max_frames, mask,
                                detail, pixel_boost, blinks, identity_strength, exposure,
-                               start, end, detail_follow).replace(
+                               start, end, detail_follow, clip=target).replace(
                                    matte=matte_path, reference=_people(reference, picked))
             progress(0, desc="swapping frames")
             # swap_video_file reports frames through tqdm; gr.Progress(track_tqdm) shows it.
@@ -404,7 +406,7 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
         swapper = load(model, detector)
         output = new_output(output_dir, ".png")
         try:
-            seconds = parse_time((at or "").strip() or "0", "Preview the frame at")
+            seconds = clip_time((at or "").strip() or "0", "Preview the frame at", target)
             options = _options(faces, mask_blur, mask_padding, color_match, mask=mask,
                                detail=detail, pixel_boost=pixel_boost, blinks=blinks,
                                identity_strength=identity_strength, exposure=exposure,
@@ -546,13 +548,15 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
                                                elem_id="max-frames")
                         with gr.Row():
                             # The rest of the clip passes through: it keeps its length.
-                            span_start = gr.Textbox("", label="Swap from (s or MM:SS; empty = "
-                                                    "start)", elem_id="span-start")
-                            span_end = gr.Textbox("", label="Swap until (s or MM:SS; empty = "
-                                                  "end)", elem_id="span-end")
+                            span_start = gr.Textbox("", label="Swap from (s, MM:SS or "
+                                                    "HH:MM:SS:FF; empty = start)",
+                                                    elem_id="span-start")
+                            span_end = gr.Textbox("", label="Swap until (s, MM:SS or "
+                                                  "HH:MM:SS:FF; empty = end)", elem_id="span-end")
                         with gr.Row():
-                            preview_at = gr.Textbox("", label="Preview the frame at (s or "
-                                                    "MM:SS; empty = the first)",
+                            preview_at = gr.Textbox("", label="Preview the frame at (s, "
+                                                    "MM:SS or HH:MM:SS:FF; empty = "
+                                                    "the first)",
                                                     elem_id="preview-at")
                             preview_run = gr.Button("Preview frame", elem_id="preview-button")
                         video_run = gr.Button("Swap video", variant="primary",
