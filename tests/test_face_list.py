@@ -103,7 +103,7 @@ def test_faces_command_on_a_clip_writes_the_frame_to_name_a_reference(videos_dir
     assert code == 0, err
     lines = out.splitlines()
     assert lines[0].startswith("crowd_720p.mp4, the frame at 1 s (frame 26): 7 faces")
-    assert f"--reference {frame}@N" in lines[0]
+    assert f"({frame}@N names one as --reference or --map person)" in lines[0]
     assert [line.split()[0] for line in lines[1:8]] == [f"@{n}" for n in range(1, 8)]
     assert sum("left as it is, smaller than the video minimum face size" in line
                for line in lines) == 4

@@ -128,9 +128,10 @@ def describe(target: Path, found: list, where: str | None, frame: Path | None) -
     if where is None:
         head += f" ({name}@N names one as --source, --reference or --map photo)"
     elif frame is not None:
-        head += f" (--reference {frame}@N names one)"
+        head += f" ({frame}@N names one as --reference or --map person)"
     else:
-        head += " (write the frame with --frame FRAME.png to name one as --reference FRAME.png@N)"
+        head += (" (write the frame with --frame FRAME.png to name one as --reference or --map "
+                 "person FRAME.png@N)")
     lines = [head]
     for face in found:
         x0, y0, x1, y1 = (round(v) for v in face.box)
