@@ -608,3 +608,38 @@ def test_browser_detector_choice(server, browser, photos_dir, tmp_path):
     assert swappers[-1].detector.name == "retinaface-r50"
     assert read_provenance(served)["faces_swapped"] == "1"
     assert "\n" not in message.strip() and "not a model directory" in message
+
+
+def test_browser_pick_a_person_in_the_target_photo(server, browser, photos_dir):
+    """The image tab's people picker: the target photo's faces appear on upload, left to
+    right; a click on one and only that person is swapped (TARGET@N as --reference);
+    "Swap everyone again" undoes it."""
+    _, url, _ = server
+    page = browser.new_page(viewport={"width": 1280, "height": 1400})
+    try:
+        page.goto(url)
+        page.wait_for_selector("#swap-button", timeout=30_000)
+        page.locator("#sources input[type=file]").set_input_files(
+            [str(photos_dir / "df_img1.jpg")])
+        page.locator("#target input[type=file]").set_input_files(
+            str(photos_dir / "fr_obama_and_biden.jpg"))
+        page.wait_for_function("document.querySelectorAll('#photo-people img').length == 3",
+                               timeout=60_000)
+        page.locator("#photo-people img").nth(1).click()
+        page.get_by_text("face 2 from the left").wait_for(timeout=30_000)
+        page.click("#swap-button")
+        page.get_by_text("Swapped 1 of 3 face(s).").wait_for(timeout=120_000)
+        page.click("#photo-unpick")
+        page.click("#swap-button")
+        page.get_by_text("Swapped 3 of 3 face(s).").wait_for(timeout=120_000)
+    finally:
+        page.close()
+
+
+def test_the_photo_people_picker_lists_the_targets_faces(swapper, photos_dir):
+    gallery = ui_app.image_people(swapper, photos_dir / "df_selfie-many-people.jpg")
+    assert [caption for _, caption in gallery] == [
+        "1 from the left", "2 from the left", "3 from the left", "4 from the left",
+        "5 from the left: not swapped, cut too deeply by the picture's edge",
+        "6 from the left"]
+    assert all(crop.ndim == 3 and min(crop.shape[:2]) > 40 for crop, _ in gallery)

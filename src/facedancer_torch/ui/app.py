@@ -88,8 +88,8 @@ def host_warning(host: str, password: bool = False) -> str | None:
 
 
 def _people(reference, picked: str | None) -> list[str]:
-    """The --reference photos of a video swap: the person picked in a previewed frame
-    (``FRAME@N``) when there is one, else the uploaded photos."""
+    """The --reference photos of a swap: the person picked in the target photo or a previewed
+    frame (``PICTURE@N``) when there is one, else the uploaded photos."""
     return [picked] if picked else _paths(reference)
 
 
@@ -101,32 +101,47 @@ def _downloads(output: Path, matte: Path | None) -> list[str]:
 def frame_people(swapper, target: str | Path, seconds: float, output_dir: Path,
                  options: SwapOptions | None = None) -> tuple[Path, list]:
     """The video frame shown at ``seconds`` (the one ``--at`` swaps) written as it is (a PNG
-    in ``output_dir``), and per face found in it, left to right, ``(crop, caption)``: the
-    people picker's gallery, whose N-th entry is ``FRAME@N`` as a --reference photo (the same
-    detector finds the same faces in the same pixels). A face the video's rules leave alone
-    (``options``: smaller than the minimum face size, a profile, cut by the edge) is
-    captioned so: picking it would swap no one (``swap/face_list.py``, as `facedancer
-    faces` lists them)."""
-    import numpy as np
-
+    in ``output_dir``), and the people picker's gallery of its faces (:func:`people_gallery`,
+    the video's rules), whose N-th entry is ``FRAME@N`` as a --reference photo (the same
+    detector finds the same faces in the same pixels)."""
     from ..io.images import write_image
-    from ..swap.face_list import list_faces
     from ..swap.preview import frame_shown_at
 
     rgb = frame_shown_at(target, seconds).rgb  # the frame the preview swapped
     frame = new_output(output_dir, "-frame.png")
     write_image(frame, rgb)  # untouched: no provenance tag, nothing in it is synthetic
+    return frame, people_gallery(swapper, rgb, options, video=True)
+
+
+def image_people(swapper, target: str | Path, options: SwapOptions | None = None) -> list:
+    """The image tab's people picker: the target photo's faces (:func:`people_gallery`, a
+    photo's rules), whose N-th entry is ``TARGET@N`` as a --reference photo."""
+    from ..io.images import read_image
+
+    return people_gallery(swapper, read_image(target), options, video=False)
+
+
+def people_gallery(swapper, rgb, options: SwapOptions | None, video: bool) -> list:
+    """Per face of ``rgb``, left to right, ``(crop, caption)``. A face the swap's rules leave
+    alone (``options``: smaller than the minimum face size, a profile, cut by the edge) is
+    captioned so: picking it would swap no one (``swap/face_list.py``, as `facedancer faces`
+    lists them)."""
+    import numpy as np
+
+    from ..swap.face_list import list_faces
+
     crops = []
     height, width = rgb.shape[:2]
-    for face in list_faces(swapper.detector, rgb, options, video=True):
+    where = " in a video" if video else ""
+    for face in list_faces(swapper.detector, rgb, options, video=video):
         x0, y0, x1, y1 = face.box
         cx, cy, half = (x0 + x1) / 2, (y0 + y1) / 2, 0.65 * max(x1 - x0, y1 - y0)
         box = [int(max(0, cx - half)), int(max(0, cy - half)), int(min(width, cx + half)),
                int(min(height, cy + half))]
         caption = f"{face.number} from the left" + (
-            "" if face.left is None else f": not swapped in a video, {face.left}")
+            "" if face.left is None else f": not swapped{where}, {face.left}")
         crops.append((np.ascontiguousarray(rgb[box[1]:box[3], box[0]:box[2]]), caption))
-    return frame, crops
+    return crops
 
 
 def new_output(output_dir: Path, suffix: str, max_age_s: float = OUTPUT_MAX_AGE_S) -> Path:
@@ -340,7 +355,7 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
 
     def swap_image(sources, target, model, detector, faces, mask_blur, mask_padding,
                    color_match, mask, detail, pixel_boost, blinks, identity_strength,
-                   exposure, detail_follow=False, matte=False, reference=None):
+                   exposure, detail_follow=False, matte=False, reference=None, picked=None):
         sources = given(sources, target, "image")
         swapper = load(model, detector)
         output = new_output(output_dir, ".png")
@@ -350,7 +365,7 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
                                detail=detail, pixel_boost=pixel_boost, blinks=blinks,
                                identity_strength=identity_strength, exposure=exposure,
                                detail_follow=detail_follow).replace(
-                                   matte=matte_path, reference=_paths(reference))
+                                   matte=matte_path, reference=_people(reference, picked))
             plan = swapper.plan(sources, options)
             report = swapper.swap_image_file(target, output, plan, options)
         except FacedancerError as exc:
@@ -422,6 +437,26 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
                   f"Preview of {report.span}: nothing swapped ({report.unswapped_reason()}).")
         return str(output), status, people, (str(frame), report.span)
 
+    def target_people(target, model, detector):
+        """The faces of an uploaded target photo, for the image tab's people picker (and
+        no person picked: the last photo's pick names no one in this one)."""
+        if not target:
+            return [], None, ""
+        try:
+            people = image_people(load(model, detector), target)
+        except FacedancerError as exc:
+            raise gr.Error(str(exc)) from exc
+        return people, None, ""
+
+    def pick_in_photo(target, event: gr.SelectData):
+        """A face clicked in the image tab's picker: only that person is swapped."""
+        if not target:
+            return None, ""
+        number = int(event.index) + 1
+        return f"{target}@{number}", (f"Only the person picked is swapped: face {number} from "
+                                      "the left (the reference photos are not used while a "
+                                      "person is picked).")
+
     def pick(shown, event: gr.SelectData):
         """A face clicked in the people picker: only that person is swapped from now on."""
         if not shown:
@@ -436,6 +471,7 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
     # annotations are strings (from __future__ import annotations) and gr is imported in this
     # function, so gradio cannot resolve that one: it is given as the class itself.
     pick.__annotations__["event"] = gr.SelectData
+    pick_in_photo.__annotations__["event"] = gr.SelectData
 
     with gr.Blocks(title=title, analytics_enabled=False, delete_cache=(3600, 3600)) as app:
         gr.Markdown(f"# {title}")
@@ -516,6 +552,15 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
                                             label="Only swap this person (optional): "
                                             "photo(s) of them; the others keep their faces",
                                             elem_id="reference")
+                        photo_people = gr.Gallery(label="People in the target: click one to "
+                                                  "swap only them", columns=8, height="auto",
+                                                  allow_preview=False, interactive=False,
+                                                  elem_id="photo-people")
+                        with gr.Row():
+                            photo_picked_note = gr.Markdown(elem_id="photo-picked-note")
+                            photo_unpick = gr.Button("Swap everyone again", size="sm",
+                                                     elem_id="photo-unpick")
+                        photo_picked = gr.State(None)  # TARGET@N: the person picked, or None
                         run = gr.Button("Swap", variant="primary", elem_id="swap-button")
                     with gr.Column():
                         with gr.Tabs():
@@ -597,9 +642,15 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
                    pixel_boost, blinks, identity_strength, exposure, detail_follow, matte]
         # One swap at a time across both tabs: a Swapper is not meant for concurrent calls and
         # the CPU/GPU is saturated by one job anyway; others wait in gradio's queue.
-        run.click(swap_image, [sources, target, *options, reference],
+        run.click(swap_image, [sources, target, *options, reference, photo_picked],
                   [result, compare, status, download], concurrency_limit=1,
                   concurrency_id="swap")
+        # Another target photo: its faces, and a person picked in the last one is no one here.
+        target.change(target_people, [target, model, detector],
+                      [photo_people, photo_picked, photo_picked_note], concurrency_limit=1,
+                      concurrency_id="swap")
+        photo_people.select(pick_in_photo, [target], [photo_picked, photo_picked_note])
+        photo_unpick.click(lambda: (None, ""), None, [photo_picked, photo_picked_note])
         video_run.click(swap_video, [video_sources, video_target, *options, max_frames,
                                      span_start, span_end, video_reference, picked],
                         [video_result, video_status, video_download], concurrency_limit=1,
