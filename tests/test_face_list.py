@@ -112,6 +112,7 @@ def test_faces_command_on_a_clip_writes_the_frame_to_name_a_reference(videos_dir
     code, out, _ = _run(["faces", clip, "--at", "1", "--json"], capsys)
     listed = json.loads(out)
     assert code == 0 and len(listed["faces"]) == 7 and abs(listed["time"] - 1.0) < 1e-6
+    assert (listed["frame"], listed["timecode"]) == (26, None)  # the clip has no timecode
     assert [face["swapped"] for face in listed["faces"]].count(True) == 3
 
 

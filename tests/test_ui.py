@@ -643,3 +643,15 @@ def test_the_photo_people_picker_lists_the_targets_faces(swapper, photos_dir):
         "5 from the left: not swapped, cut too deeply by the picture's edge",
         "6 from the left"]
     assert all(crop.ndim == 3 and min(crop.shape[:2]) > 40 for crop, _ in gallery)
+
+
+def test_a_picked_person_is_swapped_whoever_is_largest():
+    """A pick in a people picker is the --reference photo, and overrides "Faces: largest"
+    (with it, a pick of anyone but the largest face swapped no one)."""
+    from facedancer_torch.swap.options import SwapOptions
+
+    largest = SwapOptions(faces="largest")
+    picked = ui_app._picking(largest, ["a.jpg"], "/tmp/target.png@2")
+    assert (picked.faces, [str(p) for p in picked.reference]) == ("all", ["/tmp/target.png@2"])
+    plain = ui_app._picking(largest, ["a.jpg"], None)
+    assert (plain.faces, [str(p) for p in plain.reference]) == ("largest", ["a.jpg"])

@@ -96,12 +96,12 @@ def register(app: typer.Typer) -> None:
             decoded = frame_shown_at(target, seconds, fps)
             rgb = decoded.rgb
             timecode = frame_timecode(decoded.index, info.fps, info.timecode)
+            number = decoded.index + first_frame_number(target)
             where = (f"the frame at {format_time(round(decoded.time, 3))} ("
-                     + (f"timecode {timecode}, " if timecode else "")
-                     + f"frame {decoded.index + first_frame_number(target)})")
+                     + (f"timecode {timecode}, " if timecode else "") + f"frame {number})")
         else:
             rgb = read_image(target)
-            where = None
+            where = timecode = number = None
         options = SwapOptions(min_face_size=min_face_size, profile_fade=not no_profile_fade,
                               cut_fade=not no_cut_fade, fps=fps)
         found = list_faces(get_detector(detector_location(detector)), rgb, options, video)
@@ -112,6 +112,7 @@ def register(app: typer.Typer) -> None:
         if as_json:
             typer.echo(json.dumps({"path": str(target), "kind": kind,
                                    "time": None if where is None else round(decoded.time, 6),
+                                   "frame": number, "timecode": timecode,
                                    "frame_file": None if frame is None else str(frame),
                                    "faces": [face.as_dict() for face in found]}, indent=2))
             return

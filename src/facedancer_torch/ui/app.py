@@ -93,6 +93,14 @@ def _people(reference, picked: str | None) -> list[str]:
     return [picked] if picked else _paths(reference)
 
 
+def _picking(options: SwapOptions, reference, picked: str | None) -> SwapOptions:
+    """``options`` with the swap's --reference photos (:func:`_people`); a person picked is
+    swapped whoever is largest (``faces`` all: with "largest", a pick of anyone else would
+    swap no one)."""
+    options = options.replace(reference=_people(reference, picked))
+    return options.replace(faces="all") if picked else options
+
+
 def _downloads(output: Path, matte: Path | None) -> list[str]:
     """The files a result offers for download: the output, and its matte when one was made."""
     return [str(output)] + ([str(matte)] if matte is not None and matte.is_file() else [])
@@ -364,8 +372,8 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
             options = _options(faces, mask_blur, mask_padding, color_match, mask=mask,
                                detail=detail, pixel_boost=pixel_boost, blinks=blinks,
                                identity_strength=identity_strength, exposure=exposure,
-                               detail_follow=detail_follow).replace(
-                                   matte=matte_path, reference=_people(reference, picked))
+                               detail_follow=detail_follow).replace(matte=matte_path)
+            options = _picking(options, reference, picked)
             plan = swapper.plan(sources, options)
             report = swapper.swap_image_file(target, output, plan, options)
         except FacedancerError as exc:
@@ -391,7 +399,8 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
             options = _options(faces, mask_blur, mask_padding, color_match, max_frames, mask,
                                detail, pixel_boost, blinks, identity_strength, exposure,
                                start, end, detail_follow, clip=target).replace(
-                                   matte=matte_path, reference=_people(reference, picked))
+                                   matte=matte_path)
+            options = _picking(options, reference, picked)
             progress(0, desc="swapping frames")
             # swap_video_file reports frames through tqdm; gr.Progress(track_tqdm) shows it.
             plan = swapper.plan(sources, options)
@@ -425,8 +434,8 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
             options = _options(faces, mask_blur, mask_padding, color_match, mask=mask,
                                detail=detail, pixel_boost=pixel_boost, blinks=blinks,
                                identity_strength=identity_strength, exposure=exposure,
-                               detail_follow=detail_follow).replace(
-                                   reference=_people(reference, picked))
+                               detail_follow=detail_follow)
+            options = _picking(options, reference, picked)
             plan = swapper.plan(sources, options)
             report = swapper.swap_clip_frame(target, output, plan, seconds, options)
             frame, people = frame_people(swapper, target, seconds, output_dir, options)
