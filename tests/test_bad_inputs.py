@@ -303,6 +303,10 @@ case("faces-frame-of-a-photo", names=("df_img1.jpg", "--frame"))(
     lambda w: ["faces", w.copy(w.face), "--frame", w.root / "f.png"])
 case("faces-at-past-the-end", names=("v.mp4", "--at"))(
     lambda w: ["faces", w.video("v.mp4"), "--at", "9:00"])
+case("faces-at-negative", names=("v.mp4", "--at", "0 or later"))(
+    lambda w: ["faces", w.video("v.mp4"), "--at", "-1"])
+case("swap-at-negative", names=("v.mp4", "--at", "0 or later"))(
+    lambda w: w.swap("-s", w.face, "-t", w.video("v.mp4"), "-o", w.root / "o.png", "--at", "-2"))
 case("faces-output-not-a-picture", names=("o.gif", "--output"))(
     lambda w: ["faces", w.copy(w.face), "-o", w.root / "o.gif"])
 case("faces-output-exists", names=("o.png",))(

@@ -59,7 +59,9 @@ def check_start(target: str | Path, duration: float, start: float | None,
     """Refuse a ``--start`` (or another time option, ``name``) at or after the end of a clip
     ``duration`` seconds long: not one frame would be searched, and the output would be an
     unchanged copy whose warning could only say that no face was found (a typo, 99:00 for
-    0:09, reads as a detection failure)."""
+    0:09, reads as a detection failure), and a negative one (``--at -1``)."""
+    if start is not None and not 0.0 <= start < float("inf"):
+        raise InputError(f"{name} is a time in the clip, 0 or later, got {start:g}", target)
     if starts_after(start, duration):
         raise InputError(f"{name} {format_time(start)} is not inside the clip, which is "
                          f"{format_time(duration)} long", target)
