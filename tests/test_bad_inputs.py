@@ -307,6 +307,9 @@ case("faces-at-negative", names=("v.mp4", "--at", "0 or later"))(
     lambda w: ["faces", w.video("v.mp4"), "--at", "-1"])
 case("swap-at-negative", names=("v.mp4", "--at", "0 or later"))(
     lambda w: w.swap("-s", w.face, "-t", w.video("v.mp4"), "-o", w.root / "o.png", "--at", "-2"))
+case("faces-reference-missing", names=("nobody.jpg",))(
+    lambda w: ["faces", w.copy(w.face), "--reference", w.root / "nobody.jpg", "--model",
+               w.model])
 case("faces-output-not-a-picture", names=("o.gif", "--output"))(
     lambda w: ["faces", w.copy(w.face), "-o", w.root / "o.gif"])
 case("faces-output-exists", names=("o.png",))(

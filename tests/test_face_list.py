@@ -127,3 +127,26 @@ def test_faces_command_on_a_photo_says_how_to_name_one(photos_dir, capsys):
                              "--no-profile-fade swaps it whole)")
     code, out, _ = _run(["faces", photos_dir / "if_t1.jpg", "--no-profile-fade"], capsys)
     assert code == 0 and "turned" not in out
+
+
+def test_faces_with_a_reference_gives_distances_and_the_face_taken(videos_dir, tmp_path,
+                                                                   capsys, tiny_model):
+    """The crowd frame at 1 s with its own 3rd face as --reference: that face 0.00 from it
+    and the one a swap takes; the 5th, a look-alike, within the threshold but not taken (a
+    person is one face of a picture); with --threshold 0.1, the 3rd still, the 5th far out."""
+    clip = videos_dir / "crowd_720p.mp4"
+    frame = tmp_path / "frame.png"
+    assert _run(["faces", clip, "--at", "1", "--frame", frame], capsys)[0] == 0
+    code, out, err = _run(["faces", clip, "--at", "1", "--reference", f"{frame}@3",
+                           "--model", tiny_model], capsys)
+    assert code == 0, err
+    lines = {line.split()[0]: line for line in out.splitlines()[1:8]}
+    assert ", 0.00 from the reference (the face --reference swaps)" in lines["@3"]
+    fifth = float(lines["@5"].split(", ")[-1].split()[0])
+    assert 0.3 < fifth < 0.6 and "swaps" not in lines["@5"]
+    assert sum("(the face --reference swaps)" in line for line in out.splitlines()) == 1
+    assert "if within --threshold 0.60;" in out
+    code, out, _ = _run(["faces", clip, "--at", "1", "--reference", f"{frame}@5",
+                         "--model", tiny_model, "--json"], capsys)
+    listed = json.loads(out)["faces"]
+    assert [face["reference"] for face in listed].count(True) == 1 and listed[4]["reference"]

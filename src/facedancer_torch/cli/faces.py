@@ -18,6 +18,8 @@ _HELP = """List the faces of a photo, or of the frame of a clip shown at --at, n
 
 --output writes the picture with each face's box and number drawn (green: swapped; grey: left). For a clip, --frame writes the frame itself, to name a person as --reference FRAME.png@N (the web UI's people picker does the same).
 
+--reference PHOTO gives each face's identity distance to that person and marks the face a swap with --reference PHOTO takes (the nearest within --threshold), to see why a reference matches no one or the wrong one.
+
 Examples:
 
   facedancer faces group.jpg -o numbered.png
@@ -25,6 +27,8 @@ Examples:
   facedancer faces clip.mp4 --at 1:02.5 --frame frame.png -o numbered.png
 
   facedancer swap -s me.jpg -t clip.mp4 -o out.mp4 --reference frame.png@3
+
+  facedancer faces clip.mp4 --at 12 --reference actor.jpg
 """
 
 
@@ -50,6 +54,15 @@ def register(app: typer.Typer) -> None:
         no_cut_fade: bool = typer.Option(False, "--no-cut-fade", help="As swap's: faces the "
                                          "edge cuts deeply are swapped too."),
         fps: float = typer.Option(None, "--fps", help="Frame rate of an image sequence."),
+        reference: list[Path] = typer.Option(None, "--reference", help="As swap's: photo(s) "
+                                             "of one person (PHOTO@N for one face of it); "
+                                             "each face's distance to them is listed."),
+        threshold: float = typer.Option(None, "--threshold", help="As swap's: the identity "
+                                        "distance under which a face is the --reference "
+                                        "person (default: the encoder's)."),
+        model: str = typer.Option(None, "--model", "-m", help="With --reference: the model "
+                                  "whose identity encoder measures (default: the demo "
+                                  "model's)."),
         detector: str = typer.Option("retinaface", "--detector", help="Face detector: "
                                      "retinaface (embedded) or a converted RetinaFace-Res50 "
                                      "folder / catalogue name (facedancer convert)."),
@@ -62,7 +75,9 @@ def register(app: typer.Typer) -> None:
         from ..io.timecode import frame_timecode
         from ..swap.checks import (IMAGE_OUTPUT_SUFFIXES, check_output, check_start,
                                    check_target, target_kind)
-        from ..swap.face_list import draw_faces, list_faces
+        from ..swap.face_list import draw_faces, list_faces, with_reference
+        from ..swap.pipeline import Swapper
+        from .swap import _one_line_warnings
         from ..swap.options import SwapOptions, clip_time, format_time
         from ..swap.pipeline import detector_location
         from ..swap.preview import frame_shown_at
@@ -103,8 +118,17 @@ def register(app: typer.Typer) -> None:
             rgb = read_image(target)
             where = timecode = number = None
         options = SwapOptions(min_face_size=min_face_size, profile_fade=not no_profile_fade,
-                              cut_fade=not no_cut_fade, fps=fps)
-        found = list_faces(get_detector(detector_location(detector)), rgb, options, video)
+                              cut_fade=not no_cut_fade, fps=fps, threshold=threshold,
+                              reference=list(reference or []))
+        if options.reference:
+            with _one_line_warnings():
+                swapper = Swapper(model, detector=detector)
+                plan = reference_plan(swapper, options)
+            found = with_reference(swapper, rgb, list_faces(swapper.detector, rgb, options,
+                                                            video), plan)
+        else:
+            plan = None
+            found = list_faces(get_detector(detector_location(detector)), rgb, options, video)
         if frame is not None:
             write_image(frame, rgb)  # untouched: no face in it is synthetic, so no label
         if output is not None:
@@ -116,11 +140,26 @@ def register(app: typer.Typer) -> None:
                                    "frame_file": None if frame is None else str(frame),
                                    "faces": [face.as_dict() for face in found]}, indent=2))
             return
-        typer.echo(describe(target, found, where, frame))
+        typer.echo(describe(target, found, where, frame, plan))
 
 
-def describe(target: Path, found: list, where: str | None, frame: Path | None) -> str:
-    """The listing printed for ``facedancer faces``: a header and a line per face."""
+def reference_plan(swapper, options):
+    """The selection of ``options.reference`` alone: a ``SelectionPlan`` whose ``choose``
+    picks the face a swap with that ``--reference`` takes (the reference's own identity
+    stands in for a source, which only says what the chosen face would get)."""
+    from ..swap.select import SelectionPlan
+    from ..swap.source import same_person_threshold
+
+    person = swapper.embed(options.reference, role="reference")
+    threshold = options.threshold if options.threshold is not None else \
+        same_person_threshold(swapper.encoder)
+    return SelectionPlan(source=person, reference=person, threshold=threshold)
+
+
+def describe(target: Path, found: list, where: str | None, frame: Path | None,
+             plan=None) -> str:
+    """The listing printed for ``facedancer faces``: a header and a line per face (with a
+    ``--reference`` ``plan``, each face's distance to the person, and which one is taken)."""
     name = Path(target).name
     count = f"{len(found)} face{'s' if len(found) != 1 else ''}"
     head = f"{name}: {count}" if where is None else f"{name}, {where}: {count}"
@@ -139,12 +178,21 @@ def describe(target: Path, found: list, where: str | None, frame: Path | None) -
         turn = f", read turned {face.rotation} deg" if face.rotation else ""
         line = (f"  @{face.number:<3d} box {x0},{y0} to {x1},{y1} ({face.size:.0f} px), "
                 f"score {face.score:.2f}{turn}")
+        if face.distance is not None:
+            line += f", {face.distance:.2f} from the reference" + (
+                " (the face --reference swaps)" if face.chosen else "")
         if face.left:
             line += f": left as it is, {face.left} ({face.option} changes it)"
         elif face.weight < 1.0:
             line += (f": turned, the swap fades towards the face as it is (weight "
                      f"{face.weight:.2f}; --no-profile-fade swaps it whole)")
         lines.append(line)
+    if plan is not None:
+        taken = any(face.chosen for face in found)
+        lines.append(f"  (--reference: the nearest face a swap takes, if within --threshold "
+                     f"{plan.threshold:.2f}" + ("" if taken else "; none is here") + (
+                         "; in a clip the decision is a track's, its first views averaged)"
+                         if where is not None else ")"))
     if where is not None:
         lines.append("  (in a clip a face is swapped once the tracker has confirmed it: "
                      "from its --confirm-frames-th detection)")

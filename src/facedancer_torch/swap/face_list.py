@@ -13,7 +13,8 @@ has confirmed the face (a face first seen in the frame is swapped from its
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -39,6 +40,10 @@ class ListedFace:
         option: the ``swap`` option that changes ``left`` (None with it).
         weight: how much of the swap a turned face gets (``faces/masks.pose_weight``: 1 for
             a face turned less than the fade's start, 0 for a profile; 1 without the fade).
+        distance: with a ``--reference`` person, this face's identity distance to them
+            (:func:`with_reference`), else None.
+        chosen: with a ``--reference`` person, whether this is the face ``--reference``
+            swaps in this picture (the nearest within the threshold of those a swap takes).
     """
 
     number: int
@@ -49,12 +54,17 @@ class ListedFace:
     left: str | None = None
     option: str | None = None
     weight: float = 1.0
+    distance: float | None = None
+    chosen: bool = False
+    landmarks: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def as_dict(self) -> dict:
         return {"number": self.number, "box": [round(v, 1) for v in self.box],
                 "size": round(self.size, 1), "score": round(self.score, 4),
                 "rotation": self.rotation, "swapped": self.left is None, "left": self.left,
-                "option": self.option, "weight": round(self.weight, 3)}
+                "option": self.option, "weight": round(self.weight, 3),
+                "distance": None if self.distance is None else round(self.distance, 4),
+                "reference": self.chosen}
 
 
 def list_faces(detector, rgb: np.ndarray, options: SwapOptions | None = None,
@@ -87,8 +97,30 @@ def list_faces(detector, rgb: np.ndarray, options: SwapOptions | None = None,
                 reasons[number] = ("turned to a profile", "--no-profile-fade")
     return [ListedFace(number, tuple(float(v) for v in face.box), face_extent(face.box),
                        float(face.score), int(getattr(face, "rotation", 0)) % 360,
-                       *reasons.get(number, (None, None)), weight=weights[number])
+                       *reasons.get(number, (None, None)), weight=weights[number],
+                       landmarks=np.asarray(face.landmarks, np.float32))
             for number, face in enumerate(detected, 1)]
+
+
+def with_reference(swapper, rgb: np.ndarray, faces: list[ListedFace], plan
+                   ) -> list[ListedFace]:
+    """``faces`` (:func:`list_faces` of ``rgb``) with each one's identity distance to the
+    ``--reference`` person of ``plan`` (``Swapper.plan``), and the face a swap with that
+    reference takes marked ``chosen``: the selection's own rule (``SelectionPlan.choose``)
+    among the faces a swap does not leave alone. In a video the decision is a track's (its
+    first views averaged), so one frame's distances can differ from it a little."""
+    if plan.reference is None or not faces:
+        return faces
+    swapped = [face for face in faces if face.left is None]
+    units = swapper.identify(rgb, [face.landmarks for face in faces])
+    distances = 1.0 - units @ plan.reference.unit
+    chosen = set()
+    if swapped:
+        picked = plan.choose([1.0] * len(swapped),
+                             np.stack([units[face.number - 1] for face in swapped]))
+        chosen = {swapped[index].number for index, _ in picked}
+    return [dataclasses.replace(face, distance=float(distances[face.number - 1]),
+                                chosen=face.number in chosen) for face in faces]
 
 
 # Box colours of the annotated picture (RGB): a face a swap takes, and one it leaves.
