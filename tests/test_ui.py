@@ -448,6 +448,14 @@ def test_browser_image_swap(server, browser, photos_dir, tmp_path):
     assert read_provenance(served_matte) is None
 
 
+def _image_tab(page, url: str, source: Path, target: Path) -> None:
+    """Open the page (its image tab) with ``source`` and the photo ``target`` uploaded."""
+    page.goto(url)
+    page.wait_for_selector("#swap-button", timeout=30_000)
+    page.locator("#sources input[type=file]").set_input_files([str(source)])
+    page.locator("#target input[type=file]").set_input_files(str(target))
+
+
 def _video_tab(page, url: str, source: Path, target: Path) -> None:
     """Open the page's video tab with ``source`` and the video ``target`` uploaded."""
     page.goto(url)
@@ -503,12 +511,7 @@ def test_browser_only_this_person(server, browser, photos_dir):
     _, url, _ = server
     page = browser.new_page(viewport={"width": 1280, "height": 1000})
     try:
-        page.goto(url)
-        page.wait_for_selector("#swap-button", timeout=30_000)
-        page.locator("#sources input[type=file]").set_input_files(
-            [str(photos_dir / "df_img1.jpg")])
-        page.locator("#target input[type=file]").set_input_files(
-            str(photos_dir / "fr_obama_and_biden.jpg"))
+        _image_tab(page, url, photos_dir / "df_img1.jpg", photos_dir / "fr_obama_and_biden.jpg")
         page.locator("#reference input[type=file]").set_input_files(
             [str(photos_dir / "fr_obama.jpg")])
         page.wait_for_selector("#target img", timeout=30_000)
@@ -541,17 +544,27 @@ def test_browser_pick_a_person_in_a_previewed_frame(server, browser, photos_dir,
         page.locator("#preview-at textarea").fill("0.1")
         page.click("#preview-button")
         page.get_by_text("swapped 2 of 2 face(s)").wait_for(timeout=120_000)
-        page.wait_for_function("document.querySelectorAll('#people img').length == 2",
-                               timeout=30_000)
-        page.locator("#people img").nth(1).click()  # the person on the right
-        page.get_by_text("face 2 from the left").wait_for(timeout=30_000)
-        page.click("#preview-button")
-        page.get_by_text("swapped 1 of 2 face(s)").wait_for(timeout=120_000)
-        page.click("#unpick")
-        page.click("#preview-button")
-        page.get_by_text("swapped 2 of 2 face(s)").wait_for(timeout=120_000)
+        # the person on the right
+        _pick_second_then_undo(page, "", 2, "#preview-button", "swapped 1 of 2 face(s)",
+                               "swapped 2 of 2 face(s)")
     finally:
         page.close()
+
+
+def _pick_second_then_undo(page, prefix: str, faces: int, run: str, one: str,
+                           everyone: str) -> None:
+    """In the people picker ``#{prefix}people`` (once it shows ``faces`` faces): pick the
+    second face from the left, run (``run``: the button), expect the status ``one``; then
+    "Swap everyone again", run, expect ``everyone``."""
+    page.wait_for_function(f"document.querySelectorAll('#{prefix}people img').length == "
+                           f"{faces}", timeout=60_000)
+    page.locator(f"#{prefix}people img").nth(1).click()
+    page.get_by_text("face 2 from the left").wait_for(timeout=30_000)
+    page.click(run)
+    page.get_by_text(one).wait_for(timeout=120_000)
+    page.click(f"#{prefix}unpick")
+    page.click(run)
+    page.get_by_text(everyone).wait_for(timeout=120_000)
 
 
 def _choose(page, elem_id: str, label: str) -> None:
@@ -617,21 +630,9 @@ def test_browser_pick_a_person_in_the_target_photo(server, browser, photos_dir):
     _, url, _ = server
     page = browser.new_page(viewport={"width": 1280, "height": 1400})
     try:
-        page.goto(url)
-        page.wait_for_selector("#swap-button", timeout=30_000)
-        page.locator("#sources input[type=file]").set_input_files(
-            [str(photos_dir / "df_img1.jpg")])
-        page.locator("#target input[type=file]").set_input_files(
-            str(photos_dir / "fr_obama_and_biden.jpg"))
-        page.wait_for_function("document.querySelectorAll('#photo-people img').length == 3",
-                               timeout=60_000)
-        page.locator("#photo-people img").nth(1).click()
-        page.get_by_text("face 2 from the left").wait_for(timeout=30_000)
-        page.click("#swap-button")
-        page.get_by_text("Swapped 1 of 3 face(s).").wait_for(timeout=120_000)
-        page.click("#photo-unpick")
-        page.click("#swap-button")
-        page.get_by_text("Swapped 3 of 3 face(s).").wait_for(timeout=120_000)
+        _image_tab(page, url, photos_dir / "df_img1.jpg", photos_dir / "fr_obama_and_biden.jpg")
+        _pick_second_then_undo(page, "photo-", 3, "#swap-button", "Swapped 1 of 3 face(s).",
+                               "Swapped 3 of 3 face(s).")
     finally:
         page.close()
 

@@ -482,6 +482,16 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
     pick.__annotations__["event"] = gr.SelectData
     pick_in_photo.__annotations__["event"] = gr.SelectData
 
+    def _picker(label: str, prefix: str):
+        """A people picker's gallery, its note and its "Swap everyone again" button (element
+        ids ``{prefix}people``, ``{prefix}picked-note``, ``{prefix}unpick``)."""
+        gallery = gr.Gallery(label=label, columns=8, height="auto", allow_preview=False,
+                             interactive=False, elem_id=f"{prefix}people")
+        with gr.Row():
+            note = gr.Markdown(elem_id=f"{prefix}picked-note")
+            undo = gr.Button("Swap everyone again", size="sm", elem_id=f"{prefix}unpick")
+        return gallery, note, undo
+
     with gr.Blocks(title=title, analytics_enabled=False, delete_cache=(3600, 3600)) as app:
         gr.Markdown(f"# {title}")
         gr.Markdown(PROVENANCE_NOTE, elem_id="provenance-note")
@@ -561,14 +571,8 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
                                             label="Only swap this person (optional): "
                                             "photo(s) of them; the others keep their faces",
                                             elem_id="reference")
-                        photo_people = gr.Gallery(label="People in the target: click one to "
-                                                  "swap only them", columns=8, height="auto",
-                                                  allow_preview=False, interactive=False,
-                                                  elem_id="photo-people")
-                        with gr.Row():
-                            photo_picked_note = gr.Markdown(elem_id="photo-picked-note")
-                            photo_unpick = gr.Button("Swap everyone again", size="sm",
-                                                     elem_id="photo-unpick")
+                        photo_people, photo_picked_note, photo_unpick = _picker(
+                            "People in the target: click one to swap only them", "photo-")
                         photo_picked = gr.State(None)  # TARGET@N: the person picked, or None
                         run = gr.Button("Swap", variant="primary", elem_id="swap-button")
                     with gr.Column():
@@ -621,14 +625,8 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
                         preview_image = gr.Image(type="filepath", label="Preview: one frame, "
                                                  "as the video's swap shows it",
                                                  interactive=False, elem_id="preview-result")
-                        people = gr.Gallery(label="People in the previewed frame: click one "
-                                            "to swap only them", columns=8, height="auto",
-                                            allow_preview=False, interactive=False,
-                                            elem_id="people")
-                        with gr.Row():
-                            picked_note = gr.Markdown(elem_id="picked-note")
-                            unpick = gr.Button("Swap everyone again", size="sm",
-                                               elem_id="unpick")
+                        people, picked_note, unpick = _picker(
+                            "People in the previewed frame: click one to swap only them", "")
                         shown = gr.State(None)  # (the previewed frame's PNG, which frame)
                         picked = gr.State(None)  # FRAME@N: the person picked, or None
                         video_status = gr.Markdown(elem_id="video-status")
