@@ -10,6 +10,7 @@ import typer
 
 from ..errors import FacedancerError
 from ..io.atomic import check_writable
+from .swap import DETECTOR_HELP, _one_line_warnings  # (light: swap.py imports no model code)
 
 # Library modules are imported inside the command: cli/__init__.py imports every command module
 # at start-up, and `facedancer --help` must not wait for torch, PyAV or ONNX Runtime to load.
@@ -63,9 +64,7 @@ def register(app: typer.Typer) -> None:
         model: str = typer.Option(None, "--model", "-m", help="With --reference: the model "
                                   "whose identity encoder measures (default: the demo "
                                   "model's)."),
-        detector: str = typer.Option("retinaface", "--detector", help="Face detector: "
-                                     "retinaface (embedded) or a converted RetinaFace-Res50 "
-                                     "folder / catalogue name (facedancer convert)."),
+        detector: str = typer.Option("retinaface", "--detector", help=DETECTOR_HELP),
         as_json: bool = typer.Option(False, "--json", help="Print the faces as JSON."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing files."),
     ) -> None:
@@ -76,10 +75,8 @@ def register(app: typer.Typer) -> None:
         from ..swap.checks import (IMAGE_OUTPUT_SUFFIXES, check_output, check_start,
                                    check_target, target_kind)
         from ..swap.face_list import draw_faces, list_faces, with_reference
-        from ..swap.pipeline import Swapper
-        from .swap import _one_line_warnings
         from ..swap.options import SwapOptions, clip_time, format_time
-        from ..swap.pipeline import detector_location
+        from ..swap.pipeline import Swapper, detector_location
         from ..swap.preview import frame_shown_at
 
         kind = target_kind(target)
@@ -144,16 +141,11 @@ def register(app: typer.Typer) -> None:
 
 
 def reference_plan(swapper, options):
-    """The selection of ``options.reference`` alone: a ``SelectionPlan`` whose ``choose``
+    """The selection of ``options.reference`` alone: ``Swapper.plan``'s, whose ``choose``
     picks the face a swap with that ``--reference`` takes (the reference's own identity
-    stands in for a source, which only says what the chosen face would get)."""
-    from ..swap.select import SelectionPlan
-    from ..swap.source import same_person_threshold
-
-    person = swapper.embed(options.reference, role="reference")
-    threshold = options.threshold if options.threshold is not None else \
-        same_person_threshold(swapper.encoder)
-    return SelectionPlan(source=person, reference=person, threshold=threshold)
+    stands in for a source, which only says what the chosen face would get; ``plan`` takes
+    the reference again from the swapper's cache)."""
+    return swapper.plan(swapper.embed(options.reference, role="reference"), options)
 
 
 def describe(target: Path, found: list, where: str | None, frame: Path | None,

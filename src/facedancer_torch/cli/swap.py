@@ -41,6 +41,11 @@ facedancer swap -s me.jpg -t clip.mov -o out.mov --matte out_matte.mov
 """
 
 
+# The --detector option's help, as swap and faces (cli/faces.py) give it.
+DETECTOR_HELP = ("Face detector: retinaface (embedded) or a converted RetinaFace-Res50 folder / "
+                 "catalogue name (facedancer convert).")
+
+
 @contextlib.contextmanager
 def _one_line_warnings():
     """Show library warnings (e.g. a generator backend falling back) as ``warning: ...``."""
@@ -171,9 +176,7 @@ def register(app: typer.Typer) -> None:
                                    "each output pixel the swapped faces replaced, white to "
                                    "black (an image: .png/.tif; a clip: .mp4/.mov/.mkv/.webm "
                                    "or matte_%04d.png; a folder: a folder)."),
-        detector: str = typer.Option("retinaface", "--detector", help="Face detector: "
-                                     "retinaface (embedded) or a converted RetinaFace-Res50 "
-                                     "folder / catalogue name (facedancer convert)."),
+        detector: str = typer.Option("retinaface", "--detector", help=DETECTOR_HELP),
         device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
         backend: str = typer.Option("auto", "--backend", help="Generator runtime: auto "
                                     "(CUDA fp16; CPU bf16 where native, else ONNX Runtime "

@@ -93,6 +93,15 @@ def _people(reference, picked: str | None) -> list[str]:
     return [picked] if picked else _paths(reference)
 
 
+def _picked(picture: str | Path, number: int, where: str) -> tuple[str, str]:
+    """A people picker's click on the ``number``-th face from the left of ``picture`` (the
+    target photo, or a previewed frame ``where`` says which): the ``--reference`` it stands
+    for (``PICTURE@N``) and the note shown under the picker."""
+    return f"{picture}@{number}", (f"Only the person picked is swapped: face {number} from the "
+                                   f"left{where} (the reference photos are not used while a "
+                                   "person is picked).")
+
+
 def _picking(options: SwapOptions, reference, picked: str | None) -> SwapOptions:
     """``options`` with the swap's --reference photos (:func:`_people`); a person picked is
     swapped whoever is largest (``faces`` all: with "largest", a pick of anyone else would
@@ -459,22 +468,14 @@ def build_app(swapper_factory: SwapperFactory, models: Sequence[ModelChoice] | N
 
     def pick_in_photo(target, event: gr.SelectData):
         """A face clicked in the image tab's picker: only that person is swapped."""
-        if not target:
-            return None, ""
-        number = int(event.index) + 1
-        return f"{target}@{number}", (f"Only the person picked is swapped: face {number} from "
-                                      "the left (the reference photos are not used while a "
-                                      "person is picked).")
+        return _picked(target, int(event.index) + 1, "") if target else (None, "")
 
     def pick(shown, event: gr.SelectData):
         """A face clicked in the people picker: only that person is swapped from now on."""
         if not shown:
             return None, ""
         frame, span = shown
-        number = int(event.index) + 1
-        return f"{frame}@{number}", (f"Only the person picked is swapped: face {number} from "
-                                     f"the left in {span} (the reference photos are not "
-                                     "used while a person is picked).")
+        return _picked(frame, int(event.index) + 1, f" in {span}")
 
     # gradio hands the click over to a parameter annotated gr.SelectData; this module's
     # annotations are strings (from __future__ import annotations) and gr is imported in this
