@@ -71,9 +71,15 @@ def all_photos() -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".png"))
 
 
-def face_args(description: str, configs: str, figure_help: str) -> argparse.Namespace:
-    """The command line of the per-face benchmarks (this one, benchmarks/nostrils.py)."""
+def face_args(description: str, configs: str, figure_help: str,
+              figure_by: tuple[str, ...] = ()) -> argparse.Namespace:
+    """The command line of the per-face benchmarks (this one, benchmarks/nostrils.py);
+    ``figure_by``: the measures the figure's faces may be ranked by (``--figure-by``, the
+    first by default)."""
     parser = argparse.ArgumentParser(description=description)
+    if figure_by:
+        parser.add_argument("--figure-by", choices=figure_by, default=figure_by[0],
+                            help="the measure whose fall ranks the figure's faces")
     parser.add_argument("--source", type=Path, default=SOURCE)
     parser.add_argument("--clips", default=CLIPS)
     parser.add_argument("--every", type=int, default=10)

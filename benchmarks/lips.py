@@ -20,8 +20,8 @@ of the shared talking clips (every ``--every``-th) and on shared photos (``--pho
   by half a mouth width, outside the outer lip line grown by 0.15 of it): the lips' colour
   must not spread onto the skin;
 - the **red above the lip**: the mean a* of the skin between the nose and the upper lip
-  (``upper_lip_band``), output minus target, and the faces redder there by over ``VISIBLE``:
-  a moustache the generator paints there had taken the red of the target's lips and nostrils
+  (faces/masks.py ``upper_lip_band``), output minus target, and the faces redder there by
+  over ``VISIBLE``: a moustache the generator paints there had taken the red of the target's lips and nostrils
   (``LOCAL_COLOR_APART``, session 37: ``--configs default,color-apart-0``);
 - dlib **identity gain** per face (target-source distance minus output-source distance).
 
@@ -63,18 +63,6 @@ def lip_colour(crop: np.ndarray, zone: np.ndarray) -> tuple[float, float]:
     return float(np.hypot(lab[:, 1], lab[:, 2]).mean()), float(lab[:, 1].mean())
 
 
-def upper_lip_band(points: np.ndarray, size: int) -> np.ndarray:
-    """The skin between the nose's base and the upper lip (where a moustache grows) as a bool
-    mask: the polygon of the nose's lower points 31-35 and the outer upper lip 48-54, less the
-    lips' outline grown by 0.05 of the mouth's width (the lips' own edge)."""
-    from facedancer_torch.faces import masks
-
-    band = np.zeros((size, size), np.uint8)
-    polygon = np.concatenate([points[31:36], points[48:55][::-1]])
-    cv2.fillPoly(band, [np.rint(polygon).astype(np.int32)], 1)
-    return (band > 0) & ~masks.mouth_zone(points, size, 0.05)
-
-
 def mouth_box(points: np.ndarray, target: np.ndarray) -> tuple[slice, slice]:
     """The mouth and half its width around it (below the nose's tip): the figure's cut."""
     mouth = points[48:60]
@@ -107,7 +95,7 @@ def main() -> None:
         around &= ~masks.mouth_zone(points, target.shape[0], 0.15)
         baseline = to_lab(outputs[-1][0])[..., 1:]
         chroma_t, red_t = lip_colour(target, zone)
-        above = upper_lip_band(points, target.shape[0])
+        above = masks.upper_lip_band(points, target.shape[0])
         red_above_t = float(to_lab(target)[..., 1][above].mean())
         for config, (crop, gain) in zip(configs, outputs):
             chroma, red = lip_colour(crop, zone)

@@ -166,6 +166,7 @@ KNOBS = {
     "color-zone-brows": "LOCAL_COLOR_SIMILAR_BROWS",
     "color-darker": "LOCAL_COLOR_SIMILAR_DARKER",  # 0: only around the eyes and brows
     "color-carry": "LOCAL_COLOR_CARRY",  # 0: the brows keep only the swap's lightness (before)
+    "skin-shading": "SKIN_SHADING",  # 0: skin chroma of the target's shading (before session 42)
     "occl-weak": ("OCCLUDER_HYSTERESIS", 0),
     "occl-strong": ("OCCLUDER_HYSTERESIS", 1),
     "occl-guide": "OCCLUDER_GUIDE_RADIUS",  # 0: the kept region's edge a plain blur (before)

@@ -64,7 +64,9 @@ def test_moustache_takes_no_lipstick(demo, photos_dir, monkeypatch):
     lightness it is within a few a* of hers, the lips themselves do not change, and away from
     the mouth and nose nothing moves beyond rounding."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-    from lips import lip_colour, lip_zone, upper_lip_band
+    from lips import lip_colour, lip_zone
+
+    from facedancer_torch.faces.masks import upper_lip_band
 
     run = _before_and_after(demo, _read(photos_dir / "df_img7.jpg"),
                             photos_dir / "fr_lin-manuel-miranda.png",

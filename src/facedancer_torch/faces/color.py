@@ -23,7 +23,9 @@ A small generator shifts colours in two ways, and each needs its own fix:
   its dark core (a grey iris with no pupil, the eyeliner gone): the target's darkness comes
   back there, and only there; :func:`eye_whites` brings back the light of an eye painted dull
   (a grey white, no catch light). :func:`cast_shadows` gives an evenly lit swap the target's
-  hard shadows (hair over the eyes), told from features by their size.
+  hard shadows (hair over the eyes), told from features by their size. :func:`shading_chroma`
+  gives skin the generator shades darker than the target the chroma the target's own skin has
+  at that lightness (a flash-lit source's grey nose tip on a warm face).
 
 All functions take ``(S, S, 3)`` uint8 RGB and a ``(S, S)`` float weight in ``[0, 1]`` that
 says where the statistics may be taken from (the blend mask times the part of the crop that lies
@@ -689,6 +691,87 @@ def cast_shadows(transfer: ColourTransfer, swapped: np.ndarray, target: np.ndarr
     if not np.any(change < -0.5):
         return transfer
     return _add_lightness(transfer, change)
+
+
+# The target skin's chroma-by-lightness curve (:func:`shading_chroma`) is binned every this many
+# L* units (tent-weighted into the two nearest bins), and a bin counts once it holds this share
+# of the skin's weight: an empty or nearly empty bin is interpolated from its neighbours.
+SKIN_CURVE_STEP: float = 5.0
+SKIN_CURVE_MIN_SHARE: float = 0.01
+
+
+def skin_curve(lab: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """How a face's skin colour goes with its lightness: the ``weights``-weighted mean a*, b*
+    of ``lab`` (``(S, S, 3)``) at lightness levels every :data:`SKIN_CURVE_STEP` L* units.
+    Returns ``(levels (K,), chroma (K, 2))`` over the levels that hold skin (at least two),
+    or None."""
+    light = lab[..., 0].reshape(-1)
+    w = np.asarray(weights, np.float32).reshape(-1)
+    count = int(round(100.0 / SKIN_CURVE_STEP)) + 1
+    position = np.clip(light / SKIN_CURVE_STEP, 0.0, count - 1.001)
+    low = np.floor(position).astype(np.int64)
+    frac = (position - low).astype(np.float32)
+    sums = np.zeros((count, 3), np.float64)
+    for index, share in ((low, w * (1.0 - frac)), (low + 1, w * frac)):
+        sums[:, 0] += np.bincount(index, share, count)
+        sums[:, 1] += np.bincount(index, share * lab[..., 1].reshape(-1), count)
+        sums[:, 2] += np.bincount(index, share * lab[..., 2].reshape(-1), count)
+    total = float(sums[:, 0].sum())
+    held = sums[:, 0] >= SKIN_CURVE_MIN_SHARE * max(total, 1e-6)
+    if total < 1.0 or held.sum() < 2:
+        return None
+    levels = np.arange(count, dtype=np.float32)[held] * SKIN_CURVE_STEP
+    return levels, (sums[held, 1:] / sums[held, :1]).astype(np.float32)
+
+
+def on_skin_curve(curve: tuple[np.ndarray, np.ndarray], lightness: np.ndarray) -> np.ndarray:
+    """The curve's chroma ``(..., 2)`` at each ``lightness`` (linear between its levels, its
+    end values beyond them)."""
+    levels, chroma = curve
+    return np.stack([np.interp(lightness, levels, chroma[:, c]).astype(np.float32)
+                     for c in (0, 1)], axis=-1)
+
+
+def shading_chroma(transfer: ColourTransfer, swapped: np.ndarray, target: np.ndarray,
+                   skin: np.ndarray, where: np.ndarray, sigma: float,
+                   amount: float = 1.0) -> ColourTransfer:
+    """Skin chroma that follows the swap's shading where it is darker than the target's.
+
+    The local field gives each pixel the target's chroma at its place, which belongs to the
+    target's lightness there. Where the generator shades the face darker than the target is
+    lit (a source lit by a flash: a grey nose tip, shaded cheeks), the darker skin keeps the
+    lighter skin's chroma and reads grey against the warm skin around it. There the chroma
+    grows by what the target's own skin gains between the two lightnesses: ``|curve(L swap)|
+    - |curve(L target)|`` C* (never less), in the hue of the target's skin there, both
+    lightnesses averaged over ``sigma`` pixels (the local field's neighbourhood), the curve
+    (:func:`skin_curve`) measured on the target's ``skin`` weights. Applied times ``where``
+    (``(S, S)``: the skin, softly) and ``amount``."""
+    if amount <= 0:
+        return transfer
+    lab_t = to_lab(target)
+    curve = skin_curve(lab_t, skin)
+    if curve is None:
+        return transfer
+    weights = np.asarray(skin, np.float32)
+    norm = np.maximum(gaussian_blur(weights, sigma), 1e-3)
+    light = _corrected_lightness(transfer, swapped)
+    light_s = gaussian_blur(light * weights, sigma) / norm
+    light_t = gaussian_blur(lab_t[..., 0] * weights, sigma) / norm
+    # Darker only: the top of a skin's curve is its specular shine, nearly neutral, and a swap
+    # lit brighter than the target (diffuse skin, not shine) took that ashy chroma (Obama's
+    # nose bridge and forehead in fr_obama.jpg). More chroma only: where the curve loses
+    # chroma towards its dark end, it holds hair or a cool shade at the face's edge, and a
+    # child's cheek the swap shaded darker went grey (gfp_Blake_Lively.jpg). And in the hue the
+    # target has there: under a coloured light from one side (df_img27.jpg, magenta on one
+    # cheek) the curve's dark end is that side's colour, which the other side must not take.
+    gain = np.linalg.norm(on_skin_curve(curve, np.minimum(light_s, light_t)), axis=-1) - \
+        np.linalg.norm(on_skin_curve(curve, light_t), axis=-1)
+    local = gaussian_blur(lab_t[..., 1:] * weights[..., None], sigma) / norm[..., None]
+    hue = local / np.maximum(np.linalg.norm(local, axis=-1), 1.0)[..., None]
+    change = np.maximum(gain, 0.0)[..., None] * hue
+    change *= (float(amount) * np.asarray(where, np.float32))[..., None]
+    transfer.chroma = change if transfer.chroma is None else transfer.chroma + change
+    return transfer
 
 
 def _add_lightness(transfer: ColourTransfer, change: np.ndarray) -> ColourTransfer:

@@ -345,6 +345,32 @@ def mouth_zone(landmarks68: np.ndarray, size: int, grow: float) -> np.ndarray:
     return _grown_outline(mouth, size, grow)[0].astype(bool)
 
 
+def upper_lip_band(landmarks68: np.ndarray, size: int) -> np.ndarray:
+    """The skin between the nose's base and the upper lip (where a moustache grows) as a hard
+    ``(size, size)`` bool mask: the polygon of the nose's lower points 31-35 and the outer
+    upper lip 48-54, less the lips' outline grown by 0.05 of the mouth's width (the lips' own
+    edge)."""
+    points = np.asarray(landmarks68, np.float32).reshape(68, 2)
+    band = np.zeros((size, size), np.uint8)
+    polygon = np.concatenate([points[31:36], points[48:55][::-1]])
+    cv2.fillPoly(band, [np.rint(polygon).astype(np.int32)], 1)
+    return (band > 0) & ~mouth_zone(points, size, 0.05)
+
+
+def skin_zone(landmarks68: np.ndarray, size: int, nostrils: bool = True) -> np.ndarray:
+    """A hard ``(size, size)`` bool mask of a face's bare skin: inside the 68-point outline
+    (:func:`hull_mask`), outside the eyes (grown by 0.3 eye widths), the brows, the mouth
+    (grown by 0.15 of its width) and, with ``nostrils``, the nostrils (grown by 0.2 of the
+    nose's width), all grown by a further 2 px of a 256 px crop."""
+    features = eye_zone(landmarks68, size, grow=0.3) | (brow_zone(landmarks68, size) > 0.3) \
+        | mouth_zone(landmarks68, size, 0.15)
+    if nostrils:
+        features |= nostril_zone(landmarks68, size, grow=0.2)[0]
+    reach = max(1, int(round(2 * size / 256)))
+    features = cv2.dilate(features.astype(np.uint8), np.ones((2 * reach + 1,) * 2, np.uint8)) > 0
+    return (hull_mask(landmarks68, size) > 0.5) & ~features
+
+
 def feature_keep(landmarks68: np.ndarray, size: int, mouth: bool, eyes: bool,
                  grow: float, soften: float) -> np.ndarray:
     """Soft ``(size, size)`` float32 mask of the target's own features to keep: the mouth (its

@@ -47,7 +47,8 @@ from ..errors import FacedancerError
 from ..faces import masks
 from ..faces.align import invert_affine, paste_back, transform_points
 from ..faces.color import (brow_depth, brow_shelves, cast_shadows, eye_darkness, eye_whites,
-                           fit_colour, identity_transfer, nostril_darkness, to_lab)
+                           fit_colour, identity_transfer, nostril_darkness, shading_chroma,
+                           to_lab)
 from . import follow, grain
 from .exposure import apply_gain, inverse_gain, is_unit
 from .monochrome import keep_monochrome
@@ -173,6 +174,15 @@ NOSTRIL_PERCENTILES: tuple[float, ...] = (10.0, 50.0)
 CAST_SHADOW: float = 1.0
 CAST_SHADOW_RADIUS: float = 0.16
 CAST_SHADOW_MARGIN: float = 6.0
+# ... and skin the generator shades darker than the target is lit takes the chroma of the
+# target's darker skin (faces/color.py, shading_chroma): with the astronaut's flash-lit face as
+# the source, if_t1.jpg's warm faces got grey nose tips and greyish shaded cheeks, the local
+# field giving them the chroma of the lighter skin the target has there. The chroma grows by
+# what the target's own skin gains between the two lightnesses, in its hue there (times
+# SKIN_SHADING; 0 = off), on the skin and the nose's underside (masks.skin_zone, softened by
+# SKIN_SHADING_SOFTEN of the crop). Measured: docs/swap.md "Shaded skin keeps its warmth".
+SKIN_SHADING: float = 1.0
+SKIN_SHADING_SOFTEN: float = 0.02
 # ... and brows the generator paints pale (a grey band barely darker than the skin, where the
 # photo's brows are dark: with gfp_10045.png's woman as the source, talking_b.mp4's dark brows
 # came out as faint outlines) keep their own shape and are deepened towards the target's
@@ -861,6 +871,22 @@ class Compositor:
                 transfer = eye_whites(transfer, small, target, per_eye, EYE_WHITES_GATE,
                                       EYE_WHITES_MARGIN, EYE_WHITES,
                                       smooth=_eased(job, "eye_whites"), paired=EYE_PAIRED)
+        if points is not None and SKIN_SHADING > 0:
+            # After the passes that change lightness: the chroma follows the final shading.
+            # Measured on the bare skin; applied to the nose's underside too, where the
+            # generator's grey nose tips are (its nostrils dark in both: no change there), but
+            # not above the lip: a moustache the generator paints there is hair, and took the
+            # red of the target's darker skin (benchmarks/lips.py "red above the lip").
+            skin = masks.skin_zone(points, size).astype(np.float32)
+            soften = SKIN_SHADING_SOFTEN * size
+            # The band grown by twice the softening, so that none of it leaks in.
+            reach = max(1, int(round(2.0 * soften)))
+            band = cv2.dilate(masks.upper_lip_band(points, size).astype(np.uint8),
+                              cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1,) * 2))
+            where = masks.skin_zone(points, size, nostrils=False) & (band == 0)
+            where = masks.gaussian_blur(where.astype(np.float32), soften)
+            transfer = shading_chroma(transfer, small, target, skin * weights, where,
+                                      LOCAL_COLOR_SIGMA * size, SKIN_SHADING)
         if points is not None and NOSTRIL_DARKNESS > 0:
             transfer = nostril_darkness(transfer, small, target,
                                         masks.nostril_zone(points, size, grow=NOSTRIL_GROW),
