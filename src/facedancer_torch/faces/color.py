@@ -753,10 +753,20 @@ def shading_chroma(transfer: ColourTransfer, swapped: np.ndarray, target: np.nda
     if curve is None:
         return transfer
     weights = np.asarray(skin, np.float32)
-    norm = np.maximum(gaussian_blur(weights, sigma), 1e-3)
-    light = _corrected_lightness(transfer, swapped)
-    light_s = gaussian_blur(light * weights, sigma) / norm
-    light_t = gaussian_blur(lab_t[..., 0] * weights, sigma) / norm
+    height, width = weights.shape
+    # The weight and the four weighted channels in one blur, on a half-size copy from 96 px
+    # up (smooth fields: a quarter of the time).
+    stack = np.empty((height, width, 5), np.float32)
+    stack[..., 0] = weights
+    np.multiply(_corrected_lightness(transfer, swapped), weights, out=stack[..., 1])
+    np.multiply(lab_t, weights[..., None], out=stack[..., 2:5])
+    factor = 2 if min(height, width) >= 96 and sigma >= 2.0 else 1
+    if factor > 1:
+        stack = cv2.resize(stack, (width // factor, height // factor),
+                           interpolation=cv2.INTER_AREA)
+    sums = gaussian_blur(stack, sigma / factor)
+    sums /= np.maximum(sums[..., :1], 1e-3)  # local means; 0 where no skin is near
+    light_s, light_t, local = sums[..., 1], sums[..., 2], sums[..., 3:5]
     # Darker only: the top of a skin's curve is its specular shine, nearly neutral, and a swap
     # lit brighter than the target (diffuse skin, not shine) took that ashy chroma (Obama's
     # nose bridge and forehead in fr_obama.jpg). More chroma only: where the curve loses
@@ -766,9 +776,10 @@ def shading_chroma(transfer: ColourTransfer, swapped: np.ndarray, target: np.nda
     # cheek) the curve's dark end is that side's colour, which the other side must not take.
     gain = np.linalg.norm(on_skin_curve(curve, np.minimum(light_s, light_t)), axis=-1) - \
         np.linalg.norm(on_skin_curve(curve, light_t), axis=-1)
-    local = gaussian_blur(lab_t[..., 1:] * weights[..., None], sigma) / norm[..., None]
     hue = local / np.maximum(np.linalg.norm(local, axis=-1), 1.0)[..., None]
     change = np.maximum(gain, 0.0)[..., None] * hue
+    if factor > 1:
+        change = cv2.resize(change, (width, height), interpolation=cv2.INTER_LINEAR)
     change *= (float(amount) * np.asarray(where, np.float32))[..., None]
     transfer.chroma = change if transfer.chroma is None else transfer.chroma + change
     return transfer
