@@ -179,8 +179,9 @@ CAST_SHADOW_MARGIN: float = 6.0
 # the source, if_t1.jpg's warm faces got grey nose tips and greyish shaded cheeks, the local
 # field giving them the chroma of the lighter skin the target has there. The chroma grows by
 # what the target's own skin gains between the two lightnesses, in its hue there (times
-# SKIN_SHADING; 0 = off), on the skin and the nose's underside (masks.skin_zone, softened by
-# SKIN_SHADING_SOFTEN of the crop). Measured: docs/swap.md "Shaded skin keeps its warmth".
+# SKIN_SHADING; 0 = off), on the skin and the nose's underside but not above the upper lip
+# (masks.skin_zone less masks.upper_lip_band, softened by SKIN_SHADING_SOFTEN of the crop).
+# Measured: docs/swap.md "Shaded skin keeps its warmth".
 SKIN_SHADING: float = 1.0
 SKIN_SHADING_SOFTEN: float = 0.02
 # ... and brows the generator paints pale (a grey band barely darker than the skin, where the
@@ -872,7 +873,8 @@ class Compositor:
                                       EYE_WHITES_MARGIN, EYE_WHITES,
                                       smooth=_eased(job, "eye_whites"), paired=EYE_PAIRED)
         if points is not None and SKIN_SHADING > 0:
-            # After the passes that change lightness: the chroma follows the final shading.
+            # After the passes that change lightness (the nostrils' only brings a swap up to
+            # the target's darkness, where this adds nothing): the chroma follows the shading.
             # Measured on the bare skin; applied to the nose's underside too, where the
             # generator's grey nose tips are (its nostrils dark in both: no change there), but
             # not above the lip: a moustache the generator paints there is hair, and took the
