@@ -134,6 +134,8 @@ def main() -> None:
         target_lab = smoothed_lab(target)
         target_ab = target_lab[..., 1:]
         curve = skin_curve(target_lab, zone.astype(np.float32))
+        if curve is None:  # skin of a single lightness: no curve to measure against
+            continue
         own.append(shade_distance(target_lab, curve, zone))
         for config, (crop, gain) in zip(configs, outputs):
             rows[config].append({"name": name, "gain": gain,
