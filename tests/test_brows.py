@@ -30,18 +30,23 @@ def _frame(path: Path, index: int) -> np.ndarray:
     raise AssertionError(f"{path} has no frame {index}")
 
 
-def _before_and_after(demo, image, source, monkeypatch, before: dict) -> dict:
-    """Swap ``image``'s one face to ``source`` with the defaults ("after") and with the
-    compose constants ``before`` ("before", the same generator output); returns the target's
-    and both outputs' crops at :data:`WORK` px, the target's and the generator's 68 points on
-    them, and the job's crop size."""
+def _before_and_after(demo, image, source, monkeypatch, before: dict,
+                      face: int | None = None) -> dict:
+    """Swap ``image``'s one face (or with ``face``, the face-th from the left alone) to
+    ``source`` with the defaults ("after") and with the compose constants ``before``
+    ("before", the same generator output); returns the target's and both outputs' crops at
+    :data:`WORK` px, the target's and the generator's 68 points on them, and the job's crop
+    size."""
     from facedancer_torch.swap import compose
     from facedancer_torch.swap.compose import scale_affine
     from facedancer_torch.swap.options import SwapOptions
 
     plan = demo.plan([source])
     jobs = demo.jobs_for(image, demo.detect(image), plan)
-    assert len(jobs) == 1
+    if face is None:
+        assert len(jobs) == 1
+    else:
+        jobs = sorted(jobs, key=lambda job: job.box[0])[face:face + 1]
     swapped = demo.swap_jobs([(image, jobs)], SwapOptions())
     after = demo.compositor.composite(image, jobs, swapped, SwapOptions())
     for name, value in before.items():

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_brows import WORK  # noqa: E402
+from test_brows import WORK, _before_and_after  # noqa: E402
 from test_compose import SOURCE, _one_thread, demo  # noqa: E402, F401
 
 from facedancer_torch.faces.color import (identity_transfer, on_skin_curve,  # noqa: E402
@@ -23,27 +23,13 @@ SMOOTH = 4.0  # px of the WORK crop: colour, not texture (as benchmarks/skin_mat
 
 def _crops(demo, image: np.ndarray, face: int, monkeypatch) -> dict:
     """The ``face``-th face from the left of ``image`` swapped to the astronaut with the pass
-    and without it (the same generator output), as WORK px crops with the target's."""
-    from facedancer_torch.swap import compose
-    from facedancer_torch.swap.compose import scale_affine
-    from facedancer_torch.swap.options import SwapOptions
-
-    jobs = demo.jobs_for(image, demo.detect(image), demo.plan([SOURCE]))
-    jobs = sorted(jobs, key=lambda job: job.box[0])[face:face + 1]
-    swapped = demo.swap_jobs([(image, jobs)], SwapOptions())
-    after = demo.compositor.composite(image, jobs, swapped, SwapOptions())
-    monkeypatch.setattr(compose, "SKIN_SHADING", 0.0)
-    before = demo.compositor.composite(image, jobs, swapped, SwapOptions())
-    job = jobs[0]
-    size = job.crop.shape[0]
-    matrix = scale_affine(job.matrix, WORK / size)
-    crops = {name: cv2.GaussianBlur(to_lab(cv2.warpAffine(picture, matrix, (WORK, WORK),
-                                                           flags=cv2.INTER_LINEAR)),
-                                    (0, 0), SMOOTH)
-             for name, picture in (("target", image), ("before", before), ("after", after))}
-    points = (demo.compositor.landmarks68().on_crop(job.crop) + 0.5) * (WORK / size) - 0.5
-    return {**crops, "skin": skin_zone(points, WORK),
-            "nose": skin_zone(points, WORK, nostrils=False)}
+    and without it (the same generator output): WORK px crops in L*a*b* smoothed by
+    :data:`SMOOTH`, with the target's skin zone, bare and with the nose's underside."""
+    run = _before_and_after(demo, image, SOURCE, monkeypatch, {"SKIN_SHADING": 0.0}, face)
+    smoothed = {name: cv2.GaussianBlur(to_lab(crop), (0, 0), SMOOTH)
+                for name, crop in run["crops"].items()}
+    return {**smoothed, "skin": skin_zone(run["points"], WORK),
+            "nose": skin_zone(run["points"], WORK, nostrils=False)}
 
 
 def test_skin_the_swap_shades_darker_takes_the_targets_darker_skin_colour(
