@@ -147,6 +147,21 @@ def test_chroma_by_lightness_does_not_paint_dark_make_up_onto_a_lighter_lid(face
     assert abs(float(color.to_lab(kept)[..., 2][patch].mean()) - b_plain) < 1.0
 
 
+def test_a_band_of_rows_is_corrected_as_the_whole_crop_is(face_crop):
+    """``ColourTransfer.apply_rows`` (the eye, nostril and lip passes correct only the rows
+    their zones reach) gives those rows of ``apply`` exactly, with a local chroma field and a
+    lightness field fitted at the crop's size, and for the identity."""
+    swap = np.ascontiguousarray(face_crop[:, ::-1])
+    transfer = color.fit_colour(swap, face_crop, masks.box_mask(256), local_sigma=0.02 * 256,
+                                carry=(1.0, 0.05 * 256))
+    transfer.lightness = np.linspace(-5.0, 5.0, 256 * 256, dtype=np.float32).reshape(256, 256)
+    whole = transfer.apply(swap)
+    for rows in (slice(90, 140), slice(0, 7), slice(250, 256)):
+        np.testing.assert_array_equal(transfer.apply_rows(swap, rows), whole[rows])
+    np.testing.assert_array_equal(color.identity_transfer().apply_rows(swap, slice(3, 9)),
+                                  swap[3:9])
+
+
 def test_carried_lightness_keeps_a_cool_brow_visible_once_it_takes_the_skins_colour(face_crop):
     """The generator paints a brow as a grey-blue stripe only a little darker than the skin;
     the local colour field gives it the skin's chroma and it all but vanishes. ``carry`` gives
