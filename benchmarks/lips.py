@@ -23,6 +23,11 @@ of the shared talking clips (every ``--every``-th) and on shared photos (``--pho
   (faces/masks.py ``upper_lip_band``), output minus target, and the faces redder there by
   over ``VISIBLE``: a moustache the generator paints there had taken the red of the target's lips and nostrils
   (``LOCAL_COLOR_APART``, session 37: ``--configs default,color-apart-0``);
+- the **lips' lightness** (L*, mean over the same zone), output minus target, and the faces
+  lighter by over ``VISIBLE``: the demo generator paints most lips at L* 55-58 whatever the
+  target's, so a dark lipstick came out pale (swap/compose.py ``LIP_DARKNESS``, session 43:
+  ``--configs default,lips-0``); and the **lightness change around** the mouth (mean |L*| from
+  the baseline, the same skin as the change around): the lips' darkness must stay on the lips;
 - dlib **identity gain** per face (target-source distance minus output-source distance).
 
 Crops are taken at 2x the generator's size. Configs are those of benchmarks/quality.py
@@ -55,6 +60,13 @@ def lip_zone(points: np.ndarray, size: int) -> np.ndarray | None:
     return zone if int(zone.sum()) >= 50 else None
 
 
+def lip_lightness(crop: np.ndarray, zone: np.ndarray) -> float:
+    """``crop``'s lips' mean L* over ``zone``."""
+    from facedancer_torch.faces.color import to_lab
+
+    return float(to_lab(crop)[..., 0][zone].mean())
+
+
 def lip_colour(crop: np.ndarray, zone: np.ndarray) -> tuple[float, float]:
     """``(C*, a*)`` of ``crop``'s lips: means over ``zone``."""
     from facedancer_torch.faces.color import to_lab
@@ -76,7 +88,7 @@ def mouth_box(points: np.ndarray, target: np.ndarray) -> tuple[slice, slice]:
 
 def main() -> None:
     args = face_args(__doc__.splitlines()[0], "default,color-lips-0",
-                     "the mouths whose lips' chroma loss, or red above the lip, falls most "
+                     "the mouths whose lips' chroma loss, paleness or red above the lip falls most "
                      "from the last config to the first: target, then each config (rows)")
     from facedancer_torch.faces import masks
     from facedancer_torch.faces.color import to_lab
@@ -93,22 +105,28 @@ def main() -> None:
         around = np.zeros(zone.shape, bool)
         around[rows_cut, columns_cut] = True
         around &= ~masks.mouth_zone(points, target.shape[0], 0.15)
-        baseline = to_lab(outputs[-1][0])[..., 1:]
+        baseline = to_lab(outputs[-1][0])
         chroma_t, red_t = lip_colour(target, zone)
+        light_t = lip_lightness(target, zone)
         above = masks.upper_lip_band(points, target.shape[0])
         red_above_t = float(to_lab(target)[..., 1][above].mean())
         for config, (crop, gain) in zip(configs, outputs):
             chroma, red = lip_colour(crop, zone)
             lab = to_lab(crop)
-            shift = np.linalg.norm(lab[..., 1:][around] - baseline[around], axis=-1)
+            shift = np.linalg.norm(lab[..., 1:][around] - baseline[..., 1:][around], axis=-1)
             rows[config].append({"name": name, "chroma": chroma - chroma_t, "red": red - red_t,
                                  "around": float(shift.mean()),
+                                 "light": lip_lightness(crop, zone) - light_t,
+                                 "light_around": float(np.abs(lab[..., 0][around]
+                                                              - baseline[..., 0][around]).mean()),
                                  "red_above": float(lab[..., 1][above].mean()) - red_above_t,
                                  "gain": gain})
         if args.figure is not None:
             first, last = rows[configs[0]][-1], rows[configs[-1]][-1]
-            # Lips given back their chroma, or skin above the lip given back its own red.
-            fallen = max(first["chroma"] - last["chroma"], last["red_above"] - first["red_above"])
+            # Lips given back their chroma or their darkness, or skin above the lip given back
+            # its own red.
+            fallen = max(first["chroma"] - last["chroma"], last["light"] - first["light"],
+                         last["red_above"] - first["red_above"])
             figure_rows.append((fallen, name, target, [crop for crop, _ in outputs], points))
     print(source_line(args, setup))
 
@@ -118,14 +136,18 @@ def main() -> None:
                 f"{np.mean([r['red'] for r in found]):+.1f}", f"{int((chroma < -VISIBLE).sum())}",
                 f"{np.mean([r['around'] for r in found]):.2f}",
                 f"{np.mean([r['red_above'] for r in found]):+.1f}",
-                f"{int(sum(r['red_above'] > VISIBLE for r in found))}"]
+                f"{int(sum(r['red_above'] > VISIBLE for r in found))}",
+                f"{np.median([r['light'] for r in found]):+.1f}",
+                f"{int(sum(r['light'] > VISIBLE for r in found))}",
+                f"{np.mean([r['light_around'] for r in found]):.2f}"]
 
     table_lines(rows, configs, "lips' chroma to the target, C* (median) | mean | red (a*, mean) "
                 f"| faces losing over {VISIBLE:g} C* | change around the mouth, a*b* (mean) "
                 f"| red above the lip, a* to the target (mean) | faces redder there by over "
-                f"{VISIBLE:g}", cells)
+                f"{VISIBLE:g} | lips' lightness to the target, L* (median) | faces lighter "
+                f"by over {VISIBLE:g} L* | lightness change around the mouth, L* (mean)", cells)
     comparison_lines(rows, configs, figure_rows, mouth_box, args.figure,
-                     "mouths whose chroma loss or red above the lip falls most")
+                     "mouths whose chroma loss, paleness or red above the lip falls most")
 
 
 if __name__ == "__main__":

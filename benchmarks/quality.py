@@ -212,6 +212,10 @@ KNOBS = {
     "nostril-margin": "NOSTRIL_MARGIN",
     "nostril-grow": "NOSTRIL_GROW",
     "nostril-median": ("NOSTRIL_PERCENTILES", 1),  # 10: judged by the darkest tenth only
+    "lips": "LIP_DARKNESS",  # 0: the generator's lips' lightness (before session 43)
+    "lip-from": ("LIP_GATE", 0),
+    "lip-full": ("LIP_GATE", 1),
+    "lip-margin": "LIP_MARGIN",
     # closed eyes taken from the target (docs/swap.md "Blinks"); sessions 8-30 had
     # blink-from-0.22+blink-full-0.2199+blink-gap-low-0.05+blink-gap-high-0.12+blink-grow-0.35
     # +blink-hold-0 (0: no hold per track and none lent to the other eye)

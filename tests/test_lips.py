@@ -1,12 +1,14 @@
 """Lips keep their colour: the colour correction's chroma-by-lightness filter no longer takes
 the red out of the lips (swap/compose.py ``LOCAL_COLOR_KEEP_LIPS``), nor gives it to a
-moustache above them (``LOCAL_COLOR_APART``)."""
+moustache above them (``LOCAL_COLOR_APART``), and lips the generator paints paler than the
+target's take its darkness back (``LIP_DARKNESS``; the synthetic cases in tests/test_masks.py)."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -85,3 +87,33 @@ def test_moustache_takes_no_lipstick(demo, photos_dir, monkeypatch):
         (masks.nostril_zone(run["points"], WORK, grow=0.6)[1] > 0)
     assert float(shift[band].mean()) > 5.0, float(shift[band].mean())    # about 10 -> 1
     assert float(shift[~near].mean()) < 0.05, float(shift[~near].mean())
+
+
+def test_pale_lips_take_the_lipstick_back(demo, videos_dir, photos_dir, monkeypatch):
+    """talking_c.mp4 (dark pink lipstick) with Sundar Pichai (df_img25.jpg) as the source,
+    looked at in session 43: the generator paints the lips at its usual L* 54 where hers are
+    44, a pale pink. With the lips' darkness carried they are within 3 L* of hers, in the
+    closed-mouth frame and in an open one (teeth showing), the teeth inside the inner lip line
+    keep their lightness, and beyond the lips nothing moves."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from lips import lip_lightness, lip_zone
+    from test_brows import _frame
+
+    for frame in (0, 60):
+        run = _before_and_after(demo, _frame(videos_dir / "talking_c.mp4", frame),
+                                photos_dir / "df_img25.jpg", monkeypatch, {"LIP_DARKNESS": 0.0})
+        monkeypatch.undo()
+        zone = lip_zone(run["points"], WORK)
+        assert zone is not None
+        light = {name: lip_lightness(crop, zone) for name, crop in run["crops"].items()}
+        assert light["before"] > light["target"] + 5.0, (frame, light)  # 54 / 53 against 44 / 48
+        assert light["after"] < light["target"] + 3.0, (frame, light)
+        labs = {name: to_lab(crop)[..., 0] for name, crop in run["crops"].items()}
+        change = labs["after"] - labs["before"]
+        assert float(change.max()) < 1.0, float(change.max())  # only darker
+        lips = masks.mouth_zone(run["points"], WORK, 0.05)
+        assert float(np.abs(change[~lips]).max()) < 1.5, float(np.abs(change[~lips]).max())
+        teeth = masks.polygon_mask(run["points"][60:68], WORK) > 0.5
+        teeth = cv2.erode(teeth.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+        if teeth.sum() > 100:  # the open frame
+            assert float(np.abs(change[teeth]).mean()) < 1.0, float(np.abs(change[teeth]).mean())

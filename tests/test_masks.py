@@ -550,3 +550,54 @@ def test_nostril_darkness_takes_lost_nostrils_back_and_leaves_kept_ones(face_cro
     np.testing.assert_allclose(after[145:148, 100:156], before[145:148, 100:156], atol=1.0)
     before, after = run(18.0)  # 3 L* lighter: under the gate's start
     np.testing.assert_allclose(after, before, atol=1e-3)
+
+
+def test_lip_ring_holds_the_lips_and_not_the_open_mouth(face_crop):
+    """On df_img1.jpg's aligned face (a smile with the teeth showing) the lip ring lies
+    between the outer and the inner lip lines: redder than the skin around the mouth, and
+    none of the teeth inside the inner line. The soft ring is the hard one feathered; a mouth
+    a few pixels across gives None."""
+    from facedancer_torch.faces.color import to_lab
+    from facedancer_torch.faces.landmarks68 import get_landmarks68
+
+    points = get_landmarks68().on_crop(face_crop)
+    hard, soft = masks.lip_ring(points, 256)
+    # The inner lip line's polygon a pixel in from its edge (the ring rounds its corners).
+    inner = cv2.erode((masks.polygon_mask(points[60:68], 256) > 0.5).astype(np.uint8),
+                      np.ones((3, 3), np.uint8)) > 0
+    assert 150 < hard.sum() < 3000, hard.sum()
+    assert inner.sum() > 100 and not (hard & inner).any()    # the teeth are not lips
+    assert not (hard & ~masks.mouth_zone(points, 256, 0.02)).any()
+    lab = to_lab(face_crop)
+    around = masks.mouth_zone(points, 256, 0.3) & ~masks.mouth_zone(points, 256, 0.05)
+    assert lab[..., 1][hard].mean() > lab[..., 1][around].mean() + 5.0   # red lips, skin
+    assert soft.dtype == np.float32 and (soft[hard] == 1.0).all()
+    assert 0.0 < soft[~hard].max() < 1.0
+    assert masks.lip_ring(points * 0.05, 256) is None
+
+
+def test_lip_darkness_takes_a_pale_lipstick_back_and_leaves_dark_lips(face_crop):
+    """Lips painted 12 L* lighter than the target's lipstick are brought down to the margin
+    inside the ring, and nothing outside it moves; lips as dark as the target's, or darker,
+    are left as the swap has them (never lighter)."""
+    target_lab = color.to_lab(face_crop)
+    target_lab[...] = (70.0, 12.0, 14.0)
+    hard = np.zeros((256, 256), bool)
+    hard[170:186, 96:160] = True
+    target_lab[..., 0][hard] = 42.0
+    soft = np.maximum(hard.astype(np.float32), masks.gaussian_blur(hard.astype(np.float32), 1.0))
+
+    def run(lip_lightness: float) -> tuple[np.ndarray, np.ndarray]:
+        lab = target_lab.copy()
+        lab[..., 0][hard] = lip_lightness
+        swap, target = color.from_lab(lab), color.from_lab(target_lab)
+        out = color.lip_darkness(color.identity_transfer(), swap, target, (hard, soft),
+                                 (1.0, 3.0), 2.0).apply(swap)
+        return color.to_lab(swap)[..., 0], color.to_lab(out)[..., 0]
+
+    before, after = run(54.0)
+    assert abs(float(after[hard].mean()) - 44.0) < 1.0, float(after[hard].mean())
+    np.testing.assert_allclose(after[~(soft > 0)], before[~(soft > 0)], atol=1e-3)
+    for darker in (42.5, 36.0):  # within the gate's start, and darker than the target's
+        before, after = run(darker)
+        np.testing.assert_allclose(after, before, atol=1e-3)

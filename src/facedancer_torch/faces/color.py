@@ -420,14 +420,32 @@ def nostril_darkness(transfer: ColourTransfer, swapped: np.ndarray, target: np.n
                           lighter=False, percentiles=percentiles)
 
 
+def lip_darkness(transfer: ColourTransfer, swapped: np.ndarray, target: np.ndarray,
+                 lips: tuple[np.ndarray, np.ndarray], gate: tuple[float, float],
+                 margin: float, amount: float = 1.0, smooth=None) -> ColourTransfer:
+    """``transfer`` with the target's darker lips carried into the swap's lightness.
+
+    The demo generator paints most lips at about the same lightness (L* 55-58) whatever the
+    target's, so a dark or red lipstick comes out a pale pink while its chroma, which the
+    colour correction keeps, is right. ``lips``: the hard ``(S, S)`` lip ring the lips are
+    judged on and the soft one they are changed in (``masks.lip_ring``). Judged by the ring's
+    median L*, corrected swap minus target: from ``gate[0]`` lighter in part and from
+    ``gate[1]`` fully, every pixel darker in the target by more than ``margin`` is brought
+    down to within it (times ``amount``), as :func:`nostril_darkness` does for a nose. Lips
+    as dark as the target's, or darker, are left alone. ``smooth`` as for
+    :func:`eye_darkness` (one value)."""
+    return _eye_lightness(transfer, swapped, target, [lips], gate, margin, amount, smooth,
+                          lighter=False, percentiles=(50.0, 75.0))
+
+
 def _eye_lightness(transfer: ColourTransfer, swapped: np.ndarray, target: np.ndarray,
                    eyes: list[tuple[np.ndarray, np.ndarray]], gate: tuple[float, float],
                    margin: float, amount: float, smooth, lighter: bool,
                    paired: bool = False, percentiles: tuple[float, ...] = (10.0,)
                    ) -> ColourTransfer:
     """:func:`eye_darkness` (``lighter`` False: the darkest tenth judged, darker target pixels
-    carried), :func:`nostril_darkness` (the same on one zone) and :func:`eye_whites` (True:
-    the brightest tenth, lighter pixels).
+    carried), :func:`nostril_darkness` and :func:`lip_darkness` (the same on one zone) and
+    :func:`eye_whites` (True: the brightest tenth, lighter pixels).
     ``percentiles``: judged at each of these (of the darkness; 100 minus them for the light),
     the largest gap counting."""
     if amount <= 0 or not eyes:

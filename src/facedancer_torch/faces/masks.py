@@ -345,6 +345,23 @@ def mouth_zone(landmarks68: np.ndarray, size: int, grow: float) -> np.ndarray:
     return _grown_outline(mouth, size, grow)[0].astype(bool)
 
 
+def lip_ring(landmarks68: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """The lips on a square crop: the outer lip line (68-point landmarks 48-59) less the inner
+    one (60-67, the open mouth and teeth), as a hard ``(size, size)`` bool mask (where lips
+    are judged) and a soft float32 one (1 inside, feathered outwards by half a pixel of a
+    128 px crop: where they are changed); None for lips under 12 pixels (a small face's
+    closed mouth: nothing to judge). Not eroded: a lipstick's darkest part is often its edge."""
+    points = np.asarray(landmarks68, np.float32).reshape(68, 2)
+    ring = np.zeros((size, size), np.uint8)
+    cv2.fillPoly(ring, [np.rint(points[48:60]).astype(np.int32)], 1)
+    cv2.fillPoly(ring, [np.rint(points[60:68]).astype(np.int32)], 0)
+    soft = gaussian_blur(ring.astype(np.float32), max(0.5, 0.5 * size / 128.0))
+    hard = ring > 0
+    if int(hard.sum()) < 12:
+        return None
+    return hard, np.maximum(ring.astype(np.float32), soft)
+
+
 def upper_lip_band(landmarks68: np.ndarray, size: int) -> np.ndarray:
     """The skin between the nose's base and the upper lip (where a moustache grows) as a hard
     ``(size, size)`` bool mask: the polygon of the nose's lower points 31-35 and the outer
