@@ -428,10 +428,12 @@ def lip_darkness(transfer: ColourTransfer, swapped: np.ndarray, target: np.ndarr
     The demo generator paints most lips at about the same lightness (L* 55-58) whatever the
     target's, so a dark or red lipstick comes out a pale pink while its chroma, which the
     colour correction keeps, is right. ``lips``: the hard ``(S, S)`` lip ring the lips are
-    judged on and the soft one they are changed in (``masks.lip_ring``). Judged by the ring's
-    median L*, corrected swap minus target: from ``gate[0]`` lighter in part and from
-    ``gate[1]`` fully, every pixel darker in the target by more than ``margin`` is brought
-    down to within it (times ``amount``), as :func:`nostril_darkness` does for a nose. Lips
+    judged on and the soft one they are changed in (``masks.lip_ring``). Judged by the larger
+    gap of the ring's median and 75th percentile of L* (an open mouth's lower lip can be half
+    the swap's lighter lip), corrected swap minus target: from ``gate[0]`` lighter in part
+    and from ``gate[1]`` fully, every pixel darker in the target by more than ``margin`` is
+    brought down to within it (times ``amount``), as :func:`nostril_darkness` does for a
+    nose. Lips
     as dark as the target's, or darker, are left alone. ``smooth`` as for
     :func:`eye_darkness` (one value)."""
     return _eye_lightness(transfer, swapped, target, [lips], gate, margin, amount, smooth,

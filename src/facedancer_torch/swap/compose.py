@@ -163,14 +163,15 @@ NOSTRIL_PERCENTILES: tuple[float, ...] = (10.0, 50.0)
 # lip_darkness; masks.lip_ring: the outer lip line less the inner one): the demo generator
 # paints most lips at L* 55-58 whatever the target's, so a dark or red lipstick came out a
 # pale pink (talking_c.mp4 with some sources 12 L* lighter than the photo's). Judged by the
-# median L* of the ring, corrected swap minus target, from LIP_GATE[0] lighter in part and
-# [1] fully, every lip pixel darker in the target by more than LIP_MARGIN is brought down to
-# that margin (times LIP_DARKNESS; 0 = off). Only darker, so the swap's own darker lips, and
-# everything outside the lips, stay; lips are the target's expression and make-up, and
-# their lightness moved dlib's identity reading by less than 0.001 per face. The gate is
-# narrow where the eyes' is wide: the eyes' protects the swap's identity, and there is
-# little of it in the lips' lightness. Eased in a video as the eyes are. Measured:
-# docs/swap.md "Lipstick kept".
+# larger gap of the ring's median and 75th percentile of L*, corrected swap minus target
+# (an open mouth's lower lip can be half the swap's lighter lip), from LIP_GATE[0] lighter
+# in part and [1] fully, every lip pixel darker in the target by more than LIP_MARGIN is
+# brought down to that margin (times LIP_DARKNESS; 0 = off). Only darker, so the swap's own
+# darker lips, and everything outside the lips, stay; lips are the target's expression and
+# make-up. The gate is narrow where the eyes' is wide: the eyes' protects the swap's
+# identity, and little of it is in the lips' lightness (dlib's identity gain 0.001 per face
+# lower or less with three sources, 0.010 with one whose pale lips the model paints on
+# every face). Eased in a video as the eyes are. Measured: docs/swap.md "Lipstick kept".
 LIP_DARKNESS: float = 1.0
 LIP_GATE: tuple[float, float] = (1.0, 3.0)
 LIP_MARGIN: float = 2.0
