@@ -375,8 +375,8 @@ def eye_darkness(transfer: ColourTransfer, swapped: np.ndarray, target: np.ndarr
     target's inside its opening as the other does: a person's two irises look alike, and a
     pale grey iris beside one given back its darkness reads as two eye colours.
     """
-    return _eye_lightness(transfer, swapped, target, eyes, gate, margin, amount, smooth,
-                          lighter=False, paired=paired)
+    return _feature_lightness(transfer, swapped, target, eyes, gate, margin, amount, smooth,
+                              lighter=False, paired=paired)
 
 
 def eye_whites(transfer: ColourTransfer, swapped: np.ndarray, target: np.ndarray,
@@ -397,8 +397,8 @@ def eye_whites(transfer: ColourTransfer, swapped: np.ndarray, target: np.ndarray
     keep the swap's lightness, and an eye as bright as the target's is left alone. Arguments
     as for :func:`eye_darkness`.
     """
-    return _eye_lightness(transfer, swapped, target, eyes, gate, margin, amount, smooth,
-                          lighter=True, paired=paired)
+    return _feature_lightness(transfer, swapped, target, eyes, gate, margin, amount, smooth,
+                              lighter=True, paired=paired)
 
 
 def nostril_darkness(transfer: ColourTransfer, swapped: np.ndarray, target: np.ndarray,
@@ -416,8 +416,8 @@ def nostril_darkness(transfer: ColourTransfer, swapped: np.ndarray, target: np.n
     the median: the shadow under the nose); otherwise as :func:`eye_darkness` for one eye:
     from ``gate[0]`` L* lighter in part, from ``gate[1]`` fully, every pixel darker in the
     target by more than ``margin`` is brought down to within it."""
-    return _eye_lightness(transfer, swapped, target, [zone], gate, margin, amount, smooth,
-                          lighter=False, percentiles=percentiles)
+    return _feature_lightness(transfer, swapped, target, [zone], gate, margin, amount, smooth,
+                              lighter=False, percentiles=percentiles)
 
 
 def lip_darkness(transfer: ColourTransfer, swapped: np.ndarray, target: np.ndarray,
@@ -436,18 +436,20 @@ def lip_darkness(transfer: ColourTransfer, swapped: np.ndarray, target: np.ndarr
     nose. Lips
     as dark as the target's, or darker, are left alone. ``smooth`` as for
     :func:`eye_darkness` (one value)."""
-    return _eye_lightness(transfer, swapped, target, [lips], gate, margin, amount, smooth,
-                          lighter=False, percentiles=(50.0, 75.0))
+    return _feature_lightness(transfer, swapped, target, [lips], gate, margin, amount, smooth,
+                              lighter=False, percentiles=(50.0, 75.0))
 
 
-def _eye_lightness(transfer: ColourTransfer, swapped: np.ndarray, target: np.ndarray,
-                   eyes: list[tuple[np.ndarray, np.ndarray]], gate: tuple[float, float],
-                   margin: float, amount: float, smooth, lighter: bool,
-                   paired: bool = False, percentiles: tuple[float, ...] = (10.0,)
-                   ) -> ColourTransfer:
+def _feature_lightness(transfer: ColourTransfer, swapped: np.ndarray, target: np.ndarray,
+                       eyes: list[tuple[np.ndarray, np.ndarray]], gate: tuple[float, float],
+                       margin: float, amount: float, smooth, lighter: bool,
+                       paired: bool = False, percentiles: tuple[float, ...] = (10.0,)
+                       ) -> ColourTransfer:
     """:func:`eye_darkness` (``lighter`` False: the darkest tenth judged, darker target pixels
     carried), :func:`nostril_darkness` and :func:`lip_darkness` (the same on one zone) and
-    :func:`eye_whites` (True: the brightest tenth, lighter pixels).
+    :func:`eye_whites` (True: the brightest tenth, lighter pixels): each feature judged in its
+    hard mask (``eyes`` is named for the first users: ``(opening, around)`` pairs) and changed
+    in its soft one.
     ``percentiles``: judged at each of these (of the darkness; 100 minus them for the light),
     the largest gap counting."""
     if amount <= 0 or not eyes:
