@@ -40,7 +40,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .masks import gaussian_blur, soft_opening
+from .masks import blur_reach, gaussian_blur, opening_feather, soft_opening
 
 
 def _check_pair(swapped: np.ndarray, target: np.ndarray) -> None:
@@ -86,21 +86,11 @@ class ColourTransfer:
 
     def apply(self, rgb: np.ndarray) -> np.ndarray:
         """``(H, W, 3)`` uint8 RGB corrected (one Lab round trip; the identity returns a copy)."""
-        rgb = np.asarray(rgb)
-        if self.is_identity:
-            return rgb.copy()
-        lab = to_lab(rgb)
-        lab *= self.scale
-        lab += self.offset
-        if self.chroma is not None:
-            lab[..., 1:] += _fitted_to(self.chroma, lab)
-        if self.lightness is not None:
-            lab[..., 0] += _fitted_to(self.lightness, lab)
-        return from_lab(lab)
+        return self.apply_rows(rgb, slice(None))
 
     def apply_rows(self, rgb: np.ndarray, rows: slice) -> np.ndarray:
-        """``rows`` of ``apply(rgb)`` (``rgb`` the crop the fields were fitted on), computed
-        on those rows alone: the correction is per pixel."""
+        """``rows`` of ``apply(rgb)``, computed on those rows alone (the correction is per
+        pixel; the fields resized to the whole of ``rgb`` first)."""
         rgb = np.asarray(rgb)
         if self.is_identity:
             return rgb[rows].copy()
@@ -433,8 +423,7 @@ def lip_darkness(transfer: ColourTransfer, swapped: np.ndarray, target: np.ndarr
     the swap's lighter lip), corrected swap minus target: from ``gate[0]`` lighter in part
     and from ``gate[1]`` fully, every pixel darker in the target by more than ``margin`` is
     brought down to within it (times ``amount``), as :func:`nostril_darkness` does for a
-    nose. Lips
-    as dark as the target's, or darker, are left alone. ``smooth`` as for
+    nose. Lips as dark as the target's, or darker, are left alone. ``smooth`` as for
     :func:`eye_darkness` (one value)."""
     return _feature_lightness(transfer, swapped, target, [lips], gate, margin, amount, smooth,
                               lighter=False, percentiles=(50.0, 75.0))
@@ -457,7 +446,7 @@ def _feature_lightness(transfer: ColourTransfer, swapped: np.ndarray, target: np
     # Only the rows the zones reach (with what soft_opening's feathering adds): every step
     # below is per pixel, so the band gives those rows' numbers exactly, for a fraction of a
     # whole crop's Lab round trip.
-    reach = int(4.0 * max(0.5, 0.5 * swapped.shape[0] / 128.0) + 0.5) + 1
+    reach = blur_reach(opening_feather(swapped.shape[0])) + 1
     used = np.zeros(swapped.shape[0], bool)
     for opening, around in eyes:
         used |= np.asarray(around).any(axis=1) | np.asarray(opening).any(axis=1)

@@ -44,9 +44,14 @@ def gaussian_blur(mask: np.ndarray, sigma: float) -> np.ndarray:
     mask = np.asarray(mask, np.float32)
     if sigma <= 0:
         return mask.copy()
-    radius = int(4.0 * sigma + 0.5)
+    radius = blur_reach(sigma)
     return cv2.GaussianBlur(mask, (2 * radius + 1, 2 * radius + 1), sigmaX=sigma, sigmaY=sigma,
                             borderType=cv2.BORDER_REFLECT)
+
+
+def blur_reach(sigma: float) -> int:
+    """How many pixels :func:`gaussian_blur` with ``sigma`` reaches beyond a mask's edge."""
+    return int(4.0 * sigma + 0.5)
 
 
 def low_pass(image: np.ndarray, size: int) -> np.ndarray:
@@ -355,11 +360,10 @@ def lip_ring(landmarks68: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray
     ring = np.zeros((size, size), np.uint8)
     cv2.fillPoly(ring, [np.rint(points[48:60]).astype(np.int32)], 1)
     cv2.fillPoly(ring, [np.rint(points[60:68]).astype(np.int32)], 0)
-    soft = gaussian_blur(ring.astype(np.float32), max(0.5, 0.5 * size / 128.0))
     hard = ring > 0
     if int(hard.sum()) < 12:
         return None
-    return hard, np.maximum(ring.astype(np.float32), soft)
+    return hard, np.maximum(ring.astype(np.float32), soft_opening(ring))
 
 
 def upper_lip_band(landmarks68: np.ndarray, size: int) -> np.ndarray:
@@ -424,7 +428,12 @@ def eye_opening(landmarks68: np.ndarray, eye: int, size: int | tuple[int, int]) 
 def soft_opening(opening: np.ndarray) -> np.ndarray:
     """An eye's opening (:func:`eye_opening` on a square crop) feathered by half a pixel of a
     128 px crop: the zone of the eye passes that act inside the opening alone."""
-    return gaussian_blur(opening.astype(np.float32), max(0.5, 0.5 * opening.shape[0] / 128.0))
+    return gaussian_blur(opening.astype(np.float32), opening_feather(opening.shape[0]))
+
+
+def opening_feather(size: int) -> float:
+    """The blur of :func:`soft_opening` on a ``size`` px crop: half a pixel of a 128 px one."""
+    return max(0.5, 0.5 * size / 128.0)
 
 
 def one_eye_zone(landmarks68: np.ndarray, eye: int, size: int,
