@@ -15,19 +15,20 @@ from test_brows import WORK, _before_and_after  # noqa: E402
 from test_compose import SOURCE, _one_thread, demo  # noqa: E402, F401
 
 from facedancer_torch.faces.color import (identity_transfer, on_skin_curve,  # noqa: E402
-                                          shading_chroma, skin_curve, to_lab)
+                                          shading_chroma, skin_curve)
 from facedancer_torch.faces.masks import skin_zone  # noqa: E402
-
-SMOOTH = 4.0  # px of the WORK crop: colour, not texture (as benchmarks/skin_match.py)
 
 
 def _crops(demo, image: np.ndarray, face: int, monkeypatch) -> dict:
     """The ``face``-th face from the left of ``image`` swapped to the astronaut with the pass
-    and without it (the same generator output): WORK px crops in L*a*b* smoothed by
-    :data:`SMOOTH`, with the target's skin zone, bare and with the nose's underside."""
+    and without it (the same generator output): WORK px crops in L*a*b* smoothed as
+    benchmarks/skin_match.py smooths them (colour, not texture), with the target's skin zone,
+    bare and with the nose's underside."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from skin_match import smoothed_lab
+
     run = _before_and_after(demo, image, SOURCE, monkeypatch, {"SKIN_SHADING": 0.0}, face)
-    smoothed = {name: cv2.GaussianBlur(to_lab(crop), (0, 0), SMOOTH)
-                for name, crop in run["crops"].items()}
+    smoothed = {name: smoothed_lab(crop) for name, crop in run["crops"].items()}
     return {**smoothed, "skin": skin_zone(run["points"], WORK),
             "nose": skin_zone(run["points"], WORK, nostrils=False)}
 
