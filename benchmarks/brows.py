@@ -78,7 +78,9 @@ def frames_of(clips: list[str], every: int, photos: list[str]) -> list[tuple[str
                 if index % every == 0:
                     out.append((f"{Path(clip).stem}#{index}", frame.to_ndarray(format="rgb24")))
     for photo in photos:
-        out.append((photo, read_image(shared_path("data", "photos", photo))))
+        # A name with a folder is a path under the shared data (lfw/images/NAME/NAME_0001.jpg).
+        where = ("data", *photo.split("/")) if "/" in photo else ("data", "photos", photo)
+        out.append((photo, read_image(shared_path(*where))))
     return out
 
 

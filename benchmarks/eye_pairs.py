@@ -72,18 +72,19 @@ def all_photos() -> list[str]:
 
 
 def face_args(description: str, configs: str, figure_help: str,
-              figure_by: tuple[str, ...] = ()) -> argparse.Namespace:
+              figure_by: tuple[str, ...] = (), clips: str = CLIPS,
+              photos: str = "") -> argparse.Namespace:
     """The command line of the per-face benchmarks (this one, benchmarks/nostrils.py);
     ``figure_by``: the measures the figure's faces may be ranked by (``--figure-by``, the
-    first by default)."""
+    first by default); ``clips``, ``photos``: what is measured by default."""
     parser = argparse.ArgumentParser(description=description)
     if figure_by:
         parser.add_argument("--figure-by", choices=figure_by, default=figure_by[0],
                             help="the measure whose fall ranks the figure's faces")
     parser.add_argument("--source", type=Path, default=SOURCE)
-    parser.add_argument("--clips", default=CLIPS)
+    parser.add_argument("--clips", default=clips)
     parser.add_argument("--every", type=int, default=10)
-    parser.add_argument("--photos", default="", help="comma-separated, or 'all'")
+    parser.add_argument("--photos", default=photos, help="comma-separated, or 'all'")
     parser.add_argument("--configs", default=configs)
     parser.add_argument("--figure", type=Path, default=None, help=figure_help)
     return parser.parse_args()
