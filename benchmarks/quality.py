@@ -180,6 +180,11 @@ KNOBS = {
     "shadow": "CAST_SHADOW",  # 0: the swap keeps its own shading (before session 17)
     "shadow-radius": "CAST_SHADOW_RADIUS",
     "shadow-margin": "CAST_SHADOW_MARGIN",
+    "forehead": "FOREHEAD_DARKNESS",  # 0: a brim's edge and shade painted over (before)
+    "forehead-from": ("FOREHEAD_GATE", 0),
+    "forehead-full": ("FOREHEAD_GATE", 1),
+    "forehead-margin": "FOREHEAD_MARGIN",
+    "forehead-brows": "FOREHEAD_BROWS",
     "brow-depth": "BROW_DEPTH",  # 0: brows keep the swap's depth (before session 18)
     "brow-depth-gain": "BROW_DEPTH_GAIN",
     "brow-depth-share": "BROW_DEPTH_SHARE",

@@ -429,6 +429,25 @@ def lip_darkness(transfer: ColourTransfer, swapped: np.ndarray, target: np.ndarr
                               lighter=False, percentiles=(50.0, 75.0))
 
 
+def forehead_darkness(transfer: ColourTransfer, swapped: np.ndarray, target: np.ndarray,
+                      zone: tuple[np.ndarray, np.ndarray], gate: tuple[float, float],
+                      margin: float, amount: float = 1.0, smooth=None) -> ColourTransfer:
+    """``transfer`` with the target's dark band above the brows carried into the swap.
+
+    The demo generator paints the forehead evenly lit up to the blend mask's top: where a
+    cap's or a beret's brim, its shade or a fringe crosses the forehead just above the brows,
+    the swap had a pale strip of skin there (its edge moved up by a few pixels, the shade
+    under it gone). ``zone``: the hard ``(S, S)`` mask judged and the soft one changed
+    (``masks.forehead_zone``). Judged by the darkest quarter of L* (corrected swap minus
+    target; the darkest tenth is often the hat itself, dark in both): from ``gate[0]`` L*
+    lighter in part and from ``gate[1]`` fully, every pixel darker in the target by more
+    than ``margin`` is brought down to within it (times ``amount``), as :func:`lip_darkness`
+    does for lips. A bare forehead, about as light in the swap as in the target, is left
+    alone. ``smooth`` as for :func:`eye_darkness` (one value)."""
+    return _feature_lightness(transfer, swapped, target, [zone], gate, margin, amount, smooth,
+                              lighter=False, percentiles=(25.0,))
+
+
 def _feature_lightness(transfer: ColourTransfer, swapped: np.ndarray, target: np.ndarray,
                        eyes: list[tuple[np.ndarray, np.ndarray]], gate: tuple[float, float],
                        margin: float, amount: float, smooth, lighter: bool,

@@ -285,6 +285,34 @@ def brow_gap(landmarks68: np.ndarray, brow: int) -> float:
     return float(np.linalg.norm(brow_rise(landmarks68, brow)))
 
 
+def above_brows(landmarks68: np.ndarray, size: int, below: float = 0.0,
+                soften: float = 0.0) -> np.ndarray:
+    """``(size, size)`` float32 weights of the rows above the brows: 1 down to the brows'
+    lowest point plus ``below`` brow-to-eye distances, then 0 (``soften`` > 0: falling to 0
+    over that many distances more)."""
+    points = np.asarray(landmarks68, np.float32)
+    gap = 0.5 * (brow_gap(points, 0) + brow_gap(points, 1))
+    end = float(points[17:27, 1].max()) + below * gap
+    rows = np.arange(size, dtype=np.float32)
+    ramp = np.clip(1.0 - (rows - end) / (soften * gap), 0.0, 1.0) if soften > 0 \
+        else (rows <= end).astype(np.float32)
+    return np.repeat(ramp[:, None], size, axis=1)
+
+
+def forehead_zone(landmarks68: np.ndarray, size: int, brows: float, soften: float = 0.3
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """``(hard, soft)``: the face outline (:func:`hull_mask`) above the brows' lowest point,
+    less the brows (each drawn ``brows`` of its brow-to-eye distance thick): where a brim, a
+    hat's shade or a fringe crosses the part of the forehead a swap replaces. ``soft`` is
+    float32 with those soft edges, its bottom fading over ``soften`` distances centred on
+    that point (a row cut would draw a line across the temples wherever the target is darker
+    on both sides of it); ``hard`` where it is over a half."""
+    soft = hull_mask(landmarks68, size) * above_brows(landmarks68, size, -0.5 * soften,
+                                                      soften) * \
+        (1.0 - brow_zone(landmarks68, size, brows))
+    return soft > 0.5, soft.astype(np.float32)
+
+
 def brow_window(landmarks68: np.ndarray, brow: int, size: int, above: float,
                 above_lid: float) -> tuple[slice, slice]:
     """``(rows, columns)`` of the crop around one brow: from ``above`` brow-to-eye distances

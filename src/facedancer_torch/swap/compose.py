@@ -47,8 +47,8 @@ from ..errors import FacedancerError
 from ..faces import masks
 from ..faces.align import invert_affine, paste_back, transform_points
 from ..faces.color import (brow_depth, brow_shelves, cast_shadows, eye_darkness, eye_whites,
-                           fit_colour, identity_transfer, lip_darkness, nostril_darkness,
-                           shading_chroma, to_lab)
+                           fit_colour, forehead_darkness, identity_transfer, lip_darkness,
+                           nostril_darkness, shading_chroma, to_lab)
 from . import follow, grain
 from .exposure import apply_gain, inverse_gain, is_unit
 from .monochrome import keep_monochrome
@@ -190,6 +190,25 @@ LIP_MARGIN: float = 2.0
 CAST_SHADOW: float = 1.0
 CAST_SHADOW_RADIUS: float = 0.16
 CAST_SHADOW_MARGIN: float = 6.0
+# ... and a brim's edge, its shade or a fringe just above the brows stays (faces/color.py,
+# forehead_darkness; masks.forehead_zone): the generator paints the forehead lit up to the
+# mask's top, so a cap's shade, a beret's dark rim or a lock of hair there came out as a pale
+# strip of skin (LFW's Troy_Garity_0001.jpg and Wolfgang_Schneiderhan_0001.jpg with df_img25.jpg
+# as the source, 20 and 18 L* lighter than the photo). The cast-shadow pass misses it: its
+# closing fills the brim itself, which the crop cuts to a band narrower than the disc. In the
+# face outline above the brows' lowest point, less the brows drawn FOREHEAD_BROWS of their
+# brow-to-eye distance thick, judged by the darkest quarter of L* (corrected swap minus
+# target; the darkest tenth is often the hat, dark in both), from FOREHEAD_GATE[0] L* lighter
+# in part and [1] fully, every pixel darker in the target by more than FOREHEAD_MARGIN is
+# brought down to that margin (times FOREHEAD_DARKNESS; 0 = off). The gate is high because a
+# bare forehead comes out a few L* lighter too (the quarter's gap 2.5 on the median shared
+# photo with df_img25.jpg, 7-8 on a few): that is the swap's own light, and stays. After the
+# brow passes, which judge a brow against the skin around it. Eased in a video as the eyes
+# are. Measured: docs/swap.md "Brims and fringes kept".
+FOREHEAD_DARKNESS: float = 1.0
+FOREHEAD_GATE: tuple[float, float] = (8.0, 14.0)
+FOREHEAD_MARGIN: float = 6.0
+FOREHEAD_BROWS: float = 0.8
 # ... and skin the generator shades darker than the target is lit takes the chroma of the
 # target's darker skin (faces/color.py, shading_chroma): with the astronaut's flash-lit face as
 # the source, if_t1.jpg's warm faces got grey nose tips and greyish shaded cheeks, the local
@@ -872,6 +891,11 @@ class Compositor:
                 transfer = brow_shelves(transfer, small, target, shelves, BROW_DEPTH_RADIUS * size,
                                         BROW_SHELF_CORE, BROW_SHELF,
                                         own=[thin for _, _, thin in own])
+        if points is not None and FOREHEAD_DARKNESS > 0:
+            transfer = forehead_darkness(transfer, small, target,
+                                         masks.forehead_zone(points, size, FOREHEAD_BROWS),
+                                         FOREHEAD_GATE, FOREHEAD_MARGIN, FOREHEAD_DARKNESS,
+                                         smooth=_eased(job, "forehead"))
         if points is not None and (EYE_DARKNESS > 0 or EYE_WHITES > 0):
             # Both passes judged on the corrected swap (the global transfer moves lightness
             # too), per eye opening; each eases its own gate along a track.
