@@ -7,14 +7,15 @@ The demo generator paints every forehead evenly lit, up to the top of the blend 
 cap's or a beret's brim, where the photo has a band of shade or the brim's own dark edge
 just above the brows, the swap had a pale band of skin (a grey haze over a beret's rim,
 ``Wolfgang_Schneiderhan_0001.jpg`` in LFW; a lit strip under a hat, ``Troy_Garity_0001.jpg``).
-The cast-shadow pass kept only shadows wider than its disc in both directions; a brim's band
-is wide but low (swap/compose.py ``FOREHEAD_DARKNESS``, session 44). This measures, per face
+The cast-shadow pass misses it (its closing fills the brim itself, which the crop cuts to a
+band narrower than the disc); the forehead pass gives it back (swap/compose.py
+``FOREHEAD_DARKNESS``, session 44). This measures, per face
 (the largest of each picture) of LFW photos with a cap, hat, beret, headband or fringe (picked
 by eye from 400 random LFW photos; ``--photos`` for others, ``all`` for the shared photos):
 
 - the **lightening above the brows**: output minus target L*, both blurred by a pixel, where
   the output is lighter (0 elsewhere), mean over the rows above the brows' lowest point inside
-  the face outline (faces/masks.py ``hull_mask`` times ``above_brows``), the brows left out;
+  the face outline, the brows left out (faces/masks.py ``forehead_zone`` with a hard bottom);
 - the share of that zone **lighter by over** ``VISIBLE`` L* (a band that reads as a pale
   strip), and the faces where it is over ``BAND_SHARE``;
 - the **darkening below the brows**: the same, darker, over the rest of the outline (the band
@@ -68,15 +69,13 @@ def zones(points: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     below it."""
     from facedancer_torch.faces import masks
 
-    face = masks.hull_mask(points, size)
-    above = masks.above_brows(points, size, 0.0, 0.0)
-    return face * above * (1.0 - masks.brow_zone(points, size, BROW_THICKNESS)), \
-        face * (1.0 - above)
+    below = masks.hull_mask(points, size) * (1.0 - masks.above_brows(points, size))
+    return masks.forehead_zone(points, size, BROW_THICKNESS, soften=0.0)[1], below
 
 
 def brow_box(points: np.ndarray, target: np.ndarray) -> tuple[slice, slice]:
-    """The figure's cut: the face's width, from three brow-to-eye distances over the brows' top to
-    the eyes' bottom."""
+    """The figure's cut: the face's width, from three brow-to-eye distances over the brows'
+    top to the eyes' bottom."""
     brows, eyes = points[17:27], points[36:48]
     rise = float(eyes[:, 1].mean() - brows[:, 1].mean())
     top = int(max(brows[:, 1].min() - 3.0 * rise, 0))
