@@ -51,12 +51,15 @@ VISIBLE = 3.0    # C* lost from which lips look duller than the target's (looked
 
 
 def lip_zone(points: np.ndarray, size: int) -> np.ndarray | None:
-    """The lips (outer lip line less the inner one, eroded by a pixel) as a bool mask, None
-    for lips too thin to measure (a closed mouth of a small face)."""
-    zone = np.zeros((size, size), np.uint8)
-    cv2.fillPoly(zone, [np.rint(points[48:60]).astype(np.int32)], 1)
-    cv2.fillPoly(zone, [np.rint(points[60:68]).astype(np.int32)], 0)
-    zone = cv2.erode(zone, np.ones((3, 3), np.uint8)) > 0
+    """The lips (faces/masks.py ``lip_ring``, the outer lip line less the inner one, eroded by
+    a pixel) as a bool mask, None for lips too thin to measure (a closed mouth of a small
+    face)."""
+    from facedancer_torch.faces.masks import lip_ring
+
+    ring = lip_ring(points, size)
+    if ring is None:
+        return None
+    zone = cv2.erode(ring[0].astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
     return zone if int(zone.sum()) >= 50 else None
 
 
