@@ -987,8 +987,8 @@ def _eye_shares(target_ratio: np.ndarray, swap_ratio: np.ndarray,
 
 
 def _eased(job: FaceJob, key: str):
-    """How an eye, nostril or lip pass smooths its gate for ``job``: :func:`ease` in the
-    track's memory under ``key`` (a video or live stream), None for a still image."""
+    """How an eye, nostril, lip or forehead pass smooths its gate for ``job``: :func:`ease`
+    in the track's memory under ``key`` (a video or live stream), None for a still image."""
     if job.memory is None or not 0.0 < EYE_DARKNESS_EASE < 1.0:
         return None
     return partial(ease, job.memory, key, rate=EYE_DARKNESS_EASE)
