@@ -201,6 +201,10 @@ KNOBS = {
     "box-over-brows": "BOX_OVER_BROWS",  # 0: the box's soft top over the brows (before)
     "box-over-brows-darker-from": ("BOX_OVER_BROWS_DARKER", 0),
     "box-over-brows-darker": ("BOX_OVER_BROWS_DARKER", 1),  # 0: lifted where the swap is darker too
+    "eye-iris": "EYE_IRIS",  # 0: an opening painted over stays so (before session 45)
+    "eye-iris-from": ("EYE_IRIS_GATE", 0),
+    "eye-iris-full": ("EYE_IRIS_GATE", 1),
+    "eye-iris-margin": "EYE_IRIS_MARGIN",
     "eye-dark": "EYE_DARKNESS",  # 0: eyes keep the swap's lightness (before session 14)
     "eye-dark-from": ("EYE_DARKNESS_GATE", 0),
     "eye-dark-full": ("EYE_DARKNESS_GATE", 1),

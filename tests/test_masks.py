@@ -325,6 +325,49 @@ def test_eye_whites_bring_back_a_dull_white_and_leave_iris_and_bright_eyes(face_
     assert np.abs(dark[white & inner]).max() == 0.0 and dark[core].mean() < -10.0
 
 
+def test_eye_irises_bring_back_an_iris_painted_over_and_leave_the_lash_line_judge(face_crop):
+    """``eye_irises``: an opening the swap painted as lid (the iris a pale smear) while its
+    lash line stays as dark as the target's: its darkest tenth is within any gate, so the
+    darkness pass leaves it; judged by the median, the iris takes the target's darkness back
+    (to within the margin), the white and everything outside the opening keep the swap's
+    lightness; an eye whose median is as the target's is left alone."""
+    target_lab = color.to_lab(face_crop)
+    eye, iris = (slice(96, 112), slice(70, 100)), (slice(98, 112), slice(76, 94))
+    lashes = (slice(96, 98), slice(70, 100))
+    target_lab[eye] = (78.0, 0.0, 0.0)  # the white ...
+    target_lab[..., 0][iris] = 25.0     # ... a dark iris (over half the opening) ...
+    target_lab[..., 0][lashes] = 12.0   # ... and the lash line
+    target = color.from_lab(target_lab)
+    swap_lab = target_lab.copy()
+    swap_lab[..., 0][iris] = 65.0       # the swap's lid painted over the iris
+    swap = color.from_lab(swap_lab)
+    opening = np.zeros((256, 256), bool)
+    opening[eye] = True
+    zone = masks.gaussian_blur(opening.astype(np.float32), 0.5)
+    # The darkest tenth (the lash line) is the target's: no darkness pass weight at all.
+    assert color.eye_darkness(color.identity_transfer(), swap, target, [(opening, zone)],
+                              (5.0, 15.0), 4.0).lightness is None
+    out = color.eye_irises(color.identity_transfer(), swap, target, [(opening, zone)],
+                           (10.0, 20.0), 4.0).apply(swap)
+    light = color.to_lab(out)[..., 0]
+    inner = (slice(100, 110), slice(78, 92))
+    assert float(light[inner].mean()) < 30.0, float(light[inner].mean())  # within the margin
+    # The white beside the iris is lighter in the target than the margin allows: kept.
+    white = np.zeros((256, 256), bool)
+    white[100:110, 71:75] = white[100:110, 95:99] = True
+    base = color.to_lab(color.from_lab(color.to_lab(swap)))[..., 0]
+    assert float(np.abs(light - base)[white].max()) < 0.5
+    round_trip = color.from_lab(color.to_lab(swap))  # what apply() does to any pixel
+    away = np.ones((256, 256), bool)
+    away[90:118, 64:106] = False
+    assert np.abs(out.astype(int) - round_trip)[away].max() == 0
+    # The swap's median as the target's: nothing; under the gate's start: nothing.
+    assert color.eye_irises(color.identity_transfer(), target, target, [(opening, zone)],
+                            (10.0, 20.0), 4.0).lightness is None
+    assert color.eye_irises(color.identity_transfer(), swap, target, [(opening, zone)],
+                            (45.0, 60.0), 4.0).lightness is None
+
+
 def test_eye_zone_on_a_frame_is_the_square_crops_zone_cut_to_its_shape():
     """The eye masks take an (H, W) canvas (benchmarks/quality.py's eye flicker on whole video
     frames) and mean the same pixels as on a square one; an eye past the edge is cut off."""

@@ -391,6 +391,26 @@ def eye_whites(transfer: ColourTransfer, swapped: np.ndarray, target: np.ndarray
                               lighter=True, paired=paired)
 
 
+def eye_irises(transfer: ColourTransfer, swapped: np.ndarray, target: np.ndarray,
+               eyes: list[tuple[np.ndarray, np.ndarray]], gate: tuple[float, float],
+               margin: float, amount: float = 1.0, smooth=None,
+               paired: bool = False) -> ColourTransfer:
+    """``transfer`` with the target's iris carried into an eye whose opening the swap painted
+    over: :func:`eye_darkness` judged by the opening's median instead of its darkest tenth.
+
+    With some source photos (heavy, hooded lids) the demo generator paints the lid lower over
+    the target's open eye, or the iris a pale smear, while the lash line stays dark: the
+    darkest tenth of the opening is about the target's, its median 15-27 L* lighter, and the
+    eye looks half shut or blind. Judged by the median of each opening, corrected swap minus
+    target: from ``gate[0]`` L* lighter in part and from ``gate[1]`` fully, each pixel of the
+    eye's zone (here the opening, softly) darker in the target by more than ``margin`` is
+    brought down to within it (times ``amount``); lighter pixels (the whites, a catch light)
+    and an eye about as dark as the target's keep the swap's. Arguments as for
+    :func:`eye_darkness`."""
+    return _feature_lightness(transfer, swapped, target, eyes, gate, margin, amount, smooth,
+                              lighter=False, paired=paired, percentiles=(50.0,))
+
+
 def nostril_darkness(transfer: ColourTransfer, swapped: np.ndarray, target: np.ndarray,
                      zone: tuple[np.ndarray, np.ndarray], gate: tuple[float, float],
                      margin: float, amount: float = 1.0, smooth=None,
@@ -454,8 +474,9 @@ def _feature_lightness(transfer: ColourTransfer, swapped: np.ndarray, target: np
                        paired: bool = False, percentiles: tuple[float, ...] = (10.0,)
                        ) -> ColourTransfer:
     """:func:`eye_darkness` (``lighter`` False: the darkest tenth judged, darker target pixels
-    carried), :func:`nostril_darkness`, :func:`lip_darkness` and :func:`forehead_darkness`
-    (the same on one zone) and :func:`eye_whites` (True: the brightest tenth, lighter
+    carried; :func:`eye_irises` the median), :func:`nostril_darkness`, :func:`lip_darkness`
+    and :func:`forehead_darkness` (the same on one zone) and :func:`eye_whites` (True: the
+    brightest tenth, lighter
     pixels): each feature judged in its hard mask (``eyes`` is named for the first users:
     ``(opening, around)`` pairs) and changed in its soft one.
     ``percentiles``: judged at each of these (of the darkness; 100 minus them for the light),
