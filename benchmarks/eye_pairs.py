@@ -1,4 +1,4 @@
-"""Do a swapped face's two eyes look alike? The irises' lightness, eye against eye.
+"""Do a swapped face's two eyes look alike, and open? The irises' lightness, eye against eye.
 
     python benchmarks/eye_pairs.py [--source PHOTO] [--clips talking_a.mp4,...] [--every 10]
         [--photos df_img1.jpg,...|all] [--configs default,eye-paired-0] [--figure OUT.jpg]
@@ -15,6 +15,9 @@ face (the largest of each picture), on frames of the shared talking clips (every
 - the **mismatch**: how much more the two eyes differ in that lightness in the output than
   in the target (``|o0 - o1| - |t0 - t1|``, L*); a face over ``VISIBLE`` L* shows two eye
   colours side by side;
+- per eye, the **opening gap**: the median L* of the opening, output minus target; an eye
+  over ``PAINTED_OVER`` L* lighter has its opening painted over, a lid lowered over the
+  target's open eye or the iris a pale smear (the iris pass, faces/color.py ``eye_irises``);
 - dlib **identity gain** per face (target-source distance minus output-source distance).
 
 Crops are taken at 2x the generator's size. Configs are those of benchmarks/quality.py
@@ -37,11 +40,13 @@ from facedancer_torch.testing import shared_path  # noqa: E402
 CLIPS = "talking_1face_512.mp4,talking_a.mp4,talking_b.mp4,talking_c.mp4"
 PERCENTILE = 25  # of the opening's L*: the iris's darker half, not only the pupil
 VISIBLE = 8.0    # L* of mismatch from which two eye colours show (looked at in session 34)
+PAINTED_OVER = 15.0  # L* of opening gap from which an eye looks half shut or blind (session 45)
 FIGURE_FACES = 4
 
 
-def iris_lightness(crop: np.ndarray, points: np.ndarray) -> list[float] | None:
-    """Per eye, the :data:`PERCENTILE` of the L* in its opening; None for a shut eye."""
+def iris_lightness(crop: np.ndarray, points: np.ndarray,
+                   percentile: float = PERCENTILE) -> list[float] | None:
+    """Per eye, the ``percentile`` of the L* in its opening; None for a shut eye."""
     from facedancer_torch.faces import masks
     from facedancer_torch.faces.color import to_lab
 
@@ -51,7 +56,7 @@ def iris_lightness(crop: np.ndarray, points: np.ndarray) -> list[float] | None:
         opening = masks.eye_opening(points, eye, crop.shape[0])
         if int(opening.sum()) < 16:
             return None
-        out.append(float(np.percentile(lightness[opening], PERCENTILE)))
+        out.append(float(np.percentile(lightness[opening], percentile)))
     return out
 
 
@@ -162,9 +167,12 @@ def main() -> None:
         target = iris_lightness(target_crop, points)
         if target is None:
             continue
+        target_median = iris_lightness(target_crop, points, 50)
         for config, (crop, gain) in zip(configs, outputs):
             lightness = iris_lightness(crop, points)
+            medians = iris_lightness(crop, points, 50)
             rows[config].append({"name": name, "gaps": [o - t for o, t in zip(lightness, target)],
+                                 "opening": [o - t for o, t in zip(medians, target_median)],
                                  "mismatch": abs(lightness[0] - lightness[1])
                                  - abs(target[0] - target[1]), "gain": gain})
         if args.figure is not None:
@@ -176,11 +184,15 @@ def main() -> None:
     def cells(found):
         gaps = [g for r in found for g in r["gaps"]]
         mismatch = np.array([r["mismatch"] for r in found])
+        opening = np.array([g for r in found for g in r["opening"]])
         return [f"{np.median(gaps):+.1f}", f"{mismatch.mean():.2f}",
-                f"{np.percentile(mismatch, 90):.2f}", f"{int((mismatch > VISIBLE).sum())}"]
+                f"{np.percentile(mismatch, 90):.2f}", f"{int((mismatch > VISIBLE).sum())}",
+                f"{np.percentile(opening, 90):+.1f}",
+                f"{int((opening > PAINTED_OVER).sum())} of {opening.size}"]
 
     table_lines(rows, configs, "iris gap to the target, L* (median of both eyes) | mismatch "
-                f"(mean) | mismatch (90th pct) | faces over {VISIBLE:g} L*", cells)
+                f"(mean) | mismatch (90th pct) | faces over {VISIBLE:g} L* | opening gap (90th "
+                f"pct) | eyes painted over (opening over {PAINTED_OVER:g} L* lighter)", cells)
     comparison_lines(rows, configs, figure_rows, eyes_box, args.figure,
                      "faces whose mismatch falls most")
 
