@@ -201,6 +201,11 @@ KNOBS = {
     "box-over-brows": "BOX_OVER_BROWS",  # 0: the box's soft top over the brows (before)
     "box-over-brows-darker-from": ("BOX_OVER_BROWS_DARKER", 0),
     "box-over-brows-darker": ("BOX_OVER_BROWS_DARKER", 1),  # 0: lifted where the swap is darker too
+    "lens": "LENS",  # 0: a target's dark lenses swapped over (before session 45)
+    "lens-from": ("LENS_GATE", 0),
+    "lens-full": ("LENS_GATE", 1),
+    "lens-reach": "LENS_REACH",
+    "lens-dark": "LENS_DARK",
     "eye-iris": "EYE_IRIS",  # 0: an opening painted over stays so (before session 45)
     "eye-iris-from": ("EYE_IRIS_GATE", 0),
     "eye-iris-full": ("EYE_IRIS_GATE", 1),

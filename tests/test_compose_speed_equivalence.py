@@ -41,6 +41,7 @@ def _two_band_detail(monkeypatch):
     monkeypatch.setattr(compose, "EYE_DARKNESS", 0.0)  # no eye darkness carried, as then
     monkeypatch.setattr(compose, "EYE_WHITES", 0.0)  # nor eye whites
     monkeypatch.setattr(compose, "EYE_IRIS", 0.0)  # nor irises
+    monkeypatch.setattr(compose, "LENS", 0.0)  # nor dark lenses kept
     monkeypatch.setattr(compose, "NOSTRIL_DARKNESS", 0.0)  # nor nostrils
     monkeypatch.setattr(compose, "SKIN_SHADING", 0.0)  # nor skin chroma following the shading
     monkeypatch.setattr(compose, "LIP_DARKNESS", 0.0)  # nor lips' darkness

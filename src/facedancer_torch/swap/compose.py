@@ -11,7 +11,9 @@ a 400 px face is visibly softer than the photo around it. Per face, this module:
 2. builds the **mask** from parts multiplied together (``SwapOptions.mask``, ``+``-joined):
    ``box`` (the reference's soft box), ``hull`` (the face outline from dlib's 68 landmarks of the
    target, ``faces/masks.py``), ``occlusion`` (1 - what the face segmenter calls an occluder:
-   hands, microphones, masks stay), ``segment`` (the segmenter's own face region); then takes
+   hands, microphones, masks stay; and the target's own dark lenses, which the segmenter
+   misses, found from its pixels, ``faces/lenses.py``), ``segment`` (the segmenter's own face
+   region); then takes
    out the faces of nearer people (depth order, see :func:`composite`) and fades a face that is
    turned to a profile back towards the target (``faces/masks.pose_weight``);
 3. corrects **colour** (``SwapOptions.color_match``): ``global`` Lab mean/std transfer, or
@@ -45,7 +47,7 @@ import cv2
 import numpy as np
 
 from ..errors import FacedancerError
-from ..faces import masks
+from ..faces import lenses, masks
 from ..faces.align import invert_affine, paste_back, transform_points
 from ..faces.color import (brow_depth, brow_shelves, cast_shadows, eye_darkness, eye_irises,
                            eye_whites,
@@ -423,6 +425,24 @@ SPARE_MOUTH_GROW: float = 0.3
 # a mouth (a caption, a meme's line) are sure over whole letters (median 170; 43 of 52 captions
 # drawn across the shared faces' mouths reach 40), and were swapped over, letters painted skin.
 SPARE_SURE_CORE: float = 40.0
+# Dark lenses: the segmenter calls most real sunglasses face (it learned synthetic ones), and
+# the generator painted an eye inside a grey, see-through lens (most of 21 LFW photos with
+# sunglasses, with the astronaut as the source). A face whose two eyes are both darker than
+# the skin below them (faces/lenses.py lens_gaps: the opening's brightest tenth, and a band
+# LENS_UNDER eye widths under the eye, over the top of the cheek; the smaller gap, of the
+# darker eye of the two) by LENS_GATE[0] L* keeps its target in part, from [1] fully, over the
+# lens: the pixels within LENS_REACH eye widths of the eyes that are darker than that skin by
+# LENS_DARK and connected to an eye (faces/lenses.py lens_zone). An open eye shows its white,
+# and an eye in shade or a deep-set one has lit skin under it: of 658 faces without
+# sunglasses (the shared photos, 430 LFW faces) 3 reach the gate, all in deep shade (two
+# under a cap's brim, the child under her hair in fr_obama_and_biden.jpg), where the target's
+# eyes, dark in the shade, are kept. Part of the "occlusion" mask part (0 = off); eased per
+# track in a video as the eye passes are. Measured: docs/swap.md "Sunglasses kept".
+LENS: float = 1.0
+LENS_GATE: tuple[float, float] = (21.0, 24.0)
+LENS_UNDER: tuple[float, float] = (0.2, 0.45)
+LENS_REACH: float = 0.8
+LENS_DARK: float = 15.0
 # Blinks: a small generator keeps its eyes open when the target closes them (on talking_b the
 # swap's eye aspect ratio stayed at 0.28-0.35 in the frames where the target's fell to
 # 0.16-0.20: every blink and squint lost), and what it paints for a closing eye is a soft,
@@ -622,6 +642,8 @@ class Compositor:
                     spare = None if points is None else spared_zone(points[index], size)
                     kept = occluder_weight(occluder[index], spare, jobs[index].crop, outside)
                     np.minimum(mask, 1.0 - kept, out=mask)
+                if "occlusion" in parts and points is not None and LENS > 0:
+                    self._keep_dark_lenses(mask, points[index], jobs[index])
         return out, points
 
     def _keep_closed_eyes(self, mask: np.ndarray, target_points: np.ndarray,
@@ -646,6 +668,21 @@ class Compositor:
                 zone = np.maximum(masks.one_eye_zone(target_points, eye, size, BLINK_GROW),
                                   masks.one_eye_zone(swap_points, eye, size))
                 mask *= 1.0 - keep[eye] * zone
+
+    @staticmethod
+    def _keep_dark_lenses(mask: np.ndarray, target_points: np.ndarray, job: FaceJob) -> None:
+        """Lower ``mask`` (in place) over the target's own dark lenses, as far as both eyes
+        read as covered (:data:`LENS_GATE`, eased along the job's track)."""
+        low, high = LENS_GATE
+        gap = float(np.min(lenses.lens_gaps(job.crop, target_points, LENS_UNDER)))  # NaN: none
+        weight = np.array([np.clip((gap - low) / max(high - low, 1e-6), 0.0, 1.0)
+                           if np.isfinite(gap) else np.nan])
+        if job.memory is not None and 0.0 < EYE_DARKNESS_EASE < 1.0:
+            weight = ease(job.memory, "lenses", weight, EYE_DARKNESS_EASE)
+        amount = float(LENS * weight[0]) if np.isfinite(weight[0]) else 0.0
+        if amount > 0.0:
+            mask *= 1.0 - amount * lenses.lens_zone(job.crop, target_points, LENS_REACH,
+                                                    LENS_DARK)
 
     # -- compositing -----------------------------------------------------------------------
     def composite(self, frame: np.ndarray, jobs: Sequence[FaceJob], swapped: np.ndarray,
