@@ -36,7 +36,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from brows import swap_setup  # noqa: E402
-from eye_pairs import (comparison_lines, compared_faces, face_args, source_line,  # noqa: E402
+from eye_pairs import (comparison_lines, config_rows, face_args, source_line,  # noqa: E402
                        table_lines)
 
 VISIBLE = 8.0      # L* from which a band above the brows reads as a pale strip (looked at)
@@ -94,24 +94,22 @@ def main() -> None:
 
     setup = swap_setup(args.source)
     configs = [c for c in args.configs.split(",") if c]
-    rows: dict[str, list[dict]] = {config: [] for config in configs}
-    figure_rows: list = []
-    for name, target, points, outputs in compared_faces(args, setup, configs):
+
+    def measure(target, points, crops):
         above, below = zones(points, target.shape[0])
         if float(above.sum()) < 50.0:
-            continue
+            return None
         light_t = cv2.GaussianBlur(to_lab(target)[..., 0], (0, 0), 1.0)
-        for config, (crop, gain) in zip(configs, outputs):
+        found = []
+        for crop in crops:
             gap = cv2.GaussianBlur(to_lab(crop)[..., 0], (0, 0), 1.0) - light_t
-            rows[config].append({
-                "name": name,
+            found.append({
                 "lighter": float((np.maximum(gap, 0.0) * above).sum() / above.sum()),
                 "band": float(((gap > VISIBLE) * above).sum() / above.sum()),
-                "darker": float((np.maximum(-gap, 0.0) * below).sum() / max(below.sum(), 1.0)),
-                "gain": gain})
-        if args.figure is not None:
-            fallen = rows[configs[-1]][-1]["lighter"] - rows[configs[0]][-1]["lighter"]
-            figure_rows.append((fallen, name, target, [crop for crop, _ in outputs], points))
+                "darker": float((np.maximum(-gap, 0.0) * below).sum() / max(below.sum(), 1.0))})
+        return found
+
+    rows, figure_rows = config_rows(args, setup, configs, measure, "lighter")
     print(source_line(args, setup))
 
     def cells(found):

@@ -109,6 +109,28 @@ def compared_faces(args: argparse.Namespace, setup, configs: list[str]):
             yield (name, *found)
 
 
+def config_rows(args: argparse.Namespace, setup, configs: list[str], measure, key: str):
+    """The rows of a per-face benchmark that measures each config's crop on its own
+    (benchmarks/brims.py, benchmarks/lenses.py): per face of :func:`compared_faces`,
+    ``measure(target, points, crops)`` gives one dict of measures per config (None: the face
+    is left out), stored with the face's name and the config's dlib ``"gain"``. Returns
+    ``(rows, figure_rows)``, the latter ranked by how much ``key`` falls from the last config
+    to the first (collected only with ``--figure``)."""
+    rows: dict[str, list[dict]] = {config: [] for config in configs}
+    figure_rows: list = []
+    for name, target, points, outputs in compared_faces(args, setup, configs):
+        crops = [crop for crop, _ in outputs]
+        found = measure(target, points, crops)
+        if found is None:
+            continue
+        for config, values, (_, gain) in zip(configs, found, outputs):
+            rows[config].append({"name": name, **values, "gain": gain})
+        if args.figure is not None:
+            fallen = rows[configs[-1]][-1][key] - rows[configs[0]][-1][key]
+            figure_rows.append((fallen, name, target, crops, points))
+    return rows, figure_rows
+
+
 def source_line(args: argparse.Namespace, setup) -> str:
     """What a per-face benchmark measured on, above its table."""
     photos = len(all_photos()) if args.photos == "all" else \

@@ -31,7 +31,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from brims import lfw_path  # noqa: E402
 from brows import swap_setup  # noqa: E402
-from eye_pairs import (comparison_lines, compared_faces, eyes_box, face_args,  # noqa: E402
+from eye_pairs import (comparison_lines, config_rows, eyes_box, face_args,  # noqa: E402
                        source_line, table_lines)
 
 GROW = 0.5   # eye widths around each eye's outline: the lens measured
@@ -63,21 +63,17 @@ def main() -> None:
 
     setup = swap_setup(args.source)
     configs = [c for c in args.configs.split(",") if c]
-    rows: dict[str, list[dict]] = {config: [] for config in configs}
-    figure_rows: list = []
-    for name, target, points, outputs in compared_faces(args, setup, configs):
+
+    def measure(target, points, crops):
         zone = eye_zones(points, target.shape[0])
         if int(zone.sum()) < 50:
-            continue
+            return None
         light_t = to_lab(target)[..., 0]
-        for config, (crop, gain) in zip(configs, outputs):
-            gap = (to_lab(crop)[..., 0] - light_t)[zone]
-            rows[config].append({"name": name, "change": float(np.abs(gap).mean()),
-                                 "lighter": float(np.maximum(gap, 0.0).mean()),
-                                 "gain": gain})
-        if args.figure is not None:
-            fallen = rows[configs[-1]][-1]["lighter"] - rows[configs[0]][-1]["lighter"]
-            figure_rows.append((fallen, name, target, [crop for crop, _ in outputs], points))
+        gaps = [(to_lab(crop)[..., 0] - light_t)[zone] for crop in crops]
+        return [{"change": float(np.abs(gap).mean()),
+                 "lighter": float(np.maximum(gap, 0.0).mean())} for gap in gaps]
+
+    rows, figure_rows = config_rows(args, setup, configs, measure, "lighter")
     print(source_line(args, setup))
 
     def cells(found):
