@@ -50,9 +50,8 @@ from ..errors import FacedancerError
 from ..faces import lenses, masks
 from ..faces.align import invert_affine, paste_back, transform_points
 from ..faces.color import (brow_depth, brow_shelves, cast_shadows, eye_darkness, eye_irises,
-                           eye_whites,
-                           fit_colour, forehead_darkness, identity_transfer, lip_darkness,
-                           nostril_darkness, shading_chroma, to_lab)
+                           eye_whites, fit_colour, forehead_darkness, identity_transfer,
+                           lip_darkness, nostril_darkness, shading_chroma, to_lab)
 from . import follow, grain
 from .exposure import apply_gain, inverse_gain, is_unit
 from .monochrome import keep_monochrome
@@ -426,15 +425,15 @@ SPARE_MOUTH_GROW: float = 0.3
 # drawn across the shared faces' mouths reach 40), and were swapped over, letters painted skin.
 SPARE_SURE_CORE: float = 40.0
 # Dark lenses: the segmenter calls most real sunglasses face (it learned synthetic ones), and
-# the generator painted an eye inside a grey, see-through lens (most of 21 LFW photos with
+# the generator painted an eye inside a grey, see-through lens (15 of 22 LFW faces with
 # sunglasses, with the astronaut as the source). A face whose two eyes are both darker than
 # the skin below them (faces/lenses.py lens_gaps: the opening's brightest tenth, and a band
 # LENS_UNDER eye widths under the eye, over the top of the cheek; the smaller gap, of the
 # darker eye of the two) by LENS_GATE[0] L* keeps its target in part, from [1] fully, over the
 # lens: the pixels within LENS_REACH eye widths of the eyes that are darker than that skin by
 # LENS_DARK and connected to an eye (faces/lenses.py lens_zone). An open eye shows its white,
-# and an eye in shade or a deep-set one has lit skin under it: of 658 faces without
-# sunglasses (the shared photos, 430 LFW faces) 3 reach the gate, all in deep shade (two
+# and an eye in shade or a deep-set one has lit skin under it: of 636 faces without
+# sunglasses (the shared photos' 113, 523 in LFW) 3 reach the gate, all in deep shade (two
 # under a cap's brim, the child under her hair in fr_obama_and_biden.jpg), where the target's
 # eyes, dark in the shade, are kept. Part of the "occlusion" mask part (0 = off); eased per
 # track in a video as the eye passes are. Measured: docs/swap.md "Sunglasses kept".
@@ -957,17 +956,16 @@ class Compositor:
                 transfer = eye_darkness(transfer, small, target, per_eye, EYE_DARKNESS_GATE,
                                         EYE_DARKNESS_MARGIN, EYE_DARKNESS,
                                         smooth=_eased(job, "eye_darkness"), paired=EYE_PAIRED)
+            # The iris and whites passes act inside the opening alone (softly): the lids around
+            # it keep the swap's lightness (their shape is the source's).
+            inside = [(opening, masks.soft_opening(opening)) for opening in openings]
             if EYE_IRIS > 0:
-                # After the darkness pass, judged on what it left; only inside the opening (the
-                # lids are the swap's: their shape is the source's).
-                per_eye = [(opening, masks.soft_opening(opening)) for opening in openings]
-                transfer = eye_irises(transfer, small, target, per_eye, EYE_IRIS_GATE,
+                # After the darkness pass, judged on what it left.
+                transfer = eye_irises(transfer, small, target, inside, EYE_IRIS_GATE,
                                       EYE_IRIS_MARGIN, EYE_IRIS, smooth=_eased(job, "eye_iris"),
                                       paired=EYE_PAIRED)
             if EYE_WHITES > 0:
-                # Only inside the opening (softly): the lids around it keep the swap's lightness.
-                per_eye = [(opening, masks.soft_opening(opening)) for opening in openings]
-                transfer = eye_whites(transfer, small, target, per_eye, EYE_WHITES_GATE,
+                transfer = eye_whites(transfer, small, target, inside, EYE_WHITES_GATE,
                                       EYE_WHITES_MARGIN, EYE_WHITES,
                                       smooth=_eased(job, "eye_whites"), paired=EYE_PAIRED)
         if points is not None and SKIN_SHADING > 0:
