@@ -5,8 +5,8 @@ dark sunglasses face (occluder probability 0.00 on LFW's Carla_Sullivan_0001.jpg
 lenses are black), so the compositor swapped over them: the generator paints an eye inside a
 grey, see-through lens. A dark lens is plain to see from the pixels, though: no white of the
 eye and no skin inside the eye's opening, and the top of the cheek under it as dark, while
-the cheeks below are lit. This module judges that per face and gives the lens's extent on the crop; the
-compositor keeps the target there (swap/compose.py ``LENS_*``).
+the cheeks below are lit. This module judges that per face and gives the lens's extent on
+the crop; the compositor keeps the target there (swap/compose.py ``LENS_*``).
 """
 
 from __future__ import annotations
