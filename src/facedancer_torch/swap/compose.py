@@ -676,8 +676,9 @@ class Compositor:
         gap = float(np.min(lenses.lens_gaps(job.crop, target_points, LENS_UNDER)))  # NaN: none
         weight = np.array([np.clip((gap - low) / max(high - low, 1e-6), 0.0, 1.0)
                            if np.isfinite(gap) else np.nan])
-        if job.memory is not None and 0.0 < EYE_DARKNESS_EASE < 1.0:
-            weight = ease(job.memory, "lenses", weight, EYE_DARKNESS_EASE)
+        smooth = _eased(job, "lenses")
+        if smooth is not None:
+            weight = smooth(weight)
         amount = float(LENS * weight[0]) if np.isfinite(weight[0]) else 0.0
         if amount > 0.0:
             mask *= 1.0 - amount * lenses.lens_zone(job.crop, target_points, LENS_REACH,
@@ -1043,8 +1044,9 @@ def _eye_shares(target_ratio: np.ndarray, swap_ratio: np.ndarray,
 
 
 def _eased(job: FaceJob, key: str):
-    """How an eye, nostril, lip or forehead pass smooths its gate for ``job``: :func:`ease`
-    in the track's memory under ``key`` (a video or live stream), None for a still image."""
+    """How an eye, nostril, lip, forehead or lens pass smooths its gate for ``job``:
+    :func:`ease` in the track's memory under ``key`` (a video or live stream), None for a
+    still image."""
     if job.memory is None or not 0.0 < EYE_DARKNESS_EASE < 1.0:
         return None
     return partial(ease, job.memory, key, rate=EYE_DARKNESS_EASE)
