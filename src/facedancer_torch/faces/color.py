@@ -476,9 +476,8 @@ def _feature_lightness(transfer: ColourTransfer, swapped: np.ndarray, target: np
     """:func:`eye_darkness` (``lighter`` False: the darkest tenth judged, darker target pixels
     carried; :func:`eye_irises` the median), :func:`nostril_darkness`, :func:`lip_darkness`
     and :func:`forehead_darkness` (the same on one zone) and :func:`eye_whites` (True: the
-    brightest tenth, lighter
-    pixels): each feature judged in its hard mask (``eyes`` is named for the first users:
-    ``(opening, around)`` pairs) and changed in its soft one.
+    brightest tenth, lighter pixels): each feature judged in its hard mask (``eyes`` is named
+    for the first users: ``(opening, around)`` pairs) and changed in its soft one.
     ``percentiles``: judged at each of these (of the darkness; 100 minus them for the light),
     the largest gap counting."""
     if amount <= 0 or not eyes:

@@ -72,8 +72,7 @@ def lens_zone(crop: np.ndarray, landmarks68: np.ndarray, reach: float, dark: flo
     the eyes that are connected to the eye's opening (a lens, its frame, the bridge between
     two lenses where it reaches), each piece filled to its convex hull (a reflection on the
     lens), grown by a pixel of a 128 px crop and feathered by half as much; the openings
-    themselves always. Zeros where
-    the skin cannot be judged."""
+    themselves always. Zeros where the skin cannot be judged."""
     lightness = to_lab(crop)[..., 0]
     size = lightness.shape[0]
     skin = skin_lightness(lightness, landmarks68)
@@ -82,7 +81,7 @@ def lens_zone(crop: np.ndarray, landmarks68: np.ndarray, reach: float, dark: flo
         return zone
     window = masks.eye_zone(landmarks68, size, grow=reach)
     candidate = ((lightness < skin - dark) & window).astype(np.uint8)
-    count, labels = cv2.connectedComponents(candidate, connectivity=8)
+    _, labels = cv2.connectedComponents(candidate, connectivity=8)
     openings = masks.eye_opening(landmarks68, 0, size) | masks.eye_opening(landmarks68, 1, size)
     touching = np.unique(labels[openings & (candidate > 0)])
     lens = openings.astype(np.uint8)
