@@ -10,7 +10,8 @@ Does that help, and by how much? For each person (LFW names with at least ``--po
 ``--held-out`` photos), the first ``--pool`` photos are the candidate sources and the next
 ``--held-out`` ones stand for the person (the mean of their dlib descriptors; never used as a
 source). Each source set is swapped onto ``--targets`` LFW photos of other people (a seeded
-random draw, the first photo of each, largest face; ``--shared-photos``: the shared photos
+random draw among the names not in ``--people``, so other people draw other targets; the
+first photo of each, largest face; ``--shared-photos``: the shared photos
 too) with the shipped demo model, and each swap scored by dlib (independent of the generator's
 FaceNet): the identity gain, the distance from the target's face to the person minus the
 swap's. Sets: each pool photo alone, every run of three consecutive pool photos, all of the
