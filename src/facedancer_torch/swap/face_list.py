@@ -113,7 +113,9 @@ def with_reference(swapper, rgb: np.ndarray, faces: list[ListedFace], plan
         return faces
     swapped = [face for face in faces if face.left is None]
     units = swapper.identify(rgb, [face.landmarks for face in faces])
-    distances = 1.0 - units @ plan.reference.unit
+    # 1 - cos of unit vectors is never below 0; rounding can make the reference's own face
+    # -1e-8 apart from itself, which prints as "-0.00".
+    distances = np.maximum(1.0 - units @ plan.reference.unit, 0.0)
     chosen = set()
     if swapped:
         picked = plan.choose([1.0] * len(swapped),
