@@ -165,6 +165,7 @@ KNOBS = {
     "color-zone": "LOCAL_COLOR_SIMILAR_ZONE",  # 0: colour by lightness everywhere (before)
     "color-zone-brows": "LOCAL_COLOR_SIMILAR_BROWS",
     "color-darker": "LOCAL_COLOR_SIMILAR_DARKER",  # 0: only around the eyes and brows
+    "color-lighter": "LOCAL_COLOR_SIMILAR_LIGHTER",  # 0: not where the swap is lighter (before)
     "color-carry": "LOCAL_COLOR_CARRY",  # 0: the brows keep only the swap's lightness (before)
     "skin-shading": "SKIN_SHADING",  # 0: skin chroma of the target's shading (before session 42)
     "occl-weak": ("OCCLUDER_HYSTERESIS", 0),

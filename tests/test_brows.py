@@ -188,7 +188,8 @@ def test_nothing_darker_than_the_target_comes_in_above_the_brows(demo, photos_di
     target has skin, and the box lifted over the target's brows brought it in as a dark blob
     above the brow's tail. With BOX_OVER_BROWS_DARKER the swap is lifted less there where it is
     darker than the target: the darkening above the brows (98th percentile, L*) falls by
-    more than a third, and nothing changes below the brows."""
+    more than a third, and below the brows nothing moves by more than the global colour
+    statistics do (3 grey levels)."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
     from brows import above_brows
 
@@ -206,8 +207,12 @@ def test_nothing_darker_than_the_target_comes_in_above_the_brows(demo, photos_di
     lowest = int(max(np.flatnonzero(_around_the_brows(run).any(axis=1)).max(),
                      run["points"][17:27, 1].max()))
     changed = _changed(run)
-    assert changed.sum() > 300 and not changed[lowest + 1:].any(), (
-        changed.sum(), changed[lowest + 1:].sum())
+    # Below the brows by no more than 3 grey levels: the lifted box is part of the weights
+    # the colour correction's global statistics are taken under, which move the whole face by
+    # 1-3 levels (3 at a few chin pixels where the colour comes by lightness, session 47).
+    step = np.abs(run["crops"]["after"].astype(int) - run["crops"]["before"]).max(axis=-1)
+    assert changed.sum() > 300 and step[lowest + 1:].max() <= 3, (
+        changed.sum(), changed[lowest + 1:].sum(), step[lowest + 1:].max())
 
 
 def test_swap_darker_finds_what_the_swap_adds_not_its_overall_brightness():

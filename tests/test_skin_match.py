@@ -1,6 +1,7 @@
 """Skin keeps the target's colour: the colour correction's chroma-by-lightness filter acts
-around the eyes and brows and on features the swap paints darker, the plain field elsewhere
-(swap/compose.py ``LOCAL_COLOR_SIMILAR_ZONE``, ``LOCAL_COLOR_SIMILAR_DARKER``)."""
+around the eyes and brows and on features the swap paints darker or lighter than the target,
+the plain field elsewhere (swap/compose.py ``LOCAL_COLOR_SIMILAR_ZONE``,
+``LOCAL_COLOR_SIMILAR_DARKER``, ``LOCAL_COLOR_SIMILAR_LIGHTER``)."""
 
 from __future__ import annotations
 
@@ -50,3 +51,33 @@ def test_shaded_skin_keeps_the_targets_warmth(demo, photos_dir, videos_dir, monk
                            - to_lab(run["crops"]["before"])[..., 1:], axis=-1)
     assert float(shift[core].mean()) < 0.05 * float(shift[zone].mean()), \
         (float(shift[core].mean()), float(shift[zone].mean()))
+
+
+def test_a_lightened_shadow_takes_the_skins_colour(demo, lfw_dir, monkeypatch):
+    """LFW's Juan_Antonio_Samaranch_0001.jpg with Keanu_Reeves_0001.jpg (session 47): the
+    generator paints his deep nostril shadow (L* 6-10, a* 20, b* 10: near black) some 25 L*
+    lighter and keeps its chroma, a mauve patch beside the nose. Where the swap is lighter
+    than the target too, the colour comes by lightness: the patch takes the chroma of the
+    skin of its lightness nearby. The rest of the face is left as it was."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from lightened import face_zones, mauve_map
+
+    from facedancer_torch.io.images import read_image
+
+    image = read_image(lfw_dir / "images/Juan_Antonio_Samaranch/Juan_Antonio_Samaranch_0001.jpg")
+    run = _before_and_after(demo, image,
+                            lfw_dir / "images/Keanu_Reeves/Keanu_Reeves_0001.jpg",
+                            monkeypatch, {"LOCAL_COLOR_SIMILAR_LIGHTER": 0.0})
+    face, skin = face_zones(run["points"], WORK)
+    target = run["crops"]["target"]
+    before = int(mauve_map(target, run["crops"]["before"], face, skin).sum())
+    after = int(mauve_map(target, run["crops"]["after"], face, skin).sum())
+    assert before > 150, before
+    assert after < 0.3 * before, (before, after)
+    # Where the swap is not lighter than the target the colour stays: its chroma moves by
+    # under 0.3 a*b* units on average.
+    lab_before = to_lab(run["crops"]["before"])
+    shift = np.linalg.norm(to_lab(run["crops"]["after"])[..., 1:] - lab_before[..., 1:], axis=-1)
+    kept = face & (lab_before[..., 0] - to_lab(target)[..., 0] < 2.0)
+    assert kept.sum() > 5000, kept.sum()
+    assert float(shift[kept].mean()) < 0.3, float(shift[kept].mean())

@@ -252,7 +252,8 @@ def fit_colour(swapped: np.ndarray, target: np.ndarray, mask: np.ndarray, *,
                carry_where: np.ndarray | None = None,
                similar_sources: np.ndarray | None = None,
                similar_where: np.ndarray | None = None,
-               similar_darker: tuple[float, float] | None = None) -> ColourTransfer:
+               similar_darker: tuple[float, float] | None = None,
+               similar_lighter: tuple[float, float] | None = None) -> ColourTransfer:
     """Fit the correction of a swapped crop towards its target crop inside ``mask``.
 
     Global (Reinhard et al. 2001): per CIE-Lab channel, the mask-weighted mean and standard
@@ -277,7 +278,8 @@ def fit_colour(swapped: np.ndarray, target: np.ndarray, mask: np.ndarray, *,
     moustache of their lightness would take. ``similar_where``: an ``(S, S)`` weight where
     the filter acts (the plain field elsewhere; everywhere when None), and with
     ``similar_darker`` ``(start, ramp)`` also wherever the swap is darker than the target by
-    more than ``start`` L* units (fully from ``start + ramp``).
+    more than ``start`` L* units (fully from ``start + ramp``), and with ``similar_lighter``
+    wherever it is lighter (a dark shadow painted lighter, whose own chroma reads as mauve).
 
     ``carry`` ``(amount, sigma)`` (with ``local_sigma``): the chroma contrast the local field
     takes from dark features goes into their lightness (:func:`carried_lightness`), weighted
@@ -321,12 +323,16 @@ def fit_colour(swapped: np.ndarray, target: np.ndarray, mask: np.ndarray, *,
             confidence = confidence * (1.0 - np.asarray(keep_plain, np.float32))
         if similar_where is not None:
             where = np.asarray(similar_where, np.float32)
-            if similar_darker is not None:
+            if similar_darker is not None or similar_lighter is not None:
                 # How much darker the swap is than the target around each pixel (the local
                 # field's neighbourhood): a feature the generator added, not a shading.
                 darker = gaussian_blur(lab_t[..., 0] - light, local_sigma)
+            if similar_darker is not None:
                 where = np.maximum(where, np.clip((darker - similar_darker[0]) /
                                                   similar_darker[1], 0.0, 1.0))
+            if similar_lighter is not None:
+                where = np.maximum(where, np.clip((-darker - similar_lighter[0]) /
+                                                  similar_lighter[1], 0.0, 1.0))
             confidence = confidence * where
         confidence = confidence[..., None]
         field = confidence * (chroma - matched) + (1.0 - confidence) * field

@@ -102,6 +102,14 @@ LOCAL_COLOR_APART_GROW: float = 0.1
 LOCAL_COLOR_SIMILAR_ZONE: float = 0.5
 LOCAL_COLOR_SIMILAR_BROWS: float = 1.2
 LOCAL_COLOR_SIMILAR_DARKER: float = 4.0
+# ... and wherever the swap is lighter than the target by more than LOCAL_COLOR_SIMILAR_LIGHTER
+# L* (fully 8 more; 0 = off, before session 47): a dark shadow the generator paints lighter
+# keeps the shadow's own chroma in the plain field, and a nostril's near-black (L* 6-10, a* 20,
+# b* 10) lifted to L* 35 reads as a mauve patch beside the nose, a target's dark moustache
+# under a lighter upper lip as a lavender-grey band. By lightness they take the chroma of the
+# skin of their lightness nearby (the lips and nostrils give none, LOCAL_COLOR_APART).
+# Measured: docs/swap.md "Lightened shadows".
+LOCAL_COLOR_SIMILAR_LIGHTER: float = 4.0
 # ... and in the brows, the chroma contrast that correction takes away comes back as darkness
 # (this amount of it, contrast measured against LOCAL_COLOR_CARRY_SIGMA of the crop; 0 = off):
 # the demo generator paints brows mostly as a cool grey-blue on warm skin, and once they take
@@ -892,7 +900,9 @@ class Compositor:
                               similar=similar, keep_plain=keep, carry=carry, carry_where=brows,
                               similar_sources=sources, similar_where=where,
                               similar_darker=(LOCAL_COLOR_SIMILAR_DARKER, 8.0)
-                              if LOCAL_COLOR_SIMILAR_DARKER > 0 else None)
+                              if LOCAL_COLOR_SIMILAR_DARKER > 0 else None,
+                              similar_lighter=(LOCAL_COLOR_SIMILAR_LIGHTER, 8.0)
+                              if LOCAL_COLOR_SIMILAR_LIGHTER > 0 else None)
         if CAST_SHADOW > 0:
             # Before the eye passes, which judge the eyes on the swap as it is then shaded.
             transfer = cast_shadows(transfer, small, target, inside,
