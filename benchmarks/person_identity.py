@@ -156,5 +156,6 @@ def main() -> None:
             print(f"| {person} | {config} | {size} | {sets} | {len(found)} | "
                   f"{np.mean(found):+.4f} | {own_cell} |", flush=True)
 
+
 if __name__ == "__main__":
     main()
