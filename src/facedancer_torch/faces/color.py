@@ -554,9 +554,8 @@ def _brow_darkness(transfer: ColourTransfer, swapped: np.ndarray, target: np.nda
     band = slice(max(first - reach, 0), min(stop + reach, swapped.shape[0]))
     corrected = _corrected_lightness(transfer, swapped, band)
     reference = to_lab(target[band])[..., 0]
-    swap_dark = np.maximum(_shading(corrected, radius) - corrected, 0.0)
-    target_dark = np.maximum(_shading(reference, radius) - reference, 0.0)
-    return band, corrected, swap_dark, target_dark
+    return (band, corrected, feature_darkness(corrected, radius),
+            feature_darkness(reference, radius))
 
 
 def brow_depth(transfer: ColourTransfer, swapped: np.ndarray, target: np.ndarray,
@@ -886,6 +885,13 @@ def _corrected_lightness(transfer: ColourTransfer, swapped: np.ndarray,
     if transfer.lightness is not None:
         corrected += _fitted_to(transfer.lightness, swapped[..., 0])[rows]
     return corrected
+
+
+def feature_darkness(lightness: np.ndarray, radius: float) -> np.ndarray:
+    """How much darker than the skin around it each pixel of ``lightness`` (L*) is: the
+    lightness with every dark feature narrower than a disc of ``radius`` pixels filled (a brow,
+    a lash line) minus the lightness, at least 0."""
+    return np.maximum(_shading(lightness, radius) - lightness, 0.0)
 
 
 def _shading(lightness: np.ndarray, radius: float) -> np.ndarray:
