@@ -30,7 +30,7 @@ def _two_band_detail(monkeypatch):
     the old constants, and the old gate (plain lightness, no shading removed:
     DETAIL_SHADING_SIGMA 0); tests/test_compose.py checks the three-band form against its bands
     and the structure gate."""
-    from facedancer_torch.swap import compose, grain
+    from facedancer_torch.swap import brow_focus, compose, grain
 
     monkeypatch.setattr(compose, "DETAIL_RESOLUTION", frozen_compose.DETAIL_RESOLUTION)
     monkeypatch.setattr(compose, "DETAIL_FINE_RESOLUTION", frozen_compose.DETAIL_RESOLUTION)
@@ -54,6 +54,7 @@ def _two_band_detail(monkeypatch):
     monkeypatch.setattr(compose, "OCCLUDER_GUIDE_RADIUS", 0.0)  # occluder edges a plain blur
     monkeypatch.setattr(compose, "FOCUS_MATCH", 0.0)  # the swap's own focus, as then
     monkeypatch.setattr(grain, "GRAIN", 0.0)  # no grain made, as then
+    monkeypatch.setattr(brow_focus, "BROW_FOCUS", 0.0)  # nor brows sharpened
 
 
 @pytest.fixture(scope="module")

@@ -31,7 +31,10 @@ a 400 px face is visibly softer than the photo around it. Per face, this module:
    coarse scale so that no edge of the target's own features (a brow, an eye) ghosts through;
    with ``SwapOptions.detail_follow`` the frame's face is first moved onto the swap's eyes,
    brows and mouth (``swap/follow.py``), so that lid creases and lashes a few pixels off, which
-   that gate lets through, do not draw a second outline;
+   that gate lets through, do not draw a second outline; the photo's grain comes back where the
+   swap's bands replaced the photo's (``swap/grain.py``), and on faces twice the generator's size
+   or more the brows the model paints, its soft upsampled band, are sharpened to the photo's
+   focus (``swap/brow_focus.py``);
 5. pastes the result back through the mask with the inverse transform; pixels outside every
    mask are the input's, bit for bit.
 """
@@ -52,7 +55,7 @@ from ..faces.align import invert_affine, paste_back, transform_points
 from ..faces.color import (brow_depth, brow_shelves, cast_shadows, eye_darkness, eye_irises,
                            eye_whites, fit_colour, forehead_darkness, identity_transfer,
                            lip_darkness, nostril_darkness, shading_chroma, to_lab)
-from . import follow, grain
+from . import brow_focus, follow, grain
 from .exposure import apply_gain, inverse_gain, is_unit
 from .monochrome import keep_monochrome
 from .options import SwapOptions, mask_parts
@@ -814,6 +817,12 @@ class Compositor:
                 if extra is None:
                     grain.rest(job.memory)
                 else:
+                    change += np.rint(extra)
+            if points is not None and brow_focus.BROW_FOCUS > 0:
+                # A large face's brows where the model put them are its soft, upsampled band
+                # beside sharp skin and hair: brought to the photo's focus.
+                extra = brow_focus.brow_focus(source + change, points, size)
+                if extra is not None:
                     change += np.rint(extra)
             return paste_back(frame, change, matrix, mask, change=True, out=out,
                               coverage=coverage)
