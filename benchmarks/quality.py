@@ -92,7 +92,8 @@ from facedancer_torch.faces.align import (align_face, alignment_matrix, invert_a
 from facedancer_torch.faces.landmarks68 import get_landmarks68  # noqa: E402
 from facedancer_torch.io.images import read_image, write_image  # noqa: E402
 from facedancer_torch.io.video import read_frames  # noqa: E402
-from facedancer_torch.swap import compose, exposure, follow, grain, pipeline  # noqa: E402
+from facedancer_torch.swap import (brow_focus, compose, exposure, follow, grain,  # noqa: E402
+                                   pipeline)
 from facedancer_torch.swap.image import finish_image  # noqa: E402
 from facedancer_torch.swap.options import SwapOptions  # noqa: E402
 from facedancer_torch.swap.pipeline import Swapper  # noqa: E402
@@ -254,6 +255,8 @@ KNOBS = {
     "grain": "grain.GRAIN",  # 0: no grain where the swap's band replaced the target's (before)
     "grain-lowest": "grain.GRAIN_LOWEST",  # the lowest frequency with grain (cycles/px)
     "grain-swap-min": "grain.GRAIN_SWAP_BAND_MIN",
+    "brow-focus": "brow_focus.BROW_FOCUS",  # 0: the swap's brows as the model paints them
+    "brow-focus-sigma": "brow_focus.BROW_FOCUS_SIGMA",
 }
 # Knobs whose constant is a word: the number picks it.
 WORD_KNOBS = {"crop-mirror": ("black", "mirror")}
@@ -315,7 +318,7 @@ def config_settings(config: str) -> tuple[dict, dict]:
 
 
 MODULES = {"compose": compose, "exposure": exposure, "detect": detect, "pipeline": pipeline,
-           "grain": grain, "follow": follow}
+           "grain": grain, "follow": follow, "brow_focus": brow_focus}
 
 
 def _constant(name: str) -> tuple:
