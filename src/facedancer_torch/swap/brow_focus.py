@@ -77,9 +77,10 @@ def brow_weight(swap: np.ndarray, points: np.ndarray) -> np.ndarray | None:
 
 
 def brow_focus(detailed: np.ndarray, points: np.ndarray, size: int,
-               amount: float | None = None) -> np.ndarray | None:
-    """The change that sharpens the swap's brows, float32 ``(W, W, 3)`` in grey levels (the
-    same in each channel), or None where there is nothing to sharpen.
+               amount: float | None = None) -> tuple[slice, np.ndarray] | None:
+    """The change that sharpens the swap's brows, as ``(rows, change)``: the band of rows of
+    the work crop it lies in and, for those rows, float32 ``(R, W)`` grey levels (the same
+    change for each channel; nothing elsewhere), or None where there is nothing to sharpen.
 
     ``detailed``: the colour-corrected swap with the target's detail kept, at the work size
     (float32 ``(W, W, 3)``: what is pasted); ``points``: the target's 68 landmarks on the
@@ -104,6 +105,4 @@ def brow_focus(detailed: np.ndarray, points: np.ndarray, size: int,
     luma = np.ascontiguousarray(detailed[band] @ _LUMA)
     sharp = (luma - cv2.GaussianBlur(luma, (0, 0), sigmaX=sigma, sigmaY=sigma)) * \
         (np.float32(amount) * weight[band])
-    change = np.zeros_like(detailed, dtype=np.float32)
-    change[band] = sharp[..., None]
-    return change
+    return band, sharp

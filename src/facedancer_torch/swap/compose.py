@@ -821,9 +821,10 @@ class Compositor:
             if points is not None and brow_focus.BROW_FOCUS > 0:
                 # A large face's brows where the model put them are its soft, upsampled band
                 # beside sharp skin and hair: brought to the photo's focus.
-                extra = brow_focus.brow_focus(source + change, points, size)
-                if extra is not None:
-                    change += np.rint(extra)
+                found = brow_focus.brow_focus(source + change, points, size)
+                if found is not None:  # only the brows' rows change
+                    rows, sharp = found
+                    change[rows] += np.rint(sharp)[..., None]
             return paste_back(frame, change, matrix, mask, change=True, out=out,
                               coverage=coverage)
         return paste_back(frame, swap, matrix, mask, out=out, coverage=coverage)
