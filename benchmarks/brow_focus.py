@@ -36,15 +36,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import brows  # noqa: E402
 from eye_pairs import (comparison_lines, config_rows, face_args,  # noqa: E402
                        table_lines)
+from quality import laplacian_variance  # noqa: E402
 
 SCALE = 4   # crops at this many times the generator's size (brows.SCALE for this script)
 LINE = 0.6  # the photo's brow line, brow-to-eye distances thick
 MIN_PIXELS = 50  # of a crop: fewer brow pixels, the face is left out
-
-
-def laplacian_variance(grey: np.ndarray, where: np.ndarray) -> float:
-    """Variance of the Laplacian of ``grey`` (float32) over ``where`` (bool)."""
-    return float(cv2.Laplacian(grey, cv2.CV_32F, ksize=3)[where].var())
 
 
 def brow_zones(target: np.ndarray, output: np.ndarray, points: np.ndarray
@@ -92,9 +88,6 @@ def main() -> None:
     configs = [c for c in args.configs.split(",") if c]
     size = setup[0].image_size
 
-    def grey(image):
-        return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32)
-
     def measure(target, points, crops):
         skin = masks.skin_zone(points, target.shape[0])
         if int(skin.sum()) < MIN_PIXELS:
@@ -102,13 +95,13 @@ def main() -> None:
         found = [brow_zones(target, crop, points) for crop in crops]
         if any(f is None for f in found):
             return None
-        photo_skin = laplacian_variance(grey(target), skin)
+        photo_skin = laplacian_variance(target, skin)
         changed = bool(np.any(crops[0] != crops[-1]))
         out = []
         for crop, (theirs, ours) in zip(crops, found, strict=True):
-            photo_brows = laplacian_variance(grey(target), theirs)
-            out.append({"brows": laplacian_variance(grey(crop), ours) / max(photo_brows, 1e-6),
-                        "skin": laplacian_variance(grey(crop), skin) / max(photo_skin, 1e-6),
+            photo_brows = laplacian_variance(target, theirs)
+            out.append({"brows": laplacian_variance(crop, ours) / max(photo_brows, 1e-6),
+                        "skin": laplacian_variance(crop, skin) / max(photo_skin, 1e-6),
                         "changed": changed})
         return out
 

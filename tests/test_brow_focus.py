@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_compose import _one_thread, demo  # noqa: E402, F401
+from test_compose import _one_thread, _quality, demo  # noqa: E402, F401
 
 CROP = 512  # crops measured at 4x the generator's size: the brows' detail at the photo's scale
 
@@ -38,11 +38,6 @@ def _with_and_without(demo, image, source, monkeypatch) -> dict:
     return {"frames": (before, after), "crops": crops, "points": points, "size": size}
 
 
-def _laplacian_variance(rgb: np.ndarray, where: np.ndarray) -> float:
-    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
-    return float(cv2.Laplacian(grey, cv2.CV_32F, ksize=3)[where].var())
-
-
 def test_a_thick_brow_on_a_large_face_comes_out_sharp(demo, photos_dir, lfw_dir, monkeypatch):
     """df_img1.jpg (a face about 800 px across) with Yao_Ming_0002.jpg, whose straight, thick
     brows the generator paints below her thin arched ones (session 48): without the pass they
@@ -60,8 +55,9 @@ def test_a_thick_brow_on_a_large_face_comes_out_sharp(demo, photos_dir, lfw_dir,
     assert weight is not None
     brows = cv2.resize(weight, (CROP, CROP), interpolation=cv2.INTER_LINEAR) >= 0.5
     assert brows.sum() > 2000, brows.sum()
-    sharp_before = _laplacian_variance(before, brows)
-    sharp_after = _laplacian_variance(after, brows)
+    laplacian_variance = _quality().laplacian_variance
+    sharp_before = laplacian_variance(before, brows)
+    sharp_after = laplacian_variance(after, brows)
     assert sharp_after > 1.5 * sharp_before, (sharp_before, sharp_after)
     # The same change in each channel (rounding apart): lightness, not colour.
     frame_before, frame_after = (f.astype(np.int16) for f in run["frames"])
