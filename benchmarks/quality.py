@@ -175,6 +175,9 @@ KNOBS = {
     "occl-guide-eps": "OCCLUDER_GUIDE_EPS",
     "occl-edge": "OCCLUDER_EDGE",
     "swap-sharpen": "SWAP_SHARPEN",
+    "eye-shadow": "EYE_SHADOW",
+    "eye-shadow-chroma": ("EYE_SHADOW_CHROMA", 0),
+    "eye-shadow-dark": "EYE_SHADOW_DARK",
     "spare-inside": "SPARE_INSIDE",  # > 1: occluders inside the eyes kept too (as before)
     "spare-brow": "SPARE_BROW_THICKNESS",  # 0: occluders inside a brow kept (before session 18)
     "spare-mouth": "SPARE_MOUTH_GROW",  # 0: occluders inside the mouth kept (before session 18)

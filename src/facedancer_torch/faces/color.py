@@ -40,7 +40,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .masks import blur_reach, gaussian_blur, opening_feather, soft_opening
+from .masks import (blur_reach, brow_zone, eye_zone, gaussian_blur, opening_feather, skin_zone,
+                    soft_opening)
 
 
 def _check_pair(swapped: np.ndarray, target: np.ndarray) -> None:
@@ -885,6 +886,39 @@ def _corrected_lightness(transfer: ColourTransfer, swapped: np.ndarray,
     if transfer.lightness is not None:
         corrected += _fitted_to(transfer.lightness, swapped[..., 0])[rows]
     return corrected
+
+
+def eye_shadow_weight(target: np.ndarray, landmarks68: np.ndarray, grow: float,
+                      chroma: tuple[float, float], saturation: float, dark: float
+                      ) -> np.ndarray | None:
+    """Where a face wears coloured eye shadow: an ``(S, S)`` float32 weight 0-1 on the
+    target's ``(S, S, 3)`` uint8 RGB crop (``landmarks68`` its 68 points there), or None when
+    the crop shows too little bare skin to compare with.
+
+    Eye shadow is colour the skin does not have: on the lids (each eye's outline grown by
+    ``grow`` eye widths, less the eye itself and the brows), the pixels whose a*b* lie from
+    ``chroma[0]`` (in part) to ``chroma[1]`` (fully) a*b* units from the median of the face's
+    bare skin (masks.skin_zone), whose chroma is at least ``saturation`` of the skin's (over
+    the last fifth of that, in part: a grey or bluish shadow under the eyes, a dark socket
+    are duller than the skin, not made up) and whose L* is at most ``dark`` below the skin's
+    median (fully from 10 less: eyeliner and lashes are darker). Lilac, green, gold and
+    coral shadow pass; bare lids, however shaded, mostly do not; a reddened lid can."""
+    size = target.shape[0]
+    skin = skin_zone(landmarks68, size)
+    if int(skin.sum()) < 20:
+        return None
+    lab = to_lab(target)
+    skin_chroma = np.median(lab[..., 1:][skin], axis=0)
+    skin_light = float(np.median(lab[..., 0][skin]))
+    lids = eye_zone(landmarks68, size, grow=grow) & ~eye_zone(landmarks68, size, grow=0.0) & \
+        ~(brow_zone(landmarks68, size) > 0.3)
+    low, high = chroma
+    apart = np.linalg.norm(lab[..., 1:] - skin_chroma, axis=-1)
+    share = np.linalg.norm(lab[..., 1:], axis=-1) / max(float(np.linalg.norm(skin_chroma)), 1.0)
+    weight = np.clip((apart - low) / (high - low), 0.0, 1.0) * \
+        np.clip((share - saturation + 0.2) / 0.2, 0.0, 1.0) * \
+        np.clip((lab[..., 0] - (skin_light - dark)) / 10.0, 0.0, 1.0)
+    return (weight * lids).astype(np.float32)
 
 
 def feature_darkness(lightness: np.ndarray, radius: float) -> np.ndarray:

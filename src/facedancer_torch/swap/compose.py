@@ -53,8 +53,9 @@ from ..errors import FacedancerError
 from ..faces import lenses, masks
 from ..faces.align import invert_affine, paste_back, transform_points
 from ..faces.color import (brow_depth, brow_shelves, cast_shadows, eye_darkness, eye_irises,
-                           eye_whites, fit_colour, forehead_darkness, identity_transfer,
-                           lip_darkness, nostril_darkness, shading_chroma, to_lab)
+                           eye_shadow_weight, eye_whites, fit_colour, forehead_darkness,
+                           identity_transfer, lip_darkness, nostril_darkness, shading_chroma,
+                           to_lab)
 from . import brow_focus, follow, grain
 from .exposure import apply_gain, inverse_gain, is_unit
 from .monochrome import keep_monochrome
@@ -86,6 +87,20 @@ LOCAL_COLOR_LIGHTNESS_RANGE: float = 12.0
 # chroma (a*, the red) away: lipstick came out a dull mauve, bare lips grey. The mouth is
 # the target's expression, so the swap's lips lie on the target's and the plain field fits.
 LOCAL_COLOR_KEEP_LIPS: float = 1.0
+# ... nor on the target's eye shadow (faces/color.py, eye_shadow_weight: the lids within
+# EYE_SHADOW_GROW eye widths of each eye, wherever the target's a*b* lie EYE_SHADOW_CHROMA from
+# its skin's median (in part from [0], fully from [1]), are at least EYE_SHADOW_SATURATION of
+# the skin's chroma and no more than EYE_SHADOW_DARK L* darker than the skin; times
+# EYE_SHADOW, 0 = off, before session 49): the demo model paints bare lids, and by lightness
+# a lid took the chroma of the skin or lashes of its lightness nearby, so lilac, green or
+# coral eye shadow came out a grey or beige lid. In place the lid keeps the shadow's colour;
+# grey and dark make-up (eyeliner, smoky shadow), whose chroma on a lighter lid read as
+# lavender, stays by lightness. Measured: docs/swap.md "Eye shadow kept".
+EYE_SHADOW: float = 1.0
+EYE_SHADOW_GROW: float = 0.45
+EYE_SHADOW_CHROMA: tuple[float, float] = (10.0, 16.0)
+EYE_SHADOW_SATURATION: float = 0.6
+EYE_SHADOW_DARK: float = 35.0
 # ... and the lips (their outline grown by LOCAL_COLOR_APART_GROW of the mouth's width) and
 # the nostrils give their chroma to no other pixel by lightness (the weight taken from them,
 # softly; 0 = off): a moustache or beard shadow the generator paints on a target's bare upper
@@ -890,6 +905,10 @@ class Compositor:
             inner = cv2.erode(eyes.astype(np.uint8), cv2.getStructuringElement(
                 cv2.MORPH_ELLIPSE, (2 * radius + 1,) * 2))
             keep = masks.gaussian_blur(inner.astype(np.float32), 0.5 * radius)
+            if EYE_SHADOW > 0:
+                shadow = eye_shadow_zone(target, points)
+                if shadow is not None:
+                    keep = np.maximum(keep, EYE_SHADOW * masks.gaussian_blur(shadow, radius))
             if LOCAL_COLOR_KEEP_LIPS > 0:
                 lips = masks.mouth_zone(points, size, 0.0).astype(np.float32)
                 keep = np.maximum(keep, LOCAL_COLOR_KEEP_LIPS * masks.gaussian_blur(
@@ -1383,3 +1402,11 @@ def occluder_weight(probability: np.ndarray, spare: np.ndarray | None = None,
     sharp = np.clip(masks.gaussian_blur(edge, scale) / OCCLUDER_EDGE, 0.0, 1.0)
     soft = masks.guided_filter(weight, guide, guide_radius, OCCLUDER_GUIDE_EPS)
     return np.maximum(sharp * hard, soft)
+
+
+def eye_shadow_zone(target: np.ndarray, points: np.ndarray) -> np.ndarray | None:
+    """The target's eye shadow on its ``(S, S, 3)`` crop (``points``: its 68 landmarks there),
+    weighted 0-1, with this module's constants (faces/color.py ``eye_shadow_weight``); None
+    without skin to compare with."""
+    return eye_shadow_weight(target, points, EYE_SHADOW_GROW, EYE_SHADOW_CHROMA,
+                             EYE_SHADOW_SATURATION, EYE_SHADOW_DARK)

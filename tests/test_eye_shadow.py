@@ -1,0 +1,97 @@
+"""A target's coloured eye shadow stays on the swapped lids (swap/compose.py ``EYE_SHADOW``;
+docs/swap.md "Eye shadow kept")."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from test_compose import _one_thread, demo  # noqa: E402, F401
+
+CROP = 256  # crops measured at 2x the generator's size, as benchmarks/eye_shadow.py does
+
+
+def _with_and_without(demo, image, source, monkeypatch) -> dict:
+    """``image``'s largest face swapped to ``source`` once, composited with the eye shadow
+    kept ("after") and without ("before"); their crops and the target's at :data:`CROP` px,
+    and the target's 68 points there."""
+    from facedancer_torch.swap import compose
+    from facedancer_torch.swap.compose import scale_affine
+    from facedancer_torch.swap.options import SwapOptions
+
+    plan = demo.plan([source])
+    jobs = demo.jobs_for(image, demo.detect(image), plan)
+    job = max(jobs, key=lambda j: (j.box[2] - j.box[0]) * (j.box[3] - j.box[1]))
+    swapped = demo.swap_jobs([(image, [job])], SwapOptions())
+    after = demo.compositor.composite(image, [job], swapped, SwapOptions())
+    monkeypatch.setattr(compose, "EYE_SHADOW", 0.0)
+    before = demo.compositor.composite(image, [job], swapped, SwapOptions())
+    size = job.crop.shape[0]
+    matrix = scale_affine(job.matrix, CROP / size)
+    crops = {name: cv2.warpAffine(picture, matrix, (CROP, CROP), flags=cv2.INTER_AREA)
+             for name, picture in (("target", image), ("before", before), ("after", after))}
+    points = (demo.compositor.landmarks68().on_crop(job.crop) + 0.5) * (CROP / size) - 0.5
+    return {"crops": crops, "points": points}
+
+
+def _shadow(crop: np.ndarray, points: np.ndarray) -> np.ndarray:
+    from facedancer_torch.swap.compose import eye_shadow_zone
+
+    weight = eye_shadow_zone(crop, points)
+    assert weight is not None
+    return weight >= 0.5
+
+
+def test_lilac_and_green_shadow_stay_on_the_lids(demo, photos_dir, lfw_dir, monkeypatch):
+    """df_img46.jpg wears lilac shadow on the upper lids and green under the eyes; swapped
+    with Cate_Blanchett_0001.jpg the lids came out grey-beige (session 49). With the pass the
+    lids' colour (a*b*, blurred) is at most three quarters as far from the target's (measured:
+    11.4 -> 6.8), and nothing changes beyond the eyes' surroundings."""
+    from facedancer_torch.faces import masks
+    from facedancer_torch.faces.color import to_lab
+    from facedancer_torch.io.images import read_image
+
+    run = _with_and_without(demo, read_image(photos_dir / "df_img46.jpg"),
+                            lfw_dir / "images/Cate_Blanchett/Cate_Blanchett_0001.jpg",
+                            monkeypatch)
+    crops, points = run["crops"], run["points"]
+    zone = _shadow(crops["target"], points)
+    assert zone.sum() > 250, zone.sum()
+    lab = {name: to_lab(masks.gaussian_blur(crop.astype(np.float32), 1.0))
+           for name, crop in crops.items()}
+
+    def distance(name):
+        return float(np.linalg.norm(lab[name][..., 1:][zone] - lab["target"][..., 1:][zone],
+                                    axis=-1).mean())
+
+    assert distance("after") < 0.75 * distance("before"), (distance("before"), distance("after"))
+    change = np.abs(crops["after"].astype(np.int16) - crops["before"]).max(axis=2)
+    around = masks.eye_zone(points, CROP, grow=1.0)
+    assert int(change[around].max()) > 10
+    assert int(change[~around].max()) <= 2, int(change[~around].max())  # resampling only
+
+
+def test_bare_lids_and_smoky_make_up_are_not_eye_shadow(demo, photos_dir, lfw_dir, monkeypatch):
+    """Bare faces (Obama, an LFW photo of Yao Ming) show next to no eye shadow; the dark,
+    grey smoky eye of df_img10.jpg, whose chroma on a lighter swapped lid read as lavender
+    (why the lids take their colour by lightness), gets no more colour casts with the pass."""
+    from facedancer_torch.evaluate.color import color_cast_fraction
+    from facedancer_torch.faces import masks
+    from facedancer_torch.io.images import read_image
+
+    source = lfw_dir / "images/Cate_Blanchett/Cate_Blanchett_0001.jpg"
+    for photo in (photos_dir / "fr_obama.jpg", lfw_dir / "images/Yao_Ming/Yao_Ming_0002.jpg"):
+        run = _with_and_without(demo, read_image(photo), source, monkeypatch)
+        monkeypatch.undo()
+        zone = _shadow(run["crops"]["target"], run["points"])
+        assert zone.sum() < 40, (photo.name, zone.sum())
+    run = _with_and_without(demo, read_image(photos_dir / "df_img10.jpg"), source, monkeypatch)
+    crops = run["crops"]
+    eyes = masks.eye_zone(run["points"], CROP, grow=0.5)
+    before = color_cast_fraction(crops["target"], crops["before"], eyes)
+    after = color_cast_fraction(crops["target"], crops["after"], eyes)
+    assert after <= before + 1e-4, (before, after)
