@@ -1,4 +1,5 @@
-"""Helpers for the swap tests: a randomly initialised tiny generator saved to a directory.
+"""Helpers for the swap tests: a randomly initialised tiny generator saved to a directory, and
+a compositing pass compared on and off on one face.
 
 Until a trained model ships, the swap pipeline is tested with a tiny random generator: it does
 not produce a likeness, but it changes every pixel of the crops it is given, which is what the
@@ -74,3 +75,29 @@ def warped_masks_union(shape: tuple[int, int], faces, mask: np.ndarray) -> np.nd
                                 borderMode=cv2.BORDER_CONSTANT, borderValue=0)
         union |= warped > 0
     return cv2.dilate(union.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+
+
+def with_and_without(swapper, image: np.ndarray, source, turn_off, crop: int) -> dict:
+    """``image``'s largest face swapped to ``source`` once and composited twice from the same
+    generated crop: as configured ("after") and once ``turn_off()`` has switched a pass off
+    ("before"). Returns the two frames (``"frames"``: before, after), the target's and the
+    two outputs' crops at ``crop`` px (``"crops"``: target, before, after) and the target's
+    68 points on them (``"points"``)."""
+    import cv2
+
+    from facedancer_torch.swap.compose import scale_affine
+    from facedancer_torch.swap.options import SwapOptions
+
+    plan = swapper.plan([source])
+    jobs = swapper.jobs_for(image, swapper.detect(image), plan)
+    job = max(jobs, key=lambda j: (j.box[2] - j.box[0]) * (j.box[3] - j.box[1]))
+    swapped = swapper.swap_jobs([(image, [job])], SwapOptions())
+    after = swapper.compositor.composite(image, [job], swapped, SwapOptions())
+    turn_off()
+    before = swapper.compositor.composite(image, [job], swapped, SwapOptions())
+    size = job.crop.shape[0]
+    matrix = scale_affine(job.matrix, crop / size)
+    crops = {name: cv2.warpAffine(picture, matrix, (crop, crop), flags=cv2.INTER_AREA)
+             for name, picture in (("target", image), ("before", before), ("after", after))}
+    points = (swapper.compositor.landmarks68().on_crop(job.crop) + 0.5) * (crop / size) - 0.5
+    return {"frames": (before, after), "crops": crops, "points": points, "size": size}

@@ -10,32 +10,18 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from swaputil import with_and_without  # noqa: E402
 from test_compose import _one_thread, _quality, demo  # noqa: E402, F401
 
 CROP = 512  # crops measured at 4x the generator's size: the brows' detail at the photo's scale
 
 
 def _with_and_without(demo, image, source, monkeypatch) -> dict:
-    """``image``'s largest face swapped to ``source`` once, composited with the brow focus
-    pass ("after") and without it ("before"); the frames, and their crops and the target's 68
-    points at :data:`CROP` px."""
+    """:func:`swaputil.with_and_without` with the brow focus pass as the one switched off."""
     from facedancer_torch.swap import brow_focus
-    from facedancer_torch.swap.compose import scale_affine
-    from facedancer_torch.swap.options import SwapOptions
 
-    plan = demo.plan([source])
-    jobs = demo.jobs_for(image, demo.detect(image), plan)
-    job = max(jobs, key=lambda j: (j.box[2] - j.box[0]) * (j.box[3] - j.box[1]))
-    swapped = demo.swap_jobs([(image, [job])], SwapOptions())
-    after = demo.compositor.composite(image, [job], swapped, SwapOptions())
-    monkeypatch.setattr(brow_focus, "BROW_FOCUS", 0.0)
-    before = demo.compositor.composite(image, [job], swapped, SwapOptions())
-    size = job.crop.shape[0]
-    matrix = scale_affine(job.matrix, CROP / size)
-    crops = {name: cv2.warpAffine(picture, matrix, (CROP, CROP), flags=cv2.INTER_AREA)
-             for name, picture in (("before", before), ("after", after))}
-    points = (demo.compositor.landmarks68().on_crop(job.crop) + 0.5) * (CROP / size) - 0.5
-    return {"frames": (before, after), "crops": crops, "points": points, "size": size}
+    return with_and_without(demo, image, source,
+                            lambda: monkeypatch.setattr(brow_focus, "BROW_FOCUS", 0.0), CROP)
 
 
 def test_a_thick_brow_on_a_large_face_comes_out_sharp(demo, photos_dir, lfw_dir, monkeypatch):

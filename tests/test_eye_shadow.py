@@ -6,36 +6,21 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from swaputil import with_and_without  # noqa: E402
 from test_compose import _one_thread, demo  # noqa: E402, F401
 
 CROP = 256  # crops measured at 2x the generator's size, as benchmarks/eye_shadow.py does
 
 
 def _with_and_without(demo, image, source, monkeypatch) -> dict:
-    """``image``'s largest face swapped to ``source`` once, composited with the eye shadow
-    kept ("after") and without ("before"); their crops and the target's at :data:`CROP` px,
-    and the target's 68 points there."""
+    """:func:`swaputil.with_and_without` with the eye shadow pass as the one switched off."""
     from facedancer_torch.swap import compose
-    from facedancer_torch.swap.compose import scale_affine
-    from facedancer_torch.swap.options import SwapOptions
 
-    plan = demo.plan([source])
-    jobs = demo.jobs_for(image, demo.detect(image), plan)
-    job = max(jobs, key=lambda j: (j.box[2] - j.box[0]) * (j.box[3] - j.box[1]))
-    swapped = demo.swap_jobs([(image, [job])], SwapOptions())
-    after = demo.compositor.composite(image, [job], swapped, SwapOptions())
-    monkeypatch.setattr(compose, "EYE_SHADOW", 0.0)
-    before = demo.compositor.composite(image, [job], swapped, SwapOptions())
-    size = job.crop.shape[0]
-    matrix = scale_affine(job.matrix, CROP / size)
-    crops = {name: cv2.warpAffine(picture, matrix, (CROP, CROP), flags=cv2.INTER_AREA)
-             for name, picture in (("target", image), ("before", before), ("after", after))}
-    points = (demo.compositor.landmarks68().on_crop(job.crop) + 0.5) * (CROP / size) - 0.5
-    return {"crops": crops, "points": points}
+    return with_and_without(demo, image, source,
+                            lambda: monkeypatch.setattr(compose, "EYE_SHADOW", 0.0), CROP)
 
 
 def _shadow(crop: np.ndarray, points: np.ndarray) -> np.ndarray:
