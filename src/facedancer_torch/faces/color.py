@@ -898,10 +898,10 @@ def eye_shadow_weight(target: np.ndarray, landmarks68: np.ndarray, grow: float,
     Eye shadow is colour the skin does not have: on the lids (each eye's outline grown by
     ``grow`` eye widths, less the eye itself and the brows), the pixels whose a*b* lie from
     ``chroma[0]`` (in part) to ``chroma[1]`` (fully) a*b* units from the median of the face's
-    bare skin (masks.skin_zone), whose chroma is at least ``saturation`` of the skin's (over
-    the last fifth of that, in part: a grey or bluish shadow under the eyes, a dark socket
-    are duller than the skin, not made up) and whose L* is at most ``dark`` below the skin's
-    median (fully from 10 less: eyeliner and lashes are darker). Lilac, green, gold and
+    bare skin (masks.skin_zone), whose chroma is at least ``saturation`` times the skin's
+    (in part from 0.2 less: a grey or bluish shadow under the eyes, a dark socket are duller
+    than the skin, not made up) and whose L* is at most ``dark`` below the skin's median
+    (fully from 10 less: eyeliner and lashes are darker). Lilac, green, gold and
     coral shadow pass; bare lids, however shaded, mostly do not; a reddened lid can."""
     size = target.shape[0]
     skin = skin_zone(landmarks68, size)
