@@ -908,17 +908,24 @@ def eye_shadow_weight(target: np.ndarray, landmarks68: np.ndarray, grow: float,
     if int(skin.sum()) < 20:
         return None
     lab = to_lab(target)
-    skin_chroma = np.median(lab[..., 1:][skin], axis=0)
+    skin_a, skin_b = (float(np.median(lab[..., channel][skin])) for channel in (1, 2))
     skin_light = float(np.median(lab[..., 0][skin]))
     lids = eye_zone(landmarks68, size, grow=grow) & ~eye_zone(landmarks68, size, grow=0.0) & \
         ~(brow_zone(landmarks68, size) > 0.3)
+    weight = np.zeros((size, size), np.float32)
+    rows = np.flatnonzero(lids.any(axis=1))
+    if rows.size == 0:
+        return weight
+    # Per pixel only in the lids' rows: a few tenths of the crop.
+    band = slice(int(rows[0]), int(rows[-1]) + 1)
+    light, a, b = lab[band, :, 0], lab[band, :, 1], lab[band, :, 2]
     low, high = chroma
-    apart = np.linalg.norm(lab[..., 1:] - skin_chroma, axis=-1)
-    share = np.linalg.norm(lab[..., 1:], axis=-1) / max(float(np.linalg.norm(skin_chroma)), 1.0)
-    weight = np.clip((apart - low) / (high - low), 0.0, 1.0) * \
+    apart = np.hypot(a - skin_a, b - skin_b)
+    share = np.hypot(a, b) / max(math.hypot(skin_a, skin_b), 1.0)
+    weight[band] = np.clip((apart - low) / (high - low), 0.0, 1.0) * \
         np.clip((share - saturation + 0.2) / 0.2, 0.0, 1.0) * \
-        np.clip((lab[..., 0] - (skin_light - dark)) / 10.0, 0.0, 1.0)
-    return (weight * lids).astype(np.float32)
+        np.clip((light - (skin_light - dark)) / 10.0, 0.0, 1.0) * lids[band]
+    return weight
 
 
 def feature_darkness(lightness: np.ndarray, radius: float) -> np.ndarray:
