@@ -57,17 +57,17 @@ def measure(target: np.ndarray, points: np.ndarray, crops: list[np.ndarray]
     weight = eye_shadow_zone(target, points)
     shadow = weight is not None and int((weight >= 0.5).sum()) >= MIN_PIXELS
     target_lab = to_lab(masks.gaussian_blur(target.astype(np.float32), SMOOTH))
+    zone = weight >= 0.5 if shadow else None
+    if shadow:
+        skin_ab = np.median(target_lab[..., 1:][masks.skin_zone(points, size)], axis=0)
+        away = target_lab[..., 1:][zone] - skin_ab
+        norm = np.linalg.norm(away, axis=-1)
     out = []
     for crop in crops:
         found = {"cast": float(color_cast_fraction(target, crop, eyes)), "shadow": shadow,
                  "distance": 0.0, "kept": 0.0}
         if shadow:
-            zone = weight >= 0.5
             lab = to_lab(masks.gaussian_blur(crop.astype(np.float32), SMOOTH))
-            skin = masks.skin_zone(points, size)
-            skin_ab = np.median(target_lab[..., 1:][skin], axis=0)
-            away = target_lab[..., 1:][zone] - skin_ab
-            norm = np.linalg.norm(away, axis=-1)
             along = np.sum((lab[..., 1:][zone] - skin_ab) * away, axis=-1) / np.maximum(norm, 1e-3)
             found["distance"] = float(np.linalg.norm(
                 lab[..., 1:][zone] - target_lab[..., 1:][zone], axis=-1).mean())
