@@ -10,7 +10,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from swaputil import with_and_without  # noqa: E402
-from test_compose import _one_thread, demo  # noqa: E402, F401
+from test_compose import BENCHMARKS, _one_thread, demo  # noqa: E402, F401
 
 CROP = 256  # crops measured at 2x the generator's size, as benchmarks/eye_shadow.py does
 
@@ -21,6 +21,17 @@ def _with_and_without(demo, image, source, monkeypatch) -> dict:
 
     return with_and_without(demo, image, source,
                             lambda: monkeypatch.setattr(compose, "EYE_SHADOW", 0.0), CROP)
+
+
+def _measured(run: dict) -> tuple[dict, dict]:
+    """benchmarks/eye_shadow.py's measures of the "before" and "after" crops of ``run``."""
+    sys.path.insert(0, str(BENCHMARKS))
+    import eye_shadow
+
+    crops = run["crops"]
+    before, after = eye_shadow.measure(crops["target"], run["points"],
+                                       [crops["before"], crops["after"]])
+    return before, after
 
 
 def _shadow(crop: np.ndarray, points: np.ndarray) -> np.ndarray:
@@ -37,7 +48,6 @@ def test_lilac_and_green_shadow_stay_on_the_lids(demo, photos_dir, lfw_dir, monk
     lids' colour (a*b*, blurred) is at most three quarters as far from the target's (measured:
     11.4 -> 6.8), and nothing changes beyond the eyes' surroundings."""
     from facedancer_torch.faces import masks
-    from facedancer_torch.faces.color import to_lab
     from facedancer_torch.io.images import read_image
 
     run = _with_and_without(demo, read_image(photos_dir / "df_img46.jpg"),
@@ -46,14 +56,8 @@ def test_lilac_and_green_shadow_stay_on_the_lids(demo, photos_dir, lfw_dir, monk
     crops, points = run["crops"], run["points"]
     zone = _shadow(crops["target"], points)
     assert zone.sum() > 250, zone.sum()
-    lab = {name: to_lab(masks.gaussian_blur(crop.astype(np.float32), 1.0))
-           for name, crop in crops.items()}
-
-    def distance(name):
-        return float(np.linalg.norm(lab[name][..., 1:][zone] - lab["target"][..., 1:][zone],
-                                    axis=-1).mean())
-
-    assert distance("after") < 0.75 * distance("before"), (distance("before"), distance("after"))
+    before, after = _measured(run)
+    assert before["shadow"] and after["distance"] < 0.75 * before["distance"], (before, after)
     change = np.abs(crops["after"].astype(np.int16) - crops["before"]).max(axis=2)
     around = masks.eye_zone(points, CROP, grow=1.0)
     assert int(change[around].max()) > 10
@@ -64,8 +68,6 @@ def test_bare_lids_and_smoky_make_up_are_not_eye_shadow(demo, photos_dir, lfw_di
     """Bare faces (Obama, an LFW photo of Yao Ming) show next to no eye shadow; the dark,
     grey smoky eye of df_img10.jpg, whose chroma on a lighter swapped lid read as lavender
     (why the lids take their colour by lightness), gets no more colour casts with the pass."""
-    from facedancer_torch.evaluate.color import color_cast_fraction
-    from facedancer_torch.faces import masks
     from facedancer_torch.io.images import read_image
 
     source = lfw_dir / "images/Cate_Blanchett/Cate_Blanchett_0001.jpg"
@@ -74,9 +76,6 @@ def test_bare_lids_and_smoky_make_up_are_not_eye_shadow(demo, photos_dir, lfw_di
         monkeypatch.undo()
         zone = _shadow(run["crops"]["target"], run["points"])
         assert zone.sum() < 40, (photo.name, zone.sum())
-    run = _with_and_without(demo, read_image(photos_dir / "df_img10.jpg"), source, monkeypatch)
-    crops = run["crops"]
-    eyes = masks.eye_zone(run["points"], CROP, grow=0.5)
-    before = color_cast_fraction(crops["target"], crops["before"], eyes)
-    after = color_cast_fraction(crops["target"], crops["after"], eyes)
-    assert after <= before + 1e-4, (before, after)
+    before, after = _measured(_with_and_without(demo, read_image(photos_dir / "df_img10.jpg"),
+                                                source, monkeypatch))
+    assert after["cast"] <= before["cast"] + 1e-4, (before, after)
