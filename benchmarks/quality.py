@@ -178,6 +178,16 @@ KNOBS = {
     "eye-shadow": "EYE_SHADOW",
     "eye-shadow-chroma": ("EYE_SHADOW_CHROMA", 0),
     "eye-shadow-dark": "EYE_SHADOW_DARK",
+    "under-eye": "UNDER_EYE",  # 0: the swap's dark rings under the eyes kept (before session 50)
+    "under-eye-top": "UNDER_EYE_TOP",
+    "under-eye-bottom": "UNDER_EYE_BOTTOM",
+    "under-eye-side": "UNDER_EYE_SIDE",
+    "under-eye-cheek-from": ("UNDER_EYE_CHEEK", 0),
+    "under-eye-cheek-to": ("UNDER_EYE_CHEEK", 1),
+    "under-eye-sigma": "UNDER_EYE_SIGMA",
+    "under-eye-margin": "UNDER_EYE_MARGIN",
+    "under-eye-from": ("UNDER_EYE_GATE", 0),
+    "under-eye-full": ("UNDER_EYE_GATE", 1),
     "spare-inside": "SPARE_INSIDE",  # > 1: occluders inside the eyes kept too (as before)
     "spare-brow": "SPARE_BROW_THICKNESS",  # 0: occluders inside a brow kept (before session 18)
     "spare-mouth": "SPARE_MOUTH_GROW",  # 0: occluders inside the mouth kept (before session 18)

@@ -777,6 +777,66 @@ def cast_shadows(transfer: ColourTransfer, swapped: np.ndarray, target: np.ndarr
     return _add_lightness(transfer, change)
 
 
+def under_eye_lightness(transfer: ColourTransfer, swapped: np.ndarray, target: np.ndarray,
+                        eyes: list[tuple[np.ndarray, np.ndarray]], sigma: float,
+                        gate: tuple[float, float], margin: float, amount: float = 1.0,
+                        smooth=None) -> ColourTransfer:
+    """``transfer`` with the skin under the eyes brought up to the target's lightness where
+    the swap paints dark rings there that the target does not have.
+
+    A source with dark skin under the eyes (common on darker skin, and the shading of deep-set
+    eyes) gives the generator's face dark rings there, which the colour correction moves to
+    the target's skin tone but keeps as deep: on a lighter target they read as bruised or
+    tired eyes the target never had. ``eyes`` holds, per eye, the soft ``(S, S)`` zone
+    under it and a hard strip of cheek below (``masks.under_eye_zone``). On the difference
+    corrected swap minus target, blurred by ``sigma`` pixels (the skin's shading, not its
+    texture), each eye's cheek strip sets the level (its median: how the swap's skin
+    compares with the target's there), and the excess is how far the zone lies below it. The
+    face is judged by the larger of its eyes' 90th percentiles of the excess over the zone's
+    core (a ring fills a part of the zone): from ``gate[0]`` L* in part and from ``gate[1]``
+    fully, wherever the excess is over ``margin`` the zone is lifted by the rest (times
+    ``amount`` and the zone's weight). A face whose rings are about as deep as the target's is left alone, so the swap's own
+    shading there (and the identity it carries) stays; only lighter, and the swap's lashes,
+    wrinkles and texture ride on a smooth change. ``smooth`` (optional) maps the face's gate
+    weight, a one-element array (NaN: not judged), to the one used (a video eases it from
+    frame to frame)."""
+    if amount <= 0 or not eyes:
+        return transfer
+    size = swapped.shape[0]
+    used = np.zeros(size, bool)
+    for zone, cheek in eyes:
+        used |= (zone > 0).any(axis=1) | cheek.any(axis=1)
+    if not used.any():
+        return transfer
+    reach = blur_reach(sigma) + 1
+    found = np.flatnonzero(used)
+    rows = slice(max(int(found[0]) - reach, 0), min(int(found[-1]) + 1 + reach, size))
+    gap = gaussian_blur(_corrected_lightness(transfer, swapped, rows) -
+                        to_lab(target[rows])[..., 0], sigma)
+    excesses, judged = [], []
+    for zone, cheek in eyes:
+        strip, core = cheek[rows], zone[rows] > 0.5
+        if int(np.count_nonzero(strip)) < 4 or int(np.count_nonzero(core)) < 4:
+            continue  # no cheek to compare with (a profile's far side), or no eye
+        excess = float(np.median(gap[strip])) - gap
+        excesses.append((zone, excess))
+        judged.append(float(np.percentile(excess[core], 90)))
+    low, high = gate
+    weight = np.array([np.nan if not judged else
+                       float(np.clip((max(judged) - low) / max(high - low, 1e-6), 0.0, 1.0))])
+    if smooth is not None:
+        weight = smooth(weight)
+    if not excesses or not float(weight[0]) > 0.0:  # False for NaN
+        return transfer
+    change = np.zeros(swapped.shape[:2], np.float32)
+    for zone, excess in excesses:
+        lift = float(amount) * float(weight[0]) * zone[rows] * np.maximum(excess - margin, 0.0)
+        np.maximum(change[rows], lift, out=change[rows])
+    if not np.any(change > 0.5):
+        return transfer
+    return _add_lightness(transfer, change)
+
+
 # The target skin's chroma-by-lightness curve (:func:`shading_chroma`) is binned every this many
 # L* units (tent-weighted into the two nearest bins), and a bin counts once it holds this share
 # of the skin's weight: an empty or nearly empty bin is interpolated from its neighbours.

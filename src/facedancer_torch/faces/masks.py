@@ -371,6 +371,40 @@ def nostril_zone(landmarks68: np.ndarray, size: int, rise: float = NOSTRIL_RISE,
     return zone, soft
 
 
+def under_eye_zone(landmarks68: np.ndarray, eye: int, size: int, top: float, bottom: float,
+                   side: float, cheek: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
+    """The skin under one eye (0: image-left, 1: image-right) on a square crop, and the cheek
+    below it: a soft ``(size, size)`` float32 zone (the lower lid's line, corner to corner and
+    ``side`` eye widths beyond each corner, moved ``top`` to ``bottom`` eye widths away from
+    the eye, square to its axis, the edge blurred over a tenth of the eye's width) and a hard
+    bool strip of the same width from ``cheek[0]`` to ``cheek[1]`` eye widths below the lid,
+    less the nostrils (the skin the zone is compared with)."""
+    points = _eye_points(landmarks68, eye).astype(np.float64)
+    # The lower lid from corner to corner: points 0, 5, 4, 3 of the six (36, 41, 40, 39 and
+    # 42, 47, 46, 45).
+    lid = points[[0, 5, 4, 3]].copy()
+    axis = lid[-1] - lid[0]
+    width = float(np.linalg.norm(axis))
+    if width < 1.0:
+        return np.zeros((size, size), np.float32), np.zeros((size, size), bool)
+    axis /= width
+    down = np.array([-axis[1], axis[0]])
+    if down[1] < 0:  # away from the brows: down the aligned crop
+        down = -down
+    lid[0] -= side * width * axis
+    lid[-1] += side * width * axis
+
+    def band(near: float, far: float) -> np.ndarray:
+        outline = np.concatenate([lid + near * width * down, (lid + far * width * down)[::-1]])
+        mask = np.zeros((size, size), np.uint8)
+        cv2.fillPoly(mask, [np.rint(outline).astype(np.int32)], 1)
+        return mask
+
+    zone = gaussian_blur(band(top, bottom).astype(np.float32), max(0.5, 0.1 * width))
+    strip = (band(*cheek) > 0) & ~nostril_zone(landmarks68, size, grow=0.2)[0]
+    return zone, strip
+
+
 def mouth_zone(landmarks68: np.ndarray, size: int, grow: float) -> np.ndarray:
     """A hard ``(size, size)`` bool mask of the mouth: the outer lip line (68-point landmarks
     48-59) grown by ``grow`` times the mouth's width (corner to corner)."""
