@@ -562,6 +562,31 @@ def test_nostril_zone_holds_the_nostrils_under_the_tip(face_crop):
     assert (grown == 1.0).sum() > 1.5 * zone.sum() and (grown[zone] == 1.0).all()
 
 
+def test_under_eye_zone_lies_under_each_eye_above_its_cheek_strip(face_crop):
+    """On df_img1.jpg's aligned face each under-eye zone lies below its eye's opening (not
+    on it), within the eye's span widened by the side reach and its tilt, and the cheek
+    strip lies below the zone and clear of the nostrils."""
+    from facedancer_torch.faces.landmarks68 import get_landmarks68
+
+    points = get_landmarks68().on_crop(face_crop)
+    nostrils = masks.nostril_zone(points, 256)[0]
+    for eye in (0, 1):
+        zone, cheek = masks.under_eye_zone(points, eye, 256, 0.12, 0.95, 0.3, (1.1, 1.45))
+        eye_points = points[36 + 6 * eye:42 + 6 * eye]
+        width = float(np.linalg.norm(eye_points[3] - eye_points[0]))
+        core = zone > 0.5
+        rows, columns = np.nonzero(core)
+        assert 0.3 * width ** 2 < core.sum() < 2.0 * width ** 2, (core.sum(), width)
+        assert not (core & masks.eye_opening(points, eye, 256)).any()
+        assert rows.min() > eye_points[:, 1].min() and rows.max() < points[33, 1]
+        # the side reach, and the tilt of the eye's axis carried down by up to 0.95 widths
+        assert columns.min() >= eye_points[:, 0].min() - 0.6 * width
+        assert columns.max() <= eye_points[:, 0].max() + 0.6 * width
+        cheek_rows = np.nonzero(cheek)[0]
+        assert cheek.sum() > 0.1 * width ** 2 and cheek_rows.min() > rows.min()
+        assert not (cheek & nostrils).any() and not (cheek & core).any()
+
+
 def test_nostril_darkness_takes_lost_nostrils_back_and_leaves_kept_ones(face_crop):
     """A nose painted without its nostrils (30 L* lighter there than the target's) takes the
     target's darkness back to the margin inside the zone, and nothing outside it; nostrils
