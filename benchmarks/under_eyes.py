@@ -26,14 +26,15 @@ knobs), all swapped from one generator output per picture.
 from __future__ import annotations
 
 import sys
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from brows import swap_setup  # noqa: E402
-from eye_pairs import (comparison_lines, config_rows, face_args, source_line,  # noqa: E402
-                       table_lines)
+from eye_pairs import (comparison_lines, config_rows, eyes_box, face_args,  # noqa: E402
+                       source_line, table_lines)
 
 RING = (0.15, 0.6)    # eye widths below the lower lid: where the rings are darkest
 CHEEK = (1.1, 1.4)    # ... the cheek they are compared with
@@ -77,17 +78,6 @@ def measure(target: np.ndarray, points: np.ndarray, crops: list[np.ndarray]
     return out
 
 
-def under_eyes_box(points: np.ndarray, target: np.ndarray) -> tuple[slice, slice]:
-    """The eyes and the cheeks below them: the figure's cut."""
-    eyes = points[36:48]
-    width = eyes[:, 0].max() - eyes[:, 0].min()
-    left = int(max(eyes[:, 0].min() - 0.15 * width, 0))
-    right = int(min(eyes[:, 0].max() + 0.15 * width, target.shape[1]))
-    middle = int(eyes[:, 1].mean())
-    return (slice(max(middle - int(0.15 * width), 0),
-                  min(middle + int(0.45 * width), target.shape[0])), slice(left, right))
-
-
 def main() -> None:
     args = face_args(__doc__.splitlines()[0], "default,under-eye-0",
                      "the eyes of the faces whose extra ring depth falls most from the last "
@@ -106,7 +96,8 @@ def main() -> None:
 
     table_lines(rows, configs, "target's ring depth, L* (mean) | extra depth (mean) | "
                 f"(median) | faces over {VISIBLE:g} | (most)", cells)
-    comparison_lines(rows, configs, figure_rows, under_eyes_box, args.figure,
+    comparison_lines(rows, configs, figure_rows,
+                     partial(eyes_box, side=0.15, above=0.15, below=0.45), args.figure,
                      "faces whose extra ring depth falls most")
 
 
