@@ -795,11 +795,11 @@ def under_eye_lightness(transfer: ColourTransfer, swapped: np.ndarray, target: n
     face is judged by the larger of its eyes' 90th percentiles of the excess over the zone's
     core (a ring fills a part of the zone): from ``gate[0]`` L* in part and from ``gate[1]``
     fully, wherever the excess is over ``margin`` the zone is lifted by the rest (times
-    ``amount`` and the zone's weight). A face whose rings are about as deep as the target's is left alone, so the swap's own
-    shading there (and the identity it carries) stays; only lighter, and the swap's lashes,
-    wrinkles and texture ride on a smooth change. ``smooth`` (optional) maps the face's gate
-    weight, a one-element array (NaN: not judged), to the one used (a video eases it from
-    frame to frame)."""
+    ``amount`` and the zone's weight). A face whose rings are about as deep as the target's
+    is left alone, so the swap's own shading there (and the identity it carries) stays; only
+    lighter, and the swap's lashes, wrinkles and texture ride on a smooth change. ``smooth``
+    (optional) maps the face's gate weight, a one-element array (NaN: not judged), to the one
+    used (a video eases it from frame to frame)."""
     if amount <= 0 or not eyes:
         return transfer
     size = swapped.shape[0]

@@ -1118,7 +1118,7 @@ def _eye_shares(target_ratio: np.ndarray, swap_ratio: np.ndarray,
 
 
 def _eased(job: FaceJob, key: str):
-    """How an eye, nostril, lip, forehead or lens pass smooths its gate for ``job``:
+    """How an eye, nostril, lip, forehead, lens or under-eye pass smooths its gate for ``job``:
     :func:`ease` in the track's memory under ``key`` (a video or live stream), None for a
     still image."""
     if job.memory is None or not 0.0 < EYE_DARKNESS_EASE < 1.0:
