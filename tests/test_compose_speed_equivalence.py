@@ -45,6 +45,7 @@ def _two_band_detail(monkeypatch):
     monkeypatch.setattr(compose, "NOSTRIL_DARKNESS", 0.0)  # nor nostrils
     monkeypatch.setattr(compose, "SKIN_SHADING", 0.0)  # nor skin chroma following the shading
     monkeypatch.setattr(compose, "LIP_DARKNESS", 0.0)  # nor lips' darkness
+    monkeypatch.setattr(compose, "UNDER_EYE", 0.0)  # nor rings under the eyes lifted
     monkeypatch.setattr(compose, "FOREHEAD_DARKNESS", 0.0)  # nor a brim's darkness
     monkeypatch.setattr(compose, "BROW_DEPTH", 0.0)  # nor brow depth
     monkeypatch.setattr(compose, "BROW_SHELF", 0.0)  # nor brow shelves lifted
