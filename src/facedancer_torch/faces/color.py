@@ -475,6 +475,21 @@ def forehead_darkness(transfer: ColourTransfer, swapped: np.ndarray, target: np.
                               lighter=False, percentiles=(25.0,))
 
 
+def _rows_reached(pairs: list[tuple[np.ndarray, np.ndarray]], height: int, reach: int
+                  ) -> slice | None:
+    """The band of rows that any mask of ``pairs`` (pairs of ``(S, S)`` masks, nonzero where
+    a pass looks or changes) reaches, grown by ``reach`` rows each way within ``height``; None
+    where no mask reaches any row. The per-pixel passes work in this band alone."""
+    used = np.zeros(height, bool)
+    for pair in pairs:
+        for mask in pair:
+            used |= np.asarray(mask).any(axis=1)
+    if not used.any():
+        return None
+    found = np.flatnonzero(used)
+    return slice(max(int(found[0]) - reach, 0), min(int(found[-1]) + 1 + reach, height))
+
+
 def _feature_lightness(transfer: ColourTransfer, swapped: np.ndarray, target: np.ndarray,
                        eyes: list[tuple[np.ndarray, np.ndarray]], gate: tuple[float, float],
                        margin: float, amount: float, smooth, lighter: bool,
@@ -492,14 +507,9 @@ def _feature_lightness(transfer: ColourTransfer, swapped: np.ndarray, target: np
     # Only the rows the zones reach (with what soft_opening's feathering adds): every step
     # below is per pixel, so the band gives those rows' numbers exactly, for a fraction of a
     # whole crop's Lab round trip.
-    reach = blur_reach(opening_feather(swapped.shape[0])) + 1
-    used = np.zeros(swapped.shape[0], bool)
-    for opening, around in eyes:
-        used |= np.asarray(around).any(axis=1) | np.asarray(opening).any(axis=1)
-    if not used.any():
+    rows = _rows_reached(eyes, swapped.shape[0], blur_reach(opening_feather(swapped.shape[0])) + 1)
+    if rows is None:
         return transfer
-    found = np.flatnonzero(used)
-    rows = slice(max(int(found[0]) - reach, 0), min(int(found[-1]) + 1 + reach, used.size))
     corrected = to_lab(transfer.apply_rows(swapped, rows))[..., 0]
     reference = to_lab(target[rows])[..., 0]
     # "Lost" is positive: how much lighter (darkness) or darker (whites) the swap's eye is.
@@ -802,15 +812,10 @@ def under_eye_lightness(transfer: ColourTransfer, swapped: np.ndarray, target: n
     used (a video eases it from frame to frame)."""
     if amount <= 0 or not eyes:
         return transfer
-    size = swapped.shape[0]
-    used = np.zeros(size, bool)
-    for zone, cheek in eyes:
-        used |= (zone > 0).any(axis=1) | cheek.any(axis=1)
-    if not used.any():
+    # The blur needs its reach of rows beyond the masks' (the same numbers as the whole crop's).
+    rows = _rows_reached(eyes, swapped.shape[0], blur_reach(sigma) + 1)
+    if rows is None:
         return transfer
-    reach = blur_reach(sigma) + 1
-    found = np.flatnonzero(used)
-    rows = slice(max(int(found[0]) - reach, 0), min(int(found[-1]) + 1 + reach, size))
     gap = gaussian_blur(_corrected_lightness(transfer, swapped, rows) -
                         to_lab(target[rows])[..., 0], sigma)
     excesses, judged = [], []
