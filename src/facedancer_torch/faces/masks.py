@@ -401,7 +401,7 @@ def under_eye_zone(landmarks68: np.ndarray, eye: int, size: int, top: float, bot
         return mask
 
     zone = gaussian_blur(band(top, bottom).astype(np.float32), max(0.5, 0.1 * width))
-    strip = (band(*cheek) > 0) & ~nostril_zone(landmarks68, size, grow=0.2)[0]
+    strip = (band(*cheek) > 0) & ~nostril_zone(landmarks68, size)[0]
     return zone, strip
 
 

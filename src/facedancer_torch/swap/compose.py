@@ -1031,18 +1031,17 @@ class Compositor:
         if points is not None and UNDER_EYE > 0:
             # After the eye passes (the lids and lash line are theirs) and before the chroma
             # follows the shading.
-            under = []
+            under, widths = [], []
             for eye in (0, 1):
                 zone, cheek = masks.under_eye_zone(points, eye, size, UNDER_EYE_TOP,
                                                    UNDER_EYE_BOTTOM, UNDER_EYE_SIDE,
                                                    UNDER_EYE_CHEEK)
-                width = float(np.linalg.norm(points[39 + 6 * eye] - points[36 + 6 * eye]))
-                under.append((zone, cheek & (weights > 0.5), width))
-            transfer = under_eye_lightness(
-                transfer, small, target, [(zone, cheek) for zone, cheek, _ in under],
-                UNDER_EYE_SIGMA * float(np.mean([width for _, _, width in under])),
-                UNDER_EYE_GATE, UNDER_EYE_MARGIN, UNDER_EYE,
-                smooth=_eased(job, "under_eye"))
+                under.append((zone, cheek & (weights > 0.5)))  # cheek inside the blend
+                widths.append(float(np.linalg.norm(points[39 + 6 * eye] - points[36 + 6 * eye])))
+            transfer = under_eye_lightness(transfer, small, target, under,
+                                           UNDER_EYE_SIGMA * float(np.mean(widths)),
+                                           UNDER_EYE_GATE, UNDER_EYE_MARGIN, UNDER_EYE,
+                                           smooth=_eased(job, "under_eye"))
         if points is not None and SKIN_SHADING > 0:
             # After the passes that change lightness (the nostrils' only brings a swap up to
             # the target's darkness, where this adds nothing): the chroma follows the shading.
